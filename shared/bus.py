@@ -1,0 +1,124 @@
+"""JetStream topology, declared in code and created idempotently at start-up.
+
+Every stream and durable pull consumer the system uses is listed here; the
+README and deploy/ (NACK resources) mirror this table. Streams are limits-based
+so several services can read the same facts; commands use a work queue so each
+command is taken by exactly one service.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from nats.js import JetStreamContext, api
+from nats.js.errors import BadRequestError
+
+from shared.events import AFFILIATES, TEAMS
+
+log = logging.getLogger(__name__)
+
+DAY = 86_400.0
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    name: str
+    subjects: tuple[str, ...]
+    max_age_days: int
+    description: str
+    retention: api.RetentionPolicy = api.RetentionPolicy.LIMITS
+    duplicate_window_s: float = 120.0
+
+    def config(self, replicas: int) -> api.StreamConfig:
+        return api.StreamConfig(
+            name=self.name, subjects=list(self.subjects), description=self.description,
+            retention=self.retention, storage=api.StorageType.FILE, num_replicas=replicas,
+            max_age=self.max_age_days * DAY, duplicate_window=self.duplicate_window_s,
+            discard=api.DiscardPolicy.OLD,
+        )
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    stream: str
+    durable: str
+    filter_subject: str
+    description: str
+    max_deliver: int = 10
+    ack_wait_s: float = 30.0
+    max_ack_pending: int = 1000
+
+    def config(self) -> api.ConsumerConfig:
+        return api.ConsumerConfig(
+            name=self.durable, durable_name=self.durable, description=self.description,
+            filter_subject=self.filter_subject, ack_policy=api.AckPolicy.EXPLICIT,
+            deliver_policy=api.DeliverPolicy.ALL, max_deliver=self.max_deliver,
+            ack_wait=self.ack_wait_s, max_ack_pending=self.max_ack_pending,
+        )
+
+
+STREAMS: tuple[StreamSpec, ...] = (
+    StreamSpec("VOC_INTAKE", ("voc.received",), 14, "VocReceived from intake's outbox"),
+    StreamSpec("VOC_CLASSIFIED", ("voc.classified",), 14, "VocClassified from the classifier"),
+    StreamSpec("VOC_ROUTED", ("voc.routed.>",), 30, "CaseRouted, one subject per affiliate team queue"),
+    StreamSpec("VOC_CASE", ("voc.case.>",), 30, "case lifecycle events from routing"),
+    StreamSpec("VOC_FEEDBACK", ("voc.feedback.>",), 30, "surveys and ratings"),
+    StreamSpec("VOC_ALERTS", ("voc.alert.>",), 30, "AlertRaised, one subject per reason"),
+    StreamSpec("VOC_COMMANDS", ("voc.cmd.>",), 7, "commands; each taken by one service",
+               retention=api.RetentionPolicy.WORK_QUEUE),
+    StreamSpec("VOC_DLQ", ("voc.dlq.>",), 30, "messages a consumer could not process"),
+)
+
+SERVICE_CONSUMERS: tuple[ConsumerSpec, ...] = (
+    ConsumerSpec("VOC_INTAKE", "classifier", "voc.received", "classifier reads new VOCs"),
+    ConsumerSpec("VOC_CLASSIFIED", "routing", "voc.classified", "routing assigns classified cases"),
+    ConsumerSpec("VOC_COMMANDS", "routing-commands", "voc.cmd.case.>", "acknowledge/resolve commands"),
+    ConsumerSpec("VOC_CASE", "feedback-resolved", "voc.case.resolved", "feedback sends surveys"),
+    ConsumerSpec("VOC_COMMANDS", "feedback-commands", "voc.cmd.feedback.>", "survey responses over NATS"),
+    # intake keeps the customer-facing status and timeline
+    ConsumerSpec("VOC_CLASSIFIED", "intake-timeline", "voc.classified", "timeline: classified"),
+    ConsumerSpec("VOC_ROUTED", "intake-timeline", "voc.routed.>", "timeline: routed"),
+    ConsumerSpec("VOC_CASE", "intake-timeline", "voc.case.>", "timeline: lifecycle"),
+    ConsumerSpec("VOC_FEEDBACK", "intake-timeline", "voc.feedback.>", "timeline: surveys and ratings"),
+)
+
+
+def team_subject(affiliate: str, team: str) -> str:
+    return f"voc.routed.{affiliate}.{team}"
+
+
+def team_durable(affiliate: str, team: str) -> str:
+    return f"team-{affiliate}-{team.replace('_', '-')}"
+
+
+def team_consumers() -> tuple[ConsumerSpec, ...]:
+    """One durable pull consumer per affiliate team queue: teams scale horizontally
+    by pulling from it, and KEDA scales them on its lag. Teams have longer to ack."""
+    return tuple(
+        ConsumerSpec("VOC_ROUTED", team_durable(a, t), team_subject(a, t), f"{a} {t} queue",
+                     max_deliver=-1, ack_wait_s=300.0)
+        for a in AFFILIATES for t in TEAMS
+    )
+
+
+def all_consumers() -> tuple[ConsumerSpec, ...]:
+    return SERVICE_CONSUMERS + team_consumers()
+
+
+def dlq_subject(consumer: str) -> str:
+    return f"voc.dlq.{consumer}"
+
+
+async def ensure_topology(js: JetStreamContext, replicas: int = 1,
+                          consumers: tuple[ConsumerSpec, ...] | None = None) -> None:
+    """Create or update every stream and consumer; safe to run from every replica at once."""
+    for spec in STREAMS:
+        cfg = spec.config(replicas)
+        try:
+            await js.add_stream(cfg)
+        except BadRequestError:  # exists with another config: converge it
+            await js.update_stream(cfg)
+    for c in consumers if consumers is not None else all_consumers():
+        await js.add_consumer(c.stream, c.config())
+    log.info("jetstream topology ready", extra={"streams": len(STREAMS)})

@@ -1,0 +1,59 @@
+"""Service configuration from environment variables, validated at start.
+
+A bad value stops the process with one line naming the variable and the problem.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Literal, TypeVar
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False, frozen=True)
+
+    nats_url: str = Field("nats://127.0.0.1:4222", description="comma-separated NATS server URLs")
+    database_url: str = Field("postgresql://postgres@127.0.0.1:5432/moksori")
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(8000, ge=0, le=65535)
+    nats_replicas: int = Field(1, ge=1, le=5, description="JetStream stream replicas; 3 in production")
+    db_pool_size: int = Field(10, ge=1, le=100)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("nats_url")
+    @classmethod
+    def _nats_scheme(cls, v: str) -> str:
+        for url in v.split(","):
+            if not url.strip().startswith(("nats://", "tls://", "ws://", "wss://")):
+                raise ValueError(f"{url.strip()!r} must start with nats://, tls://, ws:// or wss://")
+        return v
+
+    @field_validator("database_url")
+    @classmethod
+    def _pg_scheme(cls, v: str) -> str:
+        if not v.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must start with postgresql://")
+        return v
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, v: object) -> object:
+        return v.upper() if isinstance(v, str) else v
+
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def load_settings(cls: type[S], service: str) -> S:
+    try:
+        return cls()
+    except ValidationError as exc:
+        lines = []
+        for e in exc.errors():
+            var = "_".join(str(p) for p in e["loc"]).upper()
+            lines.append(f"  {var}={e.get('input')!r}: {e['msg']}")
+        print(f"moksori-{service}: invalid configuration\n" + "\n".join(lines), file=sys.stderr)
+        raise SystemExit(2) from None

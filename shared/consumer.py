@@ -1,0 +1,147 @@
+"""Idempotent, batch-at-a-time JetStream consumers with a dead-letter subject.
+
+FastStream pulls a batch from a durable pull consumer; this module decides each
+message's fate:
+- malformed (bad CloudEvent, invalid body) or `Unprocessable`: published to
+  `voc.dlq.<consumer>`, logged, and terminated, so it is never redelivered forever;
+- processed: `(consumer, ce-id)` is recorded in the service's inbox table in the
+  same transaction as the effect, then acked; a redelivery finds the inbox row and
+  is acked without a second effect or a second outgoing event;
+- transient failure: nak with backoff, dead-lettered once max_deliver is reached.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import asyncpg
+from faststream import AckPolicy
+from faststream.nats import JStream, NatsBroker, PullSub
+from faststream.nats.annotations import NatsMessage
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+
+from shared.bus import ConsumerSpec, dlq_subject
+from shared.cloudevents import Envelope, MalformedMessage, decode
+from shared.events import Message
+
+log = logging.getLogger(__name__)
+
+
+class Unprocessable(Exception):
+    """The message is well-formed but can never succeed (for example a rating out of range)."""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    env: Envelope
+    msg: Message
+    raw: Msg
+
+
+Process = Callable[[asyncpg.Connection, Delivery], Awaitable[None]]
+
+
+def _header_safe(text: str) -> str:
+    return " ".join(text.split())[:500]
+
+
+class IdempotentConsumer:
+    def __init__(self, spec: ConsumerSpec, *, schema: str, pool: asyncpg.Pool, js: JetStreamContext,
+                 expect: tuple[type[Message], ...], process: Process,
+                 after_commit: Callable[[], None] | None = None) -> None:
+        self.spec, self.pool, self.js = spec, pool, js
+        self.expect, self.process, self.after_commit = expect, process, after_commit
+        self.name = f"{spec.stream}:{spec.durable}"
+        self.CLAIM = (f"INSERT INTO {schema}.inbox (consumer, event_id) VALUES ($1, $2) "
+                      "ON CONFLICT DO NOTHING RETURNING 1")
+        self.processed = 0
+        self.duplicates = 0
+        self.dead_lettered = 0
+
+    async def handle(self, raws: list[Msg]) -> None:
+        good: list[Delivery] = []
+        for raw in raws:
+            try:
+                env, msg = decode(raw.headers, raw.data, self.expect)
+            except MalformedMessage as exc:
+                await self.dead_letter(raw, f"malformed: {exc}")
+                continue
+            good.append(Delivery(env, msg, raw))
+        if not good:
+            return
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                for d in good:
+                    await self._apply(conn, d)
+        except Exception:  # isolate the bad one: retry each on its own
+            for d in good:
+                await self._one(d)
+            return
+        self._committed()
+        for d in good:
+            await d.raw.ack()
+
+    async def _apply(self, conn: asyncpg.Connection, d: Delivery) -> None:
+        if await conn.fetchval(self.CLAIM, self.name, d.env.id) is None:
+            self.duplicates += 1
+            return
+        await self.process(conn, d)
+        self.processed += 1
+
+    async def _one(self, d: Delivery) -> None:
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                await self._apply(conn, d)
+        except Unprocessable as exc:
+            await self.dead_letter(d.raw, f"unprocessable: {exc}")
+            return
+        except Exception as exc:
+            delivered = d.raw.metadata.num_delivered
+            if 0 < self.spec.max_deliver <= delivered:
+                await self.dead_letter(d.raw, f"failed {delivered} times: {exc!r}")
+            else:
+                log.warning("%s: %s will be retried (delivery %d): %r", self.name, d.env.id, delivered, exc)
+                await d.raw.nak(delay=min(2.0 ** delivered, 30.0))
+            return
+        self._committed()
+        await d.raw.ack()
+
+    def _committed(self) -> None:
+        if self.after_commit:
+            self.after_commit()
+
+    async def dead_letter(self, raw: Msg, reason: str) -> None:
+        seq = raw.metadata.sequence.stream if raw.reply else 0
+        headers = dict(raw.headers or {})
+        headers.update({
+            "moksori-dlq-reason": _header_safe(reason),
+            "moksori-dlq-consumer": self.name,
+            "moksori-dlq-subject": raw.subject,
+            "Nats-Msg-Id": f"dlq:{self.name}:{seq}",
+        })
+        await self.js.publish(dlq_subject(self.spec.durable), raw.data, headers=headers)
+        log.error("%s: dead-lettered message on %s: %s", self.name, raw.subject, reason)
+        self.dead_lettered += 1
+        await raw.term()
+
+
+async def _no_decode(msg, original):  # the consumer decodes itself, so one bad message cannot sink a batch
+    return None
+
+
+def subscribe(broker: NatsBroker, spec: ConsumerSpec, consumer: Callable[[], IdempotentConsumer],
+              batch_size: int = 100) -> None:
+    """Register a FastStream batch pull subscriber bound to the pre-created durable.
+
+    `consumer` is looked up per batch because pools and JetStream contexts exist only
+    after start-up (nothing does I/O at import)."""
+
+    @broker.subscriber(spec.filter_subject, stream=JStream(spec.stream, declare=False), durable=spec.durable,
+                       pull_sub=PullSub(batch_size=batch_size, timeout=1.0, batch=True),
+                       ack_policy=AckPolicy.MANUAL, decoder=_no_decode,
+                       title=f"{spec.durable}:{spec.filter_subject}", description=spec.description)
+    async def handle(message: NatsMessage) -> None:
+        await consumer().handle(message.raw_message)

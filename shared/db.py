@@ -1,0 +1,91 @@
+"""Postgres plumbing: pools opened at start-up, and plain-SQL migrations per service.
+
+Each service owns one schema. Its migrations are `NNN_name.sql` files applied in
+order, each in its own transaction, and recorded in `public.moksori_migrations`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from pathlib import Path
+
+import asyncpg
+
+log = logging.getLogger(__name__)
+
+_MIGRATION_FILE = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
+_LOCK_KEY = 0x6D6F6B736F7269  # "moksori": one migrator at a time across replicas
+
+CREATE_LEDGER = """
+CREATE TABLE IF NOT EXISTS public.moksori_migrations (
+    service    text        NOT NULL,
+    version    int         NOT NULL,
+    name       text        NOT NULL,
+    checksum   text        NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (service, version)
+)"""
+SELECT_APPLIED = "SELECT version, checksum FROM public.moksori_migrations WHERE service = $1"
+INSERT_APPLIED = "INSERT INTO public.moksori_migrations (service, version, name, checksum) VALUES ($1, $2, $3, $4)"
+
+
+class MigrationError(RuntimeError):
+    pass
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
+    return await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, init=_init_connection,
+                                     command_timeout=30)
+
+
+def migration_files(directory: Path) -> list[tuple[int, Path]]:
+    found = []
+    for p in sorted(directory.glob("*.sql")):
+        m = _MIGRATION_FILE.match(p.name)
+        if not m:
+            raise MigrationError(f"{p}: migration files are named NNN_snake_case.sql")
+        found.append((int(m.group(1)), p))
+    versions = [v for v, _ in found]
+    if 0 in versions:
+        raise MigrationError(f"{directory}: version 000 is reserved for the shared messaging tables")
+    if len(set(versions)) != len(versions):
+        raise MigrationError(f"{directory}: two migrations share a version number")
+    return found
+
+
+MESSAGING_MIGRATION = Path(__file__).parent / "sql" / "000_messaging.sql"
+
+
+async def migrate(conn: asyncpg.Connection, service: str, directory: Path) -> list[str]:
+    """Apply pending migrations; refuses to run if an applied file was edited.
+
+    Version 000 is the shared outbox/inbox DDL, placed in the service's schema."""
+    applied_now: list[str] = []
+    await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
+    try:
+        await conn.execute(CREATE_LEDGER)
+        applied = {r["version"]: r["checksum"] for r in await conn.fetch(SELECT_APPLIED, service)}
+        for version, path in [(0, MESSAGING_MIGRATION), *migration_files(directory)]:
+            sql = path.read_text(encoding="utf-8")
+            if version == 0:
+                sql = sql.replace("{schema}", service)
+            checksum = hashlib.sha256(sql.encode()).hexdigest()
+            if version in applied:
+                if applied[version] != checksum:
+                    raise MigrationError(f"{path}: changed after it was applied; add a new migration instead")
+                continue
+            async with conn.transaction():
+                await conn.execute(sql)
+                await conn.execute(INSERT_APPLIED, service, version, path.name, checksum)
+            applied_now.append(path.name)
+            log.info("migration applied", extra={"service": service, "migration": path.name})
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
+    return applied_now

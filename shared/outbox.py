@@ -1,0 +1,104 @@
+"""Transactional outbox and its relay.
+
+A service writes its outgoing events with `Outbox.add(conn, ...)` inside the same
+transaction as the change they describe. The relay publishes pending rows to
+JetStream with `Nats-Msg-Id` (JetStream drops a re-publish inside its duplicate
+window) and marks them sent. While NATS is down the rows wait; nothing is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+
+import asyncpg
+from nats.js import JetStreamContext
+
+from shared.cloudevents import Envelope, encode, envelope_for
+from shared.events import Message
+
+log = logging.getLogger(__name__)
+
+
+class Outbox:
+    def __init__(self, schema: str, source: str) -> None:
+        self.schema = schema
+        self.source = source
+        self.INSERT = (f"INSERT INTO {schema}.outbox (event_id, subject, headers, body) "
+                       "VALUES ($1, $2, $3, $4) ON CONFLICT (event_id) DO NOTHING")
+        self.CLAIM_PENDING = (f"SELECT id, subject, headers, body FROM {schema}.outbox WHERE sent_at IS NULL "
+                              "ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED")
+        self.MARK_SENT = f"UPDATE {schema}.outbox SET sent_at = now() WHERE id = ANY($1::bigint[])"
+        self.COUNT_PENDING = f"SELECT count(*) FROM {schema}.outbox WHERE sent_at IS NULL"
+        self.PURGE_SENT = f"DELETE FROM {schema}.outbox WHERE sent_at < now() - make_interval(hours => $1)"
+
+    async def add(self, conn: asyncpg.Connection, msg: Message, *, id: str | None = None,
+                  time: datetime | None = None) -> Envelope:
+        env = envelope_for(msg, source=self.source, id=id, time=time)
+        subject, body, headers = encode(msg, env)
+        await conn.execute(self.INSERT, env.id, subject, headers, body)
+        return env
+
+
+class Relay:
+    def __init__(self, pool: asyncpg.Pool, js: JetStreamContext, outbox: Outbox, *,
+                 batch: int = 500, idle_poll_s: float = 0.5) -> None:
+        self.pool, self.js, self.outbox = pool, js, outbox
+        self.batch, self.idle_poll_s = batch, idle_poll_s
+        self._wake = asyncio.Event()
+        self.published = 0
+
+    def wake(self) -> None:
+        """Called after a commit that added rows, so publishing does not wait for the poll."""
+        self._wake.set()
+
+    async def flush_once(self) -> int:
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(self.outbox.CLAIM_PENDING, self.batch)
+            if not rows:
+                return 0
+            results = await asyncio.gather(
+                *(self.js.publish(r["subject"], bytes(r["body"]), headers=r["headers"]) for r in rows),
+                return_exceptions=True)
+            sent = [r["id"] for r, res in zip(rows, results) if not isinstance(res, BaseException)]
+            if sent:
+                await conn.execute(self.outbox.MARK_SENT, sent)
+            failed = len(rows) - len(sent)
+            if failed:
+                first = next(res for res in results if isinstance(res, BaseException))
+                raise ConnectionError(f"{failed} outbox publishes failed: {first!r}")
+            self.published += len(sent)
+            return len(sent)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        backoff = 0.2
+        while not stop.is_set():
+            try:
+                n = await self.flush_once()
+                backoff = 0.2
+                if n:
+                    continue
+            except (ConnectionError, OSError, asyncio.TimeoutError, asyncpg.PostgresError) as exc:
+                log.warning("outbox relay waiting: %s", exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            except Exception:  # a relay must outlive surprises; the rows stay pending
+                log.exception("outbox relay error")
+                await asyncio.sleep(1.0)
+                continue
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.idle_poll_s)
+            except asyncio.TimeoutError:
+                pass
+
+    async def drain(self, timeout: float = 5.0) -> None:
+        """Best effort at shutdown; whatever is left is published by the next start."""
+        try:
+            async with asyncio.timeout(timeout):
+                while await self.flush_once():
+                    pass
+        except Exception as exc:
+            log.warning("outbox not fully drained at shutdown (kept for next start): %r", exc)

@@ -1,0 +1,139 @@
+"""The process shell every service shares: HTTP (FastAPI on uvicorn), JetStream
+consumers (FastStream), a Postgres pool, the outbox relay and graceful shutdown.
+
+Nothing connects at construction; everything opens in the lifespan and closes in
+reverse order on SIGTERM/SIGINT: stop pulling, finish in-flight batches, flush the
+outbox, drain NATS, close the pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import asyncpg
+import nats
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from faststream.nats import NatsBroker
+from nats.aio.client import Client as NatsClient
+from nats.js import JetStreamContext
+
+from shared import db
+from shared.bus import ConsumerSpec, ensure_topology
+from shared.config import ServiceSettings
+from shared.consumer import IdempotentConsumer, Process, subscribe
+from shared.events import Message
+from shared.outbox import Outbox, Relay
+from shared.telemetry import setup_logging
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    def __init__(self, name: str, settings: ServiceSettings, migrations: Path, *, version: str = "0.1.0") -> None:
+        self.name = name
+        self.settings = settings
+        self.migrations = migrations
+        self.outbox = Outbox(schema=name, source=f"moksori/{name}")
+        self.broker = NatsBroker(settings.nats_url.split(","), max_reconnect_attempts=-1, logger=log)
+        self.http = FastAPI(title=f"Moksori {name}", version=version, lifespan=self._lifespan)
+        self.http.state.runtime = self
+        self.http.add_exception_handler(RequestValidationError, _validation_error)
+        self.http.add_api_route("/healthz", self._healthz, include_in_schema=False)
+        self.http.add_api_route("/readyz", self._readyz, include_in_schema=False)
+        self._consumers: dict[str, IdempotentConsumer] = {}
+        self._pending: list[tuple[ConsumerSpec, tuple[type[Message], ...], Process, int]] = []
+        self.pool: asyncpg.Pool | None = None
+        self.nc: NatsClient | None = None
+        self.js: JetStreamContext | None = None
+        self.relay: Relay | None = None
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task] = []
+
+    # ---------------------------------------------------------------- wiring
+    def consume(self, spec: ConsumerSpec, expect: tuple[type[Message], ...], process: Process,
+                batch_size: int = 100) -> None:
+        key = f"{spec.stream}:{spec.durable}"
+        self._pending.append((spec, expect, process, batch_size))
+        subscribe(self.broker, spec, lambda: self._consumers[key], batch_size)
+
+    def wake_relay(self) -> None:
+        if self.relay:
+            self.relay.wake()
+
+    # -------------------------------------------------------------- lifecycle
+    @asynccontextmanager
+    async def _lifespan(self, app: FastAPI) -> AsyncIterator[None]:
+        s = self.settings
+        self.pool = await db.create_pool(s.database_url, max_size=s.db_pool_size)
+        async with self.pool.acquire() as conn:
+            await db.migrate(conn, self.name, self.migrations)
+        self.nc = await nats.connect(s.nats_url.split(","), name=f"moksori-{self.name}",
+                                     max_reconnect_attempts=-1, reconnect_time_wait=0.5)
+        self.js = self.nc.jetstream()
+        await ensure_topology(self.js, replicas=s.nats_replicas)
+        self.relay = Relay(self.pool, self.js, self.outbox)
+        self._tasks.append(asyncio.create_task(self.relay.run(self._stop), name=f"{self.name}-relay"))
+        for spec, expect, process, _ in self._pending:
+            self._consumers[f"{spec.stream}:{spec.durable}"] = IdempotentConsumer(
+                spec, schema=self.name, pool=self.pool, js=self.js, expect=expect, process=process,
+                after_commit=self.wake_relay)
+        await self.broker.start()
+        log.info("%s ready: http://%s:%d", self.name, s.http_host, s.http_port)
+        try:
+            yield
+        finally:
+            await self._shutdown()
+
+    async def _shutdown(self) -> None:
+        log.info("%s draining", self.name)
+        await self.broker.stop()  # stop pulling; unacked messages are redelivered elsewhere
+        self._stop.set()
+        self.wake_relay()
+        for t in self._tasks:
+            await asyncio.wait([t], timeout=5)
+        if self.relay:
+            await self.relay.drain()
+        if self.nc and not self.nc.is_closed:
+            await self.nc.drain()
+        if self.pool:
+            await self.pool.close()
+        log.info("%s stopped", self.name)
+
+    async def _healthz(self) -> dict:
+        return {"status": "alive"}
+
+    async def _readyz(self) -> JSONResponse:
+        problems = []
+        if not (self.nc and self.nc.is_connected):
+            problems.append("nats: not connected")
+        try:
+            assert self.pool is not None
+            await self.pool.fetchval("SELECT 1")
+        except Exception as exc:
+            problems.append(f"postgres: {exc!r}")
+        return JSONResponse({"status": "ready" if not problems else "not ready", "problems": problems},
+                            status_code=200 if not problems else 503)
+
+    def serve(self) -> None:
+        setup_logging(self.name, self.settings.log_level)
+        config = uvicorn.Config(self.http, host=self.settings.http_host, port=self.settings.http_port,
+                                log_config=None, access_log=False, lifespan="on",
+                                timeout_graceful_shutdown=10)
+        uvicorn.Server(config).run()
+
+
+def runtime_of(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = [{"field": ".".join(str(p) for p in e["loc"] if p != "body") or "body", "error": e["msg"]}
+              for e in exc.errors()]
+    return JSONResponse({"error": "invalid request", "details": errors}, status_code=422)
