@@ -48,6 +48,9 @@ class ConsumerSpec:
     max_deliver: int = 10
     ack_wait_s: float = 30.0
     max_ack_pending: int = 1000
+    # nats-py's fetch waits this long to fill a batch once the first message is in:
+    # the latency a quiet stage adds; under load batches fill without waiting
+    batch_wait_s: float = 0.05
 
     def config(self) -> api.ConsumerConfig:
         return api.ConsumerConfig(

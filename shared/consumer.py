@@ -140,7 +140,7 @@ def subscribe(broker: NatsBroker, spec: ConsumerSpec, consumer: Callable[[], Ide
     after start-up (nothing does I/O at import)."""
 
     @broker.subscriber(spec.filter_subject, stream=JStream(spec.stream, declare=False), durable=spec.durable,
-                       pull_sub=PullSub(batch_size=batch_size, timeout=1.0, batch=True),
+                       pull_sub=PullSub(batch_size=batch_size, timeout=spec.batch_wait_s, batch=True),
                        ack_policy=AckPolicy.MANUAL, decoder=_no_decode,
                        title=f"{spec.durable}:{spec.filter_subject}", description=spec.description)
     async def handle(message: NatsMessage) -> None:

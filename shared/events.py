@@ -64,7 +64,9 @@ class Consent(BaseModel):
 class Evidence(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    field: str  # "flag:regulator", "urgency:critical", ...
+    field: Literal["flags", "urgency"]
+    label: str = Field(description="the flag, or the urgency level, this span supports")
+    rule: str = Field(description="the lexicon rule that matched, for auditing")
     text: str
     start: int
     end: int
@@ -122,7 +124,7 @@ class CaseRouted(Event):
     channel: Channel
     affiliate: Affiliate
     team: Team
-    copy_of: UUID | None = Field(default=None, description="set on the consumer-protection office's copy")
+    copy_reason: tuple[Flag, ...] = Field(default=(), description="set on the group consumer-protection office's copy")
     kind: Kind
     topic: Topic
     urgency: Urgency

@@ -1,0 +1,3 @@
+from services.classifier.entrypoint import main
+
+main()

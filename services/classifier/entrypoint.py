@@ -1,0 +1,29 @@
+"""Wires the classifier: lexicon, the VocReceived consumer and a small HTTP API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from services.classifier.domain.lexicon import load_lexicon
+from services.classifier.handlers import events, http
+from services.classifier.settings import ClassifierSettings
+from shared.bus import SERVICE_CONSUMERS
+from shared.config import load_settings
+from shared.events import VocReceived
+from shared.runtime import Runtime
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def build(settings: ClassifierSettings) -> Runtime:
+    rt = Runtime("classifier", settings, MIGRATIONS)
+    lexicon = load_lexicon(settings.lexicon_file)
+    rt.http.state.lexicon = lambda: lexicon
+    rt.http.include_router(http.router)
+    spec = next(c for c in SERVICE_CONSUMERS if c.durable == "classifier")
+    rt.consume(spec, (VocReceived,), events.on_received(rt.outbox, lambda: lexicon))
+    return rt
+
+
+def main() -> None:
+    build(load_settings(ClassifierSettings, "classifier")).serve()

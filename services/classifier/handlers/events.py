@@ -1,0 +1,34 @@
+"""VocReceived in, VocClassified (and alerts) out, through the outbox."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import asyncpg
+
+from services.classifier.adapters.repository import INSERT_CLASSIFICATION
+from services.classifier.domain.alerts import alerts_for
+from services.classifier.domain.lexicon import Lexicon
+from services.classifier.domain.rules import MODEL_VERSION, classify_text
+from shared.consumer import Delivery
+from shared.events import VocClassified, VocReceived
+from shared.outbox import Outbox
+
+
+def on_received(outbox: Outbox, lexicon: Callable[[], Lexicon]):
+    async def process(conn: asyncpg.Connection, d: Delivery) -> None:
+        e: VocReceived = d.msg  # type: ignore[assignment]
+        c = classify_text(e.text, lexicon(), channel=e.channel, affiliate_hint=e.affiliate_hint,
+                          kind_hint=e.kind_hint)
+        inserted = await conn.fetchval(INSERT_CLASSIFICATION, e.case_id, c.kind, c.topic, c.urgency, list(c.flags),
+                                       c.affiliate, c.sentiment, c.model_dump(mode="json"), MODEL_VERSION)
+        if inserted is None:
+            return  # classified before under another event id; do not emit twice
+        await outbox.add(conn, VocClassified(
+            case_id=e.case_id, tracking_code=e.tracking_code, channel=e.channel, text=e.text,
+            affiliate_hint=e.affiliate_hint, consent=e.consent, received_at=e.received_at, classification=c,
+            model_version=MODEL_VERSION))
+        for alert in alerts_for(e.case_id, c):
+            await outbox.add(conn, alert)
+
+    return process

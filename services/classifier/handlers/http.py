@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.classifier.domain.rules import classify_text
+from shared.events import Affiliate, Channel, Classification
+
+router = APIRouter(prefix="/v1", tags=["classify"])
+
+
+class ClassifyRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(min_length=1, max_length=20_000)
+    channel: Channel | None = None
+    affiliate_hint: Affiliate | None = None
+
+
+@router.post("/classify", summary="Classify one text (no case is created)")
+async def classify(body: ClassifyRequest, request: Request) -> Classification:
+    return classify_text(body.text, request.app.state.lexicon(), channel=body.channel,
+                         affiliate_hint=body.affiliate_hint)

@@ -1,0 +1,11 @@
+from pathlib import Path
+
+from pydantic import Field
+
+from services.classifier.domain.lexicon import DEFAULT_LEXICON
+from shared.config import ServiceSettings
+
+
+class ClassifierSettings(ServiceSettings):
+    http_port: int = Field(8002, ge=0, le=65535)
+    lexicon_file: Path = DEFAULT_LEXICON

@@ -1,0 +1,137 @@
+"""The `moksori` command: run the system, classify offline, apply migrations."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(help="Moksori (목소리): voice-of-customer platform", no_args_is_help=True,
+                  add_completion=False)
+console = Console(soft_wrap=True)
+REPO = Path(__file__).resolve().parent.parent
+
+
+@app.command()
+def run(var: Annotated[Path, typer.Option(help="where embedded servers keep their data")] = REPO / "var",
+        demo: Annotated[bool, typer.Option(help="submit demo VOCs and play the affiliate teams and customers")] = True,
+        ) -> None:
+    """Start NATS, PostgreSQL and the four services; show demo cases flowing. Ctrl-C stops everything."""
+    from services import devrun
+
+    stack = devrun.Stack(var=var.resolve())
+    stop = asyncio.Event()
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        console.print("[bold]목소리 Moksori[/] starting…")
+        await asyncio.to_thread(devrun.start_infra, stack)
+        console.print(f"  NATS JetStream  {stack.nats_url}" + ("" if stack.nats else " (external)"))
+        console.print(f"  PostgreSQL      {stack.database_url}" + ("" if stack.pg else " (external)"))
+        applied = await migrate_all(stack.database_url)
+        console.print(f"  migrations      {len(applied)} applied" + (f": {', '.join(applied)}" if applied else
+                                                                      " (up to date)"))
+        for svc in devrun.SERVICES:
+            devrun.start_service(stack, svc)
+        await devrun.wait_ready(stack)
+        for svc in devrun.SERVICES:
+            console.print(f"  {svc:<11}     {stack.url(svc)}   (docs {stack.url(svc)}/docs, log {stack.log(svc)})")
+        if demo:
+            await _demo(stack, stop)
+        console.print("\n[bold]Running.[/] Submit your own VOC:\n"
+                      f"  curl -s -X POST {stack.url('intake')}/v1/voc -H 'content-type: application/json' "
+                      "-d '{\"channel\":\"app\",\"text\":\"앱에서 이체가 계속 실패해요 ㅠㅠ\"}'\n"
+                      "Ctrl-C stops everything.")
+        await stop.wait()
+
+    try:
+        asyncio.run(main())
+    except Exception as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+    finally:
+        console.print("\nstopping: services drain first, then NATS, then PostgreSQL…")
+        devrun.stop_all(stack)
+        console.print("stopped.")
+
+
+async def _demo(stack, stop: asyncio.Event) -> None:
+    import nats
+
+    from services import demo
+
+    codes: dict[str, str] = {}
+    nc = await nats.connect(stack.nats_url, name="moksori-demo")
+    await demo.watch(nc, console, codes)
+    tasks = [asyncio.create_task(demo.work_queues(nc.jetstream(), stack.url("routing"), stop)),
+             asyncio.create_task(demo.answer_surveys(nc, stack.url("feedback"), stop))]
+    await demo.submit_demo(stack.url("intake"), console, codes)
+
+    async def close() -> None:
+        await stop.wait()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await nc.drain()
+
+    asyncio.get_running_loop().create_task(close())
+
+
+async def migrate_all(database_url: str) -> list[str]:
+    from importlib import import_module
+
+    from shared import db
+
+    applied = []
+    conn = await __import__("asyncpg").connect(database_url)
+    try:
+        for svc in ("intake", "classifier", "routing", "feedback"):
+            migrations = import_module(f"services.{svc}.entrypoint").MIGRATIONS
+            applied += [f"{svc}/{name}" for name in await db.migrate(conn, svc, migrations)]
+    finally:
+        await conn.close()
+    return applied
+
+
+@app.command()
+def migrate(database_url: Annotated[str, typer.Option(envvar="DATABASE_URL", help="postgresql://…")]) -> None:
+    """Apply every service's migrations (the Kubernetes migration Job runs this)."""
+    if not database_url.startswith(("postgresql://", "postgres://")):
+        raise typer.BadParameter("must start with postgresql://", param_hint="--database-url")
+    applied = asyncio.run(migrate_all(database_url))
+    console.print(f"{len(applied)} migrations applied" + (f": {', '.join(applied)}" if applied else ""))
+
+
+@app.command()
+def classify(
+    input: Annotated[Optional[Path], typer.Option("--input", "-i", help="JSONL file; stdin if omitted")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="JSONL file; stdout if omitted")] = None,
+) -> None:
+    """Classify JSONL {id, text, channel?, affiliate_hint?} offline: one JSON line out per line in."""
+    from services.classifier.offline import classify_stream
+
+    src = input.open(encoding="utf-8") if input else sys.stdin
+    dst = output.open("w", encoding="utf-8") if output else sys.stdout
+    try:
+        errors = classify_stream(src, dst)
+    except FileNotFoundError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    finally:
+        if input:
+            src.close()
+        if output:
+            dst.close()
+    for line_no, message in errors:
+        print(f"{input or '<stdin>'}:{line_no}: {message}", file=sys.stderr)
+    if errors:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    app()
+

@@ -1,0 +1,124 @@
+"""`moksori run`: the whole system on one machine.
+
+Starts embedded NATS JetStream and PostgreSQL (unless NATS_URL / DATABASE_URL
+point elsewhere), applies migrations, starts the four services as separate OS
+processes, and stops everything in order on Ctrl-C: services drain first, then
+NATS, then PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from shared.devstack import NatsServer, PostgresServer, free_port, spawn, stop_process
+from shared.pii import PiiCipher
+
+SERVICES = ("intake", "classifier", "routing", "feedback")
+
+
+@dataclass
+class Stack:
+    var: Path
+    nats: NatsServer | None = None
+    pg: PostgresServer | None = None
+    nats_url: str = ""
+    database_url: str = ""
+    procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+    ports: dict[str, int] = field(default_factory=dict)
+
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.ports[service]}"
+
+    def log(self, service: str) -> Path:
+        return self.var / "log" / f"{service}.log"
+
+
+def dev_secrets(var: Path) -> dict[str, str]:
+    """Local secrets, generated once into var/ (git-ignored); real deployments use Secrets."""
+    path = var / "dev-secrets.env"
+    if not path.exists():
+        path.write_text(
+            f"PII_KEYS={PiiCipher.generate_spec('dev1')}\n"
+            f"CASE_ACCESS_KEY={os.urandom(24).hex()}\n"
+            f"SURVEY_SECRET={os.urandom(24).hex()}\n")
+        path.chmod(0o600)
+    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+    return {k: v for k, v in pairs if k not in os.environ}
+
+
+def start_infra(stack: Stack, *, durable: bool = True) -> None:
+    stack.var.mkdir(parents=True, exist_ok=True)
+    if os.environ.get("NATS_URL"):
+        stack.nats_url = os.environ["NATS_URL"]
+    else:
+        stack.nats = NatsServer(stack.var / "nats", name="moksori-dev").start()
+        stack.nats_url = stack.nats.url
+    if os.environ.get("DATABASE_URL"):
+        stack.database_url = os.environ["DATABASE_URL"]
+    else:
+        stack.pg = PostgresServer(stack.var / "pg", durable=durable).start()
+        stack.database_url = stack.pg.url
+
+
+def service_env(stack: Stack, service: str, port: int, extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(dev_secrets(stack.var))
+    env.update({"NATS_URL": stack.nats_url, "DATABASE_URL": stack.database_url, "HTTP_PORT": str(port),
+                "PYTHONUNBUFFERED": "1"})
+    env.update(extra or {})
+    return env
+
+
+def start_service(stack: Stack, service: str, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
+    port = stack.ports.get(service) or free_port()
+    stack.ports[service] = port
+    proc = spawn([sys.executable, "-m", f"services.{service}"], log=stack.log(service),
+                 env=service_env(stack, service, port, extra_env), cwd=Path(__file__).resolve().parent.parent)
+    stack.procs[service] = proc
+    return proc
+
+
+async def wait_ready(stack: Stack, services: tuple[str, ...] = SERVICES, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(timeout=1.0) as client:
+        for svc in services:
+            while True:
+                proc = stack.procs[svc]
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{svc} exited with {proc.returncode}; see {stack.log(svc)}:\n"
+                                       + "\n".join(stack.log(svc).read_text(errors="replace").splitlines()[-15:]))
+                try:
+                    if (await client.get(f"{stack.url(svc)}/readyz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{svc} not ready after {timeout}s; see {stack.log(svc)}")
+                await asyncio.sleep(0.1)
+
+
+def stop_services(stack: Stack, services: tuple[str, ...] | None = None) -> None:
+    names = services or tuple(stack.procs)
+    for name in names:  # signal all first so they drain in parallel
+        proc = stack.procs.get(name)
+        if proc and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for name in names:
+        stop_process(stack.procs.get(name), signal.SIGTERM, timeout=20)
+
+
+def stop_all(stack: Stack) -> None:
+    stop_services(stack)
+    if stack.nats:
+        stack.nats.stop()
+    if stack.pg:
+        stack.pg.stop()

@@ -1,0 +1,3 @@
+from services.feedback.entrypoint import main
+
+main()

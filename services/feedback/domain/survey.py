@@ -1,0 +1,74 @@
+"""Surveys and ratings (pure): signed expiring links, delivery channel, and what a
+repeated answer means."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+DELIVERY_BY_CHANNEL = {"app": "app_push", "chat": "app_push", "web": "email", "email": "email",
+                       "phone": "sms", "branch": "sms", "partner": "sms"}
+
+
+class TokenError(ValueError):
+    pass
+
+
+def delivery_for(channel: str) -> str:
+    return DELIVERY_BY_CHANNEL[channel]
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def issue_token(secret: str, case_id: UUID, expires_at: datetime) -> str:
+    payload = f"{case_id}.{int(expires_at.timestamp())}".encode()
+    sig = hmac.new(secret.encode(), payload, hashlib.sha256).digest()[:18]
+    return f"{_b64(payload)}.{_b64(sig)}"
+
+
+def verify_token(secret: str, token: str, now: datetime) -> UUID:
+    """The case the token is for; raises TokenError saying whether it is forged or expired."""
+    try:
+        payload_b64, sig_b64 = token.split(".")
+        payload, sig = _unb64(payload_b64), _unb64(sig_b64)
+        case_text, expiry_text = payload.decode().split(".")
+        case_id, expiry = UUID(case_text), datetime.fromtimestamp(int(expiry_text), UTC)
+    except (ValueError, UnicodeDecodeError):
+        raise TokenError("survey token is malformed") from None
+    want = hmac.new(secret.encode(), payload, hashlib.sha256).digest()[:18]
+    if not hmac.compare_digest(want, sig):
+        raise TokenError("survey token signature is invalid")
+    if now >= expiry:
+        raise TokenError(f"survey link expired at {expiry.isoformat()}")
+    return case_id
+
+
+def expiry(now: datetime, ttl_days: int) -> datetime:
+    return now + timedelta(days=ttl_days)
+
+
+@dataclass(frozen=True)
+class Answer:
+    csat: int | None
+    nps: int | None
+    ces: int | None
+    comment: str | None
+
+    def validate(self) -> None:
+        if self.csat is None and self.nps is None and self.ces is None:
+            raise ValueError("give at least one of csat (1-5), nps (0-10) or ces (1-7)")
+
+
+def is_repeat(existing: Answer, new: Answer) -> bool:
+    """A second response is fine only if it says the same thing."""
+    return existing == new

@@ -1,0 +1,9 @@
+from pydantic import Field
+
+from shared.config import ServiceSettings
+
+
+class FeedbackSettings(ServiceSettings):
+    http_port: int = Field(8004, ge=0, le=65535)
+    survey_secret: str = Field(min_length=16, description="HMAC key for survey link tokens")
+    survey_ttl_days: int = Field(7, ge=1, le=90)

@@ -1,0 +1,3 @@
+from services.intake.entrypoint import main
+
+main()

@@ -1,0 +1,21 @@
+from pathlib import Path
+
+from pydantic import Field, field_validator
+
+from shared.bizcal import DEFAULT_CALENDAR
+from shared.config import ServiceSettings
+from shared.pii import PiiCipher
+
+
+class IntakeSettings(ServiceSettings):
+    http_port: int = Field(8001, ge=0, le=65535)
+    pii_keys: str = Field(description="kid:base64 AES-256 key ring, first encrypts (PII_KEYS)")
+    case_access_key: str = Field(min_length=16, description="HMAC key for per-case status secrets")
+    first_response_business_days: int = Field(14, ge=1, le=60)
+    calendar_file: Path = DEFAULT_CALENDAR
+
+    @field_validator("pii_keys")
+    @classmethod
+    def _keys(cls, v: str) -> str:
+        PiiCipher.from_spec(v)
+        return v

@@ -1,0 +1,3 @@
+from services.routing.entrypoint import main
+
+main()

@@ -1,0 +1,59 @@
+"""The affiliate directory: operator data, validated on load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from shared.datafiles import load_yaml
+from shared.events import AFFILIATES, TEAMS, Affiliate, Flag, Team, Urgency
+
+DEFAULT_DIRECTORY = Path(__file__).resolve().parent.parent / "data" / "directory.yaml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Denominator(_Strict):
+    unit: Literal["customers", "contracts"]
+    count: int = Field(gt=0)
+
+
+class AffiliateEntry(_Strict):
+    name: str = Field(min_length=1)
+    denominator: Denominator
+
+
+class SlaRule(_Strict):
+    ack_hours: float | None = Field(None, gt=0)
+    ack_business_days: int | None = Field(None, gt=0)
+    resolve_business_days: int = Field(14, gt=0, le=60)
+
+    @model_validator(mode="after")
+    def _one_ack(self) -> "SlaRule":
+        if self.ack_hours is not None and self.ack_business_days is not None:
+            raise ValueError("give ack_hours or ack_business_days, not both")
+        return self
+
+
+class Directory(_Strict):
+    affiliates: dict[Affiliate, AffiliateEntry]
+    teams: dict[Team, str]
+    sla: dict[Urgency, SlaRule]
+    copy_to_consumer_protection: tuple[Flag, ...] = ("regulator", "media", "legal")
+
+    @model_validator(mode="after")
+    def _complete(self) -> "Directory":
+        for name, got, want in (("affiliates", self.affiliates, AFFILIATES), ("teams", self.teams, TEAMS),
+                                ("sla", self.sla, ("critical", "high", "normal", "low"))):
+            missing = sorted(set(want) - set(got))
+            if missing:
+                raise ValueError(f"{name}: missing {missing}")
+        return self
+
+
+def load_directory(path: Path = DEFAULT_DIRECTORY) -> Directory:
+    return load_yaml(path, Directory)

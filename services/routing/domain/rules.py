@@ -1,0 +1,36 @@
+"""Routing rules (pure): which affiliate team gets a classified case, and who gets a copy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from services.routing.domain.directory import Directory
+from shared.events import Classification
+
+
+@dataclass(frozen=True)
+class Assignment:
+    affiliate: str
+    team: str
+    copy_reason: tuple[str, ...] = ()
+
+
+def choose_affiliate(c: Classification, channel_affiliate: str | None) -> str:
+    """The channel's explicit affiliate wins, then the classifier's (which already
+    reflects the product the text is about)."""
+    return channel_affiliate or c.affiliate
+
+
+def choose_team(c: Classification) -> str:
+    if c.topic in ("fraud_phishing", "card_loss_theft"):
+        return "fraud_response"
+    if "abusive" in c.flags:
+        return "special_handling"
+    if c.kind == "suggestion":
+        return "suggestions_review"
+    return "general"
+
+
+def assign(c: Classification, channel_affiliate: str | None, directory: Directory) -> Assignment:
+    copy = tuple(f for f in c.flags if f in directory.copy_to_consumer_protection)
+    return Assignment(choose_affiliate(c, channel_affiliate), choose_team(c), copy)

@@ -1,0 +1,32 @@
+"""Wires routing: directory and calendar, the classified-case and command consumers, HTTP."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from services.routing.domain.directory import load_directory
+from services.routing.handlers import events, http
+from services.routing.settings import RoutingSettings
+from shared.bizcal import load_calendar
+from shared.bus import SERVICE_CONSUMERS
+from shared.config import load_settings
+from shared.events import AcknowledgeCase, ResolveCase, VocClassified
+from shared.runtime import Runtime
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def build(settings: RoutingSettings) -> Runtime:
+    rt = Runtime("routing", settings, MIGRATIONS)
+    directory = load_directory(settings.directory_file)
+    calendar = load_calendar(settings.calendar_file)
+    rt.http.state.directory = directory
+    rt.http.include_router(http.router)
+    specs = {c.durable: c for c in SERVICE_CONSUMERS if c.durable.startswith("routing")}
+    rt.consume(specs["routing"], (VocClassified,), events.on_classified(rt.outbox, directory, calendar))
+    rt.consume(specs["routing-commands"], (AcknowledgeCase, ResolveCase), events.on_command(rt.outbox))
+    return rt
+
+
+def main() -> None:
+    build(load_settings(RoutingSettings, "routing")).serve()

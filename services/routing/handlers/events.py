@@ -1,0 +1,50 @@
+"""VocClassified in, CaseRouted out; lifecycle commands from NATS."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from services.routing.adapters import repository as repo
+from services.routing.domain.directory import Directory
+from services.routing.domain.lifecycle import InvalidTransition
+from services.routing.domain.rules import assign
+from services.routing.domain.sla import deadlines
+from services.routing.handlers.commands import apply_command
+from shared.bizcal import BusinessCalendar
+from shared.consumer import Delivery, Process, Unprocessable
+from shared.events import CaseRouted, VocClassified
+from shared.outbox import Outbox
+
+
+def on_classified(outbox: Outbox, directory: Directory, calendar: BusinessCalendar) -> Process:
+    async def process(conn: asyncpg.Connection, d: Delivery) -> None:
+        e: VocClassified = d.msg  # type: ignore[assignment]
+        c = e.classification
+        a = assign(c, e.affiliate_hint, directory)
+        ack_due, resolve_due = deadlines(c.urgency, e.received_at, directory, calendar)
+        inserted = await conn.fetchval(repo.INSERT_CASE, e.case_id, e.tracking_code, e.channel, a.affiliate, a.team,
+                                       c.kind, c.topic, c.urgency, list(c.flags), bool(a.copy_reason),
+                                       e.received_at, ack_due, resolve_due)
+        if inserted is None:
+            return
+        routed = CaseRouted(case_id=e.case_id, tracking_code=e.tracking_code, channel=e.channel,
+                            affiliate=a.affiliate, team=a.team, kind=c.kind, topic=c.topic, urgency=c.urgency,
+                            flags=c.flags, text=e.text, received_at=e.received_at, ack_due=ack_due,
+                            resolve_due=resolve_due)
+        await outbox.add(conn, routed)
+        if a.copy_reason:
+            await outbox.add(conn, routed.model_copy(update={
+                "affiliate": "group", "team": "consumer_protection", "copy_reason": a.copy_reason}))
+
+    return process
+
+
+def on_command(outbox: Outbox) -> Process:
+    async def process(conn: asyncpg.Connection, d: Delivery) -> None:
+        try:
+            await apply_command(conn, outbox, d.msg)  # type: ignore[arg-type]
+        except InvalidTransition as exc:
+            raise Unprocessable(str(exc)) from exc
+        # UnknownCase is retried: the routing of the case may still be on its way
+
+    return process

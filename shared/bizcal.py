@@ -1,0 +1,77 @@
+"""Korean business-day arithmetic for deadlines (pure; the calendar is data)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from shared.datafiles import load_yaml
+
+DEFAULT_CALENDAR = Path(__file__).parent / "data" / "calendar.yaml"
+
+
+class Holiday(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    date: date
+    name: str = Field(min_length=1)
+
+
+class BusinessCalendar(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    timezone: str = "Asia/Seoul"
+    business_day_end: time = time(18, 0)
+    holidays: dict[int, tuple[Holiday, ...]] = Field(default_factory=dict)
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        ZoneInfo(v)  # raises on an unknown zone
+        return v
+
+    @model_validator(mode="after")
+    def _years_match(self) -> "BusinessCalendar":
+        for year, days in self.holidays.items():
+            for h in days:
+                if h.date.year != year:
+                    raise ValueError(f"holiday {h.date} ({h.name}) is listed under {year}")
+        return self
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def holiday_dates(self) -> frozenset[date]:
+        return frozenset(h.date for days in self.holidays.values() for h in days)
+
+    def is_business_day(self, d: date) -> bool:
+        return d.weekday() < 5 and d not in self.holiday_dates()
+
+    def add_business_days(self, start: datetime, days: int) -> datetime:
+        """The end of the `days`-th business day after `start` (the day of receipt is
+        not counted), in the calendar's time zone."""
+        holidays = self.holiday_dates()
+        d = start.astimezone(self.tz).date()
+        left = days
+        while left > 0:
+            d += timedelta(days=1)
+            if d.weekday() < 5 and d not in holidays:
+                left -= 1
+        return datetime.combine(d, self.business_day_end, tzinfo=self.tz)
+
+    def business_days_between(self, start: datetime, end: datetime) -> int:
+        holidays = self.holiday_dates()
+        d, last = start.astimezone(self.tz).date(), end.astimezone(self.tz).date()
+        n = 0
+        while d < last:
+            d += timedelta(days=1)
+            if d.weekday() < 5 and d not in holidays:
+                n += 1
+        return n
+
+
+def load_calendar(path: Path = DEFAULT_CALENDAR) -> BusinessCalendar:
+    return load_yaml(path, BusinessCalendar)
