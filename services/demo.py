@@ -59,6 +59,8 @@ def describe(ce_type: str, data: dict) -> str:
             return f"→ voc.routed.{data['affiliate']}.{data['team']}{copy}"
         case "acknowledged":
             return f"handler {data['handler_name']} {data['handler_contact']}"
+        case "resolved":
+            return data["resolution"][:40]
         case "survey sent":
             return f"via {data['delivery']}"
         case "rated":

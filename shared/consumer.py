@@ -12,6 +12,8 @@ message's fate:
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -20,6 +22,7 @@ import asyncpg
 from faststream import AckPolicy
 from faststream.nats import JStream, NatsBroker, PullSub
 from faststream.nats.annotations import NatsMessage
+import nats.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
@@ -126,6 +129,30 @@ class IdempotentConsumer:
         log.error("%s: dead-lettered message on %s: %s", self.name, raw.subject, reason)
         self.dead_lettered += 1
         await raw.term()
+
+
+def normalise_fetch_timeouts() -> None:
+    """nats-py 2.16 raises a bare asyncio.TimeoutError from one path of fetch()
+    (nats-io/nats.py#934) where FastStream's batch loop catches only
+    nats.errors.TimeoutError. The escaped error restarts the loop and drops the
+    half-collected batch, which then waits a full ack_wait for redelivery. Raising
+    nats.errors.TimeoutError (itself a TimeoutError) changes nothing for other callers."""
+    cls = JetStreamContext.PullSubscription
+    if getattr(cls.fetch, "_moksori_normalised", False):
+        return
+    original = cls.fetch
+
+    @functools.wraps(original)
+    async def fetch(self, *args, **kwargs):
+        try:
+            return await original(self, *args, **kwargs)
+        except nats.errors.TimeoutError:
+            raise
+        except asyncio.TimeoutError as exc:
+            raise nats.errors.TimeoutError from exc
+
+    fetch._moksori_normalised = True  # type: ignore[attr-defined]
+    cls.fetch = fetch  # type: ignore[method-assign]
 
 
 async def _no_decode(msg, original):  # the consumer decodes itself, so one bad message cannot sink a batch

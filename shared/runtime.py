@@ -27,7 +27,7 @@ from nats.js import JetStreamContext
 from shared import db
 from shared.bus import ConsumerSpec, ensure_topology
 from shared.config import ServiceSettings
-from shared.consumer import IdempotentConsumer, Process, subscribe
+from shared.consumer import IdempotentConsumer, Process, normalise_fetch_timeouts, subscribe
 from shared.events import Message
 from shared.outbox import Outbox, Relay
 from shared.telemetry import setup_logging
@@ -41,7 +41,8 @@ class Runtime:
         self.settings = settings
         self.migrations = migrations
         self.outbox = Outbox(schema=name, source=f"moksori/{name}")
-        self.broker = NatsBroker(settings.nats_url.split(","), max_reconnect_attempts=-1, logger=log)
+        self.broker = NatsBroker(settings.nats_url.split(","), max_reconnect_attempts=-1, logger=log,
+                                 log_level=logging.DEBUG)  # per-message access logs only when debugging
         self.http = FastAPI(title=f"Moksori {name}", version=version, lifespan=self._lifespan)
         self.http.state.runtime = self
         self.http.add_exception_handler(RequestValidationError, _validation_error)
@@ -84,6 +85,7 @@ class Runtime:
             self._consumers[f"{spec.stream}:{spec.durable}"] = IdempotentConsumer(
                 spec, schema=self.name, pool=self.pool, js=self.js, expect=expect, process=process,
                 after_commit=self.wake_relay)
+        normalise_fetch_timeouts()
         await self.broker.start()
         log.info("%s ready: http://%s:%d", self.name, s.http_host, s.http_port)
         try:
