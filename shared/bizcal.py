@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from shared.datafiles import load_yaml
+from shared.datafiles import load_yaml, located
 
 DEFAULT_CALENDAR = Path(__file__).parent / "data" / "calendar.yaml"
 
@@ -29,15 +29,18 @@ class BusinessCalendar(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _tz(cls, v: str) -> str:
-        ZoneInfo(v)  # raises on an unknown zone
+        try:
+            ZoneInfo(v)
+        except Exception:
+            raise ValueError(f"unknown time zone {v!r}; use an IANA name such as Asia/Seoul") from None
         return v
 
     @model_validator(mode="after")
     def _years_match(self) -> "BusinessCalendar":
         for year, days in self.holidays.items():
-            for h in days:
+            for i, h in enumerate(days):
                 if h.date.year != year:
-                    raise ValueError(f"holiday {h.date} ({h.name}) is listed under {year}")
+                    raise located(("holidays", year, i), f"holiday {h.date} ({h.name}) is listed under {year}")
         return self
 
     @property

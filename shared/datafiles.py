@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TypeVar
 
@@ -13,6 +14,14 @@ M = TypeVar("M", bound=BaseModel)
 
 class DataFileError(ValueError):
     pass
+
+
+def located(path: tuple, message: str) -> ValueError:
+    """For model-level validators: an error that still points at the entry's line."""
+    return ValueError(f"@{'.'.join(str(p) for p in path)}@ {message}")
+
+
+_LOCATED = re.compile(r"^(?:Value error, )?@([^@]*)@ (.*)$", re.S)
 
 
 class _LineLoader(yaml.SafeLoader):
@@ -44,8 +53,9 @@ def _line_of(raw, loc: tuple) -> int | None:
     line, node = None, raw
     for part in loc:
         if isinstance(node, dict):
-            line = node.get("__lines__", {}).get(part, node.get("__line__", line))
-            node = node.get(part)
+            key = part if part in node else str(part) if str(part) in node else part
+            line = node.get("__lines__", {}).get(key, node.get("__line__", line))
+            node = node.get(key)
         elif isinstance(node, list) and isinstance(part, int) and part < len(node):
             node = node[part]
             if isinstance(node, dict):
@@ -71,7 +81,12 @@ def load_yaml(path: Path, model: type[M]) -> M:
     except ValidationError as exc:
         msgs = []
         for e in exc.errors():
-            line = _line_of(raw, e["loc"])
-            field = ".".join(str(p) for p in e["loc"])
-            msgs.append(f"{path}:{line or '?'}: {field}: {e['msg']}")
+            loc, msg = tuple(e["loc"]), e["msg"]
+            m = _LOCATED.match(msg)
+            if m:
+                loc = loc + tuple(int(p) if p.isdigit() else p for p in m.group(1).split(".") if p)
+                msg = m.group(2)
+            line = _line_of(raw, loc) or 1
+            field = ".".join(str(p) for p in loc) or "(top level)"
+            msgs.append(f"{path}:{line}: {field}: {msg}")
         raise DataFileError("\n".join(msgs)) from None

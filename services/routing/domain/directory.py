@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from shared.datafiles import load_yaml
+from shared.datafiles import load_yaml, located
 from shared.events import AFFILIATES, TEAMS, Affiliate, Flag, Team, Urgency
 
 DEFAULT_DIRECTORY = Path(__file__).resolve().parent.parent / "data" / "directory.yaml"
@@ -51,7 +51,7 @@ class Directory(_Strict):
                                 ("sla", self.sla, ("critical", "high", "normal", "low"))):
             missing = sorted(set(want) - set(got))
             if missing:
-                raise ValueError(f"{name}: missing {missing}")
+                raise located((name,), f"missing {missing}")
         return self
 
 

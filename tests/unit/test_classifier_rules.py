@@ -1,0 +1,92 @@
+"""Table-driven checks of the auditable rules against ../shared/CLASSIFIER_CONTRACT.md."""
+
+import pytest
+
+from services.classifier.domain.lexicon import load_lexicon
+from services.classifier.domain.rules import classify_text
+
+LEX = load_lexicon()
+
+
+def classify(text, **kw):
+    return classify_text(text, LEX, **kw)
+
+
+@pytest.mark.parametrize("text,flags", [
+    ("이번 주까지 해결 안 되면 금융감독원에 민원 넣겠습니다.", ("regulator",)),
+    ("금감원에민원넣을거예요진짜", ("regulator",)),  # STT without spaces
+    ("이미 국민신문고에 신고 접수했습니다", ("regulator",)),
+    ("언론에 제보할 겁니다. 기자한테 다 얘기할게요", ("media",)),
+    ("변호사 선임해서 소송 진행하겠습니다", ("legal",)),
+    ("경찰에 신고했고 사건번호도 받았어요", ("legal",)),
+    ("씨발 상담원 연결이 왜 이렇게 안되냐", ("abusive",)),
+    ("ㅅㅂ 진짜 일 이따위로 할래", ("abusive",)),
+    ("시1발 장난하냐", ("abusive",)),
+    ("저희 어머니가 80대 고령이시라 앱을 잘 못 쓰세요", ("vulnerable",)),
+    ("금감원 직원이라는 사람한테 전화가 와서 돈을 보냈어요", ()),  # impersonation, a scam report
+    ("금융감독원을 사칭한 문자를 받았습니다", ()),
+    ("금감원에 신고할 생각은 없지만 너무 실망스럽네요", ()),  # negated
+    ("앱 화면이 너무 불편해요", ()),
+])
+def test_flags(text, flags):
+    assert classify(text).flags == flags
+
+
+@pytest.mark.parametrize("text", [
+    "어제 지하철에서 지갑을 잃어버렸는데 신용카드가 들어있었어요",
+    "제가 하지도 않은 해외 결제가 지금도 계속 승인되고 있어요",
+    "보이스피싱에 속아서 방금 500만원을 이체했어요 어떡해요",
+    "금감원 직원이라는 사람한테 전화가 와서 계좌가 범죄에 연루됐다고 해서 300만원 송금했어요",
+    "제 명의로 모르는 대출이 실행되어 있어요",
+    "고객 내점. 보이스피싱 의심 정황 있어 현금 인출 보류함.",
+])
+def test_money_or_access_at_risk_now_is_critical_with_evidence(text):
+    c = classify(text)
+    assert c.urgency == "critical"
+    ev = [e for e in c.evidence if e.field == "urgency" and e.label == "critical"]
+    assert ev and all(text[e.start:e.end] == e.text for e in ev)
+
+
+@pytest.mark.parametrize("text", [
+    "벌써 세 번째 문의인데 아직도 해결이 안 됐어요",
+    "같은 결제가 이중 결제되어 두 번 빠져나갔습니다",
+    "금융감독원에 민원 제기하겠습니다. 대출 금리 설명이 달랐어요",
+    "개인정보가 유출된 것 같아요 다른 사람 명세서가 왔어요",
+])
+def test_high_urgency(text):
+    assert classify(text).urgency == "high"
+
+
+def test_every_flag_has_an_evidence_span_that_is_in_the_text():
+    text = "아 네 그게요 세 번째 전화인데 해결 안 되면 금감원에 민원 넣고 언론에도 제보할 거예요 씨발"
+    c = classify(text)
+    assert set(c.flags) == {"regulator", "media", "abusive"}
+    for flag in c.flags:
+        spans = [e for e in c.evidence if e.field == "flags" and e.label == flag]
+        assert spans and all(text[e.start:e.end] == e.text for e in spans)
+
+
+@pytest.mark.parametrize("text,kind,topic", [
+    ("카드를 잃어버렸어요. 분실 신고하고 재발급 받고 싶어요", "inquiry", "card_loss_theft"),
+    ("적금 만기 때 자동으로 재예치되는 기능이 있으면 좋겠어요", "suggestion", "account_transfer"),
+    ("강남지점 김민지 대리님 친절하게 상담해 주셔서 감사합니다", "praise", "staff_service"),
+    ("앱 업데이트 후 로그인이 계속 안 돼요 ㅠㅠ 짜증나", "complaint", "digital_service"),
+    ("실손보험 청구했는데 보험금 지급이 너무 늦어요", "complaint", "insurance"),
+    ("해외 주식 매도 주문이 체결이 안 돼서 손실 봤습니다", "complaint", "investment"),
+])
+def test_kind_and_topic_first_pass(text, kind, topic):
+    c = classify(text)
+    assert (c.kind, c.topic) == (kind, topic)
+
+
+def test_channel_affiliate_hint_wins():
+    assert classify("앱에서 로그인이 안 돼요", affiliate_hint="securities").affiliate == "securities"
+    assert classify("카드 연회비가 너무 비싸요").affiliate == "card"
+
+
+def test_output_follows_the_contract():
+    c = classify("보험 해지 환급금이 설명과 달라요")
+    assert c.kind in {"complaint", "suggestion", "inquiry", "praise"}
+    assert list(c.flags) == sorted(c.flags)
+    assert set(c.confidence) >= {"kind", "topic", "urgency", "flags", "affiliate", "sentiment"}
+    assert all(0 <= v <= 1 for v in c.confidence.values())

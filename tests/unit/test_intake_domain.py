@@ -1,0 +1,70 @@
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from pydantic import ValidationError
+
+from services.intake.domain.submission import (
+    MAX_TEXT_CHARS, SubmitVoc, accept, access_secret, request_hash, secret_matches, tracking_code,
+)
+from services.intake.domain.timeline import STATUS_RANK, entry_for
+from shared.bizcal import load_calendar
+from shared.events import CaseRouted, FeedbackSubmitted, SurveyRequested
+
+CAL = load_calendar()
+
+
+@pytest.mark.parametrize("body,field", [
+    ({"channel": "fax", "text": "안녕하세요"}, "channel"),
+    ({"channel": "app", "text": "   "}, "text"),
+    ({"channel": "app", "text": "가" * (MAX_TEXT_CHARS + 1)}, "text"),
+    ({"channel": "app"}, "text"),
+    ({"channel": "app", "text": "문의", "kind": "rant"}, "kind"),
+    ({"channel": "app", "text": "문의", "occurred_at": "2026-11-20T10:00:00"}, "occurred_at"),
+    ({"channel": "app", "text": "문의", "colour": "blue"}, "colour"),
+])
+def test_bad_submissions_name_the_field(body, field):
+    with pytest.raises(ValidationError) as exc:
+        SubmitVoc.model_validate(body)
+    assert field in {str(e["loc"][0]) for e in exc.value.errors()}
+
+
+def test_acceptance_masks_before_anything_leaves_intake():
+    body = SubmitVoc(channel="phone", text="제 번호 010-1234-5678, 카드 4111 1111 1111 1111 도난당했어요",
+                     customer="홍길동 850315-1234567")
+    received = datetime(2026, 11, 20, 1, 0, tzinfo=UTC)
+    acc = accept(body, case_id=uuid.uuid4(), seq=123, received_at=received, calendar=CAL, response_days=14)
+    assert acc.tracking_code == "VOC-2026-000123"
+    dumped = acc.event.model_dump_json()
+    for secret in ("5678", "1111 1111 1111", "1234567"):
+        assert secret not in dumped
+    assert acc.first_response_due == datetime(2026, 12, 10, 18, tzinfo=CAL.tz)
+
+
+def test_tracking_code_and_request_hash_are_stable():
+    assert tracking_code(datetime(2027, 1, 2, tzinfo=UTC), 7) == "VOC-2027-000007"
+    a = SubmitVoc(channel="app", text="앱이 안 열려요")
+    assert request_hash(a) == request_hash(SubmitVoc(channel="app", text=" 앱이 안 열려요 "))
+    assert request_hash(a) != request_hash(SubmitVoc(channel="web", text="앱이 안 열려요"))
+
+
+def test_case_secret_is_per_case():
+    key, case = "k" * 32, uuid.uuid4()
+    assert secret_matches(key, case, access_secret(key, case))
+    assert not secret_matches(key, uuid.uuid4(), access_secret(key, case))
+    assert not secret_matches(key, case, None)
+
+
+def test_timeline_entries_and_ranks():
+    now = datetime(2026, 11, 20, tzinfo=UTC)
+    case = uuid.uuid4()
+    routed = CaseRouted(case_id=case, tracking_code="VOC-2026-000001", channel="app", affiliate="card",
+                        team="fraud_response", kind="inquiry", topic="card_loss_theft", urgency="critical",
+                        text="…", received_at=now)
+    assert entry_for(routed).message == "카드 사고대응팀에 배정되었습니다."
+    copy = entry_for(routed.model_copy(update={"affiliate": "group", "team": "consumer_protection",
+                                               "copy_reason": ("regulator",)}))
+    assert not copy.advances_status
+    assert not entry_for(SurveyRequested(case_id=case, channel="app", delivery="app_push", token="t",
+                                         expires_at=now)).advances_status
+    assert entry_for(FeedbackSubmitted(case_id=case, csat=5, submitted_at=now)).rank == STATUS_RANK["rated"]

@@ -1,0 +1,60 @@
+import pytest
+
+from shared.pii import PiiCipher, PiiKeyError, luhn_ok, mask_name, mask_text
+
+
+@pytest.mark.parametrize("text,expected,leaked", [
+    ("주민번호 850315-1234567 입니다", "850315-1******", "1234567"),
+    ("주민등록번호는 9001012345678 이에요", "900101-2******", "2345678"),
+    ("카드 4111-1111-1111-1111 분실", "4111-11**-****-1111", "1111-1111-1111-1111"),
+    ("카드번호 4518421234567895", "*************895", "4518421234567895"),
+    ("연락처 010-1234-5678", "010-1234-****", "5678"),
+    ("번호는 01098765432 입니다", "010-9876-****", "98765432"),
+    ("메일 hong.gildong@naver.com 으로", "h***@naver.com", "hong.gildong"),
+    ("국민 계좌 123-45-6789012 로 입금", "***-**-****012", "6789012"),
+])
+def test_personal_numbers_are_masked(text, expected, leaked):
+    masked = mask_text(text)
+    assert expected in masked
+    assert leaked not in masked
+
+
+def test_ordinary_numbers_and_dates_survive_masking():
+    text = "2026-11-20에 1,000,000원 결제, 할부 12개월"
+    assert mask_text(text) == text
+
+
+def test_luhn():
+    assert luhn_ok("4111111111111111")
+    assert not luhn_ok("4111111111111112")
+
+
+@pytest.mark.parametrize("name,masked", [("홍길동", "홍*동"), ("남궁민수", "남**수"), ("이수", "이*")])
+def test_names_are_masked_korean_style(name, masked):
+    assert mask_name(name) == masked
+
+
+def test_encryption_round_trips_and_binds_to_context():
+    c = PiiCipher.from_spec(PiiCipher.generate_spec("k1"))
+    blob = c.encrypt("850315-1234567", b"case-1")
+    assert b"850315" not in blob
+    assert c.decrypt(blob, b"case-1") == "850315-1234567"
+    with pytest.raises(Exception):
+        c.decrypt(blob, b"case-2")
+
+
+def test_rotated_key_ring_still_decrypts_old_rows():
+    old = PiiCipher.from_spec(PiiCipher.generate_spec("k1"))
+    blob = old.encrypt("010-1234-5678")
+    new_spec = PiiCipher.generate_spec("k2") + "," + f"k1:{__import__('base64').b64encode(old.keys['k1']).decode()}"
+    new = PiiCipher.from_spec(new_spec)
+    assert new.active == "k2"
+    assert new.decrypt(blob) == "010-1234-5678"
+    assert new.encrypt("x").startswith(b"k2:")
+
+
+@pytest.mark.parametrize("spec,needle", [("", "no PII key"), ("k1:short", "base64|32 bytes"),
+                                         ("k1:" + "QUFB" * 4, "32 bytes"), ("nokid", "kid:base64")])
+def test_bad_key_specs_are_refused(spec, needle):
+    with pytest.raises(PiiKeyError, match=needle):
+        PiiCipher.from_spec(spec)
