@@ -51,6 +51,7 @@ class ConsumerSpec:
     # nats-py's fetch waits this long to fill a batch once the first message is in:
     # the latency a quiet stage adds; under load batches fill without waiting
     batch_wait_s: float = 0.05
+    retry_delay_s: float = 1.0  # first nak delay; doubles per delivery, capped at 30 s
 
     def config(self) -> api.ConsumerConfig:
         return api.ConsumerConfig(

@@ -107,7 +107,7 @@ class IdempotentConsumer:
                 await self.dead_letter(d.raw, f"failed {delivered} times: {exc!r}")
             else:
                 log.warning("%s: %s will be retried (delivery %d): %r", self.name, d.env.id, delivered, exc)
-                await d.raw.nak(delay=min(2.0 ** delivered, 30.0))
+                await d.raw.nak(delay=min(self.spec.retry_delay_s * 2.0 ** (delivered - 1), 30.0))
             return
         self._committed()
         await d.raw.ack()

@@ -1,0 +1,183 @@
+"""Delivery semantics against a real nats-server and PostgreSQL, through the same
+FastStream batch subscriber and IdempotentConsumer the services use."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from faststream.nats import NatsBroker
+
+from shared import db
+from shared.bus import ConsumerSpec, dlq_subject, ensure_topology
+from shared.cloudevents import encode, envelope_for
+from shared.consumer import Delivery, IdempotentConsumer, Unprocessable, normalise_fetch_timeouts, subscribe
+from shared.events import CaseResolved, FeedbackSubmitted
+from shared.outbox import Outbox
+
+pytestmark = pytest.mark.integration
+
+SPEC = ConsumerSpec("VOC_CASE", "probe", "voc.case.resolved", "test consumer", max_deliver=4, ack_wait_s=1.0,
+                    retry_delay_s=0.1)
+
+
+def resolved(case_id: uuid.UUID | None = None) -> CaseResolved:
+    return CaseResolved(case_id=case_id or uuid.uuid4(), affiliate="card", team="general", channel="app",
+                        resolution="이중 결제 취소 완료", resolved_at=datetime.now(UTC))
+
+
+@pytest.fixture
+async def probe(database_url, clean_js, nats_url, tmp_path: Path):
+    (tmp_path / "001_effects.sql").write_text("CREATE TABLE probe.effects (case_id uuid NOT NULL, event_id text);")
+    pool = await db.create_pool(database_url)
+    async with pool.acquire() as conn:
+        await db.migrate(conn, "probe", tmp_path)
+    await ensure_topology(clean_js, consumers=(SPEC,))
+    yield pool, clean_js
+    await pool.close()
+
+
+class Harness:
+    """Runs one IdempotentConsumer behind FastStream; `drop_first_acks` simulates a
+    crash between commit and ack; `failures` makes the effect fail that many times."""
+
+    def __init__(self, pool, js, nats_url, *, drop_first_acks=False, failures=0, unprocessable=False):
+        self.outbox = Outbox("probe", "moksori/test")
+        self.failures, self.unprocessable, self.drop_first_acks = failures, unprocessable, drop_first_acks
+        self.seen: dict[str, int] = {}
+        self.consumer = IdempotentConsumer(SPEC, schema="probe", pool=pool, js=js, expect=(CaseResolved,),
+                                           process=self.process)
+        original = self.consumer.handle
+
+        async def handle(raws):
+            for raw in raws:
+                n = self.seen[raw.data] = self.seen.get(raw.data, 0) + 1
+                if self.drop_first_acks and n == 1:
+                    async def lost_ack(*_a, **_k):
+                        return None
+                    raw.ack = lost_ack  # the process "dies" after committing, before acking
+            await original(raws)
+
+        self.consumer.handle = handle  # type: ignore[method-assign]
+        self.broker = NatsBroker(nats_url)
+        subscribe(self.broker, SPEC, lambda: self.consumer)
+
+    async def process(self, conn, d: Delivery) -> None:
+        if self.unprocessable:
+            raise Unprocessable("this case can never be surveyed")
+        if self.failures > 0:
+            self.failures -= 1
+            raise RuntimeError("database hiccup")
+        await conn.execute("INSERT INTO probe.effects VALUES ($1, $2)", d.msg.case_id, d.env.id)
+        await self.outbox.add(conn, FeedbackSubmitted(case_id=d.msg.case_id, csat=5, submitted_at=d.env.time))
+
+    async def __aenter__(self):
+        normalise_fetch_timeouts()
+        await self.broker.start()
+        return self
+
+    async def __aexit__(self, *exc):
+        await self.broker.stop()
+
+
+async def publish(js, msg, **kw):
+    subject, body, headers = encode(msg, envelope_for(msg, source="moksori/test", **kw))
+    await js.publish(subject, body, headers=headers)
+    return headers["ce-id"]
+
+
+async def wait_for(predicate, timeout=10.0):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        if await predicate():
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+async def counts(pool):
+    return (await pool.fetchval("SELECT count(*) FROM probe.effects"),
+            await pool.fetchval("SELECT count(*) FROM probe.outbox"))
+
+
+async def test_redelivered_message_is_processed_once(probe, nats_url):
+    pool, js = probe
+    async with Harness(pool, js, nats_url, drop_first_acks=True) as h:
+        event_ids = [await publish(js, resolved()) for _ in range(5)]
+        # every message is committed, its ack lost, redelivered after ack_wait, and found in the inbox
+        assert await wait_for(lambda: _async(h.consumer.duplicates >= 5), timeout=15)
+        assert await wait_for(lambda: _pending_zero(js))
+    assert await counts(pool) == (5, 5)
+    rows = await pool.fetch("SELECT event_id FROM probe.inbox WHERE consumer = 'VOC_CASE:probe'")
+    assert sorted(r["event_id"] for r in rows) == sorted(event_ids)
+
+
+async def test_transient_failure_is_retried_until_it_succeeds(probe, nats_url):
+    pool, js = probe
+    async with Harness(pool, js, nats_url, failures=2) as h:
+        await publish(js, resolved())
+        assert await wait_for(lambda: _async(h.consumer.processed == 1), timeout=15)
+    assert await counts(pool) == (1, 1)
+
+
+async def test_duplicate_publish_is_dropped_by_jetstream(probe):
+    _, js = probe
+    event = resolved()
+    await publish(js, event, id="same-id")
+    await publish(js, event, id="same-id")
+    assert (await js.stream_info("VOC_CASE")).state.messages == 1
+
+
+@pytest.mark.parametrize("headers,body,reason", [
+    ({"ce-id": "x1", "ce-type": CaseResolved.TYPE, "ce-source": "t", "ce-specversion": "1.0"}, b"{not json",
+     "malformed"),
+    ({"content-type": "application/json"}, b'{"case_id": "nope"}', "missing CloudEvents header"),
+    ({"ce-id": "x2", "ce-type": CaseResolved.TYPE, "ce-source": "t", "ce-specversion": "1.0"},
+     b'{"case_id": "7b1f0d7e-2f0a-4c1e-9a51-0d9c5b7a1e01", "affiliate": "mars"}', "affiliate"),
+])
+async def test_malformed_message_is_dead_lettered_and_not_redelivered(probe, nats_url, nc, headers, body, reason):
+    pool, js = probe
+    dead = await js.subscribe(dlq_subject("probe"), durable=None, ordered_consumer=True)
+    async with Harness(pool, js, nats_url) as h:
+        await js.publish("voc.case.resolved", body, headers=headers)
+        good = await publish(js, resolved())  # the batch's good message is not held hostage
+        msg = await dead.next_msg(timeout=10)
+        assert await wait_for(lambda: _async(h.consumer.processed == 1))
+        await asyncio.sleep(SPEC.ack_wait_s * 2)  # long enough for a redelivery, had it not been terminated
+    assert msg.data == body
+    assert reason in msg.headers["moksori-dlq-reason"]
+    assert msg.headers["moksori-dlq-subject"] == "voc.case.resolved"
+    assert list(h.seen.values()) == [1, 1]
+    assert await counts(pool) == (1, 1)
+    assert good in {r["event_id"] for r in await pool.fetch("SELECT event_id FROM probe.inbox")}
+
+
+async def test_unprocessable_message_is_dead_lettered(probe, nats_url):
+    pool, js = probe
+    dead = await js.subscribe(dlq_subject("probe"), ordered_consumer=True)
+    async with Harness(pool, js, nats_url, unprocessable=True):
+        await publish(js, resolved())
+        msg = await dead.next_msg(timeout=10)
+    assert "unprocessable: this case can never be surveyed" in msg.headers["moksori-dlq-reason"]
+    assert await counts(pool) == (0, 0)
+
+
+async def test_message_failing_every_time_is_dead_lettered_after_max_deliver(probe, nats_url):
+    pool, js = probe
+    dead = await js.subscribe(dlq_subject("probe"), ordered_consumer=True)
+    async with Harness(pool, js, nats_url, failures=100):
+        await publish(js, resolved())
+        msg = await dead.next_msg(timeout=30)
+    assert f"failed {SPEC.max_deliver} times" in msg.headers["moksori-dlq-reason"]
+
+
+async def _async(value):
+    return value
+
+
+async def _pending_zero(js):
+    info = await js.consumer_info(SPEC.stream, SPEC.durable)
+    return info.num_ack_pending == 0 and info.num_pending == 0

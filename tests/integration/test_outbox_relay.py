@@ -1,0 +1,90 @@
+"""The outbox relay: nothing committed is lost while NATS is away."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import nats
+import pytest
+
+from shared import db
+from shared.bus import ensure_topology
+from shared.devstack import NatsServer
+from shared.events import AlertRaised
+from shared.outbox import Outbox, Relay
+
+pytestmark = pytest.mark.integration
+
+
+def alert() -> AlertRaised:
+    return AlertRaised(case_id=uuid.uuid4(), reason="regulator", severity="high", message="금감원 민원 언급")
+
+
+@pytest.fixture
+async def pool(database_url, tmp_path: Path):
+    pool = await db.create_pool(database_url)
+    async with pool.acquire() as conn:
+        await db.migrate(conn, "probe", tmp_path)
+    yield pool
+    await pool.close()
+
+
+async def add(pool, outbox: Outbox, n: int) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        for _ in range(n):
+            await outbox.add(conn, alert())
+
+
+async def test_relay_publishes_with_msg_id_and_marks_rows_sent(pool, clean_js):
+    await ensure_topology(clean_js, consumers=())
+    outbox = Outbox("probe", "moksori/test")
+    await add(pool, outbox, 25)
+    relay = Relay(pool, clean_js, outbox, batch=10)
+    assert [await relay.flush_once() for _ in range(4)] == [10, 10, 5, 0]
+    assert await pool.fetchval(outbox.COUNT_PENDING) == 0
+    assert (await clean_js.stream_info("VOC_ALERTS")).state.messages == 25
+    # publishing the same rows again (a relay that crashed before marking) is dropped by JetStream
+    await pool.execute("UPDATE probe.outbox SET sent_at = NULL")
+    await relay.flush_once()
+    await relay.flush_once()
+    await relay.flush_once()
+    assert (await clean_js.stream_info("VOC_ALERTS")).state.messages == 25
+
+
+async def test_rows_wait_while_nats_is_down_and_go_out_when_it_returns(pool, tmp_path: Path):
+    server = NatsServer(tmp_path / "own-nats", name="relay-test").start()
+    nc = await nats.connect(server.url, max_reconnect_attempts=-1, reconnect_time_wait=0.2)
+    js = nc.jetstream(timeout=1.0)
+    await ensure_topology(js, consumers=())
+    outbox = Outbox("probe", "moksori/test")
+    relay = Relay(pool, js, outbox, batch=50, idle_poll_s=0.1)
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    try:
+        await add(pool, outbox, 10)
+        await _eventually(lambda: pool.fetchval(outbox.COUNT_PENDING), 0)
+        server.stop()
+        await add(pool, outbox, 40)  # accepted while NATS is down
+        await asyncio.sleep(1.5)
+        assert await pool.fetchval(outbox.COUNT_PENDING) == 40
+        server.start()  # same port, same store
+        await _eventually(lambda: pool.fetchval(outbox.COUNT_PENDING), 0, timeout=30)
+        assert (await js.stream_info("VOC_ALERTS")).state.messages == 50
+    finally:
+        stop.set()
+        await task
+        await nc.close()
+        server.stop()
+
+
+async def _eventually(get, want, timeout=10.0):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        got = await get()
+        if got == want or asyncio.get_running_loop().time() > deadline:
+            assert got == want
+            return
+        await asyncio.sleep(0.1)

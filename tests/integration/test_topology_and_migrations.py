@@ -1,0 +1,62 @@
+from pathlib import Path
+
+import asyncpg
+import pytest
+from nats.js import api
+
+from shared import db
+from shared.bus import STREAMS, all_consumers, ensure_topology
+
+pytestmark = pytest.mark.integration
+
+
+async def test_streams_and_consumers_are_created_twice_without_error(clean_js):
+    await ensure_topology(clean_js)
+    await ensure_topology(clean_js)
+    names = {s.config.name for s in await clean_js.streams_info()}
+    assert {s.name for s in STREAMS} <= names
+    for spec in all_consumers():
+        info = await clean_js.consumer_info(spec.stream, spec.durable)
+        assert info.config.filter_subject == spec.filter_subject
+        assert info.config.ack_policy == api.AckPolicy.EXPLICIT
+        assert info.config.max_deliver == spec.max_deliver
+        assert info.config.durable_name == spec.durable
+
+
+async def test_a_drifted_stream_converges_to_the_declared_config(clean_js):
+    await clean_js.add_stream(name="VOC_INTAKE", subjects=["voc.received"], max_age=3600.0)
+    await ensure_topology(clean_js)
+    info = await clean_js.stream_info("VOC_INTAKE")
+    assert info.config.max_age == 14 * 86400
+
+
+async def test_team_queues_are_pre_created_pull_consumers(clean_js):
+    await ensure_topology(clean_js)
+    info = await clean_js.consumer_info("VOC_ROUTED", "team-card-fraud-response")
+    assert info.config.filter_subject == "voc.routed.card.fraud_response"
+    assert info.config.deliver_subject is None  # pull, so teams and KEDA scale on it
+
+
+async def test_migrations_apply_once_and_refuse_edited_files(database_url, tmp_path: Path):
+    (tmp_path / "001_things.sql").write_text("CREATE TABLE probe.things (id int);")
+    conn = await asyncpg.connect(database_url)
+    try:
+        assert await db.migrate(conn, "probe", tmp_path) == ["000_messaging.sql", "001_things.sql"]
+        assert await db.migrate(conn, "probe", tmp_path) == []
+        (tmp_path / "002_more.sql").write_text("ALTER TABLE probe.things ADD COLUMN name text;")
+        assert await db.migrate(conn, "probe", tmp_path) == ["002_more.sql"]
+        (tmp_path / "001_things.sql").write_text("CREATE TABLE probe.things (id bigint);")
+        with pytest.raises(db.MigrationError, match="changed after it was applied"):
+            await db.migrate(conn, "probe", tmp_path)
+    finally:
+        await conn.close()
+
+
+async def test_badly_named_migration_is_refused(database_url, tmp_path: Path):
+    (tmp_path / "1_things.sql").write_text("SELECT 1;")
+    conn = await asyncpg.connect(database_url)
+    try:
+        with pytest.raises(db.MigrationError, match="NNN_snake_case"):
+            await db.migrate(conn, "probe", tmp_path)
+    finally:
+        await conn.close()
