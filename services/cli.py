@@ -31,8 +31,6 @@ def run(var: Annotated[Path, typer.Option(help="where embedded servers keep thei
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        console.print("[bold]목소리 Moksori[/] starting…")
-        await asyncio.to_thread(devrun.start_infra, stack)
         console.print(f"  NATS JetStream  {stack.nats_url}" + ("" if stack.nats else " (external)"))
         console.print(f"  PostgreSQL      {stack.database_url}" + ("" if stack.pg else " (external)"))
         applied = await migrate_all(stack.database_url)
@@ -52,6 +50,9 @@ def run(var: Annotated[Path, typer.Option(help="where embedded servers keep thei
         await stop.wait()
 
     try:
+        console.print("[bold]목소리 Moksori[/] starting…")
+        # started from the main thread: children die with it (PR_SET_PDEATHSIG is per thread)
+        devrun.start_infra(stack)
         asyncio.run(main())
     except Exception as exc:
         console.print(f"[red]error:[/] {exc}")

@@ -41,7 +41,8 @@ class Runtime:
         self.settings = settings
         self.migrations = migrations
         self.outbox = Outbox(schema=name, source=f"moksori/{name}")
-        self.broker = NatsBroker(settings.nats_url.split(","), max_reconnect_attempts=-1, logger=log,
+        self.broker = NatsBroker(settings.nats_url.split(","), max_reconnect_attempts=-1,
+                                 logger=logging.getLogger("faststream.broker"),
                                  log_level=logging.DEBUG)  # per-message access logs only when debugging
         self.http = FastAPI(title=f"Moksori {name}", version=version, lifespan=self._lifespan)
         self.http.state.runtime = self
@@ -135,7 +136,14 @@ def runtime_of(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
+def _describe(e: dict) -> dict:
+    if e["type"] == "json_invalid":
+        pos = e["loc"][-1] if e["loc"] and isinstance(e["loc"][-1], int) else None
+        reason = (e.get("ctx") or {}).get("error", "not valid JSON")
+        return {"field": "body", "error": f"malformed JSON{f' at character {pos}' if pos is not None else ''}: {reason}"}
+    return {"field": ".".join(str(p) for p in e["loc"] if p != "body") or "body", "error": e["msg"]}
+
+
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-    errors = [{"field": ".".join(str(p) for p in e["loc"] if p != "body") or "body", "error": e["msg"]}
-              for e in exc.errors()]
-    return JSONResponse({"error": "invalid request", "details": errors}, status_code=422)
+    return JSONResponse({"error": "invalid request", "details": [_describe(e) for e in exc.errors()]},
+                        status_code=422)

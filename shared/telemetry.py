@@ -12,5 +12,5 @@ def setup_logging(service: str, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("uvicorn.access", "faststream.access"):
+    for noisy in ("uvicorn.access", "faststream.access", "faststream.broker"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

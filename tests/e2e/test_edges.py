@@ -1,0 +1,124 @@
+"""Bad input gets a clear 4xx naming the field, and nothing is stored or published;
+retries are idempotent; ratings are validated."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+
+import nats
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+async def intake_state(system, db) -> tuple[int, int]:
+    nc = await nats.connect(system.nats_url)
+    msgs = (await nc.jetstream().stream_info("VOC_INTAKE")).state.messages
+    await nc.close()
+    return await db.fetchval("SELECT count(*) FROM intake.cases"), msgs
+
+
+@pytest.mark.parametrize("payload,field", [
+    ('{"channel": "app", "text": "앱이 안 열려요"', "body"),  # truncated JSON
+    (json.dumps({"channel": "fax", "text": "팩스로 보냅니다"}), "channel"),
+    (json.dumps({"channel": "app", "text": ""}), "text"),
+    (json.dumps({"channel": "app", "text": "   "}), "text"),
+    (json.dumps({"channel": "app", "text": "가" * 20_001}), "text"),
+    (json.dumps({"channel": "app"}), "text"),
+    (json.dumps({"channel": "app", "text": "문의", "affiliate": "bakery"}), "affiliate"),
+    (json.dumps(["channel", "app"]), "body"),
+])
+async def test_bad_submission_is_rejected_naming_the_field_and_nothing_is_kept(system, http, db, payload, field):
+    before = await intake_state(system, db)
+    r = await http["intake"].post("/v1/voc", content=payload.encode(), headers={"content-type": "application/json"})
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert body["error"] == "invalid request"
+    assert field in {d["field"].split(".")[0] for d in body["details"]}, body
+    await asyncio.sleep(0.3)  # a stray publish would have landed by now
+    assert await intake_state(system, db) == before
+
+
+async def test_same_idempotency_key_returns_the_same_case_and_never_duplicates(system, http, db):
+    key = str(uuid.uuid4())
+    voc = {"channel": "web", "text": "홈페이지에서 공동인증서 로그인이 계속 실패합니다. 확인 부탁드립니다."}
+    first = await http["intake"].post("/v1/voc", json=voc, headers={"Idempotency-Key": key})
+    before = await intake_state(system, db)
+    again = await asyncio.gather(*[http["intake"].post("/v1/voc", json=voc, headers={"Idempotency-Key": key})
+                                   for _ in range(5)])
+    assert first.status_code == 202
+    assert all(r.status_code == 202 and r.json() == first.json() for r in again)
+    await asyncio.sleep(0.3)
+    assert await intake_state(system, db) == before
+    other = await http["intake"].post("/v1/voc", json={**voc, "text": "다른 내용입니다"},
+                                      headers={"Idempotency-Key": key})
+    assert other.status_code == 409 and other.json()["details"][0]["field"] == "Idempotency-Key"
+
+
+async def test_channel_message_id_deduplicates_without_a_key(http):
+    voc = {"channel": "email", "channel_message_id": f"<{uuid.uuid4()}@mail.example.kr>",
+           "text": "안녕하십니까. 지난 11월 20일 신청한 대출 서류 진행 상황을 문의드립니다."}
+    a = await http["intake"].post("/v1/voc", json=voc)
+    b = await http["intake"].post("/v1/voc", json=voc)
+    assert a.json()["case_id"] == b.json()["case_id"]
+    assert b.headers.get("Idempotent-Replayed") == "true"
+
+
+async def test_status_needs_the_case_secret(http):
+    r = await http["intake"].post("/v1/voc", json={"channel": "app", "text": "포인트 적립이 안 됐어요"})
+    code = r.json()["tracking_code"]
+    assert (await http["intake"].get(f"/v1/voc/{code}")).status_code == 404
+    assert (await http["intake"].get(f"/v1/voc/{code}", headers={"X-Case-Secret": "guess"})).status_code == 404
+    ok = await http["intake"].get(f"/v1/voc/{r.json()['case_id']}",
+                                  headers={"X-Case-Secret": r.json()["access_secret"]})
+    assert ok.status_code == 200 and ok.json()["tracking_code"] == code
+
+
+async def test_lifecycle_commands_are_validated(http):
+    unknown = uuid.uuid4()
+    r = await http["routing"].post(f"/v1/cases/{unknown}/resolve", json={"resolution": "완료"})
+    assert r.status_code == 404
+    r = await http["routing"].post(f"/v1/cases/{unknown}/acknowledge", json={"handler_name": ""})
+    assert r.status_code == 422
+    assert {d["field"] for d in r.json()["details"]} == {"handler_name", "handler_contact"}
+    r = await http["routing"].post("/v1/cases/not-a-uuid/resolve", json={"resolution": "완료"})
+    assert r.status_code == 422 and r.json()["details"][0]["field"] == "path.case_id"
+
+
+async def test_rating_range_tokens_and_repeats(system, http, db):
+    nc = await nats.connect(system.nats_url)
+    tokens: asyncio.Queue = asyncio.Queue()
+
+    async def on_survey(msg):
+        await tokens.put(json.loads(msg.data))
+
+    await nc.subscribe("voc.feedback.survey_requested", cb=on_survey)
+    r = await http["intake"].post("/v1/voc", json={"channel": "chat", "affiliate": "insurance",
+                                                   "text": "실손 보험금 청구 서류 뭐 내야 되나요?? ㅠㅠ"})
+    case_id = r.json()["case_id"]
+    for _ in range(100):
+        if (await http["routing"].get(f"/v1/cases/{case_id}")).status_code == 200:
+            break
+        await asyncio.sleep(0.1)
+    await http["routing"].post(f"/v1/cases/{case_id}/resolve", json={"resolution": "필요 서류 안내 완료"})
+    survey = await asyncio.wait_for(tokens.get(), 15)
+    while survey["case_id"] != case_id:
+        survey = await asyncio.wait_for(tokens.get(), 15)
+    fb = http["feedback"]
+
+    bad = await fb.post("/v1/feedback", json={"token": survey["token"], "csat": 6})
+    assert bad.status_code == 422 and bad.json()["details"][0]["field"] == "csat"
+    bad = await fb.post("/v1/feedback", json={"token": survey["token"], "nps": -1})
+    assert bad.status_code == 422 and bad.json()["details"][0]["field"] == "nps"
+    forged = await fb.post("/v1/feedback", json={"token": survey["token"][:-3] + "abc", "csat": 5})
+    assert forged.status_code == 400 and forged.json()["details"][0]["field"] == "token"
+    assert await db.fetchval("SELECT count(*) FROM feedback.responses WHERE case_id = $1", uuid.UUID(case_id)) == 0
+
+    first = await fb.post("/v1/feedback", json={"token": survey["token"], "csat": 3, "ces": 4})
+    same = await fb.post("/v1/feedback", json={"token": survey["token"], "csat": 3, "ces": 4})
+    different = await fb.post("/v1/feedback", json={"token": survey["token"], "csat": 1, "ces": 4})
+    assert (first.status_code, same.status_code, different.status_code) == (201, 200, 409)
+    assert same.json()["status"] == "repeated"
+    await nc.drain()

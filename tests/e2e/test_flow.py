@@ -1,0 +1,141 @@
+"""A Korean complaint from HTTP submission to the customer's rating, across four processes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import nats
+import pytest
+
+from shared.bus import team_durable
+
+pytestmark = pytest.mark.e2e
+
+COMPLAINT = {
+    "channel": "app", "affiliate": "card", "customer": "홍길동 010-2345-6789",
+    "text": "지난달 카드 연회비가 두 번 청구됐어요. 벌써 세 번째 문의인데 아직도 환불이 안 됐습니다. "
+            "제 연락처는 010-2345-6789 입니다. 이번 주 안에 해결 안 되면 금감원에 민원 넣겠습니다.",
+}
+
+
+async def collect(nc, subject: str) -> asyncio.Queue:
+    queue: asyncio.Queue = asyncio.Queue()
+
+    async def on_msg(msg) -> None:
+        await queue.put(json.loads(msg.data))
+
+    await nc.subscribe(subject, cb=on_msg)
+    return queue
+
+
+async def pull_case(js, affiliate: str, team: str, case_id: str, timeout: float = 15.0):
+    """What an affiliate team does: bind to its durable pull consumer, fetch, ack."""
+    sub = await js.pull_subscribe_bind(team_durable(affiliate, team), stream="VOC_ROUTED")
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        try:
+            msgs = await sub.fetch(10, timeout=1)
+        except nats.errors.TimeoutError:
+            continue
+        for m in msgs:
+            await m.ack()
+            if json.loads(m.data)["case_id"] == case_id:
+                return m
+    raise AssertionError(f"case {case_id} never reached {affiliate}.{team}")
+
+
+async def wait_status(http, code: str, secret: str, want: str, timeout: float = 15.0) -> dict:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        body = (await http.get(f"/v1/voc/{code}", headers={"X-Case-Secret": secret})).json()
+        if body.get("status") == want or asyncio.get_running_loop().time() > deadline:
+            assert body.get("status") == want, body
+            return body
+        await asyncio.sleep(0.1)
+
+
+async def test_complaint_is_received_classified_routed_resolved_and_rated(system, http):
+    nc = await nats.connect(system.nats_url)
+    js = nc.jetstream()
+    surveys = await collect(nc, "voc.feedback.survey_requested")
+
+    r = await http["intake"].post("/v1/voc", json=COMPLAINT)
+    assert r.status_code == 202, r.text
+    accepted = r.json()
+    case_id, code, secret = accepted["case_id"], accepted["tracking_code"], accepted["access_secret"]
+    assert code.startswith("VOC-20") and accepted["first_response_due"]
+
+    routed = await pull_case(js, "card", "general", case_id)
+    assert routed.headers["ce-type"] == "kr.moksori.case.routed.v1"
+    assert routed.headers["ce-subject"] == case_id
+    assert routed.headers["Nats-Msg-Id"] == routed.headers["ce-id"]
+    case = json.loads(routed.data)
+    assert (case["kind"], case["topic"], case["urgency"], case["flags"]) == ("complaint", "card_payment", "high",
+                                                                            ["regulator"])
+    assert "010-2345-6789" not in routed.data.decode()  # masked before it left intake
+    copy = await pull_case(js, "group", "consumer_protection", case_id)
+    assert json.loads(copy.data)["copy_reason"] == ["regulator"]
+
+    r = await http["routing"].post(f"/v1/cases/{case_id}/acknowledge",
+                                   json={"handler_name": "김민지", "handler_contact": "02-1588-0000"})
+    assert r.status_code == 200, r.text
+    r = await http["routing"].post(f"/v1/cases/{case_id}/resolve",
+                                   json={"resolution": "중복 청구된 연회비 환불 완료했습니다."})
+    assert r.status_code == 200, r.text
+
+    survey = await asyncio.wait_for(surveys.get(), 15)
+    assert survey["case_id"] == case_id and survey["delivery"] == "app_push"
+    r = await http["feedback"].post("/v1/feedback", json={"token": survey["token"], "csat": 4, "nps": 8, "ces": 2,
+                                                          "comment": "처리는 빨랐어요. 연락은 010-2345-6789로"})
+    assert r.status_code == 201, r.text
+
+    status = await wait_status(http["intake"], code, secret, "rated")
+    steps = [t["status"] for t in status["timeline"]]
+    for step in ("received", "classified", "routed", "acknowledged", "resolved", "rated"):
+        assert step in steps
+    assert steps.index("received") < steps.index("routed") < steps.index("resolved") < steps.index("rated")
+    assert any("김민지" in t["message"] for t in status["timeline"])
+    assert "010-2345-6789" not in json.dumps(status, ensure_ascii=False)
+    await nc.drain()
+
+
+async def test_lifecycle_and_rating_commands_over_nats(system, http):
+    from shared.cloudevents import encode, envelope_for
+    from shared.events import AcknowledgeCase, ResolveCase, SubmitFeedback
+
+    nc = await nats.connect(system.nats_url)
+    js = nc.jetstream()
+    surveys = await collect(nc, "voc.feedback.survey_requested")
+    r = await http["intake"].post("/v1/voc", json={
+        "channel": "phone", "text": "아 네 그 적금 자동이체 날짜를 바꾸고 싶은데요 어떻게 하나요", "affiliate": "bank"})
+    accepted = r.json()
+    case_id = accepted["case_id"]
+    await pull_case(js, "bank", "general", case_id)
+
+    async def send(cmd):
+        subject, body, headers = encode(cmd, envelope_for(cmd, source="moksori/test-team"))
+        await js.publish(subject, body, headers=headers)
+
+    await send(AcknowledgeCase(case_id=case_id, handler_name="박상담", handler_contact="1588-9999"))
+    await send(ResolveCase(case_id=case_id, resolution="자동이체일 25일로 변경 완료"))
+    survey = await asyncio.wait_for(surveys.get(), 15)
+    await send(SubmitFeedback(case_id=case_id, token=survey["token"], csat=5, nps=10, ces=1))
+    await wait_status(http["intake"], accepted["tracking_code"], accepted["access_secret"], "rated")
+    await nc.drain()
+
+
+async def test_malformed_nats_message_is_dead_lettered(system):
+    nc = await nats.connect(system.nats_url)
+    js = nc.jetstream()
+    dead = await js.subscribe("voc.dlq.classifier", ordered_consumer=True)
+    await js.publish("voc.received", b"\xff not an event", headers={"ce-type": "kr.moksori.voc.received.v1"})
+    msg = await dead.next_msg(timeout=15)
+    assert "missing CloudEvents header" in msg.headers["moksori-dlq-reason"]
+    for _ in range(50):  # terminated right after the dead-letter publish, so never redelivered
+        info = await js.consumer_info("VOC_INTAKE", "classifier")
+        if info.num_ack_pending == 0:
+            break
+        await asyncio.sleep(0.1)
+    assert info.num_ack_pending == 0 and info.num_redelivered == 0
+    await nc.drain()
