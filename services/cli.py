@@ -41,13 +41,14 @@ def run(var: Annotated[Path, typer.Option(help="where embedded servers keep thei
         await devrun.wait_ready(stack)
         for svc in devrun.SERVICES:
             console.print(f"  {svc:<11}     {stack.url(svc)}   (docs {stack.url(svc)}/docs, log {stack.log(svc)})")
-        if demo:
-            await _demo(stack, stop)
+        close_demo = await _demo(stack, stop) if demo else None
         console.print("\n[bold]Running.[/] Submit your own VOC:\n"
                       f"  curl -s -X POST {stack.url('intake')}/v1/voc -H 'content-type: application/json' "
                       "-d '{\"channel\":\"app\",\"text\":\"앱에서 이체가 계속 실패해요 ㅠㅠ\"}'\n"
                       "Ctrl-C stops everything.")
         await stop.wait()
+        if close_demo:
+            await close_demo()
 
     try:
         console.print("[bold]목소리 Moksori[/] starting…")
@@ -63,7 +64,8 @@ def run(var: Annotated[Path, typer.Option(help="where embedded servers keep thei
         console.print("stopped.")
 
 
-async def _demo(stack, stop: asyncio.Event) -> None:
+async def _demo(stack, stop: asyncio.Event):
+    """Runs the demo until `stop`; returns the coroutine function that winds it down."""
     import nats
 
     from services import demo
@@ -73,25 +75,28 @@ async def _demo(stack, stop: asyncio.Event) -> None:
     await demo.watch(nc, console, codes)
     tasks = [asyncio.create_task(demo.work_queues(nc.jetstream(), stack.url("routing"), stop)),
              asyncio.create_task(demo.answer_surveys(nc, stack.url("feedback"), stop))]
-    await demo.submit_demo(stack.url("intake"), console, codes)
+    accepted = await demo.submit_demo(stack.url("intake"), console, codes)
+    await demo.show_customer_view(stack.url("intake"), accepted, console, stop)
 
     async def close() -> None:
-        await stop.wait()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await nc.drain()
+        await nc.close()  # the demo's pull requests are abandoned, not drained: teams ack nothing half-done
 
-    asyncio.get_running_loop().create_task(close())
+    return close
 
 
 async def migrate_all(database_url: str) -> list[str]:
     from importlib import import_module
 
+    import asyncpg
+
+    from services.devrun import SERVICES
     from shared import db
 
     applied = []
-    conn = await __import__("asyncpg").connect(database_url)
+    conn = await asyncpg.connect(database_url)
     try:
-        for svc in ("intake", "classifier", "routing", "feedback"):
+        for svc in SERVICES:
             migrations = import_module(f"services.{svc}.entrypoint").MIGRATIONS
             applied += [f"{svc}/{name}" for name in await db.migrate(conn, svc, migrations)]
     finally:
@@ -133,6 +138,14 @@ def classify(
         raise typer.Exit(1)
 
 
+@app.command()
+def specs(out: Annotated[Path, typer.Option(help="output folder")] = REPO / "docs" / "specs") -> None:
+    """Write the AsyncAPI (bus) and OpenAPI (HTTP) specs generated from the code."""
+    from services.specs import write_all
+
+    for path in write_all(out):
+        console.print(f"wrote {path}")
+
+
 def main() -> None:
     app()
-

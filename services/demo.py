@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
-
 import httpx
 import nats
 from nats.js import JetStreamContext
@@ -136,8 +134,8 @@ async def answer_surveys(nc: nats.NATS, feedback_url: str, stop: asyncio.Event) 
     await sub.unsubscribe()
 
 
-async def submit_demo(intake_url: str, console: Console, codes: dict[str, str],
-                      on_submitted: Callable[[dict], None] | None = None) -> None:
+async def submit_demo(intake_url: str, console: Console, codes: dict[str, str]) -> list[dict]:
+    accepted = []
     async with httpx.AsyncClient(base_url=intake_url, timeout=10) as http:
         for voc in DEMO_VOCS:
             r = await http.post("/v1/voc", json=voc)
@@ -146,6 +144,26 @@ async def submit_demo(intake_url: str, console: Console, codes: dict[str, str],
             codes[body["case_id"]] = body["tracking_code"]
             console.print(f"\n[green]POST /v1/voc[/] {voc['channel']}: {voc['text'][:38]}… → 202 "
                           f"[bold]{body['tracking_code']}[/] (답변 기한 {body['first_response_due'][:10]})")
-            if on_submitted:
-                on_submitted(body)
+            accepted.append(body)
             await asyncio.sleep(0.6)
+    return accepted
+
+
+async def show_customer_view(intake_url: str, accepted: list[dict], console: Console, stop: asyncio.Event,
+                             timeout: float = 30.0) -> None:
+    """What each customer sees at GET /v1/voc/{tracking_code} with their case secret."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    async with httpx.AsyncClient(base_url=intake_url, timeout=10) as http:
+        views = {}
+        while loop.time() < deadline and not stop.is_set():
+            for a in accepted:
+                r = await http.get(a["status_url"], headers={"X-Case-Secret": a["access_secret"]})
+                views[a["tracking_code"]] = r.json()
+            if all(v.get("status") == "rated" for v in views.values()):
+                break
+            await asyncio.sleep(0.5)
+    console.print("\n[bold]Customer view[/] (GET /v1/voc/{tracking_code} with X-Case-Secret):")
+    for code, v in views.items():
+        steps = " → ".join(dict.fromkeys(t["status"] for t in v.get("timeline", [])))
+        console.print(f"  [bold]{code}[/]  {steps}   [dim]{v.get('timeline', [{}])[-1].get('message', '')}[/]")
