@@ -149,3 +149,7 @@ def specs(out: Annotated[Path, typer.Option(help="output folder")] = REPO / "doc
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()
