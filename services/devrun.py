@@ -46,6 +46,7 @@ def dev_secrets(var: Path) -> dict[str, str]:
     """Local secrets, generated once into var/ (git-ignored); real deployments use Secrets."""
     path = var / "dev-secrets.env"
     if not path.exists():
+        var.mkdir(parents=True, exist_ok=True)
         path.write_text(
             f"PII_KEYS={PiiCipher.generate_spec('dev1')}\n"
             f"CASE_ACCESS_KEY={os.urandom(24).hex()}\n"

@@ -36,8 +36,12 @@ log = logging.getLogger(__name__)
 
 
 class Runtime:
-    def __init__(self, name: str, settings: ServiceSettings, migrations: Path, *, version: str = "0.1.0") -> None:
+    def __init__(self, name: str, settings: ServiceSettings, migrations: Path, *, version: str = "0.1.0",
+                 needs_nats_to_serve: bool = True) -> None:
+        """`needs_nats_to_serve=False` (intake) keeps HTTP up and ready while NATS is away:
+        accepted work waits in the outbox."""
         self.name = name
+        self.needs_nats_to_serve = needs_nats_to_serve
         self.settings = settings
         self.migrations = migrations
         self.outbox = Outbox(schema=name, source=f"moksori/{name}")
@@ -57,6 +61,7 @@ class Runtime:
         self.relay: Relay | None = None
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
+        self._broker_started = False
 
     # ---------------------------------------------------------------- wiring
     def consume(self, spec: ConsumerSpec, expect: tuple[type[Message], ...], process: Process,
@@ -76,8 +81,30 @@ class Runtime:
         self.pool = await db.create_pool(s.database_url, max_size=s.db_pool_size)
         async with self.pool.acquire() as conn:
             await db.migrate(conn, self.name, self.migrations)
-        self.nc = await nats.connect(s.nats_url.split(","), name=f"moksori-{self.name}",
-                                     max_reconnect_attempts=-1, reconnect_time_wait=0.5)
+        bus = asyncio.create_task(self._connect_bus(), name=f"{self.name}-bus")
+        self._tasks.append(bus)
+        if self.needs_nats_to_serve:
+            await asyncio.shield(bus)
+        try:
+            yield
+        finally:
+            await self._shutdown()
+
+    async def _connect_bus(self) -> None:
+        """Connect to NATS (retrying until it is there), declare the topology, start
+        the relay and the consumers."""
+        s = self.settings
+        delay = 0.2
+        while True:
+            try:
+                self.nc = await nats.connect(s.nats_url.split(","), name=f"moksori-{self.name}",
+                                             max_reconnect_attempts=-1, reconnect_time_wait=0.5,
+                                             connect_timeout=2)
+                break
+            except (OSError, nats.errors.Error, asyncio.TimeoutError) as exc:
+                log.warning("%s: waiting for NATS at %s: %r", self.name, s.nats_url, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
         self.js = self.nc.jetstream()
         await ensure_topology(self.js, replicas=s.nats_replicas)
         self.relay = Relay(self.pool, self.js, self.outbox)
@@ -88,18 +115,19 @@ class Runtime:
                 after_commit=self.wake_relay)
         normalise_fetch_timeouts()
         await self.broker.start()
+        self._broker_started = True
         log.info("%s ready: http://%s:%d", self.name, s.http_host, s.http_port)
-        try:
-            yield
-        finally:
-            await self._shutdown()
 
     async def _shutdown(self) -> None:
         log.info("%s draining", self.name)
-        await self.broker.stop()  # stop pulling; unacked messages are redelivered elsewhere
+        bus = self._tasks[0]
+        if not bus.done():
+            bus.cancel()
+        if self._broker_started:
+            await self.broker.stop()  # stop pulling; unacked messages are redelivered elsewhere
         self._stop.set()
         self.wake_relay()
-        for t in self._tasks:
+        for t in self._tasks[1:]:
             await asyncio.wait([t], timeout=5)
         if self.relay:
             await self.relay.drain()
@@ -110,11 +138,12 @@ class Runtime:
         log.info("%s stopped", self.name)
 
     async def _healthz(self) -> dict:
-        return {"status": "alive"}
+        return {"status": "alive", "nats_connected": bool(self.nc and self.nc.is_connected),
+                "outbox_relay": self.relay is not None}
 
     async def _readyz(self) -> JSONResponse:
         problems = []
-        if not (self.nc and self.nc.is_connected):
+        if self.needs_nats_to_serve and not (self.nc and self.nc.is_connected):
             problems.append("nats: not connected")
         try:
             assert self.pool is not None

@@ -29,7 +29,7 @@ class IntakeDeps:
 
 
 def build(settings: IntakeSettings) -> Runtime:
-    rt = Runtime("intake", settings, MIGRATIONS)
+    rt = Runtime("intake", settings, MIGRATIONS, needs_nats_to_serve=False)
     rt.http.state.intake = IntakeDeps(
         cipher=PiiCipher.from_spec(settings.pii_keys), access_key=settings.case_access_key,
         calendar=load_calendar(settings.calendar_file), response_days=settings.first_response_business_days)

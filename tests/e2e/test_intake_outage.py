@@ -1,0 +1,74 @@
+"""Accepted means durable: intake keeps accepting while NATS is away, and the relay
+catches up when it returns."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+
+import asyncpg
+import httpx
+import nats
+import pytest
+
+from services import devrun
+from shared.devstack import NatsServer, free_port
+
+pytestmark = pytest.mark.e2e
+
+
+async def stream_count(url: str) -> int:
+    nc = await nats.connect(url)
+    try:
+        return (await nc.jetstream().stream_info("VOC_INTAKE")).state.messages
+    finally:
+        await nc.close()
+
+
+async def test_intake_accepts_with_nats_down_from_start_and_mid_stream(pg_admin_url, tmp_path: Path):
+    name = f"outage_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(pg_admin_url)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    server = NatsServer(tmp_path / "nats", port=free_port(), name="outage")  # not started yet
+    stack = devrun.Stack(var=tmp_path / "var", nats_url=server.url,
+                         database_url=f"{pg_admin_url.rpartition('/')[0]}/{name}")
+    devrun.start_service(stack, "intake")
+    accepted: list[str] = []
+    try:
+        await devrun.wait_ready(stack, ("intake",))  # ready without NATS
+        async with httpx.AsyncClient(base_url=stack.url("intake"), timeout=10) as http:
+            async def submit(i: int) -> None:
+                r = await http.post("/v1/voc", json={"channel": "app", "text": f"앱 이체 오류 {i}번째 시도 실패했어요"})
+                assert r.status_code == 202, r.text
+                accepted.append(r.json()["case_id"])
+
+            for i in range(10):
+                await submit(i)
+            server.start()
+            await _eventually(lambda: stream_count(server.url), 10)
+            server.stop()  # NATS goes away mid-stream
+            for i in range(10, 40):
+                await submit(i)
+            await asyncio.sleep(1)
+            server.start()
+            await _eventually(lambda: stream_count(server.url), 40, timeout=30)
+    finally:
+        devrun.stop_services(stack)
+        server.stop()
+    assert len(set(accepted)) == 40
+
+
+async def _eventually(get, want, timeout=15.0):
+    deadline = asyncio.get_running_loop().time() + timeout
+    got = None
+    while asyncio.get_running_loop().time() < deadline:
+        try:
+            got = await get()
+        except Exception:
+            got = None
+        if got == want:
+            return
+        await asyncio.sleep(0.2)
+    assert got == want
