@@ -41,9 +41,12 @@ def run(var: Annotated[Path, typer.Option(help="where embedded servers keep thei
         await devrun.wait_ready(stack)
         for svc in devrun.SERVICES:
             console.print(f"  {svc:<11}     {stack.url(svc)}   (docs {stack.url(svc)}/docs, log {stack.log(svc)})")
+        key = await devrun.issue_dev_key(stack)
+        console.print(f"  API key         {key}   (dev key for every channel; `moksori keys create` for real ones)")
         close_demo = await _demo(stack, stop) if demo else None
         console.print("\n[bold]Running.[/] Submit your own VOC:\n"
                       f"  curl -s -X POST {stack.url('intake')}/v1/voc -H 'content-type: application/json' "
+                      f"-H 'X-Api-Key: {key}' "
                       "-d '{\"channel\":\"app\",\"text\":\"앱에서 이체가 계속 실패해요 ㅠㅠ\"}'\n"
                       "Ctrl-C stops everything.")
         await stop.wait()
@@ -75,7 +78,7 @@ async def _demo(stack, stop: asyncio.Event):
     await demo.watch(nc, console, codes)
     tasks = [asyncio.create_task(demo.work_queues(nc.jetstream(), stack.url("routing"), stop)),
              asyncio.create_task(demo.answer_surveys(nc, stack.url("feedback"), stop))]
-    accepted = await demo.submit_demo(stack.url("intake"), console, codes)
+    accepted = await demo.submit_demo(stack.url("intake"), stack.api_key, console, codes)
     await demo.show_customer_view(stack.url("intake"), accepted, console, stop)
 
     async def close() -> None:
@@ -136,6 +139,76 @@ def classify(
         print(f"{input or '<stdin>'}:{line_no}: {message}", file=sys.stderr)
     if errors:
         raise typer.Exit(1)
+
+
+keys_app = typer.Typer(help="Channel API keys (stored hashed in intake's schema)", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+DbUrl = Annotated[str, typer.Option(envvar="DATABASE_URL", help="postgresql://…")]
+
+
+def _check_db(url: str) -> str:
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise typer.BadParameter("must start with postgresql://", param_hint="--database-url")
+    return url
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="the channel system, e.g. 'card-app-backend'")],
+    channels: Annotated[str, typer.Option(help="comma-separated channels it may submit for")],
+    database_url: DbUrl,
+    roles: Annotated[str, typer.Option(help="comma-separated: submit, read, reveal")] = "submit,read",
+    rate: Annotated[float, typer.Option(help="requests per second per replica", min=0.1)] = 50.0,
+    burst: Annotated[int, typer.Option(help="burst size", min=1)] = 100,
+    replace: Annotated[bool, typer.Option(help="revoke an existing key of that name first")] = False,
+) -> None:
+    """Create a key and print it once."""
+    from services.intake.adapters.apikeys import create_key
+    from services.intake.domain.apikeys import ROLES
+    from shared.events import CHANNELS
+
+    chans = [c.strip() for c in channels.split(",") if c.strip()]
+    bad = [c for c in chans if c not in CHANNELS]
+    if not chans or bad:
+        raise typer.BadParameter(f"unknown channel(s) {bad}; choose from {', '.join(CHANNELS)}", param_hint="--channels")
+    role_list = [r.strip() for r in roles.split(",") if r.strip()]
+    if not role_list or set(role_list) - set(ROLES):
+        raise typer.BadParameter(f"roles must be among {', '.join(ROLES)}", param_hint="--roles")
+
+    async def go() -> str:
+        import asyncpg
+
+        conn = await asyncpg.connect(_check_db(database_url))
+        try:
+            return await create_key(conn, name, chans, role_list, rate, burst, replace=replace)
+        finally:
+            await conn.close()
+
+    try:
+        console.print(asyncio.run(go()))
+    except Exception as exc:  # a duplicate name, or no intake schema yet
+        console.print(f"[red]could not create key:[/] {exc}")
+        raise typer.Exit(1) from None
+
+
+@keys_app.command("revoke")
+def keys_revoke(name: Annotated[str, typer.Argument()], database_url: DbUrl) -> None:
+    """Revoke the live key of that name (replicas stop accepting it within 30 s)."""
+    from services.intake.adapters.apikeys import REVOKE_KEY
+
+    async def go():
+        import asyncpg
+
+        conn = await asyncpg.connect(_check_db(database_url))
+        try:
+            return await conn.fetchval(REVOKE_KEY, name)
+        finally:
+            await conn.close()
+
+    if asyncio.run(go()) is None:
+        console.print(f"no live key named {name!r}")
+        raise typer.Exit(1)
+    console.print(f"revoked {name}")
 
 
 @app.command()

@@ -134,9 +134,9 @@ async def answer_surveys(nc: nats.NATS, feedback_url: str, stop: asyncio.Event) 
     await sub.unsubscribe()
 
 
-async def submit_demo(intake_url: str, console: Console, codes: dict[str, str]) -> list[dict]:
+async def submit_demo(intake_url: str, api_key: str, console: Console, codes: dict[str, str]) -> list[dict]:
     accepted = []
-    async with httpx.AsyncClient(base_url=intake_url, timeout=10) as http:
+    async with httpx.AsyncClient(base_url=intake_url, timeout=10, headers={"X-Api-Key": api_key}) as http:
         for voc in DEMO_VOCS:
             r = await http.post("/v1/voc", json=voc)
             r.raise_for_status()

@@ -34,6 +34,7 @@ class Stack:
     database_url: str = ""
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
+    api_key: str = ""
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
@@ -105,6 +106,22 @@ async def wait_ready(stack: Stack, services: tuple[str, ...] = SERVICES, timeout
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"{svc} not ready after {timeout}s; see {stack.log(svc)}")
                 await asyncio.sleep(0.1)
+
+
+async def issue_dev_key(stack: Stack, name: str = "make-run") -> str:
+    """A key for every channel with all roles, replaced on each start (dev and tests only)."""
+    import asyncpg
+
+    from services.intake.adapters.apikeys import create_key
+    from shared.events import CHANNELS
+
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        stack.api_key = await create_key(conn, name, list(CHANNELS), ["submit", "read", "reveal"], 1000.0, 2000,
+                                         replace=True)
+    finally:
+        await conn.close()
+    return stack.api_key
 
 
 def stop_services(stack: Stack, services: tuple[str, ...] | None = None) -> None:

@@ -69,6 +69,8 @@ STREAMS: tuple[StreamSpec, ...] = (
     StreamSpec("VOC_CASE", ("voc.case.>",), 30, "case lifecycle events from routing"),
     StreamSpec("VOC_FEEDBACK", ("voc.feedback.>",), 30, "surveys and ratings"),
     StreamSpec("VOC_ALERTS", ("voc.alert.>",), 30, "AlertRaised, one subject per reason"),
+    StreamSpec("VOC_NOTICES", ("voc.notice.>",), 14, "notices channels deliver to customers"),
+    StreamSpec("VOC_INGRESS", ("voc.ingress.>",), 7, "channel systems publishing VOCs as CloudEvents"),
     StreamSpec("VOC_COMMANDS", ("voc.cmd.>",), 7, "commands; each taken by one service",
                retention=api.RetentionPolicy.WORK_QUEUE),
     StreamSpec("VOC_DLQ", ("voc.dlq.>",), 30, "messages a consumer could not process"),
@@ -85,6 +87,7 @@ SERVICE_CONSUMERS: tuple[ConsumerSpec, ...] = (
     ConsumerSpec("VOC_ROUTED", "intake-timeline", "voc.routed.>", "timeline: routed"),
     ConsumerSpec("VOC_CASE", "intake-timeline", "voc.case.>", "timeline: lifecycle"),
     ConsumerSpec("VOC_FEEDBACK", "intake-timeline", "voc.feedback.>", "timeline: surveys and ratings"),
+    ConsumerSpec("VOC_INGRESS", "intake-partner", "voc.ingress.voc", "VOCs from partner channel systems"),
 )
 
 

@@ -48,8 +48,9 @@ class Envelope:
 
 
 def envelope_for(msg: Message, *, source: str, id: str | None = None, time: datetime | None = None) -> Envelope:
+    case_id = getattr(msg, "case_id", None)
     return Envelope(id=id or str(uuid.uuid4()), type=msg.TYPE, source=source,
-                    time=time or datetime.now(UTC), subject=str(msg.case_id))
+                    time=time or datetime.now(UTC), subject=str(case_id) if case_id else None)
 
 
 def encode(msg: Message, env: Envelope) -> tuple[str, bytes, dict[str, str]]:

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import ClassVar, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Channel = Literal["app", "web", "chat", "email", "phone", "branch", "partner"]
 Kind = Literal["complaint", "suggestion", "inquiry", "praise"]
@@ -33,14 +33,12 @@ FLAGS: tuple[str, ...] = Flag.__args__  # type: ignore[attr-defined]
 
 
 class Message(BaseModel):
-    """Anything carried on the bus as a CloudEvent: an event or a command."""
+    """Anything carried on the bus as a CloudEvent."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     TYPE: ClassVar[str]
     SUBJECT: ClassVar[str]
-
-    case_id: UUID
 
     def subject(self) -> str:
         return self.SUBJECT
@@ -49,9 +47,13 @@ class Message(BaseModel):
 class Event(Message):
     """A fact that happened to a case."""
 
+    case_id: UUID
+
 
 class Command(Message):
     """A request to change a case; its outcome is an event."""
+
+    case_id: UUID
 
 
 class Consent(BaseModel):
@@ -59,6 +61,26 @@ class Consent(BaseModel):
 
     cross_affiliate: bool = False
     marketing: bool = False
+
+
+class Turn(BaseModel):
+    """One speaker turn of a chat or a call transcript."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+    speaker: Literal["customer", "agent", "bot"]
+    text: str = Field(min_length=1, max_length=5000)
+    at: datetime | None = None
+
+
+class Attachment(BaseModel):
+    """Metadata only: attachments themselves never travel on the bus."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    filename: str
+    content_type: str
+    size: int = Field(ge=0)
 
 
 class Evidence(BaseModel):
@@ -70,6 +92,53 @@ class Evidence(BaseModel):
     text: str
     start: int
     end: int
+
+
+MAX_TEXT_CHARS = 20_000
+
+
+class VocSubmission(BaseModel):
+    """What a channel submits: the body of POST /v1/voc, and the data of a partner's
+    VocSubmitted CloudEvent. Intake masks and encrypts it; it never travels as is."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+    channel: Channel
+    text: str = Field(min_length=1, max_length=MAX_TEXT_CHARS,
+                      description="the customer's words; for chat their last request, for phone the call summary")
+    kind: Kind | None = Field(None, description="the channel's hint; the classifier decides")
+    affiliate: Affiliate | None = Field(None, description="the app or site it came from")
+    customer: str | None = Field(None, max_length=200, description="customer reference; masked on the bus")
+    channel_message_id: str | None = Field(None, max_length=200)
+    consent: Consent = Consent()
+    occurred_at: datetime | None = None
+    title: str | None = Field(None, max_length=500, description="e-mail subject or web form title")
+    transcript: tuple[Turn, ...] = Field((), max_length=2000, description="chat or call turns in order")
+    staff_id: str | None = Field(None, max_length=50, pattern=r"^[A-Za-z0-9._-]+$",
+                                 description="branch staff id; required for the branch channel")
+    attachments: tuple[Attachment, ...] = Field((), max_length=50)
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _aware(cls, v: datetime | None) -> datetime | None:
+        if v is not None and v.tzinfo is None:
+            raise ValueError("must include a time zone, for example 2026-11-20T10:15:00+09:00")
+        return v
+
+    @model_validator(mode="after")
+    def _per_channel(self) -> "VocSubmission":
+        if self.channel == "branch" and not self.staff_id:
+            raise ValueError("staff_id is required for the branch channel")
+        if self.channel == "chat" and not self.transcript:
+            raise ValueError("transcript is required for the chat channel (the conversation before escalation)")
+        return self
+
+
+class VocSubmitted(VocSubmission, Message):
+    """A channel system's VOC, published on NATS instead of POSTed."""
+
+    TYPE: ClassVar[str] = "kr.moksori.ingress.voc_submitted.v1"
+    SUBJECT: ClassVar[str] = "voc.ingress.voc"
 
 
 class Classification(BaseModel):
@@ -100,6 +169,15 @@ class VocReceived(Event):
     consent: Consent = Consent()
     received_at: datetime
     first_response_due: datetime
+    title: str | None = Field(default=None, description="e-mail subject or form title, masked")
+    transcript: tuple[Turn, ...] = Field(default=(), description="chat or call turns, masked")
+    staff_id: str | None = Field(default=None, description="branch staff who entered the VOC")
+    attachments: tuple[Attachment, ...] = ()
+
+    def classification_text(self) -> str:
+        """What the classifier reads: the subject, the text, and the customer's own turns."""
+        parts = [self.title or "", self.text, *(t.text for t in self.transcript if t.speaker == "customer")]
+        return "\n".join(p for p in parts if p)
 
 
 class VocClassified(Event):
@@ -181,6 +259,22 @@ class FeedbackSubmitted(Event):
     submitted_at: datetime
 
 
+class CustomerNoticeRequested(Event):
+    """A notice the channel must deliver to the customer (SMS, e-mail or push)."""
+
+    TYPE: ClassVar[str] = "kr.moksori.customer.notice_requested.v1"
+    SUBJECT: ClassVar[str] = "voc.notice.{notice}"
+
+    notice: Literal["receipt", "acknowledged", "extended", "resolved"]
+    tracking_code: str
+    channel: Channel
+    message: str = Field(description="Korean text for the customer, no personal data")
+    due: datetime | None = None
+
+    def subject(self) -> str:
+        return self.SUBJECT.format(notice=self.notice)
+
+
 class AlertRaised(Event):
     TYPE: ClassVar[str] = "kr.moksori.alert.raised.v1"
     SUBJECT: ClassVar[str] = "voc.alert.{reason}"
@@ -223,7 +317,7 @@ class SubmitFeedback(Command):
 
 ALL_EVENTS: tuple[type[Event], ...] = (
     VocReceived, VocClassified, CaseRouted, CaseAcknowledged, CaseResolved,
-    SurveyRequested, FeedbackSubmitted, AlertRaised,
+    SurveyRequested, FeedbackSubmitted, AlertRaised, CustomerNoticeRequested,
 )
 ALL_COMMANDS: tuple[type[Command], ...] = (AcknowledgeCase, ResolveCase, SubmitFeedback)
-BY_TYPE: dict[str, type[Message]] = {m.TYPE: m for m in (*ALL_EVENTS, *ALL_COMMANDS)}
+BY_TYPE: dict[str, type[Message]] = {m.TYPE: m for m in (*ALL_EVENTS, *ALL_COMMANDS, VocSubmitted)}

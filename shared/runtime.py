@@ -17,7 +17,7 @@ from pathlib import Path
 import asyncpg
 import nats
 import uvicorn
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from faststream.nats import NatsBroker
@@ -51,6 +51,7 @@ class Runtime:
         self.http = FastAPI(title=f"Moksori {name}", version=version, lifespan=self._lifespan)
         self.http.state.runtime = self
         self.http.add_exception_handler(RequestValidationError, _validation_error)
+        self.http.add_exception_handler(HTTPException, _http_error)
         self.http.add_api_route("/healthz", self._healthz, include_in_schema=False)
         self.http.add_api_route("/readyz", self._readyz, include_in_schema=False)
         self._consumers: dict[str, IdempotentConsumer] = {}
@@ -62,6 +63,7 @@ class Runtime:
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self._broker_started = False
+        self._on_start: list = []
 
     # ---------------------------------------------------------------- wiring
     def consume(self, spec: ConsumerSpec, expect: tuple[type[Message], ...], process: Process,
@@ -69,6 +71,10 @@ class Runtime:
         key = f"{spec.stream}:{spec.durable}"
         self._pending.append((spec, expect, process, batch_size))
         subscribe(self.broker, spec, lambda: self._consumers[key], batch_size)
+
+    def on_start(self, hook) -> None:
+        """Run once the pool exists, before HTTP serves (for adapters that need the pool)."""
+        self._on_start.append(hook)
 
     def wake_relay(self) -> None:
         if self.relay:
@@ -81,6 +87,8 @@ class Runtime:
         self.pool = await db.create_pool(s.database_url, max_size=s.db_pool_size)
         async with self.pool.acquire() as conn:
             await db.migrate(conn, self.name, self.migrations)
+        for hook in self._on_start:
+            hook()
         bus = asyncio.create_task(self._connect_bus(), name=f"{self.name}-bus")
         self._tasks.append(bus)
         if self.needs_nats_to_serve:
@@ -171,6 +179,10 @@ def _describe(e: dict) -> dict:
         reason = (e.get("ctx") or {}).get("error", "not valid JSON")
         return {"field": "body", "error": f"malformed JSON{f' at character {pos}' if pos is not None else ''}: {reason}"}
     return {"field": ".".join(str(p) for p in e["loc"] if p != "body") or "body", "error": e["msg"]}
+
+
+async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
+    return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -1,17 +1,20 @@
-"""Wires intake: settings, data files, HTTP routes and the timeline consumers."""
+"""Wires intake: settings, data files, the edge guard, HTTP routes, the timeline and
+partner consumers."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
+from services.intake.adapters.apikeys import KeyStore
 from services.intake.handlers import events, http
+from services.intake.handlers.guard import BodyGuard, RateLimiter
+from services.intake.handlers.submit import IntakeDeps
 from services.intake.settings import IntakeSettings
-from shared.bizcal import BusinessCalendar, load_calendar
+from shared.bizcal import load_calendar
 from shared.bus import SERVICE_CONSUMERS
 from shared.config import load_settings
 from shared.events import (
-    CaseAcknowledged, CaseResolved, CaseRouted, FeedbackSubmitted, SurveyRequested, VocClassified,
+    CaseAcknowledged, CaseResolved, CaseRouted, FeedbackSubmitted, SurveyRequested, VocClassified, VocSubmitted,
 )
 from shared.pii import PiiCipher
 from shared.runtime import Runtime
@@ -20,23 +23,21 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 TIMELINE_EVENTS = (VocClassified, CaseRouted, CaseAcknowledged, CaseResolved, SurveyRequested, FeedbackSubmitted)
 
 
-@dataclass(frozen=True)
-class IntakeDeps:
-    cipher: PiiCipher
-    access_key: str
-    calendar: BusinessCalendar
-    response_days: int
-
-
 def build(settings: IntakeSettings) -> Runtime:
     rt = Runtime("intake", settings, MIGRATIONS, needs_nats_to_serve=False)
-    rt.http.state.intake = IntakeDeps(
-        cipher=PiiCipher.from_spec(settings.pii_keys), access_key=settings.case_access_key,
-        calendar=load_calendar(settings.calendar_file), response_days=settings.first_response_business_days)
+    deps = IntakeDeps(cipher=PiiCipher.from_spec(settings.pii_keys), access_key=settings.case_access_key,
+                      calendar=load_calendar(settings.calendar_file),
+                      response_days=settings.first_response_business_days)
+    rt.http.state.intake = deps
+    rt.http.state.limiter = RateLimiter()
+    rt.on_start(lambda: setattr(rt.http.state, "keys", KeyStore(rt.pool)))
+    rt.http.add_middleware(BodyGuard)
     rt.http.include_router(http.router)
     for spec in SERVICE_CONSUMERS:
         if spec.durable == "intake-timeline":
             rt.consume(spec, TIMELINE_EVENTS, events.on_case_event)
+        elif spec.durable == "intake-partner":
+            rt.consume(spec, (VocSubmitted,), events.on_partner_voc(deps, rt.outbox))
     return rt
 
 

@@ -32,6 +32,7 @@ async def system(nats_url: str, pg_admin_url: str, tmp_path_factory: pytest.Temp
         devrun.start_service(stack, svc)
     try:
         await devrun.wait_ready(stack)
+        await devrun.issue_dev_key(stack, "e2e")
         yield stack
     finally:
         devrun.stop_services(stack)
@@ -46,6 +47,7 @@ async def system(nats_url: str, pg_admin_url: str, tmp_path_factory: pytest.Temp
 @pytest.fixture
 async def http(system):
     clients = {svc: httpx.AsyncClient(base_url=system.url(svc), timeout=10) for svc in devrun.SERVICES}
+    clients["intake"].headers["X-Api-Key"] = system.api_key
     yield clients
     for c in clients.values():
         await c.aclose()

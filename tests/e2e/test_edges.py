@@ -7,6 +7,8 @@ import asyncio
 import json
 import uuid
 
+import asyncpg
+import httpx
 import nats
 import pytest
 
@@ -66,14 +68,86 @@ async def test_channel_message_id_deduplicates_without_a_key(http):
     assert b.headers.get("Idempotent-Replayed") == "true"
 
 
-async def test_status_needs_the_case_secret(http):
+async def test_status_needs_the_case_secret_or_a_reading_key(system, http):
     r = await http["intake"].post("/v1/voc", json={"channel": "app", "text": "포인트 적립이 안 됐어요"})
-    code = r.json()["tracking_code"]
-    assert (await http["intake"].get(f"/v1/voc/{code}")).status_code == 404
-    assert (await http["intake"].get(f"/v1/voc/{code}", headers={"X-Case-Secret": "guess"})).status_code == 404
-    ok = await http["intake"].get(f"/v1/voc/{r.json()['case_id']}",
-                                  headers={"X-Case-Secret": r.json()["access_secret"]})
-    assert ok.status_code == 200 and ok.json()["tracking_code"] == code
+    code, case_id, secret = r.json()["tracking_code"], r.json()["case_id"], r.json()["access_secret"]
+    async with httpx.AsyncClient(base_url=system.url("intake")) as customer:  # no API key
+        assert (await customer.get(f"/v1/voc/{code}")).status_code == 404
+        assert (await customer.get(f"/v1/voc/{code}", headers={"X-Case-Secret": "guess"})).status_code == 404
+        ok = await customer.get(f"/v1/voc/{case_id}", headers={"X-Case-Secret": secret})
+        assert ok.status_code == 200 and ok.json()["tracking_code"] == code
+        assert ok.json()["expected_resolution"]
+    assert (await http["intake"].get(f"/v1/voc/{code}")).status_code == 200  # the channel's key, role read
+    web_only = await new_key(system, "web-only", ["web"], ["submit", "read"])
+    other = await http["intake"].get(f"/v1/voc/{code}", headers={"X-Api-Key": web_only})
+    assert other.status_code == 404  # affiliates and channels see only their own cases
+
+
+async def new_key(system, name, channels, roles, rate=100.0, burst=100) -> str:
+    from services.intake.adapters.apikeys import create_key
+
+    conn = await asyncpg.connect(system.database_url)
+    try:
+        return await create_key(conn, name, channels, roles, rate, burst, replace=True)
+    finally:
+        await conn.close()
+
+
+async def test_keys_gate_submission(system, http, db):
+    before = await intake_state(system, db)
+    voc = {"channel": "app", "text": "앱 로그인 오류"}
+    async with httpx.AsyncClient(base_url=system.url("intake")) as anon:
+        r = await anon.post("/v1/voc", json=voc)
+        assert r.status_code == 401 and "API key" in r.json()["error"]
+        r = await anon.post("/v1/voc", json=voc, headers={"X-Api-Key": "mk_nope_nope"})
+        assert r.status_code == 401
+        web_only = await new_key(system, "web-form", ["web"], ["submit"])
+        r = await anon.post("/v1/voc", json=voc, headers={"Authorization": f"Bearer {web_only}"})
+        assert r.status_code == 403 and r.json()["details"][0]["field"] == "channel"
+        reader = await new_key(system, "reader", ["app"], ["read"])
+        assert (await anon.post("/v1/voc", json=voc, headers={"X-Api-Key": reader})).status_code == 403
+    await asyncio.sleep(0.3)
+    assert await intake_state(system, db) == before
+
+
+async def test_rate_limit_answers_429_with_retry_after(system):
+    slow = await new_key(system, "slow-partner", ["partner"], ["submit"], rate=0.5, burst=2)
+    async with httpx.AsyncClient(base_url=system.url("intake"), headers={"X-Api-Key": slow}) as c:
+        codes = [(await c.post("/v1/voc", json={"channel": "partner", "text": f"제휴사 접수 {i}"})) for i in range(4)]
+    assert [r.status_code for r in codes[:2]] == [202, 202]
+    limited = codes[2]
+    assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
+
+
+async def test_oversized_and_non_utf8_bodies(system, http, db):
+    before = await intake_state(system, db)
+    big = b'{"channel": "app", "text": "' + "가".encode() * 100_000 + b'"}'
+    r = await http["intake"].post("/v1/voc", content=big, headers={"content-type": "application/json"})
+    assert r.status_code == 413
+    euc_kr = '{"channel": "app", "text": "카드 분실"}'.encode("euc-kr")
+    r = await http["intake"].post("/v1/voc", content=euc_kr, headers={"content-type": "application/json"})
+    assert r.status_code == 400 and r.json()["details"][0]["field"] == "body"
+    assert await intake_state(system, db) == before
+
+
+async def test_reveal_needs_the_role_and_is_audited(system, http, db):
+    r = await http["intake"].post("/v1/voc", json={
+        "channel": "phone", "customer": "홍길동 850315-1234567", "text": "제 번호 010-9876-5432로 연락 주세요"})
+    case_id = r.json()["case_id"]
+    stored = await db.fetchrow("SELECT text_masked, text_encrypted FROM intake.cases WHERE id = $1", uuid.UUID(case_id))
+    assert "5432" not in stored["text_masked"] and b"5432" not in stored["text_encrypted"]
+    submit_only = await new_key(system, "phone-gw", ["phone"], ["submit", "read"])
+    denied = await http["intake"].post(f"/v1/voc/{case_id}/reveal", json={"reason": "민원 회신 자료 작성 목적"},
+                                       headers={"X-Api-Key": submit_only})
+    assert denied.status_code == 403
+    short = await http["intake"].post(f"/v1/voc/{case_id}/reveal", json={"reason": "그냥"})
+    assert short.status_code == 422 and short.json()["details"][0]["field"] == "reason"
+    ok = await http["intake"].post(f"/v1/voc/{case_id}/reveal", json={"reason": "금감원 이첩 민원 회신 자료 작성"})
+    assert ok.status_code == 200
+    assert "010-9876-5432" in ok.json()["original"]["text"]
+    assert "850315-1234567" in ok.json()["original"]["customer"]
+    audit = await db.fetch("SELECT key_name, reason FROM intake.reveal_audit WHERE case_id = $1", uuid.UUID(case_id))
+    assert [(a["key_name"], a["reason"]) for a in audit] == [("e2e", "금감원 이첩 민원 회신 자료 작성")]
 
 
 async def test_lifecycle_commands_are_validated(http):
@@ -95,8 +169,11 @@ async def test_rating_range_tokens_and_repeats(system, http, db):
         await tokens.put(json.loads(msg.data))
 
     await nc.subscribe("voc.feedback.survey_requested", cb=on_survey)
-    r = await http["intake"].post("/v1/voc", json={"channel": "chat", "affiliate": "insurance",
-                                                   "text": "실손 보험금 청구 서류 뭐 내야 되나요?? ㅠㅠ"})
+    r = await http["intake"].post("/v1/voc", json={
+        "channel": "chat", "affiliate": "insurance", "text": "실손 보험금 청구 서류 뭐 내야 되나요?? ㅠㅠ",
+        "transcript": [{"speaker": "bot", "text": "안녕하세요 목소리생명 챗봇입니다. 무엇을 도와드릴까요?"},
+                       {"speaker": "customer", "text": "보험금 청구할려구요"},
+                       {"speaker": "bot", "text": "상담원을 연결해 드릴게요."}]})
     case_id = r.json()["case_id"]
     for _ in range(100):
         if (await http["routing"].get(f"/v1/cases/{case_id}")).status_code == 200:

@@ -38,7 +38,9 @@ async def test_intake_accepts_with_nats_down_from_start_and_mid_stream(pg_admin_
     accepted: list[str] = []
     try:
         await devrun.wait_ready(stack, ("intake",))  # ready without NATS
-        async with httpx.AsyncClient(base_url=stack.url("intake"), timeout=10) as http:
+        await devrun.issue_dev_key(stack)
+        async with httpx.AsyncClient(base_url=stack.url("intake"), timeout=10,
+                                     headers={"X-Api-Key": stack.api_key}) as http:
             async def submit(i: int) -> None:
                 r = await http.post("/v1/voc", json={"channel": "app", "text": f"앱 이체 오류 {i}번째 시도 실패했어요"})
                 assert r.status_code == 202, r.text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -55,6 +56,6 @@ def test_run_starts_the_system_and_ctrl_c_stops_every_process(tmp_path_factory, 
     assert not alive, f"orphans left: {[p.cmdline() for p in alive]}"
     text = "".join(lines)
     if round_ == 1:
-        assert "migrations      8 applied" in text
+        assert re.search(r"migrations +\d+ applied: intake/000_messaging.sql", text)
     else:
         assert "(up to date)" in text

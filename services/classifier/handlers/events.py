@@ -18,14 +18,15 @@ from shared.outbox import Outbox
 def on_received(outbox: Outbox, lexicon: Callable[[], Lexicon]):
     async def process(conn: asyncpg.Connection, d: Delivery) -> None:
         e: VocReceived = d.msg  # type: ignore[assignment]
-        c = classify_text(e.text, lexicon(), channel=e.channel, affiliate_hint=e.affiliate_hint,
+        text = e.classification_text()  # evidence offsets refer to this text, which travels on
+        c = classify_text(text, lexicon(), channel=e.channel, affiliate_hint=e.affiliate_hint,
                           kind_hint=e.kind_hint)
         inserted = await conn.fetchval(INSERT_CLASSIFICATION, e.case_id, c.kind, c.topic, c.urgency, list(c.flags),
                                        c.affiliate, c.sentiment, c.model_dump(mode="json"), MODEL_VERSION)
         if inserted is None:
             return  # classified before under another event id; do not emit twice
         await outbox.add(conn, VocClassified(
-            case_id=e.case_id, tracking_code=e.tracking_code, channel=e.channel, text=e.text,
+            case_id=e.case_id, tracking_code=e.tracking_code, channel=e.channel, text=text,
             affiliate_hint=e.affiliate_hint, consent=e.consent, received_at=e.received_at, classification=c,
             model_version=MODEL_VERSION))
         for alert in alerts_for(e.case_id, c):

@@ -9,38 +9,17 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-
 from shared.bizcal import BusinessCalendar
-from shared.events import Affiliate, Channel, Consent, Kind, VocReceived
+from shared.events import MAX_TEXT_CHARS, Turn, VocReceived, VocSubmission
 from shared.pii import mask_text
 
-MAX_TEXT_CHARS = 20_000
+__all__ = ["MAX_TEXT_CHARS", "SubmitVoc", "accept", "access_secret", "request_hash", "secret_matches",
+           "tracking_code"]
+
+SubmitVoc = VocSubmission  # the HTTP body is the shared submission model
 
 
-class SubmitVoc(BaseModel):
-    """POST /v1/voc body."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
-
-    channel: Channel
-    text: str = Field(min_length=1, max_length=MAX_TEXT_CHARS, description="the customer's words, in Korean")
-    kind: Kind | None = Field(None, description="the channel's hint; the classifier decides")
-    affiliate: Affiliate | None = Field(None, description="the app or site it came from")
-    customer: str | None = Field(None, max_length=200, description="customer reference; masked on the bus")
-    channel_message_id: str | None = Field(None, max_length=200)
-    consent: Consent = Consent()
-    occurred_at: datetime | None = None
-
-    @field_validator("occurred_at")
-    @classmethod
-    def _aware(cls, v: datetime | None) -> datetime | None:
-        if v is not None and v.tzinfo is None:
-            raise ValueError("must include a time zone, for example 2026-11-20T10:15:00+09:00")
-        return v
-
-
-def request_hash(body: SubmitVoc) -> str:
+def request_hash(body: VocSubmission) -> str:
     return hashlib.sha256(json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
 
 
@@ -77,11 +56,13 @@ class Acceptance:
             "first_response_due": self.first_response_due.isoformat(),
             "access_secret": secret,
             "status_url": f"/v1/voc/{self.tracking_code}",
+            "receipt_notice": "요청하신 민원이 접수되었습니다.",
         }
 
 
-def accept(body: SubmitVoc, *, case_id: uuid.UUID, seq: int, received_at: datetime,
+def accept(body: VocSubmission, *, case_id: uuid.UUID, seq: int, received_at: datetime,
            calendar: BusinessCalendar, response_days: int) -> Acceptance:
+    """Everything that leaves intake is built here, from masked copies only."""
     code = tracking_code(received_at.astimezone(calendar.tz), seq)
     due = calendar.add_business_days(received_at, response_days)
     masked = mask_text(body.text)
@@ -89,5 +70,14 @@ def accept(body: SubmitVoc, *, case_id: uuid.UUID, seq: int, received_at: dateti
     event = VocReceived(
         case_id=case_id, tracking_code=code, channel=body.channel, text=masked, kind_hint=body.kind,
         affiliate_hint=body.affiliate, customer_ref=customer, consent=body.consent,
-        received_at=received_at, first_response_due=due)
+        received_at=received_at, first_response_due=due,
+        title=mask_text(body.title) if body.title else None,
+        transcript=tuple(Turn(speaker=t.speaker, text=mask_text(t.text), at=t.at) for t in body.transcript),
+        staff_id=body.staff_id, attachments=tuple(
+            a.model_copy(update={"filename": mask_text(a.filename)}) for a in body.attachments))
     return Acceptance(case_id, code, received_at, due, masked, customer, event)
+
+
+def original_document(body: VocSubmission) -> str:
+    """The unmasked submission, encrypted at rest as one JSON document."""
+    return body.model_dump_json(include={"text", "customer", "title", "transcript"})

@@ -1,4 +1,5 @@
-"""Keeps the customer's status and timeline from the other services' events."""
+"""Intake's consumers: the customer's status and timeline from the other services'
+events, and VOCs that partner channel systems publish on NATS."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ import asyncpg
 
 from services.intake.adapters import repository as repo
 from services.intake.domain.timeline import entry_for
-from shared.consumer import Delivery, Unprocessable
+from services.intake.handlers.submit import IntakeDeps, submit_voc
+from shared.consumer import Delivery, Process, Unprocessable
+from shared.events import CaseRouted, VocSubmitted
+from shared.outbox import Outbox
 
 
 async def on_case_event(conn: asyncpg.Connection, d: Delivery) -> None:
@@ -16,3 +20,19 @@ async def on_case_event(conn: asyncpg.Connection, d: Delivery) -> None:
     await repo.add_timeline(conn, d.msg.case_id, d.env.id, entry.status, d.env.time, entry.message, entry.detail)
     if entry.advances_status:
         await conn.execute(repo.ADVANCE_STATUS, d.msg.case_id, entry.status, entry.rank)
+    if isinstance(d.msg, CaseRouted) and not d.msg.copy_reason and d.msg.resolve_due:
+        await conn.execute(repo.SET_EXPECTED_RESOLUTION, d.msg.case_id, d.msg.resolve_due)
+
+
+def on_partner_voc(deps: IntakeDeps, outbox: Outbox) -> Process:
+    """The partner's ce-source + ce-id is the idempotency key: a re-published event is the same VOC."""
+
+    async def process(conn: asyncpg.Connection, d: Delivery) -> None:
+        msg: VocSubmitted = d.msg  # type: ignore[assignment]
+        body = msg.model_copy(update={"channel_message_id": msg.channel_message_id or d.env.id})
+        outcome = await submit_voc(conn, deps, outbox, body, idempotency_key=f"{d.env.source}:{d.env.id}",
+                                   submitted_by=f"nats:{d.env.source}")
+        if outcome.status == "conflict":
+            raise Unprocessable(f"{d.env.source} reused event id {d.env.id} for a different VOC")
+
+    return process

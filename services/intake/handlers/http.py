@@ -1,19 +1,27 @@
-"""Intake's HTTP API: channels submit, customers follow their case."""
+"""Intake's HTTP API: channel systems submit, customers and channels follow cases,
+privacy officers reveal originals under audit."""
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime
+import json
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.intake.adapters import repository as repo
-from services.intake.domain.submission import SubmitVoc, accept, access_secret, request_hash, secret_matches
+from services.intake.domain.apikeys import ApiKey
+from services.intake.domain.submission import secret_matches
+from services.intake.handlers.guard import optional_key, submitter
+from services.intake.handlers.submit import submit_voc
+from shared.events import VocSubmission
 from shared.runtime import runtime_of
 
 router = APIRouter(prefix="/v1/voc", tags=["voc"])
+
+ERRORS = {401: {"description": "no or bad API key"}, 403: {"description": "key lacks the role or channel"},
+          413: {"description": "body too large"}, 429: {"description": "rate limited; see Retry-After"}}
 
 
 def _error(status: int, message: str, field: str | None = None) -> JSONResponse:
@@ -23,57 +31,42 @@ def _error(status: int, message: str, field: str | None = None) -> JSONResponse:
     return JSONResponse(body, status_code=status)
 
 
-@router.post("", status_code=202, summary="Submit a VOC from any channel")
-async def submit(body: SubmitVoc, request: Request,
+@router.post("", status_code=202, summary="Submit a VOC from any channel", responses={
+    **ERRORS, 409: {"description": "Idempotency-Key or channel_message_id reused for a different VOC"}})
+async def submit(body: VocSubmission, request: Request, key: Annotated[ApiKey, Depends(submitter)],
                  idempotency_key: Annotated[str | None, Header(max_length=200)] = None) -> JSONResponse:
-    """Answers 202 only after the case and its VocReceived outbox row are committed
-    together. A retry with the same Idempotency-Key, or the same (channel,
-    channel_message_id), returns the same case and the same response."""
+    """Answers 202 only after the case, its VocReceived event and the receipt notice
+    are committed together. A retry with the same Idempotency-Key, or the same
+    (channel, channel_message_id), returns the same case and the same response."""
+    if not key.allows_channel(body.channel):
+        return _error(403, f"key {key.name} may not submit for channel {body.channel!r}", "channel")
     rt = runtime_of(request)
-    intake = request.app.state.intake
-    digest = request_hash(body)
     async with rt.pool.acquire() as conn:
-        async with conn.transaction():
-            prior = await repo.find_prior(conn, idempotency_key, body.channel, body.channel_message_id)
-            if prior is None:
-                case_id = uuid.uuid4()
-                received_at = datetime.now(UTC)
-                acc = accept(body, case_id=case_id, seq=await repo.next_seq(conn), received_at=received_at,
-                             calendar=intake.calendar, response_days=intake.response_days)
-                response = acc.response(access_secret(intake.access_key, case_id))
-                inserted = await conn.fetchval(
-                    repo.INSERT_CASE, case_id, acc.tracking_code, body.channel, body.channel_message_id,
-                    idempotency_key, digest, acc.masked_text, intake.cipher.encrypt(body.text, case_id.bytes),
-                    acc.masked_customer,
-                    intake.cipher.encrypt(body.customer, case_id.bytes) if body.customer else None,
-                    body.kind, body.affiliate, body.consent.model_dump(), body.occurred_at, received_at,
-                    acc.first_response_due, response)
-                if inserted is not None:
-                    env = await rt.outbox.add(conn, acc.event)
-                    await repo.add_timeline(conn, case_id, env.id, "received", received_at,
-                                            "접수되었습니다.", {"channel": body.channel})
-            if prior is None and inserted is None:  # a concurrent retry won the race
-                prior = await repo.find_prior(conn, idempotency_key, body.channel, body.channel_message_id)
-    if prior is not None:
-        if prior["request_hash"] != digest:
-            return _error(409, "this Idempotency-Key or channel_message_id was already used for a different VOC",
-                          "Idempotency-Key" if idempotency_key else "channel_message_id")
-        return JSONResponse(prior["response"], status_code=202, headers={"Idempotent-Replayed": "true"})
+        outcome = await submit_voc(conn, request.app.state.intake, rt.outbox, body,
+                                   idempotency_key=idempotency_key, submitted_by=key.name)
+    if outcome.status == "conflict":
+        return _error(409, "this Idempotency-Key or channel_message_id was already used for a different VOC",
+                      "Idempotency-Key" if idempotency_key else "channel_message_id")
+    if outcome.status == "replayed":
+        return JSONResponse(outcome.response, status_code=202, headers={"Idempotent-Replayed": "true"})
     rt.wake_relay()
-    return JSONResponse(response, status_code=202)
+    return JSONResponse(outcome.response, status_code=202)
 
 
-@router.get("/{ref}", summary="Status and timeline of a case")
-async def status(ref: str, request: Request,
+@router.get("/{ref}", summary="Status and timeline of a case", responses={404: {"description": "no such case"}})
+async def status(ref: str, request: Request, key: Annotated[ApiKey | None, Depends(optional_key)],
                  x_case_secret: Annotated[str | None, Header()] = None) -> JSONResponse:
-    """`ref` is the tracking code (VOC-2026-000123) or the case id; the caller shows
-    the per-case secret it got at submission in the X-Case-Secret header."""
+    """`ref` is the tracking code (VOC-2026-000123) or the case id. Customers show the
+    per-case secret they got at submission in X-Case-Secret; channel systems use their
+    API key (role `read`) for cases of their channels."""
     rt = runtime_of(request)
-    intake = request.app.state.intake
     async with rt.pool.acquire() as conn:
         row = await conn.fetchrow(repo.GET_CASE, ref)
-        if row is None or not secret_matches(intake.access_key, row["id"], x_case_secret):
-            return _error(404, f"no case {ref!r} for this secret")  # never tell which one was wrong
+        allowed = row is not None and (
+            secret_matches(request.app.state.intake.access_key, row["id"], x_case_secret)
+            or (key is not None and key.has_role("read") and key.allows_channel(row["channel"])))
+        if not allowed:
+            return _error(404, f"no case {ref!r} for these credentials")  # never tell which part was wrong
         timeline = await conn.fetch(repo.GET_TIMELINE, row["id"])
     return JSONResponse({
         "case_id": str(row["id"]),
@@ -83,7 +76,33 @@ async def status(ref: str, request: Request,
         "text": row["text_masked"],
         "received_at": row["received_at"].isoformat(),
         "first_response_due": row["first_response_due"].isoformat(),
+        "expected_resolution": (row["expected_resolution"] or row["first_response_due"]).isoformat(),
         "updated_at": row["updated_at"].isoformat(),
         "timeline": [{"status": t["status"], "at": t["at"].isoformat(), "message": t["message"],
                       **({"detail": t["detail"]} if t["detail"] else {})} for t in timeline],
     })
+
+
+class RevealRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    reason: str = Field(min_length=10, max_length=500, examples=["금감원 이첩 민원 회신 자료 작성 (민원번호 2026-1234)"])
+
+
+@router.post("/{ref}/reveal", summary="Decrypt the original submission (audited; role `reveal`)",
+             responses={**ERRORS, 404: {"description": "no such case"}, 410: {"description": "original purged"}})
+async def reveal(ref: str, body: RevealRequest, request: Request,
+                 key: Annotated[ApiKey | None, Depends(optional_key)]) -> JSONResponse:
+    if key is None or not key.has_role("reveal"):
+        return _error(403, "revealing personal data needs an API key with the reveal role")
+    rt = runtime_of(request)
+    async with rt.pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(repo.GET_ORIGINAL, ref)
+        if row is None:
+            return _error(404, f"no case {ref!r}")
+        if row["purged_at"] is not None:
+            return _error(410, f"the original was purged on {row['purged_at']:%Y-%m-%d} (retention)")
+        await conn.execute(repo.INSERT_REVEAL_AUDIT, row["id"], key.name, body.reason,
+                           request.client.host if request.client else None)
+        original = request.app.state.intake.cipher.decrypt(row["text_encrypted"], row["id"].bytes)
+    return JSONResponse({"case_id": str(row["id"]), "original": json.loads(original),
+                         "audit": {"by": key.name, "reason": body.reason}})

@@ -1,0 +1,78 @@
+"""Channel API keys and per-key rate limits (pure).
+
+A key looks like `mk_<key id>_<secret>`. Only sha256(secret) is stored: the secret
+has 192 bits of entropy, so a slow hash buys nothing. Each key names the channels
+it may submit for and its roles (`submit`, `read`, `reveal`)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import dataclass, field
+
+ROLES = ("submit", "read", "reveal")
+
+
+class InvalidApiKey(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    key_id: str
+    name: str
+    secret_hash: str
+    channels: tuple[str, ...]
+    roles: tuple[str, ...]
+    rate_per_s: float
+    burst: int
+
+    def allows_channel(self, channel: str) -> bool:
+        return channel in self.channels
+
+    def has_role(self, role: str) -> bool:
+        return role in self.roles
+
+
+def new_key() -> tuple[str, str, str]:
+    """(key id, secret hash, the full key to hand out once)."""
+    key_id, secret = secrets.token_hex(6), secrets.token_urlsafe(24)
+    return key_id, hash_secret(secret), f"mk_{key_id}_{secret}"
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def parse(presented: str) -> tuple[str, str]:
+    prefix, _, rest = presented.partition("_")
+    key_id, _, secret = rest.partition("_")
+    if prefix != "mk" or not key_id or not secret:
+        raise InvalidApiKey("malformed API key")
+    return key_id, secret
+
+
+def verify(key: ApiKey | None, secret: str) -> bool:
+    return key is not None and hmac.compare_digest(key.secret_hash, hash_secret(secret))
+
+
+@dataclass
+class TokenBucket:
+    rate: float
+    burst: int
+    tokens: float = field(default=-1.0)
+    stamp: float = field(default_factory=time.monotonic)
+
+    def take(self, now: float | None = None) -> float:
+        """0 if allowed, else the seconds to wait before a retry can succeed."""
+        now = time.monotonic() if now is None else now
+        if self.tokens < 0:
+            self.tokens = float(self.burst)
+        self.tokens = min(float(self.burst), self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / self.rate

@@ -1,0 +1,68 @@
+"""Accepting a VOC, the same for HTTP, partner CloudEvents and bulk import: the case
+row, its timeline entry, the VocReceived event and the receipt notice are
+committed in one transaction, or not at all."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+import asyncpg
+
+from services.intake.adapters import repository as repo
+from services.intake.domain.submission import accept, access_secret, original_document, request_hash
+from shared.bizcal import BusinessCalendar
+from shared.events import CustomerNoticeRequested, VocSubmission
+from shared.outbox import Outbox
+from shared.pii import PiiCipher
+
+
+@dataclass(frozen=True)
+class IntakeDeps:
+    cipher: PiiCipher
+    access_key: str
+    calendar: BusinessCalendar
+    response_days: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: Literal["accepted", "replayed", "conflict"]
+    response: dict
+
+
+async def submit_voc(conn: asyncpg.Connection, deps: IntakeDeps, outbox: Outbox, body: VocSubmission, *,
+                     idempotency_key: str | None, submitted_by: str) -> Outcome:
+    digest = request_hash(body)
+    async with conn.transaction():
+        prior = await repo.find_prior(conn, idempotency_key, body.channel, body.channel_message_id)
+        if prior is None:
+            case_id = uuid.uuid4()
+            received_at = datetime.now(UTC)
+            acc = accept(body, case_id=case_id, seq=await repo.next_seq(conn), received_at=received_at,
+                         calendar=deps.calendar, response_days=deps.response_days)
+            response = acc.response(access_secret(deps.access_key, case_id))
+            inserted = await conn.fetchval(
+                repo.INSERT_CASE, case_id, acc.tracking_code, body.channel, body.channel_message_id,
+                idempotency_key, digest, acc.masked_text,
+                deps.cipher.encrypt(original_document(body), case_id.bytes), acc.masked_customer, None,
+                body.kind, body.affiliate, body.consent.model_dump(), body.occurred_at, received_at,
+                acc.first_response_due, response, submitted_by)
+            if inserted is not None:
+                env = await outbox.add(conn, acc.event)
+                await repo.add_timeline(conn, case_id, env.id, "received", received_at, "접수되었습니다.",
+                                        {"channel": body.channel, "first_response_due":
+                                         acc.first_response_due.isoformat()})
+                await outbox.add(conn, CustomerNoticeRequested(
+                    case_id=case_id, notice="receipt", tracking_code=acc.tracking_code, channel=body.channel,
+                    message=f"[목소리] 고객님의 소중한 의견이 접수되었습니다. 접수번호 {acc.tracking_code}, "
+                            f"답변 예정일 {acc.first_response_due:%Y-%m-%d}.",
+                    due=acc.first_response_due))
+                return Outcome("accepted", response)
+            # a concurrent retry won the race; fall through to replay it
+            prior = await repo.find_prior(conn, idempotency_key, body.channel, body.channel_message_id)
+    if prior["request_hash"] != digest:
+        return Outcome("conflict", {})
+    return Outcome("replayed", prior["response"])
