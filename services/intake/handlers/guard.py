@@ -41,8 +41,10 @@ class BodyGuard:
             if not message.get("more_body"):
                 break
         body = b"".join(chunks)
+        ctype = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
         try:
-            body.decode("utf-8")
+            if ctype != b"message/rfc822":  # raw mail declares its own charsets
+                body.decode("utf-8")
         except UnicodeDecodeError as exc:
             return await _reply(send, 400, f"body is not valid UTF-8 (byte {exc.start})", field="body")
         replayed = False

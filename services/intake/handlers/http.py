@@ -8,14 +8,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.intake.adapters import repository as repo
 from services.intake.domain.apikeys import ApiKey
+from services.intake.domain.email_parse import EmailParseError, parse_email
 from services.intake.domain.submission import secret_matches
 from services.intake.handlers.guard import optional_key, submitter
 from services.intake.handlers.submit import submit_voc
-from shared.events import VocSubmission
+from shared.events import Affiliate, VocSubmission
 from shared.runtime import runtime_of
 
 router = APIRouter(prefix="/v1/voc", tags=["voc"])
@@ -51,6 +52,24 @@ async def submit(body: VocSubmission, request: Request, key: Annotated[ApiKey, D
         return JSONResponse(outcome.response, status_code=202, headers={"Idempotent-Replayed": "true"})
     rt.wake_relay()
     return JSONResponse(outcome.response, status_code=202)
+
+
+@router.post("/email", status_code=202, summary="Submit a raw RFC 5322 e-mail (Content-Type: message/rfc822)",
+             responses={**ERRORS, 400: {"description": "not a parsable e-mail"}},
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "message/rfc822": {"schema": {"type": "string", "format": "binary"}}}}})
+async def submit_email(request: Request, key: Annotated[ApiKey, Depends(submitter)],
+                       affiliate: Affiliate | None = None) -> JSONResponse:
+    """The subject and the plain-text body are kept (HTML is reduced to text when there
+    is no plain part); attachments are recorded as metadata only. The Message-ID makes
+    a re-delivered mail the same case."""
+    if (request.headers.get("content-type") or "").split(";")[0].strip().lower() != "message/rfc822":
+        return _error(415, "send the raw mail with Content-Type: message/rfc822", "content-type")
+    try:
+        body = parse_email(await request.body(), affiliate=affiliate)
+    except (EmailParseError, ValidationError) as exc:
+        return _error(400, f"cannot read the e-mail: {exc}", "body")
+    return await submit(body, request, key, idempotency_key=None)
 
 
 @router.get("/{ref}", summary="Status and timeline of a case", responses={404: {"description": "no such case"}})

@@ -1,0 +1,67 @@
+"""Channels beyond the JSON form: raw e-mail over HTTP and partner CloudEvents over NATS."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import nats
+import pytest
+
+from shared.cloudevents import encode, envelope_for
+from shared.events import Turn, VocSubmitted
+
+pytestmark = pytest.mark.e2e
+EMAIL = Path(__file__).parent.parent / "fixtures" / "email"
+
+
+async def test_raw_euc_kr_email_becomes_one_case(http, db):
+    raw = (EMAIL / "euc_kr_plain.eml").read_bytes()
+    r1 = await http["intake"].post("/v1/voc/email?affiliate=card", content=raw,
+                                   headers={"content-type": "message/rfc822"})
+    r2 = await http["intake"].post("/v1/voc/email?affiliate=card", content=raw,
+                                   headers={"content-type": "message/rfc822"})
+    assert r1.status_code == 202, r1.text
+    assert r2.json()["case_id"] == r1.json()["case_id"]  # same Message-ID, same case
+    row = await db.fetchrow("SELECT channel, text_masked, customer_ref_masked FROM intake.cases WHERE id::text = $1",
+                            r1.json()["case_id"])
+    assert row["channel"] == "email"
+    assert "두 번 청구되었습니다" in row["text_masked"] and "7890" not in row["text_masked"]
+    assert row["customer_ref_masked"] == "g***@example.co.kr"
+
+
+async def test_email_needs_the_rfc822_content_type(http):
+    r = await http["intake"].post("/v1/voc/email", content=b"Subject: x\r\n\r\nhello",
+                                  headers={"content-type": "text/plain"})
+    assert r.status_code == 415
+
+
+async def test_partner_cloudevent_on_nats_becomes_a_case_once(system, db):
+    nc = await nats.connect(system.nats_url)
+    js = nc.jetstream()
+    voc = VocSubmitted(channel="partner", affiliate="card", channel_message_id="PG-20261120-88812",
+                       text="간편결제 앱에서 목소리카드로 결제했는데 승인 취소가 3일째 반영이 안 됩니다.",
+                       transcript=(Turn(speaker="customer", text="취소했는데 카드값에 그대로 있어요"),))
+    env = envelope_for(voc, source="partner/easypay", id="evt-88812")
+    subject, body, headers = encode(voc, env)
+    await js.publish(subject, body, headers=headers)
+    await js.publish(subject, body, headers={**headers, "Nats-Msg-Id": "evt-88812-retry"})  # same ce-id
+    for _ in range(100):
+        rows = await db.fetch("SELECT id, status FROM intake.cases WHERE submitted_by = 'nats:partner/easypay'")
+        if rows and rows[0]["status"] != "received":
+            break
+        await asyncio.sleep(0.1)
+    assert len(rows) == 1 and rows[0]["status"] in ("classified", "routed")
+    await nc.drain()
+
+
+async def test_malformed_partner_event_is_dead_lettered_naming_the_field(system):
+    nc = await nats.connect(system.nats_url)
+    js = nc.jetstream()
+    dead = await js.subscribe("voc.dlq.intake-partner", ordered_consumer=True)
+    await js.publish("voc.ingress.voc", json.dumps({"channel": "partner"}).encode(), headers={
+        "ce-specversion": "1.0", "ce-id": "bad-1", "ce-type": VocSubmitted.TYPE, "ce-source": "partner/x"})
+    msg = await dead.next_msg(timeout=15)
+    assert "text: Field required" in msg.headers["moksori-dlq-reason"]
+    await nc.drain()
