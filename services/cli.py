@@ -211,6 +211,51 @@ def keys_revoke(name: Annotated[str, typer.Argument()], database_url: DbUrl) -> 
     console.print(f"revoked {name}")
 
 
+PII_REPORT_HEADER = """# PII detector report
+
+Produced by `moksori pii-eval --report docs/pii-report.md` (a unit test holds the targets: recall >= 0.99,
+precision >= 0.95, nothing labelled survives masking).
+
+How the sets were made (`tests/fixtures/pii/`):
+- `pii_testset.jsonl` (`make_testset.py`): 30 hand-written Korean templates in every register (app reviews,
+  chat with typos, formal e-mail, STT transcripts, branch staff notes, Korean mixed with English) filled 8
+  times with random values in many real formats; labels are known by construction. Sentences also carry
+  numbers that must stay: amounts, dates, tracking codes, business registration, call-centre, order and
+  approval numbers.
+- `pii_handwritten.jsonl` (`make_handwritten.py`): 30 hand-written hard cases, including formats the
+  generator does not produce (dots as separators, spaced hyphens, full-width @, lower-case passports, digits
+  spelled out in STT: 공일공 일이삼사 오육칠팔).
+
+Honesty note: both sets were used while developing the detector. The first run on the generated set gave
+recall 0.933 / precision 0.955 (Korean particles right after numbers defeated the word boundaries; order
+numbers were taken for accounts); the first run on the hand-written set gave recall 0.76 / precision 0.95.
+The detector was fixed against those failures, so the figures below are development figures, not a blind
+test. Known gaps: personal names in free text are not detected (the customer field is masked as a whole);
+numbers spelled out in Korean are detected only for mobile phones.
+
+"""
+
+
+@app.command("pii-eval")
+def pii_eval(
+    files: Annotated[Optional[list[Path]], typer.Argument(help="labelled JSONL sets")] = None,
+    report: Annotated[Optional[Path], typer.Option(help="write a Markdown report here")] = None,
+) -> None:
+    """Precision and recall of the PII detector on labelled sets."""
+    from shared.pii_eval import evaluate
+
+    sets = files or sorted((REPO / "tests" / "fixtures" / "pii").glob("*.jsonl"))
+    out = []
+    for path in sets:
+        if not path.exists():
+            raise typer.BadParameter(f"{path} does not exist", param_hint="FILES")
+        out += [f"## {path.name}", "", *evaluate(path).lines(), ""]
+    text = "\n".join(out)
+    console.print(text)
+    if report:
+        report.write_text(PII_REPORT_HEADER + text, encoding="utf-8")
+
+
 @app.command()
 def specs(out: Annotated[Path, typer.Option(help="output folder")] = REPO / "docs" / "specs") -> None:
     """Write the AsyncAPI (bus) and OpenAPI (HTTP) specs generated from the code."""

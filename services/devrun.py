@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 
 from shared.devstack import NatsServer, PostgresServer, free_port, spawn, stop_process
-from shared.pii import PiiCipher
+from shared.pii_crypto import PiiCipher
 
 SERVICES = ("intake", "classifier", "routing", "feedback")
 

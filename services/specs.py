@@ -130,7 +130,7 @@ def openapi(service: str) -> dict:
     entry = import_module(f"services.{service}.entrypoint")
     settings_cls = next(v for k, v in vars(import_module(f"services.{service}.settings")).items()
                         if k.endswith("Settings") and k != "ServiceSettings")
-    from shared.pii import PiiCipher
+    from shared.pii_crypto import PiiCipher
 
     dummy = {"pii_keys": PiiCipher.generate_spec(), "case_access_key": "x" * 32, "survey_secret": "x" * 32}
     fields = settings_cls.model_fields

@@ -70,7 +70,9 @@ STREAMS: tuple[StreamSpec, ...] = (
     StreamSpec("VOC_FEEDBACK", ("voc.feedback.>",), 30, "surveys and ratings"),
     StreamSpec("VOC_ALERTS", ("voc.alert.>",), 30, "AlertRaised, one subject per reason"),
     StreamSpec("VOC_NOTICES", ("voc.notice.>",), 14, "notices channels deliver to customers"),
-    StreamSpec("VOC_INGRESS", ("voc.ingress.>",), 7, "channel systems publishing VOCs as CloudEvents"),
+    # raw personal data: a work queue, so a VOC is gone from NATS once intake has taken it
+    StreamSpec("VOC_INGRESS", ("voc.ingress.>",), 7, "channel systems publishing VOCs as CloudEvents",
+               retention=api.RetentionPolicy.WORK_QUEUE),
     StreamSpec("VOC_COMMANDS", ("voc.cmd.>",), 7, "commands; each taken by one service",
                retention=api.RetentionPolicy.WORK_QUEUE),
     StreamSpec("VOC_DLQ", ("voc.dlq.>",), 30, "messages a consumer could not process"),
@@ -125,7 +127,12 @@ async def ensure_topology(js: JetStreamContext, replicas: int = 1,
         try:
             await js.add_stream(cfg)
         except BadRequestError:  # exists with another config: converge it
-            await js.update_stream(cfg)
+            try:
+                await js.update_stream(cfg)
+            except BadRequestError as exc:
+                raise RuntimeError(
+                    f"stream {spec.name} exists with a configuration JetStream cannot change in place "
+                    f"({exc.description}); migrate it by hand (see deploy/README.md)") from exc
     for c in consumers if consumers is not None else all_consumers():
         await js.add_consumer(c.stream, c.config())
     log.info("jetstream topology ready", extra={"streams": len(STREAMS)})

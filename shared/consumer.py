@@ -54,8 +54,11 @@ def _header_safe(text: str) -> str:
 class IdempotentConsumer:
     def __init__(self, spec: ConsumerSpec, *, schema: str, pool: asyncpg.Pool, js: JetStreamContext,
                  expect: tuple[type[Message], ...], process: Process,
-                 after_commit: Callable[[], None] | None = None) -> None:
+                 after_commit: Callable[[], None] | None = None,
+                 redact: Callable[[bytes], bytes] | None = None) -> None:
+        """`redact` rewrites a payload before it is dead-lettered (intake masks raw PII)."""
         self.spec, self.pool, self.js = spec, pool, js
+        self.redact = redact
         self.expect, self.process, self.after_commit = expect, process, after_commit
         self.name = f"{spec.stream}:{spec.durable}"
         self.CLAIM = (f"INSERT INTO {schema}.inbox (consumer, event_id) VALUES ($1, $2) "
@@ -125,7 +128,8 @@ class IdempotentConsumer:
             "moksori-dlq-subject": raw.subject,
             "Nats-Msg-Id": f"dlq:{self.name}:{seq}",
         })
-        await self.js.publish(dlq_subject(self.spec.durable), raw.data, headers=headers)
+        data = self.redact(raw.data) if self.redact else raw.data
+        await self.js.publish(dlq_subject(self.spec.durable), data, headers=headers)
         log.error("%s: dead-lettered message on %s: %s", self.name, raw.subject, reason)
         self.dead_lettered += 1
         await raw.term()

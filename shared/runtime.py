@@ -55,7 +55,7 @@ class Runtime:
         self.http.add_api_route("/healthz", self._healthz, include_in_schema=False)
         self.http.add_api_route("/readyz", self._readyz, include_in_schema=False)
         self._consumers: dict[str, IdempotentConsumer] = {}
-        self._pending: list[tuple[ConsumerSpec, tuple[type[Message], ...], Process, int]] = []
+        self._pending: list[tuple[ConsumerSpec, tuple[type[Message], ...], Process, int, object]] = []
         self.pool: asyncpg.Pool | None = None
         self.nc: NatsClient | None = None
         self.js: JetStreamContext | None = None
@@ -67,9 +67,9 @@ class Runtime:
 
     # ---------------------------------------------------------------- wiring
     def consume(self, spec: ConsumerSpec, expect: tuple[type[Message], ...], process: Process,
-                batch_size: int = 100) -> None:
+                batch_size: int = 100, redact=None) -> None:
         key = f"{spec.stream}:{spec.durable}"
-        self._pending.append((spec, expect, process, batch_size))
+        self._pending.append((spec, expect, process, batch_size, redact))
         subscribe(self.broker, spec, lambda: self._consumers[key], batch_size)
 
     def on_start(self, hook) -> None:
@@ -117,10 +117,10 @@ class Runtime:
         await ensure_topology(self.js, replicas=s.nats_replicas)
         self.relay = Relay(self.pool, self.js, self.outbox)
         self._tasks.append(asyncio.create_task(self.relay.run(self._stop), name=f"{self.name}-relay"))
-        for spec, expect, process, _ in self._pending:
+        for spec, expect, process, _, redact in self._pending:
             self._consumers[f"{spec.stream}:{spec.durable}"] = IdempotentConsumer(
                 spec, schema=self.name, pool=self.pool, js=self.js, expect=expect, process=process,
-                after_commit=self.wake_relay)
+                after_commit=self.wake_relay, redact=redact)
         normalise_fetch_timeouts()
         await self.broker.start()
         self._broker_started = True

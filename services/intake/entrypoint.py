@@ -16,7 +16,7 @@ from shared.config import load_settings
 from shared.events import (
     CaseAcknowledged, CaseResolved, CaseRouted, FeedbackSubmitted, SurveyRequested, VocClassified, VocSubmitted,
 )
-from shared.pii import PiiCipher
+from shared.pii_crypto import PiiCipher
 from shared.runtime import Runtime
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -37,7 +37,7 @@ def build(settings: IntakeSettings) -> Runtime:
         if spec.durable == "intake-timeline":
             rt.consume(spec, TIMELINE_EVENTS, events.on_case_event)
         elif spec.durable == "intake-partner":
-            rt.consume(spec, (VocSubmitted,), events.on_partner_voc(deps, rt.outbox))
+            rt.consume(spec, (VocSubmitted,), events.on_partner_voc(deps, rt.outbox), redact=events.redact_raw)
     return rt
 
 

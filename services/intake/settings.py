@@ -4,7 +4,7 @@ from pydantic import Field, field_validator
 
 from shared.bizcal import DEFAULT_CALENDAR
 from shared.config import ServiceSettings
-from shared.pii import PiiCipher
+from shared.pii_crypto import PiiCipher
 
 
 class IntakeSettings(ServiceSettings):

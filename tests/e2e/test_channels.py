@@ -60,8 +60,9 @@ async def test_malformed_partner_event_is_dead_lettered_naming_the_field(system)
     nc = await nats.connect(system.nats_url)
     js = nc.jetstream()
     dead = await js.subscribe("voc.dlq.intake-partner", ordered_consumer=True)
-    await js.publish("voc.ingress.voc", json.dumps({"channel": "partner"}).encode(), headers={
+    await js.publish("voc.ingress.voc", json.dumps({"channel": "partner", "customer": "010-1234-5678"}).encode(), headers={
         "ce-specversion": "1.0", "ce-id": "bad-1", "ce-type": VocSubmitted.TYPE, "ce-source": "partner/x"})
     msg = await dead.next_msg(timeout=15)
     assert "text: Field required" in msg.headers["moksori-dlq-reason"]
+    assert b"010-1234-5678" not in msg.data and b"010-1234-****" in msg.data  # no raw PII on the DLQ
     await nc.drain()

@@ -2,7 +2,7 @@ import pytest
 
 from services.intake.settings import IntakeSettings
 from shared.config import load_settings
-from shared.pii import PiiCipher
+from shared.pii_crypto import PiiCipher
 
 
 def test_bad_environment_stops_with_a_message_naming_the_variable(monkeypatch, capsys):

@@ -1,6 +1,7 @@
 import pytest
 
-from shared.pii import PiiCipher, PiiKeyError, luhn_ok, mask_name, mask_text
+from shared.pii import luhn_ok, mask_name, mask_text
+from shared.pii_crypto import PiiCipher, PiiKeyError
 
 
 @pytest.mark.parametrize("text,expected,leaked", [
@@ -9,7 +10,10 @@ from shared.pii import PiiCipher, PiiKeyError, luhn_ok, mask_name, mask_text
     ("카드 4111-1111-1111-1111 분실", "4111-11**-****-1111", "1111-1111-1111-1111"),
     ("카드번호 4518421234567895", "*************895", "4518421234567895"),
     ("연락처 010-1234-5678", "010-1234-****", "5678"),
-    ("번호는 01098765432 입니다", "010-9876-****", "98765432"),
+    ("번호는 01098765432 입니다", "0109876****", "98765432"),
+    ("+82 10-9876-5432 로 주세요", "+82 10-9876-****", "5432"),
+    ("여권 M12345678 제출", "M123*****", "45678"),
+    ("면허 11-22-334455-66", "11-22-******-**", "334455"),
     ("메일 hong.gildong@naver.com 으로", "h***@naver.com", "hong.gildong"),
     ("국민 계좌 123-45-6789012 로 입금", "***-**-****012", "6789012"),
 ])
@@ -58,3 +62,9 @@ def test_rotated_key_ring_still_decrypts_old_rows():
 def test_bad_key_specs_are_refused(spec, needle):
     with pytest.raises(PiiKeyError, match=needle):
         PiiCipher.from_spec(spec)
+
+
+def test_ordinary_numbers_are_kept():
+    for text in ("승인번호 30012345", "사업자등록번호 220-81-62517", "콜센터 1588-1234", "VOC-2026-000123 접수",
+                 "주문번호 20261120-0001234", "300만원 송금"):
+        assert mask_text(text) == text, text

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from shared.bizcal import BusinessCalendar
 from shared.events import MAX_TEXT_CHARS, Turn, VocReceived, VocSubmission
-from shared.pii import mask_text
+from shared.pii import mask_customer_ref, mask_text
 
 __all__ = ["MAX_TEXT_CHARS", "SubmitVoc", "accept", "access_secret", "request_hash", "secret_matches",
            "tracking_code"]
@@ -66,7 +66,7 @@ def accept(body: VocSubmission, *, case_id: uuid.UUID, seq: int, received_at: da
     code = tracking_code(received_at.astimezone(calendar.tz), seq)
     due = calendar.add_business_days(received_at, response_days)
     masked = mask_text(body.text)
-    customer = mask_text(body.customer) if body.customer else None
+    customer = mask_customer_ref(body.customer) if body.customer else None
     event = VocReceived(
         case_id=case_id, tracking_code=code, channel=body.channel, text=masked, kind_hint=body.kind,
         affiliate_hint=body.affiliate, customer_ref=customer, consent=body.consent,

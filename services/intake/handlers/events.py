@@ -11,6 +11,7 @@ from services.intake.handlers.submit import IntakeDeps, submit_voc
 from shared.consumer import Delivery, Process, Unprocessable
 from shared.events import CaseRouted, VocSubmitted
 from shared.outbox import Outbox
+from shared.pii import mask_text
 
 
 async def on_case_event(conn: asyncpg.Connection, d: Delivery) -> None:
@@ -36,3 +37,8 @@ def on_partner_voc(deps: IntakeDeps, outbox: Outbox) -> Process:
             raise Unprocessable(f"{d.env.source} reused event id {d.env.id} for a different VOC")
 
     return process
+
+
+def redact_raw(data: bytes) -> bytes:
+    """A partner payload that could not be taken still must not carry raw PII onto the DLQ."""
+    return mask_text(data.decode("utf-8", errors="replace")).encode()

@@ -16,7 +16,7 @@ from services.intake.domain.submission import accept, access_secret, original_do
 from shared.bizcal import BusinessCalendar
 from shared.events import CustomerNoticeRequested, VocSubmission
 from shared.outbox import Outbox
-from shared.pii import PiiCipher
+from shared.pii_crypto import PiiCipher
 
 
 @dataclass(frozen=True)
