@@ -236,6 +236,27 @@ numbers spelled out in Korean are detected only for mobile phones.
 """
 
 
+@app.command()
+def purge(
+    database_url: DbUrl,
+    older_than_days: Annotated[int, typer.Option(min=1, help="retention period for originals")] = 1825,
+    include_open: Annotated[bool, typer.Option(help="also purge cases not yet resolved")] = False,
+) -> None:
+    """Delete the encrypted originals of cases past retention; the masked copy and timeline stay."""
+    from services.intake.adapters.repository import PURGE_ORIGINALS
+
+    async def go() -> int:
+        import asyncpg
+
+        conn = await asyncpg.connect(_check_db(database_url))
+        try:
+            return len(await conn.fetch(PURGE_ORIGINALS, older_than_days, 0 if include_open else 4))
+        finally:
+            await conn.close()
+
+    console.print(f"purged the originals of {asyncio.run(go())} cases older than {older_than_days} days")
+
+
 @app.command("pii-eval")
 def pii_eval(
     files: Annotated[Optional[list[Path]], typer.Argument(help="labelled JSONL sets")] = None,

@@ -66,3 +66,37 @@ async def test_malformed_partner_event_is_dead_lettered_naming_the_field(system)
     assert "text: Field required" in msg.headers["moksori-dlq-reason"]
     assert b"010-1234-5678" not in msg.data and b"010-1234-****" in msg.data  # no raw PII on the DLQ
     await nc.drain()
+
+
+async def test_no_raw_personal_number_reaches_any_stream_or_log(system, http):
+    """Submit PII in every field, let it flow, then grep everything captured: every stream and every log."""
+    raw_values = ["850315-1234567", "4111-1111-1111-1111", "110-234-567890", "010-3456-7890",
+                  "gildong.hong@example.co.kr", "M12345678"]
+    r = await http["intake"].post("/v1/voc", json={
+        "channel": "chat", "affiliate": "card", "customer": "홍길동 850315-1234567",
+        "title": "카드 4111-1111-1111-1111 분실",
+        "text": "카드 4111-1111-1111-1111 잃어버렸어요 환불은 110-234-567890 으로, 연락 010-3456-7890",
+        "transcript": [{"speaker": "customer", "text": "메일은 gildong.hong@example.co.kr 여권 M12345678"}]})
+    assert r.status_code == 202
+    await asyncio.sleep(3)  # classified, routed, alerts, notices
+    nc = await nats.connect(system.nats_url)
+    js = nc.jetstream()
+    seen = 0
+    for info in await js.streams_info():
+        if not info.config.name.startswith("VOC_") or info.config.name == "VOC_INGRESS":
+            continue
+        for seq in range(max(1, info.state.first_seq), info.state.last_seq + 1):
+            try:
+                msg = await js.get_msg(info.config.name, seq)
+            except nats.js.errors.NotFoundError:
+                continue
+            seen += 1
+            blob = (msg.data or b"").decode("utf-8", "replace") + json.dumps(msg.headers or {}, ensure_ascii=False)
+            for value in raw_values:
+                assert value not in blob, f"{value} leaked into {info.config.name} #{seq}"
+    assert seen > 5
+    await nc.drain()
+    for svc in ("intake", "classifier", "routing", "feedback"):
+        log = system.log(svc).read_text(errors="replace")
+        for value in raw_values:
+            assert value not in log, f"{value} leaked into the {svc} log"

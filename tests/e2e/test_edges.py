@@ -199,3 +199,21 @@ async def test_rating_range_tokens_and_repeats(system, http, db):
     assert (first.status_code, same.status_code, different.status_code) == (201, 200, 409)
     assert same.json()["status"] == "repeated"
     await nc.drain()
+
+
+async def test_purge_removes_originals_past_retention(system, http, db):
+    import subprocess
+    import sys
+
+    r = await http["intake"].post("/v1/voc", json={"channel": "web", "text": "연락처 010-5555-6666 변경 요청"})
+    case_id = uuid.UUID(r.json()["case_id"])
+    await db.execute("UPDATE intake.cases SET received_at = now() - interval '400 days', status_rank = 5 "
+                     "WHERE id = $1", case_id)
+    out = subprocess.run([sys.executable, "-m", "services.cli", "purge", "--older-than-days", "365"],
+                         env={**__import__("os").environ, "DATABASE_URL": system.database_url},
+                         capture_output=True, text=True, check=True).stdout
+    assert "purged the originals of 1 cases" in out
+    row = await db.fetchrow("SELECT text_encrypted, text_masked, purged_at FROM intake.cases WHERE id = $1", case_id)
+    assert row["text_encrypted"] == b"" and row["purged_at"] is not None and "010-5555-****" in row["text_masked"]
+    gone = await http["intake"].post(f"/v1/voc/{case_id}/reveal", json={"reason": "보존기간 경과 후 열람 시도"})
+    assert gone.status_code == 410
