@@ -236,6 +236,79 @@ numbers spelled out in Korean are detected only for mobile phones.
 """
 
 
+@app.command("import")
+def import_file(
+    file: Annotated[Path, typer.Argument(help="JSONL or CSV (columns: channel,text,kind,affiliate,customer,…)")],
+    database_url: DbUrl,
+    errors: Annotated[Optional[Path], typer.Option(help="write bad rows (line, reason) to this CSV")] = None,
+    source: Annotated[str, typer.Option(help="recorded as submitted_by")] = "bulk-import",
+) -> None:
+    """Backfill VOCs from a file: good rows go in, bad rows are listed; re-running is a no-op."""
+    from rich.progress import Progress
+
+    from services.intake import bulk
+    from services.intake.handlers.submit import IntakeDeps, submit_voc
+    from services.intake.settings import IntakeSettings
+    from shared.bizcal import load_calendar
+    from shared.config import load_settings
+    from shared.outbox import Outbox
+    from shared.pii_crypto import PiiCipher
+
+    if not file.exists():
+        raise typer.BadParameter(f"{file} does not exist", param_hint="FILE")
+    if file.suffix.lower() not in (".jsonl", ".csv", ".json"):
+        raise typer.BadParameter("use a .jsonl or .csv file", param_hint="FILE")
+    settings = load_settings(IntakeSettings, "import")
+    deps = IntakeDeps(cipher=PiiCipher.from_spec(settings.pii_keys), access_key=settings.case_access_key,
+                      calendar=load_calendar(settings.calendar_file),
+                      response_days=settings.first_response_business_days)
+    rows = list(bulk.read_rows(file))
+    result = bulk.ImportResult()
+
+    async def go() -> None:
+        from shared.db import connect
+
+        conn = await connect(_check_db(database_url))
+        outbox = Outbox("intake", "moksori/intake-import")
+        try:
+            with Progress(console=console) as progress:
+                task = progress.add_task(f"importing {file.name}", total=len(rows))
+                for line_no, data, error in rows:
+                    progress.advance(task)
+                    if error:
+                        result.errors.append((line_no, error))
+                        continue
+                    try:
+                        body = bulk.parse_row(data)
+                    except Exception as exc:
+                        result.errors.append((line_no, bulk.describe(exc)))
+                        continue
+                    outcome = await submit_voc(conn, deps, outbox, body, idempotency_key=bulk.row_key(data),
+                                               submitted_by=source)
+                    if outcome.status == "accepted":
+                        result.accepted += 1
+                    elif outcome.status == "replayed":
+                        result.replayed += 1
+                    else:
+                        result.errors.append((line_no, "channel_message_id already used for a different VOC"))
+        finally:
+            await conn.close()
+
+    asyncio.run(go())
+    console.print(f"{result.accepted} imported, {result.replayed} already there, {len(result.errors)} rejected")
+    for line_no, reason in result.errors:
+        console.print(f"  {file.name}:{line_no}: {reason}")
+    if errors:
+        import csv
+
+        with errors.open("w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(["line", "reason"])
+            w.writerows(result.errors)
+    if result.errors:
+        raise typer.Exit(1)
+
+
 @app.command()
 def purge(
     database_url: DbUrl,
