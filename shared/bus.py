@@ -75,6 +75,7 @@ STREAMS: tuple[StreamSpec, ...] = (
                retention=api.RetentionPolicy.WORK_QUEUE),
     StreamSpec("VOC_COMMANDS", ("voc.cmd.>",), 7, "commands; each taken by one service",
                retention=api.RetentionPolicy.WORK_QUEUE),
+    StreamSpec("VOC_CALLS", ("voc.call.>",), 2, "live call segments, masked, for screening"),
     StreamSpec("VOC_DLQ", ("voc.dlq.>",), 30, "messages a consumer could not process"),
 )
 
@@ -90,6 +91,10 @@ SERVICE_CONSUMERS: tuple[ConsumerSpec, ...] = (
     ConsumerSpec("VOC_CASE", "intake-timeline", "voc.case.>", "timeline: lifecycle"),
     ConsumerSpec("VOC_FEEDBACK", "intake-timeline", "voc.feedback.>", "timeline: surveys and ratings"),
     ConsumerSpec("VOC_INGRESS", "intake-partner", "voc.ingress.voc", "VOCs from partner channel systems"),
+    ConsumerSpec("VOC_INGRESS", "intake-calls", "voc.ingress.call.>", "live STT segments and call ends"),
+    ConsumerSpec("VOC_ALERTS", "intake-call-alerts", "voc.alert.>", "alerts raised during live calls"),
+    ConsumerSpec("VOC_CALLS", "classifier-live", "voc.call.segment", "live screening of call segments",
+                 batch_wait_s=0.01),
 )
 
 

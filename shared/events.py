@@ -141,6 +141,43 @@ class VocSubmitted(VocSubmission, Message):
     SUBJECT: ClassVar[str] = "voc.ingress.voc"
 
 
+CALL_NAMESPACE = UUID("6f0d9a4e-5d1b-4c61-9d0e-6b6f6b736f72")
+
+
+def case_id_for_call(call_id: str) -> UUID:
+    """A live call's future case id, known while the call is still going on."""
+    import uuid
+
+    return uuid.uuid5(CALL_NAMESPACE, call_id)
+
+
+class SttSegment(Message):
+    """One live speech-to-text segment, published by the call-centre STT system."""
+
+    TYPE: ClassVar[str] = "kr.moksori.ingress.stt_segment.v1"
+    SUBJECT: ClassVar[str] = "voc.ingress.call.segment"
+
+    call_id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:-]+$")
+    seq: int = Field(ge=0)
+    speaker: Literal["customer", "agent"]
+    text: str = Field(min_length=1, max_length=5000)
+    ts: datetime
+
+
+class CallEnded(Message):
+    """The call is over; the agent's wrap-up says what it was."""
+
+    TYPE: ClassVar[str] = "kr.moksori.ingress.call_ended.v1"
+    SUBJECT: ClassVar[str] = "voc.ingress.call.ended"
+
+    call_id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:-]+$")
+    ended_at: datetime
+    outcome: Literal["complaint", "suggestion", "inquiry", "praise", "none"] = "none"
+    affiliate: Affiliate | None = None
+    customer: str | None = Field(None, max_length=200)
+    summary: str | None = Field(None, max_length=MAX_TEXT_CHARS, description="the agent's call summary")
+
+
 class Classification(BaseModel):
     """What the classifier decides for one text (../shared/CLASSIFIER_CONTRACT.md)."""
 
@@ -259,6 +296,20 @@ class FeedbackSubmitted(Event):
     submitted_at: datetime
 
 
+class CallSegmentReceived(Event):
+    """A live segment, masked, forwarded at once for screening. `case_id` is the
+    case the call will become (see case_id_for_call)."""
+
+    TYPE: ClassVar[str] = "kr.moksori.call.segment_received.v1"
+    SUBJECT: ClassVar[str] = "voc.call.segment"
+
+    call_id: str
+    seq: int
+    speaker: Literal["customer", "agent"]
+    text: str
+    ts: datetime
+
+
 class CustomerNoticeRequested(Event):
     """A notice the channel must deliver to the customer (SMS, e-mail or push)."""
 
@@ -284,6 +335,7 @@ class AlertRaised(Event):
     affiliate: Affiliate | None = None
     message: str
     evidence: tuple[Evidence, ...] = ()
+    call_id: str | None = Field(default=None, description="set when raised during a live call")
 
     def subject(self) -> str:
         return self.SUBJECT.format(reason=self.reason)
@@ -317,7 +369,8 @@ class SubmitFeedback(Command):
 
 ALL_EVENTS: tuple[type[Event], ...] = (
     VocReceived, VocClassified, CaseRouted, CaseAcknowledged, CaseResolved,
-    SurveyRequested, FeedbackSubmitted, AlertRaised, CustomerNoticeRequested,
+    SurveyRequested, FeedbackSubmitted, AlertRaised, CustomerNoticeRequested, CallSegmentReceived,
 )
 ALL_COMMANDS: tuple[type[Command], ...] = (AcknowledgeCase, ResolveCase, SubmitFeedback)
-BY_TYPE: dict[str, type[Message]] = {m.TYPE: m for m in (*ALL_EVENTS, *ALL_COMMANDS, VocSubmitted)}
+INGRESS: tuple[type[Message], ...] = (VocSubmitted, SttSegment, CallEnded)
+BY_TYPE: dict[str, type[Message]] = {m.TYPE: m for m in (*ALL_EVENTS, *ALL_COMMANDS, *INGRESS)}

@@ -9,7 +9,7 @@ from services.classifier.handlers import events, http
 from services.classifier.settings import ClassifierSettings
 from shared.bus import SERVICE_CONSUMERS
 from shared.config import load_settings
-from shared.events import VocReceived
+from shared.events import CallSegmentReceived, VocReceived
 from shared.runtime import Runtime
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -20,8 +20,9 @@ def build(settings: ClassifierSettings) -> Runtime:
     lexicon = load_lexicon(settings.lexicon_file)
     rt.http.state.lexicon = lambda: lexicon
     rt.http.include_router(http.router)
-    spec = next(c for c in SERVICE_CONSUMERS if c.durable == "classifier")
-    rt.consume(spec, (VocReceived,), events.on_received(rt.outbox, lambda: lexicon))
+    specs = {c.durable: c for c in SERVICE_CONSUMERS if c.durable.startswith("classifier")}
+    rt.consume(specs["classifier"], (VocReceived,), events.on_received(rt.outbox, lambda: lexicon))
+    rt.consume(specs["classifier-live"], (CallSegmentReceived,), events.on_segment(rt.outbox, lambda: lexicon))
     return rt
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.intake.adapters.apikeys import KeyStore
-from services.intake.handlers import events, http
+from services.intake.handlers import calls, events, http
 from services.intake.handlers.guard import BodyGuard, RateLimiter
 from services.intake.handlers.submit import IntakeDeps
 from services.intake.settings import IntakeSettings
@@ -14,7 +14,8 @@ from shared.bizcal import load_calendar
 from shared.bus import SERVICE_CONSUMERS
 from shared.config import load_settings
 from shared.events import (
-    CaseAcknowledged, CaseResolved, CaseRouted, FeedbackSubmitted, SurveyRequested, VocClassified, VocSubmitted,
+    AlertRaised, CallEnded, CaseAcknowledged, CaseResolved, CaseRouted, FeedbackSubmitted, SttSegment,
+    SurveyRequested, VocClassified, VocSubmitted,
 )
 from shared.pii_crypto import PiiCipher
 from shared.runtime import Runtime
@@ -38,6 +39,10 @@ def build(settings: IntakeSettings) -> Runtime:
             rt.consume(spec, TIMELINE_EVENTS, events.on_case_event)
         elif spec.durable == "intake-partner":
             rt.consume(spec, (VocSubmitted,), events.on_partner_voc(deps, rt.outbox), redact=events.redact_raw)
+        elif spec.durable == "intake-calls":
+            rt.consume(spec, (SttSegment, CallEnded), calls.on_call_ingress(deps, rt.outbox), redact=events.redact_raw)
+        elif spec.durable == "intake-call-alerts":
+            rt.consume(spec, (AlertRaised,), calls.on_call_alert(deps, rt.outbox))
     return rt
 
 

@@ -7,11 +7,11 @@ from collections.abc import Callable
 import asyncpg
 
 from services.classifier.adapters.repository import INSERT_CLASSIFICATION
-from services.classifier.domain.alerts import alerts_for
+from services.classifier.domain.alerts import alerts_for, live_alerts
 from services.classifier.domain.lexicon import Lexicon
 from services.classifier.domain.rules import MODEL_VERSION, classify_text
 from shared.consumer import Delivery
-from shared.events import VocClassified, VocReceived
+from shared.events import CallSegmentReceived, VocClassified, VocReceived
 from shared.outbox import Outbox
 
 
@@ -31,5 +31,21 @@ def on_received(outbox: Outbox, lexicon: Callable[[], Lexicon]):
             model_version=MODEL_VERSION))
         for alert in alerts_for(e.case_id, c):
             await outbox.add(conn, alert)
+
+    return process
+
+
+INSERT_LIVE_ALERT = """
+INSERT INTO classifier.live_alerts (call_id, reason) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING reason"""
+
+
+def on_segment(outbox: Outbox, lexicon: Callable[[], Lexicon]):
+    async def process(conn: asyncpg.Connection, d: Delivery) -> None:
+        seg: CallSegmentReceived = d.msg  # type: ignore[assignment]
+        if seg.speaker != "customer":  # an agent saying 금감원 is not the customer escalating
+            return
+        for alert in live_alerts(seg.case_id, seg.call_id, seg.text, lexicon()):
+            if await conn.fetchval(INSERT_LIVE_ALERT, seg.call_id, alert.reason) is not None:
+                await outbox.add(conn, alert)
 
     return process

@@ -34,12 +34,13 @@ class Outcome:
 
 
 async def submit_voc(conn: asyncpg.Connection, deps: IntakeDeps, outbox: Outbox, body: VocSubmission, *,
-                     idempotency_key: str | None, submitted_by: str) -> Outcome:
+                     idempotency_key: str | None, submitted_by: str, case_id: uuid.UUID | None = None) -> Outcome:
+    """`case_id` is given only when it was promised earlier (a live call's alerts already name it)."""
     digest = request_hash(body)
     async with conn.transaction():
         prior = await repo.find_prior(conn, idempotency_key, body.channel, body.channel_message_id)
         if prior is None:
-            case_id = uuid.uuid4()
+            case_id = case_id or uuid.uuid4()
             received_at = datetime.now(UTC)
             acc = accept(body, case_id=case_id, seq=await repo.next_seq(conn), received_at=received_at,
                          calendar=deps.calendar, response_days=deps.response_days)

@@ -1,0 +1,90 @@
+"""Live calls: each STT segment is stored (encrypted) and forwarded masked at once
+for screening; at call end, or when an alert comes in for an ended call, the
+segments become one phone case."""
+
+from __future__ import annotations
+
+
+import asyncpg
+
+from services.intake.domain.calls import Segment, assemble, case_text, opens_case
+from services.intake.handlers.submit import IntakeDeps, submit_voc
+from shared.consumer import Delivery, Process
+from shared.events import AlertRaised, CallEnded, CallSegmentReceived, SttSegment, VocSubmission, case_id_for_call
+from shared.outbox import Outbox
+from shared.pii import mask_text
+
+INSERT_SEGMENT = """
+INSERT INTO intake.call_segments (call_id, seq, speaker, text_encrypted, ts) VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT DO NOTHING RETURNING seq"""
+INSERT_CALL = """
+INSERT INTO intake.calls (call_id, ended_at, outcome, affiliate, customer_encrypted, summary_encrypted)
+VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING"""
+LOCK_CALL = "SELECT call_id, outcome, affiliate, customer_encrypted, summary_encrypted, case_id FROM intake.calls WHERE call_id = $1 FOR UPDATE"
+CALL_SEGMENTS = "SELECT seq, speaker, text_encrypted, ts FROM intake.call_segments WHERE call_id = $1"
+CALL_ALERTS = "SELECT reason FROM intake.call_alerts WHERE call_id = $1"
+INSERT_ALERT = "INSERT INTO intake.call_alerts (call_id, reason) VALUES ($1, $2) ON CONFLICT DO NOTHING"
+SET_CASE = "UPDATE intake.calls SET case_id = $2 WHERE call_id = $1"
+# call end and a late alert may race; one lock per call makes exactly one of them open the case
+LOCK_CALL_ID = "SELECT pg_advisory_xact_lock(hashtext('intake.call:' || $1))"
+
+
+def _ctx(call_id: str) -> bytes:
+    return f"call:{call_id}".encode()
+
+
+def on_call_ingress(deps: IntakeDeps, outbox: Outbox) -> Process:
+    async def process(conn: asyncpg.Connection, d: Delivery) -> None:
+        msg = d.msg
+        if isinstance(msg, SttSegment):
+            stored = await conn.fetchval(INSERT_SEGMENT, msg.call_id, msg.seq, msg.speaker,
+                                         deps.cipher.encrypt(msg.text, _ctx(msg.call_id)), msg.ts)
+            if stored is not None:  # a duplicate seq is neither stored nor forwarded twice
+                await outbox.add(conn, CallSegmentReceived(
+                    case_id=case_id_for_call(msg.call_id), call_id=msg.call_id, seq=msg.seq, speaker=msg.speaker,
+                    text=mask_text(msg.text), ts=msg.ts))
+        elif isinstance(msg, CallEnded):
+            await conn.execute(LOCK_CALL_ID, msg.call_id)
+            enc = deps.cipher.encrypt
+            await conn.execute(INSERT_CALL, msg.call_id, msg.ended_at, msg.outcome, msg.affiliate,
+                               enc(msg.customer, _ctx(msg.call_id)) if msg.customer else None,
+                               enc(msg.summary, _ctx(msg.call_id)) if msg.summary else None)
+            await maybe_open_case(conn, deps, outbox, msg.call_id)
+
+    return process
+
+
+def on_call_alert(deps: IntakeDeps, outbox: Outbox) -> Process:
+    async def process(conn: asyncpg.Connection, d: Delivery) -> None:
+        alert: AlertRaised = d.msg  # type: ignore[assignment]
+        if alert.call_id:
+            await conn.execute(LOCK_CALL_ID, alert.call_id)
+            await conn.execute(INSERT_ALERT, alert.call_id, alert.reason)
+            await maybe_open_case(conn, deps, outbox, alert.call_id)
+
+    return process
+
+
+async def maybe_open_case(conn: asyncpg.Connection, deps: IntakeDeps, outbox: Outbox, call_id: str) -> None:
+    call = await conn.fetchrow(LOCK_CALL, call_id)
+    if call is None or call["case_id"] is not None:
+        return  # still going on, or already a case
+    alerts = {r["reason"] for r in await conn.fetch(CALL_ALERTS, call_id)}
+    if not opens_case(call["outcome"], alerts):
+        return
+    dec = deps.cipher.decrypt
+    segments = [Segment(r["seq"], r["speaker"], dec(r["text_encrypted"], _ctx(call_id)), r["ts"])
+                for r in await conn.fetch(CALL_SEGMENTS, call_id)]
+    turns = assemble(segments)
+    summary = dec(call["summary_encrypted"], _ctx(call_id)) if call["summary_encrypted"] else None
+    body = VocSubmission(
+        channel="phone", text=case_text(summary, turns)[:20_000], transcript=turns[:2000],
+        kind=call["outcome"] if call["outcome"] != "none" else None, affiliate=call["affiliate"],
+        customer=dec(call["customer_encrypted"], _ctx(call_id)) if call["customer_encrypted"] else None,
+        channel_message_id=call_id)
+    case_id = case_id_for_call(call_id)
+    await submit_voc(conn, deps, outbox, body, idempotency_key=f"call:{call_id}", submitted_by="stt",
+                     case_id=case_id)
+    await conn.execute(SET_CASE, call_id, case_id)
+
+

@@ -1,0 +1,49 @@
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from services.classifier.domain.alerts import live_alerts
+from services.classifier.domain.lexicon import load_lexicon
+from services.intake.domain.calls import Segment, assemble, case_text, opens_case
+from shared.events import case_id_for_call
+
+T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+LEX = load_lexicon()
+
+
+def seg(seq, speaker, text):
+    return Segment(seq, speaker, text, T0 + timedelta(seconds=seq))
+
+
+def test_segments_are_assembled_in_order_without_duplicates():
+    turns = assemble([seg(2, "customer", "결제가 두 번 됐어요"), seg(0, "agent", "네 목소리카드입니다"),
+                      seg(1, "customer", "아 네 그게요"), seg(2, "customer", "결제가 두 번 됐어요 (재전송)"),
+                      seg(3, "agent", "확인해 보겠습니다")])
+    assert [t.text for t in turns] == ["네 목소리카드입니다", "아 네 그게요", "결제가 두 번 됐어요", "확인해 보겠습니다"]
+    assert [t.speaker for t in turns] == ["agent", "customer", "customer", "agent"]
+
+
+def test_a_call_becomes_a_case_on_a_voc_outcome_or_an_alert():
+    assert opens_case("complaint", set())
+    assert opens_case("none", {"regulator"})
+    assert not opens_case("none", set())
+
+
+def test_case_text_prefers_the_summary_then_the_customer():
+    turns = assemble([seg(0, "agent", "안녕하세요"), seg(1, "customer", "카드 분실이요")])
+    assert case_text("카드 분실 신고 및 재발급", turns) == "카드 분실 신고 및 재발급"
+    assert case_text(None, turns) == "카드 분실이요"
+
+
+def test_call_case_id_is_known_during_the_call():
+    assert case_id_for_call("CALL-1") == case_id_for_call("CALL-1") != case_id_for_call("CALL-2")
+    assert isinstance(case_id_for_call("CALL-1"), uuid.UUID)
+
+
+def test_live_screening_raises_on_escalation_words_but_not_on_impersonation():
+    cid = case_id_for_call("CALL-9")
+    raised = live_alerts(cid, "CALL-9", "아니 이거 해결 안 되면 금감원에 민원 넣고 언론에도 제보할 거예요", LEX)
+    assert {a.reason for a in raised} == {"regulator", "media"}
+    assert all(a.call_id == "CALL-9" and a.evidence for a in raised)
+    assert live_alerts(cid, "CALL-9", "금감원 직원이라는 사람한테 전화가 왔었어요", LEX) == []
+    critical = live_alerts(cid, "CALL-9", "지금 제가 안 한 결제가 계속 승인되고 있어요", LEX)
+    assert [a.reason for a in critical] == ["critical"]
