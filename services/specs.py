@@ -14,8 +14,9 @@ from pathlib import Path
 
 from shared.bus import STREAMS, all_consumers
 from shared.events import (
-    AcknowledgeCase, AlertRaised, CaseAcknowledged, CaseResolved, CaseRouted, FeedbackSubmitted, Message,
-    ResolveCase, SubmitFeedback, SurveyRequested, VocClassified, VocReceived,
+    AcknowledgeCase, AlertRaised, CallEnded, CallSegmentReceived, CaseAcknowledged, CaseResolved, CaseRouted,
+    CustomerNoticeRequested, FeedbackSubmitted, Message, ResolveCase, SttSegment, SubmitFeedback, SurveyRequested,
+    VocClassified, VocReceived, VocSubmitted,
 )
 
 SPEC_DIR = Path(__file__).resolve().parent.parent / "docs" / "specs"
@@ -34,6 +35,12 @@ CHANNELS: dict[str, tuple[str, type[Message], dict[str, str]]] = {
     "acknowledgeCase": ("voc.cmd.case.acknowledge", AcknowledgeCase, {}),
     "resolveCase": ("voc.cmd.case.resolve", ResolveCase, {}),
     "submitFeedback": ("voc.cmd.feedback.submit", SubmitFeedback, {}),
+    "customerNotice": ("voc.notice.{notice}", CustomerNoticeRequested,
+                       {"notice": "receipt, acknowledged, extended or resolved"}),
+    "vocSubmitted": ("voc.ingress.voc", VocSubmitted, {}),
+    "sttSegment": ("voc.ingress.call.segment", SttSegment, {}),
+    "callEnded": ("voc.ingress.call.ended", CallEnded, {}),
+    "callSegmentReceived": ("voc.call.segment", CallSegmentReceived, {}),
 }
 
 # (actor, action, channel)
@@ -51,6 +58,12 @@ OPERATIONS = (
     ("intake", "receive", "surveyRequested"), ("intake", "receive", "feedbackSubmitted"),
     ("affiliateTeam", "receive", "caseRouted"), ("affiliateTeam", "send", "acknowledgeCase"),
     ("affiliateTeam", "send", "resolveCase"), ("channel", "send", "submitFeedback"),
+    ("intake", "send", "customerNotice"), ("channel", "receive", "customerNotice"),
+    ("partner", "send", "vocSubmitted"), ("intake", "receive", "vocSubmitted"),
+    ("sttSystem", "send", "sttSegment"), ("sttSystem", "send", "callEnded"),
+    ("intake", "receive", "sttSegment"), ("intake", "receive", "callEnded"),
+    ("intake", "send", "callSegmentReceived"), ("classifier", "receive", "callSegmentReceived"),
+    ("intake", "receive", "alertRaised"),
 )
 
 CE_HEADERS = {

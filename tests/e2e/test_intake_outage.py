@@ -26,6 +26,16 @@ async def stream_count(url: str) -> int:
         await nc.close()
 
 
+async def stream_case_ids(url: str) -> list[str]:
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    info = await js.stream_info("VOC_INTAKE")
+    ids = [(await js.get_msg("VOC_INTAKE", seq)).headers["ce-subject"]
+           for seq in range(max(1, info.state.first_seq), info.state.last_seq + 1)]
+    await nc.close()
+    return ids
+
+
 async def test_intake_accepts_with_nats_down_from_start_and_mid_stream(pg_admin_url, tmp_path: Path):
     name = f"outage_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(pg_admin_url)
@@ -50,16 +60,22 @@ async def test_intake_accepts_with_nats_down_from_start_and_mid_stream(pg_admin_
                 await submit(i)
             server.start()
             await _eventually(lambda: stream_count(server.url), 10)
-            server.stop()  # NATS goes away mid-stream
-            for i in range(10, 40):
+            server.stop()  # NATS goes away mid-stream for 10 s; a client keeps submitting
+            loop = asyncio.get_running_loop()
+            until, i = loop.time() + 10, 10
+            while loop.time() < until:
                 await submit(i)
-            await asyncio.sleep(1)
+                i += 1
+                await asyncio.sleep(0.05)
             server.start()
-            await _eventually(lambda: stream_count(server.url), 40, timeout=30)
+            await _eventually(lambda: stream_count(server.url), len(accepted), timeout=30)
+            delivered = await stream_case_ids(server.url)
     finally:
         devrun.stop_services(stack)
         server.stop()
-    assert len(set(accepted)) == 40
+    assert len(accepted) > 100
+    assert set(accepted) - set(delivered) == set() and set(delivered) - set(accepted) == set()
+    assert len(delivered) == len(set(delivered))
 
 
 async def _eventually(get, want, timeout=15.0):

@@ -1,0 +1,111 @@
+"""Once intake answered 2xx, the case survives kill -9: 2,000 VOCs from clients that
+retry with the same Idempotency-Key while intake (and its relay) is killed at random
+points. Every 2xx has exactly one case row and exactly one JetStream message."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import signal
+import uuid
+from pathlib import Path
+
+import asyncpg
+import httpx
+import nats
+import pytest
+
+from services import devrun
+from shared.devstack import NatsServer
+
+pytestmark = pytest.mark.e2e
+
+TOTAL = 2000
+TEXTS = ["앱 이체 버튼 눌러도 반응이 없어요", "카드 연회비 이중 청구 환불 요청합니다", "지점 대기 시간이 너무 길어요 ㅠㅠ",
+         "보험금 청구 서류 접수 확인 부탁드립니다", "주식 매도 주문이 체결이 안 돼요"]
+
+
+async def stream_subjects(url: str) -> list[str]:
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    info = await js.stream_info("VOC_INTAKE")
+    subjects = []
+    for seq in range(max(1, info.state.first_seq), info.state.last_seq + 1):
+        msg = await js.get_msg("VOC_INTAKE", seq)
+        subjects.append(msg.headers["ce-subject"])
+    await nc.close()
+    return subjects
+
+
+async def test_kill_9_intake_during_a_stream_of_2000_vocs(pg_admin_url, tmp_path: Path):
+    name = f"crash_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(pg_admin_url)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    server = NatsServer(tmp_path / "nats", name="crash").start()
+    stack = devrun.Stack(var=tmp_path / "var", nats_url=server.url,
+                         database_url=f"{pg_admin_url.rpartition('/')[0]}/{name}")
+    devrun.start_service(stack, "intake")
+    await devrun.wait_ready(stack, ("intake",))
+    await devrun.issue_dev_key(stack)
+    accepted: dict[str, str] = {}
+    rng = random.Random(7)
+    stop_killing = asyncio.Event()
+
+    async def client(worker: int, keys: list[str]) -> None:
+        async with httpx.AsyncClient(base_url=stack.url("intake"), timeout=5,
+                                     headers={"X-Api-Key": stack.api_key}) as http:
+            for key in keys:
+                while True:  # a real channel retries until it gets an answer
+                    try:
+                        r = await http.post("/v1/voc", headers={"Idempotency-Key": key},
+                                            json={"channel": "app", "text": rng.choice(TEXTS) + f" ({key[:8]})"})
+                        if r.status_code == 202:
+                            accepted[key] = r.json()["case_id"]
+                            break
+                    except httpx.TransportError:
+                        pass
+                    await asyncio.sleep(0.05)
+
+    async def killer() -> int:
+        kills = 0
+        while not stop_killing.is_set():
+            await asyncio.sleep(rng.uniform(0.3, 1.2))
+            if stop_killing.is_set():
+                break
+            stack.procs["intake"].send_signal(signal.SIGKILL)
+            stack.procs["intake"].wait()
+            kills += 1
+            devrun.start_service(stack, "intake")
+            await devrun.wait_ready(stack, ("intake",))
+        return kills
+
+    keys = [str(uuid.uuid4()) for _ in range(TOTAL)]
+    kill_task = asyncio.create_task(killer())
+    try:
+        await asyncio.wait_for(asyncio.gather(*(client(w, keys[w::20]) for w in range(20))), 240)
+    finally:
+        stop_killing.set()
+        kills = await kill_task
+    try:
+        assert kills >= 3
+        assert len(accepted) == TOTAL
+        conn = await asyncpg.connect(stack.database_url)
+        rows = await conn.fetch("SELECT id::text, idempotency_key FROM intake.cases")
+        await conn.close()
+        by_key = {r["idempotency_key"]: r["id"] for r in rows}
+        assert len(rows) == TOTAL == len(by_key)
+        assert by_key == accepted  # every 2xx is exactly the case that was stored
+        for _ in range(100):  # the relay catches up after the last restart
+            subjects = await stream_subjects(server.url)
+            if len(subjects) >= TOTAL:
+                break
+            await asyncio.sleep(0.2)
+        missing = set(accepted.values()) - set(subjects)
+        extra = [s for s in subjects if s not in set(accepted.values())]
+        assert missing == set() and extra == [] and len(subjects) == len(set(subjects)) == TOTAL
+    finally:
+        devrun.stop_services(stack)
+        server.stop()
+    print(json.dumps({"vocs": TOTAL, "kills": kills}))
