@@ -21,8 +21,20 @@ from shared.runtime import runtime_of
 
 router = APIRouter(prefix="/v1/voc", tags=["voc"])
 
-ERRORS = {401: {"description": "no or bad API key"}, 403: {"description": "key lacks the role or channel"},
-          413: {"description": "body too large"}, 429: {"description": "rate limited; see Retry-After"}}
+class ErrorBody(BaseModel):
+    error: str
+    details: list[dict] | None = None
+
+
+def _documented(*codes: int) -> dict:
+    text = {400: "body is not valid UTF-8 or not a readable e-mail", 401: "no or bad API key",
+            403: "key lacks the role or channel", 404: "no such case for these credentials",
+            409: "Idempotency-Key or channel_message_id reused for a different VOC", 410: "original purged",
+            413: "body too large", 415: "wrong content type", 429: "rate limited; see Retry-After"}
+    return {c: {"description": text[c], "model": ErrorBody} for c in codes}
+
+
+ERRORS = _documented(400, 401, 403, 413, 429)
 
 
 def _error(status: int, message: str, field: str | None = None) -> JSONResponse:
@@ -32,8 +44,7 @@ def _error(status: int, message: str, field: str | None = None) -> JSONResponse:
     return JSONResponse(body, status_code=status)
 
 
-@router.post("", status_code=202, summary="Submit a VOC from any channel", responses={
-    **ERRORS, 409: {"description": "Idempotency-Key or channel_message_id reused for a different VOC"}})
+@router.post("", status_code=202, summary="Submit a VOC from any channel", responses={**ERRORS, **_documented(409)})
 async def submit(body: VocSubmission, request: Request, key: Annotated[ApiKey, Depends(submitter)],
                  idempotency_key: Annotated[str | None, Header(max_length=200)] = None) -> JSONResponse:
     """Answers 202 only after the case, its VocReceived event and the receipt notice
@@ -55,7 +66,7 @@ async def submit(body: VocSubmission, request: Request, key: Annotated[ApiKey, D
 
 
 @router.post("/email", status_code=202, summary="Submit a raw RFC 5322 e-mail (Content-Type: message/rfc822)",
-             responses={**ERRORS, 400: {"description": "not a parsable e-mail"}},
+             responses={**ERRORS, **_documented(409, 415)},
              openapi_extra={"requestBody": {"required": True, "content": {
                  "message/rfc822": {"schema": {"type": "string", "format": "binary"}}}}})
 async def submit_email(request: Request, key: Annotated[ApiKey, Depends(submitter)],
@@ -72,7 +83,7 @@ async def submit_email(request: Request, key: Annotated[ApiKey, Depends(submitte
     return await submit(body, request, key, idempotency_key=None)
 
 
-@router.get("/{ref}", summary="Status and timeline of a case", responses={404: {"description": "no such case"}})
+@router.get("/{ref}", summary="Status and timeline of a case", responses={**_documented(401, 404, 429)})
 async def status(ref: str, request: Request, key: Annotated[ApiKey | None, Depends(optional_key)],
                  x_case_secret: Annotated[str | None, Header()] = None) -> JSONResponse:
     """`ref` is the tracking code (VOC-2026-000123) or the case id. Customers show the
@@ -108,7 +119,7 @@ class RevealRequest(BaseModel):
 
 
 @router.post("/{ref}/reveal", summary="Decrypt the original submission (audited; role `reveal`)",
-             responses={**ERRORS, 404: {"description": "no such case"}, 410: {"description": "original purged"}})
+             responses={**ERRORS, **_documented(404, 410)})
 async def reveal(ref: str, body: RevealRequest, request: Request,
                  key: Annotated[ApiKey | None, Depends(optional_key)]) -> JSONResponse:
     if key is None or not key.has_role("reveal"):
