@@ -40,6 +40,15 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+class LeanConnection(asyncpg.Connection):
+    """No reset query on release to the pool: our code keeps no session state (no SET,
+    LISTEN, cursors or session advisory locks outside the migrator's own connection),
+    and the reset is a round trip on every request."""
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
 async def connect(url: str) -> asyncpg.Connection:
     """One connection with the same codecs as the pools (for CLI commands)."""
     conn = await asyncpg.connect(url)
@@ -49,7 +58,7 @@ async def connect(url: str) -> asyncpg.Connection:
 
 async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
     return await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, init=_init_connection,
-                                     command_timeout=30)
+                                     command_timeout=30, connection_class=LeanConnection)
 
 
 def migration_files(directory: Path) -> list[tuple[int, Path]]:

@@ -33,11 +33,17 @@ class Outbox:
         self.COUNT_PENDING = f"SELECT count(*) FROM {schema}.outbox WHERE sent_at IS NULL"
         self.PURGE_SENT = f"DELETE FROM {schema}.outbox WHERE sent_at < now() - make_interval(hours => $1)"
 
-    async def add(self, conn: asyncpg.Connection, msg: Message, *, id: str | None = None,
-                  time: datetime | None = None) -> Envelope:
+    def row(self, msg: Message, *, id: str | None = None, time: datetime | None = None
+            ) -> tuple[Envelope, tuple[str, str, dict, bytes]]:
+        """The outbox row for a message, for callers that insert it in a statement of their own."""
         env = envelope_for(msg, source=self.source, id=id, time=time)
         subject, body, headers = encode(msg, env)
-        await conn.execute(self.INSERT, env.id, subject, headers, body)
+        return env, (env.id, subject, headers, body)
+
+    async def add(self, conn: asyncpg.Connection, msg: Message, *, id: str | None = None,
+                  time: datetime | None = None) -> Envelope:
+        env, row = self.row(msg, id=id, time=time)
+        await conn.execute(self.INSERT, *row)
         return env
 
 

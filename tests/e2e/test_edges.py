@@ -16,6 +16,11 @@ pytestmark = pytest.mark.e2e
 
 
 async def intake_state(system, db) -> tuple[int, int]:
+    """(cases, VocReceived messages) once the relay has published everything committed."""
+    for _ in range(100):
+        if not await db.fetchval("SELECT count(*) FROM intake.outbox WHERE sent_at IS NULL"):
+            break
+        await asyncio.sleep(0.05)
     nc = await nats.connect(system.nats_url)
     msgs = (await nc.jetstream().stream_info("VOC_INTAKE")).state.messages
     await nc.close()

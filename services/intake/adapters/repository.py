@@ -7,15 +7,27 @@ from datetime import datetime
 
 import asyncpg
 
-NEXT_TRACKING_SEQ = "SELECT nextval('intake.tracking_seq')"
+NEXT_TRACKING_SEQS = "SELECT nextval('intake.tracking_seq') FROM generate_series(1, $1)"
 
-INSERT_CASE = """
-INSERT INTO intake.cases (id, tracking_code, channel, channel_message_id, idempotency_key, request_hash,
-    text_masked, text_encrypted, customer_ref_masked, customer_ref_encrypted, kind_hint, affiliate_hint,
-    consent, status, status_rank, occurred_at, received_at, first_response_due, response, submitted_by)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'received', 0, $14, $15, $16, $17, $18)
-ON CONFLICT DO NOTHING
-RETURNING id"""
+# One statement, so one round trip and atomic on its own: the case, its outbox rows and
+# its first timeline entry go in together, or (on a duplicate key) none of them does.
+ACCEPT_CASE = """
+WITH c AS (
+    INSERT INTO intake.cases (id, tracking_code, channel, channel_message_id, idempotency_key, request_hash,
+        text_masked, text_encrypted, customer_ref_masked, kind_hint, affiliate_hint, consent, status,
+        status_rank, occurred_at, received_at, first_response_due, response, submitted_by)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'received', 0, $13, $14, $15, $16, $17)
+    ON CONFLICT DO NOTHING
+    RETURNING id, received_at
+), o AS (
+    INSERT INTO intake.outbox (event_id, subject, headers, body)
+    SELECT e.event_id, e.subject, e.headers::jsonb, e.body
+    FROM c, unnest($18::text[], $19::text[], $20::text[], $21::bytea[]) AS e(event_id, subject, headers, body)
+), t AS (
+    INSERT INTO intake.timeline (case_id, event_id, status, at, message, detail)
+    SELECT c.id, $18[1], 'received', c.received_at, $22, $23 FROM c
+)
+SELECT id FROM c"""
 
 FIND_PRIOR = """
 SELECT id, request_hash, response FROM intake.cases
@@ -54,8 +66,18 @@ RETURNING id"""
 GET_TIMELINE = "SELECT status, at, message, detail FROM intake.timeline WHERE case_id = $1 ORDER BY at, status"
 
 
-async def next_seq(conn: asyncpg.Connection) -> int:
-    return await conn.fetchval(NEXT_TRACKING_SEQ)
+class TrackingNumbers:
+    """Tracking-code numbers taken from the sequence in blocks: one round trip per
+    block instead of per case. Codes stay unique; a restart leaves a gap."""
+
+    def __init__(self, block: int = 50) -> None:
+        self.block = block
+        self._free: list[int] = []
+
+    async def next(self, conn: asyncpg.Connection) -> int:
+        if not self._free:
+            self._free = [r[0] for r in await conn.fetch(NEXT_TRACKING_SEQS, self.block)][::-1]
+        return self._free.pop()
 
 
 async def find_prior(conn: asyncpg.Connection, idempotency_key: str | None, channel: str,

@@ -5,7 +5,8 @@ committed in one transaction, or not at all."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -25,6 +26,7 @@ class IntakeDeps:
     access_key: str
     calendar: BusinessCalendar
     response_days: int
+    tracking: repo.TrackingNumbers = field(default_factory=repo.TrackingNumbers)
 
 
 @dataclass(frozen=True)
@@ -35,35 +37,32 @@ class Outcome:
 
 async def submit_voc(conn: asyncpg.Connection, deps: IntakeDeps, outbox: Outbox, body: VocSubmission, *,
                      idempotency_key: str | None, submitted_by: str, case_id: uuid.UUID | None = None) -> Outcome:
-    """`case_id` is given only when it was promised earlier (a live call's alerts already name it)."""
+    """`case_id` is given only when it was promised earlier (a live call's alerts already name it).
+
+    The insert is tried first; only when it hits an existing key is the earlier answer
+    looked up, so a new VOC costs one round trip."""
     digest = request_hash(body)
-    async with conn.transaction():
-        prior = await repo.find_prior(conn, idempotency_key, body.channel, body.channel_message_id)
-        if prior is None:
-            case_id = case_id or uuid.uuid4()
-            received_at = datetime.now(UTC)
-            acc = accept(body, case_id=case_id, seq=await repo.next_seq(conn), received_at=received_at,
-                         calendar=deps.calendar, response_days=deps.response_days)
-            response = acc.response(access_secret(deps.access_key, case_id))
-            inserted = await conn.fetchval(
-                repo.INSERT_CASE, case_id, acc.tracking_code, body.channel, body.channel_message_id,
-                idempotency_key, digest, acc.masked_text,
-                deps.cipher.encrypt(original_document(body), case_id.bytes), acc.masked_customer, None,
-                body.kind, body.affiliate, body.consent.model_dump(), body.occurred_at, received_at,
-                acc.first_response_due, response, submitted_by)
-            if inserted is not None:
-                env = await outbox.add(conn, acc.event)
-                await repo.add_timeline(conn, case_id, env.id, "received", received_at, "접수되었습니다.",
-                                        {"channel": body.channel, "first_response_due":
-                                         acc.first_response_due.isoformat()})
-                await outbox.add(conn, CustomerNoticeRequested(
-                    case_id=case_id, notice="receipt", tracking_code=acc.tracking_code, channel=body.channel,
-                    message=f"[목소리] 고객님의 소중한 의견이 접수되었습니다. 접수번호 {acc.tracking_code}, "
-                            f"답변 예정일 {acc.first_response_due:%Y-%m-%d}.",
-                    due=acc.first_response_due))
-                return Outcome("accepted", response)
-            # a concurrent retry won the race; fall through to replay it
-            prior = await repo.find_prior(conn, idempotency_key, body.channel, body.channel_message_id)
-    if prior["request_hash"] != digest:
+    case_id = case_id or uuid.uuid4()
+    received_at = datetime.now(UTC)
+    acc = accept(body, case_id=case_id, seq=await deps.tracking.next(conn), received_at=received_at,
+                 calendar=deps.calendar, response_days=deps.response_days)
+    response = acc.response(access_secret(deps.access_key, case_id))
+    notice = CustomerNoticeRequested(
+        case_id=case_id, notice="receipt", tracking_code=acc.tracking_code, channel=body.channel,
+        message=f"[목소리] 고객님의 소중한 의견이 접수되었습니다. 접수번호 {acc.tracking_code}, "
+                f"답변 예정일 {acc.first_response_due:%Y-%m-%d}.",
+        due=acc.first_response_due)
+    rows = [outbox.row(acc.event)[1], outbox.row(notice)[1]]
+    inserted = await conn.fetchval(
+        repo.ACCEPT_CASE, case_id, acc.tracking_code, body.channel, body.channel_message_id, idempotency_key,
+        digest, acc.masked_text, deps.cipher.encrypt(original_document(body), case_id.bytes), acc.masked_customer,
+        body.kind, body.affiliate, body.consent.model_dump(), body.occurred_at, received_at,
+        acc.first_response_due, response, submitted_by,
+        [r[0] for r in rows], [r[1] for r in rows], [json.dumps(r[2]) for r in rows], [r[3] for r in rows],
+        "접수되었습니다.", {"channel": body.channel, "first_response_due": acc.first_response_due.isoformat()})
+    if inserted is not None:
+        return Outcome("accepted", response)
+    prior = await repo.find_prior(conn, idempotency_key, body.channel, body.channel_message_id)
+    if prior is None or prior["request_hash"] != digest:
         return Outcome("conflict", {})
     return Outcome("replayed", prior["response"])

@@ -1,0 +1,194 @@
+"""Intake accept benchmark: HTTP POST /v1/voc through to the outbox published on JetStream.
+
+Runs against its own embedded NATS and PostgreSQL, and prints, in the same run:
+- intake: sustained accepted VOC/s (closed loop, C concurrent clients) measured to
+  the moment the last event is in the stream, and accept latency p50/p99 at a
+  fixed open-loop rate;
+- baseline: raw asyncpg + nats-py doing the same durable work without HTTP,
+  FastAPI or the service (insert case + outbox row in one transaction; a relay
+  publishes with Nats-Msg-Id and marks rows sent).
+
+    .venv/bin/python -m bench.intake_accept [--seconds 10] [--rate 500] [--clients 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import asyncpg
+import nats
+
+from bench.httpload import Conn
+
+from services import devrun  # noqa: E402
+from shared.devstack import NatsServer, PostgresServer
+
+TEXT = "앱에서 이체 버튼을 눌러도 반응이 없어요. 벌써 세 번째입니다. 연락처 010-1234-5678"
+
+
+async def stream_count(url: str) -> int:
+    nc = await nats.connect(url)
+    try:
+        return (await nc.jetstream().stream_info("VOC_INTAKE")).state.messages
+    finally:
+        await nc.close()
+
+
+async def wait_published(url: str, want: int, timeout: float = 120) -> float:
+    start = time.perf_counter()
+    while time.perf_counter() - start < timeout:
+        if await stream_count(url) >= want:
+            return time.perf_counter()
+        await asyncio.sleep(0.02)
+    raise TimeoutError(f"only {await stream_count(url)} of {want} published")
+
+
+async def closed_loop(url: str, key: str, clients: int, seconds: float) -> tuple[int, float]:
+    sent = 0
+    conns = [await Conn(url, {"X-Api-Key": key}).open() for _ in range(clients)]
+    start = time.perf_counter()
+    deadline = start + seconds
+
+    async def worker(conn: Conn) -> None:
+        nonlocal sent
+        while time.perf_counter() < deadline:
+            status, body = await conn.post_json("/v1/voc", {"channel": "app", "text": TEXT})
+            assert status == 202, body
+            sent += 1
+
+    await asyncio.gather(*(worker(c) for c in conns))
+    for c in conns:
+        await c.close()
+    return sent, start
+
+
+async def open_loop(url: str, key: str, rate: float, seconds: float) -> list[float]:
+    """Requests are started on a fixed schedule (open loop), each on a free keep-alive connection."""
+    latencies: list[float] = []
+    free: asyncio.Queue = asyncio.Queue()
+    for _ in range(64):
+        free.put_nowait(await Conn(url, {"X-Api-Key": key}).open())
+
+    async def one(scheduled: float) -> None:
+        conn = await free.get()
+        status, body = await conn.post_json("/v1/voc", {"channel": "app", "text": TEXT})
+        latencies.append(time.perf_counter() - scheduled)  # includes any wait for a connection
+        free.put_nowait(conn)
+        assert status == 202, body
+
+    tasks = []
+    start = time.perf_counter()
+    for i in range(int(rate * seconds)):
+        at = start + i / rate
+        await asyncio.sleep(max(0.0, at - time.perf_counter()))
+        tasks.append(asyncio.create_task(one(at)))
+    await asyncio.gather(*tasks)
+    while not free.empty():
+        await free.get_nowait().close()
+    return latencies
+
+
+BASELINE_DDL = """
+CREATE TABLE IF NOT EXISTS bench.cases (id uuid PRIMARY KEY, text text NOT NULL, received_at timestamptz NOT NULL);
+CREATE TABLE IF NOT EXISTS bench.outbox (id bigserial PRIMARY KEY, event_id text UNIQUE, body bytea NOT NULL,
+                                          sent_at timestamptz);
+CREATE INDEX IF NOT EXISTS bench_outbox_pending ON bench.outbox (id) WHERE sent_at IS NULL;
+"""
+
+
+async def baseline(pg_url: str, nats_url: str, clients: int, seconds: float) -> float:
+    """The same durable work with the raw libraries: one transaction per VOC, a relay publishing."""
+    pool = await asyncpg.create_pool(pg_url, min_size=clients, max_size=clients)
+    await pool.execute("CREATE SCHEMA IF NOT EXISTS bench")
+    await pool.execute(BASELINE_DDL)
+    nc = await nats.connect(nats_url)
+    js = nc.jetstream()
+    await js.add_stream(name="BENCH", subjects=["bench.received"])
+    stop = asyncio.Event()
+
+    async def relay() -> None:
+        while not stop.is_set() or await pool.fetchval("SELECT count(*) FROM bench.outbox WHERE sent_at IS NULL"):
+            async with pool.acquire() as conn, conn.transaction():
+                rows = await conn.fetch("SELECT id, event_id, body FROM bench.outbox WHERE sent_at IS NULL "
+                                        "ORDER BY id LIMIT 500 FOR UPDATE SKIP LOCKED")
+                if rows:
+                    await asyncio.gather(*(js.publish("bench.received", bytes(r["body"]),
+                                                      headers={"Nats-Msg-Id": r["event_id"]}) for r in rows))
+                    await conn.execute("UPDATE bench.outbox SET sent_at = now() WHERE id = ANY($1::bigint[])",
+                                       [r["id"] for r in rows])
+            if not rows:
+                await asyncio.sleep(0.005)
+
+    sent = 0
+    start = time.perf_counter()
+    deadline = start + seconds
+
+    async def worker() -> None:
+        nonlocal sent
+        while time.perf_counter() < deadline:
+            case_id = uuid.uuid4()
+            async with pool.acquire() as conn, conn.transaction():
+                await conn.execute("INSERT INTO bench.cases VALUES ($1, $2, now())", case_id, TEXT)
+                await conn.execute("INSERT INTO bench.outbox (event_id, body) VALUES ($1, $2)", str(case_id),
+                                   json.dumps({"case_id": str(case_id), "text": TEXT}).encode())
+            sent += 1
+
+    relay_task = asyncio.create_task(relay())
+    await asyncio.gather(*(worker() for _ in range(clients - 2)))
+    stop.set()
+    await relay_task
+    elapsed = time.perf_counter() - start
+    published = (await js.stream_info("BENCH")).state.messages
+    await nc.close()
+    await pool.close()
+    assert published == sent
+    return sent / elapsed
+
+
+async def main(args: argparse.Namespace) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="moksori-bench-"))
+    nats_server = NatsServer(tmp / "nats").start()
+    pg = PostgresServer(tmp / "pg").start()  # durable settings, as in production
+    stack = devrun.Stack(var=tmp / "var", nats_url=nats_server.url, database_url=pg.url)
+    try:
+        base_rate = await baseline(pg.url, nats_server.url, args.clients, args.seconds)
+        devrun.start_service(stack, "intake", {"LOG_LEVEL": "WARNING", "DB_POOL_SIZE": "20"})
+        await devrun.wait_ready(stack, ("intake",))
+        await asyncio.sleep(1)
+        key = await devrun.issue_dev_key(stack)
+        url = stack.url("intake")
+        sent, start = await closed_loop(url, key, args.clients, args.seconds)
+        done = await wait_published(nats_server.url, sent)
+        sustained = sent / (done - start)
+        before = await stream_count(nats_server.url)
+        lat = sorted(await open_loop(url, key, args.rate, args.seconds))
+        await wait_published(nats_server.url, before + len(lat))
+        p50, p99 = statistics.median(lat) * 1000, lat[int(len(lat) * 0.99) - 1] * 1000
+        print(json.dumps({
+            "intake_sustained_accept_per_s": round(sustained),
+            "intake_accept_latency_ms_at_rate": {"rate": args.rate, "p50": round(p50, 1), "p99": round(p99, 1)},
+            "baseline_raw_asyncpg_natspy_per_s": round(base_rate),
+            "clients": args.clients, "seconds": args.seconds,
+        }, indent=2))
+    finally:
+        devrun.stop_services(stack)
+        nats_server.stop()
+        pg.stop()
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--rate", type=float, default=500.0, help="open-loop rate for the latency run")
+    p.add_argument("--clients", type=int, default=32)
+    a = p.parse_args()
+    if a.seconds <= 0 or a.rate <= 0 or a.clients < 3:
+        p.error("--seconds and --rate must be positive, --clients at least 3")
+    asyncio.run(main(a))
