@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import statistics
 import tempfile
@@ -111,6 +112,7 @@ async def baseline(pg_url: str, nats_url: str, clients: int, seconds: float) -> 
     nc = await nats.connect(nats_url)
     js = nc.jetstream()
     await js.add_stream(name="BENCH", subjects=["bench.received"])
+    already = (await js.stream_info("BENCH")).state.messages
     stop = asyncio.Event()
 
     async def relay() -> None:
@@ -145,10 +147,10 @@ async def baseline(pg_url: str, nats_url: str, clients: int, seconds: float) -> 
     stop.set()
     await relay_task
     elapsed = time.perf_counter() - start
-    published = (await js.stream_info("BENCH")).state.messages
+    published = (await js.stream_info("BENCH")).state.messages - already
     await nc.close()
     await pool.close()
-    assert published == sent
+    assert published == sent, (published, sent)
     return sent / elapsed
 
 
@@ -158,24 +160,33 @@ async def main(args: argparse.Namespace) -> None:
     pg = PostgresServer(tmp / "pg").start()  # durable settings, as in production
     stack = devrun.Stack(var=tmp / "var", nats_url=nats_server.url, database_url=pg.url)
     try:
+        await baseline(pg.url, nats_server.url, args.clients, 2)  # warm-up, not measured
         base_rate = await baseline(pg.url, nats_server.url, args.clients, args.seconds)
-        devrun.start_service(stack, "intake", {"LOG_LEVEL": "WARNING", "DB_POOL_SIZE": "20"})
+        devrun.start_service(stack, "intake", {"LOG_LEVEL": "WARNING", "DB_POOL_SIZE": "16",
+                                               "HTTP_WORKERS": str(args.workers)})
         await devrun.wait_ready(stack, ("intake",))
         await asyncio.sleep(1)
         key = await devrun.issue_dev_key(stack)
         url = stack.url("intake")
+        # warm-up: pools grow to size, statements get prepared, caches fill; not measured
+        await open_loop(url, key, args.rate, 3)
+        gc.disable()  # the load client's own collections must not show up as server latency
         sent, start = await closed_loop(url, key, args.clients, args.seconds)
+        answered = time.perf_counter()
         done = await wait_published(nats_server.url, sent)
         sustained = sent / (done - start)
         before = await stream_count(nats_server.url)
         lat = sorted(await open_loop(url, key, args.rate, args.seconds))
         await wait_published(nats_server.url, before + len(lat))
+        gc.enable()
         p50, p99 = statistics.median(lat) * 1000, lat[int(len(lat) * 0.99) - 1] * 1000
         print(json.dumps({
             "intake_sustained_accept_per_s": round(sustained),
+            "intake_answered_per_s": round(sent / (answered - start)),
+            "relay_lag_after_last_answer_s": round(done - answered, 2),
             "intake_accept_latency_ms_at_rate": {"rate": args.rate, "p50": round(p50, 1), "p99": round(p99, 1)},
             "baseline_raw_asyncpg_natspy_per_s": round(base_rate),
-            "clients": args.clients, "seconds": args.seconds,
+            "clients": args.clients, "seconds": args.seconds, "intake_workers": args.workers,
         }, indent=2))
     finally:
         devrun.stop_services(stack)
@@ -188,6 +199,7 @@ if __name__ == "__main__":
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--rate", type=float, default=500.0, help="open-loop rate for the latency run")
     p.add_argument("--clients", type=int, default=32)
+    p.add_argument("--workers", type=int, default=2, help="intake HTTP worker processes")
     a = p.parse_args()
     if a.seconds <= 0 or a.rate <= 0 or a.clients < 3:
         p.error("--seconds and --rate must be positive, --clients at least 3")

@@ -19,6 +19,7 @@ class ServiceSettings(BaseSettings):
     database_url: str = Field("postgresql://postgres@127.0.0.1:5432/moksori")
     http_host: str = "127.0.0.1"
     http_port: int = Field(8000, ge=0, le=65535)
+    http_workers: int = Field(1, ge=1, le=16, description="processes serving HTTP; in Kubernetes scale pods instead")
     nats_replicas: int = Field(1, ge=1, le=5, description="JetStream stream replicas; 3 in production")
     db_pool_size: int = Field(10, ge=1, le=100)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -8,10 +8,25 @@ Events are facts, named in the past tense; commands are imperative (see commands
 from __future__ import annotations
 
 from datetime import datetime
-from typing import ClassVar, Literal
+import re
+from typing import Annotated, ClassVar, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+_UNSTORABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
+
+
+def _storable(v: str) -> str:
+    """Text must survive UTF-8 and PostgreSQL: no NUL, no other C0 controls but tab and
+    newlines, no unpaired surrogates."""
+    m = _UNSTORABLE.search(v)
+    if m:
+        raise ValueError(f"contains the unusable character U+{ord(m.group()):04X} at position {m.start()}")
+    return v
+
+
+Text = Annotated[str, AfterValidator(_storable)]
 
 Channel = Literal["app", "web", "chat", "email", "phone", "branch", "partner"]
 Kind = Literal["complaint", "suggestion", "inquiry", "praise"]
@@ -69,7 +84,7 @@ class Turn(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
 
     speaker: Literal["customer", "agent", "bot"]
-    text: str = Field(min_length=1, max_length=5000)
+    text: Text = Field(min_length=1, max_length=5000)
     at: datetime | None = None
 
 
@@ -78,8 +93,8 @@ class Attachment(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    filename: str
-    content_type: str
+    filename: Text = Field(max_length=255)
+    content_type: Text = Field(max_length=255)
     size: int = Field(ge=0)
 
 
@@ -104,15 +119,15 @@ class VocSubmission(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
 
     channel: Channel
-    text: str = Field(min_length=1, max_length=MAX_TEXT_CHARS,
+    text: Text = Field(min_length=1, max_length=MAX_TEXT_CHARS,
                       description="the customer's words; for chat their last request, for phone the call summary")
     kind: Kind | None = Field(None, description="the channel's hint; the classifier decides")
     affiliate: Affiliate | None = Field(None, description="the app or site it came from")
-    customer: str | None = Field(None, max_length=200, description="customer reference; masked on the bus")
-    channel_message_id: str | None = Field(None, max_length=200)
+    customer: Text | None = Field(None, max_length=200, description="customer reference; masked on the bus")
+    channel_message_id: Text | None = Field(None, max_length=200)
     consent: Consent = Consent()
     occurred_at: datetime | None = None
-    title: str | None = Field(None, max_length=500, description="e-mail subject or web form title")
+    title: Text | None = Field(None, max_length=500, description="e-mail subject or web form title")
     transcript: tuple[Turn, ...] = Field((), max_length=2000, description="chat or call turns in order")
     staff_id: str | None = Field(None, max_length=50, pattern=r"^[A-Za-z0-9._-]+$",
                                  description="branch staff id; required for the branch channel")
@@ -160,7 +175,7 @@ class SttSegment(Message):
     call_id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:-]+$")
     seq: int = Field(ge=0)
     speaker: Literal["customer", "agent"]
-    text: str = Field(min_length=1, max_length=5000)
+    text: Text = Field(min_length=1, max_length=5000)
     ts: datetime
 
 
@@ -174,8 +189,8 @@ class CallEnded(Message):
     ended_at: datetime
     outcome: Literal["complaint", "suggestion", "inquiry", "praise", "none"] = "none"
     affiliate: Affiliate | None = None
-    customer: str | None = Field(None, max_length=200)
-    summary: str | None = Field(None, max_length=MAX_TEXT_CHARS, description="the agent's call summary")
+    customer: Text | None = Field(None, max_length=200)
+    summary: Text | None = Field(None, max_length=MAX_TEXT_CHARS, description="the agent's call summary")
 
 
 class Classification(BaseModel):
@@ -345,15 +360,15 @@ class AcknowledgeCase(Command):
     TYPE: ClassVar[str] = "kr.moksori.cmd.acknowledge_case.v1"
     SUBJECT: ClassVar[str] = "voc.cmd.case.acknowledge"
 
-    handler_name: str = Field(min_length=1, max_length=100)
-    handler_contact: str = Field(min_length=1, max_length=100)
+    handler_name: Text = Field(min_length=1, max_length=100)
+    handler_contact: Text = Field(min_length=1, max_length=100)
 
 
 class ResolveCase(Command):
     TYPE: ClassVar[str] = "kr.moksori.cmd.resolve_case.v1"
     SUBJECT: ClassVar[str] = "voc.cmd.case.resolve"
 
-    resolution: str = Field(min_length=1, max_length=5000)
+    resolution: Text = Field(min_length=1, max_length=5000)
 
 
 class SubmitFeedback(Command):
@@ -364,7 +379,7 @@ class SubmitFeedback(Command):
     csat: int | None = Field(default=None, ge=1, le=5)
     nps: int | None = Field(default=None, ge=0, le=10)
     ces: int | None = Field(default=None, ge=1, le=7)
-    comment: str | None = Field(default=None, max_length=2000)
+    comment: Text | None = Field(default=None, max_length=2000)
 
 
 ALL_EVENTS: tuple[type[Event], ...] = (

@@ -9,6 +9,7 @@ outbox, drain NATS, close the pool.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -89,6 +90,12 @@ class Runtime:
             await db.migrate(conn, self.name, self.migrations)
         for hook in self._on_start:
             hook()
+        # Everything allocated so far lives for the whole process: keep it out of the
+        # collector's way, and collect young objects less often, so request latency
+        # does not stall on full collections (gc.freeze, as Instagram does).
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(20_000, 50, 100)
         bus = asyncio.create_task(self._connect_bus(), name=f"{self.name}-bus")
         self._tasks.append(bus)
         if self.needs_nats_to_serve:
@@ -162,11 +169,17 @@ class Runtime:
                             status_code=200 if not problems else 503)
 
     def serve(self) -> None:
+        """One process, or `HTTP_WORKERS` processes sharing the port: every worker runs the
+        whole service (its own pool, relay and consumers), which is safe because relays
+        claim outbox rows with SKIP LOCKED and consumers share durable pull consumers."""
         setup_logging(self.name, self.settings.log_level)
-        config = uvicorn.Config(self.http, host=self.settings.http_host, port=self.settings.http_port,
-                                log_config=None, access_log=False, lifespan="on",
-                                timeout_graceful_shutdown=10)
-        uvicorn.Server(config).run()
+        common = dict(host=self.settings.http_host, port=self.settings.http_port, log_config=None,
+                      access_log=False, lifespan="on", timeout_graceful_shutdown=10)
+        if self.settings.http_workers > 1:
+            uvicorn.run(f"services.{self.name}.entrypoint:create_app", factory=True,
+                        workers=self.settings.http_workers, **common)
+        else:
+            uvicorn.Server(uvicorn.Config(self.http, **common)).run()
 
 
 def runtime_of(request: Request) -> Runtime:

@@ -11,6 +11,7 @@ from shared.bus import SERVICE_CONSUMERS
 from shared.config import load_settings
 from shared.events import CallSegmentReceived, VocReceived
 from shared.runtime import Runtime
+from shared.telemetry import setup_logging
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -24,6 +25,13 @@ def build(settings: ClassifierSettings) -> Runtime:
     rt.consume(specs["classifier"], (VocReceived,), events.on_received(rt.outbox, lambda: lexicon))
     rt.consume(specs["classifier-live"], (CallSegmentReceived,), events.on_segment(rt.outbox, lambda: lexicon))
     return rt
+
+
+def create_app():
+    """For HTTP_WORKERS > 1: uvicorn builds the app in each worker process."""
+    settings = load_settings(ClassifierSettings, "classifier")
+    setup_logging("classifier", settings.log_level)
+    return build(settings).http
 
 
 def main() -> None:

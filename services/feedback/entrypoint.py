@@ -10,6 +10,7 @@ from shared.bus import SERVICE_CONSUMERS
 from shared.config import load_settings
 from shared.events import CaseResolved, SubmitFeedback
 from shared.runtime import Runtime
+from shared.telemetry import setup_logging
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -23,6 +24,13 @@ def build(settings: FeedbackSettings) -> Runtime:
                events.on_resolved(rt.outbox, settings.survey_secret, settings.survey_ttl_days))
     rt.consume(specs["feedback-commands"], (SubmitFeedback,), events.on_submit(rt.outbox, settings.survey_secret))
     return rt
+
+
+def create_app():
+    """For HTTP_WORKERS > 1: uvicorn builds the app in each worker process."""
+    settings = load_settings(FeedbackSettings, "feedback")
+    setup_logging("feedback", settings.log_level)
+    return build(settings).http
 
 
 def main() -> None:

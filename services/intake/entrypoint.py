@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from services.intake.adapters.accept_batcher import AcceptBatcher
 from services.intake.adapters.apikeys import KeyStore
 from services.intake.handlers import calls, events, http
 from services.intake.handlers.guard import BodyGuard, RateLimiter
@@ -19,6 +20,7 @@ from shared.events import (
 )
 from shared.pii_crypto import PiiCipher
 from shared.runtime import Runtime
+from shared.telemetry import setup_logging
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 TIMELINE_EVENTS = (VocClassified, CaseRouted, CaseAcknowledged, CaseResolved, SurveyRequested, FeedbackSubmitted)
@@ -32,6 +34,7 @@ def build(settings: IntakeSettings) -> Runtime:
     rt.http.state.intake = deps
     rt.http.state.limiter = RateLimiter()
     rt.on_start(lambda: setattr(rt.http.state, "keys", KeyStore(rt.pool)))
+    rt.on_start(lambda: setattr(rt.http.state, "batcher", AcceptBatcher(rt.pool)))
     rt.http.add_middleware(BodyGuard)
     rt.http.include_router(http.router)
     for spec in SERVICE_CONSUMERS:
@@ -44,6 +47,13 @@ def build(settings: IntakeSettings) -> Runtime:
         elif spec.durable == "intake-call-alerts":
             rt.consume(spec, (AlertRaised,), calls.on_call_alert(deps, rt.outbox))
     return rt
+
+
+def create_app():
+    """For HTTP_WORKERS > 1: uvicorn builds the app in each worker process."""
+    settings = load_settings(IntakeSettings, "intake")
+    setup_logging("intake", settings.log_level)
+    return build(settings).http
 
 
 def main() -> None:

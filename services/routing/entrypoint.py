@@ -12,6 +12,7 @@ from shared.bus import SERVICE_CONSUMERS
 from shared.config import load_settings
 from shared.events import AcknowledgeCase, ResolveCase, VocClassified
 from shared.runtime import Runtime
+from shared.telemetry import setup_logging
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -26,6 +27,13 @@ def build(settings: RoutingSettings) -> Runtime:
     rt.consume(specs["routing"], (VocClassified,), events.on_classified(rt.outbox, directory, calendar))
     rt.consume(specs["routing-commands"], (AcknowledgeCase, ResolveCase), events.on_command(rt.outbox))
     return rt
+
+
+def create_app():
+    """For HTTP_WORKERS > 1: uvicorn builds the app in each worker process."""
+    settings = load_settings(RoutingSettings, "routing")
+    setup_logging("routing", settings.log_level)
+    return build(settings).http
 
 
 def main() -> None:

@@ -68,3 +68,13 @@ def test_timeline_entries_and_ranks():
     assert not entry_for(SurveyRequested(case_id=case, channel="app", delivery="app_push", token="t",
                                          expires_at=now)).advances_status
     assert entry_for(FeedbackSubmitted(case_id=case, csat=5, submitted_at=now)).rank == STATUS_RANK["rated"]
+
+
+@pytest.mark.parametrize("text", ["카드\x00분실", "문의\ud800", "벨소리\x07"])
+def test_text_that_cannot_be_stored_is_refused_with_its_position(text):
+    with pytest.raises(ValidationError, match="unusable character U\\+"):
+        SubmitVoc(channel="app", text=text)
+
+
+def test_tabs_and_newlines_are_fine():
+    assert SubmitVoc(channel="email", text="안녕하십니까.\n\t문의드립니다.").text.startswith("안녕하십니까.")

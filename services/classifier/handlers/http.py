@@ -4,14 +4,14 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.classifier.domain.rules import classify_text
-from shared.events import Affiliate, Channel, Classification
+from shared.events import Affiliate, Channel, Classification, Text
 
 router = APIRouter(prefix="/v1", tags=["classify"])
 
 
 class ClassifyRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    text: str = Field(min_length=1, max_length=20_000)
+    text: Text = Field(min_length=1, max_length=20_000)
     channel: Channel | None = None
     affiliate_hint: Affiliate | None = None
 

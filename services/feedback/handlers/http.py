@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.feedback.domain.survey import TokenError, verify_token
 from services.feedback.handlers.responses import NoSurvey, record_response
-from shared.events import SubmitFeedback
+from shared.events import SubmitFeedback, Text
 from shared.runtime import runtime_of
 
 router = APIRouter(prefix="/v1", tags=["feedback"])
@@ -18,11 +18,11 @@ router = APIRouter(prefix="/v1", tags=["feedback"])
 
 class RatingBody(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    token: str = Field(min_length=1, max_length=500, description="from the SurveyRequested link")
+    token: Text = Field(min_length=1, max_length=500, description="from the SurveyRequested link")
     csat: int | None = Field(None, ge=1, le=5, description="satisfaction 1-5")
     nps: int | None = Field(None, ge=0, le=10, description="likelihood to recommend 0-10")
     ces: int | None = Field(None, ge=1, le=7, description="effort 1-7")
-    comment: str | None = Field(None, max_length=2000)
+    comment: Text | None = Field(None, max_length=2000)
 
 
 @router.post("/feedback", summary="Answer a survey (CSAT, NPS, CES and a comment)")

@@ -16,7 +16,7 @@ from services.intake.domain.email_parse import EmailParseError, parse_email
 from services.intake.domain.submission import secret_matches
 from services.intake.handlers.guard import optional_key, submitter
 from services.intake.handlers.submit import submit_voc
-from shared.events import Affiliate, VocSubmission
+from shared.events import Affiliate, Text, VocSubmission
 from shared.runtime import runtime_of
 
 router = APIRouter(prefix="/v1/voc", tags=["voc"])
@@ -53,9 +53,10 @@ async def submit(body: VocSubmission, request: Request, key: Annotated[ApiKey, D
     if not key.allows_channel(body.channel):
         return _error(403, f"key {key.name} may not submit for channel {body.channel!r}", "channel")
     rt = runtime_of(request)
-    async with rt.pool.acquire() as conn:
-        outcome = await submit_voc(conn, request.app.state.intake, rt.outbox, body,
-                                   idempotency_key=idempotency_key, submitted_by=key.name)
+    # the pool, not a held connection: the batcher needs connections while this request waits
+    outcome = await submit_voc(rt.pool, request.app.state.intake, rt.outbox, body,
+                               idempotency_key=idempotency_key, submitted_by=key.name,
+                               insert=request.app.state.batcher.insert)
     if outcome.status == "conflict":
         return _error(409, "this Idempotency-Key or channel_message_id was already used for a different VOC",
                       "Idempotency-Key" if idempotency_key else "channel_message_id")
@@ -115,7 +116,7 @@ async def status(ref: str, request: Request, key: Annotated[ApiKey | None, Depen
 
 class RevealRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    reason: str = Field(min_length=10, max_length=500, examples=["금감원 이첩 민원 회신 자료 작성 (민원번호 2026-1234)"])
+    reason: Text = Field(min_length=10, max_length=500, examples=["금감원 이첩 민원 회신 자료 작성 (민원번호 2026-1234)"])
 
 
 @router.post("/{ref}/reveal", summary="Decrypt the original submission (audited; role `reveal`)",

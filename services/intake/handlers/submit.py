@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
@@ -35,12 +36,18 @@ class Outcome:
     response: dict
 
 
-async def submit_voc(conn: asyncpg.Connection, deps: IntakeDeps, outbox: Outbox, body: VocSubmission, *,
-                     idempotency_key: str | None, submitted_by: str, case_id: uuid.UUID | None = None) -> Outcome:
+Insert = Callable[[tuple], Awaitable[bool]]
+
+
+async def submit_voc(conn: asyncpg.Connection | asyncpg.Pool, deps: IntakeDeps, outbox: Outbox, body: VocSubmission, *,
+                     idempotency_key: str | None, submitted_by: str, case_id: uuid.UUID | None = None,
+                     insert: Insert | None = None) -> Outcome:
     """`case_id` is given only when it was promised earlier (a live call's alerts already name it).
+    `insert` lets the HTTP path group-commit (AcceptBatcher); consumers insert on `conn`,
+    inside their own transaction.
 
     The insert is tried first; only when it hits an existing key is the earlier answer
-    looked up, so a new VOC costs one round trip."""
+    looked up, so a new VOC costs one statement."""
     digest = request_hash(body)
     case_id = case_id or uuid.uuid4()
     received_at = datetime.now(UTC)
@@ -53,14 +60,15 @@ async def submit_voc(conn: asyncpg.Connection, deps: IntakeDeps, outbox: Outbox,
                 f"답변 예정일 {acc.first_response_due:%Y-%m-%d}.",
         due=acc.first_response_due)
     rows = [outbox.row(acc.event)[1], outbox.row(notice)[1]]
-    inserted = await conn.fetchval(
-        repo.ACCEPT_CASE, case_id, acc.tracking_code, body.channel, body.channel_message_id, idempotency_key,
+    args = (
+        case_id, acc.tracking_code, body.channel, body.channel_message_id, idempotency_key,
         digest, acc.masked_text, deps.cipher.encrypt(original_document(body), case_id.bytes), acc.masked_customer,
         body.kind, body.affiliate, body.consent.model_dump(), body.occurred_at, received_at,
         acc.first_response_due, response, submitted_by,
         [r[0] for r in rows], [r[1] for r in rows], [json.dumps(r[2]) for r in rows], [r[3] for r in rows],
         "접수되었습니다.", {"channel": body.channel, "first_response_due": acc.first_response_due.isoformat()})
-    if inserted is not None:
+    inserted = await insert(args) if insert else await conn.fetchval(repo.ACCEPT_CASE, *args) is not None
+    if inserted:
         return Outcome("accepted", response)
     prior = await repo.find_prior(conn, idempotency_key, body.channel, body.channel_message_id)
     if prior is None or prior["request_hash"] != digest:

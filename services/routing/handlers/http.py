@@ -12,7 +12,7 @@ from services.routing.adapters import repository as repo
 from services.routing.domain.lifecycle import InvalidTransition
 from services.routing.handlers.commands import UnknownCase, apply_command
 from shared.bus import team_durable, team_subject
-from shared.events import AcknowledgeCase, Command, ResolveCase
+from shared.events import AcknowledgeCase, Command, ResolveCase, Text
 from shared.runtime import runtime_of
 
 router = APIRouter(prefix="/v1", tags=["cases"])
@@ -20,13 +20,13 @@ router = APIRouter(prefix="/v1", tags=["cases"])
 
 class AcknowledgeBody(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    handler_name: str = Field(min_length=1, max_length=100, examples=["김민지"])
-    handler_contact: str = Field(min_length=1, max_length=100, examples=["02-1234-5678"])
+    handler_name: Text = Field(min_length=1, max_length=100, examples=["김민지"])
+    handler_contact: Text = Field(min_length=1, max_length=100, examples=["02-1234-5678"])
 
 
 class ResolveBody(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    resolution: str = Field(min_length=1, max_length=5000, examples=["이중 결제 건 취소 처리 완료, 3영업일 내 환불"])
+    resolution: Text = Field(min_length=1, max_length=5000, examples=["이중 결제 건 취소 처리 완료, 3영업일 내 환불"])
 
 
 async def _run(request: Request, cmd: Command) -> JSONResponse:
