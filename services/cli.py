@@ -71,12 +71,13 @@ async def _demo(stack, stop: asyncio.Event):
     """Runs the demo until `stop`; returns the coroutine function that winds it down."""
     import nats
 
-    from services import demo
+    from services import demo, devrun
 
     codes: dict[str, str] = {}
     nc = await nats.connect(stack.nats_url, name="moksori-demo")
     await demo.watch(nc, console, codes)
-    tasks = [asyncio.create_task(demo.work_queues(nc.jetstream(), stack.url("routing"), stop)),
+    tasks = [asyncio.create_task(demo.work_queues(nc.jetstream(), stack.url("routing"),
+                                                  devrun.team_keys(stack.var), stop)),
              asyncio.create_task(demo.answer_surveys(nc, stack.url("feedback"), stop))]
     accepted = await demo.submit_demo(stack.url("intake"), stack.api_key, console, codes)
     await demo.show_customer_view(stack.url("intake"), accepted, console, stop)

@@ -84,8 +84,9 @@ async def watch(nc: nats.NATS, console: Console, codes: dict[str, str]) -> None:
     await nc.subscribe("voc.>", cb=on_msg)
 
 
-async def work_queues(js: JetStreamContext, routing_url: str, stop: asyncio.Event) -> None:
-    """Affiliate teams: pull from every team's durable, acknowledge, resolve, ack the message."""
+async def work_queues(js: JetStreamContext, routing_url: str, keys: dict[str, str], stop: asyncio.Event) -> None:
+    """Affiliate teams: pull from every team's durable, acknowledge, resolve, ack the message,
+    each team with its own affiliate's key."""
     subs = [await js.pull_subscribe_bind(c.durable, stream=c.stream) for c in team_consumers()]
     async with httpx.AsyncClient(base_url=routing_url, timeout=10) as http:
         while not stop.is_set():
@@ -99,10 +100,11 @@ async def work_queues(js: JetStreamContext, routing_url: str, stop: asyncio.Even
                 for m in msgs:
                     case = json.loads(m.data)
                     if not case.get("copy_reason"):  # the office's copy is for oversight only
-                        await http.post(f"/v1/cases/{case['case_id']}/acknowledge",
+                        key = {"X-Api-Key": keys[case["affiliate"]]}
+                        await http.post(f"/v1/cases/{case['case_id']}/acknowledge", headers=key,
                                         json={"handler_name": "김민지", "handler_contact": "02-1588-0000"})
                         await asyncio.sleep(0.3)
-                        await http.post(f"/v1/cases/{case['case_id']}/resolve",
+                        await http.post(f"/v1/cases/{case['case_id']}/resolve", headers=key,
                                         json={"resolution": RESOLUTION.get(case["team"], RESOLUTION["general"])})
                     await m.ack()
             if idle:

@@ -43,18 +43,33 @@ class Stack:
         return self.var / "log" / f"{service}.log"
 
 
+def _generate_secrets() -> dict[str, str]:
+    from shared.events import AFFILIATES
+
+    return {"PII_KEYS": PiiCipher.generate_spec("dev1"), "CASE_ACCESS_KEY": os.urandom(24).hex(),
+            "SURVEY_SECRET": os.urandom(24).hex(),
+            "TEAM_KEYS": ",".join(f"{a}:{a}-{os.urandom(12).hex()}" for a in AFFILIATES)}
+
+
 def dev_secrets(var: Path) -> dict[str, str]:
-    """Local secrets, generated once into var/ (git-ignored); real deployments use Secrets."""
+    """Local secrets, generated once into var/ (git-ignored); real deployments use Secrets.
+    A secret added in a newer version is appended to an existing file."""
     path = var / "dev-secrets.env"
-    if not path.exists():
-        var.mkdir(parents=True, exist_ok=True)
-        path.write_text(
-            f"PII_KEYS={PiiCipher.generate_spec('dev1')}\n"
-            f"CASE_ACCESS_KEY={os.urandom(24).hex()}\n"
-            f"SURVEY_SECRET={os.urandom(24).hex()}\n")
+    var.mkdir(parents=True, exist_ok=True)
+    have = dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line) if path.exists() else {}
+    missing = {k: v for k, v in _generate_secrets().items() if k not in have}
+    if missing:
+        with path.open("a") as fh:
+            fh.writelines(f"{k}={v}\n" for k, v in missing.items())
         path.chmod(0o600)
-    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
-    return {k: v for k, v in pairs if k not in os.environ}
+        have.update(missing)
+    return {k: v for k, v in have.items() if k not in os.environ}
+
+
+def team_keys(var: Path) -> dict[str, str]:
+    """affiliate -> its routing HTTP key, from the dev secrets."""
+    spec = dev_secrets(var).get("TEAM_KEYS") or os.environ["TEAM_KEYS"]
+    return {item.split(":", 1)[0]: item.split(":", 1)[1] for item in spec.split(",")}
 
 
 def start_infra(stack: Stack, *, durable: bool = True) -> None:

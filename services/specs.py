@@ -145,7 +145,8 @@ def openapi(service: str) -> dict:
                         if k.endswith("Settings") and k != "ServiceSettings")
     from shared.pii_crypto import PiiCipher
 
-    dummy = {"pii_keys": PiiCipher.generate_spec(), "case_access_key": "x" * 32, "survey_secret": "x" * 32}
+    dummy = {"pii_keys": PiiCipher.generate_spec(), "case_access_key": "x" * 32, "survey_secret": "x" * 32,
+             "team_keys": "group:" + "x" * 32}
     fields = settings_cls.model_fields
     settings = settings_cls(**{k: v for k, v in dummy.items() if k in fields})
     return entry.build(settings).http.openapi()

@@ -75,6 +75,7 @@ STREAMS: tuple[StreamSpec, ...] = (
                retention=api.RetentionPolicy.WORK_QUEUE),
     StreamSpec("VOC_COMMANDS", ("voc.cmd.>",), 7, "commands; each taken by one service",
                retention=api.RetentionPolicy.WORK_QUEUE),
+    StreamSpec("VOC_ESCALATIONS", ("voc.escalation.>",), 30, "SLA breaches, one subject per team supervisor"),
     StreamSpec("VOC_CALLS", ("voc.call.>",), 2, "live call segments, masked, for screening"),
     StreamSpec("VOC_DLQ", ("voc.dlq.>",), 30, "messages a consumer could not process"),
 )

@@ -39,6 +39,7 @@ Urgency = Literal["critical", "high", "normal", "low"]
 Flag = Literal["regulator", "media", "legal", "abusive", "vulnerable"]
 Affiliate = Literal["bank", "card", "securities", "insurance", "group"]
 Sentiment = Literal["negative", "neutral", "positive"]
+Origin = Literal["direct", "fss_transfer"]  # 자체민원 / 대외민원
 Team = Literal["general", "consumer_protection", "fraud_response", "special_handling", "suggestions_review"]
 
 CHANNELS: tuple[str, ...] = Channel.__args__  # type: ignore[attr-defined]
@@ -132,6 +133,7 @@ class VocSubmission(BaseModel):
     staff_id: str | None = Field(None, max_length=50, pattern=r"^[A-Za-z0-9._-]+$",
                                  description="branch staff id; required for the branch channel")
     attachments: tuple[Attachment, ...] = Field((), max_length=50)
+    origin: Origin = Field("direct", description="fss_transfer for 대외민원 transferred from the FSS")
 
     @field_validator("occurred_at")
     @classmethod
@@ -225,6 +227,7 @@ class VocReceived(Event):
     transcript: tuple[Turn, ...] = Field(default=(), description="chat or call turns, masked")
     staff_id: str | None = Field(default=None, description="branch staff who entered the VOC")
     attachments: tuple[Attachment, ...] = ()
+    origin: Origin = "direct"
 
     def classification_text(self) -> str:
         """What the classifier reads: the subject, the text, and the customer's own turns."""
@@ -244,6 +247,7 @@ class VocClassified(Event):
     received_at: datetime
     classification: Classification
     model_version: str
+    origin: Origin = "direct"
 
 
 class CaseRouted(Event):
@@ -263,6 +267,7 @@ class CaseRouted(Event):
     received_at: datetime
     ack_due: datetime | None = None
     resolve_due: datetime | None = None
+    origin: Origin = "direct"
 
     def subject(self) -> str:
         return self.SUBJECT.format(affiliate=self.affiliate, team=self.team)
@@ -288,6 +293,106 @@ class CaseResolved(Event):
     channel: Channel
     resolution: str
     resolved_at: datetime
+    outcome: Literal["accepted", "partially_accepted", "rejected", "answered"] = "answered"
+    within_sla: bool | None = None
+
+
+class CaseInfoRequested(Event):
+    """Waiting for the customer's documents: the SLA clock is paused."""
+
+    TYPE: ClassVar[str] = "kr.moksori.case.info_requested.v1"
+    SUBJECT: ClassVar[str] = "voc.case.info_requested"
+
+    affiliate: Affiliate
+    team: Team
+    what: str
+    paused_at: datetime
+
+
+class CaseInfoProvided(Event):
+    """The documents arrived: the clock runs again, the deadline moved by the pause."""
+
+    TYPE: ClassVar[str] = "kr.moksori.case.info_provided.v1"
+    SUBJECT: ClassVar[str] = "voc.case.info_provided"
+
+    affiliate: Affiliate
+    team: Team
+    resumed_at: datetime
+    resolve_due: datetime
+
+
+class CaseExtended(Event):
+    TYPE: ClassVar[str] = "kr.moksori.case.extended.v1"
+    SUBJECT: ClassVar[str] = "voc.case.extended"
+
+    affiliate: Affiliate
+    team: Team
+    reason: str
+    business_days: int
+    resolve_due: datetime
+
+
+class CaseTransferred(Event):
+    TYPE: ClassVar[str] = "kr.moksori.case.transferred.v1"
+    SUBJECT: ClassVar[str] = "voc.case.transferred"
+
+    from_affiliate: Affiliate
+    from_team: Team
+    affiliate: Affiliate
+    team: Team
+    reason: str
+    by: str
+    resolve_due: datetime
+
+
+class CaseReopened(Event):
+    TYPE: ClassVar[str] = "kr.moksori.case.reopened.v1"
+    SUBJECT: ClassVar[str] = "voc.case.reopened"
+
+    affiliate: Affiliate
+    team: Team
+    reason: str
+
+
+class CaseReclassified(Event):
+    """An affiliate team corrected the classifier; kept for retraining."""
+
+    TYPE: ClassVar[str] = "kr.moksori.case.reclassified.v1"
+    SUBJECT: ClassVar[str] = "voc.case.reclassified"
+
+    affiliate: Affiliate
+    team: Team
+    kind: Kind
+    topic: Topic
+    previous_kind: Kind
+    previous_topic: Topic
+    by: str
+
+
+class SuggestionReviewed(Event):
+    TYPE: ClassVar[str] = "kr.moksori.case.suggestion_reviewed.v1"
+    SUBJECT: ClassVar[str] = "voc.case.suggestion_reviewed"
+
+    affiliate: Affiliate
+    team: Team
+    outcome: Literal["adopted", "rejected"]
+    reason: str
+
+
+class CaseEscalated(Event):
+    """An SLA breach: the case goes to the team's supervisor."""
+
+    TYPE: ClassVar[str] = "kr.moksori.case.escalated.v1"
+    SUBJECT: ClassVar[str] = "voc.escalation.{affiliate}.{team}"
+
+    affiliate: Affiliate
+    team: Team
+    tracking_code: str
+    deadline: Literal["acknowledge", "resolve"]
+    due: datetime
+
+    def subject(self) -> str:
+        return self.SUBJECT.format(affiliate=self.affiliate, team=self.team)
 
 
 class SurveyRequested(Event):
@@ -368,7 +473,64 @@ class ResolveCase(Command):
     TYPE: ClassVar[str] = "kr.moksori.cmd.resolve_case.v1"
     SUBJECT: ClassVar[str] = "voc.cmd.case.resolve"
 
-    resolution: Text = Field(min_length=1, max_length=5000)
+    resolution: Text = Field(min_length=1, max_length=5000, description="summary told to the customer")
+    outcome: Literal["accepted", "partially_accepted", "rejected", "answered"] = "answered"
+
+
+class RequestInfo(Command):
+    TYPE: ClassVar[str] = "kr.moksori.cmd.request_info.v1"
+    SUBJECT: ClassVar[str] = "voc.cmd.case.request_info"
+
+    what: Text = Field(min_length=1, max_length=1000, description="the documents asked for")
+
+
+class ProvideInfo(Command):
+    TYPE: ClassVar[str] = "kr.moksori.cmd.provide_info.v1"
+    SUBJECT: ClassVar[str] = "voc.cmd.case.provide_info"
+
+    note: Text | None = Field(None, max_length=1000)
+
+
+class ExtendCase(Command):
+    TYPE: ClassVar[str] = "kr.moksori.cmd.extend_case.v1"
+    SUBJECT: ClassVar[str] = "voc.cmd.case.extend"
+
+    reason: Text = Field(min_length=2, max_length=1000)
+    business_days: int = Field(14, ge=1, le=14)
+
+
+class TransferCase(Command):
+    TYPE: ClassVar[str] = "kr.moksori.cmd.transfer_case.v1"
+    SUBJECT: ClassVar[str] = "voc.cmd.case.transfer"
+
+    affiliate: Affiliate
+    team: Team
+    reason: Text = Field(min_length=2, max_length=1000)
+    by: Text = Field(min_length=1, max_length=100)
+
+
+class ReopenCase(Command):
+    TYPE: ClassVar[str] = "kr.moksori.cmd.reopen_case.v1"
+    SUBJECT: ClassVar[str] = "voc.cmd.case.reopen"
+
+    reason: Text = Field(min_length=2, max_length=1000)
+
+
+class ReclassifyCase(Command):
+    TYPE: ClassVar[str] = "kr.moksori.cmd.reclassify_case.v1"
+    SUBJECT: ClassVar[str] = "voc.cmd.case.reclassify"
+
+    kind: Kind
+    topic: Topic
+    by: Text = Field(min_length=1, max_length=100)
+
+
+class ReviewSuggestion(Command):
+    TYPE: ClassVar[str] = "kr.moksori.cmd.review_suggestion.v1"
+    SUBJECT: ClassVar[str] = "voc.cmd.case.review"
+
+    outcome: Literal["adopted", "rejected"]
+    reason: Text = Field(min_length=2, max_length=1000)
 
 
 class SubmitFeedback(Command):
@@ -385,7 +547,16 @@ class SubmitFeedback(Command):
 ALL_EVENTS: tuple[type[Event], ...] = (
     VocReceived, VocClassified, CaseRouted, CaseAcknowledged, CaseResolved,
     SurveyRequested, FeedbackSubmitted, AlertRaised, CustomerNoticeRequested, CallSegmentReceived,
+    CaseInfoRequested, CaseInfoProvided, CaseExtended, CaseTransferred, CaseReopened, CaseReclassified,
+    SuggestionReviewed, CaseEscalated,
 )
-ALL_COMMANDS: tuple[type[Command], ...] = (AcknowledgeCase, ResolveCase, SubmitFeedback)
+ALL_COMMANDS: tuple[type[Command], ...] = (
+    AcknowledgeCase, ResolveCase, SubmitFeedback, RequestInfo, ProvideInfo, ExtendCase, TransferCase, ReopenCase,
+    ReclassifyCase, ReviewSuggestion,
+)
+CASE_COMMANDS: tuple[type[Command], ...] = (
+    AcknowledgeCase, ResolveCase, RequestInfo, ProvideInfo, ExtendCase, TransferCase, ReopenCase, ReclassifyCase,
+    ReviewSuggestion,
+)
 INGRESS: tuple[type[Message], ...] = (VocSubmitted, SttSegment, CallEnded)
 BY_TYPE: dict[str, type[Message]] = {m.TYPE: m for m in (*ALL_EVENTS, *ALL_COMMANDS, *INGRESS)}

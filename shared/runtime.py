@@ -65,6 +65,7 @@ class Runtime:
         self._tasks: list[asyncio.Task] = []
         self._broker_started = False
         self._on_start: list = []
+        self._background: list = []
 
     # ---------------------------------------------------------------- wiring
     def consume(self, spec: ConsumerSpec, expect: tuple[type[Message], ...], process: Process,
@@ -72,6 +73,10 @@ class Runtime:
         key = f"{spec.stream}:{spec.durable}"
         self._pending.append((spec, expect, process, batch_size, redact))
         subscribe(self.broker, spec, lambda: self._consumers[key], batch_size)
+
+    def background(self, make) -> None:
+        """`make(stop_event)` returns a coroutine run once the bus is up, until shutdown."""
+        self._background.append(make)
 
     def on_start(self, hook) -> None:
         """Run once the pool exists, before HTTP serves (for adapters that need the pool)."""
@@ -124,6 +129,8 @@ class Runtime:
         await ensure_topology(self.js, replicas=s.nats_replicas)
         self.relay = Relay(self.pool, self.js, self.outbox)
         self._tasks.append(asyncio.create_task(self.relay.run(self._stop), name=f"{self.name}-relay"))
+        for make in self._background:
+            self._tasks.append(asyncio.create_task(make(self._stop)))
         for spec, expect, process, _, redact in self._pending:
             self._consumers[f"{spec.stream}:{spec.durable}"] = IdempotentConsumer(
                 spec, schema=self.name, pool=self.pool, js=self.js, expect=expect, process=process,

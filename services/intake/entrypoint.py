@@ -15,7 +15,8 @@ from shared.bizcal import load_calendar
 from shared.bus import SERVICE_CONSUMERS
 from shared.config import load_settings
 from shared.events import (
-    AlertRaised, CallEnded, CaseAcknowledged, CaseResolved, CaseRouted, FeedbackSubmitted, SttSegment,
+    AlertRaised, CallEnded, CaseAcknowledged, CaseExtended, CaseInfoProvided, CaseInfoRequested, CaseReclassified,
+    CaseReopened, CaseResolved, CaseRouted, CaseTransferred, FeedbackSubmitted, SttSegment, SuggestionReviewed,
     SurveyRequested, VocClassified, VocSubmitted,
 )
 from shared.pii_crypto import PiiCipher
@@ -23,7 +24,9 @@ from shared.runtime import Runtime
 from shared.telemetry import setup_logging
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-TIMELINE_EVENTS = (VocClassified, CaseRouted, CaseAcknowledged, CaseResolved, SurveyRequested, FeedbackSubmitted)
+TIMELINE_EVENTS = (VocClassified, CaseRouted, CaseAcknowledged, CaseResolved, SurveyRequested, FeedbackSubmitted,
+                   CaseInfoRequested, CaseInfoProvided, CaseExtended, CaseTransferred, CaseReopened,
+                   CaseReclassified, SuggestionReviewed)
 
 
 def build(settings: IntakeSettings) -> Runtime:

@@ -212,7 +212,8 @@ async def test_purge_removes_originals_past_retention(system, http, db):
 
     r = await http["intake"].post("/v1/voc", json={"channel": "web", "text": "연락처 010-5555-6666 변경 요청"})
     case_id = uuid.UUID(r.json()["case_id"])
-    await db.execute("UPDATE intake.cases SET received_at = now() - interval '400 days', status_rank = 5 "
+    await db.execute("UPDATE intake.cases SET received_at = now() - interval '400 days', status = 'rated', "
+                     "status_at = now() + interval '1 day' "
                      "WHERE id = $1", case_id)
     out = subprocess.run([sys.executable, "-m", "services.cli", "purge", "--older-than-days", "365"],
                          env={**__import__("os").environ, "DATABASE_URL": system.database_url},

@@ -1,14 +1,18 @@
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from services.routing.domain.directory import load_directory
-from services.routing.domain.lifecycle import CaseState, InvalidTransition, acknowledge, resolve
+from services.routing.domain.lifecycle import CaseState, InvalidTransition, apply, decide
 from services.routing.domain.rules import assign
-from services.routing.domain.sla import deadlines
+from services.routing.domain.sla import deadlines, warn_at
 from shared.bizcal import load_calendar
-from shared.events import AcknowledgeCase, Classification, ResolveCase
+from shared.events import (
+    AcknowledgeCase, Classification, ExtendCase, ProvideInfo, ReclassifyCase, ReopenCase, RequestInfo, ResolveCase,
+    ReviewSuggestion, TransferCase,
+)
 
 DIRECTORY = load_directory()
 CAL = load_calendar()
@@ -51,23 +55,104 @@ def test_normal_has_no_ack_deadline_and_fourteen_business_days_to_resolve():
     assert ack is None and resolve_by == datetime(2026, 12, 10, 18, tzinfo=CAL.tz)
 
 
-CASE = CaseState(case_id=uuid.uuid4(), affiliate="card", team="general", channel="app", status="routed")
-NOW = datetime(2026, 11, 20, tzinfo=UTC)
-ACK = AcknowledgeCase(case_id=CASE.case_id, handler_name="김민지", handler_contact="02-1588-0000")
-RES = ResolveCase(case_id=CASE.case_id, resolution="환불 완료")
+NOW = datetime(2026, 11, 20, 1, 0, tzinfo=UTC)
+CASE = CaseState(case_id=uuid.uuid4(), tracking_code="VOC-2026-000123", affiliate="card", team="general",
+                 channel="app", status="routed", kind="complaint", topic="card_payment", received_at=NOW,
+                 resolve_due=CAL.add_business_days(NOW, 14))
 
 
-def test_acknowledge_then_repeat_emits_once():
-    assert acknowledge(CASE, ACK, NOW).handler_name == "김민지"
-    acked = CaseState(**{**CASE.__dict__, "status": "acknowledged", "handler_name": "김민지"})
-    assert acknowledge(acked, ACK, NOW) is None
+def cmd(cls, **kw):
+    return cls(case_id=CASE.case_id, **kw)
 
 
-def test_resolve_is_idempotent_but_not_rewritable():
-    assert resolve(CASE, RES, NOW).resolution == "환불 완료"
-    done = CaseState(**{**CASE.__dict__, "status": "resolved", "resolution": "환불 완료"})
-    assert resolve(done, RES, NOW) is None
+ACK = cmd(AcknowledgeCase, handler_name="김민지", handler_contact="02-1588-0000")
+RES = cmd(ResolveCase, resolution="환불 완료", outcome="accepted")
+
+
+def run(case, command, now=NOW):
+    d = decide(case, command, now, CAL)
+    return (apply(case, d.changes), d) if d else (case, None)
+
+
+def test_acknowledge_notifies_the_customer_and_repeats_are_silent():
+    acked, d = run(CASE, ACK)
+    assert acked.status == "acknowledged" and d.notice.notice == "acknowledged" and "김민지" in d.notice.message
+    assert run(acked, ACK)[1] is None
+
+
+def test_request_info_pauses_and_the_deadline_moves_by_the_pause():
+    waiting, d = run(CASE, cmd(RequestInfo, what="거래내역서"))
+    assert waiting.status == "waiting_info" and d.changes["paused_at"] == NOW
+    resumed, d = run(waiting, cmd(ProvideInfo), NOW + timedelta(days=3))
+    assert resumed.status == "routed" and resumed.resolve_due == CASE.resolve_due + timedelta(days=3)
     with pytest.raises(InvalidTransition):
-        resolve(done, ResolveCase(case_id=CASE.case_id, resolution="다른 내용"), NOW)
+        run(resumed, cmd(ProvideInfo))
+
+
+def test_one_extension_with_a_reason_and_a_customer_notice():
+    extended, d = run(CASE, cmd(ExtendCase, reason="가맹점 확인에 시일 소요", business_days=14))
+    assert extended.resolve_due == CAL.add_business_days(CASE.resolve_due, 14)
+    assert d.notice.notice == "extended" and "가맹점 확인" in d.notice.message
+    with pytest.raises(InvalidTransition, match="already extended"):
+        run(extended, cmd(ExtendCase, reason="한 번 더 연장", business_days=5))
+
+
+def test_transfer_keeps_the_sla_and_clears_the_handler():
+    acked, _ = run(CASE, ACK)
+    moved, d = run(acked, cmd(TransferCase, affiliate="bank", team="fraud_response", reason="계좌 관련 건", by="박팀장"))
+    assert (moved.affiliate, moved.team, moved.status) == ("bank", "fraud_response", "routed")
+    assert moved.resolve_due == CASE.resolve_due and moved.handler_name is None
+    assert d.event.from_affiliate == "card"
+
+
+def test_resolve_reopen_and_illegal_transitions():
+    done, d = run(CASE, RES)
+    assert done.status == "resolved" and d.event.within_sla is True and d.notice.notice == "resolved"
+    assert run(done, RES)[1] is None
+    for bad in (ACK, cmd(RequestInfo, what="서류"), cmd(ExtendCase, reason="연장 사유", business_days=3)):
+        with pytest.raises(InvalidTransition):
+            run(done, bad)
     with pytest.raises(InvalidTransition):
-        acknowledge(done, ACK, NOW)
+        run(done, cmd(ResolveCase, resolution="다른 내용"))
+    reopened, _ = run(done, cmd(ReopenCase, reason="환불이 아직 안 됨"))
+    assert reopened.status == "routed" and reopened.reopened_count == 1
+    with pytest.raises(InvalidTransition):
+        run(CASE, cmd(ReopenCase, reason="열려 있는 건"))
+
+
+def test_late_resolution_is_marked_outside_the_sla():
+    _, d = run(CASE, RES, CASE.resolve_due + timedelta(hours=1))
+    assert d.event.within_sla is False
+
+
+def test_reclassify_records_the_previous_labels():
+    fixed, d = run(CASE, cmd(ReclassifyCase, kind="complaint", topic="card_loss_theft", by="김민지"))
+    assert fixed.topic == "card_loss_theft" and d.event.previous_topic == "card_payment"
+    assert run(fixed, cmd(ReclassifyCase, kind="complaint", topic="card_loss_theft", by="김민지"))[1] is None
+
+
+def test_suggestion_review():
+    suggestion = CaseState(**{**CASE.__dict__, "kind": "suggestion", "team": "suggestions_review"})
+    reviewed, d = run(suggestion, cmd(ReviewSuggestion, outcome="adopted", reason="상품개발부 반영"))
+    assert d.event.outcome == "adopted"
+    assert run(reviewed, cmd(ReviewSuggestion, outcome="adopted", reason="상품개발부 반영"))[1] is None
+    with pytest.raises(InvalidTransition, match="already adopted"):
+        run(reviewed, cmd(ReviewSuggestion, outcome="rejected", reason="결정을 번복합니다"))
+    with pytest.raises(InvalidTransition, match="not a suggestion"):
+        run(CASE, cmd(ReviewSuggestion, outcome="adopted", reason="불만 건"))
+
+
+def test_warning_time_is_eighty_percent_of_the_way():
+    received = datetime(2026, 11, 20, 9, tzinfo=CAL.tz)
+    due = received + timedelta(hours=10)
+    assert warn_at(received, due, 0.8) == received + timedelta(hours=8)
+
+
+def test_hours_based_sla_runs_around_the_clock(tmp_path):
+    text = Path(load_directory.__defaults__[0]).read_text(encoding="utf-8").replace(
+        "critical: {ack_hours: 1, resolve_business_days: 14}", "critical: {ack_hours: 1, resolve_hours: 24}")
+    p = tmp_path / "d.yaml"
+    p.write_text(text, encoding="utf-8")
+    d = load_directory(p)
+    saturday = datetime(2026, 11, 21, 23, tzinfo=CAL.tz)
+    assert deadlines("critical", saturday, d, CAL)[1] == saturday + timedelta(hours=24)

@@ -15,8 +15,8 @@ ACCEPT_CASE = """
 WITH c AS (
     INSERT INTO intake.cases (id, tracking_code, channel, channel_message_id, idempotency_key, request_hash,
         text_masked, text_encrypted, customer_ref_masked, kind_hint, affiliate_hint, consent, status,
-        status_rank, occurred_at, received_at, first_response_due, response, submitted_by)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'received', 0, $13, $14, $15, $16, $17)
+        status_rank, occurred_at, received_at, first_response_due, response, submitted_by, status_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'received', 0, $13, $14, $15, $16, $17, $14)
     ON CONFLICT DO NOTHING
     RETURNING id, received_at
 ), o AS (
@@ -39,9 +39,10 @@ INSERT_TIMELINE = """
 INSERT INTO intake.timeline (case_id, event_id, status, at, message, detail)
 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING"""
 
+# events from several streams arrive in any order: the latest one (by event time) sets the status
 ADVANCE_STATUS = """
-UPDATE intake.cases SET status = $2, status_rank = $3, updated_at = now()
-WHERE id = $1 AND status_rank < $3"""
+UPDATE intake.cases SET status = $2, status_rank = $3, status_at = $4, updated_at = now()
+WHERE id = $1 AND status_at < $4"""
 
 CASE_EXISTS = "SELECT 1 FROM intake.cases WHERE id = $1"
 
@@ -60,7 +61,8 @@ SET_EXPECTED_RESOLUTION = "UPDATE intake.cases SET expected_resolution = $2 WHER
 PURGE_ORIGINALS = """
 UPDATE intake.cases
 SET text_encrypted = ''::bytea, customer_ref_encrypted = NULL, purged_at = now()
-WHERE purged_at IS NULL AND status_rank >= $2 AND received_at < now() - make_interval(days => $1)
+WHERE purged_at IS NULL AND (status IN ('resolved', 'rated') OR $2 = 0)
+  AND received_at < now() - make_interval(days => $1)
 RETURNING id"""
 
 GET_TIMELINE = "SELECT status, at, message, detail FROM intake.timeline WHERE case_id = $1 ORDER BY at, status"

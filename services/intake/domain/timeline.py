@@ -6,10 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from shared.events import (
-    CaseAcknowledged, CaseResolved, CaseRouted, Event, FeedbackSubmitted, SurveyRequested, VocClassified,
+    CaseAcknowledged, CaseExtended, CaseInfoProvided, CaseInfoRequested, CaseReopened, CaseResolved, CaseRouted,
+    CaseTransferred, Event, FeedbackSubmitted, SuggestionReviewed, SurveyRequested, VocClassified,
 )
 
-STATUS_RANK = {"received": 0, "classified": 1, "routed": 2, "acknowledged": 3, "resolved": 4, "rated": 5}
+# rank orders statuses for reporting; the current status is the latest event's (by time)
+STATUS_RANK = {"received": 0, "classified": 1, "routed": 2, "reopened": 2, "acknowledged": 3,
+               "waiting_for_documents": 3, "in_progress": 3, "resolved": 4, "rated": 5}
 
 AFFILIATE_KO = {"bank": "은행", "card": "카드", "securities": "증권", "insurance": "보험", "group": "그룹"}
 TEAM_KO = {
@@ -25,12 +28,15 @@ class TimelineEntry:
     detail: dict = field(default_factory=dict)
     advances_status: bool = True
 
+    expected_resolution: object = None  # a new deadline the customer should see
+
     @property
     def rank(self) -> int:
         return STATUS_RANK[self.status]
 
 
-def entry_for(event: Event) -> TimelineEntry:
+def entry_for(event: Event) -> TimelineEntry | None:
+    """None for events the customer does not see (reclassification, escalation)."""
     match event:
         case VocClassified(classification=c):
             return TimelineEntry("classified", "접수 내용을 확인하고 있습니다.",
@@ -52,4 +58,23 @@ def entry_for(event: Event) -> TimelineEntry:
                                  advances_status=False)
         case FeedbackSubmitted():
             return TimelineEntry("rated", "소중한 평가 감사합니다.")
-    raise ValueError(f"no timeline entry for {type(event).__name__}")
+        case CaseInfoRequested() as e:
+            return TimelineEntry("waiting_for_documents", f"서류 보완을 요청드렸습니다: {e.what}. "
+                                 "서류가 접수될 때까지 처리 기한이 멈춥니다.", {"what": e.what})
+        case CaseInfoProvided() as e:
+            return TimelineEntry("in_progress", f"보완 서류가 접수되어 처리를 다시 시작했습니다. "
+                                 f"처리 예정일은 {e.resolve_due:%Y-%m-%d}입니다.",
+                                 {"resolve_due": e.resolve_due.isoformat()}, expected_resolution=e.resolve_due)
+        case CaseExtended() as e:
+            return TimelineEntry("in_progress", f"처리 기한이 {e.resolve_due:%Y-%m-%d}로 연장되었습니다. 사유: {e.reason}",
+                                 {"reason": e.reason, "resolve_due": e.resolve_due.isoformat()},
+                                 advances_status=False, expected_resolution=e.resolve_due)
+        case CaseTransferred() as e:
+            return TimelineEntry("routed", f"{AFFILIATE_KO[e.affiliate]} {TEAM_KO[e.team]}(으)로 이관되었습니다.",
+                                 {"affiliate": e.affiliate, "team": e.team})
+        case CaseReopened() as e:
+            return TimelineEntry("reopened", "민원을 다시 살펴보고 있습니다.", {"reason": e.reason})
+        case SuggestionReviewed() as e:
+            msg = "제안이 채택되었습니다. 감사합니다." if e.outcome == "adopted" else f"제안을 검토했습니다: {e.reason}"
+            return TimelineEntry("resolved", msg, {"outcome": e.outcome}, advances_status=False)
+    return None

@@ -16,13 +16,17 @@ from shared.pii import mask_text
 
 async def on_case_event(conn: asyncpg.Connection, d: Delivery) -> None:
     entry = entry_for(d.msg)
+    if entry is None:
+        return
     if await conn.fetchval(repo.CASE_EXISTS, d.msg.case_id) is None:
         raise Unprocessable(f"case {d.msg.case_id} is not known to intake")
     await repo.add_timeline(conn, d.msg.case_id, d.env.id, entry.status, d.env.time, entry.message, entry.detail)
     if entry.advances_status:
-        await conn.execute(repo.ADVANCE_STATUS, d.msg.case_id, entry.status, entry.rank)
-    if isinstance(d.msg, CaseRouted) and not d.msg.copy_reason and d.msg.resolve_due:
-        await conn.execute(repo.SET_EXPECTED_RESOLUTION, d.msg.case_id, d.msg.resolve_due)
+        await conn.execute(repo.ADVANCE_STATUS, d.msg.case_id, entry.status, entry.rank, d.env.time)
+    due = entry.expected_resolution or (
+        d.msg.resolve_due if isinstance(d.msg, CaseRouted) and not d.msg.copy_reason else None)
+    if due:
+        await conn.execute(repo.SET_EXPECTED_RESOLUTION, d.msg.case_id, due)
 
 
 def on_partner_voc(deps: IntakeDeps, outbox: Outbox) -> Process:

@@ -7,31 +7,68 @@ from uuid import UUID
 import asyncpg
 
 from services.routing.domain.lifecycle import CaseState
+from shared.events import Event
 
 INSERT_CASE = """
 INSERT INTO routing.cases (case_id, tracking_code, channel, affiliate, team, kind, topic, urgency, flags,
-    copied_to_cpo, status, received_at, ack_due, resolve_due)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'routed', $11, $12, $13)
+    copied_to_cpo, status, received_at, ack_due, resolve_due, origin, warn_fraction, warn_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'routed', $11, $12, $13, $14, $15,
+        $11::timestamptz + ($13::timestamptz - $11::timestamptz) * $15::real)
 ON CONFLICT (case_id) DO NOTHING
 RETURNING case_id"""
 
 LOCK_CASE = """
-SELECT case_id, affiliate, team, channel, status, handler_name, resolution
+SELECT case_id, tracking_code, affiliate, team, channel, status, kind, topic, received_at, resolve_due, paused_at,
+       extended, handler_name, acknowledged_at, resolution, review_outcome, reopened_count
 FROM routing.cases WHERE case_id = $1 FOR UPDATE"""
 
-MARK_ACKNOWLEDGED = """
-UPDATE routing.cases SET status = 'acknowledged', acknowledged_at = $2, handler_name = $3, handler_contact = $4
-WHERE case_id = $1"""
+# Columns a lifecycle decision may change; anything else is a programming error.
+MUTABLE = ("status", "acknowledged_at", "handler_name", "handler_contact", "paused_at", "status_before_pause",
+           "resolve_due", "extended", "extension_reason", "affiliate", "team", "resolved_at", "resolution",
+           "outcome", "reopened_count", "kind", "topic", "review_outcome", "review_reason")
 
-MARK_RESOLVED = "UPDATE routing.cases SET status = 'resolved', resolved_at = $2, resolution = $3 WHERE case_id = $1"
+INSERT_LOG = "INSERT INTO routing.case_log (case_id, event, data) VALUES ($1, $2, $3)"
 
 GET_CASE = """
-SELECT case_id, tracking_code, channel, affiliate, team, kind, topic, urgency, flags, copied_to_cpo, status,
-       received_at, routed_at, ack_due, resolve_due, acknowledged_at, handler_name, handler_contact,
-       resolved_at, resolution
+SELECT case_id, tracking_code, channel, affiliate, team, kind, topic, urgency, flags, copied_to_cpo, origin,
+       status, received_at, routed_at, ack_due, resolve_due, warn_at, warned_at, breached_at, ack_breached_at,
+       paused_at, extended, extension_reason, acknowledged_at, handler_name, handler_contact, resolved_at,
+       resolution, outcome, reopened_count, review_outcome, review_reason
 FROM routing.cases WHERE case_id = $1"""
+
+GET_LOG = "SELECT event, data, at FROM routing.case_log WHERE case_id = $1 ORDER BY id"
+
+# The sweeper: each due mark is claimed once (SKIP LOCKED across replicas, the mark set
+# in the same transaction as the outbox rows).
+DUE_WARNINGS = """
+SELECT case_id, tracking_code, affiliate, team, resolve_due FROM routing.cases
+WHERE warned_at IS NULL AND status IN ('routed', 'acknowledged') AND warn_at <= $1
+ORDER BY warn_at LIMIT $2 FOR UPDATE SKIP LOCKED"""
+DUE_BREACHES = """
+SELECT case_id, tracking_code, affiliate, team, resolve_due FROM routing.cases
+WHERE breached_at IS NULL AND status IN ('routed', 'acknowledged') AND resolve_due <= $1
+ORDER BY resolve_due LIMIT $2 FOR UPDATE SKIP LOCKED"""
+DUE_ACK_BREACHES = """
+SELECT case_id, tracking_code, affiliate, team, ack_due FROM routing.cases
+WHERE ack_breached_at IS NULL AND status = 'routed' AND ack_due <= $1
+ORDER BY ack_due LIMIT $2 FOR UPDATE SKIP LOCKED"""
+MARK_WARNED = "UPDATE routing.cases SET warned_at = $2 WHERE case_id = ANY($1::uuid[])"
+MARK_BREACHED = "UPDATE routing.cases SET breached_at = $2 WHERE case_id = ANY($1::uuid[])"
+MARK_ACK_BREACHED = "UPDATE routing.cases SET ack_breached_at = $2 WHERE case_id = ANY($1::uuid[])"
 
 
 async def lock_case(conn: asyncpg.Connection, case_id: UUID) -> CaseState | None:
     row = await conn.fetchrow(LOCK_CASE, case_id)
     return CaseState(**dict(row)) if row else None
+
+
+async def save(conn: asyncpg.Connection, case_id: UUID, changes: dict, event: Event) -> None:
+    bad = set(changes) - set(MUTABLE)
+    if bad:
+        raise ValueError(f"not a mutable case column: {sorted(bad)}")
+    cols = list(changes)
+    sets = ", ".join(f"{c} = ${i + 2}" for i, c in enumerate(cols))
+    await conn.execute(
+        f"UPDATE routing.cases SET {sets}, warn_at = received_at + (resolve_due - received_at) * warn_fraction "
+        "WHERE case_id = $1", case_id, *(changes[c] for c in cols))
+    await conn.execute(INSERT_LOG, case_id, type(event).__name__, event.model_dump(mode="json"))

@@ -28,14 +28,20 @@ class AffiliateEntry(_Strict):
 
 
 class SlaRule(_Strict):
+    """Hours run around the clock; business days follow the calendar."""
+
     ack_hours: float | None = Field(None, gt=0)
     ack_business_days: int | None = Field(None, gt=0)
-    resolve_business_days: int = Field(14, gt=0, le=60)
+    resolve_hours: float | None = Field(None, gt=0)
+    resolve_business_days: int | None = Field(None, gt=0, le=60)
+    warn_at_fraction: float = Field(0.8, gt=0, lt=1)
 
     @model_validator(mode="after")
-    def _one_ack(self) -> "SlaRule":
+    def _one_each(self) -> "SlaRule":
         if self.ack_hours is not None and self.ack_business_days is not None:
             raise ValueError("give ack_hours or ack_business_days, not both")
+        if (self.resolve_hours is None) == (self.resolve_business_days is None):
+            raise ValueError("give exactly one of resolve_hours or resolve_business_days")
         return self
 
 

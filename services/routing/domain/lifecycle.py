@@ -1,13 +1,30 @@
-"""Case lifecycle decisions (pure): each returns the event to record, or None when
-the command repeats what already happened (so a retried command emits nothing)."""
+"""The case lifecycle inside an affiliate team (pure).
+
+Each command is checked against the state machine and returns a Decision: the event
+to record, the columns that change, and the customer notice Korean practice
+requires. A command that repeats what already happened returns None (a retried
+command emits nothing); an illegal one raises InvalidTransition and changes nothing.
+
+    routed ──acknowledge──▶ acknowledged ──resolve──▶ resolved ──reopen──▶ routed
+      │  ▲                     │  ▲
+      │  └──transfer (any open state, SLA carried over)
+      └──request_info──▶ waiting_info ──provide_info──▶ (back, deadline moved by the pause)
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from uuid import UUID
 
-from shared.events import AcknowledgeCase, CaseAcknowledged, CaseResolved, ResolveCase
+from shared.bizcal import BusinessCalendar
+from shared.events import (
+    AcknowledgeCase, CaseAcknowledged, CaseExtended, CaseInfoProvided, CaseInfoRequested, CaseReclassified,
+    CaseReopened, CaseResolved, CaseTransferred, Command, CustomerNoticeRequested, Event, ExtendCase, ProvideInfo,
+    ReclassifyCase, ReopenCase, RequestInfo, ResolveCase, ReviewSuggestion, SuggestionReviewed, TransferCase,
+)
+
+OPEN = ("routed", "acknowledged", "waiting_info")
 
 
 class InvalidTransition(ValueError):
@@ -17,29 +34,126 @@ class InvalidTransition(ValueError):
 @dataclass(frozen=True)
 class CaseState:
     case_id: UUID
+    tracking_code: str
     affiliate: str
     team: str
     channel: str
     status: str
+    kind: str = "complaint"
+    topic: str = "other"
+    received_at: datetime | None = None
+    resolve_due: datetime | None = None
+    paused_at: datetime | None = None
+    extended: bool = False
     handler_name: str | None = None
+    acknowledged_at: datetime | None = None
     resolution: str | None = None
+    review_outcome: str | None = None
+    reopened_count: int = 0
 
 
-def acknowledge(case: CaseState, cmd: AcknowledgeCase, now: datetime) -> CaseAcknowledged | None:
-    if case.status == "acknowledged" and case.handler_name == cmd.handler_name:
-        return None
-    if case.status not in ("routed", "acknowledged"):
-        raise InvalidTransition(f"case {case.case_id} is {case.status}; only a routed case can be acknowledged")
-    return CaseAcknowledged(case_id=case.case_id, affiliate=case.affiliate, team=case.team,
-                            handler_name=cmd.handler_name, handler_contact=cmd.handler_contact, acknowledged_at=now)
+@dataclass(frozen=True)
+class Decision:
+    event: Event
+    changes: dict = field(default_factory=dict)
+    notice: CustomerNoticeRequested | None = None
 
 
-def resolve(case: CaseState, cmd: ResolveCase, now: datetime) -> CaseResolved | None:
-    if case.status == "resolved":
-        if case.resolution == cmd.resolution:
-            return None
-        raise InvalidTransition(f"case {case.case_id} is already resolved")
-    if case.status not in ("routed", "acknowledged"):
-        raise InvalidTransition(f"case {case.case_id} is {case.status}; it cannot be resolved")
-    return CaseResolved(case_id=case.case_id, affiliate=case.affiliate, team=case.team, channel=case.channel,
-                        resolution=cmd.resolution, resolved_at=now)
+def _notice(case: CaseState, kind: str, message: str, due: datetime | None = None) -> CustomerNoticeRequested:
+    return CustomerNoticeRequested(case_id=case.case_id, notice=kind, tracking_code=case.tracking_code,
+                                   channel=case.channel, message=message, due=due)
+
+
+def _require(case: CaseState, allowed: tuple[str, ...], action: str) -> None:
+    if case.status not in allowed:
+        raise InvalidTransition(f"case {case.tracking_code} is {case.status}; cannot {action} "
+                                f"(allowed from: {', '.join(allowed)})")
+
+
+def decide(case: CaseState, cmd: Command, now: datetime, calendar: BusinessCalendar) -> Decision | None:
+    common = {"case_id": case.case_id, "affiliate": case.affiliate, "team": case.team}
+    match cmd:
+        case AcknowledgeCase():
+            if case.status == "acknowledged" and case.handler_name == cmd.handler_name:
+                return None
+            _require(case, ("routed", "acknowledged"), "acknowledge")
+            return Decision(
+                CaseAcknowledged(**common, handler_name=cmd.handler_name, handler_contact=cmd.handler_contact,
+                                 acknowledged_at=now),
+                {"status": "acknowledged", "acknowledged_at": case.acknowledged_at or now,
+                 "handler_name": cmd.handler_name, "handler_contact": cmd.handler_contact},
+                _notice(case, "acknowledged", f"[목소리] 접수번호 {case.tracking_code} 민원의 담당자는 "
+                                              f"{cmd.handler_name}({cmd.handler_contact})입니다.", case.resolve_due))
+        case RequestInfo():
+            if case.status == "waiting_info":
+                return None
+            _require(case, ("routed", "acknowledged"), "request documents")
+            return Decision(CaseInfoRequested(**common, what=cmd.what, paused_at=now),
+                            {"status": "waiting_info", "paused_at": now, "status_before_pause": case.status})
+        case ProvideInfo():
+            if case.status != "waiting_info" or case.paused_at is None:
+                raise InvalidTransition(f"case {case.tracking_code} is not waiting for documents")
+            due = case.resolve_due + (now - case.paused_at)
+            back = "acknowledged" if case.acknowledged_at else "routed"
+            return Decision(CaseInfoProvided(**common, resumed_at=now, resolve_due=due),
+                            {"status": back, "paused_at": None, "resolve_due": due})
+        case ExtendCase():
+            _require(case, OPEN, "extend")
+            if case.extended:
+                raise InvalidTransition(f"case {case.tracking_code} was already extended once")
+            due = calendar.add_business_days(case.resolve_due, cmd.business_days)
+            return Decision(
+                CaseExtended(**common, reason=cmd.reason, business_days=cmd.business_days, resolve_due=due),
+                {"extended": True, "extension_reason": cmd.reason, "resolve_due": due},
+                _notice(case, "extended", f"[목소리] 접수번호 {case.tracking_code} 민원의 처리 기한이 {due:%Y-%m-%d}로 "
+                                          f"연장되었습니다. 사유: {cmd.reason}", due))
+        case TransferCase():
+            _require(case, OPEN, "transfer")
+            if (cmd.affiliate, cmd.team) == (case.affiliate, case.team):
+                return None
+            return Decision(
+                CaseTransferred(**{**common, "affiliate": cmd.affiliate, "team": cmd.team},
+                                from_affiliate=case.affiliate, from_team=case.team, reason=cmd.reason, by=cmd.by,
+                                resolve_due=case.resolve_due),
+                {"affiliate": cmd.affiliate, "team": cmd.team, "status": "routed", "handler_name": None,
+                 "handler_contact": None, "acknowledged_at": None})
+        case ResolveCase():
+            if case.status == "resolved":
+                if case.resolution == cmd.resolution:
+                    return None
+                raise InvalidTransition(f"case {case.tracking_code} is already resolved")
+            _require(case, OPEN, "resolve")
+            within = now <= case.resolve_due if case.resolve_due else None
+            return Decision(
+                CaseResolved(**common, channel=case.channel, resolution=cmd.resolution, resolved_at=now,
+                             outcome=cmd.outcome, within_sla=within),
+                {"status": "resolved", "resolved_at": now, "resolution": cmd.resolution, "outcome": cmd.outcome,
+                 "paused_at": None},
+                _notice(case, "resolved", f"[목소리] 접수번호 {case.tracking_code} 민원 처리가 완료되었습니다."))
+        case ReopenCase():
+            _require(case, ("resolved",), "reopen")
+            return Decision(CaseReopened(**common, reason=cmd.reason),
+                            {"status": "routed", "resolved_at": None, "resolution": None, "outcome": None,
+                             "reopened_count": case.reopened_count + 1})
+        case ReclassifyCase():
+            if (cmd.kind, cmd.topic) == (case.kind, case.topic):
+                return None
+            return Decision(CaseReclassified(**common, kind=cmd.kind, topic=cmd.topic, previous_kind=case.kind,
+                                             previous_topic=case.topic, by=cmd.by),
+                            {"kind": cmd.kind, "topic": cmd.topic})
+        case ReviewSuggestion():
+            if case.kind != "suggestion":
+                raise InvalidTransition(f"case {case.tracking_code} is a {case.kind}, not a suggestion")
+            if case.review_outcome == cmd.outcome:
+                return None
+            if case.review_outcome is not None:
+                raise InvalidTransition(f"suggestion {case.tracking_code} was already {case.review_outcome}")
+            return Decision(SuggestionReviewed(**common, outcome=cmd.outcome, reason=cmd.reason),
+                            {"review_outcome": cmd.outcome, "review_reason": cmd.reason})
+    raise TypeError(f"routing does not handle {type(cmd).__name__}")
+
+
+def apply(case: CaseState, changes: dict) -> CaseState:
+    """The state after a decision (for tests and for chaining commands in memory)."""
+    known = {k: v for k, v in changes.items() if k in CaseState.__dataclass_fields__}
+    return replace(case, **known)

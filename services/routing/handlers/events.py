@@ -24,13 +24,14 @@ def on_classified(outbox: Outbox, directory: Directory, calendar: BusinessCalend
         ack_due, resolve_due = deadlines(c.urgency, e.received_at, directory, calendar)
         inserted = await conn.fetchval(repo.INSERT_CASE, e.case_id, e.tracking_code, e.channel, a.affiliate, a.team,
                                        c.kind, c.topic, c.urgency, list(c.flags), bool(a.copy_reason),
-                                       e.received_at, ack_due, resolve_due)
+                                       e.received_at, ack_due, resolve_due, e.origin,
+                                       directory.sla[c.urgency].warn_at_fraction)
         if inserted is None:
             return
         routed = CaseRouted(case_id=e.case_id, tracking_code=e.tracking_code, channel=e.channel,
                             affiliate=a.affiliate, team=a.team, kind=c.kind, topic=c.topic, urgency=c.urgency,
                             flags=c.flags, text=e.text, received_at=e.received_at, ack_due=ack_due,
-                            resolve_due=resolve_due)
+                            resolve_due=resolve_due, origin=e.origin)
         await outbox.add(conn, routed)
         if a.copy_reason:
             await outbox.add(conn, routed.model_copy(update={
@@ -39,10 +40,10 @@ def on_classified(outbox: Outbox, directory: Directory, calendar: BusinessCalend
     return process
 
 
-def on_command(outbox: Outbox) -> Process:
+def on_command(outbox: Outbox, calendar: BusinessCalendar) -> Process:
     async def process(conn: asyncpg.Connection, d: Delivery) -> None:
         try:
-            await apply_command(conn, outbox, d.msg)  # type: ignore[arg-type]
+            await apply_command(conn, outbox, d.msg, calendar)  # type: ignore[arg-type]
         except InvalidTransition as exc:
             raise Unprocessable(str(exc)) from exc
         # UnknownCase is retried: the routing of the case may still be on its way

@@ -1,10 +1,14 @@
-"""Routing's HTTP API for affiliate teams: look at a case, acknowledge, resolve."""
+"""Routing's HTTP API for affiliate teams: look at a case and work it through its lifecycle.
+
+Each request names the affiliate team's key (X-Api-Key); a team sees and changes only
+its own affiliate's cases (another affiliate's case is a 404)."""
 
 from __future__ import annotations
 
+from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -12,28 +16,90 @@ from services.routing.adapters import repository as repo
 from services.routing.domain.lifecycle import InvalidTransition
 from services.routing.handlers.commands import UnknownCase, apply_command
 from shared.bus import team_durable, team_subject
-from shared.events import AcknowledgeCase, Command, ResolveCase, Text
+from shared.events import (
+    AcknowledgeCase, Affiliate, Command, ExtendCase, Kind, ProvideInfo, ReclassifyCase, ReopenCase, RequestInfo,
+    ResolveCase, ReviewSuggestion, Team, Text, Topic, TransferCase,
+)
 from shared.runtime import runtime_of
 
 router = APIRouter(prefix="/v1", tags=["cases"])
+ERRORS = {401: {"description": "no or unknown affiliate key"}, 404: {"description": "no such case for this affiliate"},
+          409: {"description": "not allowed in the case's current state"}}
 
 
-class AcknowledgeBody(BaseModel):
+def affiliate_of(request: Request, x_api_key: Annotated[str | None, Header()] = None) -> str:
+    """The affiliate whose key this is; `group` (the consumer-protection office) sees every affiliate."""
+    keys: dict[str, str] = request.app.state.team_keys
+    affiliate = keys.get(x_api_key or "")
+    if affiliate is None:
+        raise HTTPException(401, "an affiliate key is required (X-Api-Key)")
+    return affiliate
+
+
+Caller = Annotated[str, Depends(affiliate_of)]
+
+
+class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class AcknowledgeBody(_Body):
     handler_name: Text = Field(min_length=1, max_length=100, examples=["김민지"])
     handler_contact: Text = Field(min_length=1, max_length=100, examples=["02-1234-5678"])
 
 
-class ResolveBody(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class ResolveBody(_Body):
     resolution: Text = Field(min_length=1, max_length=5000, examples=["이중 결제 건 취소 처리 완료, 3영업일 내 환불"])
+    outcome: Literal["accepted", "partially_accepted", "rejected", "answered"] = "answered"
 
 
-async def _run(request: Request, cmd: Command) -> JSONResponse:
+class RequestInfoBody(_Body):
+    what: Text = Field(min_length=1, max_length=1000, examples=["거래내역서와 신분증 사본"])
+
+
+class ProvideInfoBody(_Body):
+    note: Text | None = Field(None, max_length=1000)
+
+
+class ExtendBody(_Body):
+    reason: Text = Field(min_length=2, max_length=1000, examples=["가맹점 확인에 시일이 소요됨"])
+    business_days: int = Field(14, ge=1, le=14)
+
+
+class TransferBody(_Body):
+    affiliate: Affiliate
+    team: Team
+    reason: Text = Field(min_length=2, max_length=1000)
+    by: Text = Field(min_length=1, max_length=100)
+
+
+class ReasonBody(_Body):
+    reason: Text = Field(min_length=2, max_length=1000)
+
+
+class ReclassifyBody(_Body):
+    kind: Kind
+    topic: Topic
+    by: Text = Field(min_length=1, max_length=100)
+
+
+class ReviewBody(_Body):
+    outcome: Literal["adopted", "rejected"]
+    reason: Text = Field(min_length=2, max_length=1000)
+
+
+async def _owned(request: Request, case_id: UUID, caller: str) -> None:
+    row = await runtime_of(request).pool.fetchrow("SELECT affiliate FROM routing.cases WHERE case_id = $1", case_id)
+    if row is None or (caller != "group" and row["affiliate"] != caller):
+        raise HTTPException(404, f"no case {case_id} for {caller}")
+
+
+async def _run(request: Request, cmd: Command, caller: str) -> JSONResponse:
+    await _owned(request, cmd.case_id, caller)
     rt = runtime_of(request)
     try:
         async with rt.pool.acquire() as conn, conn.transaction():
-            event = await apply_command(conn, rt.outbox, cmd)
+            event = await apply_command(conn, rt.outbox, cmd, request.app.state.calendar)
     except UnknownCase as exc:
         return JSONResponse({"error": str(exc)}, status_code=404)
     except InvalidTransition as exc:
@@ -45,28 +111,43 @@ async def _run(request: Request, cmd: Command) -> JSONResponse:
                          "data": event.model_dump(mode="json")}, status_code=200)
 
 
-@router.post("/cases/{case_id}/acknowledge", summary="Take the case: handler's name and contact go to the customer")
-async def acknowledge(case_id: UUID, body: AcknowledgeBody, request: Request) -> JSONResponse:
-    return await _run(request, AcknowledgeCase(case_id=case_id, **body.model_dump()))
+def _command(path: str, body_type: type[_Body], cmd_type: type[Command], summary: str) -> None:
+    async def endpoint(case_id: UUID, body: body_type, request: Request, caller: Caller) -> JSONResponse:  # type: ignore[valid-type]
+        return await _run(request, cmd_type(case_id=case_id, **body.model_dump()), caller)
+
+    endpoint.__name__ = path.replace("-", "_")
+    endpoint.__annotations__["body"] = body_type  # a local, which string annotations cannot name
+    router.add_api_route(f"/cases/{{case_id}}/{path}", endpoint, methods=["POST"], summary=summary, responses=ERRORS)
 
 
-@router.post("/cases/{case_id}/resolve", summary="Resolve the case; the customer is then asked for feedback")
-async def resolve(case_id: UUID, body: ResolveBody, request: Request) -> JSONResponse:
-    return await _run(request, ResolveCase(case_id=case_id, **body.model_dump()))
+_command("acknowledge", AcknowledgeBody, AcknowledgeCase, "Take the case; the customer is told who handles it")
+_command("request-info", RequestInfoBody, RequestInfo, "Ask the customer for documents; the SLA clock pauses")
+_command("provide-info", ProvideInfoBody, ProvideInfo, "The documents arrived; the clock resumes")
+_command("extend", ExtendBody, ExtendCase, "Extend once, by up to 14 business days, with a reason told to the customer")
+_command("transfer", TransferBody, TransferCase, "Move to another affiliate or team; the SLA carries over")
+_command("resolve", ResolveBody, ResolveCase, "Resolve with outcome and summary; the customer is then surveyed")
+_command("reopen", ReasonBody, ReopenCase, "Reopen a resolved case")
+_command("reclassify", ReclassifyBody, ReclassifyCase, "Correct the topic or kind (kept for retraining)")
+_command("review", ReviewBody, ReviewSuggestion, "Adopt or reject a suggestion")
 
 
-@router.get("/cases/{case_id}", summary="A routed case with its SLA deadlines")
-async def get_case(case_id: UUID, request: Request) -> JSONResponse:
-    row = await runtime_of(request).pool.fetchrow(repo.GET_CASE, case_id)
-    if row is None:
-        return JSONResponse({"error": f"case {case_id} has not been routed"}, status_code=404)
-    return JSONResponse({k: (v.isoformat() if hasattr(v, "isoformat") else str(v) if isinstance(v, UUID) else v)
-                         for k, v in dict(row).items()})
+def _jsonable(v):
+    return v.isoformat() if hasattr(v, "isoformat") else str(v) if isinstance(v, UUID) else v
+
+
+@router.get("/cases/{case_id}", summary="A routed case with its SLA clock and history", responses=ERRORS)
+async def get_case(case_id: UUID, request: Request, caller: Caller) -> JSONResponse:
+    await _owned(request, case_id, caller)
+    pool = runtime_of(request).pool
+    row = await pool.fetchrow(repo.GET_CASE, case_id)
+    log = await pool.fetch(repo.GET_LOG, case_id)
+    return JSONResponse({**{k: _jsonable(v) for k, v in dict(row).items()},
+                         "history": [{"event": r["event"], "at": r["at"].isoformat(), "data": r["data"]} for r in log]})
 
 
 @router.get("/queues", summary="Every affiliate team queue: NATS subject and durable consumer")
 async def queues(request: Request) -> list[dict]:
     directory = request.app.state.directory
     return [{"affiliate": a, "team": t, "team_name": directory.teams[t], "subject": team_subject(a, t),
-             "stream": "VOC_ROUTED", "durable": team_durable(a, t)}
+             "stream": "VOC_ROUTED", "durable": team_durable(a, t), "supervisor_subject": f"voc.escalation.{a}.{t}"}
             for a in directory.affiliates for t in directory.teams]
