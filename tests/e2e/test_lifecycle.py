@@ -1,0 +1,102 @@
+"""Affiliate teams work a case through its lifecycle over HTTP; the customer sees each step."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+from services import devrun
+
+pytestmark = pytest.mark.e2e
+
+
+async def routed(http, case_id: str) -> dict:
+    for _ in range(100):
+        r = await http["routing"].get(f"/v1/cases/{case_id}")
+        if r.status_code == 200:
+            return r.json()
+        await asyncio.sleep(0.1)
+    raise AssertionError("never routed")
+
+
+async def timeline(http, accepted: dict, want: str) -> dict:
+    for _ in range(100):
+        body = (await http["intake"].get(accepted["status_url"],
+                                         headers={"X-Case-Secret": accepted["access_secret"]})).json()
+        if any(t["status"] == want or want in t["message"] for t in body["timeline"]):
+            return body
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{want} never reached the timeline: {body}")
+
+
+async def test_card_team_works_a_complaint_through_its_lifecycle(system, http):
+    accepted = (await http["intake"].post("/v1/voc", json={
+        "channel": "web", "affiliate": "card",
+        "text": "카드 연회비가 안내받은 것과 다르게 청구되었습니다. 확인 부탁드립니다."})).json()
+    case_id = accepted["case_id"]
+    case = await routed(http, case_id)
+    keys = devrun.team_keys(system.var)
+    card = {"X-Api-Key": keys["card"]}
+    bank = {"X-Api-Key": keys["bank"]}
+    r = http["routing"]
+    assert (await r.get(f"/v1/cases/{case_id}", headers=bank)).status_code == 404  # not the bank's case
+    assert (await r.post(f"/v1/cases/{case_id}/acknowledge", headers=bank,
+                         json={"handler_name": "은행직원", "handler_contact": "02-000-0000"})).status_code == 404
+    assert (await r.get(f"/v1/cases/{case_id}")).status_code == 200  # the group office sees all
+
+    ok = await r.post(f"/v1/cases/{case_id}/acknowledge", headers=card,
+                      json={"handler_name": "김민지", "handler_contact": "02-1588-0000"})
+    assert ok.status_code == 200
+    ok = await r.post(f"/v1/cases/{case_id}/request-info", headers=card, json={"what": "카드 이용대금 명세서"})
+    assert ok.json()["event"] == "CaseInfoRequested"
+    await timeline(http, accepted, "waiting_for_documents")
+    bad = await r.post(f"/v1/cases/{case_id}/resolve", headers=card, json={"resolution": "x", "outcome": "maybe"})
+    assert bad.status_code == 422 and bad.json()["details"][0]["field"] == "outcome"
+    await asyncio.sleep(1.0)
+    ok = await r.post(f"/v1/cases/{case_id}/provide-info", headers=card, json={})
+    moved_due = ok.json()["data"]["resolve_due"]
+    assert moved_due > case["resolve_due"]  # the pause does not count
+    ok = await r.post(f"/v1/cases/{case_id}/extend", headers=card,
+                      json={"reason": "가맹점 확인에 시일이 소요됩니다", "business_days": 10})
+    assert ok.status_code == 200
+    again = await r.post(f"/v1/cases/{case_id}/extend", headers=card, json={"reason": "한 번 더", "business_days": 3})
+    assert again.status_code == 409 and "already extended" in again.json()["error"]
+    ok = await r.post(f"/v1/cases/{case_id}/reclassify", headers=card,
+                      json={"kind": "complaint", "topic": "card_payment", "by": "김민지"})
+    assert ok.status_code == 200
+    ok = await r.post(f"/v1/cases/{case_id}/transfer", headers=card,
+                      json={"affiliate": "bank", "team": "general", "reason": "결제 계좌 관련", "by": "박팀장"})
+    from datetime import datetime
+
+    carried = datetime.fromisoformat(ok.json()["data"]["resolve_due"].replace("Z", "+00:00"))
+    assert carried == datetime.fromisoformat((await r.get(f"/v1/cases/{case_id}")).json()["resolve_due"])
+    assert (await r.get(f"/v1/cases/{case_id}", headers=card)).status_code == 404  # now the bank's
+    ok = await r.post(f"/v1/cases/{case_id}/resolve", headers=bank,
+                      json={"resolution": "연회비 차액 환급 완료", "outcome": "accepted"})
+    assert ok.json()["data"]["within_sla"] is True
+    ok = await r.post(f"/v1/cases/{case_id}/reopen", headers=bank, json={"reason": "환급액이 다릅니다"})
+    assert ok.status_code == 200
+    body = await timeline(http, accepted, "reopened")
+    messages = " ".join(t["message"] for t in body["timeline"])
+    assert "서류 보완을 요청" in messages and "연장되었습니다. 사유: 가맹점 확인에" in messages and "이관되었습니다" in messages
+    assert body["status"] == "reopened"
+    history = [h["event"] for h in (await r.get(f"/v1/cases/{case_id}")).json()["history"]]
+    assert history == ["CaseAcknowledged", "CaseInfoRequested", "CaseInfoProvided", "CaseExtended",
+                       "CaseReclassified", "CaseTransferred", "CaseResolved", "CaseReopened"]
+
+
+async def test_suggestion_review_outcome(system, http):
+    accepted = (await http["intake"].post("/v1/voc", json={
+        "channel": "app", "affiliate": "bank", "kind": "suggestion",
+        "text": "적금 만기 때 같은 조건으로 자동 재예치되는 기능이 있으면 좋겠어요."})).json()
+    case = await routed(http, accepted["case_id"])
+    assert case["team"] == "suggestions_review"
+    key = {"X-Api-Key": devrun.team_keys(system.var)["bank"]}
+    r = await http["routing"].post(f"/v1/cases/{accepted['case_id']}/review", headers=key,
+                                   json={"outcome": "adopted", "reason": "상품개발부 검토 후 반영 예정"})
+    assert r.json()["event"] == "SuggestionReviewed"
+    await timeline(http, accepted, "제안이 채택되었습니다")
+    async with httpx.AsyncClient(base_url=system.url("routing")) as anon:
+        assert (await anon.get(f"/v1/cases/{accepted['case_id']}")).status_code == 401
