@@ -31,7 +31,9 @@ def run(var: Annotated[Path, typer.Option(help="where embedded servers keep thei
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        console.print(f"  NATS JetStream  {stack.nats_url}" + ("" if stack.nats else " (external)"))
+        shown = stack.nats.url if stack.nats else stack.nats_url
+        console.print(f"  NATS JetStream  {shown}" + (f"  (auth: {var / 'nats-credentials.json'}: services and one "
+                                                       "user per affiliate)" if stack.nats else " (external)"))
         console.print(f"  PostgreSQL      {stack.database_url}" + ("" if stack.pg else " (external)"))
         applied = await migrate_all(stack.database_url)
         console.print(f"  migrations      {len(applied)} applied" + (f": {', '.join(applied)}" if applied else
@@ -349,6 +351,22 @@ def pii_eval(
     console.print(text)
     if report:
         report.write_text(PII_REPORT_HEADER + text, encoding="utf-8")
+
+
+@app.command("nats-auth")
+def nats_auth(out: Annotated[Path, typer.Option(help="nats-server config include to write")],
+              credentials: Annotated[Path, typer.Option(help="where to write the generated passwords (JSON)")]) -> None:
+    """Generate the nats-server authorization block: the services' user and one isolated user per affiliate."""
+    import json
+
+    from shared.natsauth import generate_credentials, server_config
+
+    creds = generate_credentials()
+    out.write_text(server_config(creds))
+    credentials.write_text(json.dumps({k: vars(v) for k, v in creds.items()}, indent=2))
+    for p in (out, credentials):
+        p.chmod(0o600)
+    console.print(f"wrote {out} (include it in nats-server.conf) and {credentials} (keep secret)")
 
 
 @app.command()

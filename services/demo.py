@@ -23,7 +23,7 @@ DEMO_VOCS: tuple[dict, ...] = (
     {"channel": "web", "affiliate": "bank",
      "text": "적금 만기 때마다 지점에 가서 재예치해야 하는 게 번거롭습니다. 만기 시 자동으로 같은 조건으로 "
              "재예치되는 옵션이 있으면 좋겠어요."},
-    {"channel": "branch", "affiliate": "bank", "customer": "박*자 고객",
+    {"channel": "branch", "affiliate": "bank", "customer": "박*자 고객", "staff_id": "S10293",
      "text": "고객 내점. 강남지점 김민지 대리 응대에 매우 만족하셨다고 함. 친절하게 설명해 주셔서 감사하다는 "
              "말씀 전해 달라 하심."},
 )

@@ -9,6 +9,7 @@ NATS, then PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -20,6 +21,7 @@ from pathlib import Path
 import httpx
 
 from shared.devstack import NatsServer, PostgresServer, free_port, spawn, stop_process
+from shared.natsauth import Credentials, generate_credentials, server_config, url_with
 from shared.pii_crypto import PiiCipher
 
 SERVICES = ("intake", "classifier", "routing", "feedback")
@@ -77,13 +79,30 @@ def start_infra(stack: Stack, *, durable: bool = True) -> None:
     if os.environ.get("NATS_URL"):
         stack.nats_url = os.environ["NATS_URL"]
     else:
-        stack.nats = NatsServer(stack.var / "nats", name="moksori-dev").start()
-        stack.nats_url = stack.nats.url
+        conf, creds = local_nats_auth(stack.var)
+        stack.nats = NatsServer(stack.var / "nats", name="moksori-dev", extra_args=["-c", str(conf)]).start()
+        stack.nats_url = url_with(stack.nats.url, creds["services"])
     if os.environ.get("DATABASE_URL"):
         stack.database_url = os.environ["DATABASE_URL"]
     else:
         stack.pg = PostgresServer(stack.var / "pg", durable=durable).start()
         stack.database_url = stack.pg.url
+
+
+def local_nats_auth(var: Path) -> tuple[Path, dict[str, Credentials]]:
+    """The embedded server runs with the same per-affiliate isolation as production:
+    generated once into var/ (nats-auth.conf for the server, nats-credentials.json for clients)."""
+    conf, cred_file = var / "nats-auth.conf", var / "nats-credentials.json"
+    if cred_file.exists() and conf.exists():
+        raw = json.loads(cred_file.read_text())
+        creds = {k: Credentials(**v) for k, v in raw.items()}
+    else:
+        creds = generate_credentials()
+        cred_file.write_text(json.dumps({k: vars(v) for k, v in creds.items()}, indent=2))
+        cred_file.chmod(0o600)
+        conf.write_text(server_config(creds))
+        conf.chmod(0o600)
+    return conf, creds
 
 
 def service_env(stack: Stack, service: str, port: int, extra: dict[str, str] | None = None) -> dict[str, str]:

@@ -80,3 +80,10 @@ def test_text_that_cannot_be_stored_is_refused(text, why):
 
 def test_tabs_and_newlines_are_fine():
     assert SubmitVoc(channel="email", text="안녕하십니까.\n\t문의드립니다.").text.startswith("안녕하십니까.")
+
+
+def test_the_make_run_demo_vocs_are_valid_submissions():
+    from services.demo import DEMO_VOCS
+
+    for voc in DEMO_VOCS:
+        SubmitVoc.model_validate(voc)

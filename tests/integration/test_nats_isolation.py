@@ -1,0 +1,104 @@
+"""Affiliate isolation on a real nats-server with the generated authorization config:
+the card team reads its own queue and nothing of the bank's."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import nats
+import pytest
+from nats.js import api
+
+from shared.bus import ensure_topology
+from shared.cloudevents import encode, envelope_for
+from shared.devstack import NatsServer
+from shared.events import CaseRouted
+from shared.natsauth import generate_credentials, inbox_prefix, server_config, url_with
+
+pytestmark = pytest.mark.integration
+
+
+def routed(affiliate: str) -> CaseRouted:
+    now = datetime.now(UTC)
+    return CaseRouted(case_id=uuid.uuid4(), tracking_code="VOC-2026-000001", channel="app", affiliate=affiliate,
+                      team="general", kind="complaint", topic="card_payment", urgency="normal", text="…",
+                      received_at=now)
+
+
+@pytest.fixture
+async def authed(tmp_path: Path):
+    creds = generate_credentials()
+    conf = tmp_path / "auth.conf"
+    conf.write_text(server_config(creds))
+    server = NatsServer(tmp_path / "nats", name="iso", extra_args=["-c", str(conf)]).start()
+    svc = await nats.connect(url_with(server.url, creds["services"]))
+    js = svc.jetstream()
+    await ensure_topology(js)
+    for affiliate in ("card", "bank"):
+        msg = routed(affiliate)
+        subject, body, headers = encode(msg, envelope_for(msg, source="moksori/routing"))
+        await js.publish(subject, body, headers=headers)
+    yield server, creds
+    await svc.drain()
+    server.stop()
+
+
+async def connect_as(server, creds, affiliate, errors):
+    async def on_error(e):
+        errors.append(str(e))
+
+    return await nats.connect(url_with(server.url, creds[affiliate]), inbox_prefix=inbox_prefix(affiliate).encode(),
+                              error_cb=on_error, allow_reconnect=False)
+
+
+async def test_card_team_reads_and_acks_its_own_queue(authed):
+    server, creds = authed
+    errors: list[str] = []
+    nc = await connect_as(server, creds, "card", errors)
+    js = nc.jetstream()
+    sub = await js.pull_subscribe_bind("team-card-general", stream="VOC_ROUTED")
+    msgs = await sub.fetch(1, timeout=5)
+    assert msgs[0].subject == "voc.routed.card.general"
+    await msgs[0].ack_sync()  # the ack is allowed and confirmed
+    info = await js.consumer_info("VOC_ROUTED", "team-card-general")
+    assert info.num_ack_pending == 0 and info.num_pending == 0
+    assert not errors
+    await nc.close()
+
+
+async def test_card_team_cannot_touch_the_banks_queue_or_others_replies(authed):
+    server, creds = authed
+    errors: list[str] = []
+    nc = await connect_as(server, creds, "card", errors)
+    js = nc.jetstream(timeout=1)
+
+    with pytest.raises(Exception):  # fetch from the bank's durable: the pull request is refused
+        sub = await js.pull_subscribe_bind("team-bank-general", stream="VOC_ROUTED")
+        await sub.fetch(1, timeout=1)
+    with pytest.raises(Exception):  # create a consumer of its own on the routed stream
+        await js.add_consumer("VOC_ROUTED", api.ConsumerConfig(durable_name="sneaky",
+                                                               filter_subject="voc.routed.bank.>"))
+    await nc.subscribe("voc.routed.bank.>")  # refused asynchronously by the server
+    await nc.subscribe("_INBOX.>")
+    await nc.publish("$JS.ACK.VOC_ROUTED.team-bank-general.1.2.2.0.0", b"+ACK")
+    await nc.flush()
+    await asyncio.sleep(0.5)
+    text = " ".join(errors).lower()
+    assert "permissions violation" in text
+    for denied in ("voc.routed.bank.>", "_inbox.>", "$js.ack.voc_routed.team-bank-general"):
+        assert denied in text, errors
+    await nc.close()
+    # and nothing of the bank's was consumed
+    svc = await nats.connect(url_with(server.url, creds["services"]))
+    info = await svc.jetstream().consumer_info("VOC_ROUTED", "team-bank-general")
+    assert info.num_pending == 1 and info.delivered.consumer_seq == 0
+    await svc.close()
+
+
+async def test_anonymous_clients_are_refused(authed):
+    server, _ = authed
+    with pytest.raises(Exception):
+        await nats.connect(server.url, allow_reconnect=False, max_reconnect_attempts=0, connect_timeout=2)
