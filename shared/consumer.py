@@ -63,6 +63,8 @@ class IdempotentConsumer:
         self.name = f"{spec.stream}:{spec.durable}"
         self.CLAIM = (f"INSERT INTO {schema}.inbox (consumer, event_id) VALUES ($1, $2) "
                       "ON CONFLICT DO NOTHING RETURNING 1")
+        self.CLAIM_MANY = (f"INSERT INTO {schema}.inbox (consumer, event_id) SELECT $1, unnest($2::text[]) "
+                           "ON CONFLICT DO NOTHING RETURNING event_id")
         self.processed = 0
         self.duplicates = 0
         self.dead_lettered = 0
@@ -80,8 +82,15 @@ class IdempotentConsumer:
             return
         try:
             async with self.pool.acquire() as conn, conn.transaction():
+                # one round trip claims the whole batch; a claimed id is processed once
+                claimed = {r[0] for r in await conn.fetch(self.CLAIM_MANY, self.name, [d.env.id for d in good])}
                 for d in good:
-                    await self._apply(conn, d)
+                    if d.env.id in claimed:
+                        claimed.discard(d.env.id)
+                        await self.process(conn, d)
+                        self.processed += 1
+                    else:
+                        self.duplicates += 1
         except Exception:  # isolate the bad one: retry each on its own
             for d in good:
                 await self._one(d)

@@ -9,13 +9,20 @@ import asyncpg
 from services.routing.domain.lifecycle import CaseState
 from shared.events import Event
 
-INSERT_CASE = """
-INSERT INTO routing.cases (case_id, tracking_code, channel, affiliate, team, kind, topic, urgency, flags,
-    copied_to_cpo, status, received_at, ack_due, resolve_due, origin, warn_fraction, warn_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'routed', $11, $12, $13, $14, $15,
-        $11::timestamptz + ($13::timestamptz - $11::timestamptz) * $15::real)
-ON CONFLICT (case_id) DO NOTHING
-RETURNING case_id"""
+# The case and its CaseRouted outbox rows in one statement (one round trip); on a
+# redelivered event the case exists and neither is written again.
+ROUTE_CASE = """
+WITH c AS (
+    INSERT INTO routing.cases (case_id, tracking_code, channel, affiliate, team, kind, topic, urgency, flags,
+        copied_to_cpo, status, received_at, ack_due, resolve_due, origin, warn_fraction, warn_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'routed', $11, $12, $13, $14, $15,
+            $11::timestamptz + ($13::timestamptz - $11::timestamptz) * $15::real)
+    ON CONFLICT (case_id) DO NOTHING
+    RETURNING case_id
+)
+INSERT INTO routing.outbox (event_id, subject, headers, body)
+SELECT e.event_id, e.subject, e.headers::jsonb, e.body
+FROM c, unnest($16::text[], $17::text[], $18::text[], $19::bytea[]) AS e(event_id, subject, headers, body)"""
 
 LOCK_CASE = """
 SELECT case_id, tracking_code, affiliate, team, channel, status, kind, topic, received_at, resolve_due, paused_at,

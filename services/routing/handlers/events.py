@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import asyncpg
 
 from services.routing.adapters import repository as repo
@@ -22,20 +24,20 @@ def on_classified(outbox: Outbox, directory: Directory, calendar: BusinessCalend
         c = e.classification
         a = assign(c, e.affiliate_hint, directory)
         ack_due, resolve_due = deadlines(c.urgency, e.received_at, directory, calendar)
-        inserted = await conn.fetchval(repo.INSERT_CASE, e.case_id, e.tracking_code, e.channel, a.affiliate, a.team,
-                                       c.kind, c.topic, c.urgency, list(c.flags), bool(a.copy_reason),
-                                       e.received_at, ack_due, resolve_due, e.origin,
-                                       directory.sla[c.urgency].warn_at_fraction)
-        if inserted is None:
-            return
         routed = CaseRouted(case_id=e.case_id, tracking_code=e.tracking_code, channel=e.channel,
                             affiliate=a.affiliate, team=a.team, kind=c.kind, topic=c.topic, urgency=c.urgency,
                             flags=c.flags, text=e.text, received_at=e.received_at, ack_due=ack_due,
                             resolve_due=resolve_due, origin=e.origin)
-        await outbox.add(conn, routed)
+        out = [routed]
         if a.copy_reason:
-            await outbox.add(conn, routed.model_copy(update={
+            out.append(routed.model_copy(update={
                 "affiliate": "group", "team": "consumer_protection", "copy_reason": a.copy_reason}))
+        rows = [outbox.row(m)[1] for m in out]
+        await conn.execute(repo.ROUTE_CASE, e.case_id, e.tracking_code, e.channel, a.affiliate, a.team,
+                           c.kind, c.topic, c.urgency, list(c.flags), bool(a.copy_reason), e.received_at, ack_due,
+                           resolve_due, e.origin, directory.sla[c.urgency].warn_at_fraction,
+                           [r[0] for r in rows], [r[1] for r in rows], [json.dumps(r[2]) for r in rows],
+                           [r[3] for r in rows])
 
     return process
 
