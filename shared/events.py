@@ -248,6 +248,8 @@ class VocClassified(Event):
     classification: Classification
     model_version: str
     origin: Origin = "direct"
+    customer_ref: str | None = Field(default=None, description="masked; routing drops it across affiliates "
+                                                                "without the customer's consent")
 
 
 class CaseRouted(Event):
@@ -268,6 +270,8 @@ class CaseRouted(Event):
     ack_due: datetime | None = None
     resolve_due: datetime | None = None
     origin: Origin = "direct"
+    customer_ref: str | None = Field(default=None, description="present only within the receiving affiliate "
+                                                                "or with cross-affiliate consent")
 
     def subject(self) -> str:
         return self.SUBJECT.format(affiliate=self.affiliate, team=self.team)

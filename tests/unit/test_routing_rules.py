@@ -156,3 +156,15 @@ def test_hours_based_sla_runs_around_the_clock(tmp_path):
     d = load_directory(p)
     saturday = datetime(2026, 11, 21, 23, tzinfo=CAL.tz)
     assert deadlines("critical", saturday, d, CAL)[1] == saturday + timedelta(hours=24)
+
+
+@pytest.mark.parametrize("assigned,receiving,consent,shared", [
+    ("card", "card", False, True),     # stays inside the affiliate that received it
+    ("card", None, False, True),       # no receiving affiliate named (group channels)
+    ("bank", "card", False, False),    # crosses affiliates without consent: reference only
+    ("bank", "card", True, True),      # the customer consented to cross-affiliate sharing
+])
+def test_customer_reference_crosses_affiliates_only_with_consent(assigned, receiving, consent, shared):
+    from services.routing.domain.rules import shares_customer
+
+    assert shares_customer(assigned, receiving, consent) is shared

@@ -34,3 +34,9 @@ def choose_team(c: Classification) -> str:
 def assign(c: Classification, channel_affiliate: str | None, directory: Directory) -> Assignment:
     copy = tuple(f for f in c.flags if f in directory.copy_to_consumer_protection)
     return Assignment(choose_affiliate(c, channel_affiliate), choose_team(c), copy)
+
+
+def shares_customer(assigned_affiliate: str, receiving_affiliate: str | None, cross_affiliate_consent: bool) -> bool:
+    """Personal data crosses affiliates only with the customer's consent. The group
+    consumer-protection office oversees every affiliate, so its copy is not a crossing."""
+    return cross_affiliate_consent or receiving_affiliate in (None, assigned_affiliate)

@@ -9,7 +9,7 @@ import asyncpg
 from services.routing.adapters import repository as repo
 from services.routing.domain.directory import Directory
 from services.routing.domain.lifecycle import InvalidTransition
-from services.routing.domain.rules import assign
+from services.routing.domain.rules import assign, shares_customer
 from services.routing.domain.sla import deadlines
 from services.routing.handlers.commands import apply_command
 from shared.bizcal import BusinessCalendar
@@ -27,7 +27,9 @@ def on_classified(outbox: Outbox, directory: Directory, calendar: BusinessCalend
         routed = CaseRouted(case_id=e.case_id, tracking_code=e.tracking_code, channel=e.channel,
                             affiliate=a.affiliate, team=a.team, kind=c.kind, topic=c.topic, urgency=c.urgency,
                             flags=c.flags, text=e.text, received_at=e.received_at, ack_due=ack_due,
-                            resolve_due=resolve_due, origin=e.origin)
+                            resolve_due=resolve_due, origin=e.origin,
+                            customer_ref=e.customer_ref if shares_customer(
+                                a.affiliate, e.affiliate_hint, e.consent.cross_affiliate) else None)
         out = [routed]
         if a.copy_reason:
             out.append(routed.model_copy(update={
