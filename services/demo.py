@@ -162,7 +162,7 @@ async def show_customer_view(intake_url: str, accepted: list[dict], console: Con
             for a in accepted:
                 r = await http.get(a["status_url"], headers={"X-Case-Secret": a["access_secret"]})
                 views[a["tracking_code"]] = r.json()
-            if all(v.get("status") == "rated" for v in views.values()):
+            if all(v.get("status") == "closed" for v in views.values()):
                 break
             await asyncio.sleep(0.5)
     console.print("\n[bold]Customer view[/] (GET /v1/voc/{tracking_code} with X-Case-Secret):")

@@ -134,6 +134,8 @@ class VocSubmission(BaseModel):
                                  description="branch staff id; required for the branch channel")
     attachments: tuple[Attachment, ...] = Field((), max_length=50)
     origin: Origin = Field("direct", description="fss_transfer for 대외민원 transferred from the FSS")
+    product: Text | None = Field(None, max_length=100, pattern=r"^[a-z0-9_.-]+$",
+                                 description="product code the VOC is about, e.g. card.credit or bank.savings")
 
     @field_validator("occurred_at")
     @classmethod
@@ -228,6 +230,7 @@ class VocReceived(Event):
     staff_id: str | None = Field(default=None, description="branch staff who entered the VOC")
     attachments: tuple[Attachment, ...] = ()
     origin: Origin = "direct"
+    product: str | None = None
 
     def classification_text(self) -> str:
         """What the classifier reads: the subject, the text, and the customer's own turns."""
@@ -248,6 +251,7 @@ class VocClassified(Event):
     classification: Classification
     model_version: str
     origin: Origin = "direct"
+    product: str | None = None
     customer_ref: str | None = Field(default=None, description="masked; routing drops it across affiliates "
                                                                 "without the customer's consent")
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
+from datetime import UTC, datetime
 
 import nats
 import pytest
 
 from shared.bus import team_durable
+from shared.cloudevents import encode, envelope_for
 
 pytestmark = pytest.mark.e2e
 
@@ -90,11 +93,12 @@ async def test_complaint_is_received_classified_routed_resolved_and_rated(system
                                                           "comment": "처리는 빨랐어요. 연락은 010-2345-6789로"})
     assert r.status_code == 201, r.text
 
-    status = await wait_status(http["intake"], code, secret, "rated")
+    status = await wait_status(http["intake"], code, secret, "closed")
     steps = [t["status"] for t in status["timeline"]]
-    for step in ("received", "classified", "routed", "acknowledged", "resolved", "rated"):
+    for step in ("received", "classified", "routed", "acknowledged", "resolved", "rated", "closed"):
         assert step in steps
-    assert steps.index("received") < steps.index("routed") < steps.index("resolved") < steps.index("rated")
+    assert steps.index("received") < steps.index("routed") < steps.index("resolved") < steps.index("rated") \
+        < steps.index("closed")
     assert any("김민지" in t["message"] for t in status["timeline"])
     assert "010-2345-6789" not in json.dumps(status, ensure_ascii=False)
     await nc.drain()
@@ -121,7 +125,7 @@ async def test_lifecycle_and_rating_commands_over_nats(system, http):
     await send(ResolveCase(case_id=case_id, resolution="자동이체일 25일로 변경 완료"))
     survey = await asyncio.wait_for(surveys.get(), 15)
     await send(SubmitFeedback(case_id=case_id, token=survey["token"], csat=5, nps=10, ces=1))
-    await wait_status(http["intake"], accepted["tracking_code"], accepted["access_secret"], "rated")
+    await wait_status(http["intake"], accepted["tracking_code"], accepted["access_secret"], "closed")
     await nc.drain()
 
 
@@ -138,4 +142,43 @@ async def test_malformed_nats_message_is_dead_lettered(system):
             break
         await asyncio.sleep(0.1)
     assert info.num_ack_pending == 0 and info.num_redelivered == 0
+    await nc.drain()
+
+
+async def test_status_follows_events_within_a_second(system, http):
+    """The customer-facing status is a read model; an acknowledgement shows up in under 1 s."""
+    import time
+
+    r = await http["intake"].post("/v1/voc", json={"channel": "app", "affiliate": "bank",
+                                                   "text": "모바일 앱에서 이체 한도 변경이 안 돼요"})
+    accepted = r.json()
+    for _ in range(100):
+        if (await http["routing"].get(f"/v1/cases/{accepted['case_id']}")).status_code == 200:
+            break
+        await asyncio.sleep(0.05)
+    t0 = time.perf_counter()
+    await http["routing"].post(f"/v1/cases/{accepted['case_id']}/acknowledge",
+                               json={"handler_name": "이서연", "handler_contact": "1588-0000"})
+    await wait_status(http["intake"], accepted["tracking_code"], accepted["access_secret"], "acknowledged",
+                      timeout=5)
+    assert time.perf_counter() - t0 < 1.0
+
+
+async def test_a_redelivered_classification_routes_once(system, db):
+    from shared.events import Classification, VocClassified
+
+    nc = await nats.connect(system.nats_url)
+    js = nc.jetstream()
+    cls = Classification(kind="complaint", topic="loan", urgency="normal", affiliate="bank", sentiment="negative",
+                         confidence={})
+    case_id = uuid.uuid4()
+    msg = VocClassified(case_id=case_id, tracking_code="VOC-2026-999999", channel="web", text="대출 금리 문의",
+                        received_at=datetime.now(UTC), classification=cls, model_version="rules")
+    subject, body, headers = encode(msg, envelope_for(msg, source="moksori/classifier"))
+    await js.publish(subject, body, headers=headers)
+    await js.publish(subject, body, headers={**headers, "Nats-Msg-Id": "bypass-dedupe"})  # same ce-id again
+    await asyncio.sleep(1.5)
+    assert await db.fetchval("SELECT count(*) FROM routing.cases WHERE case_id = $1", case_id) == 1
+    assert await db.fetchval("SELECT count(*) FROM routing.outbox WHERE subject LIKE 'voc.routed.%' "
+                             "AND headers->>'ce-subject' = $1", str(case_id)) == 1
     await nc.drain()

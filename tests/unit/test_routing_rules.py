@@ -168,3 +168,20 @@ def test_customer_reference_crosses_affiliates_only_with_consent(assigned, recei
     from services.routing.domain.rules import shares_customer
 
     assert shares_customer(assigned, receiving, consent) is shared
+
+
+@pytest.mark.parametrize("hint,product,classified,expected", [
+    ("card", "insurance.health", "bank", "card"),   # the channel's explicit affiliate wins
+    (None, "insurance.health", "bank", "insurance"),  # then the product
+    (None, "group.points.exchange", "card", "group"),  # longest prefix
+    (None, "unknown.thing", "securities", "securities"),  # then the classifier
+    (None, None, "bank", "bank"),
+])
+def test_affiliate_precedence(hint, product, classified, expected):
+    assert assign(cls(affiliate=classified), hint, DIRECTORY, product).affiliate == expected
+
+
+def test_seollal_and_weekends():
+    # Fri 2026-02-13 + 1 business day: weekend, then 설날 16-18 Feb, so Thu 19 Feb
+    assert CAL.add_business_days(datetime(2026, 2, 13, 10, tzinfo=CAL.tz), 1) == datetime(2026, 2, 19, 18, tzinfo=CAL.tz)
+    assert CAL.business_days_between(datetime(2026, 2, 13, tzinfo=CAL.tz), datetime(2026, 2, 20, tzinfo=CAL.tz)) == 2

@@ -28,7 +28,8 @@ def on_received(outbox: Outbox, lexicon: Callable[[], Lexicon]):
         await outbox.add(conn, VocClassified(
             case_id=e.case_id, tracking_code=e.tracking_code, channel=e.channel, text=text,
             affiliate_hint=e.affiliate_hint, consent=e.consent, received_at=e.received_at, classification=c,
-            model_version=MODEL_VERSION, origin=e.origin, customer_ref=e.customer_ref))
+            model_version=MODEL_VERSION, origin=e.origin, product=e.product,
+            customer_ref=e.customer_ref))
         for alert in alerts_for(e.case_id, c):
             await outbox.add(conn, alert)
 

@@ -12,7 +12,7 @@ from shared.events import (
 
 # rank orders statuses for reporting; the current status is the latest event's (by time)
 STATUS_RANK = {"received": 0, "classified": 1, "routed": 2, "reopened": 2, "acknowledged": 3,
-               "waiting_for_documents": 3, "in_progress": 3, "resolved": 4, "rated": 5}
+               "waiting_for_documents": 3, "in_progress": 3, "resolved": 4, "rated": 5, "closed": 6}
 
 AFFILIATE_KO = {"bank": "은행", "card": "카드", "securities": "증권", "insurance": "보험", "group": "그룹"}
 TEAM_KO = {
@@ -77,4 +77,11 @@ def entry_for(event: Event) -> TimelineEntry | None:
         case SuggestionReviewed() as e:
             msg = "제안이 채택되었습니다. 감사합니다." if e.outcome == "adopted" else f"제안을 검토했습니다: {e.reason}"
             return TimelineEntry("resolved", msg, {"outcome": e.outcome}, advances_status=False)
+    return None
+
+
+def closing_entry(event: Event) -> TimelineEntry | None:
+    """The customer's rating closes the case (a reopen opens it again)."""
+    if isinstance(event, FeedbackSubmitted):
+        return TimelineEntry("closed", "민원이 종결되었습니다.")
     return None

@@ -3,10 +3,12 @@ events, and VOCs that partner channel systems publish on NATS."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import asyncpg
 
 from services.intake.adapters import repository as repo
-from services.intake.domain.timeline import entry_for
+from services.intake.domain.timeline import closing_entry, entry_for
 from services.intake.handlers.submit import IntakeDeps, submit_voc
 from shared.consumer import Delivery, Process, Unprocessable
 from shared.events import CaseRouted, VocSubmitted
@@ -23,6 +25,11 @@ async def on_case_event(conn: asyncpg.Connection, d: Delivery) -> None:
     await repo.add_timeline(conn, d.msg.case_id, d.env.id, entry.status, d.env.time, entry.message, entry.detail)
     if entry.advances_status:
         await conn.execute(repo.ADVANCE_STATUS, d.msg.case_id, entry.status, entry.rank, d.env.time)
+    closing = closing_entry(d.msg)
+    if closing:  # a second entry for the same event, just after it
+        at = d.env.time + timedelta(microseconds=1)
+        await repo.add_timeline(conn, d.msg.case_id, f"{d.env.id}:closed", closing.status, at, closing.message, {})
+        await conn.execute(repo.ADVANCE_STATUS, d.msg.case_id, closing.status, closing.rank, at)
     due = entry.expected_resolution or (
         d.msg.resolve_due if isinstance(d.msg, CaseRouted) and not d.msg.copy_reason else None)
     if due:

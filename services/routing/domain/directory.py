@@ -50,6 +50,15 @@ class Directory(_Strict):
     teams: dict[Team, str]
     sla: dict[Urgency, SlaRule]
     copy_to_consumer_protection: tuple[Flag, ...] = ("regulator", "media", "legal")
+    products: dict[str, Affiliate] = Field(default_factory=dict,
+                                           description="product code prefix -> the affiliate that owns it")
+
+    def affiliate_for_product(self, product: str | None) -> str | None:
+        """The longest matching prefix wins: card.credit before card."""
+        if not product:
+            return None
+        matches = [p for p in self.products if product == p or product.startswith(p + ".")]
+        return self.products[max(matches, key=len)] if matches else None
 
     @model_validator(mode="after")
     def _complete(self) -> "Directory":

@@ -15,10 +15,9 @@ class Assignment:
     copy_reason: tuple[str, ...] = ()
 
 
-def choose_affiliate(c: Classification, channel_affiliate: str | None) -> str:
-    """The channel's explicit affiliate wins, then the classifier's (which already
-    reflects the product the text is about)."""
-    return channel_affiliate or c.affiliate
+def choose_affiliate(c: Classification, channel_affiliate: str | None, product_affiliate: str | None = None) -> str:
+    """The channel's explicit affiliate wins, then the product's owner, then the classifier's."""
+    return channel_affiliate or product_affiliate or c.affiliate
 
 
 def choose_team(c: Classification) -> str:
@@ -31,9 +30,11 @@ def choose_team(c: Classification) -> str:
     return "general"
 
 
-def assign(c: Classification, channel_affiliate: str | None, directory: Directory) -> Assignment:
+def assign(c: Classification, channel_affiliate: str | None, directory: Directory,
+           product: str | None = None) -> Assignment:
     copy = tuple(f for f in c.flags if f in directory.copy_to_consumer_protection)
-    return Assignment(choose_affiliate(c, channel_affiliate), choose_team(c), copy)
+    return Assignment(choose_affiliate(c, channel_affiliate, directory.affiliate_for_product(product)),
+                      choose_team(c), copy)
 
 
 def shares_customer(assigned_affiliate: str, receiving_affiliate: str | None, cross_affiliate_consent: bool) -> bool:

@@ -22,7 +22,7 @@ def on_classified(outbox: Outbox, directory: Directory, calendar: BusinessCalend
     async def process(conn: asyncpg.Connection, d: Delivery) -> None:
         e: VocClassified = d.msg  # type: ignore[assignment]
         c = e.classification
-        a = assign(c, e.affiliate_hint, directory)
+        a = assign(c, e.affiliate_hint, directory, e.product)
         ack_due, resolve_due = deadlines(c.urgency, e.received_at, directory, calendar)
         routed = CaseRouted(case_id=e.case_id, tracking_code=e.tracking_code, channel=e.channel,
                             affiliate=a.affiliate, team=a.team, kind=c.kind, topic=c.topic, urgency=c.urgency,
