@@ -13,29 +13,17 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-import nats
 import pytest
 
 from services import devrun
 from shared.devstack import NatsServer
+from tests.streams import stream_header
 
 pytestmark = pytest.mark.e2e
 
 TOTAL = 2000
 TEXTS = ["앱 이체 버튼 눌러도 반응이 없어요", "카드 연회비 이중 청구 환불 요청합니다", "지점 대기 시간이 너무 길어요 ㅠㅠ",
          "보험금 청구 서류 접수 확인 부탁드립니다", "주식 매도 주문이 체결이 안 돼요"]
-
-
-async def stream_subjects(url: str) -> list[str]:
-    nc = await nats.connect(url)
-    js = nc.jetstream()
-    info = await js.stream_info("VOC_INTAKE")
-    subjects = []
-    for seq in range(max(1, info.state.first_seq), info.state.last_seq + 1):
-        msg = await js.get_msg("VOC_INTAKE", seq)
-        subjects.append(msg.headers["ce-subject"])
-    await nc.close()
-    return subjects
 
 
 async def test_kill_9_intake_during_a_stream_of_2000_vocs(pg_admin_url, tmp_path: Path):
@@ -98,7 +86,7 @@ async def test_kill_9_intake_during_a_stream_of_2000_vocs(pg_admin_url, tmp_path
         assert len(rows) == TOTAL == len(by_key)
         assert by_key == accepted  # every 2xx is exactly the case that was stored
         for _ in range(100):  # the relay catches up after the last restart
-            subjects = await stream_subjects(server.url)
+            subjects = await stream_header(server.url, "VOC_INTAKE", "ce-subject")
             if len(subjects) >= TOTAL:
                 break
             await asyncio.sleep(0.2)

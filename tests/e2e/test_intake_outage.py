@@ -9,31 +9,13 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-import nats
 import pytest
 
 from services import devrun
 from shared.devstack import NatsServer, free_port
+from tests.streams import stream_count, stream_header
 
 pytestmark = pytest.mark.e2e
-
-
-async def stream_count(url: str) -> int:
-    nc = await nats.connect(url)
-    try:
-        return (await nc.jetstream().stream_info("VOC_INTAKE")).state.messages
-    finally:
-        await nc.close()
-
-
-async def stream_case_ids(url: str) -> list[str]:
-    nc = await nats.connect(url)
-    js = nc.jetstream()
-    info = await js.stream_info("VOC_INTAKE")
-    ids = [(await js.get_msg("VOC_INTAKE", seq)).headers["ce-subject"]
-           for seq in range(max(1, info.state.first_seq), info.state.last_seq + 1)]
-    await nc.close()
-    return ids
 
 
 async def test_intake_accepts_with_nats_down_from_start_and_mid_stream(pg_admin_url, tmp_path: Path):
@@ -59,7 +41,7 @@ async def test_intake_accepts_with_nats_down_from_start_and_mid_stream(pg_admin_
             for i in range(10):
                 await submit(i)
             server.start()
-            await _eventually(lambda: stream_count(server.url), 10)
+            await _eventually(lambda: stream_count(server.url, "VOC_INTAKE"), 10)
             server.stop()  # NATS goes away mid-stream for 10 s; a client keeps submitting
             loop = asyncio.get_running_loop()
             until, i = loop.time() + 10, 10
@@ -68,8 +50,8 @@ async def test_intake_accepts_with_nats_down_from_start_and_mid_stream(pg_admin_
                 i += 1
                 await asyncio.sleep(0.05)
             server.start()
-            await _eventually(lambda: stream_count(server.url), len(accepted), timeout=30)
-            delivered = await stream_case_ids(server.url)
+            await _eventually(lambda: stream_count(server.url, "VOC_INTAKE"), len(accepted), timeout=30)
+            delivered = await stream_header(server.url, "VOC_INTAKE", "ce-subject")
     finally:
         devrun.stop_services(stack)
         server.stop()
