@@ -80,7 +80,7 @@ async def test_card_team_works_a_complaint_through_its_lifecycle(system, http):
     assert ok.status_code == 200
     body = await timeline(http, accepted, "reopened")
     messages = " ".join(t["message"] for t in body["timeline"])
-    assert "서류 보완을 요청" in messages and "연장되었습니다. 사유: 가맹점 확인에" in messages and "이관되었습니다" in messages
+    assert "분류를 정정" in messages and "서류 보완을 요청" in messages and "연장되었습니다. 사유: 가맹점 확인에" in messages and "이관되었습니다" in messages
     assert body["status"] == "reopened"
     history = [h["event"] for h in (await r.get(f"/v1/cases/{case_id}")).json()["history"]]
     assert history == ["CaseAcknowledged", "CaseInfoRequested", "CaseInfoProvided", "CaseExtended",

@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from shared.events import (
-    CaseAcknowledged, CaseExtended, CaseInfoProvided, CaseInfoRequested, CaseReopened, CaseResolved, CaseRouted,
+    CaseAcknowledged, CaseExtended, CaseInfoProvided, CaseInfoRequested, CaseReclassified, CaseReopened,
+    CaseResolved, CaseRouted,
     CaseTransferred, Event, FeedbackSubmitted, SuggestionReviewed, SurveyRequested, VocClassified,
 )
 
@@ -36,7 +37,7 @@ class TimelineEntry:
 
 
 def entry_for(event: Event) -> TimelineEntry | None:
-    """None for events the customer does not see (reclassification, escalation)."""
+    """None for events the customer does not see."""
     match event:
         case VocClassified(classification=c):
             return TimelineEntry("classified", "접수 내용을 확인하고 있습니다.",
@@ -74,6 +75,8 @@ def entry_for(event: Event) -> TimelineEntry | None:
                                  {"affiliate": e.affiliate, "team": e.team})
         case CaseReopened() as e:
             return TimelineEntry("reopened", "민원을 다시 살펴보고 있습니다.", {"reason": e.reason})
+        case CaseReclassified():
+            return TimelineEntry("in_progress", "담당 부서에서 민원 분류를 정정했습니다.", advances_status=False)
         case SuggestionReviewed() as e:
             msg = "제안이 채택되었습니다. 감사합니다." if e.outcome == "adopted" else f"제안을 검토했습니다: {e.reason}"
             return TimelineEntry("resolved", msg, {"outcome": e.outcome}, advances_status=False)
