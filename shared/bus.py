@@ -86,6 +86,7 @@ SERVICE_CONSUMERS: tuple[ConsumerSpec, ...] = (
     ConsumerSpec("VOC_COMMANDS", "routing-commands", "voc.cmd.case.>", "acknowledge/resolve commands"),
     ConsumerSpec("VOC_CASE", "feedback-resolved", "voc.case.resolved", "feedback sends surveys"),
     ConsumerSpec("VOC_COMMANDS", "feedback-commands", "voc.cmd.feedback.>", "survey responses over NATS"),
+    ConsumerSpec("VOC_CASE", "feedback-reviews", "voc.case.suggestion_reviewed", "rewards for adopted suggestions"),
     # intake keeps the customer-facing status and timeline
     ConsumerSpec("VOC_CLASSIFIED", "intake-timeline", "voc.classified", "timeline: classified"),
     ConsumerSpec("VOC_ROUTED", "intake-timeline", "voc.routed.>", "timeline: routed"),

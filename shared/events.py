@@ -385,6 +385,8 @@ class SuggestionReviewed(Event):
     team: Team
     outcome: Literal["adopted", "rejected"]
     reason: str
+    tracking_code: str | None = None
+    channel: Channel | None = None
 
 
 class CaseEscalated(Event):
@@ -444,7 +446,7 @@ class CustomerNoticeRequested(Event):
     TYPE: ClassVar[str] = "kr.moksori.customer.notice_requested.v1"
     SUBJECT: ClassVar[str] = "voc.notice.{notice}"
 
-    notice: Literal["receipt", "acknowledged", "extended", "resolved"]
+    notice: Literal["receipt", "acknowledged", "extended", "resolved", "thanks"]
     tracking_code: str
     channel: Channel
     message: str = Field(description="Korean text for the customer, no personal data")
@@ -452,6 +454,17 @@ class CustomerNoticeRequested(Event):
 
     def subject(self) -> str:
         return self.SUBJECT.format(notice=self.notice)
+
+
+class RewardGranted(Event):
+    """An adopted suggestion earns points; the points platform pays it. Granted once per suggestion."""
+
+    TYPE: ClassVar[str] = "kr.moksori.feedback.reward_granted.v1"
+    SUBJECT: ClassVar[str] = "voc.feedback.reward_granted"
+
+    affiliate: Affiliate
+    points: int = Field(gt=0)
+    reason: str
 
 
 class AlertRaised(Event):
@@ -556,7 +569,7 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     VocReceived, VocClassified, CaseRouted, CaseAcknowledged, CaseResolved,
     SurveyRequested, FeedbackSubmitted, AlertRaised, CustomerNoticeRequested, CallSegmentReceived,
     CaseInfoRequested, CaseInfoProvided, CaseExtended, CaseTransferred, CaseReopened, CaseReclassified,
-    SuggestionReviewed, CaseEscalated,
+    SuggestionReviewed, CaseEscalated, RewardGranted,
 )
 ALL_COMMANDS: tuple[type[Command], ...] = (
     AcknowledgeCase, ResolveCase, SubmitFeedback, RequestInfo, ProvideInfo, ExtendCase, TransferCase, ReopenCase,

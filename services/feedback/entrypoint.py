@@ -8,7 +8,10 @@ from services.feedback.handlers import events, http
 from services.feedback.settings import FeedbackSettings
 from shared.bus import SERVICE_CONSUMERS
 from shared.config import load_settings
-from shared.events import CaseResolved, SubmitFeedback
+from services.classifier.domain.lexicon import load_lexicon
+from services.classifier.domain.rules import classify_text
+from services.feedback.domain.rewards import load_rewards
+from shared.events import CaseResolved, SubmitFeedback, SuggestionReviewed
 from shared.runtime import Runtime
 from shared.telemetry import setup_logging
 
@@ -18,11 +21,17 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 def build(settings: FeedbackSettings) -> Runtime:
     rt = Runtime("feedback", settings, MIGRATIONS)
     rt.http.state.survey_secret = settings.survey_secret
+    lexicon = load_lexicon(settings.lexicon_file)
+    classify = (lambda text: classify_text(text, lexicon))  # the classifier's library, on the masked comment
+    rt.http.state.classify = classify
     rt.http.include_router(http.router)
     specs = {c.durable: c for c in SERVICE_CONSUMERS if c.durable.startswith("feedback")}
     rt.consume(specs["feedback-resolved"], (CaseResolved,),
                events.on_resolved(rt.outbox, settings.survey_secret, settings.survey_ttl_days))
-    rt.consume(specs["feedback-commands"], (SubmitFeedback,), events.on_submit(rt.outbox, settings.survey_secret))
+    rt.consume(specs["feedback-commands"], (SubmitFeedback,),
+               events.on_submit(rt.outbox, settings.survey_secret, classify))
+    rt.consume(specs["feedback-reviews"], (SuggestionReviewed,),
+               events.on_reviewed(rt.outbox, load_rewards(settings.rewards_file)))
     return rt
 
 

@@ -1,5 +1,9 @@
+from pathlib import Path
+
 from pydantic import Field
 
+from services.classifier.domain.lexicon import DEFAULT_LEXICON
+from services.feedback.domain.rewards import DEFAULT_REWARDS
 from shared.config import ServiceSettings
 
 
@@ -7,3 +11,5 @@ class FeedbackSettings(ServiceSettings):
     http_port: int = Field(8004, ge=0, le=65535)
     survey_secret: str = Field(min_length=16, description="HMAC key for survey link tokens")
     survey_ttl_days: int = Field(7, ge=1, le=90)
+    rewards_file: Path = DEFAULT_REWARDS
+    lexicon_file: Path = DEFAULT_LEXICON

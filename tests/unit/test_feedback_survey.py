@@ -45,3 +45,27 @@ def test_repeat_answers():
     assert not is_repeat(a, Answer(4, 9, 2, None))
     with pytest.raises(ValueError, match="at least one"):
         Answer(None, None, None, "코멘트만").validate()
+
+
+@pytest.mark.parametrize("csat,nps,sentiment,recover", [
+    (2, None, None, True), (1, 9, "positive", True), (3, 5, "negative", True),
+    (3, 5, "neutral", False), (4, 9, "negative", False), (None, None, None, False),
+])
+def test_service_recovery_rule(csat, nps, sentiment, recover):
+    from services.feedback.domain.rewards import needs_recovery
+
+    assert needs_recovery(csat, nps, sentiment) is recover
+
+
+def test_reward_table_defaults_and_overrides(tmp_path):
+    from services.feedback.domain.rewards import load_rewards
+    from shared.datafiles import DataFileError
+
+    table = load_rewards()
+    assert table.points_for("card") == 50_000
+    p = tmp_path / "r.yaml"
+    p.write_text("default_points: 30000\nper_affiliate:\n  insurance: 70000\n")
+    assert load_rewards(p).points_for("insurance") == 70_000 and load_rewards(p).points_for("bank") == 30_000
+    p.write_text("default_points: -1\n")
+    with pytest.raises(DataFileError, match="r.yaml:1: default_points"):
+        load_rewards(p)

@@ -10,7 +10,8 @@ from services.feedback.adapters import repository as repo
 from services.feedback.domain.survey import TokenError, delivery_for, expiry, issue_token
 from services.feedback.handlers.responses import record_response
 from shared.consumer import Delivery, Process, Unprocessable
-from shared.events import CaseResolved, SurveyRequested
+from services.feedback.domain.rewards import RewardTable
+from shared.events import CaseResolved, CustomerNoticeRequested, RewardGranted, SuggestionReviewed, SurveyRequested
 from shared.outbox import Outbox
 
 
@@ -29,14 +30,38 @@ def on_resolved(outbox: Outbox, secret: str, ttl_days: int) -> Process:
     return process
 
 
-def on_submit(outbox: Outbox, secret: str) -> Process:
+def on_submit(outbox: Outbox, secret: str, classify=None) -> Process:
     async def process(conn: asyncpg.Connection, d: Delivery) -> None:
         try:
-            outcome = await record_response(conn, outbox, secret, d.msg)  # type: ignore[arg-type]
+            outcome = await record_response(conn, outbox, secret, d.msg, classify)  # type: ignore[arg-type]
         except (TokenError, ValueError) as exc:
             raise Unprocessable(str(exc)) from exc
         if outcome == "conflict":
             raise Unprocessable(f"case {d.msg.case_id} already has a different response")
         # NoSurvey propagates and is retried: the survey may still be on its way
+
+    return process
+
+
+def on_reviewed(outbox: Outbox, rewards: RewardTable) -> Process:
+    """An adopted suggestion is rewarded exactly once (the reward row is the guard); a
+    rejected one gets a thank-you notice."""
+
+    async def process(conn: asyncpg.Connection, d: Delivery) -> None:
+        e: SuggestionReviewed = d.msg  # type: ignore[assignment]
+        notice = None
+        if e.outcome == "adopted":
+            points = rewards.points_for(e.affiliate)
+            if await conn.fetchval(repo.INSERT_REWARD, e.case_id, e.affiliate, points) is None:
+                return  # already rewarded: a replayed or repeated adoption
+            await outbox.add(conn, RewardGranted(case_id=e.case_id, affiliate=e.affiliate, points=points,
+                                                 reason=e.reason))
+            notice = f"[목소리] 고객님의 제안이 채택되어 {points:,}포인트를 드립니다. 감사합니다."
+        else:
+            notice = "[목소리] 소중한 제안 감사합니다. 검토 결과 이번에는 반영되지 않았습니다."
+        if e.tracking_code and e.channel:
+            await outbox.add(conn, CustomerNoticeRequested(case_id=e.case_id, notice="thanks",
+                                                           tracking_code=e.tracking_code, channel=e.channel,
+                                                           message=notice), id=f"thanks:{e.case_id}")
 
     return process

@@ -33,7 +33,7 @@ async def submit(body: RatingBody, request: Request) -> JSONResponse:
         case_id = verify_token(secret, body.token, datetime.now(UTC))
         cmd = SubmitFeedback(case_id=case_id, **body.model_dump())
         async with rt.pool.acquire() as conn, conn.transaction():
-            outcome = await record_response(conn, rt.outbox, secret, cmd)
+            outcome = await record_response(conn, rt.outbox, secret, cmd, request.app.state.classify)
     except TokenError as exc:
         return JSONResponse({"error": str(exc), "details": [{"field": "token", "error": str(exc)}]},
                             status_code=400)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from collections.abc import Callable
 from typing import Literal
 
 import asyncpg
 
 from services.feedback.adapters import repository as repo
 from services.feedback.domain.survey import Answer, TokenError, is_repeat, verify_token
-from shared.events import FeedbackSubmitted, SubmitFeedback
+from services.feedback.domain.rewards import needs_recovery
+from shared.events import AlertRaised, Classification, FeedbackSubmitted, ReopenCase, SubmitFeedback
 from shared.outbox import Outbox
 from shared.pii import mask_text
 
@@ -20,7 +22,11 @@ class NoSurvey(LookupError):
     pass
 
 
-async def record_response(conn: asyncpg.Connection, outbox: Outbox, secret: str, cmd: SubmitFeedback) -> Outcome:
+Classify = Callable[[str], Classification]
+
+
+async def record_response(conn: asyncpg.Connection, outbox: Outbox, secret: str, cmd: SubmitFeedback,
+                          classify: Classify | None = None) -> Outcome:
     now = datetime.now(UTC)
     case_id = verify_token(secret, cmd.token, now)
     if case_id != cmd.case_id:
@@ -33,9 +39,22 @@ async def record_response(conn: asyncpg.Connection, outbox: Outbox, secret: str,
         existing = await conn.fetchrow(repo.GET_RESPONSE, case_id)
         if existing is not None:
             return "repeated" if is_repeat(Answer(**dict(existing)), answer) else "conflict"
+        c = classify(answer.comment) if classify and answer.comment else None
+        recovery = needs_recovery(answer.csat, answer.nps, c.sentiment if c else None)
         if await conn.fetchval(repo.INSERT_RESPONSE, case_id, answer.csat, answer.nps, answer.ces,
-                               answer.comment, now) is not None:
+                               answer.comment, now, c.topic if c else None, c.sentiment if c else None,
+                               recovery) is not None:
             await outbox.add(conn, FeedbackSubmitted(case_id=case_id, csat=answer.csat, nps=answer.nps,
                                                      ces=answer.ces, comment=answer.comment, submitted_at=now))
+            if recovery:
+                await start_recovery(conn, outbox, case_id)
             return "recorded"
     return "conflict"
+
+
+async def start_recovery(conn: asyncpg.Connection, outbox: Outbox, case_id) -> None:
+    """Service recovery: the team is alerted and the case goes back to it."""
+    affiliate = await conn.fetchval(repo.SURVEY_AFFILIATE, case_id)
+    await outbox.add(conn, AlertRaised(case_id=case_id, reason="service_recovery", severity="high",
+                                       affiliate=affiliate, message="고객 만족도 낮음: 서비스 회복 조치 필요"))
+    await outbox.add(conn, ReopenCase(case_id=case_id, reason="고객 만족도 조사 결과 불만족: 서비스 회복"))

@@ -1,0 +1,111 @@
+"""Closing the loop: rewards for adopted suggestions (exactly once), thanks for rejected
+ones, and service recovery on a poor rating."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import nats
+import pytest
+
+from services import devrun
+from shared.cloudevents import encode, envelope_for
+from shared.events import SuggestionReviewed
+
+pytestmark = pytest.mark.e2e
+
+
+async def submit_and_route(http, voc: dict) -> dict:
+    accepted = (await http["intake"].post("/v1/voc", json=voc)).json()
+    for _ in range(100):
+        r = await http["routing"].get(f"/v1/cases/{accepted['case_id']}")
+        if r.status_code == 200:
+            return {**accepted, **r.json()}
+        await asyncio.sleep(0.1)
+    raise AssertionError("never routed")
+
+
+async def test_adopted_suggestion_is_rewarded_exactly_once(system, http, db):
+    nc = await nats.connect(system.nats_url)
+    js = nc.jetstream()
+    rewards: list[dict] = []
+
+    async def on_reward(msg):
+        rewards.append(json.loads(msg.data))
+
+    await nc.subscribe("voc.feedback.reward_granted", cb=on_reward)
+    case = await submit_and_route(http, {"channel": "web", "affiliate": "card", "kind": "suggestion",
+                                         "text": "카드 실적 조회 화면에 남은 실적을 막대그래프로 보여주면 좋겠습니다."})
+    key = {"X-Api-Key": devrun.team_keys(system.var)["card"]}
+    r = await http["routing"].post(f"/v1/cases/{case['case_id']}/review", headers=key,
+                                   json={"outcome": "adopted", "reason": "앱 개선 과제로 채택"})
+    assert r.status_code == 200
+    replay = SuggestionReviewed.model_validate(r.json()["data"])
+    subject, body, headers = encode(replay, envelope_for(replay, source="moksori/routing"))  # a new event id
+    await js.publish(subject, body, headers=headers)
+    await asyncio.sleep(2)
+    mine = [x for x in rewards if x["case_id"] == case["case_id"]]
+    assert len(mine) == 1 and mine[0]["points"] == 50_000
+    assert await db.fetchval("SELECT count(*) FROM feedback.rewards WHERE case_id::text = $1", case["case_id"]) == 1
+    await nc.drain()
+
+
+async def test_rejected_suggestion_gets_a_thank_you_notice(system, http):
+    nc = await nats.connect(system.nats_url)
+    notices: list[dict] = []
+
+    async def on_notice(msg):
+        notices.append(json.loads(msg.data))
+
+    await nc.subscribe("voc.notice.thanks", cb=on_notice)
+    case = await submit_and_route(http, {"channel": "app", "affiliate": "bank", "kind": "suggestion",
+                                         "text": "지점 영업시간을 저녁 8시까지 늘려주시면 좋겠어요"})
+    key = {"X-Api-Key": devrun.team_keys(system.var)["bank"]}
+    await http["routing"].post(f"/v1/cases/{case['case_id']}/review", headers=key,
+                               json={"outcome": "rejected", "reason": "인력 운영상 어려움"})
+    for _ in range(50):
+        if any(n["case_id"] == case["case_id"] for n in notices):
+            break
+        await asyncio.sleep(0.1)
+    notice = next(n for n in notices if n["case_id"] == case["case_id"])
+    assert "감사합니다" in notice["message"] and notice["tracking_code"] == case["tracking_code"]
+    await nc.drain()
+
+
+async def test_poor_rating_alerts_the_team_and_reopens_the_case(system, http, db):
+    nc = await nats.connect(system.nats_url)
+    surveys: asyncio.Queue = asyncio.Queue()
+    alerts: list[dict] = []
+
+    async def on_survey(msg):
+        await surveys.put(json.loads(msg.data))
+
+    async def on_alert(msg):
+        alerts.append(json.loads(msg.data))
+
+    await nc.subscribe("voc.feedback.survey_requested", cb=on_survey)
+    await nc.subscribe("voc.alert.service_recovery", cb=on_alert)
+    case = await submit_and_route(http, {"channel": "app", "affiliate": "bank",
+                                         "text": "대출 상환 일정 변경을 요청했는데 반영이 안 됐어요"})
+    key = {"X-Api-Key": devrun.team_keys(system.var)["bank"]}
+    await http["routing"].post(f"/v1/cases/{case['case_id']}/resolve", headers=key,
+                               json={"resolution": "상환 일정 변경 완료", "outcome": "accepted"})
+    survey = await asyncio.wait_for(surveys.get(), 15)
+    while survey["case_id"] != case["case_id"]:
+        survey = await asyncio.wait_for(surveys.get(), 15)
+    r = await http["feedback"].post("/v1/feedback", json={
+        "token": survey["token"], "csat": 1, "nps": 2,
+        "comment": "처리됐다더니 여전히 예전 날짜로 출금돼요 너무 화가 납니다 연락처 010-2222-3333"})
+    assert r.status_code == 201
+    for _ in range(100):
+        status = (await http["routing"].get(f"/v1/cases/{case['case_id']}")).json()["status"]
+        if status == "routed" and alerts:
+            break
+        await asyncio.sleep(0.1)
+    assert status == "routed"  # reopened for the team
+    assert [a["affiliate"] for a in alerts if a["case_id"] == case["case_id"]] == ["bank"]
+    row = await db.fetchrow("SELECT comment, comment_sentiment, recovery FROM feedback.responses "
+                            "WHERE case_id::text = $1", case["case_id"])
+    assert row["recovery"] and row["comment_sentiment"] == "negative" and "3333" not in row["comment"]
+    await nc.drain()
