@@ -369,6 +369,57 @@ def nats_auth(out: Annotated[Path, typer.Option(help="nats-server config include
     console.print(f"wrote {out} (include it in nats-server.conf) and {credentials} (keep secret)")
 
 
+report_app = typer.Typer(help="The consumer-protection office's numbers", no_args_is_help=True)
+app.add_typer(report_app, name="report")
+
+
+@report_app.command("daily")
+def report_daily(
+    database_url: DbUrl,
+    date_: Annotated[str, typer.Option("--date", help="YYYY-MM-DD (Korean time); default today")] = "",
+    period: Annotated[str, typer.Option(help="day, week or month containing --date")] = "day",
+    format_: Annotated[str, typer.Option("--format", help="table, json, csv or html")] = "table",
+    output: Annotated[Optional[Path], typer.Option(help="file to write (json, csv, html)")] = None,
+    directory_file: Annotated[Optional[Path], typer.Option(help="affiliate directory (denominators)")] = None,
+) -> None:
+    """The morning-meeting report: volume, 환산건수 against last year, SLA, times, CSAT/NPS/CES, alerts."""
+    from datetime import date, datetime
+    from zoneinfo import ZoneInfo
+
+    from services.feedback import report_cli
+    from services.routing.domain.directory import DEFAULT_DIRECTORY, load_directory
+    from shared.db import connect
+
+    try:
+        day = date.fromisoformat(date_) if date_ else datetime.now(ZoneInfo("Asia/Seoul")).date()
+    except ValueError:
+        raise typer.BadParameter(f"{date_!r} is not a date like 2026-11-20", param_hint="--date") from None
+    if period not in ("day", "week", "month"):
+        raise typer.BadParameter("use day, week or month", param_hint="--period")
+    if format_ not in ("table", "json", "csv", "html"):
+        raise typer.BadParameter("use table, json, csv or html", param_hint="--format")
+    directory = load_directory(directory_file or DEFAULT_DIRECTORY)
+    denominators = {a: e.denominator.count for a, e in directory.affiliates.items()}
+
+    async def go() -> dict:
+        conn = await connect(_check_db(database_url))
+        try:
+            return await report_cli.gather(conn, day, period, denominators)
+        finally:
+            await conn.close()
+
+    report = asyncio.run(go())
+    if format_ == "table":  # piped output keeps full width instead of rich's 80-column default
+        report_cli.print_table(report, console if console.is_terminal else Console(width=200))
+        return
+    text = report_cli.render(report, format_)
+    if output:
+        output.write_text(text, encoding="utf-8")
+        console.print(f"wrote {output}")
+    else:
+        print(text)
+
+
 @app.command()
 def specs(out: Annotated[Path, typer.Option(help="output folder")] = REPO / "docs" / "specs") -> None:
     """Write the AsyncAPI (bus) and OpenAPI (HTTP) specs generated from the code."""

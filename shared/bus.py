@@ -87,6 +87,11 @@ SERVICE_CONSUMERS: tuple[ConsumerSpec, ...] = (
     ConsumerSpec("VOC_CASE", "feedback-resolved", "voc.case.resolved", "feedback sends surveys"),
     ConsumerSpec("VOC_COMMANDS", "feedback-commands", "voc.cmd.feedback.>", "survey responses over NATS"),
     ConsumerSpec("VOC_CASE", "feedback-reviews", "voc.case.suggestion_reviewed", "rewards for adopted suggestions"),
+    # analytics facts for the consumer-protection office's reports
+    ConsumerSpec("VOC_ROUTED", "feedback-facts", "voc.routed.>", "facts: routed cases"),
+    ConsumerSpec("VOC_CASE", "feedback-facts", "voc.case.>", "facts: lifecycle"),
+    ConsumerSpec("VOC_ALERTS", "feedback-facts", "voc.alert.>", "facts: alerts"),
+    ConsumerSpec("VOC_FEEDBACK", "feedback-facts", "voc.feedback.submitted", "facts: ratings"),
     # intake keeps the customer-facing status and timeline
     ConsumerSpec("VOC_CLASSIFIED", "intake-timeline", "voc.classified", "timeline: classified"),
     ConsumerSpec("VOC_ROUTED", "intake-timeline", "voc.routed.>", "timeline: routed"),

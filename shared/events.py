@@ -274,6 +274,7 @@ class CaseRouted(Event):
     ack_due: datetime | None = None
     resolve_due: datetime | None = None
     origin: Origin = "direct"
+    repeat: bool = Field(default=False, description="the customer says this is a repeated complaint")
     customer_ref: str | None = Field(default=None, description="present only within the receiving affiliate "
                                                                 "or with cross-affiliate consent")
 

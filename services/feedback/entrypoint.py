@@ -11,7 +11,7 @@ from shared.config import load_settings
 from services.classifier.domain.lexicon import load_lexicon
 from services.classifier.domain.rules import classify_text
 from services.feedback.domain.rewards import load_rewards
-from shared.events import CaseResolved, SubmitFeedback, SuggestionReviewed
+from shared.events import ALL_EVENTS, CaseResolved, SubmitFeedback, SuggestionReviewed
 from shared.runtime import Runtime
 from shared.telemetry import setup_logging
 
@@ -32,6 +32,9 @@ def build(settings: FeedbackSettings) -> Runtime:
                events.on_submit(rt.outbox, settings.survey_secret, classify))
     rt.consume(specs["feedback-reviews"], (SuggestionReviewed,),
                events.on_reviewed(rt.outbox, load_rewards(settings.rewards_file)))
+    for spec in SERVICE_CONSUMERS:
+        if spec.durable == "feedback-facts":
+            rt.consume(spec, ALL_EVENTS, events.on_fact)
     return rt
 
 

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
+from services.feedback.adapters import facts
 from services.feedback.adapters import repository as repo
 from services.feedback.domain.survey import TokenError, delivery_for, expiry, issue_token
 from services.feedback.handlers.responses import record_response
@@ -65,3 +66,7 @@ def on_reviewed(outbox: Outbox, rewards: RewardTable) -> Process:
                                                            message=notice), id=f"thanks:{e.case_id}")
 
     return process
+
+
+async def on_fact(conn: asyncpg.Connection, d: Delivery) -> None:
+    await facts.record(conn, d.msg)  # type: ignore[arg-type]

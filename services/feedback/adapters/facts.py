@@ -1,0 +1,68 @@
+"""Analytics facts: one upsert per case event."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from shared.events import (
+    AlertRaised, CaseAcknowledged, CaseExtended, CaseReclassified, CaseReopened, CaseResolved, CaseRouted,
+    CaseTransferred, Event, FeedbackSubmitted,
+)
+
+KST_DAY = "(($2::timestamptz) AT TIME ZONE 'Asia/Seoul')::date"
+
+ROUTED = f"""
+INSERT INTO feedback.case_facts (case_id, day, received_at, affiliate, team, topic, kind, channel, origin, urgency,
+                                 repeat, resolve_due)
+VALUES ($1, {KST_DAY}, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+ON CONFLICT (case_id) DO UPDATE SET day = EXCLUDED.day, received_at = EXCLUDED.received_at,
+    affiliate = COALESCE(feedback.case_facts.affiliate, EXCLUDED.affiliate),
+    team = COALESCE(feedback.case_facts.team, EXCLUDED.team),
+    topic = COALESCE(feedback.case_facts.topic, EXCLUDED.topic), kind = COALESCE(feedback.case_facts.kind, EXCLUDED.kind),
+    channel = EXCLUDED.channel, origin = EXCLUDED.origin, urgency = EXCLUDED.urgency, repeat = EXCLUDED.repeat,
+    resolve_due = COALESCE(feedback.case_facts.resolve_due, EXCLUDED.resolve_due)"""
+
+UPSERT = """
+INSERT INTO feedback.case_facts (case_id) VALUES ($1) ON CONFLICT (case_id) DO NOTHING"""
+
+SETS = {
+    CaseAcknowledged: "acknowledged_at = COALESCE(acknowledged_at, $2)",
+    CaseResolved: "resolved_at = $2, within_sla = $3",
+    CaseExtended: "extended = true, resolve_due = $2",
+    CaseTransferred: "affiliate = $2, team = $3",
+    CaseReclassified: "kind = $2, topic = $3",
+    CaseReopened: "reopened = reopened + 1, resolved_at = NULL, within_sla = NULL",
+    AlertRaised: "alerts = alerts + 1",
+    FeedbackSubmitted: "csat = $2, nps = $3, ces = $4",
+}
+
+
+def _args(e: Event) -> tuple:
+    match e:
+        case CaseAcknowledged():
+            return (e.acknowledged_at,)
+        case CaseResolved():
+            return (e.resolved_at, e.within_sla)
+        case CaseExtended():
+            return (e.resolve_due,)
+        case CaseTransferred():
+            return (e.affiliate, e.team)
+        case CaseReclassified():
+            return (e.kind, e.topic)
+        case FeedbackSubmitted():
+            return (e.csat, e.nps, e.ces)
+    return ()
+
+
+async def record(conn: asyncpg.Connection, e: Event) -> None:
+    if isinstance(e, CaseRouted):
+        if e.copy_reason:
+            return  # the office's copy is the same case
+        await conn.execute(ROUTED, e.case_id, e.received_at, e.affiliate, e.team, e.topic, e.kind, e.channel,
+                           e.origin, e.urgency, e.repeat, e.resolve_due)
+        return
+    sql = SETS.get(type(e))
+    if sql is None:
+        return
+    await conn.execute(UPSERT, e.case_id)
+    await conn.execute(f"UPDATE feedback.case_facts SET {sql} WHERE case_id = $1", e.case_id, *_args(e))

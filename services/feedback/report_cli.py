@@ -1,0 +1,102 @@
+"""`moksori report daily`: the 10:00 meeting's numbers, in the terminal or as a file."""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+from datetime import date
+
+from rich.console import Console
+from rich.table import Table
+
+from services.feedback.adapters import report_sql as q
+from services.feedback.domain.report import Period, build
+
+AFFILIATE_KO = {"bank": "은행", "card": "카드", "securities": "증권", "insurance": "보험", "group": "지주"}
+
+
+async def gather(conn, day: date, period_kind: str, denominators: dict[str, int]) -> dict:
+    p = Period.of(day, period_kind)
+    prev, ly = p.previous(), p.last_year()
+    rows = [dict(r) for r in await conn.fetch(q.BY_AFFILIATE, p.start, p.end)]
+    last = [dict(r) for r in await conn.fetch(q.BY_AFFILIATE, ly.start, ly.end)]
+    csat = [dict(r) for r in await conn.fetch(q.CSAT_DISTRIBUTION, p.start, p.end)]
+    topics = [dict(r) for r in await conn.fetch(q.BY_TOPIC, p.start, p.end)]
+    channels = [dict(r) for r in await conn.fetch(q.BY_CHANNEL, p.start, p.end)]
+    rising = [dict(r) for r in await conn.fetch(q.RISING_TOPICS, p.start, p.end, prev.start)]
+    return build(p, rows, last, denominators, csat, topics, channels, rising)
+
+
+def _fmt(v) -> str:
+    return "-" if v is None else f"{v:,}" if isinstance(v, int) else f"{v:,.2f}" if isinstance(v, float) else str(v)
+
+
+def print_table(report: dict, console: Console) -> None:
+    t = Table(title=f"목소리 민원 현황 {report['period']['name']}", show_lines=False)
+    cols = [("계열사", "affiliate"), ("접수", "cases"), ("민원", None), ("자체 환산", "converted_own_per_100k"),
+            ("대외 환산", "converted_fss_per_100k"), ("환산 전년비 %", "converted_own_yoy_pct"),
+            ("SLA 준수 %", "sla_met_pct"), ("연장", "extended"), ("확인 p50(h)", "ack_hours_p50"),
+            ("처리 p90(h)", "resolve_hours_p90"), ("CSAT", "csat_avg"), ("NPS", "nps"), ("CES", "ces_avg"),
+            ("재민원 %", "repeat_complaint_pct"), ("경보", "alerts")]
+    for title, _ in cols:
+        t.add_column(title, justify="right" if title != "계열사" else "left")
+    for a in report["affiliates"]:
+        t.add_row(*[AFFILIATE_KO.get(a["affiliate"], a["affiliate"]) if key == "affiliate" else
+                    _fmt(a["by_kind"]["complaints"]) if key is None else _fmt(a[key]) for _, key in cols])
+    console.print(t)
+    if report["rising_topics"]:
+        console.print("급증 유형: " + ", ".join(f"{r['topic']} {r['before']}→{r['cases']}"
+                                              for r in report["rising_topics"]))
+    if report["csat_distribution"]:
+        console.print("CSAT 분포: " + "  ".join(f"{k}점 {v}" for k, v in sorted(report["csat_distribution"].items())))
+
+
+def to_csv(report: dict) -> str:
+    out = io.StringIO()
+    rows = report["affiliates"]
+    flat = [{**{k: v for k, v in a.items() if k != "by_kind"}, **a["by_kind"]} for a in rows]
+    w = csv.DictWriter(out, fieldnames=list(flat[0]) if flat else ["affiliate"])
+    w.writeheader()
+    w.writerows(flat)
+    return out.getvalue()
+
+
+def to_html(report: dict) -> str:
+    """A self-contained page: tables plus CSS bar charts (no scripts, no network)."""
+    def bars(items: list[tuple[str, float]], unit: str = "") -> str:
+        top = max([v for _, v in items] or [1]) or 1
+        return "".join(f'<div class="bar"><span>{html.escape(k)}</span><i style="width:{100 * v / top:.1f}%"></i>'
+                       f"<b>{v:,.2f}{unit}</b></div>" for k, v in items)
+
+    aff = report["affiliates"]
+    rows = "".join(
+        f"<tr><td>{AFFILIATE_KO.get(a['affiliate'], a['affiliate'])}</td><td>{a['cases']:,}</td>"
+        f"<td>{a['by_kind']['complaints']:,}</td><td>{_fmt(a['converted_own_per_100k'])}</td>"
+        f"<td>{_fmt(a['converted_fss_per_100k'])}</td><td>{_fmt(a['sla_met_pct'])}</td><td>{_fmt(a['csat_avg'])}</td>"
+        f"<td>{_fmt(a['nps'])}</td><td>{_fmt(a['ces_avg'])}</td></tr>" for a in aff)
+    return f"""<!doctype html><html lang="ko"><meta charset="utf-8">
+<title>목소리 민원 현황 {html.escape(report['period']['name'])}</title>
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;
+padding:4px 8px;text-align:right}}.bar{{display:flex;align-items:center;gap:8px;margin:2px 0}}.bar span{{width:8em}}
+.bar i{{display:inline-block;height:14px;background:#3b6ea5}}</style>
+<h1>목소리 민원 현황 {html.escape(report['period']['name'])}</h1>
+<table><tr><th>계열사</th><th>접수</th><th>민원</th><th>자체 환산건수</th><th>대외 환산건수</th><th>SLA 준수 %</th>
+<th>CSAT</th><th>NPS</th><th>CES</th></tr>{rows}</table>
+<h2>자체민원 환산건수 (10만 명당)</h2>{bars([(AFFILIATE_KO.get(a['affiliate'], a['affiliate']),
+                                              a['converted_own_per_100k']) for a in aff])}
+<h2>접수 채널</h2>{bars([(k, float(v)) for k, v in report['channels'].items()])}
+<h2>CSAT 분포</h2>{bars([(f"{k}점", float(v)) for k, v in sorted(report['csat_distribution'].items())])}
+</html>
+"""
+
+
+def render(report: dict, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(report, ensure_ascii=False, indent=2, default=str)
+    if fmt == "csv":
+        return to_csv(report)
+    if fmt == "html":
+        return to_html(report)
+    raise ValueError(f"format must be json, csv or html, not {fmt!r}")

@@ -1,0 +1,82 @@
+"""The morning report from real case events: counts, 환산건수, SLA, ratings."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+
+import nats
+import pytest
+
+from services import devrun
+
+pytestmark = pytest.mark.e2e
+
+VOCS = [
+    {"channel": "app", "affiliate": "card", "text": "카드 연회비가 두 번 청구됐어요. 환불해 주세요."},
+    {"channel": "phone", "affiliate": "card", "text": "벌써 세 번째 전화인데 아직도 환불이 안 됐어요"},
+    {"channel": "web", "affiliate": "card", "origin": "fss_transfer",
+     "text": "금융감독원 이첩 민원: 카드 할부 수수료 부당 청구 건"},
+    {"channel": "app", "affiliate": "bank", "kind": "suggestion", "text": "적금 자동 재예치 기능이 있으면 좋겠어요"},
+]
+
+
+async def test_daily_report_counts_what_happened(system, http, db, tmp_path):
+    nc = await nats.connect(system.nats_url)
+    surveys: asyncio.Queue = asyncio.Queue()
+
+    async def on_survey(msg):
+        await surveys.put(json.loads(msg.data))
+
+    await nc.subscribe("voc.feedback.survey_requested", cb=on_survey)
+    ids = [(await http["intake"].post("/v1/voc", json=v)).json()["case_id"] for v in VOCS]
+    for _ in range(100):
+        if await db.fetchval("SELECT count(*) FROM feedback.case_facts WHERE case_id::text = ANY($1) "
+                             "AND affiliate IS NOT NULL", ids) == len(ids):
+            break
+        await asyncio.sleep(0.1)
+    card = {"X-Api-Key": devrun.team_keys(system.var)["card"]}
+    for case_id, csat in ((ids[0], 5), (ids[1], 2)):
+        await http["routing"].post(f"/v1/cases/{case_id}/acknowledge", headers=card,
+                                   json={"handler_name": "김민지", "handler_contact": "1588-0000"})
+        await http["routing"].post(f"/v1/cases/{case_id}/resolve", headers=card,
+                                   json={"resolution": "환불 완료", "outcome": "accepted"})
+    tokens = {}
+    while len(tokens) < 2:
+        s = await asyncio.wait_for(surveys.get(), 15)
+        tokens[s["case_id"]] = s["token"]
+    for case_id, csat in ((ids[0], 5), (ids[1], 2)):
+        await http["feedback"].post("/v1/feedback", json={"token": tokens[case_id], "csat": csat, "nps": csat * 2})
+    for _ in range(100):
+        if await db.fetchval("SELECT count(*) FROM feedback.case_facts WHERE case_id::text = ANY($1) "
+                             "AND csat IS NOT NULL", ids) == 2:
+            break
+        await asyncio.sleep(0.1)
+    await nc.drain()
+
+    env = {**os.environ, "DATABASE_URL": system.database_url}
+    out = tmp_path / "report.json"
+    subprocess.run([sys.executable, "-m", "services.cli", "report", "daily", "--format", "json", "--output", str(out)],
+                   env=env, check=True, capture_output=True, timeout=60)
+    report = json.loads(out.read_text())
+    card_row = next(a for a in report["affiliates"] if a["affiliate"] == "card")
+    assert card_row["cases"] == 3 and card_row["by_kind"]["complaints"] == 3
+    assert card_row["converted_own_per_100k"] == round(1 * 100_000 / 9_800_000, 3)  # repeat excluded
+    assert card_row["converted_fss_per_100k"] == round(1 * 100_000 / 9_800_000, 3)  # 대외민원 apart
+    assert card_row["repeat_complaint_pct"] == pytest.approx(33.3)
+    # the CSAT 2 case was reopened by service recovery, so one stays resolved
+    assert card_row["sla_met_pct"] == 100.0 and card_row["resolved"] == 1
+    assert card_row["csat_avg"] == 3.5 and card_row["nps"] == 0.0  # one promoter (10), one detractor (4)
+    assert report["csat_distribution"] == {"2": 1, "5": 1}
+    bank_row = next(a for a in report["affiliates"] if a["affiliate"] == "bank")
+    assert bank_row["by_kind"]["suggestions"] == 1
+    for fmt in ("csv", "html"):
+        p = subprocess.run([sys.executable, "-m", "services.cli", "report", "daily", "--format", fmt], env=env,
+                           check=True, capture_output=True, text=True, timeout=60)
+        assert "card" in p.stdout or "카드" in p.stdout
+    table = subprocess.run([sys.executable, "-m", "services.cli", "report", "daily"], env=env, check=True,
+                           capture_output=True, text=True, timeout=60).stdout
+    assert "목소리 민원 현황" in table and "카드" in table
