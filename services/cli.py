@@ -377,7 +377,7 @@ app.add_typer(report_app, name="report")
 def report_daily(
     database_url: DbUrl,
     date_: Annotated[str, typer.Option("--date", help="YYYY-MM-DD (Korean time); default today")] = "",
-    period: Annotated[str, typer.Option(help="day, week or month containing --date")] = "day",
+    period: Annotated[str, typer.Option(help="day, week, month, quarter or year containing --date")] = "day",
     format_: Annotated[str, typer.Option("--format", help="table, json, csv or html")] = "table",
     output: Annotated[Optional[Path], typer.Option(help="file to write (json, csv, html)")] = None,
     directory_file: Annotated[Optional[Path], typer.Option(help="affiliate directory (denominators)")] = None,
@@ -394,8 +394,8 @@ def report_daily(
         day = date.fromisoformat(date_) if date_ else datetime.now(ZoneInfo("Asia/Seoul")).date()
     except ValueError:
         raise typer.BadParameter(f"{date_!r} is not a date like 2026-11-20", param_hint="--date") from None
-    if period not in ("day", "week", "month"):
-        raise typer.BadParameter("use day, week or month", param_hint="--period")
+    if period not in ("day", "week", "month", "quarter", "year"):
+        raise typer.BadParameter("use day, week, month, quarter or year", param_hint="--period")
     if format_ not in ("table", "json", "csv", "html"):
         raise typer.BadParameter("use table, json, csv or html", param_hint="--format")
     directory = load_directory(directory_file or DEFAULT_DIRECTORY)

@@ -69,3 +69,17 @@ def test_reward_table_defaults_and_overrides(tmp_path):
     p.write_text("default_points: -1\n")
     with pytest.raises(DataFileError, match="r.yaml:1: default_points"):
         load_rewards(p)
+
+
+def test_report_periods_and_converted_counts():
+    from datetime import date
+
+    from services.feedback.domain.report import Period, nps, per_100k
+
+    assert Period.of(date(2026, 11, 20), "week").start == date(2026, 11, 16)
+    assert Period.of(date(2026, 11, 20), "month").end == date(2026, 12, 1)
+    assert Period.of(date(2026, 11, 20), "quarter").start == date(2026, 10, 1)
+    assert Period.of(date(2026, 11, 20), "quarter").end == date(2027, 1, 1)
+    assert Period.of(date(2024, 2, 29), "day").last_year().start == date(2023, 2, 28)
+    assert per_100k(98, 9_800_000) == 1.0
+    assert nps(5, 2, 10) == 30.0 and nps(0, 0, 0) is None

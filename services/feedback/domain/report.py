@@ -27,7 +27,13 @@ class Period:
             first = day.replace(day=1)
             nxt = (first + timedelta(days=32)).replace(day=1)
             return cls(first, nxt, f"{first:%Y-%m}")
-        raise ValueError(f"period must be day, week or month, not {kind!r}")
+        if kind == "quarter":
+            first = day.replace(month=(day.month - 1) // 3 * 3 + 1, day=1)
+            nxt = (first + timedelta(days=95)).replace(day=1)
+            return cls(first, nxt, f"{first.year}년 {(first.month - 1) // 3 + 1}분기")
+        if kind == "year":
+            return cls(day.replace(month=1, day=1), day.replace(year=day.year + 1, month=1, day=1), f"{day.year}년")
+        raise ValueError(f"period must be day, week, month, quarter or year, not {kind!r}")
 
     def previous(self) -> "Period":
         span = self.end - self.start
