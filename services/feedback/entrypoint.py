@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.feedback.handlers import events, http
+from services.feedback.handlers import dashboard, events, http
+from services.routing.domain.directory import load_directory
 from services.feedback.settings import FeedbackSettings
 from shared.bus import SERVICE_CONSUMERS
 from shared.config import load_settings
@@ -25,6 +26,9 @@ def build(settings: FeedbackSettings) -> Runtime:
     classify = (lambda text: classify_text(text, lexicon))  # the classifier's library, on the masked comment
     rt.http.state.classify = classify
     rt.http.include_router(http.router)
+    rt.http.include_router(dashboard.router)
+    directory = load_directory(settings.directory_file)
+    rt.http.state.denominators = {a: e.denominator.count for a, e in directory.affiliates.items()}
     specs = {c.durable: c for c in SERVICE_CONSUMERS if c.durable.startswith("feedback")}
     rt.consume(specs["feedback-resolved"], (CaseResolved,),
                events.on_resolved(rt.outbox, settings.survey_secret, settings.survey_ttl_days))

@@ -4,6 +4,7 @@ from pydantic import Field
 
 from services.classifier.domain.lexicon import DEFAULT_LEXICON
 from services.feedback.domain.rewards import DEFAULT_REWARDS
+from services.routing.domain.directory import DEFAULT_DIRECTORY
 from shared.config import ServiceSettings
 
 
@@ -13,3 +14,4 @@ class FeedbackSettings(ServiceSettings):
     survey_ttl_days: int = Field(7, ge=1, le=90)
     rewards_file: Path = DEFAULT_REWARDS
     lexicon_file: Path = DEFAULT_LEXICON
+    directory_file: Path = DEFAULT_DIRECTORY  # the affiliates' customer and contract counts

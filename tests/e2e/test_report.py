@@ -80,3 +80,17 @@ async def test_daily_report_counts_what_happened(system, http, db, tmp_path):
     table = subprocess.run([sys.executable, "-m", "services.cli", "report", "daily"], env=env, check=True,
                            capture_output=True, text=True, timeout=60).stdout
     assert "목소리 민원 현황" in table and "카드" in table
+
+
+async def test_dashboard_shows_today_alerts_and_queues(system, http):
+    await http["intake"].post("/v1/voc", json={"channel": "app", "affiliate": "card",
+                                               "text": "방금 카드를 잃어버렸어요 정지해 주세요. 해결 안 되면 금감원에 민원 넣겠습니다"})
+    for _ in range(100):
+        page = (await http["feedback"].get("/dashboard")).text
+        if "regulator" in page and "critical" in page:
+            break
+        await asyncio.sleep(0.1)
+    assert "목소리 운영 대시보드" in page and "오늘 접수" in page
+    assert "critical" in page and "regulator" in page  # live alerts
+    assert "미확인 민원이 가장 오래된 큐" in page and "카드" in page
+    assert "010-" not in page

@@ -54,6 +54,15 @@ def _args(e: Event) -> tuple:
     return ()
 
 
+INSERT_ALERT = """
+INSERT INTO feedback.alerts (event_id, case_id, reason, severity, affiliate, message, call_id, at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING"""
+
+
+async def record_alert(conn: asyncpg.Connection, event_id: str, at, e: AlertRaised) -> None:
+    await conn.execute(INSERT_ALERT, event_id, e.case_id, e.reason, e.severity, e.affiliate, e.message, e.call_id, at)
+
+
 async def record(conn: asyncpg.Connection, e: Event) -> None:
     if isinstance(e, CaseRouted):
         if e.copy_reason:

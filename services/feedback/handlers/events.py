@@ -12,7 +12,7 @@ from services.feedback.domain.survey import TokenError, delivery_for, expiry, is
 from services.feedback.handlers.responses import record_response
 from shared.consumer import Delivery, Process, Unprocessable
 from services.feedback.domain.rewards import RewardTable
-from shared.events import CaseResolved, CustomerNoticeRequested, RewardGranted, SuggestionReviewed, SurveyRequested
+from shared.events import AlertRaised, CaseResolved, CustomerNoticeRequested, RewardGranted, SuggestionReviewed, SurveyRequested
 from shared.outbox import Outbox
 
 
@@ -69,4 +69,6 @@ def on_reviewed(outbox: Outbox, rewards: RewardTable) -> Process:
 
 
 async def on_fact(conn: asyncpg.Connection, d: Delivery) -> None:
+    if isinstance(d.msg, AlertRaised):
+        await facts.record_alert(conn, d.env.id, d.env.time, d.msg)
     await facts.record(conn, d.msg)  # type: ignore[arg-type]
