@@ -55,10 +55,11 @@ class IdempotentConsumer:
     def __init__(self, spec: ConsumerSpec, *, schema: str, pool: asyncpg.Pool, js: JetStreamContext,
                  expect: tuple[type[Message], ...], process: Process,
                  after_commit: Callable[[], None] | None = None,
-                 redact: Callable[[bytes], bytes] | None = None) -> None:
+                 redact: Callable[[bytes], bytes] | None = None, metrics=None) -> None:
         """`redact` rewrites a payload before it is dead-lettered (intake masks raw PII)."""
         self.spec, self.pool, self.js = spec, pool, js
         self.redact = redact
+        self.metrics = metrics
         self.expect, self.process, self.after_commit = expect, process, after_commit
         self.name = f"{spec.stream}:{spec.durable}"
         self.CLAIM = (f"INSERT INTO {schema}.inbox (consumer, event_id) VALUES ($1, $2) "
@@ -96,6 +97,7 @@ class IdempotentConsumer:
                 await self._one(d)
             return
         self._committed()
+        self._count()
         for d in good:
             await d.raw.ack()
 
@@ -122,7 +124,16 @@ class IdempotentConsumer:
                 await d.raw.nak(delay=min(self.spec.retry_delay_s * 2.0 ** (delivered - 1), 30.0))
             return
         self._committed()
+        self._count()
         await d.raw.ack()
+
+    def _count(self) -> None:
+        """Publish the processed/duplicate tallies as counters (deltas since the last call)."""
+        if self.metrics:
+            seen = getattr(self, "_reported", (0, 0))
+            self.metrics.processed.labels(self.name).inc(self.processed - seen[0])
+            self.metrics.duplicates.labels(self.name).inc(self.duplicates - seen[1])
+            self._reported = (self.processed, self.duplicates)
 
     def _committed(self) -> None:
         if self.after_commit:
@@ -141,6 +152,8 @@ class IdempotentConsumer:
         await self.js.publish(dlq_subject(self.spec.durable), data, headers=headers)
         log.error("%s: dead-lettered message on %s: %s", self.name, raw.subject, reason)
         self.dead_lettered += 1
+        if self.metrics:
+            self.metrics.dead_lettered.labels(self.name).inc()
         await raw.term()
 
 

@@ -22,6 +22,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from faststream.nats import NatsBroker
+from faststream.nats.prometheus import NatsPrometheusMiddleware
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
@@ -30,6 +31,7 @@ from shared.bus import ConsumerSpec, ensure_topology
 from shared.config import ServiceSettings
 from shared.consumer import IdempotentConsumer, Process, normalise_fetch_timeouts, subscribe
 from shared.events import Message
+from shared.metrics import Metrics
 from shared.outbox import Outbox, Relay
 from shared.telemetry import setup_logging
 
@@ -46,7 +48,10 @@ class Runtime:
         self.settings = settings
         self.migrations = migrations
         self.outbox = Outbox(schema=name, source=f"moksori/{name}")
+        self.metrics = Metrics(name)
         self.broker = NatsBroker(settings.nats_url.split(","), max_reconnect_attempts=-1,
+                                 middlewares=[NatsPrometheusMiddleware(registry=self.metrics.registry,
+                                                                       app_name=f"moksori-{name}")],
                                  logger=logging.getLogger("faststream.broker"),
                                  log_level=logging.DEBUG)  # per-message access logs only when debugging
         self.http = FastAPI(title=f"Moksori {name}", version=version, lifespan=self._lifespan)
@@ -55,6 +60,8 @@ class Runtime:
         self.http.add_exception_handler(HTTPException, _http_error)
         self.http.add_api_route("/healthz", self._healthz, include_in_schema=False)
         self.http.add_api_route("/readyz", self._readyz, include_in_schema=False)
+        self.metrics.mount(self.http)
+        self.metrics.on_scrape(self._scrape_outbox)
         self._consumers: dict[str, IdempotentConsumer] = {}
         self._pending: list[tuple[ConsumerSpec, tuple[type[Message], ...], Process, int, object]] = []
         self.pool: asyncpg.Pool | None = None
@@ -134,7 +141,7 @@ class Runtime:
         for spec, expect, process, _, redact in self._pending:
             self._consumers[f"{spec.stream}:{spec.durable}"] = IdempotentConsumer(
                 spec, schema=self.name, pool=self.pool, js=self.js, expect=expect, process=process,
-                after_commit=self.wake_relay, redact=redact)
+                after_commit=self.wake_relay, redact=redact, metrics=self.metrics)
         normalise_fetch_timeouts()
         await self.broker.start()
         self._broker_started = True
@@ -158,6 +165,10 @@ class Runtime:
         if self.pool:
             await self.pool.close()
         log.info("%s stopped", self.name)
+
+    async def _scrape_outbox(self) -> None:
+        if self.pool is not None:
+            self.metrics.outbox_pending.set(await self.pool.fetchval(self.outbox.COUNT_PENDING))
 
     async def _healthz(self) -> dict:
         return {"status": "alive", "nats_connected": bool(self.nc and self.nc.is_connected),

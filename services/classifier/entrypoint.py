@@ -22,8 +22,12 @@ def build(settings: ClassifierSettings) -> Runtime:
     rt.http.state.lexicon = lambda: lexicon
     rt.http.include_router(http.router)
     specs = {c.durable: c for c in SERVICE_CONSUMERS if c.durable.startswith("classifier")}
-    rt.consume(specs["classifier"], (VocReceived,), events.on_received(rt.outbox, lambda: lexicon))
-    rt.consume(specs["classifier-live"], (CallSegmentReceived,), events.on_segment(rt.outbox, lambda: lexicon))
+    m = events.ClassifierMetrics(
+        rt.metrics.counter("moksori_alerts_raised_total", "alerts raised by reason", ("reason", "live")),
+        rt.metrics.histogram("moksori_classification_seconds", "time to classify one text",
+                             (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)))
+    rt.consume(specs["classifier"], (VocReceived,), events.on_received(rt.outbox, lambda: lexicon, m))
+    rt.consume(specs["classifier-live"], (CallSegmentReceived,), events.on_segment(rt.outbox, lambda: lexicon, m))
     return rt
 
 

@@ -9,7 +9,7 @@ from services.routing.handlers import events, http
 from services.routing.handlers.sweeper import run_sweeper
 from services.routing.settings import RoutingSettings, parse_team_keys
 from shared.bizcal import load_calendar
-from shared.bus import SERVICE_CONSUMERS
+from shared.bus import SERVICE_CONSUMERS, team_consumers
 from shared.config import load_settings
 from shared.events import CASE_COMMANDS, VocClassified
 from shared.runtime import Runtime
@@ -29,7 +29,24 @@ def build(settings: RoutingSettings) -> Runtime:
     specs = {c.durable: c for c in SERVICE_CONSUMERS if c.durable.startswith("routing")}
     rt.consume(specs["routing"], (VocClassified,), events.on_classified(rt.outbox, directory, calendar))
     rt.consume(specs["routing-commands"], CASE_COMMANDS, events.on_command(rt.outbox, calendar))
-    rt.background(lambda stop: run_sweeper(rt.pool, rt.outbox, rt.wake_relay, stop, settings.sweep_every_s))
+    sla = rt.metrics.counter("moksori_sla_events_total", "SLA warnings and breaches raised", ("kind",))
+    rt.background(lambda stop: run_sweeper(rt.pool, rt.outbox, rt.wake_relay, stop, settings.sweep_every_s, sla))
+    lag = rt.metrics.gauge("moksori_team_queue_pending_cases", "routed cases not yet taken by the team",
+                           ("affiliate", "team"))
+    open_cases = rt.metrics.gauge("moksori_cases_by_status", "routing's cases by status", ("status",))
+    dlq = rt.metrics.gauge("moksori_dlq_messages", "messages in the dead-letter stream")
+
+    async def scrape() -> None:
+        for row in await rt.pool.fetch("SELECT status, count(*) AS n FROM routing.cases GROUP BY status"):
+            open_cases.labels(row["status"]).set(row["n"])
+        if rt.js is not None:
+            for c in team_consumers():
+                info = await rt.js.consumer_info(c.stream, c.durable)
+                affiliate, team = c.filter_subject.split(".")[2:4]
+                lag.labels(affiliate, team).set(info.num_pending + info.num_ack_pending)
+            dlq.set((await rt.js.stream_info("VOC_DLQ")).state.messages)
+
+    rt.metrics.on_scrape(scrape)
     return rt
 
 

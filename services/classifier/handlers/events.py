@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import asyncpg
 
@@ -15,12 +17,21 @@ from shared.events import CallSegmentReceived, VocClassified, VocReceived
 from shared.outbox import Outbox
 
 
-def on_received(outbox: Outbox, lexicon: Callable[[], Lexicon]):
+@dataclass(frozen=True)
+class ClassifierMetrics:
+    alerts: object = None
+    latency: object = None
+
+
+def on_received(outbox: Outbox, lexicon: Callable[[], Lexicon], metrics: ClassifierMetrics = ClassifierMetrics()):
     async def process(conn: asyncpg.Connection, d: Delivery) -> None:
         e: VocReceived = d.msg  # type: ignore[assignment]
         text = e.classification_text()  # evidence offsets refer to this text, which travels on
+        started = time.perf_counter()
         c = classify_text(text, lexicon(), channel=e.channel, affiliate_hint=e.affiliate_hint,
                           kind_hint=e.kind_hint)
+        if metrics.latency:
+            metrics.latency.observe(time.perf_counter() - started)
         inserted = await conn.fetchval(INSERT_CLASSIFICATION, e.case_id, c.kind, c.topic, c.urgency, list(c.flags),
                                        c.affiliate, c.sentiment, c.model_dump(mode="json"), MODEL_VERSION)
         if inserted is None:
@@ -32,6 +43,8 @@ def on_received(outbox: Outbox, lexicon: Callable[[], Lexicon]):
             customer_ref=e.customer_ref))
         for alert in alerts_for(e.case_id, c):
             await outbox.add(conn, alert)
+            if metrics.alerts:
+                metrics.alerts.labels(alert.reason, "false").inc()
 
     return process
 
@@ -40,7 +53,7 @@ INSERT_LIVE_ALERT = """
 INSERT INTO classifier.live_alerts (call_id, reason) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING reason"""
 
 
-def on_segment(outbox: Outbox, lexicon: Callable[[], Lexicon]):
+def on_segment(outbox: Outbox, lexicon: Callable[[], Lexicon], metrics: ClassifierMetrics = ClassifierMetrics()):
     async def process(conn: asyncpg.Connection, d: Delivery) -> None:
         seg: CallSegmentReceived = d.msg  # type: ignore[assignment]
         if seg.speaker != "customer":  # an agent saying 금감원 is not the customer escalating
@@ -48,5 +61,7 @@ def on_segment(outbox: Outbox, lexicon: Callable[[], Lexicon]):
         for alert in live_alerts(seg.case_id, seg.call_id, seg.text, lexicon()):
             if await conn.fetchval(INSERT_LIVE_ALERT, seg.call_id, alert.reason) is not None:
                 await outbox.add(conn, alert)
+                if metrics.alerts:
+                    metrics.alerts.labels(alert.reason, "true").inc()
 
     return process

@@ -17,7 +17,7 @@ from shared.outbox import Outbox
 log = logging.getLogger(__name__)
 
 
-async def sweep_once(pool: asyncpg.Pool, outbox: Outbox, now: datetime, limit: int = 200) -> int:
+async def sweep_once(pool: asyncpg.Pool, outbox: Outbox, now: datetime, limit: int = 200, counter=None) -> int:
     fired = 0
     async with pool.acquire() as conn, conn.transaction():
         rows = await conn.fetch(repo.DUE_WARNINGS, now, limit)
@@ -25,6 +25,7 @@ async def sweep_once(pool: asyncpg.Pool, outbox: Outbox, now: datetime, limit: i
             await outbox.add(conn, warning(r["case_id"], r["tracking_code"], r["affiliate"], r["resolve_due"]))
         await conn.execute(repo.MARK_WARNED, [r["case_id"] for r in rows], now)
         fired += len(rows)
+        counts = {"warning": len(rows)}
         for query, mark, deadline, due_col in ((repo.DUE_BREACHES, repo.MARK_BREACHED, "resolve", "resolve_due"),
                                                (repo.DUE_ACK_BREACHES, repo.MARK_ACK_BREACHED, "acknowledge",
                                                 "ack_due")):
@@ -35,13 +36,19 @@ async def sweep_once(pool: asyncpg.Pool, outbox: Outbox, now: datetime, limit: i
                     await outbox.add(conn, event)
             await conn.execute(mark, [r["case_id"] for r in rows], now)
             fired += len(rows)
+            counts[f"{deadline}_breach"] = len(rows)
+    if counter is not None:  # after commit: what was counted has really fired
+        for kind, n in counts.items():
+            if n:
+                counter.labels(kind).inc(n)
     return fired
 
 
-async def run_sweeper(pool: asyncpg.Pool, outbox: Outbox, wake, stop: asyncio.Event, every_s: float) -> None:
+async def run_sweeper(pool: asyncpg.Pool, outbox: Outbox, wake, stop: asyncio.Event, every_s: float,
+                      counter=None) -> None:
     while not stop.is_set():
         try:
-            if await sweep_once(pool, outbox, datetime.now(UTC)):
+            if await sweep_once(pool, outbox, datetime.now(UTC), counter=counter):
                 wake()
                 continue
         except (OSError, asyncpg.PostgresError) as exc:
