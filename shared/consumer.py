@@ -23,12 +23,14 @@ from faststream import AckPolicy
 from faststream.nats import JStream, NatsBroker, PullSub
 from faststream.nats.annotations import NatsMessage
 import nats.errors
+from opentelemetry import trace
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from shared.bus import ConsumerSpec, dlq_subject
 from shared.cloudevents import Envelope, MalformedMessage, decode
 from shared.events import Message
+from shared.telemetry import extract, tracer
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +90,8 @@ class IdempotentConsumer:
                 for d in good:
                     if d.env.id in claimed:
                         claimed.discard(d.env.id)
-                        await self.process(conn, d)
+                        with self._span(d):
+                            await self.process(conn, d)
                         self.processed += 1
                     else:
                         self.duplicates += 1
@@ -105,8 +108,17 @@ class IdempotentConsumer:
         if await conn.fetchval(self.CLAIM, self.name, d.env.id) is None:
             self.duplicates += 1
             return
-        await self.process(conn, d)
+        with self._span(d):
+            await self.process(conn, d)
         self.processed += 1
+
+    def _span(self, d: Delivery):
+        """A consumer span in the trace the event carries (its `traceparent`)."""
+        return tracer.start_as_current_span(
+            f"{self.name} process", context=extract(d.raw.headers), kind=trace.SpanKind.CONSUMER,
+            attributes={"messaging.system": "nats", "messaging.destination.name": d.raw.subject,
+                        "cloudevents.event_id": d.env.id, "cloudevents.event_type": d.env.type,
+                        "moksori.case_id": d.env.subject or ""})
 
     async def _one(self, d: Delivery) -> None:
         try:

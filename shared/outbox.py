@@ -17,6 +17,7 @@ from nats.js import JetStreamContext
 
 from shared.cloudevents import Envelope, encode, envelope_for
 from shared.events import Message
+from shared.telemetry import inject
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ class Outbox:
         """The outbox row for a message, for callers that insert it in a statement of their own."""
         env = envelope_for(msg, source=self.source, id=id, time=time)
         subject, body, headers = encode(msg, env)
-        return env, (env.id, subject, headers, body)
+        return env, (env.id, subject, inject(headers), body)  # the trace continues where the event is consumed
 
     async def add(self, conn: asyncpg.Connection, msg: Message, *, id: str | None = None,
                   time: datetime | None = None) -> Envelope:

@@ -33,7 +33,7 @@ from shared.consumer import IdempotentConsumer, Process, normalise_fetch_timeout
 from shared.events import Message
 from shared.metrics import Metrics
 from shared.outbox import Outbox, Relay
-from shared.telemetry import setup_logging
+from shared.telemetry import TraceRequests, setup_logging, setup_tracing
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,7 @@ class Runtime:
         self.http.add_api_route("/healthz", self._healthz, include_in_schema=False)
         self.http.add_api_route("/readyz", self._readyz, include_in_schema=False)
         self.metrics.mount(self.http)
+        self.http.add_middleware(TraceRequests)
         self.metrics.on_scrape(self._scrape_outbox)
         self._consumers: dict[str, IdempotentConsumer] = {}
         self._pending: list[tuple[ConsumerSpec, tuple[type[Message], ...], Process, int, object]] = []
@@ -191,6 +192,7 @@ class Runtime:
         whole service (its own pool, relay and consumers), which is safe because relays
         claim outbox rows with SKIP LOCKED and consumers share durable pull consumers."""
         setup_logging(self.name, self.settings.log_level)
+        setup_tracing(self.name)
         common = dict(host=self.settings.http_host, port=self.settings.http_port, log_config=None,
                       access_log=False, lifespan="on", timeout_graceful_shutdown=10)
         if self.settings.http_workers > 1:

@@ -11,7 +11,7 @@ from shared.bus import SERVICE_CONSUMERS
 from shared.config import load_settings
 from shared.events import CallSegmentReceived, VocReceived
 from shared.runtime import Runtime
-from shared.telemetry import setup_logging
+from shared.telemetry import setup_logging, setup_tracing
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -35,6 +35,7 @@ def create_app():
     """For HTTP_WORKERS > 1: uvicorn builds the app in each worker process."""
     settings = load_settings(ClassifierSettings, "classifier")
     setup_logging("classifier", settings.log_level)
+    setup_tracing("classifier")
     return build(settings).http
 
 

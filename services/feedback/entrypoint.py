@@ -14,7 +14,7 @@ from services.classifier.domain.rules import classify_text
 from services.feedback.domain.rewards import load_rewards
 from shared.events import ALL_EVENTS, CaseResolved, SubmitFeedback, SuggestionReviewed
 from shared.runtime import Runtime
-from shared.telemetry import setup_logging
+from shared.telemetry import setup_logging, setup_tracing
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -46,6 +46,7 @@ def create_app():
     """For HTTP_WORKERS > 1: uvicorn builds the app in each worker process."""
     settings = load_settings(FeedbackSettings, "feedback")
     setup_logging("feedback", settings.log_level)
+    setup_tracing("feedback")
     return build(settings).http
 
 

@@ -21,7 +21,7 @@ from shared.events import (
 )
 from shared.pii_crypto import PiiCipher
 from shared.runtime import Runtime
-from shared.telemetry import setup_logging
+from shared.telemetry import setup_logging, setup_tracing
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 TIMELINE_EVENTS = (VocClassified, CaseRouted, CaseAcknowledged, CaseResolved, SurveyRequested, FeedbackSubmitted,
@@ -56,6 +56,7 @@ def create_app():
     """For HTTP_WORKERS > 1: uvicorn builds the app in each worker process."""
     settings = load_settings(IntakeSettings, "intake")
     setup_logging("intake", settings.log_level)
+    setup_tracing("intake")
     return build(settings).http
 
 

@@ -13,7 +13,7 @@ from shared.bus import SERVICE_CONSUMERS, team_consumers
 from shared.config import load_settings
 from shared.events import CASE_COMMANDS, VocClassified
 from shared.runtime import Runtime
-from shared.telemetry import setup_logging
+from shared.telemetry import setup_logging, setup_tracing
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -54,6 +54,7 @@ def create_app():
     """For HTTP_WORKERS > 1: uvicorn builds the app in each worker process."""
     settings = load_settings(RoutingSettings, "routing")
     setup_logging("routing", settings.log_level)
+    setup_tracing("routing")
     return build(settings).http
 
 

@@ -1,0 +1,59 @@
+"""One case is one trace: from the HTTP submission through intake, the classifier,
+routing and feedback (each service writes its spans to a file; no collector needed)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+
+from services import devrun
+
+pytestmark = pytest.mark.e2e
+
+
+def spans(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
+async def test_one_trace_spans_all_four_services(nats_url, pg_admin_url, tmp_path: Path):
+    name = f"trace_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(pg_admin_url)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    stack = devrun.Stack(var=tmp_path / "var", nats_url=nats_url,
+                         database_url=f"{pg_admin_url.rpartition('/')[0]}/{name}")
+    files = {svc: tmp_path / f"{svc}.spans.jsonl" for svc in devrun.SERVICES}
+    for svc in devrun.SERVICES:
+        devrun.start_service(stack, svc, {"MOKSORI_TRACE_FILE": str(files[svc])})
+    try:
+        await devrun.wait_ready(stack)
+        await devrun.issue_dev_key(stack)
+        async with httpx.AsyncClient(base_url=stack.url("intake"), headers={"X-Api-Key": stack.api_key}) as http:
+            r = await http.post("/v1/voc", json={"channel": "app", "affiliate": "card",
+                                                 "text": "카드 결제가 두 번 됐어요. 금감원에 민원 넣겠습니다"})
+        case_id = r.json()["case_id"]
+        want = {f"moksori-{svc}" for svc in devrun.SERVICES}
+        for _ in range(100):
+            mine = [s for f in files.values() for s in spans(f) if s["attributes"].get("moksori.case_id") == case_id]
+            if {s["service"] for s in mine} >= want - {"moksori-intake"}:
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        devrun.stop_services(stack)
+    all_spans = [s for f in files.values() for s in spans(f)]
+    mine = [s for s in all_spans if s["attributes"].get("moksori.case_id") == case_id]
+    trace_ids = {s["trace_id"] for s in mine}
+    assert len(trace_ids) == 1, trace_ids
+    trace_id = trace_ids.pop()
+    in_trace = [s for s in all_spans if s["trace_id"] == trace_id]
+    assert {s["service"] for s in in_trace} == want  # HTTP → intake → classifier → routing → feedback
+    assert any(s["kind"] == "SERVER" and s["name"] == "POST /v1/voc" for s in in_trace)
+    assert any(s["attributes"].get("db.system") == "postgresql" or s["attributes"].get("db.system.name")
+               for s in in_trace)  # asyncpg spans
+    assert all(s["attributes"].get("cloudevents.event_id") for s in mine)
