@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.classifier.domain.lexicon import load_lexicon
+from services.classifier.adapters.lexicon_source import LexiconSource, watch
 from services.classifier.handlers import events, http
 from services.classifier.settings import ClassifierSettings
 from shared.bus import SERVICE_CONSUMERS
@@ -18,16 +18,18 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def build(settings: ClassifierSettings) -> Runtime:
     rt = Runtime("classifier", settings, MIGRATIONS)
-    lexicon = load_lexicon(settings.lexicon_file)
-    rt.http.state.lexicon = lambda: lexicon
+    source = LexiconSource(settings.lexicon_file)
+    lexicon = source.get  # looked up per message, so a reload applies at once
+    rt.http.state.lexicon = lexicon
+    rt.background(lambda stop: watch(source, stop, settings.lexicon_reload_s))
     rt.http.include_router(http.router)
     specs = {c.durable: c for c in SERVICE_CONSUMERS if c.durable.startswith("classifier")}
     m = events.ClassifierMetrics(
         rt.metrics.counter("moksori_alerts_raised_total", "alerts raised by reason", ("reason", "live")),
         rt.metrics.histogram("moksori_classification_seconds", "time to classify one text",
                              (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)))
-    rt.consume(specs["classifier"], (VocReceived,), events.on_received(rt.outbox, lambda: lexicon, m))
-    rt.consume(specs["classifier-live"], (CallSegmentReceived,), events.on_segment(rt.outbox, lambda: lexicon, m))
+    rt.consume(specs["classifier"], (VocReceived,), events.on_received(rt.outbox, lexicon, m))
+    rt.consume(specs["classifier-live"], (CallSegmentReceived,), events.on_segment(rt.outbox, lexicon, m))
     return rt
 
 

@@ -9,3 +9,4 @@ from shared.config import ServiceSettings
 class ClassifierSettings(ServiceSettings):
     http_port: int = Field(8002, ge=0, le=65535)
     lexicon_file: Path = DEFAULT_LEXICON
+    lexicon_reload_s: float = Field(5.0, gt=0, le=3600, description="how often the lexicon file is checked")

@@ -1,0 +1,60 @@
+"""The watch-word lexicon, reloaded without a restart when operators edit the file.
+
+A changed file is validated before it replaces the one in use; an invalid edit is
+logged with its file and line and the previous lexicon stays in force."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from pathlib import Path
+
+from services.classifier.domain.lexicon import Lexicon, load_lexicon
+from shared.datafiles import DataFileError
+
+log = logging.getLogger(__name__)
+
+
+class LexiconSource:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.current: Lexicon = load_lexicon(path)
+        self._stamp = self._read_stamp()
+        self.last_error: str | None = None
+
+    def _read_stamp(self) -> tuple[int, int]:
+        st = os.stat(self.path)
+        return st.st_mtime_ns, st.st_size
+
+    def get(self) -> Lexicon:
+        return self.current
+
+    def refresh(self) -> bool:
+        """True when a new, valid lexicon was loaded."""
+        try:
+            stamp = self._read_stamp()
+        except OSError as exc:
+            self.last_error = f"{self.path}: {exc.strerror}"
+            return False
+        if stamp == self._stamp:
+            return False
+        self._stamp = stamp
+        try:
+            fresh = load_lexicon(self.path)
+        except DataFileError as exc:
+            self.last_error = str(exc)
+            log.error("lexicon edit rejected, keeping version %s:\n%s", self.current.version, exc)
+            return False
+        log.info("lexicon reloaded: version %s -> %s", self.current.version, fresh.version)
+        self.current, self.last_error = fresh, None
+        return True
+
+
+async def watch(source: LexiconSource, stop: asyncio.Event, every_s: float) -> None:
+    while not stop.is_set():
+        source.refresh()
+        try:
+            await asyncio.wait_for(stop.wait(), every_s)
+        except asyncio.TimeoutError:
+            pass
