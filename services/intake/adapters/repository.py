@@ -49,9 +49,9 @@ CASE_EXISTS = "SELECT 1 FROM intake.cases WHERE id = $1"
 GET_CASE = """
 SELECT id, tracking_code, channel, status, kind_hint, affiliate_hint, text_masked, received_at,
        first_response_due, expected_resolution, updated_at, purged_at
-FROM intake.cases WHERE id::text = $1 OR tracking_code = $1"""
+FROM intake.cases WHERE id = $1 OR tracking_code = $2"""
 
-GET_ORIGINAL = "SELECT id, text_encrypted, purged_at FROM intake.cases WHERE id::text = $1 OR tracking_code = $1"
+GET_ORIGINAL = "SELECT id, text_encrypted, purged_at FROM intake.cases WHERE id = $1 OR tracking_code = $2"
 
 INSERT_REVEAL_AUDIT = """
 INSERT INTO intake.reveal_audit (case_id, key_name, reason, client_ip) VALUES ($1, $2, $3, $4)"""
@@ -92,3 +92,11 @@ async def find_prior(conn: asyncpg.Connection, idempotency_key: str | None, chan
 async def add_timeline(conn: asyncpg.Connection, case_id: uuid.UUID, event_id: str, status: str, at: datetime,
                        message: str, detail: dict) -> None:
     await conn.execute(INSERT_TIMELINE, case_id, event_id, status, at, message, detail)
+
+
+def ref_args(ref: str) -> tuple[uuid.UUID | None, str | None]:
+    """A case is named by its id or its tracking code; each lookup uses its own index."""
+    try:
+        return uuid.UUID(ref), None
+    except ValueError:
+        return None, ref

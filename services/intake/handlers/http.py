@@ -92,7 +92,7 @@ async def status(ref: str, request: Request, key: Annotated[ApiKey | None, Depen
     API key (role `read`) for cases of their channels."""
     rt = runtime_of(request)
     async with rt.pool.acquire() as conn:
-        row = await conn.fetchrow(repo.GET_CASE, ref)
+        row = await conn.fetchrow(repo.GET_CASE, *repo.ref_args(ref))
         allowed = row is not None and (
             secret_matches(request.app.state.intake.access_key, row["id"], x_case_secret)
             or (key is not None and key.has_role("read") and key.allows_channel(row["channel"])))
@@ -127,7 +127,7 @@ async def reveal(ref: str, body: RevealRequest, request: Request,
         return _error(403, "revealing personal data needs an API key with the reveal role")
     rt = runtime_of(request)
     async with rt.pool.acquire() as conn, conn.transaction():
-        row = await conn.fetchrow(repo.GET_ORIGINAL, ref)
+        row = await conn.fetchrow(repo.GET_ORIGINAL, *repo.ref_args(ref))
         if row is None:
             return _error(404, f"no case {ref!r}")
         if row["purged_at"] is not None:
