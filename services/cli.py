@@ -43,6 +43,7 @@ def run(var: Annotated[Path, typer.Option(help="where embedded servers keep thei
         await devrun.wait_ready(stack)
         for svc in devrun.SERVICES:
             console.print(f"  {svc:<11}     {stack.url(svc)}   (docs {stack.url(svc)}/docs, log {stack.log(svc)})")
+        console.print(f"  dashboard       {stack.url('feedback')}/dashboard")
         key = await devrun.issue_dev_key(stack)
         console.print(f"  API key         {key}   (dev key for every channel; `moksori keys create` for real ones)")
         close_demo = await _demo(stack, stop) if demo else None

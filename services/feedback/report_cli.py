@@ -26,7 +26,8 @@ async def gather(conn, day: date, period_kind: str, denominators: dict[str, int]
     topics = [dict(r) for r in await conn.fetch(q.BY_TOPIC, p.start, p.end)]
     channels = [dict(r) for r in await conn.fetch(q.BY_CHANNEL, p.start, p.end)]
     rising = [dict(r) for r in await conn.fetch(q.RISING_TOPICS, p.start, p.end, prev.start)]
-    return build(p, rows, last, denominators, csat, topics, channels, rising)
+    teams = [dict(r) for r in await conn.fetch(q.BY_TEAM, p.start, p.end)]
+    return build(p, rows, last, denominators, csat, topics, channels, rising, teams)
 
 
 def _fmt(v) -> str:
@@ -46,6 +47,15 @@ def print_table(report: dict, console: Console) -> None:
         t.add_row(*[AFFILIATE_KO.get(a["affiliate"], a["affiliate"]) if key == "affiliate" else
                     _fmt(a["by_kind"]["complaints"]) if key is None else _fmt(a[key]) for _, key in cols])
     console.print(t)
+    if report.get("teams"):
+        tt = Table(title="팀별 처리 현황")
+        for title in ("계열사", "팀", "접수", "처리", "SLA 준수 %", "연장", "처리 p50(h)", "CSAT"):
+            tt.add_column(title, justify="left" if title in ("계열사", "팀") else "right")
+        for r in report["teams"]:
+            tt.add_row(AFFILIATE_KO.get(r["affiliate"], r["affiliate"]), r["team"], _fmt(r["cases"]),
+                       _fmt(r["resolved"]), _fmt(r["sla_met_pct"]), _fmt(r["extended"]),
+                       _fmt(r["resolve_hours_p50"]), _fmt(r["csat_avg"]))
+        console.print(tt)
     if report["rising_topics"]:
         console.print("급증 유형: " + ", ".join(f"{r['topic']} {r['before']}→{r['cases']}"
                                               for r in report["rising_topics"]))

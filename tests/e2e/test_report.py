@@ -71,6 +71,8 @@ async def test_daily_report_counts_what_happened(system, http, db, tmp_path):
     assert card_row["sla_met_pct"] == 100.0 and card_row["resolved"] == 1
     assert card_row["csat_avg"] == 3.5 and card_row["nps"] == 0.0  # one promoter (10), one detractor (4)
     assert report["csat_distribution"] == {"2": 1, "5": 1}
+    card_team = next(t for t in report["teams"] if (t["affiliate"], t["team"]) == ("card", "general"))
+    assert card_team["cases"] == 3 and card_team["resolved"] == 1
     bank_row = next(a for a in report["affiliates"] if a["affiliate"] == "bank")
     assert bank_row["by_kind"]["suggestions"] == 1
     for fmt in ("csv", "html"):
@@ -79,7 +81,7 @@ async def test_daily_report_counts_what_happened(system, http, db, tmp_path):
         assert "card" in p.stdout or "카드" in p.stdout
     table = subprocess.run([sys.executable, "-m", "services.cli", "report", "daily"], env=env, check=True,
                            capture_output=True, text=True, timeout=60).stdout
-    assert "목소리 민원 현황" in table and "카드" in table
+    assert "목소리 민원 현황" in table and "카드" in table and "팀별 처리 현황" in table
 
 
 async def test_dashboard_shows_today_alerts_and_queues(system, http):

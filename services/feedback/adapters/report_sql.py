@@ -46,3 +46,11 @@ WITH cur AS (SELECT topic, count(*) AS n FROM feedback.case_facts WHERE day >= $
      prev AS (SELECT topic, count(*) AS n FROM feedback.case_facts WHERE day >= $3 AND day < $1 GROUP BY topic)
 SELECT cur.topic, cur.n, coalesce(prev.n, 0) AS before FROM cur LEFT JOIN prev USING (topic)
 WHERE cur.topic IS NOT NULL ORDER BY cur.n - coalesce(prev.n, 0) DESC, cur.n DESC LIMIT 5"""
+
+BY_TEAM = """
+SELECT affiliate, team, count(*) AS cases, count(*) FILTER (WHERE resolved_at IS NOT NULL) AS resolved,
+  count(*) FILTER (WHERE within_sla) AS within_sla, count(*) FILTER (WHERE extended) AS extended,
+  percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM resolved_at - received_at)) / 3600 AS resolve_p50_h,
+  avg(csat)::float AS csat_avg
+FROM feedback.case_facts WHERE day >= $1 AND day < $2 AND team IS NOT NULL
+GROUP BY affiliate, team ORDER BY affiliate, team"""

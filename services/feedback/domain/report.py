@@ -96,8 +96,15 @@ def _round(v: float | None) -> float | None:
     return None if v is None else round(float(v), 2)
 
 
+def team_figures(row: dict) -> dict:
+    return {"affiliate": row["affiliate"], "team": row["team"], "cases": row["cases"], "resolved": row["resolved"],
+            "sla_met_pct": _pct(row["within_sla"], row["resolved"]), "extended": row["extended"],
+            "resolve_hours_p50": _round(row["resolve_p50_h"]), "csat_avg": _round(row["csat_avg"])}
+
+
 def build(period: Period, rows: list[dict], last_year: list[dict], denominators: dict[str, int],
-          csat: list[dict], topics: list[dict], channels: list[dict], rising: list[dict]) -> dict:
+          csat: list[dict], topics: list[dict], channels: list[dict], rising: list[dict],
+          teams: list[dict] = ()) -> dict:
     ly = {r["affiliate"]: r for r in last_year}
     return {
         "period": {"name": period.name, "from": period.start.isoformat(), "to": period.end.isoformat()},
@@ -107,4 +114,5 @@ def build(period: Period, rows: list[dict], last_year: list[dict], denominators:
         "topics": [{"affiliate": r["affiliate"], "topic": r["topic"], "cases": r["n"]} for r in topics],
         "channels": {r["channel"]: r["n"] for r in channels},
         "rising_topics": [{"topic": r["topic"], "cases": r["n"], "before": r["before"]} for r in rising],
+        "teams": [team_figures(r) for r in teams],
     }
