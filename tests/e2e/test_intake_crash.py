@@ -26,14 +26,10 @@ TEXTS = ["앱 이체 버튼 눌러도 반응이 없어요", "카드 연회비 �
          "보험금 청구 서류 접수 확인 부탁드립니다", "주식 매도 주문이 체결이 안 돼요"]
 
 
-async def test_kill_9_intake_during_a_stream_of_2000_vocs(pg_admin_url, tmp_path: Path):
-    name = f"crash_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(pg_admin_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
+async def test_kill_9_intake_during_a_stream_of_2000_vocs(database_url, tmp_path: Path):
     server = NatsServer(tmp_path / "nats", name="crash").start()
     stack = devrun.Stack(var=tmp_path / "var", nats_url=server.url,
-                         database_url=f"{pg_admin_url.rpartition('/')[0]}/{name}")
+                         database_url=database_url)
     devrun.start_service(stack, "intake")
     await devrun.wait_ready(stack, ("intake",))
     await devrun.issue_dev_key(stack)

@@ -4,10 +4,8 @@ catches up when it returns."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
 
@@ -18,14 +16,10 @@ from tests.streams import stream_count, stream_header
 pytestmark = pytest.mark.e2e
 
 
-async def test_intake_accepts_with_nats_down_from_start_and_mid_stream(pg_admin_url, tmp_path: Path):
-    name = f"outage_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(pg_admin_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
+async def test_intake_accepts_with_nats_down_from_start_and_mid_stream(database_url, tmp_path: Path):
     server = NatsServer(tmp_path / "nats", port=free_port(), name="outage")  # not started yet
     stack = devrun.Stack(var=tmp_path / "var", nats_url=server.url,
-                         database_url=f"{pg_admin_url.rpartition('/')[0]}/{name}")
+                         database_url=database_url)
     devrun.start_service(stack, "intake")
     accepted: list[str] = []
     try:

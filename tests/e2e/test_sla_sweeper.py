@@ -6,11 +6,9 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import uuid
 from collections import Counter
 from pathlib import Path
 
-import asyncpg
 import httpx
 import nats
 import pytest
@@ -21,17 +19,13 @@ from services.routing.domain.directory import DEFAULT_DIRECTORY
 pytestmark = pytest.mark.e2e
 
 
-async def test_one_warning_and_one_escalation_per_deadline_across_a_restart(nats_url, pg_admin_url, tmp_path: Path):
+async def test_one_warning_and_one_escalation_per_deadline_across_a_restart(nats_url, database_url, tmp_path: Path):
     directory = tmp_path / "directory.yaml"
     directory.write_text(DEFAULT_DIRECTORY.read_text(encoding="utf-8").replace(
         "critical: {ack_hours: 1, resolve_business_days: 14}",
         "critical: {ack_hours: 0.001, resolve_hours: 0.0025}"), encoding="utf-8")  # 3.6 s to ack, 9 s to resolve
-    name = f"sla_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(pg_admin_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
     stack = devrun.Stack(var=tmp_path / "var", nats_url=nats_url,
-                         database_url=f"{pg_admin_url.rpartition('/')[0]}/{name}")
+                         database_url=database_url)
     routing_env = {"DIRECTORY_FILE": str(directory), "SWEEP_EVERY_S": "0.2"}
     nc = await nats.connect(nats_url)
     seen: Counter = Counter()

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
 
@@ -21,13 +19,9 @@ def spans(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
 
 
-async def test_one_trace_spans_all_four_services(nats_url, pg_admin_url, tmp_path: Path):
-    name = f"trace_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(pg_admin_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
+async def test_one_trace_spans_all_four_services(nats_url, database_url, tmp_path: Path):
     stack = devrun.Stack(var=tmp_path / "var", nats_url=nats_url,
-                         database_url=f"{pg_admin_url.rpartition('/')[0]}/{name}")
+                         database_url=database_url)
     files = {svc: tmp_path / f"{svc}.spans.jsonl" for svc in devrun.SERVICES}
     for svc in devrun.SERVICES:
         devrun.start_service(stack, svc, {"MOKSORI_TRACE_FILE": str(files[svc])})
