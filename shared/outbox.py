@@ -9,6 +9,7 @@ window) and marks them sent. While NATS is down the rows wait; nothing is lost.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from datetime import datetime
 
@@ -40,6 +41,12 @@ class Outbox:
         env = envelope_for(msg, source=self.source, id=id, time=time)
         subject, body, headers = encode(msg, env)
         return env, (env.id, subject, inject(headers), body)  # the trace continues where the event is consumed
+
+    def columns(self, msgs: list[Message]) -> tuple[list[str], list[str], list[str], list[bytes]]:
+        """Outbox rows as four parallel arrays (event ids, subjects, JSON headers, bodies), for a
+        statement that inserts them with `unnest` together with the change they describe."""
+        rows = [self.row(m)[1] for m in msgs]
+        return ([r[0] for r in rows], [r[1] for r in rows], [json.dumps(r[2]) for r in rows], [r[3] for r in rows])
 
     async def add(self, conn: asyncpg.Connection, msg: Message, *, id: str | None = None,
                   time: datetime | None = None) -> Envelope:

@@ -5,7 +5,6 @@ committed in one transaction, or not at all."""
 from __future__ import annotations
 
 import uuid
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -59,13 +58,12 @@ async def submit_voc(conn: asyncpg.Connection | asyncpg.Pool, deps: IntakeDeps, 
         message=f"[목소리] 고객님의 소중한 의견이 접수되었습니다. 접수번호 {acc.tracking_code}, "
                 f"답변 예정일 {acc.first_response_due:%Y-%m-%d}.",
         due=acc.first_response_due)
-    rows = [outbox.row(acc.event)[1], outbox.row(notice)[1]]
     args = (
         case_id, acc.tracking_code, body.channel, body.channel_message_id, idempotency_key,
         digest, acc.masked_text, deps.cipher.encrypt(original_document(body), case_id.bytes), acc.masked_customer,
         body.kind, body.affiliate, body.consent.model_dump(), body.occurred_at, received_at,
         acc.first_response_due, response, submitted_by,
-        [r[0] for r in rows], [r[1] for r in rows], [json.dumps(r[2]) for r in rows], [r[3] for r in rows],
+        *outbox.columns([acc.event, notice]),
         "접수되었습니다.", {"channel": body.channel, "first_response_due": acc.first_response_due.isoformat()})
     inserted = await insert(args) if insert else await conn.fetchval(repo.ACCEPT_CASE, *args) is not None
     if inserted:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import asyncpg
 
 from services.routing.adapters import repository as repo
@@ -35,12 +33,10 @@ def on_classified(outbox: Outbox, directory: Directory, calendar: BusinessCalend
         if a.copy_reason:
             out.append(routed.model_copy(update={
                 "affiliate": "group", "team": "consumer_protection", "copy_reason": a.copy_reason}))
-        rows = [outbox.row(m)[1] for m in out]
         await conn.execute(repo.ROUTE_CASE, e.case_id, e.tracking_code, e.channel, a.affiliate, a.team,
                            c.kind, c.topic, c.urgency, list(c.flags), bool(a.copy_reason), e.received_at, ack_due,
                            resolve_due, e.origin, directory.sla[c.urgency].warn_at_fraction,
-                           [r[0] for r in rows], [r[1] for r in rows], [json.dumps(r[2]) for r in rows],
-                           [r[3] for r in rows])
+                           *outbox.columns(out))
 
     return process
 
