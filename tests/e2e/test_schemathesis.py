@@ -23,12 +23,14 @@ async def test_live_openapi_matches_the_committed_spec(system):
 
 
 def test_schemathesis_finds_no_server_errors_or_schema_violations(system):
+    # one worker: with two threads, hypothesis' ast.parse of lambdas intermittently hits CPython 3.11's
+    # "AST constructor recursion depth mismatch" SystemError inside schemathesis itself
     p = subprocess.run(
         [sys.executable, "-m", "schemathesis.cli", "run", f"{system.url('intake')}/openapi.json",
          "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,"
                      "response_schema_conformance",
          "-H", f"X-Api-Key: {system.api_key}", "--max-examples", "40", "--phases", "examples,coverage,fuzzing",
-         "--seed", "20261122", "--workers", "2", "--suppress-health-check", "all"],
+         "--seed", "20261122", "--workers", "1", "--suppress-health-check", "all"],
         capture_output=True, text=True, timeout=300,
         env={**os.environ, "SCHEMATHESIS_HOOKS": "tests.e2e.schemathesis_hooks"})
     assert p.returncode == 0, p.stdout[-6000:] + p.stderr[-2000:]
