@@ -120,29 +120,13 @@ def migrate(database_url: Annotated[str, typer.Option(envvar="DATABASE_URL", hel
     console.print(f"{len(applied)} migrations applied" + (f": {', '.join(applied)}" if applied else ""))
 
 
-@app.command()
-def classify(
-    input: Annotated[Optional[Path], typer.Option("--input", "-i", help="JSONL file; stdin if omitted")] = None,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="JSONL file; stdout if omitted")] = None,
-) -> None:
-    """Classify JSONL {id, text, channel?, affiliate_hint?} offline: one JSON line out per line in."""
-    from services.classifier.offline import classify_stream
+def _add_classifier_commands() -> None:
+    from services.classifier.cli import app as classify_app
 
-    src = input.open(encoding="utf-8") if input else sys.stdin
-    dst = output.open("w", encoding="utf-8") if output else sys.stdout
-    try:
-        errors = classify_stream(src, dst)
-    except FileNotFoundError as exc:
-        raise typer.BadParameter(str(exc)) from None
-    finally:
-        if input:
-            src.close()
-        if output:
-            dst.close()
-    for line_no, message in errors:
-        print(f"{input or '<stdin>'}:{line_no}: {message}", file=sys.stderr)
-    if errors:
-        raise typer.Exit(1)
+    app.add_typer(classify_app, name="classify")
+
+
+_add_classifier_commands()
 
 
 keys_app = typer.Typer(help="Channel API keys (stored hashed in intake's schema)", no_args_is_help=True)

@@ -31,7 +31,7 @@ CHANNELS: dict[str, tuple[str, type[Message], dict[str, str]]] = {
     "caseResolved": ("voc.case.resolved", CaseResolved, {}),
     "surveyRequested": ("voc.feedback.survey_requested", SurveyRequested, {}),
     "feedbackSubmitted": ("voc.feedback.submitted", FeedbackSubmitted, {}),
-    "alertRaised": ("voc.alert.{reason}", AlertRaised, {"reason": "a flag, or critical"}),
+    "alertRaised": ("voc.alert.{affiliate}.{reason}", AlertRaised, {"affiliate": "the affiliate concerned, or group", "reason": "a flag, critical, emotion, sla_breach, service_recovery"}),
     "acknowledgeCase": ("voc.cmd.case.acknowledge", AcknowledgeCase, {}),
     "resolveCase": ("voc.cmd.case.resolve", ResolveCase, {}),
     "submitFeedback": ("voc.cmd.feedback.submit", SubmitFeedback, {}),

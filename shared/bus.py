@@ -68,7 +68,9 @@ STREAMS: tuple[StreamSpec, ...] = (
     StreamSpec("VOC_ROUTED", ("voc.routed.>",), 30, "CaseRouted, one subject per affiliate team queue"),
     StreamSpec("VOC_CASE", ("voc.case.>",), 30, "case lifecycle events from routing"),
     StreamSpec("VOC_FEEDBACK", ("voc.feedback.>",), 30, "surveys and ratings"),
-    StreamSpec("VOC_ALERTS", ("voc.alert.>",), 30, "AlertRaised, one subject per reason"),
+    StreamSpec("VOC_ALERTS", ("voc.alert.>",), 30, "AlertRaised on voc.alert.<affiliate>.<reason>: the "
+               "consumer-protection office reads them all, each affiliate's supervisors their own"),
+    StreamSpec("VOC_ACTIONS", ("voc.action.>",), 14, "action requests for other systems: card block, 지급정지"),
     StreamSpec("VOC_NOTICES", ("voc.notice.>",), 14, "notices channels deliver to customers"),
     # raw personal data: a work queue, so a VOC is gone from NATS once intake has taken it
     StreamSpec("VOC_INGRESS", ("voc.ingress.>",), 7, "channel systems publishing VOCs as CloudEvents",
@@ -102,6 +104,7 @@ SERVICE_CONSUMERS: tuple[ConsumerSpec, ...] = (
     ConsumerSpec("VOC_ALERTS", "intake-call-alerts", "voc.alert.>", "alerts raised during live calls"),
     ConsumerSpec("VOC_CALLS", "classifier-live", "voc.call.segment", "live screening of call segments",
                  batch_wait_s=0.01),
+    ConsumerSpec("VOC_CASE", "classifier-corrections", "voc.case.reclassified", "team corrections, for retraining"),
 )
 
 
@@ -123,8 +126,26 @@ def team_consumers() -> tuple[ConsumerSpec, ...]:
     )
 
 
+def alert_subject_filter(affiliate: str | None) -> str:
+    """The consumer-protection office reads every alert; an affiliate's supervisors their own."""
+    return "voc.alert.>" if affiliate is None else f"voc.alert.{affiliate}.>"
+
+
+def alert_durable(affiliate: str | None) -> str:
+    return "alerts-consumer-protection" if affiliate is None else f"alerts-{affiliate}-supervisors"
+
+
+def alert_consumers() -> tuple[ConsumerSpec, ...]:
+    return tuple(
+        ConsumerSpec("VOC_ALERTS", alert_durable(a), alert_subject_filter(a),
+                     "consumer-protection office: every alert" if a is None else f"{a} supervisors' alerts",
+                     max_deliver=-1, ack_wait_s=300.0)
+        for a in (None, *AFFILIATES)
+    )
+
+
 def all_consumers() -> tuple[ConsumerSpec, ...]:
-    return SERVICE_CONSUMERS + team_consumers()
+    return SERVICE_CONSUMERS + team_consumers() + alert_consumers()
 
 
 def dlq_subject(consumer: str) -> str:

@@ -63,6 +63,8 @@ class IdempotentConsumer:
         self.redact = redact
         self.metrics = metrics
         self.expect, self.process, self.after_commit = expect, process, after_commit
+        # a process may look at the whole fetched batch first (the classifier classifies it at once)
+        self.prepare: Callable[[list[Delivery]], None] | None = getattr(process, "prepare", None)
         self.name = f"{spec.stream}:{spec.durable}"
         self.CLAIM = (f"INSERT INTO {schema}.inbox (consumer, event_id) VALUES ($1, $2) "
                       "ON CONFLICT DO NOTHING RETURNING 1")
@@ -83,6 +85,11 @@ class IdempotentConsumer:
             good.append(Delivery(env, msg, raw))
         if not good:
             return
+        if self.prepare:
+            try:
+                self.prepare(good)
+            except Exception:  # each message is then handled on its own, and fails there if it must
+                log.exception("%s: preparing a batch of %d failed", self.name, len(good))
         try:
             async with self.pool.acquire() as conn, conn.transaction():
                 # one round trip claims the whole batch; a claimed id is processed once

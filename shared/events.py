@@ -181,6 +181,7 @@ class SttSegment(Message):
     speaker: Literal["customer", "agent"]
     text: Text = Field(min_length=1, max_length=5000)
     ts: datetime
+    affiliate: Affiliate | None = Field(default=None, description="whose call centre took the call")
 
 
 class CallEnded(Message):
@@ -210,6 +211,9 @@ class Classification(BaseModel):
     sentiment: Sentiment
     confidence: dict[str, float]
     evidence: tuple[Evidence, ...] = ()
+    repeat_count: int = Field(0, ge=0, description="earlier cases of the same customer and topic in the window")
+    rules: tuple[str, ...] = Field((), description="the lexicon rules that matched, for audit")
+    notes: tuple[str, ...] = Field((), description="why confidence is low, e.g. empty or non-Korean text")
 
 
 class VocReceived(Event):
@@ -222,6 +226,8 @@ class VocReceived(Event):
     kind_hint: Kind | None = None
     affiliate_hint: Affiliate | None = None
     customer_ref: str | None = Field(default=None, description="masked customer reference")
+    customer_key: str | None = Field(default=None, description="keyed pseudonym of the customer reference "
+                                                               "(HMAC), for finding repeat complaints")
     consent: Consent = Consent()
     received_at: datetime
     first_response_due: datetime
@@ -439,6 +445,7 @@ class CallSegmentReceived(Event):
     speaker: Literal["customer", "agent"]
     text: str
     ts: datetime
+    affiliate: Affiliate | None = None
 
 
 class CustomerNoticeRequested(Event):
@@ -470,7 +477,7 @@ class RewardGranted(Event):
 
 class AlertRaised(Event):
     TYPE: ClassVar[str] = "kr.moksori.alert.raised.v1"
-    SUBJECT: ClassVar[str] = "voc.alert.{reason}"
+    SUBJECT: ClassVar[str] = "voc.alert.{affiliate}.{reason}"
 
     reason: str  # a flag, "critical", "sla_breach", ...
     severity: Literal["critical", "high", "warning"]
@@ -480,7 +487,34 @@ class AlertRaised(Event):
     call_id: str | None = Field(default=None, description="set when raised during a live call")
 
     def subject(self) -> str:
-        return self.SUBJECT.format(reason=self.reason)
+        return self.SUBJECT.format(affiliate=self.affiliate or "group", reason=self.reason)
+
+
+class CardBlockRequested(Event):
+    """Critical card loss or theft: the card system is asked to block the customer's card(s).
+    Moksori requests the action; the card system performs it and answers on its own channel."""
+
+    TYPE: ClassVar[str] = "kr.moksori.action.card_block_requested.v1"
+    SUBJECT: ClassVar[str] = "voc.action.card.block"
+
+    tracking_code: str
+    customer_ref: str | None = Field(default=None, description="masked; the card system resolves the customer "
+                                                               "from the case")
+    reason: str
+    evidence: tuple[Evidence, ...] = ()
+
+
+class AccountFreezeRequested(Event):
+    """Critical phishing or scam loss: the bank system is asked for a 지급정지 (payment stop)
+    on the accounts involved. Moksori requests the action; the bank performs it."""
+
+    TYPE: ClassVar[str] = "kr.moksori.action.account_freeze_requested.v1"
+    SUBJECT: ClassVar[str] = "voc.action.bank.freeze"
+
+    tracking_code: str
+    customer_ref: str | None = None
+    reason: str
+    evidence: tuple[Evidence, ...] = ()
 
 
 class AcknowledgeCase(Command):

@@ -18,7 +18,7 @@ import json
 import secrets
 from dataclasses import dataclass
 
-from shared.bus import team_durable
+from shared.bus import alert_durable, team_durable
 from shared.events import AFFILIATES, TEAMS
 
 SERVICES_USER = "moksori-services"
@@ -31,12 +31,12 @@ def inbox_prefix(affiliate: str) -> str:
 def affiliate_permissions(affiliate: str) -> dict:
     """NATS wildcards match whole tokens only, so each team's durable is listed."""
     allow = ["$JS.API.INFO"]
-    for team in TEAMS:
-        durable = team_durable(affiliate, team)
-        allow += [f"$JS.API.CONSUMER.MSG.NEXT.VOC_ROUTED.{durable}",  # fetch
-                  f"$JS.API.CONSUMER.INFO.VOC_ROUTED.{durable}",      # bind, lag
-                  f"$JS.ACK.VOC_ROUTED.{durable}.>",                  # ack, nak, in-progress
-                  f"$JS.ACK.*.*.VOC_ROUTED.{durable}.>"]              # the same, v2 ack subjects
+    queues = [("VOC_ROUTED", team_durable(affiliate, team)) for team in TEAMS]
+    for stream, durable in [*queues, ("VOC_ALERTS", alert_durable(affiliate))]:
+        allow += [f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}",  # fetch
+                  f"$JS.API.CONSUMER.INFO.{stream}.{durable}",      # bind, lag
+                  f"$JS.ACK.{stream}.{durable}.>",                  # ack, nak, in-progress
+                  f"$JS.ACK.*.*.{stream}.{durable}.>"]              # the same, v2 ack subjects
     return {"publish": {"allow": allow}, "subscribe": {"allow": [f"{inbox_prefix(affiliate)}.>"]}}
 
 

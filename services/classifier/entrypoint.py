@@ -1,15 +1,17 @@
-"""Wires the classifier: lexicon, the VocReceived consumer and a small HTTP API."""
+"""Wires the classifier: model and lexicon, the batch VocReceived consumer, live call
+screening, corrections, and a small HTTP API."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from services.classifier.adapters.lexicon_source import LexiconSource, watch
+from services.classifier.adapters.loader import build_classifier
 from services.classifier.handlers import events, http
 from services.classifier.settings import ClassifierSettings
 from shared.bus import SERVICE_CONSUMERS
 from shared.config import load_settings
-from shared.events import CallSegmentReceived, VocReceived
+from shared.events import CallSegmentReceived, CaseReclassified, VocReceived
 from shared.runtime import Runtime
 from shared.telemetry import setup_logging, setup_tracing
 
@@ -19,17 +21,21 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 def build(settings: ClassifierSettings) -> Runtime:
     rt = Runtime("classifier", settings, MIGRATIONS)
     source = LexiconSource(settings.lexicon_file)
-    lexicon = source.get  # looked up per message, so a reload applies at once
-    rt.http.state.lexicon = lexicon
+    classifier = build_classifier(settings.model_file, source.get)  # fails naming file and line when broken
+    rt.http.state.classifier = classifier
+    rt.http.state.lexicon = source.get
     rt.background(lambda stop: watch(source, stop, settings.lexicon_reload_s))
     rt.http.include_router(http.router)
     specs = {c.durable: c for c in SERVICE_CONSUMERS if c.durable.startswith("classifier")}
     m = events.ClassifierMetrics(
         rt.metrics.counter("moksori_alerts_raised_total", "alerts raised by reason", ("reason", "live")),
         rt.metrics.histogram("moksori_classification_seconds", "time to classify one text",
-                             (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)))
-    rt.consume(specs["classifier"], (VocReceived,), events.on_received(rt.outbox, lexicon, m))
-    rt.consume(specs["classifier-live"], (CallSegmentReceived,), events.on_segment(rt.outbox, lexicon, m))
+                             (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)),
+        rt.metrics.counter("moksori_action_requests_total", "card block and 지급정지 requests", ("action",)))
+    rt.consume(specs["classifier"], (VocReceived,),
+               events.OnReceived(rt.outbox, classifier, settings.repeat_window_days, m))
+    rt.consume(specs["classifier-live"], (CallSegmentReceived,), events.on_segment(rt.outbox, classifier, m))
+    rt.consume(specs["classifier-corrections"], (CaseReclassified,), events.on_reclassified)
     return rt
 
 

@@ -9,8 +9,7 @@ from services.routing.domain.directory import load_directory
 from services.feedback.settings import FeedbackSettings
 from shared.bus import SERVICE_CONSUMERS
 from shared.config import load_settings
-from services.classifier.domain.lexicon import load_lexicon
-from services.classifier.domain.rules import classify_text
+from services.classifier.adapters.loader import build_classifier
 from services.feedback.domain.rewards import load_rewards
 from shared.events import ALL_EVENTS, CaseResolved, SubmitFeedback, SuggestionReviewed
 from shared.runtime import Runtime
@@ -22,8 +21,8 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 def build(settings: FeedbackSettings) -> Runtime:
     rt = Runtime("feedback", settings, MIGRATIONS)
     rt.http.state.survey_secret = settings.survey_secret
-    lexicon = load_lexicon(settings.lexicon_file)
-    classify = (lambda text: classify_text(text, lexicon))  # the classifier's library, on the masked comment
+    classifier = build_classifier(settings.model_file, settings.lexicon_file)
+    classify = classifier.classify  # the classifier's library, on the masked comment
     rt.http.state.classify = classify
     rt.http.include_router(http.router)
     rt.http.include_router(dashboard.router)

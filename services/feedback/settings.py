@@ -2,6 +2,7 @@ from pathlib import Path
 
 from pydantic import Field
 
+from services.classifier.adapters.model_file import DEFAULT_MODEL
 from services.classifier.domain.lexicon import DEFAULT_LEXICON
 from services.feedback.domain.rewards import DEFAULT_REWARDS
 from services.routing.domain.directory import DEFAULT_DIRECTORY
@@ -14,4 +15,5 @@ class FeedbackSettings(ServiceSettings):
     survey_ttl_days: int = Field(7, ge=1, le=90)
     rewards_file: Path = DEFAULT_REWARDS
     lexicon_file: Path = DEFAULT_LEXICON
+    model_file: Path = DEFAULT_MODEL  # comments are classified with the classifier's model
     directory_file: Path = DEFAULT_DIRECTORY  # the affiliates' customer and contract counts

@@ -85,7 +85,7 @@ async def test_poor_rating_alerts_the_team_and_reopens_the_case(system, http, db
         alerts.append(json.loads(msg.data))
 
     await nc.subscribe("voc.feedback.survey_requested", cb=on_survey)
-    await nc.subscribe("voc.alert.service_recovery", cb=on_alert)
+    await nc.subscribe("voc.alert.*.service_recovery", cb=on_alert)
     case = await submit_and_route(http, {"channel": "app", "affiliate": "bank",
                                          "text": "대출 상환 일정 변경을 요청했는데 반영이 안 됐어요"})
     key = {"X-Api-Key": devrun.team_keys(system.var)["bank"]}

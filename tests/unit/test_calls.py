@@ -1,7 +1,7 @@
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from services.classifier.domain.alerts import live_alerts
+from services.classifier.domain.alerts import screen_segment
 from services.classifier.domain.lexicon import load_lexicon
 from services.intake.domain.calls import Segment, assemble, case_text, opens_case
 from shared.events import case_id_for_call
@@ -39,11 +39,21 @@ def test_call_case_id_is_known_during_the_call():
     assert isinstance(case_id_for_call("CALL-1"), uuid.UUID)
 
 
+def reasons(text):
+    return {a[0] for a in screen_segment(text, LEX).alerts}
+
+
 def test_live_screening_raises_on_escalation_words_but_not_on_impersonation():
-    cid = case_id_for_call("CALL-9")
-    raised = live_alerts(cid, "CALL-9", "아니 이거 해결 안 되면 금감원에 민원 넣고 언론에도 제보할 거예요", LEX)
-    assert {a.reason for a in raised} == {"regulator", "media"}
-    assert all(a.call_id == "CALL-9" and a.evidence for a in raised)
-    assert live_alerts(cid, "CALL-9", "금감원 직원이라는 사람한테 전화가 왔었어요", LEX) == []
-    critical = live_alerts(cid, "CALL-9", "지금 제가 안 한 결제가 계속 승인되고 있어요", LEX)
-    assert [a.reason for a in critical] == ["critical"]
+    s = screen_segment("아니 이거 해결 안 되면 금감원에 민원 넣고 언론에도 제보할 거예요", LEX)
+    assert {a[0] for a in s.alerts} == {"regulator", "media"}
+    assert all(evidence for *_, evidence in s.alerts)
+    assert reasons("금감원 직원이라는 사람한테 전화가 왔었어요") == set()
+    assert reasons("지금 제가 안 한 결제가 계속 승인되고 있어요") == {"critical"}
+    assert reasons("음 잠깐만요 확인해 볼게요") == set()
+
+
+def test_angry_and_abusive_turns_are_counted_for_the_emotion_alert():
+    assert screen_segment("아니 지금 장난해요? 책임자 바꿔요", LEX).angry
+    assert not screen_segment("네 알겠습니다 기다릴게요", LEX).angry
+    abusive = screen_segment("씨발 몇 번을 말해", LEX)
+    assert abusive.abusive and abusive.angry and "abusive" in {a[0] for a in abusive.alerts}

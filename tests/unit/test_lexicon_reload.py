@@ -3,7 +3,7 @@ import shutil
 
 from services.classifier.adapters.lexicon_source import LexiconSource
 from services.classifier.domain.lexicon import DEFAULT_LEXICON
-from services.classifier.domain.rules import classify_text
+from services.classifier.domain.rules import Text, find_flags
 
 
 def touch_later(path):
@@ -17,7 +17,7 @@ def test_an_edited_lexicon_applies_without_restart_and_a_bad_edit_is_refused(tmp
     source = LexiconSource(path)
     assert not source.refresh()  # unchanged
     text = "상담원이 너무 불친절해서 방송국에 알리겠습니다"
-    assert "media" in classify_text(text, source.get()).flags
+    assert "media" in find_flags(Text(text), source.get())
 
     edited = path.read_text(encoding="utf-8").replace('version: "2026.11-1"', 'version: "2026.11-2"') \
         .replace("terms: ['언론', '기자', '방송',", "terms: ['언론', '기자', '방송사',")

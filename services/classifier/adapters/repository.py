@@ -1,4 +1,37 @@
+"""The classifier's SQL."""
+
 INSERT_CLASSIFICATION = """
-INSERT INTO classifier.classifications (case_id, kind, topic, urgency, flags, affiliate, sentiment, result, model_version)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (case_id) DO NOTHING
+INSERT INTO classifier.classifications
+    (case_id, kind, topic, urgency, flags, affiliate, sentiment, result, model_version, text, repeat_count)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (case_id) DO NOTHING
 RETURNING case_id"""
+
+# earlier complaints of the same customer on the same topic inside the window
+COUNT_REPEATS = """
+SELECT count(*) FROM classifier.customer_topics
+WHERE customer_key = $1 AND topic = $2 AND received_at >= $3 AND received_at <= $4 AND case_id <> $5"""
+
+RECORD_CUSTOMER_TOPIC = """
+INSERT INTO classifier.customer_topics (customer_key, topic, received_at, case_id) VALUES ($1, $2, $3, $4)
+ON CONFLICT DO NOTHING"""
+
+# one alert per call and reason, however many segments repeat the words
+INSERT_LIVE_ALERT = """
+INSERT INTO classifier.live_alerts (call_id, reason) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING reason"""
+
+COUNT_ANGRY_TURN = """
+INSERT INTO classifier.live_calls AS c (call_id, angry_turns, abusive_turns) VALUES ($1, 1, $2::int)
+ON CONFLICT (call_id) DO UPDATE SET angry_turns = c.angry_turns + 1, abusive_turns = c.abusive_turns + $2::int,
+                                    updated_at = now()
+RETURNING angry_turns, abusive_turns"""
+
+INSERT_CORRECTION = """
+INSERT INTO classifier.corrections (event_id, case_id, kind, topic, previous_kind, previous_topic, corrected_by, at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING"""
+
+# the latest correction of each case, with what the classifier saw and decided
+CORRECTED_EXAMPLES = """
+SELECT DISTINCT ON (k.case_id) k.case_id, k.kind, k.topic, c.text, c.urgency, c.flags, c.affiliate, c.sentiment
+FROM classifier.corrections k JOIN classifier.classifications c USING (case_id)
+WHERE c.text IS NOT NULL AND k.at >= $1
+ORDER BY k.case_id, k.at DESC"""

@@ -1,10 +1,13 @@
-"""Which classifications raise an alert (pure)."""
+"""Which classifications and which live call segments raise an alert (pure)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from uuid import UUID
 
-from shared.events import AlertRaised, Classification
+from services.classifier.domain.lexicon import Lexicon
+from services.classifier.domain.rules import Text, evidence_of, find_flags, find_urgency_rules
+from shared.events import AlertRaised, Classification, Evidence
 
 ALERT_FLAGS = {
     "regulator": ("high", "금융감독원 등 감독기관 민원 제기 언급"),
@@ -12,14 +15,17 @@ ALERT_FLAGS = {
     "legal": ("high", "소송·고소 등 법적 조치 언급"),
     "abusive": ("warning", "폭언·욕설 감지: 특별민원 전담 대응"),
 }
+CRITICAL_MESSAGE = "즉시 조치 필요: 자금 또는 접근 위험"
+LIVE = "[통화 중] "
 
 
 def alerts_for(case_id: UUID, c: Classification) -> list[AlertRaised]:
     alerts = []
     if c.urgency == "critical":
         ev = tuple(e for e in c.evidence if e.field == "urgency" and e.label == "critical")
-        alerts.append(AlertRaised(case_id=case_id, reason="critical", severity="critical", affiliate=c.affiliate,
-                                  message="즉시 조치 필요: 자금 또는 접근 위험", evidence=ev))
+        if ev:  # a repeat raised to critical has no money-at-risk evidence of its own
+            alerts.append(AlertRaised(case_id=case_id, reason="critical", severity="critical", affiliate=c.affiliate,
+                                      message=CRITICAL_MESSAGE, evidence=ev))
     for flag in c.flags:
         if flag in ALERT_FLAGS:
             severity, message = ALERT_FLAGS[flag]
@@ -29,21 +35,47 @@ def alerts_for(case_id: UUID, c: Classification) -> list[AlertRaised]:
     return alerts
 
 
-def live_alerts(case_id: UUID, call_id: str, text: str, lexicon) -> list[AlertRaised]:
-    """Screening one live segment of what the customer said: escalation words and
-    money-at-risk-now raise alerts while the call is still going on."""
-    from services.classifier.domain.rules import Text, find_flags, find_urgency_rules, _evidence
+@dataclass(frozen=True)
+class Screening:
+    """What one customer turn of a live call shows."""
 
+    alerts: tuple[tuple[str, str, str, tuple[Evidence, ...]], ...] = ()  # (reason, severity, message, evidence)
+    angry: tuple[Evidence, ...] = ()
+    abusive: bool = False
+
+
+QUIET = Screening()
+
+
+def screen_segment(text: str, lex: Lexicon) -> Screening:
+    """One regular expression decides whether the turn needs a closer look; most turns
+    of a call do not, which keeps screening at tens of thousands of segments a second."""
+    if not lex.screen.search("".join(text.split())):
+        return QUIET
     t = Text(text)
     alerts = []
-    for flag, ev in find_flags(t, lexicon).items():
+    flags = find_flags(t, lex)
+    for flag, ev in flags.items():
         if flag in ALERT_FLAGS:
             severity, message = ALERT_FLAGS[flag]
-            alerts.append(AlertRaised(case_id=case_id, reason=flag, severity=severity, message=f"[통화 중] {message}",
-                                      evidence=(ev,), call_id=call_id))
-    critical = find_urgency_rules(t, lexicon.urgency.critical)
+            alerts.append((flag, severity, LIVE + message, (ev,)))
+    critical = find_urgency_rules(t, lex.urgency.critical)
     if critical:
-        ev = tuple(_evidence(t, "urgency", "critical", name, span) for name, span in critical.items())
-        alerts.append(AlertRaised(case_id=case_id, reason="critical", severity="critical",
-                                  message="[통화 중] 즉시 조치 필요: 자금 또는 접근 위험", evidence=ev, call_id=call_id))
-    return alerts
+        ev = tuple(evidence_of(t, "urgency", "critical", name, span) for name, span in critical.items())
+        alerts.append(("critical", "critical", LIVE + CRITICAL_MESSAGE, ev))
+    anger = t.any(lex.emotion.anger)
+    angry = (Evidence(field="urgency", label="high", rule="emotion:anger", text=text[anger.start:anger.end],
+                      start=anger.start, end=anger.end),) if anger else ()
+    if "abusive" in flags:
+        angry = (*angry, flags["abusive"])
+    return Screening(tuple(alerts), angry, "abusive" in flags)
+
+
+def emotion_alert(case_id: UUID, call_id: str, affiliate: str | None, angry_turns: int, abusive_turns: int,
+                  evidence: tuple[Evidence, ...]) -> AlertRaised:
+    if abusive_turns:
+        advice = f"고객 감정 고조: 분노 발화 {angry_turns}회(폭언 {abusive_turns}회). 특별민원 전담팀 이관 권고"
+    else:
+        advice = f"고객 감정 고조: 분노 발화 {angry_turns}회. 상급자(슈퍼바이저) 연결 권고"
+    return AlertRaised(case_id=case_id, reason="emotion", severity="warning", affiliate=affiliate,
+                       message=LIVE + advice, evidence=evidence, call_id=call_id)

@@ -1,14 +1,17 @@
-"""The watch-word lexicon: operator data, validated and compiled on load."""
+"""The watch-word lexicon: operator data, validated and compiled on load.
+
+It holds the auditable rules only (flags, urgency, live-call emotion); topic, kind,
+sentiment and affiliate come from the statistical model (domain/model.py)."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from shared.datafiles import load_yaml
-from shared.events import FLAGS, Kind, Topic
+from shared.events import FLAGS
 
 DEFAULT_LEXICON = Path(__file__).resolve().parent.parent / "data" / "lexicon.yaml"
 
@@ -55,20 +58,29 @@ class Urgency(_Strict):
         return {name: _compile(p) for name, p in v.items()}
 
 
+class Emotion(_Strict):
+    """Live calls: a customer turn matching `anger` is an angry turn; after
+    `alert_after_turns` of them in one call the supervisor is alerted."""
+
+    anger: Patterns = Field(min_length=1)
+    alert_after_turns: int = Field(3, ge=1, le=50)
+
+    _c = field_validator("anger", mode="before")(lambda v: _compile(v))
+
+
 class Lexicon(_Strict):
     version: str = Field(min_length=1)
     guards: Guards
     flags: dict[str, FlagRule]
     urgency: Urgency
-    topics: dict[Topic, Patterns]
-    kinds: dict[Kind, Patterns]
-    sentiment: dict[str, Patterns]
-    affiliates: dict[str, Patterns]
+    emotion: Emotion
+    _screen: re.Pattern = PrivateAttr()
 
-    @field_validator("topics", "kinds", "sentiment", "affiliates", mode="before")
-    @classmethod
-    def _lists(cls, v: dict) -> dict:
-        return {k: _compile(p) for k, p in v.items()}
+    @property
+    def screen(self) -> re.Pattern:
+        """Every flag term, critical rule and anger cue in one pattern, for the text
+        without spaces: live screening looks closer only at turns it matches."""
+        return self._screen
 
     @model_validator(mode="after")
     def _complete(self) -> "Lexicon":
@@ -76,11 +88,10 @@ class Lexicon(_Strict):
         unknown = set(self.flags) - set(FLAGS)
         if missing or unknown:
             raise ValueError(f"flags must be exactly {sorted(FLAGS)}; missing {sorted(missing)}, unknown {sorted(unknown)}")
-        for name, got, want in (("topics", self.topics, Topic.__args__), ("kinds", self.kinds, Kind.__args__)):
-            if set(got) != set(want):
-                raise ValueError(f"{name} must list every code {sorted(want)}; missing {sorted(set(want) - set(got))}")
-        if set(self.sentiment) != {"negative", "positive"}:
-            raise ValueError("sentiment needs exactly 'negative' and 'positive' lists")
+        parts = [p.pattern for rule in self.flags.values() for p in rule.terms]
+        parts += [p.pattern for pats in self.urgency.critical.values() for p in pats]
+        parts += [p.pattern for p in self.emotion.anger]
+        self._screen = re.compile("|".join(f"(?:{p})" for p in parts), re.IGNORECASE)
         return self
 
 

@@ -1,6 +1,6 @@
-"""Auditable rules: risk flags, urgency and a first pass at kind, topic, affiliate
-and sentiment (../shared/CLASSIFIER_CONTRACT.md). Pure functions of the text and
-the lexicon; every flag and every critical urgency carries its evidence span."""
+"""Auditable rules (../shared/CLASSIFIER_CONTRACT.md): risk flags and urgency.
+Pure functions of the text and the lexicon; every flag and every critical or high
+urgency carries its evidence span and the name of the rule that matched."""
 
 from __future__ import annotations
 
@@ -11,21 +11,11 @@ from dataclasses import dataclass
 from services.classifier.domain.lexicon import Lexicon, Patterns
 from shared.events import Classification, Evidence
 
-MODEL_VERSION = "rules"
-
-TOPIC_AFFILIATE = {
-    "card_loss_theft": "card", "card_payment": "card", "account_transfer": "bank", "loan": "bank",
-    "branch_atm": "bank", "investment": "securities", "insurance": "insurance", "points_benefits": "group",
-}
 CRITICAL_TOPIC = {
     "card_lost_or_stolen": "card_loss_theft", "unauthorized_charge": "card_loss_theft",
     "scam_loss": "fraud_phishing", "account_takeover": "fraud_phishing", "loan_in_my_name": "fraud_phishing",
     "scam_at_branch": "fraud_phishing",
 }
-# when two topics score alike, the more specific problem wins
-TOPIC_PRIORITY = ("card_loss_theft", "fraud_phishing", "mis_selling", "privacy", "insurance", "investment", "loan",
-                  "card_payment", "points_benefits", "staff_service", "branch_atm", "account_transfer",
-                  "digital_service", "other")
 
 
 @dataclass(frozen=True)
@@ -71,7 +61,7 @@ class Text:
         return sum(1 for _ in self.find(patterns))
 
 
-def _evidence(t: Text, field: str, label: str, rule: str, span: Span) -> Evidence:
+def evidence_of(t: Text, field: str, label: str, rule: str, span: Span) -> Evidence:
     return Evidence(field=field, label=label, rule=rule, text=t.raw[span.start:span.end],
                     start=span.start, end=span.end)
 
@@ -95,7 +85,7 @@ def find_flags(t: Text, lex: Lexicon) -> dict[str, Evidence]:
                     continue
                 if act is not None:
                     span = Span(term.start, act.end)
-            found[flag] = _evidence(t, "flags", flag, flag, span)
+            found[flag] = evidence_of(t, "flags", flag, flag, span)
             break
     return found
 
@@ -109,99 +99,15 @@ def find_urgency_rules(t: Text, rules: dict[str, Patterns]) -> dict[str, Span]:
     return hits
 
 
-def _scores(t: Text, table: dict[str, Patterns]) -> dict[str, int]:
-    return {k: t.count(p) for k, p in table.items()}
-
-
-def _confidence(scores: dict[str, float], chosen: str) -> float:
-    top = scores.get(chosen, 0)
-    rest = sorted((v for k, v in scores.items() if k != chosen), reverse=True)
-    second = rest[0] if rest else 0
-    return round(min(0.95, 0.5 + 0.45 * (top - second) / (top + second + 1)), 2) if top else 0.4
-
-
-def classify_text(text: str, lex: Lexicon, *, channel: str | None = None,
-                  affiliate_hint: str | None = None, kind_hint: str | None = None) -> Classification:
-    t = Text(text)
-    flags = find_flags(t, lex)
-    critical = find_urgency_rules(t, lex.urgency.critical)
-    high = find_urgency_rules(t, lex.urgency.high)
-
-    topic_scores = _scores(t, lex.topics)
-    for rule in critical:
-        topic_scores[CRITICAL_TOPIC[rule]] += 3
-    best = max(topic_scores.values())
-    topic = next(tp for tp in TOPIC_PRIORITY if topic_scores[tp] == best) if best else "other"
-
-    kind_scores = {k: float(v) for k, v in _scores(t, lex.kinds).items()}
-    if kind_hint:
-        kind_scores[kind_hint] += 0.5
-    kind = _decide_kind(kind_scores, critical, high)
-
-    urgency, urgency_evidence = _decide_urgency(t, kind, flags, critical, high)
-    affiliate = affiliate_hint or TOPIC_AFFILIATE.get(topic) or _affiliate_by_words(t, lex)
-    sentiment = _decide_sentiment(t, lex, kind)
-
-    evidence = tuple(sorted([*flags.values(), *urgency_evidence], key=lambda e: (e.start, e.field, e.label)))
-    confidence = {
-        "kind": _confidence(kind_scores, kind),
-        "topic": _confidence({k: float(v) for k, v in topic_scores.items()}, topic),
-        "urgency": 0.9 if critical or high or flags else 0.6,
-        "flags": 0.9 if flags else 0.8,
-        "affiliate": 1.0 if affiliate_hint else (0.8 if topic in TOPIC_AFFILIATE else 0.5),
-        "sentiment": 0.7,
-    }
-    return Classification(kind=kind, topic=topic, urgency=urgency, flags=tuple(sorted(flags)),
-                          affiliate=affiliate, sentiment=sentiment, confidence=confidence, evidence=evidence)
-
-
-def _decide_kind(s: dict[str, float], critical: dict, high: dict) -> str:
-    harm = bool(high.keys() - {"scam_attempt"}) or bool(critical.keys() - {"card_lost_or_stolen"})
-    if critical.keys() == {"card_lost_or_stolen"} and not high and s["complaint"] < 2:
-        return "inquiry"  # a lost card with no misuse is a routine request (contract)
-    if harm:
-        return "complaint"
-    if s["praise"] > 0 and s["praise"] >= s["complaint"] and s["praise"] >= s["suggestion"]:
-        return "praise"
-    if s["suggestion"] > 0 and s["suggestion"] >= s["complaint"]:
-        return "suggestion"
-    if s["inquiry"] > 0 and s["inquiry"] > s["complaint"]:
-        return "inquiry"
-    return "complaint" if s["complaint"] > 0 or critical else ("inquiry" if s["inquiry"] else "complaint")
-
-
-def _decide_urgency(t: Text, kind: str, flags: dict, critical: dict, high: dict) -> tuple[str, list[Evidence]]:
+def decide_urgency(t: Text, kind: str, flags: dict, critical: dict, high: dict) -> tuple[str, list[Evidence]]:
     if critical:
-        return "critical", [_evidence(t, "urgency", "critical", name, span) for name, span in critical.items()]
+        return "critical", [evidence_of(t, "urgency", "critical", name, span) for name, span in critical.items()]
     escalation = flags.keys() & {"regulator", "media", "legal", "abusive"}
     harm_to_vulnerable = "vulnerable" in flags and kind == "complaint" and bool(high)
     if high or escalation or harm_to_vulnerable:
-        return "high", [_evidence(t, "urgency", "high", name, span) for name, span in high.items()]
+        return "high", [evidence_of(t, "urgency", "high", name, span) for name, span in high.items()]
     if kind == "complaint":
         return "normal", []
     if kind == "inquiry" and "vulnerable" in flags:
         return "normal", []
     return "low", []
-
-
-def _affiliate_by_words(t: Text, lex: Lexicon) -> str:
-    scores = _scores(t, lex.affiliates)
-    best = max(scores.values())
-    return next(a for a in ("card", "bank", "securities", "insurance", "group") if scores[a] == best) \
-        if best else "group"
-
-
-def _decide_sentiment(t: Text, lex: Lexicon, kind: str) -> str:
-    neg, pos = t.count(lex.sentiment["negative"]), t.count(lex.sentiment["positive"])
-    if kind == "praise":
-        return "positive"
-    if kind == "complaint":
-        return "negative" if neg or not pos else ("positive" if pos > neg + 1 else "negative")
-    if neg > pos:
-        return "negative"
-    if pos > neg:
-        return "positive" if kind != "suggestion" or pos > 1 else "neutral"
-    return "neutral"
-
-
-_ = re  # patterns come compiled from the lexicon

@@ -3,7 +3,6 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.classifier.domain.rules import classify_text
 from shared.events import Affiliate, Channel, Classification, Text
 
 router = APIRouter(prefix="/v1", tags=["classify"])
@@ -18,5 +17,4 @@ class ClassifyRequest(BaseModel):
 
 @router.post("/classify", summary="Classify one text (no case is created)")
 async def classify(body: ClassifyRequest, request: Request) -> Classification:
-    return classify_text(body.text, request.app.state.lexicon(), channel=body.channel,
-                         affiliate_hint=body.affiliate_hint)
+    return request.app.state.classifier.classify(body.text, channel=body.channel, affiliate_hint=body.affiliate_hint)

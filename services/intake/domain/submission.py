@@ -33,6 +33,16 @@ def access_secret(key: str, case_id: uuid.UUID) -> str:
     return hmac.new(key.encode(), f"case-access:{case_id}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
+def customer_key(key: str, customer: str) -> str:
+    """A keyed pseudonym of the customer reference, the same for the same customer however
+    the channel wrote it (홍길동 010-1234-5678 / 01012345678): numbers identify a customer when
+    there are enough of them, else the whitespace-free, case-folded text. Nothing about the
+    customer can be read back from it; rotating CASE_ACCESS_KEY starts repeat detection afresh."""
+    digits = "".join(ch for ch in customer if ch.isdigit())
+    ident = f"n:{digits}" if len(digits) >= 7 else "t:" + "".join(customer.split()).casefold()
+    return hmac.new(key.encode(), f"customer:{ident}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
 def secret_matches(key: str, case_id: uuid.UUID, given: str | None) -> bool:
     return bool(given) and hmac.compare_digest(access_secret(key, case_id), given or "")
 
@@ -61,7 +71,7 @@ class Acceptance:
 
 
 def accept(body: VocSubmission, *, case_id: uuid.UUID, seq: int, received_at: datetime,
-           calendar: BusinessCalendar, response_days: int) -> Acceptance:
+           calendar: BusinessCalendar, response_days: int, pseudonym_key: str = "") -> Acceptance:
     """Everything that leaves intake is built here, from masked copies only."""
     code = tracking_code(received_at.astimezone(calendar.tz), seq)
     due = calendar.add_business_days(received_at, response_days)
@@ -70,6 +80,7 @@ def accept(body: VocSubmission, *, case_id: uuid.UUID, seq: int, received_at: da
     event = VocReceived(
         case_id=case_id, tracking_code=code, channel=body.channel, text=masked, kind_hint=body.kind,
         affiliate_hint=body.affiliate, customer_ref=customer, consent=body.consent,
+        customer_key=customer_key(pseudonym_key, body.customer) if body.customer and pseudonym_key else None,
         received_at=received_at, first_response_due=due,
         title=mask_text(body.title) if body.title else None,
         transcript=tuple(Turn(speaker=t.speaker, text=mask_text(t.text), at=t.at) for t in body.transcript),

@@ -42,7 +42,7 @@ def on_call_ingress(deps: IntakeDeps, outbox: Outbox) -> Process:
             if stored is not None:  # a duplicate seq is neither stored nor forwarded twice
                 await outbox.add(conn, CallSegmentReceived(
                     case_id=case_id_for_call(msg.call_id), call_id=msg.call_id, seq=msg.seq, speaker=msg.speaker,
-                    text=mask_text(msg.text), ts=msg.ts))
+                    text=mask_text(msg.text), ts=msg.ts, affiliate=msg.affiliate))
         elif isinstance(msg, CallEnded):
             await conn.execute(LOCK_CALL_ID, msg.call_id)
             enc = deps.cipher.encrypt

@@ -51,7 +51,7 @@ async def submit_voc(conn: asyncpg.Connection | asyncpg.Pool, deps: IntakeDeps, 
     case_id = case_id or uuid.uuid4()
     received_at = datetime.now(UTC)
     acc = accept(body, case_id=case_id, seq=await deps.tracking.next(conn), received_at=received_at,
-                 calendar=deps.calendar, response_days=deps.response_days)
+                 calendar=deps.calendar, response_days=deps.response_days, pseudonym_key=deps.access_key)
     response = acc.response(access_secret(deps.access_key, case_id))
     notice = CustomerNoticeRequested(
         case_id=case_id, notice="receipt", tracking_code=acc.tracking_code, channel=body.channel,

@@ -26,7 +26,7 @@ def on_classified(outbox: Outbox, directory: Directory, calendar: BusinessCalend
                             affiliate=a.affiliate, team=a.team, kind=c.kind, topic=c.topic, urgency=c.urgency,
                             flags=c.flags, text=e.text, received_at=e.received_at, ack_due=ack_due,
                             resolve_due=resolve_due, origin=e.origin,
-                            repeat=any(ev.rule == "repeated" for ev in c.evidence),
+                            repeat=c.repeat_count > 0 or any(ev.rule == "repeated" for ev in c.evidence),
                             customer_ref=e.customer_ref if shares_customer(
                                 a.affiliate, e.affiliate_hint, e.consent.cross_affiliate) else None)
         out = [routed]

@@ -1,0 +1,91 @@
+"""Classifier speed and memory, in-process, pinned to one CPU core.
+
+1. Batch classification (model + rules, the service's code path) over the corpus's
+   realistic texts, in batches of 100. Baseline, same run: Kiwi tokenisation alone of
+   the same texts — the floor any Kiwi-based classifier pays.
+2. Live screening of call segments (screen_segment, what runs per STT segment).
+   Segments are cut from the corpus's phone transcripts, so ~all are Korean speech and
+   a realistic few carry watch words. Baseline, same run: one bare `re.search` for
+   "금감원" per segment — the least any screening can cost.
+3. Memory: the process's RSS after loading and after the runs.
+
+    .venv/bin/python -m bench.classify_speed [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import time
+
+from services.classifier.training.corpus import CORPUS_DIR, read_jsonl
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def pin_one_core() -> str:
+    try:
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+        return "pinned to one core"
+    except (AttributeError, OSError):
+        return "not pinned (no sched_setaffinity)"
+
+
+def rate(fn, items, seconds: float, chunk: int) -> float:
+    done, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        for i in range(0, len(items), chunk):
+            fn(items[i:i + chunk])
+            done += len(items[i:i + chunk])
+    return done / (time.perf_counter() - started)
+
+
+def segments(texts: list[str]) -> list[str]:
+    out = []
+    for t in texts:
+        words = t.split()
+        out += [" ".join(words[i:i + 6]) for i in range(0, len(words), 6)]
+    return [s for s in out if s]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=10.0, help="per measurement")
+    a = ap.parse_args()
+    print(pin_one_core())
+    base = rss_mb()
+    from services.classifier.adapters.loader import build_classifier
+    from services.classifier.domain.alerts import screen_segment
+    from services.classifier.domain.classify import Item
+
+    started = time.perf_counter()
+    clf = build_classifier()
+    print(f"load: {time.perf_counter() - started:.2f} s, RSS {base:.0f} MB -> {rss_mb():.0f} MB, model {clf.version}")
+    examples = read_jsonl(CORPUS_DIR / "train.jsonl") + read_jsonl(CORPUS_DIR / "test.jsonl")
+    texts = [e.text for e in examples]
+    items = [Item(t) for t in texts]
+    print(f"{len(texts)} texts, mean {sum(map(len, texts)) / len(texts):.0f} characters")
+
+    ours = rate(clf.classify_batch, items, a.seconds, 100)
+    kiwi = clf.tokenizer._kiwi  # noqa: SLF001 - the baseline is Kiwi itself
+    floor = rate(lambda batch: [kiwi.tokenize(t) for t in batch], texts, a.seconds, 100)
+    print(f"batch classification: {ours:,.0f} texts/s   baseline Kiwi tokenize only: {floor:,.0f} texts/s   "
+          f"ours/baseline {ours / floor:.2f}   (target >= 2,000 texts/s)")
+
+    segs = segments([e.text for e in examples if e.style == "stt"])
+    lex = clf.lexicon()
+    hits = sum(1 for s in segs if screen_segment(s, lex) != screen_segment("", lex))
+    ours = rate(lambda batch: [screen_segment(s, lex) for s in batch], segs, a.seconds, 1000)
+    word = re.compile("금감원")
+    floor = rate(lambda batch: [word.search(s) for s in batch], segs, a.seconds, 1000)
+    print(f"live screening: {ours:,.0f} segments/s ({len(segs)} segments, {hits / len(segs):.1%} with a hit)   "
+          f"baseline one re.search: {floor:,.0f}/s   (target >= 20,000 segments/s)")
+    print(f"RSS after the runs: {rss_mb():.0f} MB   (target <= 500 MB for the classifier process)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,23 @@
+"""Kiwi (kiwipiepy) morphological analysis: the tokenizer behind the features.
+
+Loaded once per process (about a second, ~200 MB). The multi-word dictionary is
+left out: it costs ~100 MB of memory and adds nothing the features need."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from services.classifier.domain.features import Morph
+
+
+class KiwiTokenizer:
+    def __init__(self) -> None:
+        from kiwipiepy import Kiwi  # heavy import, at construction time only
+
+        self._kiwi = Kiwi(num_workers=1, load_multi_dict=False)
+
+    def morphs(self, text: str) -> list[Morph]:
+        return [(t.form, t.tag) for t in self._kiwi.tokenize(text, normalize_coda=True)]
+
+    def morphs_batch(self, texts: Sequence[str]) -> list[list[Morph]]:
+        return [self.morphs(t) for t in texts]

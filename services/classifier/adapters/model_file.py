@@ -1,0 +1,102 @@
+"""The model artifact: one UTF-8 text file, one feature per line, so a damaged file
+is reported by line and a new version diffs readably.
+
+    #moksori-classifier-model 1
+    #meta {"version": "...", "heads": {"topic": [labels...], ...}, ...}
+    #bias topic <b1> <b2> ...           (one line per head)
+    <feature>\t<idf>\t<topic weights>\t<kind weights>\t...   (space-separated numbers)
+
+Features never contain a tab or a newline (they come from normalised text)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from services.classifier.domain.model import HEADS, Head, LinearModel
+from shared.datafiles import DataFileError
+
+MAGIC = "#moksori-classifier-model 1"
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "data" / "model.tsv"
+
+
+def _fail(path: Path, line: int, message: str) -> DataFileError:
+    return DataFileError(f"{path}:{line}: {message}")
+
+
+def _numbers(path: Path, line: int, what: str, text: str, n: int) -> list[float]:
+    parts = text.split()
+    if len(parts) != n:
+        raise _fail(path, line, f"{what}: expected {n} numbers, found {len(parts)}")
+    try:
+        values = [float(p) for p in parts]
+    except ValueError as exc:
+        raise _fail(path, line, f"{what}: {exc}") from None
+    if not all(np.isfinite(values)):
+        raise _fail(path, line, f"{what}: not a finite number")
+    return values
+
+
+def load_model(path: Path = DEFAULT_MODEL) -> LinearModel:
+    try:
+        lines = path.read_text(encoding="utf-8").split("\n")
+    except OSError as exc:
+        raise DataFileError(f"{path}: cannot read the model file: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise DataFileError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    if lines[0] != MAGIC:
+        raise _fail(path, 1, f"not a Moksori classifier model (expected first line {MAGIC!r})")
+    if len(lines) < 2 or not lines[1].startswith("#meta "):
+        raise _fail(path, 2, "expected '#meta {json}'")
+    try:
+        meta = json.loads(lines[1][6:])
+        heads_labels = {h: tuple(meta["heads"][h]) for h in HEADS}
+        version = str(meta["version"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise _fail(path, 2, f"meta must be JSON with 'version' and 'heads' for {list(HEADS)}: {exc}") from None
+    bias = {}
+    n = 2
+    for h in HEADS:
+        n += 1
+        prefix = f"#bias {h} "
+        if n > len(lines) or not lines[n - 1].startswith(prefix):
+            raise _fail(path, n, f"expected the bias line '{prefix}...'")
+        bias[h] = _numbers(path, n, f"bias of {h}", lines[n - 1][len(prefix):], len(heads_labels[h]))
+    vocab: dict[str, int] = {}
+    idf: list[float] = []
+    weights: dict[str, list[list[float]]] = {h: [] for h in HEADS}
+    for n, line in enumerate(lines[len(HEADS) + 2:], len(HEADS) + 3):
+        if not line:
+            continue
+        cols = line.split("\t")
+        if len(cols) != 2 + len(HEADS):
+            raise _fail(path, n, f"expected {2 + len(HEADS)} tab-separated columns "
+                                 f"(feature, idf, {', '.join(HEADS)}), found {len(cols)}")
+        if cols[0] in vocab:
+            raise _fail(path, n, f"feature {cols[0]!r} repeats line {len(HEADS) + 3 + vocab[cols[0]]}")
+        vocab[cols[0]] = len(idf)
+        idf.append(_numbers(path, n, "idf", cols[1], 1)[0])
+        for h, col in zip(HEADS, cols[2:]):
+            weights[h].append(_numbers(path, n, f"{h} weights", col, len(heads_labels[h])))
+    if not vocab:
+        raise _fail(path, n, "the model has no features")
+    heads = {h: Head(heads_labels[h], np.asarray(bias[h], np.float32), np.asarray(weights[h], np.float32))
+             for h in HEADS}
+    return LinearModel(version=version, vocabulary=vocab, idf=np.asarray(idf, np.float32), heads=heads, meta=meta)
+
+
+def _fmt(values) -> str:
+    return " ".join(f"{v:.4g}" for v in values)
+
+
+def save_model(model: LinearModel, path: Path) -> None:
+    meta = {**model.meta, "version": model.version, "heads": {h: list(model.heads[h].labels) for h in HEADS}}
+    out = [MAGIC, "#meta " + json.dumps(meta, ensure_ascii=False, sort_keys=True)]
+    out += [f"#bias {h} {_fmt(model.heads[h].bias)}" for h in HEADS]
+    for feature, i in sorted(model.vocabulary.items(), key=lambda kv: kv[1]):
+        out.append("\t".join([feature, f"{model.idf[i]:.4g}", *(_fmt(model.heads[h].weights[i]) for h in HEADS)]))
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("\n".join(out) + "\n", encoding="utf-8")
+    tmp.replace(path)

@@ -1,0 +1,106 @@
+"""One classification: the statistical model decides topic, kind, sentiment and
+affiliate; the auditable rules decide flags and urgency, with evidence; then the
+contract's decision rules combine them (../shared/CLASSIFIER_CONTRACT.md).
+
+Pure: the tokenizer, the model and the lexicon come in as values, so the service,
+the offline command, feedback's comment classification and the tests all run this."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from services.classifier.domain.features import Morph, features
+from services.classifier.domain.lexicon import Lexicon
+from services.classifier.domain.model import LinearModel
+from services.classifier.domain.normalise import hangul_share, normalise
+from services.classifier.domain.rules import CRITICAL_TOPIC, Text, decide_urgency, find_flags, find_urgency_rules
+from shared.events import Classification
+
+URGENCY_ORDER = ("low", "normal", "high", "critical")
+MIN_HANGUL_SHARE = 0.2  # below this, and with no rule hit, a text is not treated as Korean VOC
+
+
+class Tokenizer(Protocol):
+    def morphs(self, text: str) -> list[Morph]: ...
+
+
+@dataclass(frozen=True)
+class Item:
+    text: str
+    channel: str | None = None
+    affiliate_hint: str | None = None
+    kind_hint: str | None = None
+
+
+@dataclass(frozen=True)
+class Classifier:
+    tokenizer: Tokenizer
+    model: LinearModel
+    lexicon: Callable[[], Lexicon]  # looked up per call, so an edited lexicon applies at once
+
+    @property
+    def version(self) -> str:
+        return f"{self.model.version}+lexicon-{self.lexicon().version}"
+
+    def classify(self, text: str, *, channel: str | None = None, affiliate_hint: str | None = None,
+                 kind_hint: str | None = None) -> Classification:
+        return self.classify_batch([Item(text, channel, affiliate_hint, kind_hint)])[0]
+
+    def classify_batch(self, items: Sequence[Item]) -> list[Classification]:
+        lex = self.lexicon()
+        return [self._one(item, lex) for item in items]
+
+    def _one(self, item: Item, lex: Lexicon) -> Classification:
+        t = Text(item.text)
+        flags = find_flags(t, lex)
+        critical = find_urgency_rules(t, lex.urgency.critical)
+        high = find_urgency_rules(t, lex.urgency.high)
+        rules = tuple(sorted({*(f"flag:{f}" for f in flags), *(f"critical:{r}" for r in critical),
+                              *(f"high:{r}" for r in high)}))
+        norm = normalise(item.text)
+        if not norm or (hangul_share(norm) < MIN_HANGUL_SHARE and not rules):
+            return _unreadable(item, "empty text" if not norm else "not Korean text (too few Hangul letters)")
+        predicted, known = self.model.predict(features(self.tokenizer.morphs(norm), norm))
+        topic, p_topic = predicted["topic"]
+        kind, p_kind = predicted["kind"]
+        sentiment, p_sentiment = predicted["sentiment"]
+        affiliate, p_affiliate = predicted["affiliate"]
+        forced = [CRITICAL_TOPIC[r] for r in critical if r in CRITICAL_TOPIC]
+        if forced and topic not in forced:
+            topic, p_topic = forced[0], 0.9  # money or access at risk names the problem (contract)
+        if critical.keys() == {"card_lost_or_stolen"} and not high and kind == "complaint" and p_kind < 0.6:
+            kind = "inquiry"  # reporting a lost card with no misuse is an inquiry (contract)
+        if item.affiliate_hint:
+            affiliate, p_affiliate = item.affiliate_hint, 1.0  # the channel's hint wins (contract)
+        urgency, urgency_evidence = decide_urgency(t, kind, flags, critical, high)
+        if kind == "praise" and sentiment == "negative":
+            sentiment = "positive"
+        notes = ("few known words: low confidence",) if known < 0.3 else ()
+        confidence = {
+            "kind": round(p_kind, 3), "topic": round(p_topic, 3), "sentiment": round(p_sentiment, 3),
+            "affiliate": round(p_affiliate, 3),
+            "urgency": 0.95 if critical or high else round(0.5 + 0.45 * p_kind, 3),
+            "flags": 0.95 if flags else 0.85,
+        }
+        evidence = tuple(sorted([*flags.values(), *urgency_evidence], key=lambda e: (e.start, e.field, e.label)))
+        return Classification(kind=kind, topic=topic, urgency=urgency, flags=tuple(sorted(flags)),
+                              affiliate=affiliate, sentiment=sentiment, confidence=confidence,
+                              evidence=evidence, rules=rules, notes=notes)
+
+
+def _unreadable(item: Item, reason: str) -> Classification:
+    return Classification(kind="inquiry", topic="other", urgency="low", flags=(), affiliate=item.affiliate_hint or
+                          "group", sentiment="neutral", notes=(reason,),
+                          confidence={k: 0.1 for k in ("kind", "topic", "urgency", "sentiment", "affiliate")}
+                          | {"flags": 0.5})
+
+
+def raise_urgency(c: Classification, repeat_count: int) -> Classification:
+    """A repeat complaint (same customer, same topic, inside the window) is one level more urgent."""
+    if repeat_count <= 0:
+        return c
+    level = URGENCY_ORDER[min(len(URGENCY_ORDER) - 1, URGENCY_ORDER.index(c.urgency) + 1)]
+    return c.model_copy(update={"urgency": level, "repeat_count": repeat_count,
+                                "rules": tuple(sorted({*c.rules, "repeat:same_customer_topic"}))})

@@ -1,0 +1,39 @@
+"""Features for the statistical model (pure): morphemes from the tokenizer plus
+character n-grams of the normalised text with the spaces removed.
+
+Morphemes carry meaning whatever the spacing (Kiwi segments 카드를잃어버려가지고요
+as well as the spaced form); character n-grams keep typos (됬어요, 안되요), slang and
+masked numbers useful. The same function builds training and run-time features."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+Morph = tuple[str, str]  # (form, Kiwi tag)
+
+# tags that say what the text is about or how it is said
+CONTENT = {"NNG", "NNP", "NNB", "NR", "NP", "VV", "VA", "VX", "VCN", "XR", "MAG", "MAJ", "MM", "IC", "SL", "SH", "SW",
+           "XSV", "XSA", "XPN", "EF", "EC", "EP"}
+# endings and particles alone are noise; in a bigram with their stem they mark
+# requests (-어 주세요), wishes (-면 좋겠다) and questions (-나요)
+BIGRAM_TAGS = CONTENT | {"ETM", "ETN", "JX", "JKB"}
+
+
+def _tag(tag: str) -> str:
+    return tag.split("-", 1)[0]  # VV-I / VV-R (irregular conjugation) -> VV
+
+
+def features(morphs: Sequence[Morph], normalised: str, char_ngrams: tuple[int, ...] = (2, 3)) -> Counter[str]:
+    out: Counter[str] = Counter()
+    kept = [(form, _tag(tag)) for form, tag in morphs if _tag(tag) in BIGRAM_TAGS]
+    for form, tag in kept:
+        if tag in CONTENT:
+            out[f"m:{form}/{tag}"] += 1
+    for (f1, _), (f2, _) in zip(kept, kept[1:]):
+        out[f"b:{f1}_{f2}"] += 1
+    compact = normalised.replace(" ", "")
+    for n in char_ngrams:
+        for i in range(len(compact) - n + 1):
+            out[f"c:{compact[i:i + n]}"] += 1
+    return out

@@ -1,0 +1,59 @@
+"""The statistical part of the classifier: linear models over TF-IDF features, one
+head per field (topic, kind, sentiment, affiliate). Pure numpy at run time; the
+training code (scikit-learn) writes the same arrays into the model file.
+
+`predict` gives, per head, the label and its probability (softmax of the linear
+scores: the multinomial logistic regression that was trained)."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+HEADS = ("topic", "kind", "sentiment", "affiliate")
+
+
+@dataclass(frozen=True)
+class Head:
+    labels: tuple[str, ...]
+    bias: np.ndarray      # (n_labels,)
+    weights: np.ndarray   # (n_features, n_labels)
+
+
+@dataclass(frozen=True)
+class LinearModel:
+    version: str
+    vocabulary: dict[str, int]
+    idf: np.ndarray       # (n_features,)
+    heads: dict[str, Head]
+    meta: dict = field(default_factory=dict)
+
+    def vectorise(self, feats: Counter[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Indices and l2-normalised sublinear TF-IDF values of the known features."""
+        idx, tf = [], []
+        for f, n in feats.items():
+            i = self.vocabulary.get(f)
+            if i is not None:
+                idx.append(i)
+                tf.append(1.0 + math.log(n))
+        if not idx:
+            return np.empty(0, np.int64), np.empty(0, np.float32)
+        ix = np.fromiter(idx, np.int64, len(idx))
+        v = np.fromiter(tf, np.float32, len(tf)) * self.idf[ix]
+        return ix, v / np.linalg.norm(v)
+
+    def predict(self, feats: Counter[str]) -> tuple[dict[str, tuple[str, float]], float]:
+        """Per head (label, probability), and the share of the text's features the model knows."""
+        ix, v = self.vectorise(feats)
+        known = len(ix) / max(1, len(feats))
+        out = {}
+        for name, h in self.heads.items():
+            scores = h.bias + (v @ h.weights[ix] if len(ix) else 0.0)
+            p = np.exp(scores - scores.max())
+            p /= p.sum()
+            best = int(p.argmax())
+            out[name] = (h.labels[best], float(p[best]))
+        return out, known

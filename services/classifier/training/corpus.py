@@ -1,0 +1,106 @@
+"""The labelled Korean corpus: hand-written parts in, one train and one held-out
+test file out (see corpus/README.md for how it was made).
+
+Duplicates are dropped before the split, comparing texts with case, spacing,
+punctuation, repeated letters and numbers normalised away, so the same complaint
+cannot sit on both sides. The split is stratified by topic and deterministic: within
+each topic, texts are ordered by a hash of their normalised form and every fifth goes
+to the test file."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from services.classifier.domain.normalise import normalise
+from shared.cloudevents import describe_validation_error
+from shared.datafiles import DataFileError
+from shared.events import Affiliate, Flag, Kind, Sentiment, Topic, Urgency
+
+CORPUS_DIR = Path(__file__).resolve().parent.parent / "corpus"
+TEST_EVERY = 5
+
+
+class Example(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    id: str = Field(min_length=1)
+    text: str = Field(min_length=1)
+    style: str = Field(alias="register", pattern="^(app_review|web_form|email|chat|stt|branch_note|correction)$")
+    channel: str | None = None
+    kind: Kind
+    topic: Topic
+    urgency: Urgency
+    flags: tuple[Flag, ...] = ()
+    affiliate: Affiliate
+    sentiment: Sentiment
+
+
+_NON_WORD = re.compile(r"[^0-9a-z가-힣ㄱ-ㅎㅏ-ㅣ]+")
+
+
+def dedupe_key(text: str) -> str:
+    return _NON_WORD.sub("", normalise(text))
+
+
+def read_jsonl(path: Path) -> list[Example]:
+    out = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            out.append(Example.model_validate_json(line))
+        except ValidationError as exc:
+            raise DataFileError(f"{path}:{n}: {describe_validation_error(exc)}") from None
+    return out
+
+
+@dataclass(frozen=True)
+class Split:
+    train: list[Example]
+    test: list[Example]
+    dropped: list[tuple[str, str]]  # (dropped id, kept id)
+
+
+def split(examples: Iterable[Example]) -> Split:
+    seen: dict[str, str] = {}
+    by_topic: dict[str, list[tuple[str, Example]]] = defaultdict(list)
+    dropped = []
+    for ex in examples:
+        key = dedupe_key(ex.text)
+        if key in seen:
+            dropped.append((ex.id, seen[key]))
+            continue
+        seen[key] = ex.id
+        by_topic[ex.topic].append((hashlib.sha256(key.encode()).hexdigest(), ex))
+    train, test = [], []
+    for topic in sorted(by_topic):
+        for i, (_, ex) in enumerate(sorted(by_topic[topic], key=lambda p: p[0])):
+            (test if i % TEST_EVERY == TEST_EVERY - 1 else train).append(ex)
+    return Split(sorted(train, key=lambda e: e.id), sorted(test, key=lambda e: e.id), dropped)
+
+
+def build(corpus_dir: Path = CORPUS_DIR) -> Split:
+    """Reads every part, writes train.jsonl and test.jsonl next to them."""
+    parts = sorted((corpus_dir / "parts").glob("*.jsonl"))
+    if not parts:
+        raise DataFileError(f"{corpus_dir / 'parts'}: no *.jsonl corpus parts")
+    s = split(ex for p in parts for ex in read_jsonl(p))
+    for name, rows in (("train", s.train), ("test", s.test)):
+        (corpus_dir / f"{name}.jsonl").write_text(
+            "".join(json.dumps(e.model_dump(mode="json", by_alias=True), ensure_ascii=False) + "\n" for e in rows), encoding="utf-8")
+    return s
+
+
+def corpus_digest(examples: Iterable[Example]) -> str:
+    h = hashlib.sha256()
+    for e in examples:
+        h.update(e.model_dump_json().encode())
+    return h.hexdigest()[:12]

@@ -1,0 +1,104 @@
+"""`moksori classify train`: fits the model heads on the corpus's train split (and,
+when asked, the corrections affiliate teams made) and writes a versioned model file.
+
+Offline code: scikit-learn is used here only; the service runs the written arrays
+with numpy (domain/model.py)."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime, timezone
+
+import numpy as np
+
+from services.classifier.domain.classify import Tokenizer
+from services.classifier.domain.features import features
+from services.classifier.domain.model import HEADS, Head, LinearModel
+from services.classifier.domain.normalise import normalise
+from services.classifier.training.corpus import Example, corpus_digest
+
+MIN_DF = 2
+C_GRID = (2.0, 5.0, 10.0, 20.0)
+
+
+def featurise(tokenizer: Tokenizer, texts: Sequence[str]) -> list[Counter[str]]:
+    out = []
+    for text in texts:
+        norm = normalise(text)
+        out.append(features(tokenizer.morphs(norm), norm))
+    return out
+
+
+def _matrix(feats: list[Counter[str]], vocab: dict[str, int], idf: np.ndarray):
+    from scipy.sparse import csr_matrix
+
+    rows, cols, vals = [], [], []
+    for r, fc in enumerate(feats):
+        ix = [(vocab[f], 1.0 + math.log(n)) for f, n in fc.items() if f in vocab]
+        if not ix:
+            continue
+        v = np.array([w * idf[i] for i, w in ix])
+        v /= np.linalg.norm(v)
+        rows += [r] * len(ix)
+        cols += [i for i, _ in ix]
+        vals += v.tolist()
+    return csr_matrix((vals, (rows, cols)), shape=(len(feats), len(vocab)), dtype=np.float64)
+
+
+def _fit(X, y: list[str], c: float):
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=c, max_iter=5000, class_weight="balanced").fit(X, y)
+
+
+def choose_c(X, y: list[str], log=print) -> float:
+    """5-fold cross-validated macro-F1 on the training split picks the regularisation."""
+    from sklearn.metrics import f1_score
+    from sklearn.model_selection import StratifiedKFold
+
+    best, best_f1 = C_GRID[0], -1.0
+    folds = StratifiedKFold(5, shuffle=True, random_state=7)
+    for c in C_GRID:
+        scores = []
+        for tr, te in folds.split(X, y):
+            clf = _fit(X[tr], [y[i] for i in tr], c)
+            scores.append(f1_score([y[i] for i in te], clf.predict(X[te]), average="macro"))
+        f1 = float(np.mean(scores))
+        log(f"  C={c:<5} cross-validated topic macro-F1 {f1:.3f}")
+        if f1 > best_f1:
+            best, best_f1 = c, f1
+    return best
+
+
+def train(examples: Sequence[Example], tokenizer: Tokenizer, *, c: float | None = None, log=print) -> LinearModel:
+    started = time.perf_counter()
+    feats = featurise(tokenizer, [e.text for e in examples])
+    df: Counter[str] = Counter()
+    for fc in feats:
+        df.update(fc.keys())
+    names = sorted(f for f, n in df.items() if n >= MIN_DF)
+    vocab = {f: i for i, f in enumerate(names)}
+    n = len(examples)
+    idf = np.array([math.log((1 + n) / (1 + df[f])) + 1.0 for f in names])
+    X = _matrix(feats, vocab, idf)
+    log(f"{n} examples, {len(names)} features (document frequency >= {MIN_DF})")
+    labels = {h: [getattr(e, h) for e in examples] for h in HEADS}
+    c = c or choose_c(X, labels["topic"], log)
+    heads = {}
+    for h in HEADS:
+        clf = _fit(X, labels[h], c)
+        if len(clf.classes_) < 3:  # scikit-learn gives two classes a single score column
+            raise ValueError(f"{h}: the training data has only {list(clf.classes_)}; every label is needed")
+        heads[h] = Head(tuple(clf.classes_), clf.intercept_.astype(np.float32), clf.coef_.T.astype(np.float32))
+    version = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M") + "-" + corpus_digest(examples)[:8]
+    meta = {"trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "examples": n,
+            "corpus_sha256_12": corpus_digest(examples), "C": c, "min_df": MIN_DF,
+            "features": "kiwi morphemes + morpheme bigrams + character 2/3-grams, sublinear TF-IDF, l2",
+            "learner": "scikit-learn LogisticRegression (multinomial, class_weight=balanced)",
+            "corrections": sum(1 for e in examples if e.style == "correction")}
+    log(f"trained in {time.perf_counter() - started:.1f} s, C={c}")
+    return LinearModel(version=version, vocabulary=vocab, idf=idf.astype(np.float32), heads=heads, meta=meta)
+
