@@ -100,7 +100,8 @@ SERVICE_CONSUMERS: tuple[ConsumerSpec, ...] = (
     ConsumerSpec("VOC_CASE", "intake-timeline", "voc.case.>", "timeline: lifecycle"),
     ConsumerSpec("VOC_FEEDBACK", "intake-timeline", "voc.feedback.>", "timeline: surveys and ratings"),
     ConsumerSpec("VOC_INGRESS", "intake-partner", "voc.ingress.voc", "VOCs from partner channel systems"),
-    ConsumerSpec("VOC_INGRESS", "intake-calls", "voc.ingress.call.>", "live STT segments and call ends"),
+    ConsumerSpec("VOC_INGRESS", "intake-calls", "voc.ingress.call.>", "live STT segments and call ends",
+                 batch_wait_s=0.01),  # live screening is latency-bound: do not wait to fill a batch
     ConsumerSpec("VOC_ALERTS", "intake-call-alerts", "voc.alert.>", "alerts raised during live calls"),
     ConsumerSpec("VOC_CALLS", "classifier-live", "voc.call.segment", "live screening of call segments",
                  batch_wait_s=0.01),

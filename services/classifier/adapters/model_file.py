@@ -53,6 +53,7 @@ def load_model(path: Path = DEFAULT_MODEL) -> LinearModel:
     try:
         meta = json.loads(lines[1][6:])
         heads_labels = {h: tuple(meta["heads"][h]) for h in HEADS}
+        views = {h: str(meta.get("views", {}).get(h, "lmbc")) for h in HEADS}
         version = str(meta["version"])
     except (ValueError, KeyError, TypeError) as exc:
         raise _fail(path, 2, f"meta must be JSON with 'version' and 'heads' for {list(HEADS)}: {exc}") from None
@@ -82,7 +83,7 @@ def load_model(path: Path = DEFAULT_MODEL) -> LinearModel:
             weights[h].append(_numbers(path, n, f"{h} weights", col, len(heads_labels[h])))
     if not vocab:
         raise _fail(path, n, "the model has no features")
-    heads = {h: Head(heads_labels[h], np.asarray(bias[h], np.float32), np.asarray(weights[h], np.float32))
+    heads = {h: Head(heads_labels[h], np.asarray(bias[h], np.float32), np.asarray(weights[h], np.float32), views[h])
              for h in HEADS}
     return LinearModel(version=version, vocabulary=vocab, idf=np.asarray(idf, np.float32), heads=heads, meta=meta)
 
@@ -92,7 +93,8 @@ def _fmt(values) -> str:
 
 
 def save_model(model: LinearModel, path: Path) -> None:
-    meta = {**model.meta, "version": model.version, "heads": {h: list(model.heads[h].labels) for h in HEADS}}
+    meta = {**model.meta, "version": model.version, "heads": {h: list(model.heads[h].labels) for h in HEADS},
+            "views": {h: model.heads[h].groups for h in HEADS}}
     out = [MAGIC, "#meta " + json.dumps(meta, ensure_ascii=False, sort_keys=True)]
     out += [f"#bias {h} {_fmt(model.heads[h].bias)}" for h in HEADS]
     for feature, i in sorted(model.vocabulary.items(), key=lambda kv: kv[1]):

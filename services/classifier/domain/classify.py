@@ -15,11 +15,13 @@ from services.classifier.domain.features import Morph, features
 from services.classifier.domain.lexicon import Lexicon
 from services.classifier.domain.model import LinearModel
 from services.classifier.domain.normalise import hangul_share, normalise
-from services.classifier.domain.rules import CRITICAL_TOPIC, Text, decide_urgency, find_flags, find_urgency_rules
+from services.classifier.domain.rules import (CRITICAL_TOPIC, NOT_ESCALATING, Text, decide_urgency, find_flags,
+                                              find_urgency_rules)
 from shared.events import Classification
 
 URGENCY_ORDER = ("low", "normal", "high", "critical")
-MIN_HANGUL_SHARE = 0.2  # below this, and with no rule hit, a text is not treated as Korean VOC
+MIN_HANGUL_SHARE = 0.2
+CUES = set(NOT_ESCALATING)  # urgency.high groups that only lift an inquiry to normal  # below this, and with no rule hit, a text is not treated as Korean VOC
 
 
 class Tokenizer(Protocol):
@@ -54,11 +56,14 @@ class Classifier:
 
     def _one(self, item: Item, lex: Lexicon) -> Classification:
         t = Text(item.text)
-        flags = find_flags(t, lex)
-        critical = find_urgency_rules(t, lex.urgency.critical)
-        high = find_urgency_rules(t, lex.urgency.high)
+        if lex.any_rule.search(t.compact) or lex.any_rule.search(item.text):
+            flags = find_flags(t, lex)
+            critical = find_urgency_rules(t, lex.urgency.critical)
+            high = find_urgency_rules(t, lex.urgency.high)
+        else:  # no watch word and no urgency rule anywhere: nothing to look at closely
+            flags, critical, high = {}, {}, {}
         rules = tuple(sorted({*(f"flag:{f}" for f in flags), *(f"critical:{r}" for r in critical),
-                              *(f"high:{r}" for r in high)}))
+                              *((f"cue:{r}" if r in CUES else f"high:{r}") for r in high)}))
         norm = normalise(item.text)
         if not norm or (hangul_share(norm) < MIN_HANGUL_SHARE and not rules):
             return _unreadable(item, "empty text" if not norm else "not Korean text (too few Hangul letters)")
@@ -70,7 +75,8 @@ class Classifier:
         forced = [CRITICAL_TOPIC[r] for r in critical if r in CRITICAL_TOPIC]
         if forced and topic not in forced:
             topic, p_topic = forced[0], 0.9  # money or access at risk names the problem (contract)
-        if critical.keys() == {"card_lost_or_stolen"} and not high and kind == "complaint" and p_kind < 0.6:
+        if critical.keys() == {"card_lost_or_stolen"} and not (high.keys() - CUES) and kind == "complaint" \
+                and p_kind < 0.6:
             kind = "inquiry"  # reporting a lost card with no misuse is an inquiry (contract)
         if item.affiliate_hint:
             affiliate, p_affiliate = item.affiliate_hint, 1.0  # the channel's hint wins (contract)

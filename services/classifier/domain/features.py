@@ -1,6 +1,15 @@
 """Features for the statistical model (pure): morphemes from the tokenizer plus
 character n-grams of the normalised text with the spaces removed.
 
+Four groups, by prefix; each model head reads the groups that serve it (chosen by
+cross-validation, recorded in the model file):
+  l:  content lemmas (nouns, verb and adjective stems, roots, adverbs, foreign words),
+      what a text is about: topic and affiliate;
+  m:  every meaningful morpheme with its tag, endings included;
+  b:  morpheme bigrams (-어 주세요, -면 좋겠다, -나요);
+  c:  character n-grams, robust to typos and missing spaces: with m: and b:, how a
+      text is said: kind and sentiment.
+
 Morphemes carry meaning whatever the spacing (Kiwi segments 카드를잃어버려가지고요
 as well as the spaced form); character n-grams keep typos (됬어요, 안되요), slang and
 masked numbers useful. The same function builds training and run-time features."""
@@ -18,6 +27,7 @@ CONTENT = {"NNG", "NNP", "NNB", "NR", "NP", "VV", "VA", "VX", "VCN", "XR", "MAG"
 # endings and particles alone are noise; in a bigram with their stem they mark
 # requests (-어 주세요), wishes (-면 좋겠다) and questions (-나요)
 BIGRAM_TAGS = CONTENT | {"ETM", "ETN", "JX", "JKB"}
+LEMMA_TAGS = {"NNG", "NNP", "VV", "VA", "XR", "SL", "MAG"}
 
 
 def _tag(tag: str) -> str:
@@ -30,6 +40,8 @@ def features(morphs: Sequence[Morph], normalised: str, char_ngrams: tuple[int, .
     for form, tag in kept:
         if tag in CONTENT:
             out[f"m:{form}/{tag}"] += 1
+        if tag in LEMMA_TAGS:
+            out[f"l:{form}"] += 1
     for (f1, _), (f2, _) in zip(kept, kept[1:]):
         out[f"b:{f1}_{f2}"] += 1
     compact = normalised.replace(" ", "")

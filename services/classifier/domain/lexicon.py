@@ -75,6 +75,13 @@ class Lexicon(_Strict):
     urgency: Urgency
     emotion: Emotion
     _screen: re.Pattern = PrivateAttr()
+    _any_rule: re.Pattern = PrivateAttr()
+
+    @property
+    def any_rule(self) -> re.Pattern:
+        """Every flag term and every urgency rule in one pattern: a text it does not match
+        (on the form without spaces) can skip the rules."""
+        return self._any_rule
 
     @property
     def screen(self) -> re.Pattern:
@@ -92,6 +99,10 @@ class Lexicon(_Strict):
         parts += [p.pattern for pats in self.urgency.critical.values() for p in pats]
         parts += [p.pattern for p in self.emotion.anger]
         self._screen = re.compile("|".join(f"(?:{p})" for p in parts), re.IGNORECASE)
+        parts = [p.pattern for rule in self.flags.values() for p in rule.terms]
+        parts += [p.pattern for group in (self.urgency.critical, self.urgency.high) for pats in group.values()
+                  for p in pats]
+        self._any_rule = re.compile("|".join(f"(?:{p})" for p in parts), re.IGNORECASE)
         return self
 
 

@@ -21,6 +21,7 @@ class Head:
     labels: tuple[str, ...]
     bias: np.ndarray      # (n_labels,)
     weights: np.ndarray   # (n_features, n_labels)
+    groups: str = "lmbc"  # the feature groups (prefix letters, see features.py) this head reads
 
 
 @dataclass(frozen=True)
@@ -31,14 +32,15 @@ class LinearModel:
     heads: dict[str, Head]
     meta: dict = field(default_factory=dict)
 
-    def vectorise(self, feats: Counter[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Indices and l2-normalised sublinear TF-IDF values of the known features."""
+    def vectorise(self, feats: Counter[str], groups: str = "lmbc") -> tuple[np.ndarray, np.ndarray]:
+        """Indices and l2-normalised sublinear TF-IDF values of the known features in `groups`."""
         idx, tf = [], []
         for f, n in feats.items():
-            i = self.vocabulary.get(f)
-            if i is not None:
-                idx.append(i)
-                tf.append(1.0 + math.log(n))
+            if f[0] in groups:
+                i = self.vocabulary.get(f)
+                if i is not None:
+                    idx.append(i)
+                    tf.append(1.0 + math.log(n))
         if not idx:
             return np.empty(0, np.int64), np.empty(0, np.float32)
         ix = np.fromiter(idx, np.int64, len(idx))
@@ -47,10 +49,11 @@ class LinearModel:
 
     def predict(self, feats: Counter[str]) -> tuple[dict[str, tuple[str, float]], float]:
         """Per head (label, probability), and the share of the text's features the model knows."""
-        ix, v = self.vectorise(feats)
-        known = len(ix) / max(1, len(feats))
+        views = {g: self.vectorise(feats, g) for g in {h.groups for h in self.heads.values()}}
+        known = max(len(ix) for ix, _ in views.values()) / max(1, sum(1 for f in feats if f[0] != "l"))
         out = {}
         for name, h in self.heads.items():
+            ix, v = views[h.groups]
             scores = h.bias + (v @ h.weights[ix] if len(ix) else 0.0)
             p = np.exp(scores - scores.max())
             p /= p.sum()

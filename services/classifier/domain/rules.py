@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 
 from services.classifier.domain.lexicon import Lexicon, Patterns
 from shared.events import Classification, Evidence
@@ -24,6 +25,12 @@ class Span:
     end: int
 
 
+@lru_cache(maxsize=1024)
+def _one_of(patterns: Patterns) -> re.Pattern:
+    """A group of patterns as one alternation, to rule the group out with a single search."""
+    return re.compile("|".join(f"(?:{p.pattern})" for p in patterns), re.IGNORECASE)
+
+
 class Text:
     """The text as written plus a copy without whitespace, for STT output that lost
     its spacing; matches in the copy map back to offsets in the original."""
@@ -35,6 +42,11 @@ class Text:
 
     def find(self, patterns: Patterns, start: int = 0, end: int | None = None) -> Iterator[Span]:
         end = len(self.raw) if end is None else end
+        if len(patterns) > 1:  # one search over the whole group first: most groups do not match at all
+            group = _one_of(patterns)
+            if not group.search(self.raw, start, end) and \
+                    not group.search(self.compact, self._to_compact(start), self._to_compact(end)):
+                return
         seen: set[int] = set()
         for p in patterns:
             for m in p.finditer(self.raw, start, end):
@@ -66,15 +78,25 @@ def evidence_of(t: Text, field: str, label: str, rule: str, span: Span) -> Evide
                     start=span.start, end=span.end)
 
 
+GUARDED_FLAGS = ("regulator", "media", "legal")  # the customer escalating: scammers, staff and negation excluded
+IMPERSONATION_GAP = 6  # an impersonation guard must start this close after the term ("금감원 직원이라는")
+
+
+def _impersonation(t: Text, guards: Patterns, term: Span) -> bool:
+    end = min(len(t.raw), term.end + 10)
+    return any(s.start <= term.end + IMPERSONATION_GAP for s in t.find(guards, term.end, end))
+
+
 def find_flags(t: Text, lex: Lexicon) -> dict[str, Evidence]:
     g = lex.guards
     found: dict[str, Evidence] = {}
     for flag, rule in lex.flags.items():
+        guarded = flag in GUARDED_FLAGS
         for term in t.find(rule.terms):
             after_end = min(len(t.raw), term.end + g.window)
-            if t.any(g.impersonation, term.end, min(len(t.raw), term.end + 10)):
+            if guarded and _impersonation(t, g.impersonation, term):
                 continue  # a scammer posing as the authority, not the customer escalating
-            if t.any(g.negation, term.end, after_end + 6):
+            if guarded and t.any(g.negation, term.end, after_end + 6):
                 continue
             span = term
             if rule.action or rule.action_before:
@@ -90,24 +112,46 @@ def find_flags(t: Text, lex: Lexicon) -> dict[str, Evidence]:
     return found
 
 
+GUARD_PREFIX = "not_"  # a rule group named not_<rule> (or not_any) guards hits, it is not a rule itself
+GUARD_REACH = 30      # characters either side of a hit in which a guard cancels it
+
+
 def find_urgency_rules(t: Text, rules: dict[str, Patterns]) -> dict[str, Span]:
+    """First unguarded hit of each rule. Groups named `not_<rule>` hold guards for <rule>
+    and `not_any` for every rule: a hit with a guard match within GUARD_REACH characters
+    (a past, hypothetical or resolved event) does not count."""
+    common = rules.get(GUARD_PREFIX + "any", ())
     hits = {}
     for name, patterns in rules.items():
-        span = t.any(patterns)
-        if span:
+        if name.startswith(GUARD_PREFIX):
+            continue
+        guards = (*common, *rules.get(GUARD_PREFIX + name, ()))
+        for span in t.find(patterns):
+            if guards and t.any(guards, max(0, span.start - GUARD_REACH), min(len(t.raw), span.end + GUARD_REACH)):
+                continue
             hits[name] = span
+            break
     return hits
 
 
+NOT_ESCALATING = ("distress",)   # high-group rules that only lift an inquiry to normal
+INQUIRY_HIGH = ("scam_attempt",)  # an inquiry is high only for a scam attempt in progress (or an escalation flag)
+
+
 def decide_urgency(t: Text, kind: str, flags: dict, critical: dict, high: dict) -> tuple[str, list[Evidence]]:
-    if critical:
-        return "critical", [evidence_of(t, "urgency", "critical", name, span) for name, span in critical.items()]
     escalation = flags.keys() & {"regulator", "media", "legal", "abusive"}
-    harm_to_vulnerable = "vulnerable" in flags and kind == "complaint" and bool(high)
+    if critical and kind != "praise":  # money at risk now outweighs a (possibly wrong) kind, except thanks
+        return "critical", [evidence_of(t, "urgency", "critical", name, span) for name, span in critical.items()]
+    if kind in ("praise", "suggestion"):  # contract: suggestions and praise are low unless escalated
+        return ("high", []) if escalation else ("low", [])
+    distress = any(name in high for name in NOT_ESCALATING)
+    high = {name: span for name, span in high.items() if name not in NOT_ESCALATING}
+    if kind == "inquiry":
+        at_risk = {name: span for name, span in high.items() if name in INQUIRY_HIGH}
+        if at_risk or escalation:
+            return "high", [evidence_of(t, "urgency", "high", name, span) for name, span in at_risk.items()]
+        return ("normal", []) if high or distress else ("low", [])
+    harm_to_vulnerable = "vulnerable" in flags and kind == "complaint"
     if high or escalation or harm_to_vulnerable:
         return "high", [evidence_of(t, "urgency", "high", name, span) for name, span in high.items()]
-    if kind == "complaint":
-        return "normal", []
-    if kind == "inquiry" and "vulnerable" in flags:
-        return "normal", []
-    return "low", []
+    return "normal", []

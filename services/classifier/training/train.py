@@ -21,7 +21,10 @@ from services.classifier.domain.normalise import normalise
 from services.classifier.training.corpus import Example, corpus_digest
 
 MIN_DF = 2
-C_GRID = (2.0, 5.0, 10.0, 20.0)
+C_GRID = (5.0, 20.0, 50.0)
+# which feature groups each head reads (features.py), chosen by 5-fold cross-validation on the
+# train split: what a text is about decides topic and affiliate; how it is said, kind and sentiment
+VIEWS = {"topic": "l", "affiliate": "l", "kind": "mbc", "sentiment": "mbc"}
 
 
 def featurise(tokenizer: Tokenizer, texts: Sequence[str]) -> list[Counter[str]]:
@@ -32,12 +35,12 @@ def featurise(tokenizer: Tokenizer, texts: Sequence[str]) -> list[Counter[str]]:
     return out
 
 
-def _matrix(feats: list[Counter[str]], vocab: dict[str, int], idf: np.ndarray):
+def _matrix(feats: list[Counter[str]], vocab: dict[str, int], idf: np.ndarray, groups: str):
     from scipy.sparse import csr_matrix
 
     rows, cols, vals = [], [], []
     for r, fc in enumerate(feats):
-        ix = [(vocab[f], 1.0 + math.log(n)) for f, n in fc.items() if f in vocab]
+        ix = [(vocab[f], 1.0 + math.log(n)) for f, n in fc.items() if f[0] in groups and f in vocab]
         if not ix:
             continue
         v = np.array([w * idf[i] for i, w in ix])
@@ -83,20 +86,22 @@ def train(examples: Sequence[Example], tokenizer: Tokenizer, *, c: float | None 
     vocab = {f: i for i, f in enumerate(names)}
     n = len(examples)
     idf = np.array([math.log((1 + n) / (1 + df[f])) + 1.0 for f in names])
-    X = _matrix(feats, vocab, idf)
+    X = {g: _matrix(feats, vocab, idf, g) for g in set(VIEWS.values())}
     log(f"{n} examples, {len(names)} features (document frequency >= {MIN_DF})")
     labels = {h: [getattr(e, h) for e in examples] for h in HEADS}
-    c = c or choose_c(X, labels["topic"], log)
+    c = c or choose_c(X[VIEWS["topic"]], labels["topic"], log)
     heads = {}
     for h in HEADS:
-        clf = _fit(X, labels[h], c)
+        clf = _fit(X[VIEWS[h]], labels[h], c)
         if len(clf.classes_) < 3:  # scikit-learn gives two classes a single score column
             raise ValueError(f"{h}: the training data has only {list(clf.classes_)}; every label is needed")
-        heads[h] = Head(tuple(clf.classes_), clf.intercept_.astype(np.float32), clf.coef_.T.astype(np.float32))
+        heads[h] = Head(tuple(clf.classes_), clf.intercept_.astype(np.float32), clf.coef_.T.astype(np.float32),
+                        VIEWS[h])
     version = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M") + "-" + corpus_digest(examples)[:8]
     meta = {"trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "examples": n,
             "corpus_sha256_12": corpus_digest(examples), "C": c, "min_df": MIN_DF,
-            "features": "kiwi morphemes + morpheme bigrams + character 2/3-grams, sublinear TF-IDF, l2",
+            "features": "kiwi content lemmas (topic, affiliate); morphemes + morpheme bigrams + character "
+                        "2/3-grams (kind, sentiment); sublinear TF-IDF, l2",
             "learner": "scikit-learn LogisticRegression (multinomial, class_weight=balanced)",
             "corrections": sum(1 for e in examples if e.style == "correction")}
     log(f"trained in {time.perf_counter() - started:.1f} s, C={c}")

@@ -1,0 +1,171 @@
+"""Live-call alert latency: STT segment published → AlertRaised on the bus.
+
+Embedded NATS and PostgreSQL, intake and the classifier as processes. An open-loop
+publisher sends `SttSegment`s at a fixed rate (default 2,000/s, about 5,000
+concurrent calls each speaking every 2.5 s), customer and agent turns cut from the
+corpus's phone transcripts; every 50th segment carries a watch word on a fresh call,
+so it must raise an alert. Latency = time the alert arrives on `voc.alert.>` minus
+the time its segment was published (same clock). Path: intake (store encrypted,
+mask, outbox) → `voc.call.segment` → classifier (screen, outbox) → `voc.alert.*`.
+
+Baseline, same run: raw nats-py doing the same hops with no database — a relay that
+republishes each segment and a screener that does one `re.search` and publishes the
+alert — the floor of two hops through JetStream.
+
+    .venv/bin/python -m bench.live_alert_latency [--rate 2000] [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import statistics
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import nats
+
+from services import devrun
+from services.classifier.training.corpus import CORPUS_DIR, read_jsonl
+from shared.bus import ensure_topology
+from shared.cloudevents import encode, envelope_for
+from shared.devstack import NatsServer, PostgresServer
+from shared.events import SttSegment
+
+HOT = "아니 이거 오늘 안 되면 금감원에 민원 넣을 거예요"
+
+
+def turns() -> list[str]:
+    out = []
+    for e in read_jsonl(CORPUS_DIR / "train.jsonl"):
+        if e.style == "stt":
+            words = e.text.split()
+            out += [" ".join(words[i:i + 6]) for i in range(0, len(words), 6)]
+    return [t for t in out if "금감원" not in t and "금융감독원" not in t]
+
+
+async def drive(url: str, rate: float, seconds: float, subject_out: str, publish) -> list[float]:
+    nc = await nats.connect(url)
+    sent: dict[str, float] = {}
+    got: dict[str, float] = {}
+
+    async def on_alert(msg) -> None:
+        call = json.loads(msg.data).get("call_id")
+        if call in sent and call not in got:
+            got[call] = time.perf_counter()
+
+    await nc.subscribe(subject_out, cb=on_alert)
+    quiet = turns()
+    start, i = time.perf_counter(), 0
+    while (now := time.perf_counter()) - start < seconds:
+        due = int((now - start) * rate)
+        while i < due:
+            hot = i % 50 == 0
+            call = f"BENCH-{uuid.uuid4().hex[:12]}" if hot else f"QUIET-{i % 5000}"
+            text = HOT if hot else quiet[i % len(quiet)]
+            t = time.perf_counter()
+            await publish(nc, call, i, text)
+            if hot:
+                sent[call] = t
+            i += 1
+        await asyncio.sleep(0.002)
+    deadline = time.perf_counter() + 15
+    while len(got) < len(sent) and time.perf_counter() < deadline:
+        await asyncio.sleep(0.05)
+    await nc.drain()
+    lost = len(sent) - len(got)
+    if lost:
+        print(f"  {lost} of {len(sent)} alerts did not arrive within 15 s")
+    return sorted(got[c] - sent[c] for c in got)
+
+
+async def ours(nc, js_cache: dict, call: str, seq: int, text: str) -> None:
+    js = js_cache.setdefault("js", nc.jetstream())
+    msg = SttSegment(call_id=call, seq=seq, speaker="customer", text=text, ts=datetime.now(UTC), affiliate="card")
+    subject, body, headers = encode(msg, envelope_for(msg, source="bench/stt"))
+    await js.publish(subject, body, headers=headers)
+
+
+async def baseline(url: str, rate: float, seconds: float) -> list[float]:
+    """Two JetStream hops with pull consumers and no database."""
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    for name, subj in (("BASE_IN", "base.in"), ("BASE_MID", "base.mid"), ("BASE_OUT", "base.out")):
+        await js.add_stream(name=name, subjects=[subj])
+    word = re.compile("금감원")
+    stop = asyncio.Event()
+
+    async def stage(src: str, durable: str, dst: str, keep) -> None:
+        sub = await js.pull_subscribe(src, durable=durable)
+        while not stop.is_set():
+            try:
+                msgs = await sub.fetch(200, timeout=0.05)
+            except (asyncio.TimeoutError, nats.errors.TimeoutError):
+                continue
+            for m in msgs:
+                data = json.loads(m.data)
+                if keep(data):
+                    await js.publish(dst, m.data)
+                await m.ack()
+
+    tasks = [asyncio.create_task(stage("base.in", "relay", "base.mid", lambda d: True)),
+             asyncio.create_task(stage("base.mid", "screen", "base.out", lambda d: word.search(d["text"])))]
+
+    async def publish(pnc, call, seq, text):
+        await js.publish("base.in", json.dumps({"call_id": call, "seq": seq, "text": text}).encode())
+
+    try:
+        return await drive(url, rate, seconds, "base.out", publish)
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await nc.close()
+
+
+def pct(lat: list[float], q: float) -> float:
+    return lat[min(len(lat) - 1, int(len(lat) * q))] * 1000 if lat else float("nan")
+
+
+async def main(args: argparse.Namespace) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="moksori-bench-"))
+    nats_server = NatsServer(tmp / "nats").start()
+    pg = PostgresServer(tmp / "pg").start()
+    stack = devrun.Stack(var=tmp / "var", nats_url=nats_server.url, database_url=pg.url)
+    try:
+        nc = await nats.connect(nats_server.url)
+        await ensure_topology(nc.jetstream())
+        await nc.close()
+        base = await baseline(nats_server.url, args.rate, args.seconds)
+        for svc in ("intake", "classifier"):
+            devrun.start_service(stack, svc, {"LOG_LEVEL": "WARNING", "DB_POOL_SIZE": "16"})
+        await devrun.wait_ready(stack, ("intake", "classifier"))
+        cache: dict = {}
+        await drive(nats_server.url, args.rate / 4, 3, "voc.alert.>",
+                    lambda nc, c, s, t: ours(nc, cache, c, s, t))  # warm-up, not measured
+        cache.clear()
+        lat = await drive(nats_server.url, args.rate, args.seconds, "voc.alert.>",
+                          lambda nc, c, s, t: ours(nc, cache, c, s, t))
+        print(json.dumps({
+            "rate_segments_per_s": args.rate, "seconds": args.seconds, "alerts_measured": len(lat),
+            "ours_ms": {"p50": round(statistics.median(lat) * 1000, 1), "p99": round(pct(lat, 0.99), 1),
+                        "max": round(lat[-1] * 1000, 1)} if lat else None,
+            "baseline_two_raw_jetstream_hops_ms": {"p50": round(statistics.median(base) * 1000, 1),
+                                                  "p99": round(pct(base, 0.99), 1)} if base else None,
+            "target": "p99 <= 50 ms at 2,000 segments/s",
+        }, indent=2))
+    finally:
+        devrun.stop_services(stack)
+        nats_server.stop()
+        pg.stop()
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--rate", type=float, default=2000.0)
+    p.add_argument("--seconds", type=float, default=10.0)
+    asyncio.run(main(p.parse_args()))
