@@ -71,13 +71,15 @@ async def test_critical_card_loss_and_phishing_request_a_card_block_and_a_paymen
 
 async def test_the_same_customers_second_complaint_on_a_topic_is_a_repeat_and_more_urgent(system, http, db):
     customer = f"김민수 010-{uuid.uuid4().int % 9000 + 1000}-5678"
-    first = await submit(http, "앱에서 로그인이 자꾸 튕겨요 불편해요", customer=customer)
+    first = await submit(http, "앱 업데이트 후에 로그인하면 계속 튕겨서 이체를 못 하고 있어요 진짜 짜증나네요",
+                         customer=customer)
     c1 = await classification(db, first)
-    second = await submit(http, "앱 로그인이 오늘도 안 돼서 너무 불편합니다", customer=customer.replace(" ", ""))
+    second = await submit(http, "오늘도 앱 로그인이 안 돼서 결국 이체를 못 했습니다 너무 화가 납니다",
+                          customer=customer.replace(" ", ""))
     c2 = await classification(db, second)
-    other = await submit(http, "앱 로그인이 안 돼요 불편해요", customer="이영희 010-9999-0000")
+    other = await submit(http, "앱 로그인 오류 때문에 이체를 못 했어요 빨리 고쳐 주세요", customer="이영희 010-9999-0000")
     c3 = await classification(db, other)
-    assert c1["topic"] == c2["topic"] == "digital_service"
+    assert c1["kind"] == c2["kind"] == "complaint" and c1["topic"] == c2["topic"] == "digital_service"
     assert c1["repeat_count"] == 0 and c2["repeat_count"] == 1 and c3["repeat_count"] == 0
     order = ["low", "normal", "high", "critical"]
     assert order.index(c2["urgency"]) == order.index(c1["urgency"]) + 1

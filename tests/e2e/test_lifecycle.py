@@ -63,8 +63,9 @@ async def test_card_team_works_a_complaint_through_its_lifecycle(system, http):
     assert ok.status_code == 200
     again = await r.post(f"/v1/cases/{case_id}/extend", headers=card, json={"reason": "한 번 더", "business_days": 3})
     assert again.status_code == 409 and "already extended" in again.json()["error"]
+    corrected = "points_benefits" if case["topic"] == "card_payment" else "card_payment"  # a real change
     ok = await r.post(f"/v1/cases/{case_id}/reclassify", headers=card,
-                      json={"kind": "complaint", "topic": "card_payment", "by": "김민지"})
+                      json={"kind": "complaint", "topic": corrected, "by": "김민지"})
     assert ok.status_code == 200
     ok = await r.post(f"/v1/cases/{case_id}/transfer", headers=card,
                       json={"affiliate": "bank", "team": "general", "reason": "결제 계좌 관련", "by": "박팀장"})
