@@ -19,20 +19,13 @@ import os
 import re
 import time
 
+from bench.common import pin_to_one_core
 from services.classifier.training.corpus import CORPUS_DIR, read_jsonl
 
 
 def rss_mb() -> float:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def pin_one_core() -> str:
-    try:
-        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
-        return "pinned to one core"
-    except (AttributeError, OSError):
-        return "not pinned (no sched_setaffinity)"
 
 
 def rate(fn, items, seconds: float, chunk: int) -> float:
@@ -56,7 +49,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=10.0, help="per measurement")
     a = ap.parse_args()
-    print(pin_one_core())
+    print(pin_to_one_core())
     base = rss_mb()
     from services.classifier.adapters.loader import build_classifier
     from services.classifier.domain.alerts import screen_segment

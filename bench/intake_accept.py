@@ -18,18 +18,16 @@ import asyncio
 import gc
 import json
 import statistics
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
 import asyncpg
 import nats
 
+from bench.common import embedded_stack
 from bench.httpload import Conn
 
 from services import devrun  # noqa: E402
-from shared.devstack import NatsServer, PostgresServer
 
 TEXT = "앱에서 이체 버튼을 눌러도 반응이 없어요. 벌써 세 번째입니다. 연락처 010-1234-5678"
 
@@ -155,13 +153,9 @@ async def baseline(pg_url: str, nats_url: str, clients: int, seconds: float) -> 
 
 
 async def main(args: argparse.Namespace) -> None:
-    tmp = Path(tempfile.mkdtemp(prefix="moksori-bench-"))
-    nats_server = NatsServer(tmp / "nats").start()
-    pg = PostgresServer(tmp / "pg").start()  # durable settings, as in production
-    stack = devrun.Stack(var=tmp / "var", nats_url=nats_server.url, database_url=pg.url)
-    try:
-        await baseline(pg.url, nats_server.url, args.clients, 2)  # warm-up, not measured
-        base_rate = await baseline(pg.url, nats_server.url, args.clients, args.seconds)
+    with embedded_stack() as stack:
+        await baseline(stack.database_url, stack.nats_url, args.clients, 2)  # warm-up, not measured
+        base_rate = await baseline(stack.database_url, stack.nats_url, args.clients, args.seconds)
         devrun.start_service(stack, "intake", {"LOG_LEVEL": "WARNING", "DB_POOL_SIZE": "16",
                                                "HTTP_WORKERS": str(args.workers)})
         await devrun.wait_ready(stack, ("intake",))
@@ -173,11 +167,11 @@ async def main(args: argparse.Namespace) -> None:
         gc.disable()  # the load client's own collections must not show up as server latency
         sent, start = await closed_loop(url, key, args.clients, args.seconds)
         answered = time.perf_counter()
-        done = await wait_published(nats_server.url, sent)
+        done = await wait_published(stack.nats_url, sent)
         sustained = sent / (done - start)
-        before = await stream_count(nats_server.url)
+        before = await stream_count(stack.nats_url)
         lat = sorted(await open_loop(url, key, args.rate, args.seconds))
-        await wait_published(nats_server.url, before + len(lat))
+        await wait_published(stack.nats_url, before + len(lat))
         gc.enable()
         p50, p99 = statistics.median(lat) * 1000, lat[int(len(lat) * 0.99) - 1] * 1000
         print(json.dumps({
@@ -188,10 +182,6 @@ async def main(args: argparse.Namespace) -> None:
             "baseline_raw_asyncpg_natspy_per_s": round(base_rate),
             "clients": args.clients, "seconds": args.seconds, "intake_workers": args.workers,
         }, indent=2))
-    finally:
-        devrun.stop_services(stack)
-        nats_server.stop()
-        pg.stop()
 
 
 if __name__ == "__main__":

@@ -22,19 +22,17 @@ import asyncio
 import json
 import re
 import statistics
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 
 import nats
 
+from bench.common import embedded_stack
 from services import devrun
 from services.classifier.training.corpus import CORPUS_DIR, read_jsonl
 from shared.bus import ensure_topology
 from shared.cloudevents import encode, envelope_for
-from shared.devstack import NatsServer, PostgresServer
 from shared.events import SttSegment
 
 HOT = "아니 이거 오늘 안 되면 금감원에 민원 넣을 거예요"
@@ -132,23 +130,19 @@ def pct(lat: list[float], q: float) -> float:
 
 
 async def main(args: argparse.Namespace) -> None:
-    tmp = Path(tempfile.mkdtemp(prefix="moksori-bench-"))
-    nats_server = NatsServer(tmp / "nats").start()
-    pg = PostgresServer(tmp / "pg").start()
-    stack = devrun.Stack(var=tmp / "var", nats_url=nats_server.url, database_url=pg.url)
-    try:
-        nc = await nats.connect(nats_server.url)
+    with embedded_stack() as stack:
+        nc = await nats.connect(stack.nats_url)
         await ensure_topology(nc.jetstream())
         await nc.close()
-        base = await baseline(nats_server.url, args.rate, args.seconds)
+        base = await baseline(stack.nats_url, args.rate, args.seconds)
         for svc in ("intake", "classifier"):
             devrun.start_service(stack, svc, {"LOG_LEVEL": "WARNING", "DB_POOL_SIZE": "16"})
         await devrun.wait_ready(stack, ("intake", "classifier"))
         cache: dict = {}
-        await drive(nats_server.url, args.rate / 4, 3, "voc.alert.>",
+        await drive(stack.nats_url, args.rate / 4, 3, "voc.alert.>",
                     lambda nc, c, s, t: ours(nc, cache, c, s, t))  # warm-up, not measured
         cache.clear()
-        lat = await drive(nats_server.url, args.rate, args.seconds, "voc.alert.>",
+        lat = await drive(stack.nats_url, args.rate, args.seconds, "voc.alert.>",
                           lambda nc, c, s, t: ours(nc, cache, c, s, t))
         print(json.dumps({
             "rate_segments_per_s": args.rate, "seconds": args.seconds, "alerts_measured": len(lat),
@@ -158,10 +152,6 @@ async def main(args: argparse.Namespace) -> None:
                                                   "p99": round(pct(base, 0.99), 1)} if base else None,
             "target": "p99 <= 50 ms at 2,000 segments/s",
         }, indent=2))
-    finally:
-        devrun.stop_services(stack)
-        nats_server.stop()
-        pg.stop()
 
 
 if __name__ == "__main__":

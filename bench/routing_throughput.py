@@ -15,20 +15,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 
 import asyncpg
 import nats
 
+from bench.common import embedded_stack, pin_to_one_core
 from services import devrun
 from shared.bus import ensure_topology
 from shared.cloudevents import encode, envelope_for
-from shared.devstack import NatsServer, PostgresServer
 from shared.events import Classification, VocClassified
 
 CLS = Classification(kind="complaint", topic="card_payment", urgency="high", flags=("regulator",), affiliate="card",
@@ -92,37 +89,21 @@ async def baseline(pg_url: str, nats_url: str, n: int) -> float:
     return n / elapsed
 
 
-def pin_to_one_core(pid: int) -> str:
-    try:
-        os.sched_setaffinity(pid, {0})
-        return "pinned to CPU 0"
-    except (AttributeError, OSError):
-        return "not pinned (sched_setaffinity unavailable)"
-
-
 async def main(args: argparse.Namespace) -> None:
-    tmp = Path(tempfile.mkdtemp(prefix="moksori-bench-"))
-    nats_server = NatsServer(tmp / "nats").start()
-    pg = PostgresServer(tmp / "pg").start()
-    stack = devrun.Stack(var=tmp / "var", nats_url=nats_server.url, database_url=pg.url)
-    try:
-        await publish_classified(nats_server.url, args.events)
-        base = await baseline(pg.url, nats_server.url, args.events)
+    with embedded_stack() as stack:
+        await publish_classified(stack.nats_url, args.events)
+        base = await baseline(stack.database_url, stack.nats_url, args.events)
         devrun.start_service(stack, "routing", {"LOG_LEVEL": "WARNING", "SWEEP_EVERY_S": "60"})
         pinned = pin_to_one_core(stack.procs["routing"].pid)
         await devrun.wait_ready(stack, ("routing",), timeout=120)
         start = time.perf_counter()  # from readiness: consumers may already have begun (counted for us)
         want = args.events * 2  # regulator flag: the case and the consumer-protection office's copy
-        while await routed_count(nats_server.url) < want:
+        while await routed_count(stack.nats_url) < want:
             await asyncio.sleep(0.05)
         elapsed = time.perf_counter() - start
         print(json.dumps({"routing_cases_per_s": round(args.events / elapsed), "events": args.events,
                           "routing_process": pinned, "routed_messages_per_case": 2,
                           "baseline_raw_natspy_asyncpg_per_s": round(base)}, indent=2))
-    finally:
-        devrun.stop_services(stack)
-        nats_server.stop()
-        pg.stop()
 
 
 if __name__ == "__main__":

@@ -74,3 +74,17 @@ def test_a_broken_model_file_fails_naming_the_file_and_line(tmp_path, damage, wh
     bad.write_text("\n".join(damage(lines)), encoding="utf-8")
     with pytest.raises(DataFileError, match=f"model.tsv{where}"):
         load_model(bad)
+
+
+def test_a_bad_corpus_line_is_refused_with_file_line_and_reason(tmp_path):
+    from shared.datafiles import DataFileError
+
+    good = TRAIN[0].model_dump(mode="json", by_alias=True)
+    import json
+
+    part = tmp_path / "part.jsonl"
+    part.write_text(json.dumps(good, ensure_ascii=False) + "\n" +
+                    json.dumps({**good, "id": "x-2", "channel": "email" if good["channel"] != "email" else "app"},
+                               ensure_ascii=False) + "\n", encoding="utf-8")
+    with pytest.raises(DataFileError, match=r"part.jsonl:2: .*channel"):
+        read_jsonl(part)

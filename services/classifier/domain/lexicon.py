@@ -28,6 +28,14 @@ def _compile(values: list[str]) -> Patterns:
     return tuple(out)
 
 
+GUARD_PREFIX = "not_"  # an urgency group named not_<rule> (or not_any) guards hits, it is not a rule itself
+
+
+def one_of(patterns: Patterns) -> re.Pattern:
+    """Patterns as one alternation, to rule a whole group out with a single search."""
+    return re.compile("|".join(f"(?:{p.pattern})" for p in patterns), re.IGNORECASE)
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
 
@@ -95,14 +103,12 @@ class Lexicon(_Strict):
         unknown = set(self.flags) - set(FLAGS)
         if missing or unknown:
             raise ValueError(f"flags must be exactly {sorted(FLAGS)}; missing {sorted(missing)}, unknown {sorted(unknown)}")
-        parts = [p.pattern for rule in self.flags.values() for p in rule.terms]
-        parts += [p.pattern for pats in self.urgency.critical.values() for p in pats]
-        parts += [p.pattern for p in self.emotion.anger]
-        self._screen = re.compile("|".join(f"(?:{p})" for p in parts), re.IGNORECASE)
-        parts = [p.pattern for rule in self.flags.values() for p in rule.terms]
-        parts += [p.pattern for group in (self.urgency.critical, self.urgency.high) for pats in group.values()
-                  for p in pats]
-        self._any_rule = re.compile("|".join(f"(?:{p})" for p in parts), re.IGNORECASE)
+        terms = tuple(p for rule in self.flags.values() for p in rule.terms)
+        critical = tuple(p for name, pats in self.urgency.critical.items() if not name.startswith(GUARD_PREFIX)
+                         for p in pats)
+        high = tuple(p for name, pats in self.urgency.high.items() if not name.startswith(GUARD_PREFIX) for p in pats)
+        self._screen = one_of(terms + critical + self.emotion.anger)
+        self._any_rule = one_of(terms + critical + high)
         return self
 
 

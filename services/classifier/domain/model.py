@@ -16,6 +16,25 @@ import numpy as np
 HEADS = ("topic", "kind", "sentiment", "affiliate")
 
 
+def tfidf(feats: Counter[str], vocabulary: dict[str, int], idf: np.ndarray,
+          groups: str) -> tuple[np.ndarray, np.ndarray]:
+    """Indices and l2-normalised sublinear TF-IDF values of the known features in `groups`
+    (prefix letters). Training builds its matrix rows with this too, so the service weighs
+    features exactly as the model was trained."""
+    idx, tf = [], []
+    for f, n in feats.items():
+        if f[0] in groups:
+            i = vocabulary.get(f)
+            if i is not None:
+                idx.append(i)
+                tf.append(1.0 + math.log(n))
+    if not idx:
+        return np.empty(0, np.int64), np.empty(0, np.float32)
+    ix = np.fromiter(idx, np.int64, len(idx))
+    v = np.fromiter(tf, np.float32, len(tf)) * idf[ix]
+    return ix, v / np.linalg.norm(v)
+
+
 @dataclass(frozen=True)
 class Head:
     labels: tuple[str, ...]
@@ -33,24 +52,13 @@ class LinearModel:
     meta: dict = field(default_factory=dict)
 
     def vectorise(self, feats: Counter[str], groups: str = "lmbc") -> tuple[np.ndarray, np.ndarray]:
-        """Indices and l2-normalised sublinear TF-IDF values of the known features in `groups`."""
-        idx, tf = [], []
-        for f, n in feats.items():
-            if f[0] in groups:
-                i = self.vocabulary.get(f)
-                if i is not None:
-                    idx.append(i)
-                    tf.append(1.0 + math.log(n))
-        if not idx:
-            return np.empty(0, np.int64), np.empty(0, np.float32)
-        ix = np.fromiter(idx, np.int64, len(idx))
-        v = np.fromiter(tf, np.float32, len(tf)) * self.idf[ix]
-        return ix, v / np.linalg.norm(v)
+        return tfidf(feats, self.vocabulary, self.idf, groups)
 
     def predict(self, feats: Counter[str]) -> tuple[dict[str, tuple[str, float]], float]:
         """Per head (label, probability), and the share of the text's features the model knows."""
         views = {g: self.vectorise(feats, g) for g in {h.groups for h in self.heads.values()}}
-        known = max(len(ix) for ix, _ in views.values()) / max(1, sum(1 for f in feats if f[0] != "l"))
+        widest = max(views, key=len)
+        known = len(views[widest][0]) / max(1, sum(1 for f in feats if f[0] in widest))
         out = {}
         for name, h in self.heads.items():
             ix, v = views[h.groups]

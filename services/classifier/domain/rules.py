@@ -4,13 +4,12 @@ urgency carries its evidence span and the name of the rule that matched."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
-from services.classifier.domain.lexicon import Lexicon, Patterns
-from shared.events import Classification, Evidence
+from services.classifier.domain.lexicon import GUARD_PREFIX, Lexicon, Patterns, one_of
+from shared.events import Evidence
 
 CRITICAL_TOPIC = {
     "card_lost_or_stolen": "card_loss_theft", "unauthorized_charge": "card_loss_theft",
@@ -25,11 +24,7 @@ class Span:
     end: int
 
 
-@lru_cache(maxsize=1024)
-def _one_of(patterns: Patterns) -> re.Pattern:
-    """A group of patterns as one alternation, to rule the group out with a single search."""
-    return re.compile("|".join(f"(?:{p.pattern})" for p in patterns), re.IGNORECASE)
-
+_one_of = lru_cache(maxsize=1024)(one_of)  # per pattern group, compiled once
 
 class Text:
     """The text as written plus a copy without whitespace, for STT output that lost
@@ -112,7 +107,6 @@ def find_flags(t: Text, lex: Lexicon) -> dict[str, Evidence]:
     return found
 
 
-GUARD_PREFIX = "not_"  # a rule group named not_<rule> (or not_any) guards hits, it is not a rule itself
 GUARD_REACH = 30      # characters either side of a hit in which a guard cancels it
 
 

@@ -68,10 +68,10 @@ class OnReceived:
 
     async def __call__(self, conn: asyncpg.Connection, d: Delivery) -> None:
         e: VocReceived = d.msg  # type: ignore[assignment]
+        text = e.classification_text()
         c = self._batch.pop(d.env.id, None)
         if c is None:  # retried on its own after a failed batch
             c = self.classifier.classify_batch([self._item(e)])[0]
-        text = e.classification_text()
         if e.customer_key and c.kind == "complaint":
             repeats = await conn.fetchval(sql.COUNT_REPEATS, e.customer_key, c.topic, e.received_at - self.window,
                                           e.received_at, e.case_id)

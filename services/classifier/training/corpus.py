@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from services.classifier.domain.normalise import normalise
 from shared.cloudevents import describe_validation_error
@@ -26,6 +26,9 @@ from shared.events import Affiliate, Flag, Kind, Sentiment, Topic, Urgency
 
 CORPUS_DIR = Path(__file__).resolve().parent.parent / "corpus"
 TEST_EVERY = 5
+# the channel each writing register comes in on
+REGISTER_CHANNEL = {"app_review": "app", "web_form": "web", "email": "email", "chat": "chat", "stt": "phone",
+                    "branch_note": "branch"}
 
 
 class Example(BaseModel):
@@ -41,6 +44,15 @@ class Example(BaseModel):
     flags: tuple[Flag, ...] = ()
     affiliate: Affiliate
     sentiment: Sentiment
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Example":
+        if list(self.flags) != sorted(set(self.flags)):
+            raise ValueError(f"flags must be sorted and distinct, got {list(self.flags)}")
+        want = REGISTER_CHANNEL.get(self.style)
+        if want and self.channel != want:
+            raise ValueError(f"register {self.style} comes in on channel {want!r}, not {self.channel!r}")
+        return self
 
 
 _NON_WORD = re.compile(r"[^0-9a-z가-힣ㄱ-ㅎㅏ-ㅣ]+")

@@ -16,7 +16,7 @@ import numpy as np
 
 from services.classifier.domain.classify import Tokenizer
 from services.classifier.domain.features import features
-from services.classifier.domain.model import HEADS, Head, LinearModel
+from services.classifier.domain.model import HEADS, Head, LinearModel, tfidf
 from services.classifier.domain.normalise import normalise
 from services.classifier.training.corpus import Example, corpus_digest
 
@@ -40,15 +40,12 @@ def _matrix(feats: list[Counter[str]], vocab: dict[str, int], idf: np.ndarray, g
 
     rows, cols, vals = [], [], []
     for r, fc in enumerate(feats):
-        ix = [(vocab[f], 1.0 + math.log(n)) for f, n in fc.items() if f[0] in groups and f in vocab]
-        if not ix:
-            continue
-        v = np.array([w * idf[i] for i, w in ix])
-        v /= np.linalg.norm(v)
-        rows += [r] * len(ix)
-        cols += [i for i, _ in ix]
-        vals += v.tolist()
-    return csr_matrix((vals, (rows, cols)), shape=(len(feats), len(vocab)), dtype=np.float64)
+        ix, v = tfidf(fc, vocab, idf, groups)
+        rows.append(np.full(len(ix), r))
+        cols.append(ix)
+        vals.append(v)
+    return csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                      shape=(len(feats), len(vocab)), dtype=np.float64)
 
 
 def _fit(X, y: list[str], c: float):
@@ -85,7 +82,7 @@ def train(examples: Sequence[Example], tokenizer: Tokenizer, *, c: float | None 
     names = sorted(f for f, n in df.items() if n >= MIN_DF)
     vocab = {f: i for i, f in enumerate(names)}
     n = len(examples)
-    idf = np.array([math.log((1 + n) / (1 + df[f])) + 1.0 for f in names])
+    idf = np.array([math.log((1 + n) / (1 + df[f])) + 1.0 for f in names], np.float32)
     X = {g: _matrix(feats, vocab, idf, g) for g in set(VIEWS.values())}
     log(f"{n} examples, {len(names)} features (document frequency >= {MIN_DF})")
     labels = {h: [getattr(e, h) for e in examples] for h in HEADS}

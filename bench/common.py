@@ -1,0 +1,36 @@
+"""What the benchmarks share: an embedded NATS + PostgreSQL stack, and pinning to one core."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from services import devrun
+from shared.devstack import NatsServer, PostgresServer
+
+
+@contextmanager
+def embedded_stack() -> Iterator[devrun.Stack]:
+    """Fresh NATS and PostgreSQL (durable settings, as in production) in a temp dir; the
+    services a benchmark starts on the stack, then the servers, are stopped on the way out."""
+    tmp = Path(tempfile.mkdtemp(prefix="moksori-bench-"))
+    nats_server = NatsServer(tmp / "nats").start()
+    pg = PostgresServer(tmp / "pg").start()
+    stack = devrun.Stack(var=tmp / "var", nats_url=nats_server.url, database_url=pg.url)
+    try:
+        yield stack
+    finally:
+        devrun.stop_services(stack)
+        nats_server.stop()
+        pg.stop()
+
+
+def pin_to_one_core(pid: int = 0) -> str:
+    try:
+        os.sched_setaffinity(pid, {0})
+        return "pinned to CPU 0"
+    except (AttributeError, OSError):
+        return "not pinned (sched_setaffinity unavailable)"
