@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 
 from nats.js import JetStreamContext, api
-from nats.js.errors import BadRequestError
+from nats.js.errors import BadRequestError, NotFoundError
 
 from shared.events import AFFILIATES, TEAMS
 
@@ -170,3 +170,22 @@ async def ensure_topology(js: JetStreamContext, replicas: int = 1,
     for c in consumers if consumers is not None else all_consumers():
         await js.add_consumer(c.stream, c.config())
     log.info("jetstream topology ready", extra={"streams": len(STREAMS)})
+
+
+async def missing_topology(js: JetStreamContext, consumers: tuple[ConsumerSpec, ...] | None = None) -> list[str]:
+    """The streams and consumers that do not exist (for `NATS_TOPOLOGY=verify`, where NACK
+    `Stream`/`Consumer` resources own the topology and services must not rewrite it)."""
+    missing: list[str] = []
+    for spec in STREAMS:
+        try:
+            await js.stream_info(spec.name)
+        except NotFoundError:
+            missing.append(f"stream {spec.name}")
+    for c in consumers if consumers is not None else all_consumers():
+        if f"stream {c.stream}" in missing:
+            continue
+        try:
+            await js.consumer_info(c.stream, c.durable)
+        except NotFoundError:
+            missing.append(f"consumer {c.stream}/{c.durable}")
+    return missing

@@ -21,6 +21,9 @@ class ServiceSettings(BaseSettings):
     http_port: int = Field(8000, ge=0, le=65535)
     http_workers: int = Field(1, ge=1, le=16, description="processes serving HTTP; in Kubernetes scale pods instead")
     nats_replicas: int = Field(1, ge=1, le=5, description="JetStream stream replicas; 3 in production")
+    nats_topology: Literal["ensure", "verify"] = Field(
+        "ensure", description="ensure: create or update streams and consumers at start-up; verify: only check "
+                              "they exist (NACK owns them in production)")
     db_pool_size: int = Field(10, ge=1, le=100)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

@@ -8,6 +8,9 @@ message's fate:
   same transaction as the effect, then acked; a redelivery finds the inbox row and
   is acked without a second effect or a second outgoing event;
 - transient failure: nak with backoff, dead-lettered once max_deliver is reached.
+
+Every dead letter also raises an `AlertRaised` (reason `dead_letter`, on
+`voc.alert.group.dead_letter`), so operators hear about it without watching the DLQ.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -28,11 +32,13 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from shared.bus import ConsumerSpec, dlq_subject
-from shared.cloudevents import Envelope, MalformedMessage, decode
-from shared.events import Message
+from shared.cloudevents import Envelope, MalformedMessage, decode, encode, envelope_for
+from shared.events import AlertRaised, Message
 from shared.telemetry import extract, tracer
 
 log = logging.getLogger(__name__)
+
+DEAD_LETTER = "dead_letter"
 
 
 class Unprocessable(Exception):
@@ -66,6 +72,7 @@ class IdempotentConsumer:
         # a process may look at the whole fetched batch first (the classifier classifies it at once)
         self.prepare: Callable[[list[Delivery]], None] | None = getattr(process, "prepare", None)
         self.name = f"{spec.stream}:{spec.durable}"
+        self.schema = schema
         self.CLAIM = (f"INSERT INTO {schema}.inbox (consumer, event_id) VALUES ($1, $2) "
                       "ON CONFLICT DO NOTHING RETURNING 1")
         self.CLAIM_MANY = (f"INSERT INTO {schema}.inbox (consumer, event_id) SELECT $1, unnest($2::text[]) "
@@ -173,7 +180,29 @@ class IdempotentConsumer:
         self.dead_lettered += 1
         if self.metrics:
             self.metrics.dead_lettered.labels(self.name).inc()
+        await self._alert(raw, reason, seq)
         await raw.term()
+
+    async def _alert(self, raw: Msg, reason: str, seq: int) -> None:
+        """Raise a `dead_letter` alert for the message (never for a dead-lettered alert of the same
+        kind, so a failing alert consumer cannot feed itself). Its id is derived from the DLQ
+        message, so a repeated dead-lettering is deduplicated by JetStream."""
+        if raw.subject.endswith(f".{DEAD_LETTER}"):
+            return
+        case = (raw.headers or {}).get("ce-subject", "")
+        try:
+            case_id = uuid.UUID(case)
+        except ValueError:  # not about a known case: the alert is keyed by the dead letter itself
+            case_id = uuid.uuid5(uuid.NAMESPACE_URL, f"moksori:dlq:{self.name}:{seq}")
+        alert = AlertRaised(case_id=case_id, reason=DEAD_LETTER, severity="warning",
+                            message=f"{self.name}: a message on {raw.subject} was dead-lettered to "
+                                    f"{dlq_subject(self.spec.durable)}: {_header_safe(reason)[:300]}")
+        subject, body, headers = encode(alert, envelope_for(alert, source=f"moksori/{self.schema}",
+                                                            id=f"dlq-alert:{self.name}:{seq}" if seq else None))
+        try:
+            await self.js.publish(subject, body, headers=headers)
+        except Exception as exc:  # the dead letter itself is safe on the DLQ; the alert is best effort
+            log.warning("%s: could not raise the dead-letter alert: %r", self.name, exc)
 
 
 def normalise_fetch_timeouts() -> None:

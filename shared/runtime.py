@@ -27,7 +27,7 @@ from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
 from shared import db
-from shared.bus import ConsumerSpec, ensure_topology
+from shared.bus import ConsumerSpec, ensure_topology, missing_topology
 from shared.config import ServiceSettings
 from shared.consumer import IdempotentConsumer, Process, normalise_fetch_timeouts, subscribe
 from shared.events import Message
@@ -134,7 +134,13 @@ class Runtime:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
         self.js = self.nc.jetstream()
-        await ensure_topology(self.js, replicas=s.nats_replicas)
+        if s.nats_topology == "ensure":
+            await ensure_topology(self.js, replicas=s.nats_replicas)
+        else:
+            while missing := await missing_topology(self.js):
+                log.warning("%s: waiting for the JetStream topology (NATS_TOPOLOGY=verify; apply the NACK "
+                            "resources in deploy/): missing %s", self.name, ", ".join(missing[:10]))
+                await asyncio.sleep(5)
         self.relay = Relay(self.pool, self.js, self.outbox)
         self._tasks.append(asyncio.create_task(self.relay.run(self._stop), name=f"{self.name}-relay"))
         for make in self._background:

@@ -13,9 +13,9 @@ from faststream.nats import NatsBroker
 
 from shared import db
 from shared.bus import ConsumerSpec, dlq_subject, ensure_topology
-from shared.cloudevents import encode, envelope_for
+from shared.cloudevents import decode, encode, envelope_for
 from shared.consumer import Delivery, IdempotentConsumer, Unprocessable, normalise_fetch_timeouts, subscribe
-from shared.events import CaseResolved, FeedbackSubmitted
+from shared.events import AlertRaised, CaseResolved, FeedbackSubmitted
 from shared.outbox import Outbox
 
 pytestmark = pytest.mark.integration
@@ -168,10 +168,18 @@ async def test_unprocessable_message_is_dead_lettered(probe, nats_url):
 async def test_message_failing_every_time_is_dead_lettered_after_max_deliver(probe, nats_url):
     pool, js = probe
     dead = await js.subscribe(dlq_subject("probe"), ordered_consumer=True)
+    alerts = await js.subscribe("voc.alert.group.dead_letter", ordered_consumer=True)
     async with Harness(pool, js, nats_url, failures=100):
-        await publish(js, resolved())
+        event_id = await publish(js, resolved())
         msg = await dead.next_msg(timeout=30)
+        alert = await alerts.next_msg(timeout=10)
     assert f"failed {SPEC.max_deliver} times" in msg.headers["moksori-dlq-reason"]
+    # operators hear of it: one dead_letter alert about the same case, naming the consumer and the reason
+    _, raised = decode(alert.headers, alert.data, (AlertRaised,))
+    assert raised.reason == "dead_letter" and raised.severity == "warning"
+    assert alert.headers["ce-subject"] == msg.headers["ce-subject"]
+    assert "probe" in raised.message and f"failed {SPEC.max_deliver} times" in raised.message
+    assert event_id == msg.headers["ce-id"]
 
 
 async def _async(value):

@@ -5,7 +5,7 @@ import pytest
 from nats.js import api
 
 from shared import db
-from shared.bus import STREAMS, all_consumers, ensure_topology
+from shared.bus import STREAMS, all_consumers, ensure_topology, missing_topology
 
 pytestmark = pytest.mark.integration
 
@@ -35,6 +35,17 @@ async def test_team_queues_are_pre_created_pull_consumers(clean_js):
     info = await clean_js.consumer_info("VOC_ROUTED", "team-card-fraud-response")
     assert info.config.filter_subject == "voc.routed.card.fraud_response"
     assert info.config.deliver_subject is None  # pull, so teams and KEDA scale on it
+
+
+async def test_verify_mode_names_what_is_missing_and_changes_nothing(clean_js):
+    """NATS_TOPOLOGY=verify (production, NACK owns the topology): services only look."""
+    missing = await missing_topology(clean_js)
+    assert "stream VOC_INTAKE" in missing and not any(m.startswith("consumer VOC_INTAKE/") for m in missing)
+    assert not [s for s in await clean_js.streams_info() if s.config.name.startswith("VOC_")]
+    await ensure_topology(clean_js)
+    assert await missing_topology(clean_js) == []
+    await clean_js.delete_consumer("VOC_ROUTED", "team-card-fraud-response")
+    assert await missing_topology(clean_js) == ["consumer VOC_ROUTED/team-card-fraud-response"]
 
 
 async def test_migrations_apply_once_and_refuse_edited_files(database_url, tmp_path: Path):

@@ -10,8 +10,8 @@ from services.feedback.adapters import facts
 from services.feedback.adapters import repository as repo
 from services.feedback.domain.survey import TokenError, delivery_for, expiry, issue_token
 from services.feedback.handlers.responses import record_response
-from shared.consumer import Delivery, Process, Unprocessable
 from services.feedback.domain.rewards import RewardTable
+from shared.consumer import DEAD_LETTER, Delivery, Process, Unprocessable
 from shared.events import AlertRaised, CaseResolved, CustomerNoticeRequested, RewardGranted, SuggestionReviewed, SurveyRequested
 from shared.outbox import Outbox
 
@@ -71,4 +71,6 @@ def on_reviewed(outbox: Outbox, rewards: RewardTable) -> Process:
 async def on_fact(conn: asyncpg.Connection, d: Delivery) -> None:
     if isinstance(d.msg, AlertRaised):
         await facts.record_alert(conn, d.env.id, d.env.time, d.msg)
+        if d.msg.reason == DEAD_LETTER:
+            return  # about a message, not a case: counted as an alert, never as a case fact
     await facts.record(conn, d.msg)  # type: ignore[arg-type]
