@@ -19,7 +19,8 @@ import asyncio
 import functools
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import asyncpg
@@ -34,7 +35,7 @@ from nats.js import JetStreamContext
 from shared.bus import ConsumerSpec, dlq_subject
 from shared.cloudevents import Envelope, MalformedMessage, decode, encode, envelope_for
 from shared.events import AlertRaised, Message
-from shared.telemetry import extract, tracer
+from shared.telemetry import extract, log_context, tracer
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,7 @@ class IdempotentConsumer:
                         claimed.discard(d.env.id)
                         with self._span(d):
                             await self.process(conn, d)
+                            log.debug("%s: processed %s", self.name, d.env.type)
                         self.processed += 1
                     else:
                         self.duplicates += 1
@@ -124,10 +126,17 @@ class IdempotentConsumer:
             return
         with self._span(d):
             await self.process(conn, d)
+            log.debug("%s: processed %s", self.name, d.env.type)
         self.processed += 1
 
-    def _span(self, d: Delivery):
-        """A consumer span in the trace the event carries (its `traceparent`)."""
+    @contextmanager
+    def _span(self, d: Delivery) -> Iterator[None]:
+        """A consumer span in the trace the event carries (its `traceparent`); log lines written
+        while the event is processed carry its case id, ce-id and type."""
+        with log_context(case_id=d.env.subject, ce_id=d.env.id, ce_type=d.env.type), self._trace(d):
+            yield
+
+    def _trace(self, d: Delivery):
         return tracer.start_as_current_span(
             f"{self.name} process", context=extract(d.raw.headers), kind=trace.SpanKind.CONSUMER,
             attributes={"messaging.system": "nats", "messaging.destination.name": d.raw.subject,
@@ -146,7 +155,8 @@ class IdempotentConsumer:
             if 0 < self.spec.max_deliver <= delivered:
                 await self.dead_letter(d.raw, f"failed {delivered} times: {exc!r}")
             else:
-                log.warning("%s: %s will be retried (delivery %d): %r", self.name, d.env.id, delivered, exc)
+                log.warning("%s: %s will be retried (delivery %d): %r", self.name, d.env.id, delivered, exc,
+                            extra={"case_id": d.env.subject, "ce_id": d.env.id})
                 await d.raw.nak(delay=min(self.spec.retry_delay_s * 2.0 ** (delivered - 1), 30.0))
             return
         self._committed()
@@ -176,7 +186,8 @@ class IdempotentConsumer:
         })
         data = self.redact(raw.data) if self.redact else raw.data
         await self.js.publish(dlq_subject(self.spec.durable), data, headers=headers)
-        log.error("%s: dead-lettered message on %s: %s", self.name, raw.subject, reason)
+        log.error("%s: dead-lettered message on %s: %s", self.name, raw.subject, reason,
+                  extra={"case_id": headers.get("ce-subject"), "ce_id": headers.get("ce-id")})
         self.dead_lettered += 1
         if self.metrics:
             self.metrics.dead_lettered.labels(self.name).inc()

@@ -22,6 +22,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from faststream.nats import NatsBroker
+from faststream.nats.opentelemetry import NatsTelemetryMiddleware
 from faststream.nats.prometheus import NatsPrometheusMiddleware
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
@@ -50,7 +51,10 @@ class Runtime:
         self.outbox = Outbox(schema=name, source=f"moksori/{name}")
         self.metrics = Metrics(name)
         self.broker = NatsBroker(settings.nats_url.split(","), max_reconnect_attempts=-1,
-                                 middlewares=[NatsPrometheusMiddleware(registry=self.metrics.registry,
+                                 # FastStream's own spans (one per pulled batch, linked to each message's
+                                 # trace) and Prometheus metrics; tracing is a no-op until setup_tracing
+                                 middlewares=[NatsTelemetryMiddleware(),
+                                              NatsPrometheusMiddleware(registry=self.metrics.registry,
                                                                        app_name=f"moksori-{name}")],
                                  logger=logging.getLogger("faststream.broker"),
                                  log_level=logging.DEBUG)  # per-message access logs only when debugging

@@ -13,24 +13,79 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import structlog
 
 from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter, SpanExportResult
 
+from shared.pii import mask_text
+
 tracer = trace.get_tracer("moksori")
 
 
-def setup_logging(service: str, level: str = "INFO") -> None:
+def _trace_ids(logger, method, event: dict) -> dict:
+    """The current span's ids, so a log line joins its trace (when tracing is on)."""
+    ctx = trace.get_current_span().get_span_context()
+    if ctx.is_valid:
+        event["trace_id"] = f"{ctx.trace_id:032x}"
+        event["span_id"] = f"{ctx.span_id:016x}"
+    return event
+
+
+def _mask_personal_data(logger, method, event: dict) -> dict:
+    """Defence in depth: whatever a message or an exception carries (a validation error quoting
+    its input, say), resident registration, card, account and phone numbers and e-mails are
+    masked before the line is written."""
+    for key in ("event", "exception"):
+        if isinstance(event.get(key), str):
+            event[key] = mask_text(event[key])
+    return event
+
+
+def setup_logging(service: str, level: str = "INFO", fmt: str | None = None) -> None:
+    """One JSON object per line on stderr (structlog over the standard library, so FastStream's,
+    uvicorn's and our own `logging` calls all come out the same): time, level, service, logger,
+    message, the bound `case_id` / `ce_id` / `ce_type` of the event being processed, and the trace.
+    `LOG_FORMAT=console` gives plain text for people at a terminal."""
+    fmt = fmt or os.environ.get("LOG_FORMAT", "json")
+    chain = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.stdlib.ExtraAdder(),
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _trace_ids,
+    ]
+    renderer = (structlog.processors.JSONRenderer(ensure_ascii=False, default=str) if fmt == "json"
+                else structlog.dev.ConsoleRenderer(colors=False))
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=chain,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            lambda _l, _m, e: {"service": service, **e},
+            structlog.processors.format_exc_info,
+            _mask_personal_data,
+            renderer,
+        ])
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
     for noisy in ("uvicorn.access", "faststream.access", "faststream.broker"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@contextmanager
+def log_context(**values: str | None) -> Iterator[None]:
+    """Bind values (case_id, ce_id, …) to every log line written inside the block."""
+    with structlog.contextvars.bound_contextvars(**{k: v for k, v in values.items() if v}):
+        yield
 
 
 class JsonLinesExporter(SpanExporter):
@@ -92,6 +147,7 @@ class TraceRequests:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope["path"] in ("/healthz", "/readyz", "/metrics"):
             return await self.app(scope, receive, send)
+        structlog.contextvars.clear_contextvars()  # keep-alive connections reuse one task: nothing carries over
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         with tracer.start_as_current_span(f"{scope['method']} {scope['path']}", context=extract(headers),
                                           kind=trace.SpanKind.SERVER,

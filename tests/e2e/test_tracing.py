@@ -24,7 +24,7 @@ async def test_one_trace_spans_all_four_services(nats_url, database_url, tmp_pat
                          database_url=database_url)
     files = {svc: tmp_path / f"{svc}.spans.jsonl" for svc in devrun.SERVICES}
     for svc in devrun.SERVICES:
-        devrun.start_service(stack, svc, {"MOKSORI_TRACE_FILE": str(files[svc])})
+        devrun.start_service(stack, svc, {"MOKSORI_TRACE_FILE": str(files[svc]), "LOG_LEVEL": "DEBUG"})
     try:
         await devrun.wait_ready(stack)
         await devrun.issue_dev_key(stack)
@@ -51,3 +51,12 @@ async def test_one_trace_spans_all_four_services(nats_url, database_url, tmp_pat
     assert any(s["attributes"].get("db.system") == "postgresql" or s["attributes"].get("db.system.name")
                for s in in_trace)  # asyncpg spans
     assert all(s["attributes"].get("cloudevents.event_id") for s in mine)
+    assert any(s["name"].endswith(" process") and s["attributes"].get("messaging.system") == "nats"
+               and s["service"] == "moksori-routing" and "moksori.case_id" not in s["attributes"]
+               for s in all_spans)  # FastStream's NatsTelemetryMiddleware spans, per pulled batch
+    # the JSON log lines written while the case was processed carry its trace, case id and ce-id
+    lines = [json.loads(line) for svc in ("classifier", "routing")
+             for line in stack.log(svc).read_text().splitlines() if line.startswith("{")]
+    joined = [line for line in lines if line.get("case_id") == case_id]
+    assert {line["service"] for line in joined} == {"classifier", "routing"}
+    assert all(line["trace_id"] == trace_id and line["ce_id"] for line in joined)
