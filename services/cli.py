@@ -128,6 +128,15 @@ def _add_classifier_commands() -> None:
 _add_classifier_commands()
 
 
+def _add_ops_commands() -> None:
+    from services.ops_cli import register
+
+    register(app)  # dlq list|replay, queues
+
+
+_add_ops_commands()
+
+
 keys_app = typer.Typer(help="Channel API keys (stored hashed in intake's schema)", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 DbUrl = Annotated[str, typer.Option(envvar="DATABASE_URL", help="postgresql://…")]
