@@ -1,11 +1,20 @@
-"""The Kubernetes manifests: both overlays render, every core resource passes strict schema
-validation, deployments keep their safety settings, and the operator data in the
-ConfigMap is valid."""
+"""The Kubernetes manifests: both overlays render; every core resource passes strict schema
+validation and every NACK, KEDA and CloudNativePG resource passes its vendored CRD schema (and a
+misspelt one does not); the NACK resources are what shared/bus.py declares today; KEDA, the HPA,
+the database wiring and the NetworkPolicies agree with each other; the NATS Helm values only use
+keys the chart has; deployments keep their safety settings; the operator data in the ConfigMap is
+valid."""
 
 from __future__ import annotations
 
+import copy
+import functools
+import importlib.util
+import json
+import posixpath
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import kubernetes_validate
@@ -16,35 +25,391 @@ from services.classifier.domain.lexicon import load_lexicon
 from services.feedback.domain.rewards import load_rewards
 from services.routing.domain.directory import load_directory
 from shared.bizcal import load_calendar
+from shared.bus import STREAMS, all_consumers
+from shared.config import ServiceSettings
 
 DEPLOY = Path(__file__).resolve().parent.parent.parent / "deploy"
+SCHEMAS = DEPLOY / "schemas"
 K8S_VERSION = "1.31.0"
+TOOL = shutil.which("kustomize") or shutil.which("kubectl")
+needs_kustomize = pytest.mark.skipif(TOOL is None, reason="patches need kubectl or kustomize to render")
+
+# custom resources are checked against the CRD schemas vendored in deploy/schemas/ (README there)
+CRD_SCHEMAS = {
+    ("jetstream.nats.io/v1beta2", "Stream"): SCHEMAS / "jetstream.nats.io" / "stream_v1beta2.json",
+    ("jetstream.nats.io/v1beta2", "Consumer"): SCHEMAS / "jetstream.nats.io" / "consumer_v1beta2.json",
+    ("jetstream.nats.io/v1beta2", "Account"): SCHEMAS / "jetstream.nats.io" / "account_v1beta2.json",
+    ("keda.sh/v1alpha1", "ScaledObject"): SCHEMAS / "keda.sh" / "scaledobject_v1alpha1.json",
+    ("postgresql.cnpg.io/v1", "Cluster"): SCHEMAS / "postgresql.cnpg.io" / "cluster_v1.json",
+}
+CRD_GROUPS = {api.split("/")[0] for api, _ in CRD_SCHEMAS}
+# the trigger metadata KEDA's nats-jetstream scaler reads (kedacore/keda v2.20.2,
+# pkg/scalers/nats_jetstream_scaler.go): the CRD types metadata as a free map of strings
+KEDA_NATS_JETSTREAM_KEYS = {"account", "accountID", "stream", "consumer", "lagThreshold", "activationLagThreshold",
+                            "useHttps", "natsServerMonitoringEndpoint"}
+# the official NATS chart's labels on its server pods (helm/charts/nats/templates/_helpers.tpl)
+NATS_POD_LABELS = {"app.kubernetes.io/name": "nats", "app.kubernetes.io/instance": "nats",
+                   "app.kubernetes.io/component": "nats"}
+NATS_NAMESPACE = "nats"
+
+
+@functools.lru_cache(maxsize=None)
+def _render(overlay: str) -> str:
+    """`kubectl kustomize` (or `kustomize build`) where the tool exists; otherwise the base files and
+    the overlay's own resource files as written, without patches."""
+    if TOOL:
+        cmd = [TOOL, "build"] if TOOL.endswith("kustomize") else [TOOL, "kustomize"]
+        return subprocess.run([*cmd, str(DEPLOY / "overlays" / overlay)], check=True, capture_output=True,
+                              text=True).stdout
+    files = [f for f in sorted((DEPLOY / "base").glob("*.yaml")) if f.name != "kustomization.yaml"]
+    kustomization = yaml.safe_load((DEPLOY / "overlays" / overlay / "kustomization.yaml").read_text())
+    files += [DEPLOY / "overlays" / overlay / r for r in kustomization.get("resources", []) if r.endswith(".yaml")]
+    return "\n---\n".join(f.read_text() for f in files)
 
 
 def render(overlay: str) -> list[dict]:
-    """`kubectl kustomize` (or `kustomize build`) where the tool exists; otherwise the base files as written."""
-    tool = shutil.which("kustomize") or shutil.which("kubectl")
-    if tool:
-        cmd = [tool, "build"] if tool.endswith("kustomize") else [tool, "kustomize"]
-        out = subprocess.run([*cmd, str(DEPLOY / "overlays" / overlay)], check=True, capture_output=True,
-                             text=True).stdout
-        return [d for d in yaml.safe_load_all(out) if d]
-    docs = []
-    for f in sorted((DEPLOY / "base").glob("*.yaml")):
-        if f.name != "kustomization.yaml":
-            docs += [d for d in yaml.safe_load_all(f.read_text()) if d]
-    return docs
+    return [d for d in yaml.safe_load_all(_render(overlay)) if d]
 
+
+def is_custom(doc: dict) -> bool:
+    return doc["apiVersion"].split("/")[0] in CRD_GROUPS
+
+
+def by_kind(docs: list[dict], kind: str) -> dict[str, dict]:
+    return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
+
+
+def check_jsonschema(schema: Path, instances: list[Path]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "check_jsonschema", "--schemafile", str(schema),
+                           *map(str, instances)], capture_output=True, text=True)
+
+
+def write_instances(docs: list[dict], where: Path) -> list[Path]:
+    paths = []
+    for i, d in enumerate(docs):
+        p = where / f"{i:03d}-{d['kind'].lower()}-{d['metadata']['name']}.json"
+        p.write_text(json.dumps(d))
+        paths.append(p)
+    return paths
+
+
+def load_generator():
+    spec = importlib.util.spec_from_file_location("generate_jetstream", DEPLOY / "generate_jetstream.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def matches(selector: dict, labels: dict) -> bool:
+    """A Kubernetes label selector (matchLabels and the In operator) against a label set."""
+    if any(labels.get(k) != v for k, v in selector.get("matchLabels", {}).items()):
+        return False
+    for expr in selector.get("matchExpressions", []):
+        assert expr["operator"] == "In", "extend matches() for this operator"
+        if labels.get(expr["key"]) not in expr["values"]:
+            return False
+    return True
+
+
+def allows(policies: list[dict], direction: str, pod: dict, peer_ns: str, peer: dict, port: int,
+           namespace: str = "moksori") -> bool:
+    """Whether some NetworkPolicy selecting `pod` (labels, in `namespace`) lets it talk to/from `peer`
+    (labels, in `peer_ns`) on `port` in `direction` ("egress" or "ingress")."""
+    for np in policies:
+        if not matches(np["spec"]["podSelector"], pod):
+            continue
+        for rule in np["spec"].get(direction, []):
+            if rule.get("ports") and port not in [p["port"] for p in rule["ports"]]:
+                continue
+            peers = rule.get("to" if direction == "egress" else "from")
+            if not peers:
+                return True
+            for p in peers:
+                ns_ok = (matches(p["namespaceSelector"], {"kubernetes.io/metadata.name": peer_ns})
+                         if "namespaceSelector" in p else peer_ns == namespace)
+                if ns_ok and matches(p.get("podSelector", {}), peer):
+                    return True
+    return False
+
+
+# --- rendering and schemas -------------------------------------------------------------------------
 
 @pytest.mark.parametrize("overlay", ["dev", "prod"])
-def test_every_resource_passes_strict_validation(overlay):
+def test_every_core_resource_passes_strict_validation(overlay):
     docs = render(overlay)
     kinds = {d["kind"] for d in docs}
     assert {"Deployment", "Service", "PodDisruptionBudget", "NetworkPolicy", "ServiceAccount", "ConfigMap",
-            "Secret", "Job", "HorizontalPodAutoscaler", "Namespace"} <= kinds
+            "Job", "HorizontalPodAutoscaler", "Namespace"} <= kinds
     for d in docs:
+        if is_custom(d):  # validated against the vendored CRD schemas below
+            assert (d["apiVersion"], d["kind"]) in CRD_SCHEMAS, f"no vendored schema for {d['apiVersion']} {d['kind']}"
+            continue
         kubernetes_validate.validate(d, K8S_VERSION, strict=True)
 
+
+def test_dev_keeps_services_creating_streams_and_no_custom_resources():
+    docs = render("dev")
+    assert not [d for d in docs if is_custom(d)]
+    assert "Secret" in {d["kind"] for d in docs}  # the placeholder, for a throwaway cluster
+    if TOOL:
+        assert by_kind(docs, "ConfigMap")["moksori-config"]["data"]["NATS_TOPOLOGY"] == "ensure"
+
+
+def test_custom_resources_pass_their_crd_schemas(tmp_path):
+    docs = [d for d in render("prod") if is_custom(d)]
+    kinds = {(d["apiVersion"], d["kind"]) for d in docs}
+    assert kinds == set(CRD_SCHEMAS), kinds ^ set(CRD_SCHEMAS)
+    for key, schema in CRD_SCHEMAS.items():
+        group = [d for d in docs if (d["apiVersion"], d["kind"]) == key]
+        where = tmp_path / key[1].lower()
+        where.mkdir()
+        result = check_jsonschema(schema, write_instances(group, where))
+        assert result.returncode == 0, f"{key}:\n{result.stdout}{result.stderr}"
+
+
+def test_a_misspelt_scaled_object_is_rejected_by_its_schema(tmp_path):
+    """The schemas are closed (additionalProperties: false): a typo cannot pass as a pruned field."""
+    good = by_kind(render("prod"), "ScaledObject")["moksori-classifier"]
+    typo_field = copy.deepcopy(good)
+    typo_field["spec"]["minReplicas"] = typo_field["spec"].pop("minReplicaCount")  # the HPA's name for it
+    typo_trigger = copy.deepcopy(good)
+    typo_trigger["spec"]["triggers"][0]["metdata"] = typo_trigger["spec"]["triggers"][0].pop("metadata")
+    number_not_string = copy.deepcopy(good)
+    number_not_string["spec"]["triggers"][0]["metadata"]["lagThreshold"] = 1000  # KEDA wants "1000"
+    typo_root = copy.deepcopy(good)
+    typo_root["spc"] = typo_root.pop("spec")
+    broken = write_instances([typo_field, typo_trigger, number_not_string, typo_root], tmp_path)
+    result = check_jsonschema(CRD_SCHEMAS[("keda.sh/v1alpha1", "ScaledObject")], broken)
+    assert result.returncode == 1, result.stdout + result.stderr
+    for path in broken:
+        assert path.name in result.stdout, f"{path.name} was not rejected:\n{result.stdout}"
+    (tmp_path / "good").mkdir()
+    assert check_jsonschema(CRD_SCHEMAS[("keda.sh/v1alpha1", "ScaledObject")],
+                            write_instances([good], tmp_path / "good")).returncode == 0
+
+
+def test_a_misspelt_stream_is_rejected_by_its_schema(tmp_path):
+    stream = copy.deepcopy(by_kind(render("prod"), "Stream")["voc-intake"])
+    stream["spec"]["max_age"] = stream["spec"].pop("maxAge")  # nats-py's spelling, not NACK's
+    result = check_jsonschema(CRD_SCHEMAS[("jetstream.nats.io/v1beta2", "Stream")],
+                              write_instances([stream], tmp_path))
+    assert result.returncode == 1 and "max_age" in result.stdout, result.stdout
+
+
+def test_vendored_schemas_are_valid_json_schemas():
+    result = subprocess.run([sys.executable, "-m", "check_jsonschema", "--check-metaschema",
+                             *map(str, CRD_SCHEMAS.values())], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_crd_conversion_closes_objects_but_keeps_open_ones_open():
+    spec = importlib.util.spec_from_file_location("crd2jsonschema", DEPLOY / "crd2jsonschema.py")
+    conv = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(conv)
+    crd = {"spec": {"group": "example.com", "names": {"kind": "Widget"}}}
+    version = {"name": "v1", "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {
+        "type": "object", "description": "the spec",
+        "properties": {
+            "size": {"type": "integer", "nullable": True},
+            "description": {"type": "string"},  # a field called description is a field
+            "free": {"type": "object", "x-kubernetes-preserve-unknown-fields": True, "properties": {"a": {}}},
+            "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+            "port": {"x-kubernetes-int-or-string": True},
+        }}}}}}
+    schema = conv.version_schema(crd, version)
+    spec_schema = schema["properties"]["spec"]
+    assert schema["additionalProperties"] is False and spec_schema["additionalProperties"] is False
+    assert schema["properties"]["apiVersion"]["const"] == "example.com/v1"
+    assert schema["properties"]["kind"]["const"] == "Widget"
+    assert "description" not in spec_schema and "description" in spec_schema["properties"]
+    assert spec_schema["properties"]["size"]["type"] == ["integer", "null"]
+    assert "additionalProperties" not in spec_schema["properties"]["free"]
+    assert spec_schema["properties"]["labels"]["additionalProperties"] == {"type": "string"}
+    assert spec_schema["properties"]["port"]["anyOf"] == [{"type": "integer"}, {"type": "string"}]
+
+
+# --- JetStream topology owned by NACK --------------------------------------------------------------
+
+def test_jetstream_manifest_is_what_bus_py_declares_now():
+    generator = load_generator()
+    committed = (DEPLOY / "overlays" / "prod" / "jetstream.yaml").read_text(encoding="utf-8")
+    assert committed == generator.render(), "stale: run .venv/bin/python deploy/generate_jetstream.py"
+
+
+def test_every_stream_and_consumer_is_a_nack_resource_with_the_services_settings():
+    docs = render("prod")
+    streams = {d["spec"]["name"]: d["spec"] for d in docs if d["kind"] == "Stream"}
+    consumers = {(d["spec"]["streamName"], d["spec"]["durableName"]): d["spec"] for d in docs if d["kind"] == "Consumer"}
+    assert set(streams) == {s.name for s in STREAMS}
+    assert set(consumers) == {(c.stream, c.durable) for c in all_consumers()}
+    accounts = by_kind(docs, "Account")
+    for s in STREAMS:
+        got = streams[s.name]
+        assert got["subjects"] == list(s.subjects) and got["retention"] == s.retention.value
+        assert got["replicas"] == 3 and got["storage"] == "file" and got["discard"] == "old"
+        assert got["maxAge"] == f"{s.max_age_days * 24}h"
+        assert got["account"] in accounts
+    for c in all_consumers():
+        got = consumers[(c.stream, c.durable)]
+        assert got["ackPolicy"] == "explicit" and "deliverSubject" not in got  # durable pull
+        assert got["filterSubject"] == c.filter_subject and got["maxDeliver"] == c.max_deliver
+        assert got["maxAckPending"] == c.max_ack_pending and got["account"] in accounts
+    generator = load_generator()
+    assert generator.go_duration(30.0) == "30s" and generator.go_duration(300.0) == "5m"
+    assert generator.go_duration(120.0) == "2m" and generator.go_duration(0.05) == "50ms"
+
+
+def test_nack_connects_to_the_chart_release_as_a_user():
+    account = by_kind(render("prod"), "Account")["moksori"]["spec"]
+    assert account["servers"] == [f"nats://nats.{NATS_NAMESPACE}.svc.cluster.local:4222"]
+    assert account["user"]["secret"]["name"] and {account["user"]["user"], account["user"]["password"]}
+
+
+@needs_kustomize
+def test_prod_services_only_verify_the_topology():
+    config = by_kind(render("prod"), "ConfigMap")["moksori-config"]["data"]
+    assert config["NATS_TOPOLOGY"] == "verify" and config["NATS_REPLICAS"] == "3"
+    ServiceSettings(**{k.lower(): v for k, v in config.items() if k.lower() in ServiceSettings.model_fields})
+
+
+# --- scaling ---------------------------------------------------------------------------------------
+
+@needs_kustomize
+def test_keda_scales_classifier_and_routing_on_lag_and_nothing_fights_it():
+    docs = render("prod")
+    deployments, hpas, pdbs = by_kind(docs, "Deployment"), by_kind(docs, "HorizontalPodAutoscaler"), by_kind(
+        docs, "PodDisruptionBudget")
+    scaled = {so["spec"]["scaleTargetRef"]["name"]: so for so in by_kind(docs, "ScaledObject").values()}
+    assert set(scaled) == {"moksori-classifier", "moksori-routing"}
+    expected = {"moksori-classifier": ("VOC_INTAKE", "classifier"), "moksori-routing": ("VOC_CLASSIFIED", "routing")}
+    declared = {(c.stream, c.durable) for c in all_consumers()}
+    monitor_port = yaml.safe_load((DEPLOY / "nats" / "values.yaml").read_text())["config"]["monitor"]["port"]
+    for name, so in scaled.items():
+        assert so["spec"]["scaleTargetRef"]["kind"] == "Deployment" and name in deployments
+        (trigger,) = so["spec"]["triggers"]
+        meta = trigger["metadata"]
+        assert trigger["type"] == "nats-jetstream" and set(meta) <= KEDA_NATS_JETSTREAM_KEYS
+        assert (meta["stream"], meta["consumer"]) == expected[name] and expected[name] in declared
+        assert meta["account"] == "$G" and meta["useHttps"] == "false" and int(meta["lagThreshold"]) > 0
+        # the headless service: KEDA reaches the consumer leader at <pod>.<endpoint>
+        assert meta["natsServerMonitoringEndpoint"] == f"nats-headless.{NATS_NAMESPACE}.svc.cluster.local:{monitor_port}"
+        assert "replicas" not in deployments[name]["spec"], f"{name}: a fixed replica count fights KEDA"
+        assert so["spec"]["minReplicaCount"] > pdbs[name]["spec"]["minAvailable"]  # drains can proceed
+        assert so["spec"]["maxReplicaCount"] >= so["spec"]["minReplicaCount"]
+    hpa_targets = {h["spec"]["scaleTargetRef"]["name"] for h in hpas.values()}
+    assert hpa_targets == {"moksori-intake"}, "KEDA creates the HPAs for classifier and routing"
+    assert "replicas" not in deployments["moksori-intake"]["spec"]
+    assert hpas["moksori-intake"]["spec"]["metrics"][0]["resource"]["name"] == "cpu"
+
+
+# --- PostgreSQL ------------------------------------------------------------------------------------
+
+@needs_kustomize
+def test_database_url_comes_from_the_cloudnativepg_app_secret():
+    docs = render("prod")
+    (cluster,) = by_kind(docs, "Cluster").values()
+    spec = cluster["spec"]
+    assert spec["instances"] == 3
+    assert spec["bootstrap"]["initdb"] == {"database": "moksori", "owner": "moksori"}
+    app_secret = f"{cluster['metadata']['name']}-app"
+    workloads = [d for d in docs if d["kind"] in ("Deployment", "Job")]
+    assert len(workloads) == 5
+    for w in workloads:
+        for c in w["spec"]["template"]["spec"]["containers"]:
+            env = {e["name"]: e for e in c.get("env", [])}
+            assert env["DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": app_secret, "key": "uri"}, w["metadata"]
+    # the placeholder Secret must not overwrite the real one on `kubectl apply -k`
+    assert "moksori-secrets" not in by_kind(docs, "Secret")
+
+
+@needs_kustomize
+def test_postgres_accepts_every_pool_at_full_scale():
+    docs = render("prod")
+    (cluster,) = by_kind(docs, "Cluster").values()
+    max_connections = int(cluster["spec"]["postgresql"]["parameters"]["max_connections"])
+    config = by_kind(docs, "ConfigMap")["moksori-config"]["data"]
+    pool = int(config.get("DB_POOL_SIZE", ServiceSettings.model_fields["db_pool_size"].default))
+    ceilings = {so["spec"]["scaleTargetRef"]["name"]: so["spec"]["maxReplicaCount"]
+                for so in by_kind(docs, "ScaledObject").values()}
+    ceilings |= {h["spec"]["scaleTargetRef"]["name"]: h["spec"]["maxReplicas"]
+                 for h in by_kind(docs, "HorizontalPodAutoscaler").values()}
+    pods = sum(ceilings.get(name, d["spec"].get("replicas", 1)) for name, d in by_kind(docs, "Deployment").items())
+    assert pods * pool + pool + 10 <= max_connections, (pods, pool, max_connections)  # + migrate Job, operator
+
+
+@needs_kustomize
+def test_network_policies_let_services_reach_nats_and_postgres():
+    docs = render("prod")
+    policies = list(by_kind(docs, "NetworkPolicy").values())
+    (cluster,) = by_kind(docs, "Cluster").values()
+    db_pod = {"cnpg.io/cluster": cluster["metadata"]["name"]}
+    workloads = [d for d in docs if d["kind"] in ("Deployment", "Job")]
+    for w in workloads:
+        pod = w["spec"]["template"]["metadata"]["labels"]
+        assert allows(policies, "egress", pod, NATS_NAMESPACE, NATS_POD_LABELS, 4222), w["metadata"]["name"]
+        assert allows(policies, "egress", pod, "moksori", db_pod, 5432), w["metadata"]["name"]
+        assert allows(policies, "ingress", db_pod, "moksori", pod, 5432), w["metadata"]["name"]
+        assert allows(policies, "egress", pod, "kube-system", {"k8s-app": "kube-dns"}, 53)
+        assert not allows(policies, "egress", pod, NATS_NAMESPACE, {"app.kubernetes.io/name": "nats",
+                                                                    "app.kubernetes.io/component": "nats-box"}, 4222)
+    # the instances replicate to each other, and the operator reaches their status port
+    assert allows(policies, "ingress", db_pod, "moksori", db_pod, 5432)
+    assert allows(policies, "egress", db_pod, "moksori", db_pod, 5432)
+    assert allows(policies, "ingress", db_pod, "cnpg-system", {"app.kubernetes.io/name": "cloudnative-pg"}, 8000)
+    assert allows(policies, "egress", db_pod, "default", {}, 443)  # the API server
+
+
+# --- NATS Helm values ------------------------------------------------------------------------------
+
+def _key_paths(values, chart, path=()):
+    """Every key path of `values` that the chart's default values.yaml does not have. Under a key
+    whose default is an empty map (merge, env, resources, topologySpreadConstraints, ...) anything
+    goes; a list default (patch) takes a list."""
+    if isinstance(chart, dict) and not chart:
+        return []
+    if isinstance(chart, list):
+        return [] if isinstance(values, list) else [".".join(path) + " (a list in the chart)"]
+    if not isinstance(values, dict):
+        return [".".join(path) + " (a map in the chart)"] if isinstance(chart, dict) else []
+    if not isinstance(chart, dict):
+        return [] if chart is None else [".".join(path) + f" ({type(chart).__name__} in the chart)"]
+    missing = []
+    for k, v in values.items():
+        if k not in chart:
+            missing.append(".".join((*path, k)))
+        else:
+            missing += _key_paths(v, chart[k], (*path, k))
+    return missing
+
+
+def test_nats_values_only_set_keys_the_chart_has():
+    values = yaml.safe_load((DEPLOY / "nats" / "values.yaml").read_text())
+    chart = yaml.safe_load((SCHEMAS / "helm" / "nats-2.14.2-values.yaml").read_text())
+    assert _key_paths(values, chart) == []
+    assert _key_paths({"config": {"jetstream": {"filestore": {}}}}, chart) == ["config.jetstream.filestore"]
+
+
+def test_nats_values_run_a_three_node_jetstream_cluster_with_the_generated_auth():
+    v = yaml.safe_load((DEPLOY / "nats" / "values.yaml").read_text())
+    config = v["config"]
+    assert config["cluster"]["enabled"] and config["cluster"]["replicas"] == 3
+    assert config["jetstream"]["enabled"] and config["jetstream"]["fileStore"]["pvc"]["size"]
+    assert "storageClassName" in config["jetstream"]["fileStore"]["pvc"]
+    assert config["monitor"] == {"enabled": True, "port": 8222}
+    assert v["podDisruptionBudget"]["enabled"] and v["container"]["resources"]["limits"]["memory"]
+    assert v["podTemplate"]["topologySpreadConstraints"]["kubernetes.io/hostname"]["whenUnsatisfiable"] == "DoNotSchedule"
+    streams = [d for d in render("prod") if d["kind"] == "Stream"]
+    assert max(s["spec"]["replicas"] for s in streams) <= config["cluster"]["replicas"]
+    # the include resolves (relative to /etc/nats-config/nats.conf) to the mounted Secret's key
+    include = posixpath.normpath(posixpath.join("/etc/nats-config", config["merge"]["$include"]))
+    (mount,) = [p["value"] for p in v["container"]["patch"] if p["path"] == "/volumeMounts/-"]
+    (volume,) = [p["value"] for p in v["podTemplate"]["patch"] if p["path"] == "/spec/volumes/-"]
+    assert mount["name"] == volume["name"] and volume["secret"]["secretName"] == "nats-auth"
+    assert include == posixpath.join(mount["mountPath"], "nats-auth.conf")  # the key `moksori nats-auth` writes
+    assert mount["mountPath"].startswith("/etc/")  # the chart's reloader mirrors /etc/ mounts and watches includes
+
+
+# --- workloads -------------------------------------------------------------------------------------
 
 def test_deployments_are_locked_down_and_probed():
     deployments = [d for d in render("prod") if d["kind"] == "Deployment"]
