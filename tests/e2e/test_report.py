@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import nats
 import pytest
@@ -84,15 +87,64 @@ async def test_daily_report_counts_what_happened(system, http, db, tmp_path):
     assert "목소리 민원 현황" in table and "카드" in table and "팀별 처리 현황" in table
 
 
-async def test_dashboard_shows_today_alerts_and_queues(system, http):
+async def test_dashboard_api_shows_today_alerts_and_queues(system, http):
     await http["intake"].post("/v1/voc", json={"channel": "app", "affiliate": "card",
                                                "text": "방금 카드를 잃어버렸어요 정지해 주세요. 해결 안 되면 금감원에 민원 넣겠습니다"})
     for _ in range(100):
-        page = (await http["feedback"].get("/dashboard")).text
-        if "regulator" in page and "critical" in page:
+        data = (await http["feedback"].get("/v1/dashboard")).json()
+        if {"regulator", "critical"} <= {a["reason"] for a in data["alerts"]}:
             break
         await asyncio.sleep(0.1)
-    assert "목소리 운영 대시보드" in page and "오늘 접수" in page
-    assert "critical" in page and "regulator" in page  # live alerts
-    assert "미확인 민원이 가장 오래된 큐" in page and "카드" in page
-    assert "010-" not in page
+    assert {"regulator", "critical"} <= {a["reason"] for a in data["alerts"]}  # live alerts
+    assert any(v["affiliate"] == "card" for v in data["volume_today"])
+    assert any(w["affiliate"] == "card" for w in data["oldest_unacknowledged"])
+    assert "card" in {a["affiliate"] for a in data["converted"]["affiliates"]}
+    assert "010-" not in json.dumps(data, ensure_ascii=False)
+    page = await http["feedback"].get("/dashboard")
+    assert "목소리 운영 대시보드" in page.text and "/static/uPlot.iife.min.js" in page.text  # served here, no CDN
+    assert "https://" not in page.text and "http://" not in page.text
+    js = await http["feedback"].get("/static/uPlot.iife.min.js")
+    assert js.status_code == 200 and "uPlot" in js.text
+    assert (await http["feedback"].get("/static/..%2Fsettings.py")).status_code == 404
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ARTIFACTS = Path(__file__).resolve().parent.parent.parent / "var" / "test-artifacts"
+
+
+def chromium(*args: str, user_dir: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                           f"--user-data-dir={user_dir}", "--virtual-time-budget=8000", *args],
+                          capture_output=True, text=True, timeout=90)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium is not installed: on Debian/Ubuntu "
+                                              "`sudo apt-get install chromium` (then this test runs)")
+async def test_dashboard_in_headless_chromium_matches_the_api(system, http, tmp_path):
+    """The page as a browser renders it (scripts run, charts drawn) shows the API's numbers."""
+    for text in ("앱에서 이체가 계속 실패해요 ㅠㅠ 빨리 고쳐주세요", "보험금 청구했는데 2주째 연락이 없습니다"):
+        await http["intake"].post("/v1/voc", json={"channel": "app", "text": text})
+    await asyncio.sleep(2)
+    url = f"{system.url('feedback')}/dashboard"
+    dom = await asyncio.to_thread(chromium, "--dump-dom", url, user_dir=tmp_path / "profile-dom")
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    api = (await http["feedback"].get("/v1/dashboard")).json()
+    html = dom.stdout
+    assert 'data-loaded="true"' in html, "the page's script did not load its data:\n" + html[:3000]
+    shown = dict(re.findall(r'data-testid="([a-z0-9_-]+)"[^>]*>([^<]*)<', html))
+    by_affiliate: dict[str, int] = {}
+    for v in api["volume_today"]:
+        by_affiliate[v["affiliate"]] = by_affiliate.get(v["affiliate"], 0) + v["cases"]
+    assert by_affiliate, api
+    assert int(shown["today-total"].replace(",", "")) == sum(by_affiliate.values())
+    for affiliate, cases in by_affiliate.items():
+        assert int(shown[f"volume-{affiliate}"].replace(",", "")) == cases, affiliate
+    for a in api["converted"]["affiliates"]:
+        assert float(shown[f"converted-{a['affiliate']}"].replace(",", "")) == a["own_per_100k"]
+    assert "uplot" in html  # the trend chart was drawn by the locally served library
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / "dashboard.png"
+    r = await asyncio.to_thread(chromium, f"--screenshot={shot}", "--window-size=1400,1600", url,
+                                user_dir=tmp_path / "profile-shot")
+    assert r.returncode == 0 and shot.stat().st_size > 10_000, r.stderr[-2000:]
