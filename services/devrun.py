@@ -110,6 +110,8 @@ def service_env(stack: Stack, service: str, port: int, extra: dict[str, str] | N
     env.update(dev_secrets(stack.var))
     env.update({"NATS_URL": stack.nats_url, "DATABASE_URL": stack.database_url, "HTTP_PORT": str(port),
                 "PYTHONUNBUFFERED": "1"})
+    if service == "feedback":  # survey links point at this feedback instance
+        env["SURVEY_BASE_URL"] = f"http://127.0.0.1:{port}/s"
     env.update(extra or {})
     return env
 
@@ -174,3 +176,25 @@ def stop_all(stack: Stack) -> None:
         stack.nats.stop()
     if stack.pg:
         stack.pg.stop()
+
+
+async def restart_service(stack: Stack, service: str, sig: int = signal.SIGTERM,
+                          extra_env: dict[str, str] | None = None, timeout: float = 60.0) -> int | None:
+    """Stop one service (SIGTERM drains it; SIGKILL crashes it, relay and all), start it again
+    on the same port and wait until it is ready. Returns the old process's exit code."""
+    code = await asyncio.to_thread(stop_process, stack.procs.get(service), sig, 20.0)
+    start_service(stack, service, extra_env)
+    await wait_ready(stack, (service,), timeout)
+    return code
+
+
+def log_tails(stack: Stack, services: tuple[str, ...] | None = None, lines: int = 30) -> str:
+    """The last lines of each service's log, for a failing test's message."""
+    out = []
+    for svc in services or tuple(stack.procs):
+        try:
+            text = "\n".join(stack.log(svc).read_text(errors="replace").splitlines()[-lines:])
+        except OSError as exc:
+            text = f"(no log: {exc})"
+        out.append(f"----- {svc} ({stack.log(svc)}) -----\n{text}")
+    return "\n".join(out)

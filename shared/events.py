@@ -419,6 +419,7 @@ class SurveyRequested(Event):
     channel: Channel
     delivery: Literal["app_push", "sms", "email"]
     token: str = Field(description="signed, expiring link token")
+    link: str | None = Field(default=None, description="the survey page for the customer: SURVEY_BASE_URL/<token>")
     expires_at: datetime
 
 

@@ -25,12 +25,14 @@ def build(settings: FeedbackSettings) -> Runtime:
     classify = classifier.classify  # the classifier's library, on the masked comment
     rt.http.state.classify = classify
     rt.http.include_router(http.router)
+    rt.http.include_router(http.page)
     rt.http.include_router(dashboard.router)
     directory = load_directory(settings.directory_file)
     rt.http.state.denominators = {a: e.denominator.count for a, e in directory.affiliates.items()}
     specs = {c.durable: c for c in SERVICE_CONSUMERS if c.durable.startswith("feedback")}
     rt.consume(specs["feedback-resolved"], (CaseResolved,),
-               events.on_resolved(rt.outbox, settings.survey_secret, settings.survey_ttl_days))
+               events.on_resolved(rt.outbox, settings.survey_secret, settings.survey_ttl_days,
+                                 settings.survey_base_url))
     rt.consume(specs["feedback-commands"], (SubmitFeedback,),
                events.on_submit(rt.outbox, settings.survey_secret, classify))
     rt.consume(specs["feedback-reviews"], (SuggestionReviewed,),

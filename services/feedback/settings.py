@@ -13,6 +13,8 @@ class FeedbackSettings(ServiceSettings):
     http_port: int = Field(8004, ge=0, le=65535)
     survey_secret: str = Field(min_length=16, description="HMAC key for survey link tokens")
     survey_ttl_days: int = Field(7, ge=1, le=90)
+    survey_base_url: str = Field("http://127.0.0.1:8004/s", pattern=r"^https?://[^\s]+[^/\s]$",
+                                 description="public address of the survey page; the link is <this>/<token>")
     rewards_file: Path = DEFAULT_REWARDS
     lexicon_file: Path = DEFAULT_LEXICON
     model_file: Path = DEFAULT_MODEL  # comments are classified with the classifier's model

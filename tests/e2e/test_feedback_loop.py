@@ -94,6 +94,12 @@ async def test_poor_rating_alerts_the_team_and_reopens_the_case(system, http, db
     survey = await asyncio.wait_for(surveys.get(), 15)
     while survey["case_id"] != case["case_id"]:
         survey = await asyncio.wait_for(surveys.get(), 15)
+    assert survey["link"] == f"{system.url('feedback')}/s/{survey['token']}"
+    landing = await http["feedback"].get(f"/s/{survey['token']}")  # what the customer's link opens
+    assert landing.status_code == 200 and "상담은 만족스러우셨나요?" in landing.text
+    assert f'data-token="{survey["token"]}"' in landing.text and 'name="nps" value="10"' in landing.text
+    forged = await http["feedback"].get(f"/s/{survey['token'][:-2]}xx")
+    assert forged.status_code == 400 and "설문 링크를 열 수 없습니다" in forged.text and "signature" in forged.text
     r = await http["feedback"].post("/v1/feedback", json={
         "token": survey["token"], "csat": 1, "nps": 2,
         "comment": "처리됐다더니 여전히 예전 날짜로 출금돼요 너무 화가 납니다 연락처 010-2222-3333"})

@@ -36,21 +36,30 @@ def issue_token(secret: str, case_id: UUID, expires_at: datetime) -> str:
     return f"{_b64(payload)}.{_b64(sig)}"
 
 
-def verify_token(secret: str, token: str, now: datetime) -> UUID:
-    """The case the token is for; raises TokenError saying whether it is forged or expired."""
+def _parse(token: str) -> tuple[bytes, bytes, UUID, datetime]:
     try:
         payload_b64, sig_b64 = token.split(".")
         payload, sig = _unb64(payload_b64), _unb64(sig_b64)
         case_text, expiry_text = payload.decode().split(".")
-        case_id, expiry = UUID(case_text), datetime.fromtimestamp(int(expiry_text), UTC)
+        return payload, sig, UUID(case_text), datetime.fromtimestamp(int(expiry_text), UTC)
     except (ValueError, UnicodeDecodeError):
         raise TokenError("survey token is malformed") from None
+
+
+def verify_token(secret: str, token: str, now: datetime) -> UUID:
+    """The case the token is for; raises TokenError saying whether it is forged or expired."""
+    payload, sig, case_id, expiry = _parse(token)
     want = hmac.new(secret.encode(), payload, hashlib.sha256).digest()[:18]
     if not hmac.compare_digest(want, sig):
         raise TokenError("survey token signature is invalid")
     if now >= expiry:
         raise TokenError(f"survey link expired at {expiry.isoformat()}")
     return case_id
+
+
+def token_expiry(token: str) -> datetime:
+    """When a (verified) token stops working."""
+    return _parse(token)[3]
 
 
 def expiry(now: datetime, ttl_days: int) -> datetime:

@@ -90,4 +90,5 @@ async def static(name: str) -> FileResponse:
 
 
 STATIC_FILES = {"uPlot.iife.min.js": "text/javascript", "uPlot.min.css": "text/css",
-                "dashboard.js": "text/javascript", "dashboard.css": "text/css"}
+                "dashboard.js": "text/javascript", "dashboard.css": "text/css",
+                "survey.js": "text/javascript", "survey.css": "text/css"}

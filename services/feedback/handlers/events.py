@@ -16,7 +16,7 @@ from shared.events import AlertRaised, CaseResolved, CustomerNoticeRequested, Re
 from shared.outbox import Outbox
 
 
-def on_resolved(outbox: Outbox, secret: str, ttl_days: int) -> Process:
+def on_resolved(outbox: Outbox, secret: str, ttl_days: int, base_url: str = "") -> Process:
     async def process(conn: asyncpg.Connection, d: Delivery) -> None:
         e: CaseResolved = d.msg  # type: ignore[assignment]
         now = datetime.now(UTC)
@@ -25,8 +25,9 @@ def on_resolved(outbox: Outbox, secret: str, ttl_days: int) -> Process:
         if await conn.fetchval(repo.INSERT_SURVEY, e.case_id, e.affiliate, e.team, e.channel, delivery, now,
                                expires) is None:
             return  # one survey per case
-        await outbox.add(conn, SurveyRequested(case_id=e.case_id, channel=e.channel, delivery=delivery,
-                                               token=issue_token(secret, e.case_id, expires), expires_at=expires))
+        token = issue_token(secret, e.case_id, expires)
+        await outbox.add(conn, SurveyRequested(case_id=e.case_id, channel=e.channel, delivery=delivery, token=token,
+                                               link=f"{base_url}/{token}" if base_url else None, expires_at=expires))
 
     return process
 

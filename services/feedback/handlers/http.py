@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import html
 from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.feedback.domain.survey import TokenError, verify_token
+from services.feedback.domain.survey import TokenError, token_expiry, verify_token
 from services.feedback.handlers.responses import NoSurvey, record_response
 from shared.events import SubmitFeedback, Text
 from shared.runtime import runtime_of
@@ -47,3 +50,31 @@ async def submit(body: RatingBody, request: Request) -> JSONResponse:
     rt.wake_relay()
     return JSONResponse({"status": outcome, "case_id": str(case_id)},
                         status_code=201 if outcome == "recorded" else 200)
+
+
+page = APIRouter(tags=["feedback"])
+SURVEY_PAGE = Path(__file__).resolve().parent.parent / "static" / "survey.html"
+KST = ZoneInfo("Asia/Seoul")
+
+
+def _scale(name: str, low: int, high: int) -> str:
+    return '<div class="scale">' + "".join(
+        f'<label><input type="radio" name="{name}" value="{i}">{i}</label>' for i in range(low, high + 1)) + "</div>"
+
+
+def _problem(title: str, detail: str, status: int) -> HTMLResponse:
+    return HTMLResponse(f'<!doctype html><html lang="ko"><meta charset="utf-8"><title>{title}</title>'
+                        f'<link rel="stylesheet" href="/static/survey.css"><main><h1>{title}</h1>'
+                        f'<p>{html.escape(detail)}</p></main></html>', status_code=status)
+
+
+@page.get("/s/{token}", response_class=HTMLResponse, summary="The survey page a SurveyRequested link opens")
+async def survey_page(token: str, request: Request) -> HTMLResponse:
+    try:
+        verify_token(request.app.state.survey_secret, token, datetime.now(UTC))
+    except TokenError as exc:
+        return _problem("설문 링크를 열 수 없습니다", f"링크가 만료되었거나 올바르지 않습니다 ({exc}).", 400)
+    expires = token_expiry(token).astimezone(KST)
+    return HTMLResponse(SURVEY_PAGE.read_text(encoding="utf-8").format(
+        token=html.escape(token, quote=True), csat=_scale("csat", 1, 5), nps=_scale("nps", 0, 10),
+        ces=_scale("ces", 1, 7), expires=f"{expires:%Y년 %m월 %d일 %H:%M}"))
