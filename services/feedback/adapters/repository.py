@@ -2,16 +2,19 @@ INSERT_SURVEY = """
 INSERT INTO feedback.surveys (case_id, affiliate, team, channel, delivery, requested_at, expires_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (case_id) DO NOTHING RETURNING case_id"""
 
-SURVEY_EXISTS = "SELECT 1 FROM feedback.surveys WHERE case_id = $1"
-
-GET_RESPONSE = "SELECT csat, nps, ces, comment FROM feedback.responses WHERE case_id = $1 FOR UPDATE"
-
-INSERT_RESPONSE = """
-INSERT INTO feedback.responses (case_id, csat, nps, ces, comment, submitted_at, comment_topic, comment_sentiment,
-                                recovery)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (case_id) DO NOTHING RETURNING case_id"""
-
-SURVEY_AFFILIATE = "SELECT affiliate FROM feedback.surveys WHERE case_id = $1"
+# One round trip records a first answer, or tells why not: no survey was sent, or the case already
+# has an answer (returned for comparison; the SELECT sees the rows as they were before this INSERT).
+# A first answer committed concurrently is neither inserted nor seen: the caller asks again.
+RECORD_RESPONSE = """
+WITH survey AS (SELECT case_id, affiliate FROM feedback.surveys WHERE case_id = $1),
+ins AS (
+  INSERT INTO feedback.responses (case_id, csat, nps, ces, comment, submitted_at, comment_topic, comment_sentiment,
+                                  recovery)
+  SELECT case_id, $2, $3, $4, $5, $6, $7, $8, $9 FROM survey
+  ON CONFLICT (case_id) DO NOTHING RETURNING case_id)
+SELECT (SELECT affiliate FROM survey) AS affiliate, EXISTS (SELECT 1 FROM survey) AS has_survey,
+       EXISTS (SELECT 1 FROM ins) AS inserted, r.case_id IS NOT NULL AS answered, r.csat, r.nps, r.ces, r.comment
+FROM (SELECT 1) AS one LEFT JOIN feedback.responses r ON r.case_id = $1"""
 
 INSERT_REWARD = """
 INSERT INTO feedback.rewards (case_id, affiliate, points) VALUES ($1, $2, $3)

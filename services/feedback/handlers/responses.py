@@ -33,28 +33,27 @@ async def record_response(conn: asyncpg.Connection, outbox: Outbox, secret: str,
         raise TokenError("survey token belongs to another case")
     answer = Answer(cmd.csat, cmd.nps, cmd.ces, mask_text(cmd.comment) if cmd.comment else None)
     answer.validate()
-    if await conn.fetchval(repo.SURVEY_EXISTS, case_id) is None:
-        raise NoSurvey(f"no survey was sent for case {case_id}")
-    for _ in range(2):  # a concurrent first answer can win between our read and insert
-        existing = await conn.fetchrow(repo.GET_RESPONSE, case_id)
-        if existing is not None:
-            return "repeated" if is_repeat(Answer(**dict(existing)), answer) else "conflict"
-        c = classify(answer.comment) if classify and answer.comment else None
-        recovery = needs_recovery(answer.csat, answer.nps, c.sentiment if c else None)
-        if await conn.fetchval(repo.INSERT_RESPONSE, case_id, answer.csat, answer.nps, answer.ces,
-                               answer.comment, now, c.topic if c else None, c.sentiment if c else None,
-                               recovery) is not None:
+    c = classify(answer.comment) if classify and answer.comment else None
+    recovery = needs_recovery(answer.csat, answer.nps, c.sentiment if c else None)
+    for _ in range(2):  # a concurrent first answer can commit between our snapshot and our insert
+        row = await conn.fetchrow(repo.RECORD_RESPONSE, case_id, answer.csat, answer.nps, answer.ces, answer.comment,
+                                  now, c.topic if c else None, c.sentiment if c else None, recovery)
+        if not row["has_survey"]:
+            raise NoSurvey(f"no survey was sent for case {case_id}")
+        if row["inserted"]:
             await outbox.add(conn, FeedbackSubmitted(case_id=case_id, csat=answer.csat, nps=answer.nps,
                                                      ces=answer.ces, comment=answer.comment, submitted_at=now))
             if recovery:
-                await start_recovery(conn, outbox, case_id)
+                await start_recovery(conn, outbox, case_id, row["affiliate"])
             return "recorded"
+        if row["answered"]:
+            earlier = Answer(row["csat"], row["nps"], row["ces"], row["comment"])
+            return "repeated" if is_repeat(earlier, answer) else "conflict"
     return "conflict"
 
 
-async def start_recovery(conn: asyncpg.Connection, outbox: Outbox, case_id) -> None:
+async def start_recovery(conn: asyncpg.Connection, outbox: Outbox, case_id, affiliate: str) -> None:
     """Service recovery: the team is alerted and the case goes back to it."""
-    affiliate = await conn.fetchval(repo.SURVEY_AFFILIATE, case_id)
     await outbox.add(conn, AlertRaised(case_id=case_id, reason="service_recovery", severity="high",
                                        affiliate=affiliate, message="고객 만족도 낮음: 서비스 회복 조치 필요"))
     await outbox.add(conn, ReopenCase(case_id=case_id, reason="고객 만족도 조사 결과 불만족: 서비스 회복"))
