@@ -19,7 +19,8 @@ def embedded_stack() -> Iterator[devrun.Stack]:
     tmp = Path(tempfile.mkdtemp(prefix="moksori-bench-"))
     nats_server = NatsServer(tmp / "nats").start()
     pg = PostgresServer(tmp / "pg").start()
-    stack = devrun.Stack(var=tmp / "var", nats_url=nats_server.url, database_url=pg.url)
+    stack = devrun.Stack(var=tmp / "var", nats=nats_server, pg=pg, nats_url=nats_server.url,
+                          database_url=pg.url)
     try:
         yield stack
     finally:

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 
@@ -44,3 +47,38 @@ class Conn:
     async def close(self) -> None:
         if self.writer:
             self.writer.close()
+
+
+@dataclass(frozen=True)
+class Answer:
+    scheduled: float  # perf_counter when the request was due (open loop: not when a connection was free)
+    answered: float
+    status: int
+    payload: bytes
+
+
+async def open_loop(url: str, headers: dict[str, str], path: str, body: Callable[[int], dict], rate: float,
+                    seconds: float, connections: int = 64) -> list[Answer]:
+    """Requests start on a fixed schedule (open loop), each on a free keep-alive connection, so a
+    slow server shows up as latency instead of as a slower offered rate."""
+    answers: list[Answer] = []
+    free: asyncio.Queue = asyncio.Queue()
+    for _ in range(connections):
+        free.put_nowait(await Conn(url, headers).open())
+
+    async def one(i: int, scheduled: float) -> None:
+        conn = await free.get()
+        status, payload = await conn.post_json(path, body(i))
+        answers.append(Answer(scheduled, time.perf_counter(), status, payload))
+        free.put_nowait(conn)
+
+    tasks = []
+    start = time.perf_counter()
+    for i in range(int(rate * seconds)):
+        at = start + i / rate
+        await asyncio.sleep(max(0.0, at - time.perf_counter()))
+        tasks.append(asyncio.create_task(one(i, at)))
+    await asyncio.gather(*tasks)
+    while not free.empty():
+        await free.get_nowait().close()
+    return answers

@@ -25,6 +25,7 @@ import asyncpg
 import nats
 
 from bench.common import embedded_stack
+from bench import httpload
 from bench.httpload import Conn
 
 from services import devrun  # noqa: E402
@@ -69,29 +70,10 @@ async def closed_loop(url: str, key: str, clients: int, seconds: float) -> tuple
 
 
 async def open_loop(url: str, key: str, rate: float, seconds: float) -> list[float]:
-    """Requests are started on a fixed schedule (open loop), each on a free keep-alive connection."""
-    latencies: list[float] = []
-    free: asyncio.Queue = asyncio.Queue()
-    for _ in range(64):
-        free.put_nowait(await Conn(url, {"X-Api-Key": key}).open())
-
-    async def one(scheduled: float) -> None:
-        conn = await free.get()
-        status, body = await conn.post_json("/v1/voc", {"channel": "app", "text": TEXT})
-        latencies.append(time.perf_counter() - scheduled)  # includes any wait for a connection
-        free.put_nowait(conn)
-        assert status == 202, body
-
-    tasks = []
-    start = time.perf_counter()
-    for i in range(int(rate * seconds)):
-        at = start + i / rate
-        await asyncio.sleep(max(0.0, at - time.perf_counter()))
-        tasks.append(asyncio.create_task(one(at)))
-    await asyncio.gather(*tasks)
-    while not free.empty():
-        await free.get_nowait().close()
-    return latencies
+    answers = await httpload.open_loop(url, {"X-Api-Key": key}, "/v1/voc", lambda _: {"channel": "app", "text": TEXT},
+                                       rate, seconds)
+    assert all(a.status == 202 for a in answers), [a.payload for a in answers if a.status != 202][:3]
+    return [a.answered - a.scheduled for a in answers]  # includes any wait for a connection
 
 
 BASELINE_DDL = """
