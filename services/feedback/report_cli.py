@@ -12,14 +12,43 @@ from rich.console import Console
 from rich.table import Table
 
 from services.feedback.adapters import report_sql as q
-from services.feedback.domain.report import Period, build
+from services.feedback.domain.report import Period, build, with_times
 
 AFFILIATE_KO = {"bank": "은행", "card": "카드", "securities": "증권", "insurance": "보험", "group": "지주"}
+
+
+REFRESH_DAYS_PER_TRANSACTION = 31
+
+
+async def refresh(conn) -> int:
+    """Bring the rollup up to date: recompute every day marked dirty from its facts.
+
+    Days are taken a month at a time, each batch in one transaction under an advisory lock
+    (a concurrent report waits, then finds little left to do): delete the batch's marks,
+    delete its rollup rows, rebuild them from case_facts. Under READ COMMITTED each
+    statement sees every change committed before it, so a change whose mark was taken is
+    in the rebuilt rows; a writer still in flight keeps its mark (not yet visible, so not
+    taken) for the next refresh. A report therefore reflects every fact change committed
+    before it started. Returns the number of days recomputed."""
+    days = [r["day"] for r in await conn.fetch(q.DIRTY_DAYS)]
+    done = 0
+    for i in range(0, len(days), REFRESH_DAYS_PER_TRANSACTION):
+        batch = days[i:i + REFRESH_DAYS_PER_TRANSACTION]
+        async with conn.transaction(isolation="read_committed"):  # each statement sees what committed before it
+            await conn.execute(q.LOCK, q.ROLLUP_LOCK)
+            await conn.execute(q.REFRESH_MEMORY)
+            if not await conn.fetchval(q.TAKE_DIRTY, batch):
+                continue  # another report rebuilt these days while we waited for the lock
+            for sql in (q.CLEAR_DAILY, q.CLEAR_HOURS, q.BUILD):
+                await conn.execute(sql, batch)
+            done += len(batch)
+    return done
 
 
 async def gather(conn, day: date, period_kind: str, denominators: dict[str, int]) -> dict:
     p = Period.of(day, period_kind)
     prev, ly = p.previous(), p.last_year()
+    await refresh(conn)
     rows = [dict(r) for r in await conn.fetch(q.BY_AFFILIATE, p.start, p.end)]
     last = [dict(r) for r in await conn.fetch(q.BY_AFFILIATE, ly.start, ly.end)]
     csat = [dict(r) for r in await conn.fetch(q.CSAT_DISTRIBUTION, p.start, p.end)]
@@ -27,6 +56,7 @@ async def gather(conn, day: date, period_kind: str, denominators: dict[str, int]
     channels = [dict(r) for r in await conn.fetch(q.BY_CHANNEL, p.start, p.end)]
     rising = [dict(r) for r in await conn.fetch(q.RISING_TOPICS, p.start, p.end, prev.start)]
     teams = [dict(r) for r in await conn.fetch(q.BY_TEAM, p.start, p.end)]
+    with_times(rows, teams, await conn.fetch(q.HOURS, p.start, p.end))
     return build(p, rows, last, denominators, csat, topics, channels, rising, teams)
 
 
