@@ -23,9 +23,9 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(VENV)/bin/moksori run
 
-.PHONY: test  ## unit, integration and e2e tests against real NATS and Postgres (what CI runs)
+.PHONY: test  ## unit, integration, e2e and bounded chaos tests against real NATS and Postgres (what CI runs)
 test: $(STAMP)
-	$(PYTEST) tests/unit tests/integration tests/e2e
+	$(PYTEST) tests/unit tests/integration tests/e2e tests/chaos
 
 .PHONY: unit  ## unit tests only (no servers)
 unit: $(STAMP)
@@ -38,6 +38,10 @@ integration: $(STAMP)
 .PHONY: e2e  ## the four services as subprocesses, driven over HTTP and NATS
 e2e: $(STAMP)
 	$(PYTEST) tests/e2e
+
+.PHONY: chaos  ## the chaos suite at full size (10,000 VOCs a scenario, 30,000 on the NATS cluster; long)
+chaos: $(STAMP)
+	CHAOS_SCALE=full $(PYTEST) tests/chaos -m chaos -s
 
 .PHONY: lock  ## re-pin requirements.lock from the current environment
 lock: $(STAMP)

@@ -135,6 +135,87 @@ class NatsServer:
         stop_process(self.proc, signal.SIGKILL)
 
 
+    def restart(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> "NatsServer":
+        """Stop (SIGTERM, or SIGKILL for a crash) and start again on the same ports and store:
+        JetStream state survives."""
+        stop_process(self.proc, sig)
+        return self.start(timeout)
+
+    def healthz(self, js_only: bool = False) -> bool:
+        """In a cluster the full check also asks that the node has caught up with the
+        JetStream meta leader and with its stream and consumer groups."""
+        try:
+            url = f"http://127.0.0.1:{self.monitor_port}/healthz" + ("?js-enabled-only=true" if js_only else "")
+            with urllib.request.urlopen(url, timeout=1) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+
+@dataclass
+class NatsCluster:
+    """`size` nats-server processes on loopback joined by cluster routes, for R3 streams.
+
+    Each node keeps its client, monitor and cluster ports and its store across a
+    kill and restart, so a restarted node rejoins with its JetStream state. Clients
+    get every node's URL, comma-separated (`url`)."""
+
+    base_dir: Path
+    size: int = 3
+    name: str = "moksori-cluster"
+    extra_args: list[str] = field(default_factory=list)
+    nodes: list[NatsServer] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return ",".join(n.url for n in self.nodes)
+
+    def start(self, timeout: float = 30.0) -> "NatsCluster":
+        if not self.nodes:
+            routes = [free_port() for _ in range(self.size)]
+            route_urls = ",".join(f"nats://127.0.0.1:{p}" for p in routes)
+            self.nodes = [
+                NatsServer(self.base_dir / f"n{i + 1}", port=free_port(), monitor_port=free_port(),
+                           name=f"{self.name}-n{i + 1}",
+                           extra_args=["--cluster_name", self.name, "--cluster", f"nats://127.0.0.1:{routes[i]}",
+                                       "--routes", route_urls, *self.extra_args])
+                for i in range(self.size)]
+        for node in self.nodes:
+            if node.proc is None or node.proc.poll() is not None:
+                node.start(timeout)
+        self.wait_healthy(timeout=timeout)
+        return self
+
+    def running(self) -> list[int]:
+        return [i for i, n in enumerate(self.nodes) if n.proc is not None and n.proc.poll() is None]
+
+    def kill(self, i: int) -> None:
+        self.nodes[i].kill()
+
+    def start_node(self, i: int, timeout: float = 30.0) -> None:
+        self.nodes[i].start(timeout)
+
+    def wait_healthy(self, nodes: list[int] | None = None, timeout: float = 30.0) -> None:
+        """Every given (by default every running) node reports full health: the meta group has
+        a leader and the node is current with it and with its streams and consumers."""
+        deadline = time.monotonic() + timeout
+        for i in nodes if nodes is not None else self.running():
+            node = self.nodes[i]
+            while not node.healthz():
+                if node.proc is None or node.proc.poll() is not None:
+                    raise RuntimeError(f"nats node {i} exited; see {node.log}:\n{_tail(node.log)}")
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"nats node {i} not healthy after {timeout}s; see {node.log}:\n"
+                                       f"{_tail(node.log)}")
+                time.sleep(0.1)
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        for node in self.nodes:  # signal all first so they stop in parallel
+            if node.proc is not None and node.proc.poll() is None:
+                node.proc.send_signal(sig)
+        for node in self.nodes:
+            stop_process(node.proc, sig)
+
 # --------------------------------------------------------------------- PostgreSQL
 
 def _pg_root() -> Path:
@@ -232,3 +313,9 @@ class PostgresServer:
 
     def kill(self) -> None:
         stop_process(self.proc, signal.SIGKILL)
+
+    def restart(self, sig: int = signal.SIGINT, timeout: float = 60.0) -> "PostgresServer":
+        """Stop (SIGINT fast shutdown, or SIGKILL: a crash recovered from the WAL) and start
+        again on the same port and data directory."""
+        stop_process(self.proc, sig, timeout=30)
+        return self.start(timeout)
