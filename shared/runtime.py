@@ -62,6 +62,8 @@ class Runtime:
         self.http.state.runtime = self
         self.http.add_exception_handler(RequestValidationError, _validation_error)
         self.http.add_exception_handler(HTTPException, _http_error)
+        for exc_type in STORAGE_DOWN:
+            self.http.add_exception_handler(exc_type, _storage_down)
         self.http.add_api_route("/healthz", self._healthz, include_in_schema=False)
         self.http.add_api_route("/readyz", self._readyz, include_in_schema=False)
         self.metrics.mount(self.http)
@@ -226,6 +228,17 @@ def _describe(e: dict) -> dict:
 
 async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
     return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+# PostgreSQL unreachable or restarting: nothing was accepted, and the caller should retry
+STORAGE_DOWN = (OSError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError,
+                asyncpg.exceptions.ConnectionDoesNotExistError, asyncpg.exceptions.AdminShutdownError)
+
+
+async def _storage_down(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("%s %s: database unavailable, answered 503: %r", request.method, request.url.path, exc)
+    return JSONResponse({"error": "the database is unavailable; nothing was stored, retry shortly"},
+                        status_code=503, headers={"Retry-After": "1"})
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
