@@ -98,6 +98,8 @@ class Usage:
 
     def _tree(self, name: str) -> list[psutil.Process]:
         p = self.procs[name]
+        if p.pid == os.getpid():  # this process: the load client alone, not the services it started
+            return [p]
         return [p, *p.children(recursive=True)]
 
     def _cpu(self, name: str) -> float:
@@ -129,6 +131,10 @@ class Usage:
         wall = time.perf_counter() - self.t0
         return {n: {"cpu_pct": round(100 * (self._cpu(n) - self.cpu0[n]) / wall),
                     "rss_mb": round(self.peak[n] / 2**20)} for n in self.procs}
+
+
+async def _quiet(exc: Exception) -> None:
+    """The watchers' ordered consumers complain when the stack stops under them; the figures are already out."""
 
 
 async def watch(js, subject: str, first_seen: dict[str, float], key: str) -> None:
@@ -166,7 +172,7 @@ def finish(run: Run, sent_wall: dict[str, float], seen: dict[str, float], start_
 
 async def ours(stack: devrun.Stack, vocs: list[dict], rate: float, seconds: float, usage: Usage,
                drain_s: float) -> Run:
-    nc = await nats.connect(stack.nats_url)
+    nc = await nats.connect(stack.nats_url, error_cb=_quiet)
     seen: dict[str, float] = {}
     stages: dict[str, dict[str, float]] = {"received": {}, "classified": {}}  # where the time goes
     watchers = [asyncio.create_task(watch(nc.jetstream(), "voc.routed.>", seen, "ce-subject")),
@@ -211,7 +217,7 @@ async def baseline(stack: devrun.Stack, vocs: list[dict], rate: float, seconds: 
     cases in one statement, publishes each routed event, acks."""
     pool = await asyncpg.create_pool(stack.database_url, min_size=8, max_size=16)
     await pool.execute(BASELINE_DDL)
-    nc = await nats.connect(stack.nats_url)
+    nc = await nats.connect(stack.nats_url, error_cb=_quiet)
     js = nc.jetstream()
     stream = f"BENCH_{uuid.uuid4().hex[:6].upper()}"
     await js.add_stream(name=stream, subjects=[f"{stream.lower()}.>"], storage=api.StorageType.FILE)
@@ -267,7 +273,7 @@ async def baseline(stack: devrun.Stack, vocs: list[dict], rate: float, seconds: 
 
 def profile(pids: dict[str, int], seconds: float, out: Path) -> dict[str, subprocess.Popen]:
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-    return {name: subprocess.Popen([spy, "record", "-p", str(pid), "-d", str(int(seconds)), "-r", "200",
+    return {name: subprocess.Popen([spy, "record", "-p", str(pid), "--subprocesses", "-d", str(int(seconds)), "-r", "200",
                                     "--nonblocking", "-f", "raw", "-o", str(out / f"{name}.txt")],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             for name, pid in pids.items()}
@@ -316,7 +322,7 @@ async def main(args: argparse.Namespace) -> None:
         await devrun.wait_ready(stack, timeout=120)
         await devrun.issue_dev_key(stack)
         pids = {svc: stack.procs[svc].pid for svc in SERVICES}
-        pids |= {"nats-server": stack.nats.proc.pid, "postgres": stack.pg.proc.pid}
+        pids |= {"nats-server": stack.nats.proc.pid, "postgres": stack.pg.proc.pid, "load-client": os.getpid()}
         usage = Usage(pids)
         await ours(stack, vocs, 100, 3, usage, 60)  # warm-up: pools, prepared statements, Kiwi caches
         runs, base = [], []
