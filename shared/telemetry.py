@@ -124,8 +124,10 @@ def setup_tracing(service: str) -> TracerProvider | None:
         provider.add_span_processor(SimpleSpanProcessor(JsonLinesExporter(path)))
     trace.set_tracer_provider(provider)
     from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
     AsyncPGInstrumentor().instrument()
+    HTTPXClientInstrumentor().instrument()  # outgoing HTTP calls carry the trace on (traceparent)
     return provider
 
 

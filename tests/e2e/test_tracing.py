@@ -9,6 +9,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from services import devrun
 
@@ -28,7 +33,12 @@ async def test_one_trace_spans_all_four_services(nats_url, database_url, tmp_pat
     try:
         await devrun.wait_ready(stack)
         await devrun.issue_dev_key(stack)
+        # the channel's own client is traced too (httpx instrumentation): the case's trace starts there
+        channel_spans = InMemorySpanExporter()
+        channel = TracerProvider(resource=Resource.create({"service.name": "card-app-backend"}))
+        channel.add_span_processor(SimpleSpanProcessor(channel_spans))
         async with httpx.AsyncClient(base_url=stack.url("intake"), headers={"X-Api-Key": stack.api_key}) as http:
+            HTTPXClientInstrumentor.instrument_client(http, tracer_provider=channel)
             r = await http.post("/v1/voc", json={"channel": "app", "affiliate": "card",
                                                  "text": "카드 결제가 두 번 됐어요. 금감원에 민원 넣겠습니다"})
         case_id = r.json()["case_id"]
@@ -47,7 +57,10 @@ async def test_one_trace_spans_all_four_services(nats_url, database_url, tmp_pat
     trace_id = trace_ids.pop()
     in_trace = [s for s in all_spans if s["trace_id"] == trace_id]
     assert {s["service"] for s in in_trace} == want  # HTTP → intake → classifier → routing → feedback
-    assert any(s["kind"] == "SERVER" and s["name"] == "POST /v1/voc" for s in in_trace)
+    (client_span,) = channel_spans.get_finished_spans()
+    assert f"{client_span.context.trace_id:032x}" == trace_id  # one trace from the channel's request on
+    server = next(s for s in in_trace if s["kind"] == "SERVER" and s["name"] == "POST /v1/voc")
+    assert server["parent_id"] == f"{client_span.context.span_id:016x}"
     assert any(s["attributes"].get("db.system") == "postgresql" or s["attributes"].get("db.system.name")
                for s in in_trace)  # asyncpg spans
     assert all(s["attributes"].get("cloudevents.event_id") for s in mine)
