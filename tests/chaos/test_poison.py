@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import statistics
 import time
 import uuid
@@ -121,13 +120,8 @@ async def test_poison_messages_are_dead_lettered_and_alerted_while_healthy_traff
         assert all(m.headers.get("moksori-dlq-reason", "").startswith("malformed") for m in dlq), reasons
         assert sorted(alert_cases) == sorted(poisoned), (
             f"one dead_letter alert per poison message on voc.alert.group.dead_letter: {poison_counts}")
-        if latency["p99_ms"] > P99_BUDGET_S * 1000:
-            # Not loosened: reported. Each of the two consuming stages (classifier, routing) may hold a
-            # message up to its batch_wait_s (50 ms, shared/bus.py) to fill a batch, so a quiet pipeline
-            # alone can spend 100 ms; on a busy 2-core machine p99 lands above. CHAOS_STRICT_LATENCY=1
-            # makes this a failure.
-            message = (f"healthy accept→routed p99 {latency['p99_ms']} ms is over the {P99_BUDGET_S * 1000:.0f} ms "
-                       f"budget at {RATE:.0f}/s: {latency}")
-            if os.environ.get("CHAOS_STRICT_LATENCY") == "1":
-                pytest.fail(message)
-            pytest.xfail(message)
+        # the classifier and routing pull with a 10 ms batch wait (shared/bus.py): on a quiet 2-core
+        # machine p99 is 33-38 ms here, so the 100 ms budget leaves room for a busy CI runner
+        assert latency["p99_ms"] <= P99_BUDGET_S * 1000, (
+            f"healthy accept→routed p99 {latency['p99_ms']} ms is over the {P99_BUDGET_S * 1000:.0f} ms budget "
+            f"at {RATE:.0f}/s: {latency}")
