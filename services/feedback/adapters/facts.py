@@ -73,5 +73,7 @@ async def record(conn: asyncpg.Connection, e: Event) -> None:
     sql = SETS.get(type(e))
     if sql is None:
         return
-    await conn.execute(UPSERT, e.case_id)
-    await conn.execute(f"UPDATE feedback.case_facts SET {sql} WHERE case_id = $1", e.case_id, *_args(e))
+    update = f"UPDATE feedback.case_facts SET {sql} WHERE case_id = $1"
+    if await conn.execute(update, e.case_id, *_args(e)) == "UPDATE 0":  # the event came before CaseRouted
+        await conn.execute(UPSERT, e.case_id)
+        await conn.execute(update, e.case_id, *_args(e))

@@ -2,16 +2,21 @@ INSERT_SURVEY = """
 INSERT INTO feedback.surveys (case_id, affiliate, team, channel, delivery, requested_at, expires_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (case_id) DO NOTHING RETURNING case_id"""
 
-# One round trip records a first answer, or tells why not: no survey was sent, or the case already
-# has an answer (returned for comparison; the SELECT sees the rows as they were before this INSERT).
-# A first answer committed concurrently is neither inserted nor seen: the caller asks again.
+# One statement, so one round trip and atomic on its own: a first answer goes in together with its
+# FeedbackSubmitted outbox row ($10-$13), or neither does, and the caller learns why not: no survey
+# was sent, or the case already has an answer (returned for comparison; the SELECT sees the rows as
+# they were before this INSERT). A first answer committed concurrently is neither inserted nor
+# seen: the caller asks again.
 RECORD_RESPONSE = """
 WITH survey AS (SELECT case_id, affiliate FROM feedback.surveys WHERE case_id = $1),
 ins AS (
   INSERT INTO feedback.responses (case_id, csat, nps, ces, comment, submitted_at, comment_topic, comment_sentiment,
                                   recovery)
   SELECT case_id, $2, $3, $4, $5, $6, $7, $8, $9 FROM survey
-  ON CONFLICT (case_id) DO NOTHING RETURNING case_id)
+  ON CONFLICT (case_id) DO NOTHING RETURNING case_id),
+event AS (
+  INSERT INTO feedback.outbox (event_id, subject, headers, body)
+  SELECT $10, $11, $12::text::jsonb, $13 FROM ins)
 SELECT (SELECT affiliate FROM survey) AS affiliate, EXISTS (SELECT 1 FROM survey) AS has_survey,
        EXISTS (SELECT 1 FROM ins) AS inserted, r.case_id IS NOT NULL AS answered, r.csat, r.nps, r.ces, r.comment
 FROM (SELECT 1) AS one LEFT JOIN feedback.responses r ON r.case_id = $1"""

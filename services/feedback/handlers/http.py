@@ -35,7 +35,7 @@ async def submit(body: RatingBody, request: Request) -> JSONResponse:
     try:
         case_id = verify_token(secret, body.token, datetime.now(UTC))
         cmd = SubmitFeedback(case_id=case_id, **body.model_dump())
-        async with rt.pool.acquire() as conn, conn.transaction():
+        async with rt.pool.acquire() as conn:  # record_response makes its own atomic units
             outcome = await record_response(conn, rt.outbox, secret, cmd, request.app.state.classify)
     except TokenError as exc:
         return JSONResponse({"error": str(exc), "details": [{"field": "token", "error": str(exc)}]},
