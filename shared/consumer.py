@@ -35,6 +35,7 @@ from nats.js import JetStreamContext
 from shared.bus import ConsumerSpec, dlq_subject
 from shared.cloudevents import Envelope, MalformedMessage, decode, encode, envelope_for
 from shared.events import AlertRaised, Message
+from shared.pii import mask_text
 from shared.telemetry import extract, log_context, tracer
 
 log = logging.getLogger(__name__)
@@ -207,7 +208,7 @@ class IdempotentConsumer:
             case_id = uuid.uuid5(uuid.NAMESPACE_URL, f"moksori:dlq:{self.name}:{seq}")
         alert = AlertRaised(case_id=case_id, reason=DEAD_LETTER, severity="warning",
                             message=f"{self.name}: a message on {raw.subject} was dead-lettered to "
-                                    f"{dlq_subject(self.spec.durable)}: {_header_safe(reason)[:300]}")
+                                    f"{dlq_subject(self.spec.durable)}: {mask_text(_header_safe(reason))[:300]}")
         subject, body, headers = encode(alert, envelope_for(alert, source=f"moksori/{self.schema}",
                                                             id=f"dlq-alert:{self.name}:{seq}" if seq else None))
         try:

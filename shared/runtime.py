@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -78,6 +79,7 @@ class Runtime:
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self._broker_started = False
+        self._bus_failed: BaseException | None = None
         self._on_start: list = []
         self._background: list = []
 
@@ -116,6 +118,7 @@ class Runtime:
         gc.freeze()
         gc.set_threshold(20_000, 50, 100)
         bus = asyncio.create_task(self._connect_bus(), name=f"{self.name}-bus")
+        bus.add_done_callback(self._bus_done)
         self._tasks.append(bus)
         if self.needs_nats_to_serve:
             await asyncio.shield(bus)
@@ -123,6 +126,35 @@ class Runtime:
             yield
         finally:
             await self._shutdown()
+
+    async def _topology(self) -> None:
+        """Declare (ensure) or check (verify) the streams and consumers, retrying while JetStream is
+        unavailable (a rollout, a leader election): a transient error must not end the bus task."""
+        s = self.settings
+        delay = 0.5
+        while True:
+            try:
+                if s.nats_topology == "ensure":
+                    await ensure_topology(self.js, replicas=s.nats_replicas)
+                    return
+                missing = await missing_topology(self.js)
+                if not missing:
+                    return
+                log.warning("%s: waiting for the JetStream topology (NATS_TOPOLOGY=verify; apply the NACK "
+                            "resources in deploy/): missing %s", self.name, ", ".join(missing[:10]))
+            except (nats.errors.Error, asyncio.TimeoutError, OSError) as exc:
+                log.warning("%s: JetStream not available yet for the topology: %r", self.name, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    def _bus_done(self, task: asyncio.Task) -> None:
+        """The bus task ends only at shutdown; if it died, say so loudly and fail liveness, so the
+        pod is restarted instead of accepting work its relay will never publish."""
+        if task.cancelled() or task.exception() is None:
+            return
+        self._bus_failed = task.exception()
+        log.critical("%s: the NATS connection task failed; /healthz now fails so the process is restarted",
+                     self.name, exc_info=self._bus_failed)
 
     async def _connect_bus(self) -> None:
         """Connect to NATS (retrying until it is there), declare the topology, start
@@ -140,13 +172,7 @@ class Runtime:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
         self.js = self.nc.jetstream()
-        if s.nats_topology == "ensure":
-            await ensure_topology(self.js, replicas=s.nats_replicas)
-        else:
-            while missing := await missing_topology(self.js):
-                log.warning("%s: waiting for the JetStream topology (NATS_TOPOLOGY=verify; apply the NACK "
-                            "resources in deploy/): missing %s", self.name, ", ".join(missing[:10]))
-                await asyncio.sleep(5)
+        await self._topology()
         self.relay = Relay(self.pool, self.js, self.outbox)
         self._tasks.append(asyncio.create_task(self.relay.run(self._stop), name=f"{self.name}-relay"))
         for make in self._background:
@@ -183,9 +209,12 @@ class Runtime:
         if self.pool is not None:
             self.metrics.outbox_pending.set(await self.pool.fetchval(self.outbox.COUNT_PENDING))
 
-    async def _healthz(self) -> dict:
-        return {"status": "alive", "nats_connected": bool(self.nc and self.nc.is_connected),
+    async def _healthz(self) -> JSONResponse:
+        body = {"status": "alive", "nats_connected": bool(self.nc and self.nc.is_connected),
                 "outbox_relay": self.relay is not None}
+        if self._bus_failed is not None:
+            return JSONResponse(body | {"status": "failed", "error": repr(self._bus_failed)}, status_code=503)
+        return JSONResponse(body)
 
     async def _readyz(self) -> JSONResponse:
         problems = []
@@ -230,14 +259,18 @@ async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
     return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
 
-# PostgreSQL unreachable or restarting: nothing was accepted, and the caller should retry
-STORAGE_DOWN = (OSError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError,
-                asyncpg.exceptions.ConnectionDoesNotExistError, asyncpg.exceptions.AdminShutdownError)
+# PostgreSQL unreachable, restarting or gone mid-request. Only connection failures: a timeout or a
+# programming error stays a 500 with its traceback.
+STORAGE_DOWN = (ConnectionRefusedError, ConnectionResetError, socket.gaierror,
+                asyncpg.CannotConnectNowError, asyncpg.exceptions.ConnectionDoesNotExistError,
+                asyncpg.exceptions.ConnectionFailureError, asyncpg.exceptions.ClientCannotConnectError,
+                asyncpg.exceptions.AdminShutdownError, asyncpg.exceptions.CrashShutdownError)
 
 
 async def _storage_down(request: Request, exc: Exception) -> JSONResponse:
     log.warning("%s %s: database unavailable, answered 503: %r", request.method, request.url.path, exc)
-    return JSONResponse({"error": "the database is unavailable; nothing was stored, retry shortly"},
+    return JSONResponse({"error": "the database is unavailable; the request may not have been stored: retry "
+                                  "shortly (with the same Idempotency-Key)"},
                         status_code=503, headers={"Retry-After": "1"})
 
 

@@ -20,7 +20,7 @@ AFFILIATE_KO = {"bank": "은행", "card": "카드", "securities": "증권", "ins
 REFRESH_DAYS_PER_TRANSACTION = 31
 
 
-async def refresh(conn) -> int:
+async def refresh(conn, *, wait: bool = True) -> int:
     """Bring the rollup up to date: recompute every day marked dirty from its facts.
 
     Days are taken a month at a time, each batch in one transaction under an advisory lock
@@ -29,13 +29,18 @@ async def refresh(conn) -> int:
     statement sees every change committed before it, so a change whose mark was taken is
     in the rebuilt rows; a writer still in flight keeps its mark (not yet visible, so not
     taken) for the next refresh. A report therefore reflects every fact change committed
-    before it started. Returns the number of days recomputed."""
+    before it started. With `wait=False` (the dashboard, polled every few seconds) a refresh
+    already running elsewhere is not waited for: the page shows the rollup as it is, a few
+    seconds stale at most. Returns the number of days recomputed."""
     days = [r["day"] for r in await conn.fetch(q.DIRTY_DAYS)]
     done = 0
     for i in range(0, len(days), REFRESH_DAYS_PER_TRANSACTION):
         batch = days[i:i + REFRESH_DAYS_PER_TRANSACTION]
         async with conn.transaction(isolation="read_committed"):  # each statement sees what committed before it
-            await conn.execute(q.LOCK, q.ROLLUP_LOCK)
+            if not wait and not await conn.fetchval(q.TRY_LOCK, q.ROLLUP_LOCK):
+                return done  # someone else is refreshing: read what is there
+            if wait:
+                await conn.execute(q.LOCK, q.ROLLUP_LOCK)
             await conn.execute(q.REFRESH_MEMORY)
             if not await conn.fetchval(q.TAKE_DIRTY, batch):
                 continue  # another report rebuilt these days while we waited for the lock
@@ -45,10 +50,15 @@ async def refresh(conn) -> int:
     return done
 
 
-async def gather(conn, day: date, period_kind: str, denominators: dict[str, int]) -> dict:
+async def gather(conn, day: date, period_kind: str, denominators: dict[str, int], *, wait: bool = True) -> dict:
     p = Period.of(day, period_kind)
     prev, ly = p.previous(), p.last_year()
-    await refresh(conn)
+    await refresh(conn, wait=wait)
+    async with conn.transaction(isolation="repeatable_read", readonly=True):  # every section from one state
+        return await _read(conn, p, prev, ly, denominators)
+
+
+async def _read(conn, p: Period, prev: Period, ly: Period, denominators: dict[str, int]) -> dict:
     rows = [dict(r) for r in await conn.fetch(q.BY_AFFILIATE, p.start, p.end)]
     last = [dict(r) for r in await conn.fetch(q.BY_AFFILIATE, ly.start, ly.end)]
     csat = [dict(r) for r in await conn.fetch(q.CSAT_DISTRIBUTION, p.start, p.end)]

@@ -359,6 +359,26 @@ def test_network_policies_let_services_reach_nats_and_postgres():
     assert allows(policies, "egress", db_pod, "default", {}, 443)  # the API server
 
 
+def test_customers_reach_intake_and_their_survey_but_not_the_dashboard():
+    docs = render("prod")
+    policies = list(by_kind(docs, "NetworkPolicy").values())
+    (ingress,) = by_kind(docs, "Ingress").values()
+    routes = {p["path"]: p["backend"]["service"]["name"] for r in ingress["spec"]["rules"] for p in r["http"]["paths"]}
+    assert routes["/s/"] == routes["/v1/feedback"] == routes["/static/survey.js"] == "moksori-feedback"
+    assert routes["/v1/voc"] == "moksori-intake"
+    assert not any(p.startswith(("/dashboard", "/v1/dashboard", "/metrics", "/v1/cases")) for p in routes)
+    pods = {d["metadata"]["name"]: d["spec"]["template"]["metadata"]["labels"]
+            for d in by_kind(docs, "Deployment").values()}
+    controller = {"app.kubernetes.io/name": "ingress-nginx"}
+    assert allows(policies, "ingress", pods["moksori-feedback"], "ingress-nginx", controller, 8004)
+    assert allows(policies, "ingress", pods["moksori-intake"], "ingress-nginx", controller, 8001)
+    assert not allows(policies, "ingress", pods["moksori-feedback"], "default", {}, 8004)  # nobody else
+    assert not allows(policies, "ingress", pods["moksori-routing"], "ingress-nginx", controller, 8003)
+    config = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("moksori-config"))
+    host = ingress["spec"]["rules"][0]["host"]
+    assert config["data"]["SURVEY_BASE_URL"] == f"https://{host}/s"  # the links customers get lead here
+
+
 # --- NATS Helm values ------------------------------------------------------------------------------
 
 def _key_paths(values, chart, path=()):

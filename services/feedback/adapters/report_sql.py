@@ -6,6 +6,7 @@ rows, never the cases themselves."""
 ROLLUP_LOCK = int.from_bytes(b"mokrollu", "big")  # one refresher at a time; also in 005_rollup.sql
 
 LOCK = "SELECT pg_advisory_xact_lock($1)"
+TRY_LOCK = "SELECT pg_try_advisory_xact_lock($1)"
 # the rebuild's sorts and hashes stay in memory (a month of 1,000,000 cases a year: ~85,000 facts)
 REFRESH_MEMORY = "SET LOCAL work_mem = '64MB'"
 

@@ -39,7 +39,7 @@ async def dashboard_data(request: Request) -> dict:
         breaches = await conn.fetch(q.BREACHES_TODAY, now.replace(hour=0, minute=0, second=0, microsecond=0))
         waiting = await conn.fetch(q.OLDEST_UNACKNOWLEDGED)
         trend = await conn.fetch(q.RATING_TREND, today - timedelta(days=13), today)
-        month = await report_cli.gather(conn, today, "month", request.app.state.denominators)
+        month = await report_cli.gather(conn, today, "month", request.app.state.denominators, wait=False)
     return {
         "generated_at": now.isoformat(timespec="seconds"),
         "affiliate_names": KO,
