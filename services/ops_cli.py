@@ -316,8 +316,10 @@ REPLAY_HELP = "\n\n".join((
     "(minus the moksori-dlq-* ones) and a new Nats-Msg-Id, replay:<seq>, so JetStream's duplicate window "
     "does not drop it; it is deleted from VOC_DLQ only once the publish is acked.",
     "Every consumer on the original subject sees the replay, not only the one that dead-lettered it. "
-    "Consumers are idempotent on ce-id, so those that already processed the event ack it with no second "
-    "effect. Fix the cause first: a replay that fails again is dead-lettered again.",
+    "The services' consumers are idempotent on ce-id, so those that already processed the event ack it with "
+    "no second effect; a dead letter whose subject other consumers also read (affiliate team queues, "
+    "supervisors' alerts) is skipped unless --force. Fix the cause first: a replay that fails again is "
+    "dead-lettered again.",
 ))
 
 
@@ -327,6 +329,8 @@ def dlq_replay(
     seq: Annotated[Optional[list[int]], typer.Option("--seq", min=1, help="a VOC_DLQ sequence (repeatable)")] = None,
     all_: Annotated[bool, typer.Option("--all", help="every dead letter (of --consumer, if given)")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="show what would be replayed; change nothing")] = False,
+    force: Annotated[bool, typer.Option("--force", help="replay even where consumers outside the services (team "
+                                                        "queues, supervisors' alerts) would see it again")] = False,
     nats_url: NatsUrl = DEFAULT_NATS_URL,
 ) -> None:
     consumer = _consumer_option(consumer)
@@ -343,6 +347,14 @@ def dlq_replay(
             chosen, problems = await _choose(js, consumer, sorted(set(seq or [])))
             done = 0
             for dl in chosen:
+                others = await _outside_consumers(js, dl)
+                if others and not force:
+                    err_console.print(
+                        f"#{dl.seq}: {dl.subject} is also read by {', '.join(others)}, which are not idempotent "
+                        f"services and would get it a second time: skipped (--force to replay anyway)",
+                        highlight=False)
+                    problems += 1
+                    continue
                 if await _replay_one(js, dl, dry_run):
                     done += 1
                 else:
@@ -382,6 +394,30 @@ async def _choose(js, consumer: Optional[str], seqs: list[int]) -> tuple[list[De
             continue
         chosen.append(dl)
     return chosen, problems
+
+
+def _subject_matches(pattern: str, subject: str) -> bool:
+    """NATS wildcards: `*` one token, `>` the rest."""
+    p, t = pattern.split("."), subject.split(".")
+    for i, tok in enumerate(p):
+        if tok == ">":
+            return len(t) > i
+        if i >= len(t) or (tok != "*" and tok != t[i]):
+            return False
+    return len(p) == len(t)
+
+
+async def _outside_consumers(js, dl: DeadLetter) -> list[str]:
+    """Consumers on the stream the replay lands in that would see it and are not the services' own
+    (idempotent on ce-id): affiliate team queues and supervisors' alert durables."""
+    from shared.bus import SERVICE_CONSUMERS
+
+    stream = dl.consumer.partition(":")[0] if ":" in dl.consumer else None
+    if not stream or not dl.subject:
+        return []
+    ours = {c.durable for c in SERVICE_CONSUMERS if c.stream == stream} | {dl.durable}  # and its own
+    return sorted(info.name for info in await _consumers(js, await js.stream_info(stream))
+                  if info.name not in ours and any(_subject_matches(f, dl.subject) for f in _filters(info.config)))
 
 
 async def _replay_one(js, dl: DeadLetter, dry_run: bool) -> bool:

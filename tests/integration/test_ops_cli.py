@@ -130,13 +130,16 @@ async def test_dlq_replay_republishes_to_the_original_subject_and_removes_it(js,
 
     code, out, err = await moksori(nats_url, "dlq", "replay")
     assert code == 2 and "nothing selected" in err and "Traceback" not in err
+    # ops-busy (not one of the services' idempotent consumers) also reads voc.case.resolved: refused
     code, out, err = await moksori(nats_url, "dlq", "replay", "--seq", str(seq), "--dry-run")
+    assert code == 1 and "also read by ops-busy" in err and "--force" in err and "would replay" not in out
+    code, out, err = await moksori(nats_url, "dlq", "replay", "--seq", str(seq), "--dry-run", "--force")
     assert code == 0, err
     assert "would replay" in out and "voc.case.resolved" in out
     assert (await js.stream_info("VOC_DLQ")).state.messages == 2
     assert (await js.stream_info("VOC_CASE")).state.messages == 1
 
-    code, out, err = await moksori(nats_url, "dlq", "replay", "--seq", str(seq))
+    code, out, err = await moksori(nats_url, "dlq", "replay", "--seq", str(seq), "--force")
     assert code == 0, err
     assert f"replayed #{seq}" in out and "VOC_CASE seq 2" in out and RESOLUTION not in out
 
@@ -158,9 +161,9 @@ async def test_dlq_replay_republishes_to_the_original_subject_and_removes_it(js,
     await again.ack()
     await sub.unsubscribe()
 
-    code, _, err = await moksori(nats_url, "dlq", "replay", "--seq", str(seq))  # already gone
+    code, _, err = await moksori(nats_url, "dlq", "replay", "--seq", str(seq), "--force")  # already gone
     assert code == 1 and "no such message" in err
-    code, out, err = await moksori(nats_url, "dlq", "replay", "--consumer", "feedback-facts")
+    code, out, err = await moksori(nats_url, "dlq", "replay", "--consumer", "feedback-facts", "--force")
     assert code == 0, err
     assert "1 replayed" in out
     assert (await js.stream_info("VOC_DLQ")).state.messages == 0
