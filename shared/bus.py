@@ -174,9 +174,23 @@ async def ensure_topology(js: JetStreamContext, replicas: int = 1,
     log.info("jetstream topology ready", extra={"streams": len(STREAMS)})
 
 
-async def missing_topology(js: JetStreamContext, consumers: tuple[ConsumerSpec, ...] | None = None) -> list[str]:
+def consumer_drift(spec: ConsumerSpec, cfg: api.ConsumerConfig) -> list[str]:
+    """Where a consumer on the server differs from its declaration in the ways that change delivery:
+    a lower max_deliver than ours, say, stops redelivery before the consumer dead-letters."""
+    want = spec.config()
+    drift = []
+    for name in ("filter_subject", "max_deliver", "ack_wait", "max_ack_pending", "ack_policy"):
+        have, expected = getattr(cfg, name), getattr(want, name)
+        if have != expected:
+            drift.append(f"consumer {spec.stream}/{spec.durable} {name} is {have!r}, declared {expected!r}")
+    return drift
+
+
+async def missing_topology(js: JetStreamContext, consumers: tuple[ConsumerSpec, ...] | None = None,
+                           drift: list[str] | None = None) -> list[str]:
     """The streams and consumers that do not exist (for `NATS_TOPOLOGY=verify`, where NACK
-    `Stream`/`Consumer` resources own the topology and services must not rewrite it)."""
+    `Stream`/`Consumer` resources own the topology and services must not rewrite it). Consumers
+    that exist but differ from their declaration are added to `drift` when it is given."""
     missing: list[str] = []
     for spec in STREAMS:
         try:
@@ -187,7 +201,10 @@ async def missing_topology(js: JetStreamContext, consumers: tuple[ConsumerSpec, 
         if f"stream {c.stream}" in missing:
             continue
         try:
-            await js.consumer_info(c.stream, c.durable)
+            info = await js.consumer_info(c.stream, c.durable)
         except NotFoundError:
             missing.append(f"consumer {c.stream}/{c.durable}")
+            continue
+        if drift is not None:
+            drift += consumer_drift(c, info.config)
     return missing

@@ -137,7 +137,10 @@ class Runtime:
                 if s.nats_topology == "ensure":
                     await ensure_topology(self.js, replicas=s.nats_replicas)
                     return
-                missing = await missing_topology(self.js)
+                drift: list[str] = []
+                missing = await missing_topology(self.js, drift=drift)
+                for line in drift:  # NACK owns these: say so, do not rewrite them
+                    log.warning("%s: JetStream topology differs from shared/bus.py: %s", self.name, line)
                 if not missing:
                     return
                 log.warning("%s: waiting for the JetStream topology (NATS_TOPOLOGY=verify; apply the NACK "

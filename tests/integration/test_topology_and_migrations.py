@@ -46,6 +46,14 @@ async def test_verify_mode_names_what_is_missing_and_changes_nothing(clean_js):
     assert await missing_topology(clean_js) == []
     await clean_js.delete_consumer("VOC_ROUTED", "team-card-fraud-response")
     assert await missing_topology(clean_js) == ["consumer VOC_ROUTED/team-card-fraud-response"]
+    # a consumer NACK declared differently is reported, not rewritten
+    await clean_js.delete_consumer("VOC_INTAKE", "classifier")
+    await clean_js.add_consumer("VOC_INTAKE", durable_name="classifier", filter_subject="voc.received",
+                                ack_policy=api.AckPolicy.EXPLICIT, max_deliver=3, ack_wait=30.0, max_ack_pending=1000)
+    drift: list[str] = []
+    await missing_topology(clean_js, drift=drift)
+    assert drift == ["consumer VOC_INTAKE/classifier max_deliver is 3, declared 10"]
+    assert (await clean_js.consumer_info("VOC_INTAKE", "classifier")).config.max_deliver == 3
 
 
 async def test_migrations_apply_once_and_refuse_edited_files(database_url, tmp_path: Path):
