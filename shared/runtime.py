@@ -264,7 +264,7 @@ async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
 
 # PostgreSQL unreachable, restarting or gone mid-request. Only connection failures: a timeout or a
 # programming error stays a 500 with its traceback.
-STORAGE_DOWN = (ConnectionRefusedError, ConnectionResetError, socket.gaierror,
+STORAGE_DOWN = (ConnectionError, socket.gaierror,  # refused, reset, aborted, lost while connecting
                 asyncpg.CannotConnectNowError, asyncpg.exceptions.ConnectionDoesNotExistError,
                 asyncpg.exceptions.ConnectionFailureError, asyncpg.exceptions.ClientCannotConnectError,
                 asyncpg.exceptions.AdminShutdownError, asyncpg.exceptions.CrashShutdownError)
