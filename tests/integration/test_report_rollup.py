@@ -363,6 +363,44 @@ async def test_random_dataset_equals_on_read_computation_through_rounds_of_event
     assert await report_cli.gather(conn, day, period, DENOMINATORS) == await from_scratch(conn, day, period)
 
 
+async def test_reports_running_while_events_arrive_miss_nothing(conn, database_url):
+    """Writers (the facts consumer on several replicas) and reporters (dashboards polling, the
+    morning report) at the same time: once the writers stop, the next report equals a rebuild
+    from scratch and the on-read computation, so no change was lost between a mark and a refresh."""
+    rnd = random.Random(7)
+    data = random_facts(rnd, 1500)
+    await conn.copy_records_to_table("case_facts", schema_name="feedback", columns=COLUMNS, records=data)
+    ids = [f[0] for f in data]
+    writers = [await db.connect(database_url) for _ in range(3)]
+    readers = [await db.connect(database_url) for _ in range(3)]
+    stop = asyncio.Event()
+
+    async def write(c, seed: int) -> None:
+        r = random.Random(seed)
+        for _ in range(150):
+            async with c.transaction():
+                await facts.record(c, random_event(r, r.choice(ids)))
+
+    async def read(c, wait: bool) -> int:
+        n = 0
+        while not stop.is_set():
+            await report_cli.gather(c, date(2026, 4, 1), "year", DENOMINATORS, wait=wait)
+            n += 1
+        return n
+
+    try:
+        reading = [asyncio.create_task(read(c, wait=i > 0)) for i, c in enumerate(readers)]
+        await asyncio.gather(*(write(c, i) for i, c in enumerate(writers)))
+        stop.set()
+        assert all(n > 0 for n in await asyncio.gather(*reading))
+    finally:
+        for c in writers + readers:
+            await c.close()
+    await assert_matches_on_read(conn, date(2026, 4, 1), "year")
+    day = date(2026, 3, 31)
+    assert await report_cli.gather(conn, day, "quarter", DENOMINATORS) == await from_scratch(conn, day, "quarter")
+
+
 async def test_sql_buckets_are_the_python_buckets(conn):
     from services.feedback.domain.report import LAST_BUCKET, bucket_bounds, hours_bucket
 
