@@ -267,11 +267,15 @@ async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
 STORAGE_DOWN = (ConnectionError, socket.gaierror,  # refused, reset, aborted, lost while connecting
                 asyncpg.CannotConnectNowError, asyncpg.exceptions.ConnectionDoesNotExistError,
                 asyncpg.exceptions.ConnectionFailureError, asyncpg.exceptions.ClientCannotConnectError,
-                asyncpg.exceptions.AdminShutdownError, asyncpg.exceptions.CrashShutdownError)
+                asyncpg.exceptions.AdminShutdownError, asyncpg.exceptions.CrashShutdownError,
+                # a pooled connection left mid-operation by a server going away; logged with its
+                # traceback below, since outside an outage it would point at a bug
+                asyncpg.exceptions.InternalClientError)
 
 
 async def _storage_down(request: Request, exc: Exception) -> JSONResponse:
-    log.warning("%s %s: database unavailable, answered 503: %r", request.method, request.url.path, exc)
+    log.warning("%s %s: database unavailable, answered 503: %r", request.method, request.url.path, exc,
+                exc_info=exc if isinstance(exc, asyncpg.exceptions.InternalClientError) else None)
     return JSONResponse({"error": "the database is unavailable; the request may not have been stored: retry "
                                   "shortly (with the same Idempotency-Key)"},
                         status_code=503, headers={"Retry-After": "1"})
