@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import nats
+
 from services import devrun
 from shared.devstack import NatsServer, PostgresServer
 
@@ -35,3 +37,12 @@ def pin_to_one_core(pid: int = 0) -> str:
         return "pinned to CPU 0"
     except (AttributeError, OSError):
         return "not pinned (sched_setaffinity unavailable)"
+
+
+async def stream_messages(url: str, stream: str) -> int:
+    """How many messages a stream holds now (a fresh connection, so callers need none)."""
+    nc = await nats.connect(url)
+    try:
+        return (await nc.jetstream().stream_info(stream)).state.messages
+    finally:
+        await nc.close()

@@ -24,7 +24,7 @@ import uuid
 import asyncpg
 import nats
 
-from bench.common import embedded_stack
+from bench.common import embedded_stack, stream_messages
 from bench import httpload
 from bench.httpload import Conn
 
@@ -34,11 +34,7 @@ TEXT = "앱에서 이체 버튼을 눌러도 반응이 없어요. 벌써 세 번
 
 
 async def stream_count(url: str) -> int:
-    nc = await nats.connect(url)
-    try:
-        return (await nc.jetstream().stream_info("VOC_INTAKE")).state.messages
-    finally:
-        await nc.close()
+    return await stream_messages(url, "VOC_INTAKE")
 
 
 async def wait_published(url: str, want: int, timeout: float = 120) -> float:

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 import asyncpg
 import nats
 
-from bench.common import embedded_stack, pin_to_one_core
+from bench.common import embedded_stack, pin_to_one_core, stream_messages
 from services import devrun
 from shared.bus import ensure_topology
 from shared.cloudevents import encode, envelope_for
@@ -50,11 +50,7 @@ async def publish_classified(url: str, n: int) -> None:
 
 
 async def routed_count(url: str) -> int:
-    nc = await nats.connect(url)
-    try:
-        return (await nc.jetstream().stream_info("VOC_ROUTED")).state.messages
-    finally:
-        await nc.close()
+    return await stream_messages(url, "VOC_ROUTED")
 
 
 async def baseline(pg_url: str, nats_url: str, n: int) -> float:

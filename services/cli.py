@@ -377,14 +377,14 @@ def report_daily(
 ) -> None:
     """The morning-meeting report: volume, 환산건수 against last year, SLA, times, CSAT/NPS/CES, alerts."""
     from datetime import date, datetime
-    from zoneinfo import ZoneInfo
+    from shared.bizcal import KST
 
     from services.feedback import report_cli
     from services.routing.domain.directory import DEFAULT_DIRECTORY, load_directory
     from shared.db import connect
 
     try:
-        day = date.fromisoformat(date_) if date_ else datetime.now(ZoneInfo("Asia/Seoul")).date()
+        day = date.fromisoformat(date_) if date_ else datetime.now(KST).date()
     except ValueError:
         raise typer.BadParameter(f"{date_!r} is not a date like 2026-11-20", param_hint="--date") from None
     if period not in ("day", "week", "month", "quarter", "year"):

@@ -18,16 +18,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, NoReturn, Optional
 from urllib.parse import urlsplit, urlunsplit
-from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from shared.bizcal import KST
+
 DLQ_STREAM = "VOC_DLQ"
 DLQ_PREFIX = "voc.dlq."
 DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
-KST = ZoneInfo("Asia/Seoul")
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)

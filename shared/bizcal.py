@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from shared.datafiles import load_yaml, located
 
 DEFAULT_CALENDAR = Path(__file__).parent / "data" / "calendar.yaml"
+KST = ZoneInfo("Asia/Seoul")  # Korean time: receipt days, reports, what people are shown
 
 
 class Holiday(BaseModel):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse
@@ -18,10 +17,10 @@ from fastapi.responses import FileResponse, HTMLResponse
 from services.feedback import report_cli
 from services.feedback.adapters import dashboard_sql as q
 from services.feedback.domain.report import nps
+from shared.bizcal import KST
 from shared.runtime import runtime_of
 
 router = APIRouter(tags=["dashboard"])
-KST = ZoneInfo("Asia/Seoul")
 KO = report_cli.AFFILIATE_KO
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import html
 from datetime import UTC, datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -13,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.feedback.domain.survey import TokenError, token_expiry, verify_token
 from services.feedback.handlers.responses import NoSurvey, record_response
+from shared.bizcal import KST
 from shared.events import SubmitFeedback, Text
 from shared.runtime import runtime_of
 
@@ -54,7 +54,6 @@ async def submit(body: RatingBody, request: Request) -> JSONResponse:
 
 page = APIRouter(tags=["feedback"])
 SURVEY_PAGE = Path(__file__).resolve().parent.parent / "static" / "survey.html"
-KST = ZoneInfo("Asia/Seoul")
 
 
 def _scale(name: str, low: int, high: int) -> str:
