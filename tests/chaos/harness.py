@@ -92,7 +92,18 @@ class Chaos:
         return proc is not None and proc.poll() is None
 
     def logs(self, lines: int = 30) -> str:
-        return devrun.log_tails(self.stack, self.services, lines)
+        """Each service's warnings and errors (the last 10; tails alone often show only restarts),
+        then the tails of the logs."""
+        problems = []
+        for svc in self.services:
+            try:
+                text = self.stack.log(svc).read_text(errors="replace")
+            except OSError:
+                continue
+            bad = [ln for ln in text.splitlines() if '"level": "info"' not in ln and '"level": "debug"' not in ln]
+            problems += [f"{svc}: {ln[:600]}" for ln in bad[-10:]]
+        head = "----- warnings and errors -----\n" + ("\n".join(problems) or "(none)") + "\n"
+        return head + devrun.log_tails(self.stack, self.services, lines)
 
     async def db(self) -> asyncpg.Connection:
         return await asyncpg.connect(self.stack.database_url)
@@ -192,8 +203,8 @@ class Load:
         deadline = time.monotonic() + timeout
         while sum(1 for s in self.items if s.case_id) < want:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"only {len(self.accepted)} of {want} accepted after {timeout}s\n"
-                                   + self.chaos.logs())
+                raise TimeoutError(self.chaos.logs() + f"\nonly {len(self.accepted)} of {want} accepted after "
+                                   f"{timeout}s")
             await asyncio.sleep(0.05)
 
     async def run(self, timeout: float) -> None:
@@ -205,9 +216,9 @@ class Load:
                 await asyncio.wait_for(asyncio.gather(*(self._worker(http) for _ in range(self.concurrency))),
                                        timeout)
         except TimeoutError:
-            raise AssertionError(f"clients not done after {timeout}s: sent {self.sent}, accepted "
-                                 f"{len(self.accepted)} of {len(self.items)}, retries {dict(self.retries)}\n"
-                                 + self.chaos.logs()) from None
+            raise AssertionError(self.chaos.logs() + f"\nclients not done after {timeout}s: sent {self.sent}, "
+                                 f"accepted {len(self.accepted)} of {len(self.items)}, retries {dict(self.retries)}"
+                                 ) from None
         finally:
             self.finished = time.monotonic()
         assert not self.rejected, f"intake rejected VOCs it should have taken: {self.rejected[:5]}"
@@ -417,11 +428,38 @@ async def wait_quiet(chaos: Chaos, expected: set[str], *, timeout: float, stall:
             if key != last:
                 last, last_change = key, now
             if now - last_change > stall or now - start > timeout:
-                raise AssertionError(f"not quiet after {now - start:.0f}s (no progress for {now - last_change:.0f}s): "
-                                     f"{json.dumps(state)}\n{chaos.logs()}")
+                state["where_missing"] = await _where(chaos, expected)
+                raise AssertionError(f"{chaos.logs()}\nnot quiet after {now - start:.0f}s (no progress for "
+                                     f"{now - last_change:.0f}s): {json.dumps(state)}")
             await asyncio.sleep(0.5)
     finally:
         await nc.close()
+
+
+async def _where(chaos: Chaos, expected: set[str]) -> dict:
+    """For a stalled run: how far the first missing cases got (classified? events sent?)."""
+    try:
+        conn = await chaos.db()
+        try:
+            routed = {str(r[0]) for r in await conn.fetch("SELECT case_id FROM routing.cases")}
+            missing = sorted(expected - routed)[:5]
+            out = {}
+            for case in missing:
+                out[case] = {
+                    "classified": await conn.fetchval(
+                        "SELECT count(*) FROM classifier.classifications WHERE case_id = $1::uuid", case),
+                    "timeline": [r[0] for r in await conn.fetch(
+                        "SELECT status FROM intake.timeline WHERE case_id = $1::uuid ORDER BY at", case)],
+                    "outbox": {s: await conn.fetchval(
+                        f"SELECT count(*) FILTER (WHERE sent_at IS NULL) || '/' || count(*) FROM {s}.outbox "
+                        "WHERE headers->>'ce-subject' = $1", case)
+                        for s in ("intake", "classifier")},
+                }
+            return out
+        finally:
+            await conn.close()
+    except Exception as exc:  # diagnostics only: never hide the real failure
+        return {"error": repr(exc)}
 
 
 async def verify(chaos: Chaos, load: Load, *, scenario: str, started: float, timeout: float | None = None,
@@ -485,6 +523,6 @@ async def verify(chaos: Chaos, load: Load, *, scenario: str, started: float, tim
     assert load.sent == len(accepted) == len(load.items), "every VOC sent must end accepted\n" + detail
     assert {k: intake.get(k) for k in accepted} == accepted and len(intake) == len(accepted), (
         "every 202 is exactly the case intake stored, and no other case exists\n" + detail)
-    assert missing == set() and extra_ids == set() and duplicates == {}, detail + chaos.logs()
-    assert bad_copies == set() and dup_effects == {}, detail + chaos.logs()
+    assert missing == set() and extra_ids == set() and duplicates == {}, chaos.logs() + "\n" + detail
+    assert bad_copies == set() and dup_effects == {}, chaos.logs() + "\n" + detail
     return result
