@@ -58,7 +58,7 @@ def test_broken_yaml_names_the_line(tmp_path):
 
 
 def test_lexicon_pattern_that_does_not_compile_is_reported(tmp_path):
-    text = Path(load_lexicon.__defaults__[0]).read_text(encoding="utf-8").replace("'금융감독원',", "'금융(감독원',", 1)
+    text = Path(load_lexicon.__defaults__[0]).read_text(encoding="utf-8").replace("'금융위원회',", "'금융(위원회',", 1)
     with pytest.raises(DataFileError, match=r"data.yaml:\d+: flags.regulator.terms: .*does not compile"):
         load_lexicon(write(tmp_path, text))
 

@@ -123,3 +123,25 @@ def test_a_repeat_complaint_is_one_level_more_urgent():
     order = ["low", "normal", "high", "critical"]
     assert raised.repeat_count == 2 and order.index(raised.urgency) == min(3, order.index(c.urgency) + 1)
     assert raise_urgency(c, 0) == c
+
+
+def test_a_suggestion_that_mentions_a_lost_card_is_not_critical():
+    c = classify("카드 잃어버렸을 때 가족이 대신 정지할 수 있게 기능을 만들어 주세요. 그러면 훨씬 편할 것 같아요.")
+    assert c.kind == "suggestion" and c.urgency == "low"
+
+
+def test_a_critical_call_by_the_model_is_anchored_to_a_word_and_respects_the_past_guards():
+    from services.classifier.domain.lexicon import load_lexicon
+    from services.classifier.domain.rules import MODEL_RULE, Text, model_critical
+
+    lex = load_lexicon()
+    text = "아까부터 통장 잔액이 이상하게 줄어요. 출금 알림은 못 받았는데 확인 좀 해주세요"
+    hit = model_critical(Text(text), lex)
+    assert list(hit) == [MODEL_RULE] and text[hit[MODEL_RULE].start:hit[MODEL_RULE].end] == "출금"
+    assert model_critical(Text("작년에 있었던 출금 건 문의드립니다"), lex) == {}  # a past event: guarded
+    assert model_critical(Text("앱 화면 글씨가 너무 작아요"), lex) == {}  # no anchor word: no call
+
+
+def test_a_specific_incident_that_needs_a_remedy_is_a_complaint_not_a_suggestion():
+    c = classify("카드 연회비가 두 번 청구됐어요. 환불해 주세요.")
+    assert c.kind == "complaint" and c.urgency == "high" and "high:material_harm" in c.rules

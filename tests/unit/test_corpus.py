@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from services.classifier.adapters.model_file import DEFAULT_MODEL, load_model
-from services.classifier.training.corpus import CORPUS_DIR, dedupe_key, read_jsonl, split
+from services.classifier.training.corpus import CORPUS_DIR, HELDOUT_ROUND, dedupe_key, read_jsonl, split_parts
 from shared.events import Kind, Topic
 
 TRAIN = read_jsonl(CORPUS_DIR / "train.jsonl")
@@ -27,10 +27,15 @@ def test_the_corpus_is_at_least_1500_examples_covering_every_topic_kind_and_regi
 
 
 def test_the_committed_split_is_what_the_parts_give():
-    parts = [ex for p in sorted((CORPUS_DIR / "parts").glob("*.jsonl")) for ex in read_jsonl(p)]
-    s = split(parts)
+    s = split_parts()
     assert [e.id for e in s.train] == [e.id for e in TRAIN] and [e.id for e in TEST] == [e.id for e in s.test], \
         "run `moksori classify corpus` and commit train.jsonl / test.jsonl"
+
+
+def test_the_test_side_is_only_the_newest_writing_round_and_half_of_it():
+    newest = {e.id for p in (CORPUS_DIR / "parts").glob(f"{HELDOUT_ROUND}*.jsonl") for e in read_jsonl(p)}
+    assert {e.id for e in TEST} <= newest
+    assert 0.4 <= len(TEST) / len(newest) <= 0.6
 
 
 def test_no_text_is_on_both_sides_of_the_split():

@@ -19,14 +19,15 @@ def test_an_edited_lexicon_applies_without_restart_and_a_bad_edit_is_refused(tmp
     text = "상담원이 너무 불친절해서 방송국에 알리겠습니다"
     assert "media" in find_flags(Text(text), source.get())
 
-    edited = path.read_text(encoding="utf-8").replace('version: "2026.11-1"', 'version: "2026.11-2"') \
+    version = source.get().version
+    edited = path.read_text(encoding="utf-8").replace(f'version: "{version}"', f'version: "{version}-edited"') \
         .replace("terms: ['언론', '기자', '방송',", "terms: ['언론', '기자', '방송사',")
     path.write_text(edited, encoding="utf-8")
     touch_later(path)
-    assert source.refresh() and source.get().version == "2026.11-2"
+    assert source.refresh() and source.get().version == f"{version}-edited"
 
-    path.write_text(edited.replace("'금융감독원',", "'금융(감독원',", 1), encoding="utf-8")
+    path.write_text(edited.replace("'금융위원회',", "'금융(위원회',", 1), encoding="utf-8")
     touch_later(path)
     assert not source.refresh()
-    assert source.get().version == "2026.11-2"  # the valid one stays
+    assert source.get().version == f"{version}-edited"  # the valid one stays
     assert "lexicon.yaml" in source.last_error and "does not compile" in source.last_error

@@ -1,7 +1,10 @@
 """Kiwi (kiwipiepy) morphological analysis: the tokenizer behind the features.
 
 Loaded once per process (about a second, ~200 MB). The multi-word dictionary is
-left out: it costs ~100 MB of memory and adds nothing the features need."""
+left out: it costs ~100 MB of memory and adds nothing the features need. The typo
+dictionary is left out too: it makes analysis ~30 % slower, and with it or without
+it cross-validated topic macro-F1 was the same (0.832 / 0.833 on 2,511 texts). The
+character n-grams already carry typos such as 됬어요 and 안되요."""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ class KiwiTokenizer:
     def __init__(self) -> None:
         from kiwipiepy import Kiwi  # heavy import, at construction time only
 
-        self._kiwi = Kiwi(num_workers=1, load_multi_dict=False)
+        self._kiwi = Kiwi(num_workers=1, load_multi_dict=False, load_typo_dict=False)
 
     def morphs(self, text: str) -> list[Morph]:
         return [(t.form, t.tag) for t in self._kiwi.tokenize(text, normalize_coda=True)]

@@ -55,6 +55,9 @@ def load_model(path: Path = DEFAULT_MODEL) -> LinearModel:
         heads_labels = {h: tuple(meta["heads"][h]) for h in HEADS}
         views = {h: str(meta.get("views", {}).get(h, "lmbc")) for h in HEADS}
         version = str(meta["version"])
+        threshold = float(meta.get("critical_threshold", 1.01))
+        if not 0.0 < threshold <= 1.01:
+            raise ValueError(f"critical_threshold must be in (0, 1.01], got {threshold}")
     except (ValueError, KeyError, TypeError) as exc:
         raise _fail(path, 2, f"meta must be JSON with 'version' and 'heads' for {list(HEADS)}: {exc}") from None
     bias = {}

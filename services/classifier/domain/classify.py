@@ -15,8 +15,8 @@ from services.classifier.domain.features import Morph, features
 from services.classifier.domain.lexicon import Lexicon
 from services.classifier.domain.model import LinearModel
 from services.classifier.domain.normalise import hangul_share, normalise
-from services.classifier.domain.rules import (CRITICAL_TOPIC, NOT_ESCALATING, Text, decide_urgency, find_flags,
-                                              find_urgency_rules)
+from services.classifier.domain.rules import (CRITICAL_TOPIC, INCIDENT_RULES, NOT_ESCALATING, Text,
+                                              decide_urgency, find_flags, find_urgency_rules, model_critical)
 from shared.events import Classification
 
 URGENCY_ORDER = ("low", "normal", "high", "critical")
@@ -62,25 +62,31 @@ class Classifier:
             high = find_urgency_rules(t, lex.urgency.high)
         else:  # no watch word and no urgency rule anywhere: nothing to look at closely
             flags, critical, high = {}, {}, {}
-        rules = tuple(sorted({*(f"flag:{f}" for f in flags), *(f"critical:{r}" for r in critical),
-                              *((f"cue:{r}" if r in CUES else f"high:{r}") for r in high)}))
         norm = normalise(item.text)
-        if not norm or (hangul_share(norm) < MIN_HANGUL_SHARE and not rules):
+        if not norm or (hangul_share(norm) < MIN_HANGUL_SHARE and not (flags or critical or high)):
             return _unreadable(item, "empty text" if not norm else "not Korean text (too few Hangul letters)")
-        predicted, known = self.model.predict(features(self.tokenizer.morphs(norm), norm))
+        probs, known = self.model.probabilities(features(self.tokenizer.morphs(norm), norm))
+        predicted = {h: (self.model.heads[h].labels[int(p.argmax())], float(p.max())) for h, p in probs.items()}
         topic, p_topic = predicted["topic"]
         kind, p_kind = predicted["kind"]
         sentiment, p_sentiment = predicted["sentiment"]
         affiliate, p_affiliate = predicted["affiliate"]
+        if not critical and kind not in ("praise", "suggestion") and \
+                self.model.p_label(probs, "urgency", "critical") >= self.model.critical_threshold:
+            critical = model_critical(t, lex)  # the rules missed it; the model, anchored to a word, did not
         forced = [CRITICAL_TOPIC[r] for r in critical if r in CRITICAL_TOPIC]
         if forced and topic not in forced:
             topic, p_topic = forced[0], 0.9  # money or access at risk names the problem (contract)
         if critical.keys() == {"card_lost_or_stolen"} and not (high.keys() - CUES) and kind == "complaint" \
                 and p_kind < 0.6:
             kind = "inquiry"  # reporting a lost card with no misuse is an inquiry (contract)
+        if kind == "suggestion" and p_kind < 0.6 and high.keys() & INCIDENT_RULES:
+            kind = "complaint"  # a specific incident that needs a remedy is a complaint (contract)
         if item.affiliate_hint:
             affiliate, p_affiliate = item.affiliate_hint, 1.0  # the channel's hint wins (contract)
         urgency, urgency_evidence = decide_urgency(t, kind, flags, critical, high)
+        rules = tuple(sorted({*(f"flag:{f}" for f in flags), *(f"critical:{r}" for r in critical),
+                              *((f"cue:{r}" if r in CUES else f"high:{r}") for r in high)}))
         if kind == "praise" and sentiment == "negative":
             sentiment = "positive"
         notes = ("few known words: low confidence",) if known < 0.3 else ()

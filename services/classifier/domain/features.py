@@ -35,17 +35,11 @@ def _tag(tag: str) -> str:
 
 
 def features(morphs: Sequence[Morph], normalised: str, char_ngrams: tuple[int, ...] = (2, 3)) -> Counter[str]:
-    out: Counter[str] = Counter()
-    kept = [(form, _tag(tag)) for form, tag in morphs if _tag(tag) in BIGRAM_TAGS]
-    for form, tag in kept:
-        if tag in CONTENT:
-            out[f"m:{form}/{tag}"] += 1
-        if tag in LEMMA_TAGS:
-            out[f"l:{form}"] += 1
-    for (f1, _), (f2, _) in zip(kept, kept[1:]):
-        out[f"b:{f1}_{f2}"] += 1
+    kept = [(form, t) for form, tag in morphs if (t := _tag(tag)) in BIGRAM_TAGS]
+    names = [f"m:{form}/{tag}" for form, tag in kept if tag in CONTENT]
+    names += [f"l:{form}" for form, tag in kept if tag in LEMMA_TAGS]
+    names += [f"b:{f1}_{f2}" for (f1, _), (f2, _) in zip(kept, kept[1:])]
     compact = normalised.replace(" ", "")
     for n in char_ngrams:
-        for i in range(len(compact) - n + 1):
-            out[f"c:{compact[i:i + n]}"] += 1
-    return out
+        names += ["c:" + compact[i:i + n] for i in range(len(compact) - n + 1)]
+    return Counter(names)  # counted in C

@@ -52,6 +52,7 @@ class FlagRule(_Strict):
     terms: Patterns = Field(min_length=1)
     action: Patterns = ()
     action_before: Patterns = ()
+    window: int | None = Field(None, ge=4, le=80)  # how far after a term its action may be (default guards.window)
 
     _c = field_validator("terms", "action", "action_before", mode="before")(lambda v: _compile(v))
 
@@ -59,6 +60,11 @@ class FlagRule(_Strict):
 class Urgency(_Strict):
     critical: dict[str, Patterns]
     high: dict[str, Patterns]
+    # words that name money or access at risk (분실, 결제, 이체, 해킹 ...): when the model, not a
+    # rule, finds a text critical, the first unguarded anchor is the evidence; no anchor, no call
+    anchors: Patterns = ()
+
+    _a = field_validator("anchors", mode="before")(lambda v: _compile(v))
 
     @field_validator("critical", "high", mode="before")
     @classmethod

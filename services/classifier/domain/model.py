@@ -3,17 +3,21 @@ head per field (topic, kind, sentiment, affiliate). Pure numpy at run time; the
 training code (scikit-learn) writes the same arrays into the model file.
 
 `predict` gives, per head, the label and its probability (softmax of the linear
-scores: the multinomial logistic regression that was trained)."""
+scores: the multinomial logistic regression that was trained). The urgency head does not
+decide urgency (the rules do, with evidence); its probability of `critical` backs up the
+critical rules, see classify.py."""
 
 from __future__ import annotations
 
 import math
 from collections import Counter
+from itertools import repeat
+from operator import itemgetter
 from dataclasses import dataclass, field
 
 import numpy as np
 
-HEADS = ("topic", "kind", "sentiment", "affiliate")
+HEADS = ("topic", "kind", "sentiment", "affiliate", "urgency")
 
 
 def tfidf(feats: Counter[str], vocabulary: dict[str, int], idf: np.ndarray,
@@ -51,20 +55,65 @@ class LinearModel:
     heads: dict[str, Head]
     meta: dict = field(default_factory=dict)
 
+    @property
+    def critical_threshold(self) -> float:
+        """P(critical) from which the urgency head calls a text critical on its own (above 1: never)."""
+        return float(self.meta.get("critical_threshold", 1.01))
+
     def vectorise(self, feats: Counter[str], groups: str = "lmbc") -> tuple[np.ndarray, np.ndarray]:
         return tfidf(feats, self.vocabulary, self.idf, groups)
 
-    def predict(self, feats: Counter[str]) -> tuple[dict[str, tuple[str, float]], float]:
-        """Per head (label, probability), and the share of the text's features the model knows."""
-        views = {g: self.vectorise(feats, g) for g in {h.groups for h in self.heads.values()}}
+    def __post_init__(self) -> None:
+        # the group (prefix letter) of every known feature, and per head view a lookup table
+        # from letter code to "in this view", so views are masks computed in numpy
+        group = np.zeros(len(self.idf), np.uint8)
+        for f, i in self.vocabulary.items():
+            group[i] = ord(f[0]) if ord(f[0]) < 128 else 0
+        tables = {}
+        for groups in {h.groups for h in self.heads.values()}:
+            table = np.zeros(128, bool)
+            table[[ord(c) for c in groups]] = True
+            tables[groups] = table
+        object.__setattr__(self, "_group", group)
+        object.__setattr__(self, "_views", tables)
+
+    def probabilities(self, feats: Counter[str]) -> tuple[dict[str, np.ndarray], float]:
+        """Per head the probability of each label (in `Head.labels` order), and the share of
+        the text's features the model knows. Each feature is looked up once; every head's
+        view (its feature groups) is then a mask over the found ones."""
+        keys = list(feats)
+        found = np.fromiter(map(self.vocabulary.get, keys, repeat(-1)), np.int64, len(keys))
+        known_mask = found >= 0
+        ix = found[known_mask]
+        counts = np.fromiter(feats.values(), np.float32, len(keys))[known_mask]
+        w = (1.0 + np.log(counts)) * self.idf[ix]
+        g = self._group[ix]
+        views: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for groups, table in self._views.items():
+            keep = table[g]
+            v = w[keep]
+            norm = float(np.linalg.norm(v))
+            views[groups] = (ix[keep], v / norm if norm else v)
         widest = max(views, key=len)
-        known = len(views[widest][0]) / max(1, sum(1 for f in feats if f[0] in widest))
+        in_view = Counter(map(itemgetter(0), keys))
+        known = len(views[widest][0]) / max(1, sum(in_view[c] for c in widest))
         out = {}
         for name, h in self.heads.items():
-            ix, v = views[h.groups]
-            scores = h.bias + (v @ h.weights[ix] if len(ix) else 0.0)
+            hix, v = views[h.groups]
+            scores = h.bias + (v @ h.weights[hix] if len(hix) else 0.0)
             p = np.exp(scores - scores.max())
-            p /= p.sum()
-            best = int(p.argmax())
-            out[name] = (h.labels[best], float(p[best]))
+            out[name] = p / p.sum()
         return out, known
+
+    def predict(self, feats: Counter[str]) -> tuple[dict[str, tuple[str, float]], float]:
+        """Per head (label, probability), and the share of the text's features the model knows."""
+        probs, known = self.probabilities(feats)
+        out = {}
+        for name, p in probs.items():
+            best = int(p.argmax())
+            out[name] = (self.heads[name].labels[best], float(p[best]))
+        return out, known
+
+    def p_label(self, probs: dict[str, np.ndarray], head: str, label: str) -> float:
+        labels = self.heads[head].labels
+        return float(probs[head][labels.index(label)]) if label in labels else 0.0

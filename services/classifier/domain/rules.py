@@ -87,16 +87,17 @@ def find_flags(t: Text, lex: Lexicon) -> dict[str, Evidence]:
     found: dict[str, Evidence] = {}
     for flag, rule in lex.flags.items():
         guarded = flag in GUARDED_FLAGS
+        window = rule.window or g.window
         for term in t.find(rule.terms):
-            after_end = min(len(t.raw), term.end + g.window)
+            after_end = min(len(t.raw), term.end + window)
             if guarded and _impersonation(t, g.impersonation, term):
                 continue  # a scammer posing as the authority, not the customer escalating
-            if guarded and t.any(g.negation, term.end, after_end + 6):
+            if guarded and t.any(g.negation, term.end, min(len(t.raw), term.end + g.window + 6)):
                 continue
             span = term
             if rule.action or rule.action_before:
                 act = t.any(rule.action, term.end, after_end) if rule.action else None
-                before = t.any(rule.action_before, max(0, term.start - g.window), term.start) \
+                before = t.any(rule.action_before, max(0, term.start - window), term.start) \
                     if rule.action_before else None
                 if act is None and before is None and not t.any(rule.action, term.start, term.end):
                     continue
@@ -128,13 +129,28 @@ def find_urgency_rules(t: Text, rules: dict[str, Patterns]) -> dict[str, Span]:
     return hits
 
 
+MODEL_RULE = "model"  # critical found by the model's urgency head, evidence from an anchor word
+
+
+def model_critical(t: Text, lex: Lexicon) -> dict[str, Span]:
+    """The first anchor word (money or access at risk) with no `not_any` guard near it: the
+    evidence for a critical call the model made where no critical rule matched."""
+    guards = lex.urgency.critical.get(GUARD_PREFIX + "any", ())
+    for span in t.find(lex.urgency.anchors):
+        if guards and t.any(guards, max(0, span.start - GUARD_REACH), min(len(t.raw), span.end + GUARD_REACH)):
+            continue
+        return {MODEL_RULE: span}
+    return {}
+
+
+INCIDENT_RULES = {"material_harm", "repeated"}  # high rules that name a specific incident needing a remedy
 NOT_ESCALATING = ("distress",)   # high-group rules that only lift an inquiry to normal
 INQUIRY_HIGH = ("scam_attempt",)  # an inquiry is high only for a scam attempt in progress (or an escalation flag)
 
 
 def decide_urgency(t: Text, kind: str, flags: dict, critical: dict, high: dict) -> tuple[str, list[Evidence]]:
     escalation = flags.keys() & {"regulator", "media", "legal", "abusive"}
-    if critical and kind != "praise":  # money at risk now outweighs a (possibly wrong) kind, except thanks
+    if critical and kind not in ("praise", "suggestion"):  # money at risk now (contract: ideas and thanks are low)
         return "critical", [evidence_of(t, "urgency", "critical", name, span) for name, span in critical.items()]
     if kind in ("praise", "suggestion"):  # contract: suggestions and praise are low unless escalated
         return ("high", []) if escalation else ("low", [])

@@ -3,9 +3,13 @@ test file out (see corpus/README.md for how it was made).
 
 Duplicates are dropped before the split, comparing texts with case, spacing,
 punctuation, repeated letters and numbers normalised away, so the same complaint
-cannot sit on both sides. The split is stratified by topic and deterministic: within
-each topic, texts are ordered by a hash of their normalised form and every fifth goes
-to the test file."""
+cannot sit on both sides.
+
+The held-out test file comes from the newest writing round only (parts named `r2_*`),
+written by writers who never saw the older parts, the lexicon or the model. Within each
+topic its texts are ordered by a hash of their normalised form and every second goes to
+the test file (stratified and deterministic); everything else is training data. So the
+test set is text nobody tuned the rules or chose the features on."""
 
 from __future__ import annotations
 
@@ -25,7 +29,8 @@ from shared.datafiles import DataFileError
 from shared.events import Affiliate, Flag, Kind, Sentiment, Topic, Urgency
 
 CORPUS_DIR = Path(__file__).resolve().parent.parent / "corpus"
-TEST_EVERY = 5
+HELDOUT_ROUND = "r2_"  # parts of the writing round the test file is drawn from
+TEST_EVERY = 2
 # the channel each writing register comes in on
 REGISTER_CHANNEL = {"app_review": "app", "web_form": "web", "email": "email", "chat": "chat", "stt": "phone",
                     "branch_note": "branch"}
@@ -81,30 +86,41 @@ class Split:
     dropped: list[tuple[str, str]]  # (dropped id, kept id)
 
 
-def split(examples: Iterable[Example]) -> Split:
+def split(examples: Iterable[Example], heldout: Iterable[Example] = ()) -> Split:
+    """`examples` all train; `heldout` (the newest round, read after them) split by topic."""
     seen: dict[str, str] = {}
     by_topic: dict[str, list[tuple[str, Example]]] = defaultdict(list)
     dropped = []
-    for ex in examples:
+    train, test = [], []
+    for ex, is_heldout in [*((e, False) for e in examples), *((e, True) for e in heldout)]:
         key = dedupe_key(ex.text)
         if key in seen:
             dropped.append((ex.id, seen[key]))
             continue
         seen[key] = ex.id
-        by_topic[ex.topic].append((hashlib.sha256(key.encode()).hexdigest(), ex))
-    train, test = [], []
+        if is_heldout:
+            by_topic[ex.topic].append((hashlib.sha256(key.encode()).hexdigest(), ex))
+        else:
+            train.append(ex)
     for topic in sorted(by_topic):
         for i, (_, ex) in enumerate(sorted(by_topic[topic], key=lambda p: p[0])):
             (test if i % TEST_EVERY == TEST_EVERY - 1 else train).append(ex)
     return Split(sorted(train, key=lambda e: e.id), sorted(test, key=lambda e: e.id), dropped)
 
 
-def build(corpus_dir: Path = CORPUS_DIR) -> Split:
-    """Reads every part, writes train.jsonl and test.jsonl next to them."""
+def split_parts(corpus_dir: Path = CORPUS_DIR) -> Split:
+    """Reads every part and splits them (the newest round gives the test side)."""
     parts = sorted((corpus_dir / "parts").glob("*.jsonl"))
     if not parts:
         raise DataFileError(f"{corpus_dir / 'parts'}: no *.jsonl corpus parts")
-    s = split(ex for p in parts for ex in read_jsonl(p))
+    older = [p for p in parts if not p.name.startswith(HELDOUT_ROUND)]
+    newest = [p for p in parts if p.name.startswith(HELDOUT_ROUND)]
+    return split((ex for p in older for ex in read_jsonl(p)), (ex for p in newest for ex in read_jsonl(p)))
+
+
+def build(corpus_dir: Path = CORPUS_DIR) -> Split:
+    """Reads every part, writes train.jsonl and test.jsonl next to them."""
+    s = split_parts(corpus_dir)
     for name, rows in (("train", s.train), ("test", s.test)):
         (corpus_dir / f"{name}.jsonl").write_text(
             "".join(json.dumps(e.model_dump(mode="json", by_alias=True), ensure_ascii=False) + "\n" for e in rows), encoding="utf-8")

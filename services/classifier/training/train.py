@@ -24,7 +24,13 @@ MIN_DF = 2
 C_GRID = (5.0, 20.0, 50.0)
 # which feature groups each head reads (features.py), chosen by 5-fold cross-validation on the
 # train split: what a text is about decides topic and affiliate; how it is said, kind and sentiment
-VIEWS = {"topic": "l", "affiliate": "l", "kind": "mbc", "sentiment": "mbc"}
+VIEWS = {"topic": "l", "affiliate": "l", "kind": "mbc", "sentiment": "mbc", "urgency": "lmbc"}
+# The urgency head backs up the critical rules: a text the rules miss is critical when the head's
+# P(critical) reaches this threshold (and a critical anchor word gives the evidence, classify.py).
+# Chosen by 5-fold cross-validation on the train split: the lowest that keeps the model's own
+# critical calls this precise.
+CRITICAL_PRECISION = 0.85
+THRESHOLD_GRID = tuple(round(0.15 + 0.05 * i, 2) for i in range(16))  # 0.15 .. 0.90
 
 
 def featurise(tokenizer: Tokenizer, texts: Sequence[str]) -> list[Counter[str]]:
@@ -49,9 +55,7 @@ def _matrix(feats: list[Counter[str]], vocab: dict[str, int], idf: np.ndarray, g
 
 
 def _fit(X, y: list[str], c: float):
-    from sklearn.linear_model import LogisticRegression
-
-    return LogisticRegression(C=c, max_iter=5000, class_weight="balanced").fit(X, y)
+    return _fit_factory(c).fit(X, y)
 
 
 def choose_c(X, y: list[str], log=print) -> float:
@@ -71,6 +75,30 @@ def choose_c(X, y: list[str], log=print) -> float:
         if f1 > best_f1:
             best, best_f1 = c, f1
     return best
+
+
+def choose_critical_threshold(X, y: list[str], c: float, log=print) -> float:
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    proba = cross_val_predict(_fit_factory(c), X, y, cv=StratifiedKFold(5, shuffle=True, random_state=7),
+                              method="predict_proba")
+    col = sorted(set(y)).index("critical")
+    gold = np.array([v == "critical" for v in y])
+    for t in THRESHOLD_GRID:
+        called = proba[:, col] >= t
+        precision = float((called & gold).sum() / called.sum()) if called.any() else 0.0
+        if precision >= CRITICAL_PRECISION:
+            recall = float((called & gold).sum() / gold.sum())
+            log(f"  critical threshold {t}: cross-validated precision {precision:.3f}, recall {recall:.3f}")
+            return t
+    log("  no threshold reaches the precision: the urgency head never calls critical alone")
+    return 1.01
+
+
+def _fit_factory(c: float):
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=c, max_iter=5000, class_weight="balanced")
 
 
 def train(examples: Sequence[Example], tokenizer: Tokenizer, *, c: float | None = None, log=print) -> LinearModel:
@@ -94,12 +122,14 @@ def train(examples: Sequence[Example], tokenizer: Tokenizer, *, c: float | None 
             raise ValueError(f"{h}: the training data has only {list(clf.classes_)}; every label is needed")
         heads[h] = Head(tuple(clf.classes_), clf.intercept_.astype(np.float32), clf.coef_.T.astype(np.float32),
                         VIEWS[h])
+    threshold = choose_critical_threshold(X[VIEWS["urgency"]], labels["urgency"], c, log)
     version = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M") + "-" + corpus_digest(examples)[:8]
     meta = {"trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "examples": n,
             "corpus_sha256_12": corpus_digest(examples), "C": c, "min_df": MIN_DF,
-            "features": "kiwi content lemmas (topic, affiliate); morphemes + morpheme bigrams + character "
+            "features": "kiwi (cong, no typo or multi-word dictionary) content lemmas (topic, affiliate); morphemes + morpheme bigrams + character "
                         "2/3-grams (kind, sentiment); sublinear TF-IDF, l2",
             "learner": "scikit-learn LogisticRegression (multinomial, class_weight=balanced)",
+            "critical_threshold": threshold,
             "corrections": sum(1 for e in examples if e.style == "correction")}
     log(f"trained in {time.perf_counter() - started:.1f} s, C={c}")
     return LinearModel(version=version, vocabulary=vocab, idf=idf.astype(np.float32), heads=heads, meta=meta)

@@ -1,0 +1,42 @@
+"""The run-time scoring weighs features exactly as training does (training builds its
+matrix rows with `tfidf`; the service scores every head in one pass)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+from services.classifier.domain.model import Head, LinearModel, tfidf
+
+
+def _model(rng: np.random.Generator) -> LinearModel:
+    names = [f"{g}:{w}" for g in "lmbc" for w in ("카드", "분실", "결제", "앱", "지연", "요")]
+    vocab = {f: i for i, f in enumerate(names)}
+    heads = {h: Head(tuple(f"{h}{k}" for k in range(3)), rng.normal(size=3).astype(np.float32),
+                     rng.normal(size=(len(names), 3)).astype(np.float32), groups)
+             for h, groups in (("topic", "l"), ("kind", "mbc"), ("sentiment", "mbc"), ("affiliate", "l"),
+                               ("urgency", "lmbc"))}
+    return LinearModel("t", vocab, rng.uniform(1, 3, len(names)).astype(np.float32), heads)
+
+
+def test_one_pass_scoring_equals_the_training_weights():
+    rng = np.random.default_rng(3)
+    model = _model(rng)
+    feats = Counter({"l:카드": 2, "l:분실": 1, "m:요": 3, "b:결제": 1, "c:앱": 1, "c:unknown": 4, "l:모름": 1})
+    probs, known = model.probabilities(feats)
+    for name, head in model.heads.items():
+        ix, v = tfidf(feats, model.vocabulary, model.idf, head.groups)
+        scores = head.bias + v @ head.weights[ix]
+        want = np.exp(scores - scores.max())
+        np.testing.assert_allclose(probs[name], want / want.sum(), rtol=1e-5)
+    assert known == 5 / 7  # the widest view (all groups): 5 of the 7 features are known
+
+
+def test_a_text_with_no_known_feature_gets_the_priors():
+    model = _model(np.random.default_rng(4))
+    probs, known = model.probabilities(Counter({"l:없는말": 1}))
+    head = model.heads["topic"]
+    want = np.exp(head.bias - head.bias.max())
+    np.testing.assert_allclose(probs["topic"], want / want.sum(), rtol=1e-6)
+    assert known == 0.0
