@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 import tempfile
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -46,3 +50,23 @@ async def stream_messages(url: str, stream: str) -> int:
         return (await nc.jetstream().stream_info(stream)).state.messages
     finally:
         await nc.close()
+
+
+def profile(pids: dict[str, int], seconds: float, out: Path) -> dict[str, subprocess.Popen]:
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    return {name: subprocess.Popen([spy, "record", "-p", str(pid), "--subprocesses", "-d", str(int(seconds)), "-r", "200",
+                                    "--nonblocking", "-f", "raw", "-o", str(out / f"{name}.txt")],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for name, pid in pids.items()}
+
+
+def top_costs(collapsed: Path, n: int = 8) -> list[tuple[str, float]]:
+    """Share of samples per leaf frame (where the CPU was) from py-spy's collapsed stacks."""
+    leaf: Counter = Counter()
+    for line in collapsed.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if stack:
+            frame = stack.split(";")[-1]
+            leaf[frame.split(" (")[0] + " (" + frame.split(" (")[-1].split("/")[-1]] += int(count)
+    total = sum(leaf.values()) or 1
+    return [(frame, round(100 * c / total, 1)) for frame, c in leaf.most_common(n)]

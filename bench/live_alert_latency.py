@@ -28,7 +28,10 @@ from datetime import UTC, datetime
 
 import nats
 
-from bench.common import embedded_stack
+import tempfile
+from pathlib import Path
+
+from bench.common import embedded_stack, profile, top_costs
 from services import devrun
 from services.classifier.training.corpus import CORPUS_DIR, read_jsonl
 from shared.bus import ensure_topology
@@ -142,8 +145,16 @@ async def main(args: argparse.Namespace) -> None:
         await drive(stack.nats_url, args.rate / 4, 3, "voc.alert.>",
                     lambda nc, c, s, t: ours(nc, cache, c, s, t))  # warm-up, not measured
         cache.clear()
+        prof_dir = Path(tempfile.mkdtemp(prefix="moksori-live-prof-"))
+        spies = profile({s: stack.procs[s].pid for s in ("intake", "classifier")}, args.seconds, prof_dir) \
+            if args.profile else {}
         lat = await drive(stack.nats_url, args.rate, args.seconds, "voc.alert.>",
                           lambda nc, c, s, t: ours(nc, cache, c, s, t))
+        for name, spy in spies.items():
+            spy.wait(timeout=60)
+            f = prof_dir / f"{name}.txt"
+            print(f"profile {name}: " + ", ".join(f"{frame} {share}%" for frame, share in
+                                                  (top_costs(f, 10) if f.exists() else [])))
         print(json.dumps({
             "rate_segments_per_s": args.rate, "seconds": args.seconds, "alerts_measured": len(lat),
             "ours_ms": {"p50": round(statistics.median(lat) * 1000, 1), "p99": round(pct(lat, 0.99), 1),
@@ -158,4 +169,5 @@ if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rate", type=float, default=2000.0)
     p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--profile", action="store_true", help="py-spy intake and the classifier during the measured run")
     asyncio.run(main(p.parse_args()))

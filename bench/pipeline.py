@@ -24,9 +24,6 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -41,7 +38,7 @@ import psutil
 from nats.js import api
 
 from bench import httpload
-from bench.common import embedded_stack
+from bench.common import embedded_stack, profile, top_costs
 from services import devrun
 from services.classifier.training.corpus import REGISTER_CHANNEL
 
@@ -269,26 +266,6 @@ async def baseline(stack: devrun.Stack, vocs: list[dict], rate: float, seconds: 
     await nc.close()
     await pool.close()
     return run
-
-
-def profile(pids: dict[str, int], seconds: float, out: Path) -> dict[str, subprocess.Popen]:
-    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-    return {name: subprocess.Popen([spy, "record", "-p", str(pid), "--subprocesses", "-d", str(int(seconds)), "-r", "200",
-                                    "--nonblocking", "-f", "raw", "-o", str(out / f"{name}.txt")],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            for name, pid in pids.items()}
-
-
-def top_costs(collapsed: Path, n: int = 8) -> list[tuple[str, float]]:
-    """Share of samples per leaf frame (where the CPU was) from py-spy's collapsed stacks."""
-    leaf: Counter = Counter()
-    for line in collapsed.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        if stack:
-            frame = stack.split(";")[-1]
-            leaf[frame.split(" (")[0] + " (" + frame.split(" (")[-1].split("/")[-1]] += int(count)
-    total = sum(leaf.values()) or 1
-    return [(frame, round(100 * c / total, 1)) for frame, c in leaf.most_common(n)]
 
 
 def plot(runs: list[Run], base: list[Run], path: Path) -> None:
