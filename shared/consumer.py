@@ -55,6 +55,7 @@ class Delivery:
 
 
 Process = Callable[[asyncpg.Connection, Delivery], Awaitable[None]]
+BulkProcess = Callable[[asyncpg.Connection, list[Delivery]], Awaitable[list[Delivery]]]
 
 
 def _header_safe(text: str) -> str:
@@ -73,6 +74,9 @@ class IdempotentConsumer:
         self.expect, self.process, self.after_commit = expect, process, after_commit
         # a process may look at the whole fetched batch first (the classifier classifies it at once)
         self.prepare: Callable[[list[Delivery]], None] | None = getattr(process, "prepare", None)
+        # and may apply the claimed messages it knows how to bulk-write in one statement (intake's
+        # call segments); it returns those it left for `process`, one at a time
+        self.bulk: BulkProcess | None = getattr(process, "bulk", None)
         self.name = f"{spec.stream}:{spec.durable}"
         self.schema = schema
         self.CLAIM = (f"INSERT INTO {schema}.inbox (consumer, event_id) VALUES ($1, $2) "
@@ -103,19 +107,24 @@ class IdempotentConsumer:
             async with self.pool.acquire() as conn, conn.transaction():
                 # one round trip claims the whole batch; a claimed id is processed once
                 claimed = {r[0] for r in await conn.fetch(self.CLAIM_MANY, self.name, [d.env.id for d in good])}
+                todo = []
                 for d in good:
                     if d.env.id in claimed:
-                        claimed.discard(d.env.id)
-                        with self._span(d):
-                            await self.process(conn, d)
-                            log.debug("%s: processed %s", self.name, d.env.type)
-                        self.processed += 1
-                    else:
-                        self.duplicates += 1
+                        claimed.discard(d.env.id)  # the same id twice in one batch is processed once
+                        todo.append(d)
+                applied = len(todo)
+                if self.bulk and todo:
+                    todo = await self.bulk(conn, todo)
+                for d in todo:
+                    with self._span(d):
+                        await self.process(conn, d)
+                        log.debug("%s: processed %s", self.name, d.env.type)
         except Exception:  # isolate the bad one: retry each on its own
             for d in good:
                 await self._one(d)
             return
+        self.processed += applied
+        self.duplicates += len(good) - applied
         self._committed()
         self._count()
         for d in good:

@@ -429,8 +429,10 @@ async def wait_quiet(chaos: Chaos, expected: set[str], *, timeout: float, stall:
                 last, last_change = key, now
             if now - last_change > stall or now - start > timeout:
                 state["where_missing"] = await _where(chaos, expected)
+                state["postgres_sessions"] = await _sessions(chaos)
+                state["stacks"] = _stacks(chaos)
                 raise AssertionError(f"{chaos.logs()}\nnot quiet after {now - start:.0f}s (no progress for "
-                                     f"{now - last_change:.0f}s): {json.dumps(state)}")
+                                     f"{now - last_change:.0f}s): {json.dumps(state, default=str)}")
             await asyncio.sleep(0.5)
     finally:
         await nc.close()
@@ -460,6 +462,39 @@ async def _where(chaos: Chaos, expected: set[str]) -> dict:
             await conn.close()
     except Exception as exc:  # diagnostics only: never hide the real failure
         return {"error": repr(exc)}
+
+
+async def _sessions(chaos: Chaos) -> list:
+    """For a stalled run: every PostgreSQL session that is not idle, and what it waits for."""
+    try:
+        conn = await chaos.db()
+        try:
+            return [dict(r) for r in await conn.fetch(
+                "SELECT pid, state, wait_event_type, wait_event, now() - xact_start AS xact_age, "
+                "left(query, 160) AS query FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid() AND state <> 'idle'")]
+        finally:
+            await conn.close()
+    except Exception as exc:  # diagnostics only
+        return [{"error": repr(exc)}]
+
+
+def _stacks(chaos: Chaos) -> dict:
+    """For a stalled run: each service's Python stacks, where py-spy is installed (not in CI)."""
+    import shutil
+    import subprocess
+    import sys
+
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not Path(spy).exists():
+        return {"note": "py-spy not installed"}
+    out = {}
+    for svc in chaos.services:
+        proc = chaos.stack.procs.get(svc)
+        if proc is not None and proc.poll() is None:
+            r = subprocess.run([spy, "dump", "--pid", str(proc.pid)], capture_output=True, text=True, timeout=30)
+            out[svc] = (r.stdout or r.stderr)[-4000:]
+    return out
 
 
 async def verify(chaos: Chaos, load: Load, *, scenario: str, started: float, timeout: float | None = None,

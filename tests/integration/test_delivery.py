@@ -44,12 +44,21 @@ class Harness:
     """Runs one IdempotentConsumer behind FastStream; `drop_first_acks` simulates a
     crash between commit and ack; `failures` makes the effect fail that many times."""
 
-    def __init__(self, pool, js, nats_url, *, drop_first_acks=False, failures=0, unprocessable=False):
+    def __init__(self, pool, js, nats_url, *, drop_first_acks=False, failures=0, unprocessable=False,
+                 bulk_failures=None):
         self.outbox = Outbox("probe", "moksori/test")
         self.failures, self.unprocessable, self.drop_first_acks = failures, unprocessable, drop_first_acks
         self.seen: dict[str, int] = {}
+        self.bulk_calls = 0
+        process = self.process
+        if bulk_failures is not None:  # a process with a bulk path, as intake's call segments have
+            self.bulk_failures = bulk_failures
+
+            async def process(conn, d):
+                await self.process(conn, d)
+            process.bulk = self.bulk
         self.consumer = IdempotentConsumer(SPEC, schema="probe", pool=pool, js=js, expect=(CaseResolved,),
-                                           process=self.process)
+                                           process=process)
         original = self.consumer.handle
 
         async def handle(raws):
@@ -73,6 +82,19 @@ class Harness:
             raise RuntimeError("database hiccup")
         await conn.execute("INSERT INTO probe.effects VALUES ($1, $2)", d.msg.case_id, d.env.id)
         await self.outbox.add(conn, FeedbackSubmitted(case_id=d.msg.case_id, csat=5, submitted_at=d.env.time))
+
+    async def bulk(self, conn, ds: list[Delivery]) -> list[Delivery]:
+        """Takes every other message in one statement and leaves the rest to `process`."""
+        self.bulk_calls += 1
+        if self.bulk_failures > 0:
+            self.bulk_failures -= 1
+            raise RuntimeError("bulk statement failed")
+        mine, rest = ds[::2], ds[1::2]
+        await conn.execute("INSERT INTO probe.effects SELECT unnest($1::uuid[]), unnest($2::text[])",
+                           [d.msg.case_id for d in mine], [d.env.id for d in mine])
+        for d in mine:
+            await self.outbox.add(conn, FeedbackSubmitted(case_id=d.msg.case_id, csat=5, submitted_at=d.env.time))
+        return rest
 
     async def __aenter__(self):
         normalise_fetch_timeouts()
@@ -112,6 +134,20 @@ async def test_redelivered_message_is_processed_once(probe, nats_url):
         assert await wait_for(lambda: _pending_zero(js))
     assert await counts(pool) == (5, 5)
     rows = await pool.fetch("SELECT event_id FROM probe.inbox WHERE consumer = 'VOC_CASE:probe'")
+    assert sorted(r["event_id"] for r in rows) == sorted(event_ids)
+
+
+@pytest.mark.parametrize("bulk_failures", [0, 1])
+async def test_a_bulk_path_applies_each_message_once_even_when_acks_are_lost_or_it_fails(probe, nats_url,
+                                                                                         bulk_failures):
+    pool, js = probe
+    async with Harness(pool, js, nats_url, drop_first_acks=True, bulk_failures=bulk_failures) as h:
+        event_ids = [await publish(js, resolved()) for _ in range(6)]
+        assert await wait_for(lambda: _async(h.consumer.duplicates >= 6), timeout=15)
+        assert await wait_for(lambda: _pending_zero(js))
+    assert h.bulk_calls >= 1
+    assert await counts(pool) == (6, 6)  # the failed bulk rolled back; each message was then applied on its own
+    rows = await pool.fetch("SELECT event_id FROM probe.effects")
     assert sorted(r["event_id"] for r in rows) == sorted(event_ids)
 
 

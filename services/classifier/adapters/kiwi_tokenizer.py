@@ -18,6 +18,9 @@ class KiwiTokenizer:
         from kiwipiepy import Kiwi  # heavy import, at construction time only
 
         self._kiwi = Kiwi(num_workers=1, load_multi_dict=False, load_typo_dict=False)
+        # Kiwi finishes loading lazily, on the first analysis (about a second); do it now, so it
+        # happens during start-up (before readiness), not inside the first batch a consumer fetched
+        self._kiwi.tokenize("")
 
     def morphs(self, text: str) -> list[Morph]:
         return [(t.form, t.tag) for t in self._kiwi.tokenize(text, normalize_coda=True)]

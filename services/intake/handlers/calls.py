@@ -20,6 +20,20 @@ ON CONFLICT DO NOTHING RETURNING seq"""
 INSERT_CALL = """
 INSERT INTO intake.calls (call_id, ended_at, outcome, affiliate, customer_encrypted, summary_encrypted)
 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING"""
+# many segments at once: store the new ones, and only for those queue the masked copy (one statement)
+INSERT_SEGMENTS = """
+WITH seg AS (
+    INSERT INTO intake.call_segments (call_id, seq, speaker, text_encrypted, ts)
+    SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::bytea[], $5::timestamptz[])
+    ON CONFLICT DO NOTHING RETURNING call_id, seq
+)
+INSERT INTO intake.outbox (event_id, subject, headers, body)
+SELECT o.event_id, o.subject, o.headers::jsonb, o.body
+FROM unnest($1::text[], $2::int[], $6::text[], $7::text[], $8::text[], $9::bytea[])
+     AS o(call_id, seq, event_id, subject, headers, body)
+JOIN seg ON seg.call_id = o.call_id AND seg.seq = o.seq
+ORDER BY o.seq
+ON CONFLICT (event_id) DO NOTHING"""
 LOCK_CALL = "SELECT call_id, outcome, affiliate, customer_encrypted, summary_encrypted, case_id FROM intake.calls WHERE call_id = $1 FOR UPDATE"
 CALL_SEGMENTS = "SELECT seq, speaker, text_encrypted, ts FROM intake.call_segments WHERE call_id = $1"
 CALL_ALERTS = "SELECT reason FROM intake.call_alerts WHERE call_id = $1"
@@ -51,6 +65,27 @@ def on_call_ingress(deps: IntakeDeps, outbox: Outbox) -> Process:
                                enc(msg.summary, _ctx(msg.call_id)) if msg.summary else None)
             await maybe_open_case(conn, deps, outbox, msg.call_id)
 
+    async def bulk(conn: asyncpg.Connection, ds: list[Delivery]) -> list[Delivery]:
+        """Every segment of a fetched batch in one statement; call ends are left to `process`."""
+        segs: dict[tuple[str, int], SttSegment] = {}
+        rest = []
+        for d in ds:
+            if isinstance(d.msg, SttSegment):
+                segs.setdefault((d.msg.call_id, d.msg.seq), d.msg)  # a repeated seq counts once
+            else:
+                rest.append(d)
+        if segs:
+            msgs = list(segs.values())
+            forward = [CallSegmentReceived(case_id=case_id_for_call(m.call_id), call_id=m.call_id, seq=m.seq,
+                                           speaker=m.speaker, text=mask_text(m.text), ts=m.ts, affiliate=m.affiliate)
+                       for m in msgs]
+            await conn.execute(INSERT_SEGMENTS, [m.call_id for m in msgs], [m.seq for m in msgs],
+                               [m.speaker for m in msgs],
+                               [deps.cipher.encrypt(m.text, _ctx(m.call_id)) for m in msgs], [m.ts for m in msgs],
+                               *outbox.columns(forward))
+        return rest
+
+    process.bulk = bulk  # type: ignore[attr-defined]
     return process
 
 
