@@ -269,32 +269,72 @@ async def alongside(load: Load, timeout: float, side: asyncio.Task):
 # ----------------------------------------------------------------------- killing things
 
 class Supervisor:
-    """What Kubernetes does for a crashed pod: restarts any watched service whose process
-    has exited, and waits until it is ready again."""
+    """What Kubernetes does for the pods: restarts any watched service whose process has
+    exited and waits until it is ready again, and, like a liveness probe, kills a service
+    whose /healthz stops answering (LIVENESS_FAILURES checks in a row, one a second), so
+    it is restarted too. Such kills are counted in `hung` (with the stacks py-spy saw, where
+    it is installed) and reported with the scenario's counts."""
+
+    LIVENESS_FAILURES = 5
 
     def __init__(self, chaos: Chaos, services: Iterable[str]) -> None:
         self.chaos, self.services = chaos, tuple(services)
         self.restarts: Counter[str] = Counter()
         self.restart_s: list[float] = []  # start to ready, each restart
+        self.hung: list[dict] = []
+        self.liveness_kills: list[tuple[str, str]] = []  # (service, when): the same list all along, for records
         self.ready = {svc: asyncio.Event() for svc in self.services}
         for e in self.ready.values():
             e.set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            for svc in self.services:
-                if not self.chaos.alive(svc):
-                    self.ready[svc].clear()
-                    t = time.monotonic()
-                    self.chaos.start(svc)
-                    self.restarts[svc] += 1
-                    try:
-                        await devrun.wait_ready(self.chaos.stack, (svc,), timeout=90)
-                    except RuntimeError:  # killed again while starting: the next round restarts it
-                        continue
-                    self.ready[svc].set()
-                    self.restart_s.append(time.monotonic() - t)
-            await asyncio.sleep(0.05)
+        failures: Counter[str] = Counter()
+        last_probe = 0.0
+        async with httpx.AsyncClient(timeout=2.0) as http:
+            while not stop.is_set():
+                for svc in self.services:
+                    if not self.chaos.alive(svc):
+                        failures[svc] = 0
+                        await self._restart(svc)
+                if time.monotonic() - last_probe >= 1.0:
+                    last_probe = time.monotonic()
+                    for svc in self.services:
+                        if not (self.ready[svc].is_set() and self.chaos.alive(svc)):
+                            continue
+                        try:
+                            ok = (await http.get(f"{self.chaos.stack.url(svc)}/healthz")).status_code == 200
+                        except httpx.HTTPError:
+                            ok = False
+                        failures[svc] = 0 if ok else failures[svc] + 1
+                        if failures[svc] >= self.LIVENESS_FAILURES:
+                            self._hung(svc)
+                            self.chaos.stack.procs[svc].send_signal(signal.SIGKILL)
+                            await asyncio.to_thread(self.chaos.stack.procs[svc].wait)
+                            failures[svc] = 0
+                await asyncio.sleep(0.05)
+
+    def _hung(self, svc: str, starting: bool = False) -> None:
+        at = datetime.now(UTC).isoformat(timespec="seconds")
+        self.hung.append({"service": svc, "at": at, "starting": starting,
+                          "stacks": _stacks(self.chaos, (svc,)).get(svc, "")})
+        self.liveness_kills.append((svc, at))
+
+    async def _restart(self, svc: str) -> None:
+        self.ready[svc].clear()
+        t = time.monotonic()
+        self.chaos.start(svc)
+        self.restarts[svc] += 1
+        try:
+            await devrun.wait_ready(self.chaos.stack, (svc,), timeout=90)
+        except RuntimeError:  # killed again while starting: the next round restarts it
+            return
+        except TimeoutError:  # never became ready: a startup probe gives up on it, and it is restarted
+            self._hung(svc, starting=True)
+            self.chaos.stack.procs[svc].send_signal(signal.SIGKILL)
+            await asyncio.to_thread(self.chaos.stack.procs[svc].wait)
+            return
+        self.ready[svc].set()
+        self.restart_s.append(time.monotonic() - t)
 
     async def all_ready(self, timeout: float = 120.0) -> None:
         await asyncio.wait_for(asyncio.gather(*(e.wait() for e in self.ready.values())), timeout)
@@ -479,7 +519,7 @@ async def _sessions(chaos: Chaos) -> list:
         return [{"error": repr(exc)}]
 
 
-def _stacks(chaos: Chaos) -> dict:
+def _stacks(chaos: Chaos, services: Iterable[str] | None = None) -> dict:
     """For a stalled run: each service's Python stacks, where py-spy is installed (not in CI)."""
     import shutil
     import subprocess
@@ -489,7 +529,7 @@ def _stacks(chaos: Chaos) -> dict:
     if not Path(spy).exists():
         return {"note": "py-spy not installed"}
     out = {}
-    for svc in chaos.services:
+    for svc in services or chaos.services:
         proc = chaos.stack.procs.get(svc)
         if proc is not None and proc.poll() is None:
             r = subprocess.run([spy, "dump", "--pid", str(proc.pid)], capture_output=True, text=True, timeout=30)
