@@ -50,7 +50,9 @@ def turns() -> list[str]:
     return [t for t in out if "금감원" not in t and "금융감독원" not in t]
 
 
-async def drive(url: str, rate: float, seconds: float, subject_out: str, publish) -> list[float]:
+async def drive(url: str, rate: float, seconds: float, subject_out: str, prepare, publish) -> list[float]:
+    """Open loop at `rate`. Every message is prepared (built and encoded) before the clock
+    starts, so the generator spends its time publishing, not building events."""
     nc = await nats.connect(url)
     sent: dict[str, float] = {}
     got: dict[str, float] = {}
@@ -62,17 +64,20 @@ async def drive(url: str, rate: float, seconds: float, subject_out: str, publish
 
     await nc.subscribe(subject_out, cb=on_alert)
     quiet = turns()
+    plan = []
+    for i in range(int(rate * seconds)):
+        hot = i % 50 == 0
+        call = f"BENCH-{uuid.uuid4().hex[:12]}" if hot else f"QUIET-{i % 5000}"
+        plan.append((call if hot else None, prepare(call, i, HOT if hot else quiet[i % len(quiet)])))
     start, i = time.perf_counter(), 0
-    while (now := time.perf_counter()) - start < seconds:
-        due = int((now - start) * rate)
+    while i < len(plan):
+        due = min(len(plan), int((time.perf_counter() - start) * rate))
         while i < due:
-            hot = i % 50 == 0
-            call = f"BENCH-{uuid.uuid4().hex[:12]}" if hot else f"QUIET-{i % 5000}"
-            text = HOT if hot else quiet[i % len(quiet)]
+            hot_call, payload = plan[i]
             t = time.perf_counter()
-            await publish(nc, call, i, text)
-            if hot:
-                sent[call] = t
+            await publish(nc, payload)
+            if hot_call:
+                sent[hot_call] = t
             i += 1
         await asyncio.sleep(0.002)
     deadline = time.perf_counter() + 15
@@ -85,11 +90,14 @@ async def drive(url: str, rate: float, seconds: float, subject_out: str, publish
     return sorted(got[c] - sent[c] for c in got)
 
 
-async def ours(nc, js_cache: dict, call: str, seq: int, text: str) -> None:
-    js = js_cache.setdefault("js", nc.jetstream())
+def ours_prepare(call: str, seq: int, text: str) -> tuple[str, bytes, dict]:
     msg = SttSegment(call_id=call, seq=seq, speaker="customer", text=text, ts=datetime.now(UTC), affiliate="card")
-    subject, body, headers = encode(msg, envelope_for(msg, source="bench/stt"))
-    await js.publish(subject, body, headers=headers)
+    return encode(msg, envelope_for(msg, source="bench/stt"))
+
+
+async def ours_publish(nc, payload: tuple[str, bytes, dict]) -> None:
+    subject, body, headers = payload
+    await nc.jetstream().publish(subject, body, headers=headers)
 
 
 async def baseline(url: str, rate: float, seconds: float) -> list[float]:
@@ -117,11 +125,14 @@ async def baseline(url: str, rate: float, seconds: float) -> list[float]:
     tasks = [asyncio.create_task(stage("base.in", "relay", "base.mid", lambda d: True)),
              asyncio.create_task(stage("base.mid", "screen", "base.out", lambda d: word.search(d["text"])))]
 
-    async def publish(pnc, call, seq, text):
-        await js.publish("base.in", json.dumps({"call_id": call, "seq": seq, "text": text}).encode())
+    def prepare(call, seq, text):
+        return json.dumps({"call_id": call, "seq": seq, "text": text}).encode()
+
+    async def publish(pnc, payload):
+        await js.publish("base.in", payload)
 
     try:
-        return await drive(url, rate, seconds, "base.out", publish)
+        return await drive(url, rate, seconds, "base.out", prepare, publish)
     finally:
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -141,15 +152,11 @@ async def main(args: argparse.Namespace) -> None:
         for svc in ("intake", "classifier"):
             devrun.start_service(stack, svc, {"LOG_LEVEL": "WARNING", "DB_POOL_SIZE": "16"})
         await devrun.wait_ready(stack, ("intake", "classifier"))
-        cache: dict = {}
-        await drive(stack.nats_url, args.rate / 4, 3, "voc.alert.>",
-                    lambda nc, c, s, t: ours(nc, cache, c, s, t))  # warm-up, not measured
-        cache.clear()
+        await drive(stack.nats_url, args.rate / 4, 3, "voc.alert.>", ours_prepare, ours_publish)  # warm-up
         prof_dir = Path(tempfile.mkdtemp(prefix="moksori-live-prof-"))
         spies = profile({s: stack.procs[s].pid for s in ("intake", "classifier")}, args.seconds, prof_dir) \
             if args.profile else {}
-        lat = await drive(stack.nats_url, args.rate, args.seconds, "voc.alert.>",
-                          lambda nc, c, s, t: ours(nc, cache, c, s, t))
+        lat = await drive(stack.nats_url, args.rate, args.seconds, "voc.alert.>", ours_prepare, ours_publish)
         for name, spy in spies.items():
             spy.wait(timeout=60)
             f = prof_dir / f"{name}.txt"

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from services.classifier.adapters.model_file import DEFAULT_MODEL
-from services.classifier.domain.lexicon import DEFAULT_LEXICON
+from services.classifier.domain.lexicon import DEFAULT_LEXICON, load_lexicon
 from services.classifier.training.corpus import CORPUS_DIR
 
 console = Console(soft_wrap=True)
@@ -94,8 +94,10 @@ def train(
     corrections: Annotated[Optional[Path], typer.Option(
         help="JSONL of corrected cases (as written by `classify corrections`) to train on as well")] = None,
     c: Annotated[Optional[float], typer.Option("--c", min=0.001, help="regularisation; cross-validated if omitted")] = None,
+    lexicon: LexiconOpt = DEFAULT_LEXICON,
 ) -> None:
-    """Train topic, kind, sentiment and affiliate on the train split (never the test split)."""
+    """Train topic, kind, sentiment, affiliate and urgency on the train split (never the test split); the
+    lexicon tells where the urgency head acts, for choosing its critical threshold."""
     from services.classifier.adapters.loader import tokenizer
     from services.classifier.adapters.model_file import save_model
     from services.classifier.training.corpus import build, read_jsonl
@@ -107,7 +109,7 @@ def train(
     except (DataFileError, OSError) as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from None
-    model = fit(examples, tokenizer(), c=c, log=console.print)
+    model = fit(examples, tokenizer(), load_lexicon(lexicon), c=c, log=console.print)
     output.parent.mkdir(parents=True, exist_ok=True)
     save_model(model, output)
     console.print(f"model {model.version} written to {output} ({output.stat().st_size / 1e6:.1f} MB, "
@@ -116,12 +118,14 @@ def train(
 
 @app.command(name="eval")
 def evaluate(
-    file: Annotated[Path, typer.Argument(help="labelled JSONL (the corpus format), e.g. the held-out test split")],
+    files: Annotated[list[Path], typer.Argument(help="labelled JSONL (the corpus format), e.g. the held-out test "
+                                                     "split; several files are read as one set")],
     model: ModelOpt = DEFAULT_MODEL,
     lexicon: LexiconOpt = DEFAULT_LEXICON,
     report: Annotated[Optional[Path], typer.Option(help="also write the report as Markdown here")] = None,
     errors: Annotated[int, typer.Option(help="show this many misclassified examples")] = 0,
     check: Annotated[bool, typer.Option(help="exit 1 when a target is missed")] = False,
+    title: Annotated[str, typer.Option(help="the report's title")] = "Classifier report: held-out split",
 ) -> None:
     """Per-class precision/recall/F1, macro-F1, topic confusion matrix, flag precision/recall, critical recall."""
     from services.classifier.domain.classify import Item
@@ -130,14 +134,15 @@ def evaluate(
     from shared.datafiles import DataFileError
 
     try:
-        examples = read_jsonl(file)
+        examples = [e for file in files for e in read_jsonl(file)]
     except (DataFileError, OSError) as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from None
     clf = _classifier(model, lexicon)
     predicted = clf.classify_batch([Item(e.text, e.channel) for e in examples])
     r = score(examples, predicted)
-    console.print(f"{file}: {r.n} examples, model {clf.version}")
+    shown = " ".join(str(f) for f in files)
+    console.print(f"{shown}: {r.n} examples, model {clf.version}")
     for field in FIELDS:
         t = Table(title=f"{field}: macro-F1 {r.macro(field):.3f}, accuracy {r.accuracy[field]:.3f}")
         for col in ("label", "precision", "recall", "F1", "support"):
@@ -163,9 +168,9 @@ def evaluate(
         console.print(f"[dim]{e.id}[/] {e.text[:120]!r}\n   gold {e.topic}/{e.urgency}/{list(e.flags)} "
                       f"→ {c.topic}/{c.urgency}/{list(c.flags)} rules {list(c.rules)}")
     if report:
-        about = (f"`moksori classify eval {file}` on {r.n} held-out examples; model `{clf.version}` "
+        about = (f"`moksori classify eval {shown}` on {r.n} held-out examples; model `{clf.version}` "
                  f"({clf.model.meta.get('examples')} training examples).")
-        report.write_text(markdown(r, "Classifier report: held-out split", about), encoding="utf-8")
+        report.write_text(markdown(r, title, about), encoding="utf-8")
         console.print(f"report written to {report}")
     if check and not all(ok for *_, ok in r.checks()):
         raise typer.Exit(1)

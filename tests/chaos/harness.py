@@ -532,8 +532,11 @@ def _stacks(chaos: Chaos, services: Iterable[str] | None = None) -> dict:
     for svc in services or chaos.services:
         proc = chaos.stack.procs.get(svc)
         if proc is not None and proc.poll() is None:
-            r = subprocess.run([spy, "dump", "--pid", str(proc.pid)], capture_output=True, text=True, timeout=30)
-            out[svc] = (r.stdout or r.stderr)[-4000:]
+            try:
+                r = subprocess.run([spy, "dump", "--pid", str(proc.pid)], capture_output=True, text=True, timeout=10)
+                out[svc] = (r.stdout or r.stderr)[-4000:]
+            except (OSError, subprocess.SubprocessError) as exc:  # diagnostics only: never fail the run
+                out[svc] = f"py-spy failed: {exc!r}"
     return out
 
 

@@ -145,3 +145,30 @@ def test_a_critical_call_by_the_model_is_anchored_to_a_word_and_respects_the_pas
 def test_a_specific_incident_that_needs_a_remedy_is_a_complaint_not_a_suggestion():
     c = classify("카드 연회비가 두 번 청구됐어요. 환불해 주세요.")
     assert c.kind == "complaint" and c.urgency == "high" and "high:material_harm" in c.rules
+
+
+@pytest.mark.parametrize("text", [
+    "카드 결제 화면이 보이지 않아요",
+    "결제가 계속 되지 않아요",
+    "인증번호 전송이 안 돼요",
+    "새 기기로 로그인이 안 돼요",
+    "인증서 재발급 방법을 모르겠어요",
+    "지점 입구에 안내문이 붙어 있던데 무슨 내용인가요",
+    "카드를 잃어버렸다가 찾았는데 정지 해제가 안 돼요",  # found again: no rule, and the model's call is guarded
+])
+def test_routine_texts_that_share_words_with_emergencies_are_not_critical(text):
+    assert classify(text).urgency != "critical"
+
+
+def test_a_lost_card_reported_in_suggestion_words_is_critical_and_rules_list_only_what_applied():
+    c = classify("어제 카드 도난 당했어요. 지금 정지 기능 좀 만들어 주세요")
+    assert c.urgency == "critical" and c.kind != "suggestion" and "critical:card_lost_or_stolen" in c.rules
+    idea = classify("분실신고를 앱 첫 화면에 두는 기능을 만들어 주세요. 카드 잃어버렸을 때 찾기 쉽게요.")
+    assert idea.kind == "suggestion" and idea.urgency == "low" and not any(r.startswith("critical:") for r in idea.rules)
+    thanks = classify("어제 카드 잃어버렸는데 상담원분이 바로 정지해 주셔서 정말 감사했어요")
+    assert thanks.kind == "praise" and not any(r.startswith("critical:") for r in thanks.rules)
+
+
+def test_reading_about_it_in_the_news_is_not_a_media_threat():
+    assert "media" not in classify("뉴스에서 보고 알게 됐는데 이 이야기가 사실인가요").flags
+    assert "media" not in classify("뉴스에서보고알게됐는데이이야기가사실인가요").flags  # STT without spaces

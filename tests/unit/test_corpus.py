@@ -93,3 +93,9 @@ def test_a_bad_corpus_line_is_refused_with_file_line_and_reason(tmp_path):
                                ensure_ascii=False) + "\n", encoding="utf-8")
     with pytest.raises(DataFileError, match=r"part.jsonl:2: .*channel"):
         read_jsonl(part)
+
+
+def test_the_external_check_set_shares_no_text_with_the_corpus():
+    external = [e for p in sorted((CORPUS_DIR / "external").glob("*.jsonl")) for e in read_jsonl(p)]
+    assert len(external) >= 400
+    assert not {dedupe_key(e.text) for e in external} & {dedupe_key(e.text) for e in TRAIN + TEST}

@@ -74,9 +74,8 @@ class Classifier:
         if not critical and kind not in ("praise", "suggestion") and \
                 self.model.p_label(probs, "urgency", "critical") >= self.model.critical_threshold:
             critical = model_critical(t, lex)  # the rules missed it; the model, anchored to a word, did not
-        forced = [CRITICAL_TOPIC[r] for r in critical if r in CRITICAL_TOPIC]
-        if forced and topic not in forced:
-            topic, p_topic = forced[0], 0.9  # money or access at risk names the problem (contract)
+        if critical and kind == "suggestion":
+            kind = "complaint"  # a critical rule matched: money at risk now, whatever idea comes with it
         if critical.keys() == {"card_lost_or_stolen"} and not (high.keys() - CUES) and kind == "complaint" \
                 and p_kind < 0.6:
             kind = "inquiry"  # reporting a lost card with no misuse is an inquiry (contract)
@@ -85,6 +84,11 @@ class Classifier:
         if item.affiliate_hint:
             affiliate, p_affiliate = item.affiliate_hint, 1.0  # the channel's hint wins (contract)
         urgency, urgency_evidence = decide_urgency(t, kind, flags, critical, high)
+        if urgency != "critical":
+            critical = {}  # matched but not applied (praise): not recorded as applied
+        forced = [CRITICAL_TOPIC[r] for r in critical if r in CRITICAL_TOPIC]
+        if forced and topic not in forced:
+            topic, p_topic = forced[0], 0.9  # money or access at risk names the problem (contract)
         rules = tuple(sorted({*(f"flag:{f}" for f in flags), *(f"critical:{r}" for r in critical),
                               *((f"cue:{r}" if r in CUES else f"high:{r}") for r in high)}))
         if kind == "praise" and sentiment == "negative":

@@ -135,7 +135,9 @@ MODEL_RULE = "model"  # critical found by the model's urgency head, evidence fro
 def model_critical(t: Text, lex: Lexicon) -> dict[str, Span]:
     """The first anchor word (money or access at risk) with no `not_any` guard near it: the
     evidence for a critical call the model made where no critical rule matched."""
-    guards = lex.urgency.critical.get(GUARD_PREFIX + "any", ())
+    # every critical guard counts here: the model names no rule, so a past, found, resolved or
+    # hypothetical event ("잃어버렸다가 찾았는데") near the anchor cancels the call
+    guards = tuple(p for name, pats in lex.urgency.critical.items() if name.startswith(GUARD_PREFIX) for p in pats)
     for span in t.find(lex.urgency.anchors):
         if guards and t.any(guards, max(0, span.start - GUARD_REACH), min(len(t.raw), span.end + GUARD_REACH)):
             continue

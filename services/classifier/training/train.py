@@ -15,6 +15,8 @@ from datetime import datetime, timezone
 import numpy as np
 
 from services.classifier.domain.classify import Tokenizer
+from services.classifier.domain.lexicon import Lexicon
+from services.classifier.domain.rules import Text, find_urgency_rules, model_critical
 from services.classifier.domain.features import features
 from services.classifier.domain.model import HEADS, Head, LinearModel, tfidf
 from services.classifier.domain.normalise import normalise
@@ -77,19 +79,28 @@ def choose_c(X, y: list[str], log=print) -> float:
     return best
 
 
-def choose_critical_threshold(X, y: list[str], c: float, log=print) -> float:
+def choose_critical_threshold(X, y: list[str], texts: Sequence[str], kinds: Sequence[str], lexicon: Lexicon,
+                              c: float, log=print) -> float:
+    """The lowest P(critical) at which the urgency head's own calls are CRITICAL_PRECISION precise,
+    measured where it acts: texts no critical rule matched, that have an unguarded anchor word and
+    are not praise or suggestions. Probabilities are 5-fold cross-validated."""
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
     proba = cross_val_predict(_fit_factory(c), X, y, cv=StratifiedKFold(5, shuffle=True, random_state=7),
                               method="predict_proba")
     col = sorted(set(y)).index("critical")
+    acts = np.array([kind not in ("praise", "suggestion") and not find_urgency_rules(Text(t), lexicon.urgency.critical)
+                     and bool(model_critical(Text(t), lexicon)) for t, kind in zip(texts, kinds)])
     gold = np.array([v == "critical" for v in y])
+    log(f"  the urgency head decides {int(acts.sum())} training texts ({int((acts & gold).sum())} of them critical)")
     for t in THRESHOLD_GRID:
-        called = proba[:, col] >= t
-        precision = float((called & gold).sum() / called.sum()) if called.any() else 0.0
+        called = acts & (proba[:, col] >= t)
+        if called.sum() < 3:
+            break
+        precision = float((called & gold).sum() / called.sum())
         if precision >= CRITICAL_PRECISION:
-            recall = float((called & gold).sum() / gold.sum())
-            log(f"  critical threshold {t}: cross-validated precision {precision:.3f}, recall {recall:.3f}")
+            log(f"  critical threshold {t}: cross-validated precision {precision:.3f} on those, "
+                f"{int((called & gold).sum())} of their {int((acts & gold).sum())} critical texts found")
             return t
     log("  no threshold reaches the precision: the urgency head never calls critical alone")
     return 1.01
@@ -101,7 +112,8 @@ def _fit_factory(c: float):
     return LogisticRegression(C=c, max_iter=5000, class_weight="balanced")
 
 
-def train(examples: Sequence[Example], tokenizer: Tokenizer, *, c: float | None = None, log=print) -> LinearModel:
+def train(examples: Sequence[Example], tokenizer: Tokenizer, lexicon: Lexicon, *, c: float | None = None,
+          log=print) -> LinearModel:
     started = time.perf_counter()
     feats = featurise(tokenizer, [e.text for e in examples])
     df: Counter[str] = Counter()
@@ -122,7 +134,8 @@ def train(examples: Sequence[Example], tokenizer: Tokenizer, *, c: float | None 
             raise ValueError(f"{h}: the training data has only {list(clf.classes_)}; every label is needed")
         heads[h] = Head(tuple(clf.classes_), clf.intercept_.astype(np.float32), clf.coef_.T.astype(np.float32),
                         VIEWS[h])
-    threshold = choose_critical_threshold(X[VIEWS["urgency"]], labels["urgency"], c, log)
+    threshold = choose_critical_threshold(X[VIEWS["urgency"]], labels["urgency"], [e.text for e in examples],
+                                          labels["kind"], lexicon, c, log)
     version = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M") + "-" + corpus_digest(examples)[:8]
     meta = {"trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "examples": n,
             "corpus_sha256_12": corpus_digest(examples), "C": c, "min_df": MIN_DF,
