@@ -54,6 +54,22 @@ def _args(e: Event) -> tuple:
     return ()
 
 
+# a fetched batch's ratings in one statement (so the rollup's statement trigger fires once, not per
+# rating); it returns the cases it updated, and the others (no facts row yet) go one at a time
+RATINGS = """
+UPDATE feedback.case_facts f SET csat = v.csat, nps = v.nps, ces = v.ces
+FROM unnest($1::uuid[], $2::int[], $3::int[], $4::int[]) AS v(case_id, csat, nps, ces)
+WHERE f.case_id = v.case_id
+RETURNING f.case_id"""
+
+
+async def record_ratings(conn: asyncpg.Connection, ratings: list[FeedbackSubmitted]) -> set:
+    """Applies the ratings (at most one per case) whose case already has a facts row; returns those cases."""
+    rows = await conn.fetch(RATINGS, [e.case_id for e in ratings], [e.csat for e in ratings],
+                            [e.nps for e in ratings], [e.ces for e in ratings])
+    return {r[0] for r in rows}
+
+
 INSERT_ALERT = """
 INSERT INTO feedback.alerts (event_id, case_id, reason, severity, affiliate, message, call_id, at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING"""

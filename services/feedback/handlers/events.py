@@ -9,10 +9,11 @@ import asyncpg
 from services.feedback.adapters import facts
 from services.feedback.adapters import repository as repo
 from services.feedback.domain.survey import TokenError, delivery_for, expiry, issue_token
-from services.feedback.handlers.responses import record_response
+from services.feedback.handlers.responses import Prepared, prepare_response, record_many, record_response
 from services.feedback.domain.rewards import RewardTable
 from shared.consumer import DEAD_LETTER, Delivery, Process, Unprocessable
-from shared.events import AlertRaised, CaseResolved, CustomerNoticeRequested, RewardGranted, SuggestionReviewed, SurveyRequested
+from shared.events import (AlertRaised, CaseResolved, CustomerNoticeRequested, FeedbackSubmitted, RewardGranted,
+                           SuggestionReviewed, SurveyRequested)
 from shared.outbox import Outbox
 
 
@@ -42,6 +43,31 @@ def on_submit(outbox: Outbox, secret: str, classify=None) -> Process:
             raise Unprocessable(f"case {d.msg.case_id} already has a different response")
         # NoSurvey propagates and is retried: the survey may still be on its way
 
+    async def bulk(conn: asyncpg.Connection, ds: list[Delivery]) -> list[Delivery]:
+        """First answers of a fetched batch in one statement. Anything else (a bad token or range,
+        service recovery, a second command for a case in the batch, no survey yet, an earlier answer)
+        is left to `process`, which decides it exactly as before."""
+        now = datetime.now(UTC)
+        fast: list[tuple[Delivery, Prepared]] = []
+        rest: list[Delivery] = []
+        cases: set = set()
+        for d in ds:
+            try:
+                p = prepare_response(outbox, secret, d.msg, classify, now)  # type: ignore[arg-type]
+            except (TokenError, ValueError):
+                rest.append(d)
+                continue
+            if p.recovery or p.case_id in cases:
+                rest.append(d)
+                continue
+            cases.add(p.case_id)
+            fast.append((d, p))
+        if len(fast) < 2:
+            return ds
+        recorded = await record_many(conn, [p for _, p in fast])
+        return rest + [d for d, p in fast if p.case_id not in recorded]
+
+    process.bulk = bulk  # type: ignore[attr-defined]
     return process
 
 
@@ -75,3 +101,19 @@ async def on_fact(conn: asyncpg.Connection, d: Delivery) -> None:
         if d.msg.reason == DEAD_LETTER:
             return  # about a message, not a case: counted as an alert, never as a case fact
     await facts.record(conn, d.msg)  # type: ignore[arg-type]
+
+
+async def _facts_bulk(conn: asyncpg.Connection, ds: list[Delivery]) -> list[Delivery]:
+    """The batch's ratings in one statement; everything else, and a rating whose case has no facts
+    row yet, one at a time. Applied in stream order, the last rating of a case wins; so it does here."""
+    last: dict = {}
+    for d in ds:
+        if isinstance(d.msg, FeedbackSubmitted):
+            last[d.msg.case_id] = d
+    if len(last) < 2:
+        return ds
+    done = await facts.record_ratings(conn, [d.msg for d in last.values()])  # type: ignore[misc]
+    return [d for d in ds if not (isinstance(d.msg, FeedbackSubmitted) and d.msg.case_id in done)]
+
+
+on_fact.bulk = _facts_bulk  # type: ignore[attr-defined]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Literal
+from uuid import UUID
 
 import asyncpg
 
@@ -26,11 +28,19 @@ class NoSurvey(LookupError):
 Classify = Callable[[str], Classification]
 
 
-async def record_response(conn: asyncpg.Connection, outbox: Outbox, secret: str, cmd: SubmitFeedback,
-                          classify: Classify | None = None) -> Outcome:
-    """The answer and its FeedbackSubmitted event go in with one statement (one round trip, no
-    transaction needed). A poor rating also alerts the team and reopens the case, in a transaction."""
-    now = datetime.now(UTC)
+@dataclass(frozen=True)
+class Prepared:
+    """An answer checked and ready to store: everything but the database."""
+    case_id: UUID
+    answer: Answer
+    recovery: bool
+    args: tuple  # RECORD_RESPONSE's parameters
+
+
+def prepare_response(outbox: Outbox, secret: str, cmd: SubmitFeedback, classify: Classify | None,
+                     now: datetime) -> Prepared:
+    """Token, range and comment checks (TokenError / ValueError), the comment's masking and
+    classification, whether service recovery is needed, and the FeedbackSubmitted outbox row."""
     case_id = verify_token(secret, cmd.token, now)
     if case_id != cmd.case_id:
         raise TokenError("survey token belongs to another case")
@@ -42,10 +52,26 @@ async def record_response(conn: asyncpg.Connection, outbox: Outbox, secret: str,
         case_id=case_id, csat=answer.csat, nps=answer.nps, ces=answer.ces, comment=answer.comment, submitted_at=now))
     args = (case_id, answer.csat, answer.nps, answer.ces, answer.comment, now, c.topic if c else None,
             c.sentiment if c else None, recovery, event[0], event[1], json.dumps(event[2]), event[3])
-    if not recovery:
-        return await _record(conn, outbox, answer, recovery, args)
+    return Prepared(case_id, answer, recovery, args)
+
+
+async def record_response(conn: asyncpg.Connection, outbox: Outbox, secret: str, cmd: SubmitFeedback,
+                          classify: Classify | None = None) -> Outcome:
+    """The answer and its FeedbackSubmitted event go in with one statement (one round trip, no
+    transaction needed). A poor rating also alerts the team and reopens the case, in a transaction."""
+    p = prepare_response(outbox, secret, cmd, classify, datetime.now(UTC))
+    if not p.recovery:
+        return await _record(conn, outbox, p.answer, p.recovery, p.args)
     async with conn.transaction():  # the answer, the alert and the reopening together (a savepoint when nested)
-        return await _record(conn, outbox, answer, recovery, args)
+        return await _record(conn, outbox, p.answer, p.recovery, p.args)
+
+
+async def record_many(conn: asyncpg.Connection, answers: list[Prepared]) -> set[UUID]:
+    """First answers without service recovery, one per case, in one statement; returns the cases
+    recorded. The others (no survey yet, answered before) are for `record_response` to judge."""
+    cols = list(zip(*(p.args for p in answers)))
+    rows = await conn.fetch(repo.RECORD_RESPONSES, *[list(c) for i, c in enumerate(cols) if i != 8])
+    return {r[0] for r in rows}
 
 
 async def _record(conn: asyncpg.Connection, outbox: Outbox, answer: Answer, recovery: bool,
