@@ -50,15 +50,13 @@ class Harness:
         self.failures, self.unprocessable, self.drop_first_acks = failures, unprocessable, drop_first_acks
         self.seen: dict[str, int] = {}
         self.bulk_calls = 0
-        process = self.process
-        if bulk_failures is not None:  # a process with a bulk path, as intake's call segments have
-            self.bulk_failures = bulk_failures
+        self.bulk_failures = bulk_failures
 
-            async def process(conn, d):
-                await self.process(conn, d)
-            process.bulk = self.bulk
+        async def with_bulk(conn, d):  # a process with a bulk path, as intake's call segments have
+            await self.process(conn, d)
+        with_bulk.bulk = self.bulk
         self.consumer = IdempotentConsumer(SPEC, schema="probe", pool=pool, js=js, expect=(CaseResolved,),
-                                           process=process)
+                                           process=self.process if bulk_failures is None else with_bulk)
         original = self.consumer.handle
 
         async def handle(raws):
