@@ -66,7 +66,7 @@ class Classifier:
         if not norm or (hangul_share(norm) < MIN_HANGUL_SHARE and not (flags or critical or high)):
             return _unreadable(item, "empty text" if not norm else "not Korean text (too few Hangul letters)")
         probs, known = self.model.probabilities(features(self.tokenizer.morphs(norm), norm))
-        predicted = {h: (self.model.heads[h].labels[int(p.argmax())], float(p.max())) for h, p in probs.items()}
+        predicted = self.model.best(probs)
         topic, p_topic = predicted["topic"]
         kind, p_kind = predicted["kind"]
         sentiment, p_sentiment = predicted["sentiment"]

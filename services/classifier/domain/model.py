@@ -105,14 +105,14 @@ class LinearModel:
             out[name] = p / p.sum()
         return out, known
 
+    def best(self, probs: dict[str, np.ndarray]) -> dict[str, tuple[str, float]]:
+        """Per head the most likely label and its probability."""
+        return {name: (self.heads[name].labels[int(p.argmax())], float(p.max())) for name, p in probs.items()}
+
     def predict(self, feats: Counter[str]) -> tuple[dict[str, tuple[str, float]], float]:
         """Per head (label, probability), and the share of the text's features the model knows."""
         probs, known = self.probabilities(feats)
-        out = {}
-        for name, p in probs.items():
-            best = int(p.argmax())
-            out[name] = (self.heads[name].labels[best], float(p[best]))
-        return out, known
+        return self.best(probs), known
 
     def p_label(self, probs: dict[str, np.ndarray], head: str, label: str) -> float:
         labels = self.heads[head].labels

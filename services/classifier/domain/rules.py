@@ -133,7 +133,7 @@ MODEL_RULE = "model"  # critical found by the model's urgency head, evidence fro
 
 
 def model_critical(t: Text, lex: Lexicon) -> dict[str, Span]:
-    """The first anchor word (money or access at risk) with no `not_any` guard near it: the
+    """The first anchor word (money or access at risk) with no critical guard near it: the
     evidence for a critical call the model made where no critical rule matched."""
     # every critical guard counts here: the model names no rule, so a past, found, resolved or
     # hypothetical event ("잃어버렸다가 찾았는데") near the anchor cancels the call
@@ -152,7 +152,7 @@ INQUIRY_HIGH = ("scam_attempt",)  # an inquiry is high only for a scam attempt i
 
 def decide_urgency(t: Text, kind: str, flags: dict, critical: dict, high: dict) -> tuple[str, list[Evidence]]:
     escalation = flags.keys() & {"regulator", "media", "legal", "abusive"}
-    if critical and kind not in ("praise", "suggestion"):  # money at risk now (contract: ideas and thanks are low)
+    if critical and kind != "praise":  # money at risk now outweighs a (possibly wrong) kind, except thanks
         return "critical", [evidence_of(t, "urgency", "critical", name, span) for name, span in critical.items()]
     if kind in ("praise", "suggestion"):  # contract: suggestions and praise are low unless escalated
         return ("high", []) if escalation else ("low", [])

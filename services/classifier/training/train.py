@@ -89,8 +89,12 @@ def choose_critical_threshold(X, y: list[str], texts: Sequence[str], kinds: Sequ
     proba = cross_val_predict(_fit_factory(c), X, y, cv=StratifiedKFold(5, shuffle=True, random_state=7),
                               method="predict_proba")
     col = sorted(set(y)).index("critical")
-    acts = np.array([kind not in ("praise", "suggestion") and not find_urgency_rules(Text(t), lexicon.urgency.critical)
-                     and bool(model_critical(Text(t), lexicon)) for t, kind in zip(texts, kinds)])
+    def head_acts(text: str, kind: str) -> bool:
+        t = Text(text)
+        return (kind not in ("praise", "suggestion") and not find_urgency_rules(t, lexicon.urgency.critical)
+                and bool(model_critical(t, lexicon)))
+
+    acts = np.array([head_acts(t, kind) for t, kind in zip(texts, kinds)])
     gold = np.array([v == "critical" for v in y])
     log(f"  the urgency head decides {int(acts.sum())} training texts ({int((acts & gold).sum())} of them critical)")
     for t in THRESHOLD_GRID:
@@ -139,8 +143,9 @@ def train(examples: Sequence[Example], tokenizer: Tokenizer, lexicon: Lexicon, *
     version = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M") + "-" + corpus_digest(examples)[:8]
     meta = {"trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "examples": n,
             "corpus_sha256_12": corpus_digest(examples), "C": c, "min_df": MIN_DF,
-            "features": "kiwi (cong, no typo or multi-word dictionary) content lemmas (topic, affiliate); morphemes + morpheme bigrams + character "
-                        "2/3-grams (kind, sentiment); sublinear TF-IDF, l2",
+            "features": "kiwi (cong, no typo or multi-word dictionary) content lemmas (topic, affiliate); "
+                        "morphemes + morpheme bigrams + character 2/3-grams (kind, sentiment); all (urgency); "
+                        "sublinear TF-IDF, l2",
             "learner": "scikit-learn LogisticRegression (multinomial, class_weight=balanced)",
             "critical_threshold": threshold,
             "corrections": sum(1 for e in examples if e.style == "correction")}
