@@ -13,6 +13,7 @@ from services.feedback.domain.survey import issue_token
 from services.feedback.entrypoint import MIGRATIONS
 from services.feedback.handlers.events import on_fact, on_submit
 from shared import db
+from shared.cloudevents import envelope_for
 from shared.consumer import Delivery
 from shared.events import FeedbackSubmitted, SubmitFeedback
 from shared.outbox import Outbox
@@ -34,8 +35,8 @@ async def conn(database_url):
 
 def answer(case_id, csat=5, nps=9, ces=2, comment=None, token=None) -> Delivery:
     token = token or issue_token(SECRET, case_id, datetime.now(UTC) + timedelta(days=7))
-    return Delivery(env=None, msg=SubmitFeedback(case_id=case_id, token=token, csat=csat, nps=nps, ces=ces,
-                                                 comment=comment), raw=None)  # type: ignore[arg-type]
+    msg = SubmitFeedback(case_id=case_id, token=token, csat=csat, nps=nps, ces=ces, comment=comment)
+    return Delivery(env=envelope_for(msg, source="moksori/test"), msg=msg, raw=None)  # type: ignore[arg-type]
 
 
 async def test_first_answers_go_in_one_statement_and_the_rest_is_left_in_order(conn):
@@ -52,13 +53,18 @@ async def test_first_answers_go_in_one_statement_and_the_rest_is_left_in_order(c
     async with conn.transaction():
         rest = await process.bulk(conn, batch)
     assert [d.msg.case_id for d in rest] == [a, c, poor, answered, unknown]  # the left ones first, then the unrecorded
+    for d in rest:  # then `process` decides each (as the consumer does), reusing what bulk already checked
+        if d.msg.case_id == poor:
+            async with conn.transaction():
+                await process(conn, d)
     mine = [a, b, c, answered, unknown, poor]
     rows = {r["case_id"]: r["csat"] for r in await conn.fetch(
         "SELECT case_id, csat FROM feedback.responses WHERE case_id = ANY($1)", mine)}
-    assert rows == {a: 5, b: 3, answered: 4}
+    assert rows == {a: 5, b: 3, answered: 4, poor: 1}
     events = await conn.fetch("SELECT headers->>'ce-subject' AS case_id FROM feedback.outbox "
                               "WHERE headers->>'ce-subject' = ANY($1)", [str(x) for x in mine])
-    assert sorted(e["case_id"] for e in events) == sorted([str(a), str(b)])  # one FeedbackSubmitted per answer
+    # one FeedbackSubmitted per answer, and for the poor rating the service recovery's alert and reopening
+    assert sorted(e["case_id"] for e in events) == sorted([str(a), str(b)] + [str(poor)] * 3)
 
 
 async def test_a_batch_of_ratings_updates_the_facts_once_each_and_leaves_cases_without_facts(conn):
@@ -67,8 +73,8 @@ async def test_a_batch_of_ratings_updates_the_facts_once_each_and_leaves_cases_w
     at = datetime.now(UTC)
 
     def rated(case_id, csat):
-        return Delivery(env=None, msg=FeedbackSubmitted(case_id=case_id, csat=csat, nps=8, ces=3, submitted_at=at),
-                        raw=None)  # type: ignore[arg-type]
+        msg = FeedbackSubmitted(case_id=case_id, csat=csat, nps=8, ces=3, submitted_at=at)
+        return Delivery(env=envelope_for(msg, source="moksori/test"), msg=msg, raw=None)  # type: ignore[arg-type]
 
     batch = [rated(known, 2), rated(unknown, 4), rated(known, 5)]
     async with conn.transaction():

@@ -34,9 +34,12 @@ def on_resolved(outbox: Outbox, secret: str, ttl_days: int, base_url: str = "") 
 
 
 def on_submit(outbox: Outbox, secret: str, classify=None) -> Process:
+    prepared: dict[str, Prepared] = {}  # what the batch's bulk path checked (and classified) but left
+
     async def process(conn: asyncpg.Connection, d: Delivery) -> None:
         try:
-            outcome = await record_response(conn, outbox, secret, d.msg, classify)  # type: ignore[arg-type]
+            outcome = await record_response(conn, outbox, secret, d.msg, classify,  # type: ignore[arg-type]
+                                            prepared=prepared.pop(d.env.id, None))
         except (TokenError, ValueError) as exc:
             raise Unprocessable(str(exc)) from exc
         if outcome == "conflict":
@@ -47,6 +50,9 @@ def on_submit(outbox: Outbox, secret: str, classify=None) -> Process:
         """First answers of a fetched batch in one statement. Anything else (a bad token or range,
         service recovery, a second command for a case in the batch, no survey yet, an earlier answer)
         is left to `process`, which decides it exactly as before."""
+        prepared.clear()
+        if len(ds) < 2:
+            return ds  # nothing to gain: `process` alone checks it once
         now = datetime.now(UTC)
         fast: list[tuple[Delivery, Prepared]] = []
         rest: list[Delivery] = []
@@ -58,13 +64,13 @@ def on_submit(outbox: Outbox, secret: str, classify=None) -> Process:
                 rest.append(d)
                 continue
             if p.recovery or p.case_id in cases:
+                prepared[d.env.id] = p
                 rest.append(d)
                 continue
+            prepared[d.env.id] = p
             cases.add(p.case_id)
             fast.append((d, p))
-        if len(fast) < 2:
-            return ds
-        recorded = await record_many(conn, [p for _, p in fast])
+        recorded = await record_many(conn, [p for _, p in fast]) if fast else set()
         return rest + [d for d, p in fast if p.case_id not in recorded]
 
     process.bulk = bulk  # type: ignore[attr-defined]

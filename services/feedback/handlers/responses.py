@@ -56,10 +56,11 @@ def prepare_response(outbox: Outbox, secret: str, cmd: SubmitFeedback, classify:
 
 
 async def record_response(conn: asyncpg.Connection, outbox: Outbox, secret: str, cmd: SubmitFeedback,
-                          classify: Classify | None = None) -> Outcome:
+                          classify: Classify | None = None, prepared: Prepared | None = None) -> Outcome:
     """The answer and its FeedbackSubmitted event go in with one statement (one round trip, no
-    transaction needed). A poor rating also alerts the team and reopens the case, in a transaction."""
-    p = prepare_response(outbox, secret, cmd, classify, datetime.now(UTC))
+    transaction needed). A poor rating also alerts the team and reopens the case, in a transaction.
+    `prepared`: the same command already checked by a bulk path, so it is not checked twice."""
+    p = prepared or prepare_response(outbox, secret, cmd, classify, datetime.now(UTC))
     if not p.recovery:
         return await _record(conn, outbox, p.answer, p.recovery, p.args)
     async with conn.transaction():  # the answer, the alert and the reopening together (a savepoint when nested)
