@@ -1,16 +1,8 @@
-"""Reading JetStream streams from tests: counts and per-message headers."""
+"""Reading JetStream streams from tests: per-message headers (counts: bench.common.stream_messages)."""
 
 from __future__ import annotations
 
 import nats
-
-
-async def stream_count(url: str, stream: str) -> int:
-    nc = await nats.connect(url)
-    try:
-        return (await nc.jetstream().stream_info(stream)).state.messages
-    finally:
-        await nc.close()
 
 
 async def stream_header(url: str, stream: str, header: str) -> list[str]:

@@ -9,9 +9,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench.common import stream_messages as stream_count
 from services import devrun
 from shared.devstack import NatsServer, free_port
-from tests.streams import stream_count, stream_header
+from tests.streams import stream_header
 
 pytestmark = pytest.mark.e2e
 
