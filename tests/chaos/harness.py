@@ -307,17 +307,18 @@ class Supervisor:
                             ok = False
                         failures[svc] = 0 if ok else failures[svc] + 1
                         if failures[svc] >= self.LIVENESS_FAILURES:
-                            self._hung(svc)
-                            self.chaos.stack.procs[svc].send_signal(signal.SIGKILL)
-                            await asyncio.to_thread(self.chaos.stack.procs[svc].wait)
+                            await self._kill_hung(svc)
                             failures[svc] = 0
                 await asyncio.sleep(0.05)
 
-    def _hung(self, svc: str, starting: bool = False) -> None:
+    async def _kill_hung(self, svc: str, starting: bool = False) -> None:
+        """Record what the hung service was doing (py-spy, off the event loop), then kill it."""
         at = datetime.now(UTC).isoformat(timespec="seconds")
-        self.hung.append({"service": svc, "at": at, "starting": starting,
-                          "stacks": _stacks(self.chaos, (svc,)).get(svc, "")})
+        stacks = (await asyncio.to_thread(_stacks, self.chaos, (svc,))).get(svc, "")
+        self.hung.append({"service": svc, "at": at, "starting": starting, "stacks": stacks})
         self.liveness_kills.append((svc, at))
+        self.chaos.stack.procs[svc].send_signal(signal.SIGKILL)
+        await asyncio.to_thread(self.chaos.stack.procs[svc].wait)
 
     async def _restart(self, svc: str) -> None:
         self.ready[svc].clear()
@@ -329,9 +330,7 @@ class Supervisor:
         except RuntimeError:  # killed again while starting: the next round restarts it
             return
         except TimeoutError:  # never became ready: a startup probe gives up on it, and it is restarted
-            self._hung(svc, starting=True)
-            self.chaos.stack.procs[svc].send_signal(signal.SIGKILL)
-            await asyncio.to_thread(self.chaos.stack.procs[svc].wait)
+            await self._kill_hung(svc, starting=True)
             return
         self.ready[svc].set()
         self.restart_s.append(time.monotonic() - t)
