@@ -32,7 +32,9 @@ import asyncpg
 import nats
 
 from bench import httpload
-from bench.common import embedded_stack
+from pathlib import Path
+
+from bench.common import embedded_stack, profile, top_costs
 from services import devrun
 from services.feedback.domain.survey import issue_token
 from shared.cloudevents import encode, envelope_for
@@ -47,6 +49,11 @@ COMMENTS = [
 ]
 SEED = """INSERT INTO feedback.surveys (case_id, affiliate, team, channel, delivery, requested_at, expires_at)
 SELECT unnest($1::uuid[]), 'card', 'general', 'app', 'app_push', now(), now() + interval '7 days'"""
+# the report's facts of those cases, as their CaseRouted and CaseResolved events left them
+SEED_FACTS = """INSERT INTO feedback.case_facts (case_id, day, received_at, affiliate, team, topic, kind, channel,
+                                    origin, urgency, repeat, resolved_at, within_sla)
+SELECT unnest($1::uuid[]), current_date - 3, now() - interval '3 days', 'card', 'general', 'card_payment',
+       'complaint', 'app', 'direct', 'normal', false, now(), true"""
 
 
 def answers(n: int, secret: str, comment_share: float, rng: random.Random) -> list[dict]:
@@ -131,6 +138,13 @@ async def baseline(pg_url: str, batch: list[dict], clients: int) -> float:
     return len(batch) / elapsed
 
 
+def _report(spies: dict, prof_dir: Path) -> None:
+    for name, spy in spies.items():
+        spy.wait()
+        print(f"profile {name} ({prof_dir / (name + '.txt')}): " + ", ".join(
+            f"{frame} {share}%" for frame, share in top_costs(prof_dir / f"{name}.txt", 12)))
+
+
 async def main(args: argparse.Namespace) -> None:
     rng = random.Random(11)
     with embedded_stack() as stack:
@@ -141,11 +155,19 @@ async def main(args: argparse.Namespace) -> None:
         pool = await asyncpg.create_pool(stack.database_url, min_size=1, max_size=4)
         warm, http_batch, nats_batch = (answers(n, secret, args.comment_share, rng)
                                         for n in (1000, args.ratings // 2, args.ratings // 2))
-        await pool.execute(SEED, [uuid.UUID(a["case_id"]) for a in warm + http_batch + nats_batch])
+        cases = [uuid.UUID(a["case_id"]) for a in warm + http_batch + nats_batch]
+        await pool.execute(SEED, cases)
+        await pool.execute(SEED_FACTS, cases)
         url = stack.url("feedback")
         await over_http(url, warm, args.clients)  # warm-up: pools, prepared statements, Kiwi; not measured
+        prof_dir = Path(stack.var) / "profile"
+        prof_dir.mkdir(exist_ok=True)
+        spies = profile({"feedback-http": stack.procs["feedback"].pid}, args.profile, prof_dir) if args.profile else {}
         http_rate = await over_http(url, http_batch, args.clients)
+        _report(spies, prof_dir)
+        spies = profile({"feedback-nats": stack.procs["feedback"].pid}, args.profile, prof_dir) if args.profile else {}
         nats_rate = await over_nats(stack.nats_url, pool, nats_batch)
+        _report(spies, prof_dir)
         stored = await count(pool)
         base = await baseline(stack.database_url, answers(args.ratings // 2, secret, args.comment_share, rng),
                               args.clients)
@@ -164,6 +186,8 @@ if __name__ == "__main__":
     p.add_argument("--comment-share", type=float, default=0.3, help="share of answers with a comment (0-1)")
     p.add_argument("--clients", type=int, default=32)
     p.add_argument("--workers", type=int, default=2, help="feedback HTTP worker processes")
+    p.add_argument("--profile", type=float, default=0, metavar="SECONDS",
+                   help="py-spy the feedback processes for this long at the start of each measured path")
     a = p.parse_args()
     if a.ratings < 2 or not 0 <= a.comment_share <= 1 or a.clients < 1 or a.workers < 1:
         p.error("--ratings at least 2, --comment-share within 0-1, --clients and --workers at least 1")

@@ -29,6 +29,10 @@ class Outbox:
         self.source = source
         self.INSERT = (f"INSERT INTO {schema}.outbox (event_id, subject, headers, body) "
                        "VALUES ($1, $2, $3, $4) ON CONFLICT (event_id) DO NOTHING")
+        self.INSERT_MANY = (f"INSERT INTO {schema}.outbox (event_id, subject, headers, body) "
+                            "SELECT e.event_id, e.subject, e.headers::jsonb, e.body FROM "
+                            "unnest($1::text[], $2::text[], $3::text[], $4::bytea[]) AS e(event_id, subject, headers, body) "
+                            "ON CONFLICT (event_id) DO NOTHING")
         self.CLAIM_PENDING = (f"SELECT id, subject, headers, body FROM {schema}.outbox WHERE sent_at IS NULL "
                               "ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED")
         self.MARK_SENT = f"UPDATE {schema}.outbox SET sent_at = now() WHERE id = ANY($1::bigint[])"
@@ -53,6 +57,10 @@ class Outbox:
         env, row = self.row(msg, id=id, time=time)
         await conn.execute(self.INSERT, *row)
         return env
+
+    async def add_many(self, conn: asyncpg.Connection, msgs: list[Message]) -> None:
+        """Several messages in one statement (one round trip), each with its own new event id."""
+        await conn.execute(self.INSERT_MANY, *self.columns(msgs))
 
 
 class Relay:

@@ -1,6 +1,6 @@
 """Feedback's bulk paths against real PostgreSQL: a fetched batch of survey answers (and of
-their FeedbackSubmitted facts) written in one statement must leave exactly what the one-at-a-time
-path leaves; whatever the bulk path does not take is left for it, in order."""
+their ratings and alerts as facts) written in one statement must leave exactly what the
+one-at-a-time path leaves; whatever the bulk path does not take is left for it, in order."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from services.feedback.entrypoint import MIGRATIONS
 from services.feedback.handlers.events import on_fact, on_submit
 from shared import db
 from shared.cloudevents import envelope_for
-from shared.consumer import Delivery
-from shared.events import FeedbackSubmitted, SubmitFeedback
+from shared.consumer import DEAD_LETTER, Delivery
+from shared.events import AlertRaised, CaseResolved, FeedbackSubmitted, SubmitFeedback
 from shared.outbox import Outbox
 
 pytestmark = pytest.mark.integration
@@ -49,36 +49,73 @@ async def test_first_answers_go_in_one_statement_and_the_rest_is_left_in_order(c
     batch = [answer(a), answer(b, csat=3), answer(a, csat=1),  # a second command for a: left to `process`
              answer(answered), answer(unknown),  # answered before / no survey: left
              answer(c, token="forged.token"),  # bad token: left (process dead-letters it)
-             answer(poor, csat=1, nps=2)]  # service recovery: left (it needs its own transaction)
+             answer(poor, csat=1, nps=2)]  # service recovery: taken, with its alert and reopening
     async with conn.transaction():
         rest = await process.bulk(conn, batch)
-    assert [d.msg.case_id for d in rest] == [a, c, poor, answered, unknown]  # the left ones first, then the unrecorded
-    for d in rest:  # then `process` decides each (as the consumer does), reusing what bulk already checked
-        if d.msg.case_id == poor:
-            async with conn.transaction():
-                await process(conn, d)
+    assert [d.msg.case_id for d in rest] == [a, c, answered, unknown]  # the left ones first, then the unrecorded
     mine = [a, b, c, answered, unknown, poor]
     rows = {r["case_id"]: r["csat"] for r in await conn.fetch(
         "SELECT case_id, csat FROM feedback.responses WHERE case_id = ANY($1)", mine)}
     assert rows == {a: 5, b: 3, answered: 4, poor: 1}
-    events = await conn.fetch("SELECT headers->>'ce-subject' AS case_id FROM feedback.outbox "
-                              "WHERE headers->>'ce-subject' = ANY($1)", [str(x) for x in mine])
+    events = await conn.fetch("SELECT headers->>'ce-subject' AS case_id, headers->>'ce-type' AS type, body "
+                              "FROM feedback.outbox WHERE headers->>'ce-subject' = ANY($1)", [str(x) for x in mine])
     # one FeedbackSubmitted per answer, and for the poor rating the service recovery's alert and reopening
-    assert sorted(e["case_id"] for e in events) == sorted([str(a), str(b)] + [str(poor)] * 3)
+    assert sorted((e["case_id"], e["type"].split(".")[2]) for e in events) == sorted(
+        [(str(a), "feedback"), (str(b), "feedback"), (str(poor), "feedback"), (str(poor), "alert"),
+         (str(poor), "cmd")])
+    alert = next(e for e in events if e["type"].startswith("kr.moksori.alert"))
+    assert b'"affiliate":"card"' in alert["body"]  # the survey's affiliate: the alert goes to its team
 
 
-async def test_a_batch_of_ratings_updates_the_facts_once_each_and_leaves_cases_without_facts(conn):
+def delivered(msg) -> Delivery:
+    return Delivery(env=envelope_for(msg, source="moksori/test"), msg=msg, raw=None)  # type: ignore[arg-type]
+
+
+async def test_a_batch_of_ratings_updates_the_facts_once_each_in_one_statement(conn):
     known, unknown = uuid.uuid4(), uuid.uuid4()
-    await conn.execute("INSERT INTO feedback.case_facts (case_id) VALUES ($1)", known)
+    await conn.execute("INSERT INTO feedback.case_facts (case_id, affiliate) VALUES ($1, 'card')", known)
     at = datetime.now(UTC)
 
     def rated(case_id, csat):
-        msg = FeedbackSubmitted(case_id=case_id, csat=csat, nps=8, ces=3, submitted_at=at)
-        return Delivery(env=envelope_for(msg, source="moksori/test"), msg=msg, raw=None)  # type: ignore[arg-type]
+        return delivered(FeedbackSubmitted(case_id=case_id, csat=csat, nps=8, ces=3, submitted_at=at))
 
-    batch = [rated(known, 2), rated(unknown, 4), rated(known, 5)]
+    resolved = delivered(CaseResolved(case_id=known, affiliate="card", team="general", channel="app",
+                                      resolution="카드 결제 취소 처리 완료", resolved_at=at, within_sla=True))
+    batch = [rated(known, 2), rated(unknown, 4), resolved, rated(known, 5)]
     async with conn.transaction():
         rest = await on_fact.bulk(conn, batch)
-    assert [d.msg.case_id for d in rest] == [unknown]  # no facts row yet: the one-at-a-time path creates it
-    row = await conn.fetchrow("SELECT csat, nps, ces FROM feedback.case_facts WHERE case_id = $1", known)
-    assert tuple(row) == (5, 8, 3)  # the last rating of the case wins, as in stream order
+    assert rest == [resolved]  # not a rating: left to the one-at-a-time path
+    rows = {r[0]: tuple(r[1:]) for r in await conn.fetch(
+        "SELECT case_id, csat, nps, ces, affiliate FROM feedback.case_facts WHERE case_id = ANY($1)", [known, unknown])}
+    # the last rating of the case wins, as in stream order; a rating before its case's other events makes the row
+    assert rows == {known: (5, 8, 3, "card"), unknown: (4, 8, 3, None)}
+
+
+async def test_a_batch_of_alerts_leaves_what_one_at_a_time_leaves(conn):
+    """Counts per case, stored once per event id, dead letters stored but never counted on a case."""
+    cases = [uuid.uuid4(), uuid.uuid4()]
+
+    def alert(case_id, reason="media", **kw):
+        return delivered(AlertRaised(case_id=case_id, reason=reason, severity="high", affiliate="bank",
+                                     message="언론 제보 언급", **kw))
+
+    batch = [alert(cases[0]), alert(cases[0], call_id="call-1"), alert(cases[1], reason=DEAD_LETTER)]
+    batch.append(batch[0])  # the same event again (a redelivery the inbox let through)
+    schemas = {}
+    for way in ("bulk", "one"):
+        await conn.execute("DELETE FROM feedback.alerts WHERE case_id = ANY($1)", cases)
+        await conn.execute("DELETE FROM feedback.case_facts WHERE case_id = ANY($1)", cases)
+        async with conn.transaction():
+            if way == "bulk":
+                assert await on_fact.bulk(conn, batch) == []
+            else:
+                for d in batch:
+                    await on_fact(conn, d)
+        schemas[way] = (
+            sorted((tuple(r) for r in await conn.fetch(
+                "SELECT case_id, reason, call_id FROM feedback.alerts WHERE case_id = ANY($1)", cases)), key=str),
+            sorted(tuple(r) for r in await conn.fetch(
+                "SELECT case_id, alerts FROM feedback.case_facts WHERE case_id = ANY($1)", cases)))
+    assert schemas["bulk"] == schemas["one"]
+    assert schemas["bulk"][1] == [(cases[0], 2)]  # the dead letter is counted as an alert, never as a case fact
+    assert len(schemas["bulk"][0]) == 3

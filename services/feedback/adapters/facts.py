@@ -1,9 +1,12 @@
-"""Analytics facts: one upsert per case event."""
+"""Analytics facts: one upsert per case event; ratings and alerts a batch at a time."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import asyncpg
 
+from shared.consumer import DEAD_LETTER
 from shared.events import (
     AlertRaised, CaseAcknowledged, CaseExtended, CaseReclassified, CaseReopened, CaseResolved, CaseRouted,
     CaseTransferred, Event, FeedbackSubmitted,
@@ -32,8 +35,6 @@ SETS = {
     CaseTransferred: "affiliate = $2, team = $3",
     CaseReclassified: "kind = $2, topic = $3",
     CaseReopened: "reopened = reopened + 1, resolved_at = NULL, within_sla = NULL",
-    AlertRaised: "alerts = alerts + 1",
-    FeedbackSubmitted: "csat = $2, nps = $3, ces = $4",
 }
 
 
@@ -49,34 +50,41 @@ def _args(e: Event) -> tuple:
             return (e.affiliate, e.team)
         case CaseReclassified():
             return (e.kind, e.topic)
-        case FeedbackSubmitted():
-            return (e.csat, e.nps, e.ces)
     return ()
 
 
 # a fetched batch's ratings in one statement (so the rollup's statement trigger fires once, not per
-# rating); it returns the cases it updated, and the others (no facts row yet) go one at a time
+# rating); a rating that came before its case's other events makes the case's row, as UPSERT does
 RATINGS = """
-UPDATE feedback.case_facts f SET csat = v.csat, nps = v.nps, ces = v.ces
-FROM unnest($1::uuid[], $2::int[], $3::int[], $4::int[]) AS v(case_id, csat, nps, ces)
-WHERE f.case_id = v.case_id
-RETURNING f.case_id"""
+INSERT INTO feedback.case_facts (case_id, csat, nps, ces)
+SELECT * FROM unnest($1::uuid[], $2::smallint[], $3::smallint[], $4::smallint[])
+ON CONFLICT (case_id) DO UPDATE SET csat = EXCLUDED.csat, nps = EXCLUDED.nps, ces = EXCLUDED.ces"""
 
 
-async def record_ratings(conn: asyncpg.Connection, ratings: list[FeedbackSubmitted]) -> set:
-    """Applies the ratings (at most one per case) whose case already has a facts row; returns those cases."""
-    rows = await conn.fetch(RATINGS, [e.case_id for e in ratings], [e.csat for e in ratings],
-                            [e.nps for e in ratings], [e.ces for e in ratings])
-    return {r[0] for r in rows}
+async def record_ratings(conn: asyncpg.Connection, ratings: list[FeedbackSubmitted]) -> None:
+    """Applies the ratings, at most one per case (the last one, in stream order)."""
+    await conn.execute(RATINGS, [e.case_id for e in ratings], [e.csat for e in ratings],
+                       [e.nps for e in ratings], [e.ces for e in ratings])
 
 
-INSERT_ALERT = """
-INSERT INTO feedback.alerts (event_id, case_id, reason, severity, affiliate, message, call_id, at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING"""
+# a fetched batch's alerts in one statement: the alert rows, stored once per event id, and each
+# case's count of the alerts newly stored for it; a dead letter ($9) is about a message, not a case
+ALERTS = """
+WITH a AS (
+  INSERT INTO feedback.alerts (event_id, case_id, reason, severity, affiliate, message, call_id, at)
+  SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                       $8::timestamptz[])
+  ON CONFLICT DO NOTHING RETURNING case_id, reason)
+INSERT INTO feedback.case_facts (case_id, alerts) SELECT case_id, count(*) FROM a WHERE reason <> $9 GROUP BY case_id
+ON CONFLICT (case_id) DO UPDATE SET alerts = feedback.case_facts.alerts + EXCLUDED.alerts"""
 
 
-async def record_alert(conn: asyncpg.Connection, event_id: str, at, e: AlertRaised) -> None:
-    await conn.execute(INSERT_ALERT, event_id, e.case_id, e.reason, e.severity, e.affiliate, e.message, e.call_id, at)
+async def record_alerts(conn: asyncpg.Connection, alerts: list[tuple[str, datetime, AlertRaised]]) -> None:
+    """(event id, event time, alert) each."""
+    await conn.execute(ALERTS, [a[0] for a in alerts], [a[2].case_id for a in alerts], [a[2].reason for a in alerts],
+                       [a[2].severity for a in alerts], [a[2].affiliate for a in alerts],
+                       [a[2].message for a in alerts], [a[2].call_id for a in alerts], [a[1] for a in alerts],
+                       DEAD_LETTER)
 
 
 async def record(conn: asyncpg.Connection, e: Event) -> None:

@@ -21,23 +21,25 @@ SELECT (SELECT affiliate FROM survey) AS affiliate, EXISTS (SELECT 1 FROM survey
        EXISTS (SELECT 1 FROM ins) AS inserted, r.case_id IS NOT NULL AS answered, r.csat, r.nps, r.ces, r.comment
 FROM (SELECT 1) AS one LEFT JOIN feedback.responses r ON r.case_id = $1"""
 
-# many first answers at once (no service recovery among them): those whose survey exists and that
-# were not answered before are stored with their FeedbackSubmitted outbox rows; their cases come back
+# many first answers at once: those whose survey exists and that were not answered before are
+# stored with their FeedbackSubmitted outbox rows; their cases come back, with the survey's
+# affiliate and whether the answer needs service recovery (its alert and reopening follow)
 RECORD_RESPONSES = """
 WITH v AS (
   SELECT * FROM unnest($1::uuid[], $2::int[], $3::int[], $4::int[], $5::text[], $6::timestamptz[], $7::text[],
-                       $8::text[], $9::text[], $10::text[], $11::text[], $12::bytea[])
-    AS v(case_id, csat, nps, ces, comment, submitted_at, topic, sentiment, event_id, subject, headers, body)),
+                       $8::text[], $9::bool[], $10::text[], $11::text[], $12::text[], $13::bytea[])
+    AS v(case_id, csat, nps, ces, comment, submitted_at, topic, sentiment, recovery, event_id, subject, headers,
+         body)),
 ins AS (
   INSERT INTO feedback.responses (case_id, csat, nps, ces, comment, submitted_at, comment_topic, comment_sentiment,
                                   recovery)
-  SELECT v.case_id, v.csat, v.nps, v.ces, v.comment, v.submitted_at, v.topic, v.sentiment, false
+  SELECT v.case_id, v.csat, v.nps, v.ces, v.comment, v.submitted_at, v.topic, v.sentiment, v.recovery
   FROM v JOIN feedback.surveys s ON s.case_id = v.case_id
-  ON CONFLICT (case_id) DO NOTHING RETURNING case_id),
+  ON CONFLICT (case_id) DO NOTHING RETURNING case_id, recovery),
 event AS (
   INSERT INTO feedback.outbox (event_id, subject, headers, body)
   SELECT v.event_id, v.subject, v.headers::jsonb, v.body FROM v JOIN ins ON ins.case_id = v.case_id)
-SELECT case_id FROM ins"""
+SELECT ins.case_id, ins.recovery, s.affiliate FROM ins JOIN feedback.surveys s ON s.case_id = ins.case_id"""
 
 INSERT_REWARD = """
 INSERT INTO feedback.rewards (case_id, affiliate, points) VALUES ($1, $2, $3)

@@ -11,7 +11,7 @@ from services.feedback.adapters import repository as repo
 from services.feedback.domain.survey import TokenError, delivery_for, expiry, issue_token
 from services.feedback.handlers.responses import Prepared, prepare_response, record_many, record_response
 from services.feedback.domain.rewards import RewardTable
-from shared.consumer import DEAD_LETTER, Delivery, Process, Unprocessable
+from shared.consumer import Delivery, Process, Unprocessable
 from shared.events import (AlertRaised, CaseResolved, CustomerNoticeRequested, FeedbackSubmitted, RewardGranted,
                            SuggestionReviewed, SurveyRequested)
 from shared.outbox import Outbox
@@ -47,9 +47,9 @@ def on_submit(outbox: Outbox, secret: str, classify=None) -> Process:
         # NoSurvey propagates and is retried: the survey may still be on its way
 
     async def bulk(conn: asyncpg.Connection, ds: list[Delivery]) -> list[Delivery]:
-        """First answers of a fetched batch in one statement. Anything else (a bad token or range,
-        service recovery, a second command for a case in the batch, no survey yet, an earlier answer)
-        is left to `process`, which decides it exactly as before."""
+        """First answers of a fetched batch in one statement, and their service recovery in one
+        more. Anything else (a bad token or range, a second command for a case in the batch, no
+        survey yet, an earlier answer) is left to `process`, which decides it exactly as before."""
         prepared.clear()
         if len(ds) < 2:
             return ds  # nothing to gain: `process` alone checks it once
@@ -63,14 +63,14 @@ def on_submit(outbox: Outbox, secret: str, classify=None) -> Process:
             except (TokenError, ValueError):
                 rest.append(d)
                 continue
-            if p.recovery or p.case_id in cases:
+            if p.case_id in cases:
                 prepared[d.env.id] = p
                 rest.append(d)
                 continue
             prepared[d.env.id] = p
             cases.add(p.case_id)
             fast.append((d, p))
-        recorded = await record_many(conn, [p for _, p in fast]) if fast else set()
+        recorded = await record_many(conn, outbox, [p for _, p in fast]) if fast else set()
         return rest + [d for d, p in fast if p.case_id not in recorded]
 
     process.bulk = bulk  # type: ignore[attr-defined]
@@ -103,23 +103,34 @@ def on_reviewed(outbox: Outbox, rewards: RewardTable) -> Process:
 
 async def on_fact(conn: asyncpg.Connection, d: Delivery) -> None:
     if isinstance(d.msg, AlertRaised):
-        await facts.record_alert(conn, d.env.id, d.env.time, d.msg)
-        if d.msg.reason == DEAD_LETTER:
-            return  # about a message, not a case: counted as an alert, never as a case fact
-    await facts.record(conn, d.msg)  # type: ignore[arg-type]
+        await facts.record_alerts(conn, [(d.env.id, d.env.time, d.msg)])
+    elif isinstance(d.msg, FeedbackSubmitted):
+        await facts.record_ratings(conn, [d.msg])
+    else:
+        await facts.record(conn, d.msg)  # type: ignore[arg-type]
 
 
 async def _facts_bulk(conn: asyncpg.Connection, ds: list[Delivery]) -> list[Delivery]:
-    """The batch's ratings in one statement; everything else, and a rating whose case has no facts
-    row yet, one at a time. Applied in stream order, the last rating of a case wins; so it does here."""
+    """The batch's ratings in one statement and its alerts in another; everything else one at a
+    time. Applied in stream order, the last rating of a case wins; so it does here. Ratings and
+    alert counts touch columns no other event sets, so taking them first changes nothing."""
     last: dict = {}
+    alerts = []
+    rest = []
     for d in ds:
         if isinstance(d.msg, FeedbackSubmitted):
             last[d.msg.case_id] = d
-    if len(last) < 2:
+        elif isinstance(d.msg, AlertRaised):
+            alerts.append((d.env.id, d.env.time, d.msg))
+        else:
+            rest.append(d)
+    if len(last) + len(alerts) < 2:
         return ds
-    done = await facts.record_ratings(conn, [d.msg for d in last.values()])  # type: ignore[misc]
-    return [d for d in ds if not (isinstance(d.msg, FeedbackSubmitted) and d.msg.case_id in done)]
+    if last:
+        await facts.record_ratings(conn, [d.msg for d in last.values()])  # type: ignore[misc]
+    if alerts:
+        await facts.record_alerts(conn, alerts)
+    return rest
 
 
 on_fact.bulk = _facts_bulk  # type: ignore[attr-defined]

@@ -14,7 +14,7 @@ import asyncpg
 from services.feedback.adapters import repository as repo
 from services.feedback.domain.survey import Answer, TokenError, is_repeat, verify_token
 from services.feedback.domain.rewards import needs_recovery
-from shared.events import AlertRaised, Classification, FeedbackSubmitted, ReopenCase, SubmitFeedback
+from shared.events import AlertRaised, Classification, FeedbackSubmitted, Message, ReopenCase, SubmitFeedback
 from shared.outbox import Outbox
 from shared.pii import mask_text
 
@@ -67,12 +67,15 @@ async def record_response(conn: asyncpg.Connection, outbox: Outbox, secret: str,
         return await _record(conn, outbox, p.answer, p.recovery, p.args)
 
 
-async def record_many(conn: asyncpg.Connection, answers: list[Prepared]) -> set[UUID]:
-    """First answers without service recovery, one per case, in one statement; returns the cases
-    recorded. The others (no survey yet, answered before) are for `record_response` to judge."""
-    cols = list(zip(*(p.args for p in answers)))
-    rows = await conn.fetch(repo.RECORD_RESPONSES, *[list(c) for i, c in enumerate(cols) if i != 8])
-    return {r[0] for r in rows}
+async def record_many(conn: asyncpg.Connection, outbox: Outbox, answers: list[Prepared]) -> set[UUID]:
+    """First answers, one per case, in one statement, and the service recovery they need in one
+    more; returns the cases recorded. The others (no survey yet, answered before) are for
+    `record_response` to judge. The caller's transaction holds them together."""
+    rows = await conn.fetch(repo.RECORD_RESPONSES, *[list(c) for c in zip(*(p.args for p in answers))])
+    recover = [m for r in rows if r["recovery"] for m in recovery_messages(r["case_id"], r["affiliate"])]
+    if recover:
+        await outbox.add_many(conn, recover)
+    return {r["case_id"] for r in rows}
 
 
 async def _record(conn: asyncpg.Connection, outbox: Outbox, answer: Answer, recovery: bool,
@@ -84,7 +87,7 @@ async def _record(conn: asyncpg.Connection, outbox: Outbox, answer: Answer, reco
             raise NoSurvey(f"no survey was sent for case {case_id}")
         if row["inserted"]:
             if recovery:
-                await start_recovery(conn, outbox, case_id, row["affiliate"])
+                await outbox.add_many(conn, recovery_messages(case_id, row["affiliate"]))
             return "recorded"
         if row["answered"]:
             earlier = Answer(row["csat"], row["nps"], row["ces"], row["comment"])
@@ -92,8 +95,8 @@ async def _record(conn: asyncpg.Connection, outbox: Outbox, answer: Answer, reco
     return "conflict"
 
 
-async def start_recovery(conn: asyncpg.Connection, outbox: Outbox, case_id, affiliate: str) -> None:
+def recovery_messages(case_id: UUID, affiliate: str) -> list[Message]:
     """Service recovery: the team is alerted and the case goes back to it."""
-    await outbox.add(conn, AlertRaised(case_id=case_id, reason="service_recovery", severity="high",
-                                       affiliate=affiliate, message="고객 만족도 낮음: 서비스 회복 조치 필요"))
-    await outbox.add(conn, ReopenCase(case_id=case_id, reason="고객 만족도 조사 결과 불만족: 서비스 회복"))
+    return [AlertRaised(case_id=case_id, reason="service_recovery", severity="high", affiliate=affiliate,
+                        message="고객 만족도 낮음: 서비스 회복 조치 필요"),
+            ReopenCase(case_id=case_id, reason="고객 만족도 조사 결과 불만족: 서비스 회복")]
