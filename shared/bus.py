@@ -51,6 +51,9 @@ class ConsumerSpec:
     # nats-py's fetch waits this long to fill a batch once the first message is in:
     # the latency a quiet stage adds; under load batches fill without waiting
     batch_wait_s: float = 0.05
+    # a quiet consumer's pull request waits this long for its first message (one request per
+    # idle_wait_s instead of one per batch_wait_s); a message that arrives is delivered at once
+    idle_wait_s: float = 2.0
     retry_delay_s: float = 1.0  # first nak delay; doubles per delivery, capped at 30 s
 
     def config(self) -> api.ConsumerConfig:

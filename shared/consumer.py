@@ -226,21 +226,41 @@ class IdempotentConsumer:
             log.warning("%s: could not raise the dead-letter alert: %r", self.name, exc)
 
 
+# The pull consumers this process runs: (stream, durable) -> (batch size, idle wait s). See `_fetch`.
+_LONG_POLLS: dict[tuple[str, str], tuple[int, float]] = {}
+
+
 def normalise_fetch_timeouts() -> None:
-    """nats-py 2.16 raises a bare asyncio.TimeoutError from one path of fetch()
-    (nats-io/nats.py#934) where FastStream's batch loop catches only
-    nats.errors.TimeoutError. The escaped error restarts the loop and drops the
-    half-collected batch, which then waits a full ack_wait for redelivery. Raising
-    nats.errors.TimeoutError (itself a TimeoutError) changes nothing for other callers."""
+    """Patches nats-py's PullSubscription.fetch, once per process, for two things:
+
+    - **Long polls when quiet.** FastStream's batch loop calls fetch(batch, batch_wait) again and
+      again; on a quiet consumer each call is a pull request that expires after 10-50 ms, so
+      every idle consumer of every replica asks the server 20-100 times a second (about half a
+      core for the whole system on one machine). For the consumers `subscribe` registered, a
+      fetch for a whole batch with nothing buffered is made in two steps: one request for a single
+      message that waits up to `idle_wait_s` (returning as soon as one arrives), then the rest of
+      the batch within the usual `batch_wait_s`. Other callers are unchanged.
+    - nats-py 2.16 raises a bare asyncio.TimeoutError from one path of fetch()
+      (nats-io/nats.py#934) where FastStream's batch loop catches only
+      nats.errors.TimeoutError. The escaped error restarts the loop and drops the
+      half-collected batch, which then waits a full ack_wait for redelivery. Raising
+      nats.errors.TimeoutError (itself a TimeoutError) changes nothing for other callers."""
     cls = JetStreamContext.PullSubscription
     if getattr(cls.fetch, "_moksori_normalised", False):
         return
     original = cls.fetch
 
     @functools.wraps(original)
-    async def fetch(self, *args, **kwargs):
+    async def fetch(self, batch: int = 1, timeout: float | None = 5, heartbeat: float | None = None):
         try:
-            return await original(self, *args, **kwargs)
+            poll = _LONG_POLLS.get((self._stream, self._consumer))
+            if poll and batch == poll[0] > 1 and timeout and not self.pending_msgs:
+                first = await original(self, 1, poll[1])  # TimeoutError after idle_wait_s: FastStream asks again
+                try:
+                    return first + await original(self, batch - 1, timeout)
+                except asyncio.TimeoutError:
+                    return first
+            return await original(self, batch, timeout, heartbeat)
         except nats.errors.TimeoutError:
             raise
         except asyncio.TimeoutError as exc:
@@ -260,6 +280,7 @@ def subscribe(broker: NatsBroker, spec: ConsumerSpec, consumer: Callable[[], Ide
 
     `consumer` is looked up per batch because pools and JetStream contexts exist only
     after start-up (nothing does I/O at import)."""
+    _LONG_POLLS[(spec.stream, spec.durable)] = (batch_size, spec.idle_wait_s)
 
     @broker.subscriber(spec.filter_subject, stream=JStream(spec.stream, declare=False), durable=spec.durable,
                        pull_sub=PullSub(batch_size=batch_size, timeout=spec.batch_wait_s, batch=True),

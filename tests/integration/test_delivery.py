@@ -223,3 +223,29 @@ async def _async(value):
 async def _pending_zero(js):
     info = await js.consumer_info(SPEC.stream, SPEC.durable)
     return info.num_ack_pending == 0 and info.num_pending == 0
+
+
+async def test_a_quiet_consumer_long_polls_and_still_takes_a_message_at_once(probe, nats_url, nc):
+    """An idle consumer asks the server for messages about once per idle_wait_s (2 s), not once per
+    batch_wait_s (50 ms); a message published while it waits is processed without waiting that out."""
+    pool, js = probe
+    requests: list[float] = []
+
+    async def seen(_msg):
+        requests.append(asyncio.get_running_loop().time())
+
+    watch = await nc.subscribe(f"$JS.API.CONSUMER.MSG.NEXT.{SPEC.stream}.{SPEC.durable}", cb=seen)
+    async with Harness(pool, js, nats_url):
+        await asyncio.sleep(3.0)
+        idle_requests = len(requests)
+        sent = asyncio.get_running_loop().time()
+        await publish(js, resolved())
+        assert await wait_for(lambda: _processed(pool, 1), timeout=5)
+        took = asyncio.get_running_loop().time() - sent
+    await watch.unsubscribe()
+    assert idle_requests <= 4, f"{idle_requests} pull requests in 3 s of idling"  # one per 50 ms would be ~60
+    assert took < 0.5, f"the message waited {took:.2f} s"
+
+
+async def _processed(pool, n: int) -> bool:
+    return (await counts(pool))[0] >= n
