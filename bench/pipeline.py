@@ -302,6 +302,11 @@ async def main(args: argparse.Namespace) -> None:
         pids |= {"nats-server": stack.nats.proc.pid, "postgres": stack.pg.proc.pid, "load-client": os.getpid()}
         usage = Usage(pids)
         await ours(stack, vocs, 100, 3, usage, 60)  # warm-up: pools, prepared statements, Kiwi caches
+        await asyncio.sleep(3)  # let the warm-up's work finish
+        usage.start()
+        await asyncio.sleep(args.idle)  # no load: what the system costs when nothing happens (polling, timers)
+        idle = usage.stop()
+        print(json.dumps({"idle_s": args.idle, "usage": idle}), flush=True)
         runs, base = [], []
         for rate in args.rates:
             prof_dir = None
@@ -330,6 +335,7 @@ async def main(args: argparse.Namespace) -> None:
             print(f"| {r.rate:,.0f} | {r.throughput:,.0f} | {r.pct(.5)} / {r.pct(.99)} / {r.pct(.999)} | "
                   f"{b.throughput:,.0f} | {b.pct(.5)} / {b.pct(.99)} | {r.throughput / b.throughput:.2f} |")
         print("\nCPU % of one core / peak RSS MB per process, per offered rate:")
+        print("    idle  " + "  ".join(f"{n} {u['cpu_pct']}%/{u['rss_mb']}MB" for n, u in idle.items()))
         for r in runs:
             print(f"  {r.rate:>6,.0f}/s  " + "  ".join(f"{n} {u['cpu_pct']}%/{u['rss_mb']}MB"
                                                     for n, u in r.usage.items()))
@@ -350,6 +356,7 @@ def parse_rates(text: str) -> list[float]:
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--idle", type=float, default=10.0, help="seconds of no load measured first (CPU at rest)")
     p.add_argument("--rates", type=parse_rates, default=[200.0, 500.0, 1000.0, 1500.0])
     p.add_argument("--seconds", type=float, default=10.0, help="seconds of offered load per rate")
     p.add_argument("--drain", type=float, default=120.0, help="seconds to wait for the backlog after sending")
