@@ -32,7 +32,7 @@ def test_the_committed_split_is_what_the_parts_give():
         "run `moksori classify corpus` and commit train.jsonl / test.jsonl"
 
 
-def test_the_test_side_is_only_the_newest_writing_round_and_half_of_it():
+def test_the_test_side_is_only_the_heldout_writing_round_and_half_of_it():
     newest = {e.id for p in (CORPUS_DIR / "parts").glob(f"{HELDOUT_ROUND}*.jsonl") for e in read_jsonl(p)}
     assert {e.id for e in TEST} <= newest
     assert 0.4 <= len(TEST) / len(newest) <= 0.6
@@ -99,3 +99,25 @@ def test_the_external_check_set_shares_no_text_with_the_corpus():
     external = [e for p in sorted((CORPUS_DIR / "external").glob("*.jsonl")) for e in read_jsonl(p)]
     assert len(external) >= 400
     assert not {dedupe_key(e.text) for e in external} & {dedupe_key(e.text) for e in TRAIN + TEST}
+
+
+def test_a_later_round_repeating_a_held_out_text_loses_its_copy_not_the_test_side(tmp_path):
+    import json
+
+    (tmp_path / "parts").mkdir()
+    held = [e for e in TEST if e.topic == "loan"][:2]
+    first = TRAIN[0]
+
+    def write(name, examples):
+        (tmp_path / "parts" / name).write_text("".join(
+            json.dumps(e.model_dump(mode="json", by_alias=True), ensure_ascii=False) + "\n" for e in examples),
+            encoding="utf-8")
+
+    write("card.jsonl", [first])
+    write(f"{HELDOUT_ROUND}writer_a.jsonl", held)
+    # a later writer happens to repeat a held-out text (spacing and punctuation differ) and a first-round one
+    write("r4_writer_z.jsonl", [held[1].model_copy(update={"id": "R4Z-0001", "text": held[1].text.replace(" ", "") + "!!"}),
+                                first.model_copy(update={"id": "R4Z-0002"})])
+    s = split_parts(tmp_path)
+    assert {e.id for e in s.train + s.test} == {first.id, held[0].id, held[1].id}
+    assert sorted(s.dropped) == sorted([("R4Z-0001", held[1].id), ("R4Z-0002", first.id)])

@@ -5,8 +5,9 @@ Duplicates are dropped before the split, comparing texts with case, spacing,
 punctuation, repeated letters and numbers normalised away, so the same complaint
 cannot sit on both sides.
 
-The held-out test file comes from the newest writing round only (parts named `r2_*`),
-written by writers who never saw the older parts, the lexicon or the model. Within each
+The held-out test file comes from the second writing round only (parts named `r2_*`),
+written by writers who never saw the older parts, the lexicon or the model; later rounds
+(`r4_*`, ...) only train, and a later line that repeats a held-out text is the one dropped. Within each
 topic its texts are ordered by a hash of their normalised form and every second goes to
 the test file (stratified and deterministic); everything else is training data. So the
 test set is text nobody tuned the rules or chose the features on."""
@@ -17,7 +18,7 @@ import hashlib
 import json
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from shared.datafiles import DataFileError
 from shared.events import Affiliate, Flag, Kind, Sentiment, Topic, Urgency
 
 CORPUS_DIR = Path(__file__).resolve().parent.parent / "corpus"
-HELDOUT_ROUND = "r2_"  # parts of the writing round the test file is drawn from
+HELDOUT_ROUND = "r2_"  # parts of the writing round the test file is drawn from (later rounds only train)
 TEST_EVERY = 2
 # the channel each writing register comes in on
 REGISTER_CHANNEL = {"app_review": "app", "web_form": "web", "email": "email", "chat": "chat", "stt": "phone",
@@ -86,13 +87,15 @@ class Split:
     dropped: list[tuple[str, str]]  # (dropped id, kept id)
 
 
-def split(examples: Iterable[Example], heldout: Iterable[Example] = ()) -> Split:
-    """`examples` all train; `heldout` (the newest round, read after them) split by topic."""
+def split(examples: Iterable[Example], heldout: Iterable[Example] = (), later: Iterable[Example] = ()) -> Split:
+    """`examples` (earlier rounds) and `later` all train; `heldout` split by topic. Read in that
+    order, so a duplicate is dropped from the later round, never from the held-out one."""
     seen: dict[str, str] = {}
     by_topic: dict[str, list[tuple[str, Example]]] = defaultdict(list)
     dropped = []
     train, test = [], []
-    for ex, is_heldout in [*((e, False) for e in examples), *((e, True) for e in heldout)]:
+    for ex, is_heldout in [*((e, False) for e in examples), *((e, True) for e in heldout),
+                           *((e, False) for e in later)]:
         key = dedupe_key(ex.text)
         if key in seen:
             dropped.append((ex.id, seen[key]))
@@ -109,13 +112,22 @@ def split(examples: Iterable[Example], heldout: Iterable[Example] = ()) -> Split
 
 
 def split_parts(corpus_dir: Path = CORPUS_DIR) -> Split:
-    """Reads every part and splits them (the newest round gives the test side)."""
+    """Reads every part and splits them (half of round 2, `HELDOUT_ROUND`, is the test side)."""
     parts = sorted((corpus_dir / "parts").glob("*.jsonl"))
     if not parts:
         raise DataFileError(f"{corpus_dir / 'parts'}: no *.jsonl corpus parts")
-    older = [p for p in parts if not p.name.startswith(HELDOUT_ROUND)]
-    newest = [p for p in parts if p.name.startswith(HELDOUT_ROUND)]
-    return split((ex for p in older for ex in read_jsonl(p)), (ex for p in newest for ex in read_jsonl(p)))
+    held = _round(HELDOUT_ROUND)
+
+    def read(keep) -> Iterator[Example]:
+        return (ex for p in parts if keep(_round(p.name)) for ex in read_jsonl(p))
+
+    return split(read(lambda r: r < held), read(lambda r: r == held), read(lambda r: r > held))
+
+
+def _round(name: str) -> int:
+    """`r4_writer_g.jsonl` -> 4; the first round's parts (`card.jsonl`, ...) -> 1."""
+    m = re.match(r"r(\d+)_", name)
+    return int(m.group(1)) if m else 1
 
 
 def build(corpus_dir: Path = CORPUS_DIR) -> Split:
