@@ -32,6 +32,17 @@ def classify(text, **kw):
     ("금융감독원을 사칭한 문자를 받았습니다", ()),
     ("금감원에 신고할 생각은 없지만 너무 실망스럽네요", ()),  # negated
     ("앱 화면이 너무 불편해요", ()),
+    # lexicon 2026.11-4, from the fourth writing round's training misses (these sentences are new)
+    ("적금 만기 언제예요 / 근데 상담원님 목소리 귀여우시네 퇴근 몇 시에 해요? 번호 좀", ("abusive",)),
+    ("목소리증권 고객센터는 퇴근하고 전화하면 항상 마감이에요", ()),  # the brand, not harassment
+    ("고객 내점. 대기 지연에 격분, 창구 직원에게 욕설 후 귀가.", ("abusive",)),
+    ("방금 모르는 결제가 떴어요 제가 진짜 미쳤나 봐요 카드를 식당에 두고 왔어요", ()),  # self-directed
+    ("해지 처리 사흘째 안 됨. 상담원들 머리는 장식이냐", ("abusive",)),
+    ("우리 가게 블로그에 홍보 글을 올렸는데 입금 계좌에 상호명이 보이게 할 수 있나요", ()),
+    ("환불 안 해주면 주식 갤러리에 캡처 다 올림", ("media",)),
+    ("소송을 하려는 것은 아니고 청약철회만 하고 싶습니다", ()),
+    ("외국인 근로자분들을 위한 외국어 약관도 만들어 주세요", ()),  # a group in a suggestion
+    ("딸이 고1인데 체크카드를 잃어버렸어요", ("vulnerable",)),
 ])
 def test_flags(text, flags):
     assert classify(text).flags == flags
