@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.feedback.handlers import dashboard, events, http
+from services.feedback.handlers.group_commit import GroupCommit
 from services.routing.domain.directory import load_directory
 from services.feedback.settings import FeedbackSettings
 from shared.bus import SERVICE_CONSUMERS
@@ -24,6 +25,7 @@ def build(settings: FeedbackSettings) -> Runtime:
     classifier = build_classifier(settings.model_file, settings.lexicon_file)
     classify = classifier.classify  # the classifier's library, on the masked comment
     rt.http.state.classify = classify
+    rt.http.state.answers = GroupCommit(lambda: rt.pool, rt.outbox)  # answers over HTTP, written together
     rt.http.include_router(http.router)
     rt.http.include_router(http.page)
     rt.http.include_router(dashboard.router)

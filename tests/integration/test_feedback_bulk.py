@@ -4,6 +4,8 @@ one-at-a-time path leaves; whatever the bulk path does not take is left for it, 
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -12,6 +14,8 @@ import pytest
 from services.feedback.domain.survey import issue_token
 from services.feedback.entrypoint import MIGRATIONS
 from services.feedback.handlers.events import on_fact, on_submit
+from services.feedback.handlers.group_commit import GroupCommit
+from services.feedback.handlers.responses import prepare_response
 from shared import db
 from shared.cloudevents import envelope_for
 from shared.consumer import DEAD_LETTER, Delivery
@@ -119,3 +123,48 @@ async def test_a_batch_of_alerts_leaves_what_one_at_a_time_leaves(conn):
     assert schemas["bulk"] == schemas["one"]
     assert schemas["bulk"][1] == [(cases[0], 2)]  # the dead letter is counted as an alert, never as a case fact
     assert len(schemas["bulk"][0]) == 3
+
+
+async def test_answers_arriving_together_over_http_are_committed_together(database_url, conn):
+    """Group commit: concurrent answers share transactions; each learns whether its own answer is
+    committed, and what the batch leaves (no survey, a second answer in the batch) comes back False."""
+    pool = await db.create_pool(database_url)
+    outbox = Outbox("feedback", "moksori/test")
+    group = GroupCommit(lambda: pool, outbox)
+    cases = [uuid.uuid4() for _ in range(40)]
+    for case in cases:
+        await conn.execute(SEED, case)
+    now = datetime.now(UTC)
+    answers = [prepare_response(outbox, SECRET, answer(c, csat=1 if i % 10 == 0 else 4).msg, None, now)
+               for i, c in enumerate(cases)]
+    unknown = prepare_response(outbox, SECRET, answer(uuid.uuid4()).msg, None, now)
+    second = prepare_response(outbox, SECRET, answer(cases[5], csat=2).msg, None, now)
+    try:
+        results = await asyncio.gather(*(group.record(a) for a in [*answers, unknown, second]))
+    finally:
+        await pool.close()
+    assert results[:40] == [True] * 40 and results[40:] == [False, False]
+    assert group.batches < 40  # they were written together, not one by one
+    rows = dict(await conn.fetch("SELECT case_id, csat FROM feedback.responses WHERE case_id = ANY($1)", cases))
+    assert rows == {c: (1 if i % 10 == 0 else 4) for i, c in enumerate(cases)}  # the first answer of cases[5]
+    recovery = await conn.fetchval("SELECT count(*) FROM feedback.outbox WHERE headers->>'ce-subject' = ANY($1) "
+                                   "AND headers->>'ce-type' LIKE 'kr.moksori.alert%'", [str(c) for c in cases])
+    assert recovery == 4  # CSAT 1: the team is alerted, in the same transaction as the answer
+
+
+async def test_a_failed_group_write_leaves_every_answer_to_be_written_alone(database_url, conn):
+    pool = await db.create_pool(database_url)
+    outbox = Outbox("feedback", "moksori/test")
+    group = GroupCommit(lambda: pool, outbox)
+    good, bad = uuid.uuid4(), uuid.uuid4()
+    for case in (good, bad):
+        await conn.execute(SEED, case)
+    now = datetime.now(UTC)
+    ok = prepare_response(outbox, SECRET, answer(good).msg, None, now)
+    broken = prepare_response(outbox, SECRET, answer(bad).msg, None, now)
+    broken = dataclasses.replace(broken, args=broken.args[:-1] + ("not bytes",))  # the statement will fail
+    try:
+        assert await asyncio.gather(group.record(ok), group.record(broken)) == [False, False]
+    finally:
+        await pool.close()
+    assert await conn.fetchval("SELECT count(*) FROM feedback.responses WHERE case_id = ANY($1)", [good, bad]) == 0

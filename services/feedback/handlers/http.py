@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.feedback.domain.survey import TokenError, token_expiry, verify_token
-from services.feedback.handlers.responses import NoSurvey, record_response
+from services.feedback.handlers.responses import NoSurvey, prepare_response, record_response
 from shared.bizcal import KST
 from shared.events import SubmitFeedback, Text
 from shared.runtime import runtime_of
@@ -33,10 +33,15 @@ async def submit(body: RatingBody, request: Request) -> JSONResponse:
     rt = runtime_of(request)
     secret = request.app.state.survey_secret
     try:
-        case_id = verify_token(secret, body.token, datetime.now(UTC))
-        cmd = SubmitFeedback(case_id=case_id, **body.model_dump())
-        async with rt.pool.acquire() as conn:  # record_response makes its own atomic units
-            outcome = await record_response(conn, rt.outbox, secret, cmd, request.app.state.classify)
+        now = datetime.now(UTC)
+        cmd = SubmitFeedback(case_id=verify_token(secret, body.token, now), **body.model_dump())
+        answer = prepare_response(rt.outbox, secret, cmd, request.app.state.classify, now)
+        case_id = answer.case_id
+        if await request.app.state.answers.record(answer):  # committed together with its neighbours
+            outcome = "recorded"
+        else:
+            async with rt.pool.acquire() as conn:  # record_response makes its own atomic units
+                outcome = await record_response(conn, rt.outbox, secret, cmd, prepared=answer)
     except TokenError as exc:
         return JSONResponse({"error": str(exc), "details": [{"field": "token", "error": str(exc)}]},
                             status_code=400)
