@@ -55,6 +55,12 @@ def test_flags(text, flags):
     "금감원 직원이라는 사람한테 전화가 와서 계좌가 범죄에 연루됐다고 해서 300만원 송금했어요",
     "제 명의로 모르는 대출이 실행되어 있어요",
     "고객 내점. 보이스피싱 의심 정황 있어 현금 인출 보류함.",
+    # lexicon 2026.11-5, phrased without the usual keywords (new sentences, after round 4's training misses)
+    "검찰청이라면서 제 통장이 범죄에 이용됐대서 말하는 계좌로 옮겼어요 이십 분 전이에요",
+    "거래처가 계좌가 바뀌었다고 해서 자재비를 보냈는데 거래처는 그런 연락 한 적이 없대요",
+    "인터넷뱅킹 비번이 바뀌어 있어요 저는 바꾼 적이 없어요",
+    "보험금 지급 계좌가 제가 모르는 계좌로 변경됐다는 문자가 왔어요",
+    "제 증권 계좌에서 매도 주문이 지금도 체결되고 있어요 저 로그인 안 했어요",
 ])
 def test_money_or_access_at_risk_now_is_critical_with_evidence(text):
     c = classify(text)
@@ -166,6 +172,9 @@ def test_a_specific_incident_that_needs_a_remedy_is_a_complaint_not_a_suggestion
     "인증서 재발급 방법을 모르겠어요",
     "지점 입구에 안내문이 붙어 있던데 무슨 내용인가요",
     "카드를 잃어버렸다가 찾았는데 정지 해제가 안 돼요",  # found again: no rule, and the model's call is guarded
+    "검찰이라는 전화를 받았는데 이상해서 끊었어요 돈은 안 보냈어요",  # an attempt with no loss: high
+    "ATM 투입구에 뭔가 덧대져 있어서 카드는 안 넣었어요 확인 부탁드려요",
+    "새 기기 로그인 알림이 와서 놀랐는데 확인해 보니 제 노트북이었어요",
 ])
 def test_routine_texts_that_share_words_with_emergencies_are_not_critical(text):
     assert classify(text).urgency != "critical"
