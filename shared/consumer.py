@@ -239,7 +239,9 @@ def normalise_fetch_timeouts() -> None:
       core for the whole system on one machine). For the consumers `subscribe` registered, a
       fetch for a whole batch with nothing buffered is made in two steps: one request for a single
       message that waits up to `idle_wait_s` (returning as soon as one arrives), then the rest of
-      the batch within the usual `batch_wait_s`. Other callers are unchanged.
+      the batch within the usual `batch_wait_s`. Other callers are unchanged. Bound: when the
+      server loses the waiting request (a restart), the consumer notices when its long poll ends,
+      so delivery after a NATS restart can take up to `idle_wait_s` longer.
     - nats-py 2.16 raises a bare asyncio.TimeoutError from one path of fetch()
       (nats-io/nats.py#934) where FastStream's batch loop catches only
       nats.errors.TimeoutError. The escaped error restarts the loop and drops the
@@ -258,7 +260,9 @@ def normalise_fetch_timeouts() -> None:
                 first = await original(self, 1, poll[1])  # TimeoutError after idle_wait_s: FastStream asks again
                 try:
                     return first + await original(self, batch - 1, timeout)
-                except asyncio.TimeoutError:
+                except Exception as exc:  # the first message is ours now: hand it on, do not strand it
+                    if not isinstance(exc, asyncio.TimeoutError):
+                        log.warning("fetching the rest of a batch after a long poll failed: %r", exc)
                     return first
             return await original(self, batch, timeout, heartbeat)
         except nats.errors.TimeoutError:

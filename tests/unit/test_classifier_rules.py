@@ -180,6 +180,32 @@ def test_routine_texts_that_share_words_with_emergencies_are_not_critical(text):
     assert classify(text).urgency != "critical"
 
 
+@pytest.mark.parametrize("text", [  # an independent review's probes of lexicon 2026.11-4/-5 (fixed)
+    "머리 장식 구매했는데 결제가 두 번 됐어요",
+    "상담원이 좀 더 두고 보자고 해서 기다렸는데 아직 연락이 없네요",
+    "상담사 년차가 낮아서 설명이 서툴렀어요",
+    "상담원님 직통 번호 좀 알려주세요",
+    "상담원이 퇴근하고 나면 누가 처리해 주나요",
+    "목소리로 본인 인증하고 실물 카드 받았어요",
+    "갤러리에서 사진을 올리려는데 앱이 꺼져요",
+    "이 포인트는 카페에서 쓸 거예요",
+    "금감원에 물어보니 은행에 문의하라고 하던데요",
+    "만 18세 이상만 가입 가능한가요?",
+    "지정가 매수 주문이 계속 체결이 안 되는데 왜 그런가요",
+    "근저당이 잡혀 있어서 말소 서류를 등기소에 보냈어요",
+    "통장이 압류됐다고 해서 법원 서류를 지점에 보냈어요",
+    "월급 계좌가 변경됐다고 회사에 말했는데 급여가 예전 계좌로 입금됐어요",
+    "전화번호가 바뀌었는데 아직 앱에서 변경은 안 했어요",
+    "제가 모르는 사이에 연회비 정책이 변경됐더라고요",
+    "보험금 지급 계좌를 다른 사람 명의로 할 수 있나요?",
+    "제가 접속 안 했더니 휴면 계좌로 바뀌었어요",
+    "전세 잔금 현금으로 찾아서 집주인한테 전달해야 하는데 한도가 얼마예요",
+])
+def test_routine_texts_raise_no_flag_and_no_critical_urgency(text):
+    c = classify(text)
+    assert c.flags == () and c.urgency != "critical", (c.flags, c.urgency, c.rules)
+
+
 def test_a_lost_card_reported_in_suggestion_words_is_critical_and_rules_list_only_what_applied():
     c = classify("어제 카드 도난 당했어요. 지금 정지 기능 좀 만들어 주세요")
     assert c.urgency == "critical" and c.kind != "suggestion" and "critical:card_lost_or_stolen" in c.rules

@@ -62,7 +62,9 @@ ON CONFLICT (case_id) DO UPDATE SET csat = EXCLUDED.csat, nps = EXCLUDED.nps, ce
 
 
 async def record_ratings(conn: asyncpg.Connection, ratings: list[FeedbackSubmitted]) -> None:
-    """Applies the ratings, at most one per case (the last one, in stream order)."""
+    """Applies the ratings, at most one per case (the last one, in stream order), in case order
+    (every bulk writer locks rows in case order, so two of them cannot deadlock)."""
+    ratings = sorted(ratings, key=lambda e: e.case_id)
     await conn.execute(RATINGS, [e.case_id for e in ratings], [e.csat for e in ratings],
                        [e.nps for e in ratings], [e.ces for e in ratings])
 
@@ -80,7 +82,8 @@ ON CONFLICT (case_id) DO UPDATE SET alerts = feedback.case_facts.alerts + EXCLUD
 
 
 async def record_alerts(conn: asyncpg.Connection, alerts: list[tuple[str, datetime, AlertRaised]]) -> None:
-    """(event id, event time, alert) each."""
+    """(event id, event time, alert) each; written in case order, as the other bulk writers do."""
+    alerts = sorted(alerts, key=lambda a: a[2].case_id)
     await conn.execute(ALERTS, [a[0] for a in alerts], [a[2].case_id for a in alerts], [a[2].reason for a in alerts],
                        [a[2].severity for a in alerts], [a[2].affiliate for a in alerts],
                        [a[2].message for a in alerts], [a[2].call_id for a in alerts], [a[1] for a in alerts],

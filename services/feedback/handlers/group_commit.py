@@ -29,31 +29,37 @@ class GroupCommit:
         """`pool` is looked up at write time: it exists only once the service has started."""
         self._pool, self._outbox, self._max = pool, outbox, max_batch
         self._waiting: list[tuple[Prepared, asyncio.Future[bool]]] = []
-        self._writing = False
+        self._writing: asyncio.Task | None = None
         self.batches = 0
 
     async def record(self, answer: Prepared) -> bool:
         """True once the answer is committed; False when the handler must decide it alone."""
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._waiting.append((answer, done))
-        if not self._writing:
-            self._writing = True
-            asyncio.get_running_loop().create_task(self._write_while_waiting())
+        if self._writing is None:
+            self._writing = asyncio.get_running_loop().create_task(self._write_while_waiting())
         return await done
 
     async def _write_while_waiting(self) -> None:
+        batch: list[tuple[Prepared, asyncio.Future[bool]]] = []
         try:
             while self._waiting:
                 batch, self._waiting = self._waiting[:self._max], self._waiting[self._max:]
                 await self._write(batch)
         finally:
-            self._writing = False
+            self._writing = None
+            # cancelled (shutdown) or failed beyond `_write`'s own handling: nobody waits forever;
+            # each request then writes its answer alone (or fails there with a clear error)
+            for _, done in (*batch, *self._waiting):
+                if not done.done():
+                    done.set_result(False)
+            self._waiting = []
 
     async def _write(self, batch: list[tuple[Prepared, asyncio.Future[bool]]]) -> None:
         first: dict = {}
         for answer, _ in batch:
             first.setdefault(answer.case_id, answer)
-        answers = list(first.values())
+        answers = list(first.values())  # record_many writes them in case order (no lock-order deadlocks)
         try:
             async with self._pool().acquire() as conn, conn.transaction():
                 recorded = await record_many(conn, self._outbox, answers)

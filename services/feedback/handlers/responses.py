@@ -71,7 +71,8 @@ async def record_many(conn: asyncpg.Connection, outbox: Outbox, answers: list[Pr
     """First answers, one per case, in one statement, and the service recovery they need in one
     more; returns the cases recorded. The others (no survey yet, answered before) are for
     `record_response` to judge. The caller's transaction holds them together."""
-    rows = await conn.fetch(repo.RECORD_RESPONSES, *[list(c) for c in zip(*(p.args for p in answers))])
+    ordered = sorted(answers, key=lambda p: p.case_id)  # every bulk writer locks rows in case order
+    rows = await conn.fetch(repo.RECORD_RESPONSES, *[list(c) for c in zip(*(p.args for p in ordered))])
     recover = [m for r in rows if r["recovery"] for m in recovery_messages(r["case_id"], r["affiliate"])]
     if recover:
         await outbox.add_many(conn, recover)
