@@ -6,7 +6,8 @@ concurrent calls each speaking every 2.5 s), customer and agent turns cut from t
 corpus's phone transcripts; every 50th segment carries a watch word on a fresh call,
 so it must raise an alert. Latency = time the alert arrives on `voc.alert.>` minus
 the time its segment was published (same clock). Path: intake (store encrypted,
-mask, outbox) → `voc.call.segment` → classifier (screen, outbox) → `voc.alert.*`.
+mask, outbox) → `voc.call.segment` → classifier (screen, outbox) → `voc.alert.*`; the
+first hop alone (publish → masked copy on `voc.call.segment`) is printed too.
 
 Baseline, same run: raw nats-py doing the same hops with no database — a relay that
 republishes each segment and a screener that does one `re.search` and publishes the
@@ -50,19 +51,31 @@ def turns() -> list[str]:
     return [t for t in out if "금감원" not in t and "금융감독원" not in t]
 
 
-async def drive(url: str, rate: float, seconds: float, subject_out: str, prepare, publish) -> list[float]:
+MID: dict[str, float] = {}  # per hot call: when its segment came out of the first hop (see `drive`)
+
+
+async def drive(url: str, rate: float, seconds: float, subject_out: str, prepare, publish,
+                subject_mid: str | None = None) -> list[float]:
     """Open loop at `rate`. Every message is prepared (built and encoded) before the clock
-    starts, so the generator spends its time publishing, not building events."""
+    starts, so the generator spends its time publishing, not building events. With
+    `subject_mid`, also notes when each hot segment leaves the first hop (into `MID`)."""
     nc = await nats.connect(url)
     sent: dict[str, float] = {}
     got: dict[str, float] = {}
+    MID.clear()
 
-    async def on_alert(msg) -> None:
-        call = json.loads(msg.data).get("call_id")
-        if call in sent and call not in got:
-            got[call] = time.perf_counter()
+    def seen_at(where: dict[str, float]):
+        async def on(msg) -> None:
+            if b"BENCH-" not in msg.data:
+                return
+            call = json.loads(msg.data).get("call_id")
+            if call in sent and call not in where:
+                where[call] = time.perf_counter()
+        return on
 
-    await nc.subscribe(subject_out, cb=on_alert)
+    await nc.subscribe(subject_out, cb=seen_at(got))
+    if subject_mid:
+        await nc.subscribe(subject_mid, cb=seen_at(MID))
     quiet = turns()
     plan = []
     for i in range(int(rate * seconds)):
@@ -87,6 +100,8 @@ async def drive(url: str, rate: float, seconds: float, subject_out: str, prepare
     lost = len(sent) - len(got)
     if lost:
         print(f"  {lost} of {len(sent)} alerts did not arrive within 15 s")
+    for c in list(MID):
+        MID[c] -= sent[c]
     return sorted(got[c] - sent[c] for c in got)
 
 
@@ -156,7 +171,9 @@ async def main(args: argparse.Namespace) -> None:
         prof_dir = Path(tempfile.mkdtemp(prefix="moksori-live-prof-"))
         spies = profile({s: stack.procs[s].pid for s in ("intake", "classifier")}, args.seconds, prof_dir) \
             if args.profile else {}
-        lat = await drive(stack.nats_url, args.rate, args.seconds, "voc.alert.>", ours_prepare, ours_publish)
+        lat = await drive(stack.nats_url, args.rate, args.seconds, "voc.alert.>", ours_prepare, ours_publish,
+                          subject_mid="voc.call.segment")
+        first_hop = sorted(MID.values())
         for name, spy in spies.items():
             spy.wait(timeout=60)
             f = prof_dir / f"{name}.txt"
@@ -166,6 +183,8 @@ async def main(args: argparse.Namespace) -> None:
             "rate_segments_per_s": args.rate, "seconds": args.seconds, "alerts_measured": len(lat),
             "ours_ms": {"p50": round(statistics.median(lat) * 1000, 1), "p99": round(pct(lat, 0.99), 1),
                         "max": round(lat[-1] * 1000, 1)} if lat else None,
+            "ours_first_hop_ms": {"p50": round(statistics.median(first_hop) * 1000, 1),
+                                  "p99": round(pct(first_hop, 0.99), 1)} if first_hop else None,
             "baseline_two_raw_jetstream_hops_ms": {"p50": round(statistics.median(base) * 1000, 1),
                                                   "p99": round(pct(base, 0.99), 1)} if base else None,
             "target": "p99 <= 50 ms at 2,000 segments/s",

@@ -57,3 +57,12 @@ def test_angry_and_abusive_turns_are_counted_for_the_emotion_alert():
     assert not screen_segment("네 알겠습니다 기다릴게요", LEX).angry
     abusive = screen_segment("씨발 몇 번을 말해", LEX)
     assert abusive.abusive and abusive.angry and "abusive" in {a[0] for a in abusive.alerts}
+
+
+def test_live_screening_searches_exactly_the_flags_that_raise_live_alerts():
+    from services.classifier.domain.alerts import ALERT_FLAGS, QUIET
+    from services.classifier.domain.lexicon import SCREENED_FLAGS
+
+    assert set(SCREENED_FLAGS) == set(ALERT_FLAGS)
+    # a vulnerability cue alone raises no live alert, so the turn is not looked at closely
+    assert screen_segment("저희 어머니가 여든이 넘으셔서 제가 대신 전화드렸어요", LEX) is QUIET

@@ -31,6 +31,11 @@ def _compile(values: list[str]) -> Patterns:
 GUARD_PREFIX = "not_"  # an urgency group named not_<rule> (or not_any) guards hits, it is not a rule itself
 
 
+# the flags a live call raises an alert for (domain/alerts.py: ALERT_FLAGS); a vulnerability cue
+# raises none, so live screening does not search for it
+SCREENED_FLAGS = ("regulator", "media", "legal", "abusive")
+
+
 def one_of(patterns: Patterns) -> re.Pattern:
     """Patterns as one alternation, to rule a whole group out with a single search."""
     return re.compile("|".join(f"(?:{p.pattern})" for p in patterns), re.IGNORECASE)
@@ -99,8 +104,8 @@ class Lexicon(_Strict):
 
     @property
     def screen(self) -> re.Pattern:
-        """Every flag term, critical rule and anger cue in one pattern, for the text
-        without spaces: live screening looks closer only at turns it matches."""
+        """Every alerting flag's term (SCREENED_FLAGS), critical rule and anger cue in one
+        pattern, for the text without spaces: live screening looks closer only at turns it matches."""
         return self._screen
 
     @model_validator(mode="after")
@@ -113,7 +118,8 @@ class Lexicon(_Strict):
         critical = tuple(p for name, pats in self.urgency.critical.items() if not name.startswith(GUARD_PREFIX)
                          for p in pats)
         high = tuple(p for name, pats in self.urgency.high.items() if not name.startswith(GUARD_PREFIX) for p in pats)
-        self._screen = one_of(terms + critical + self.emotion.anger)
+        live = tuple(p for flag, rule in self.flags.items() if flag in SCREENED_FLAGS for p in rule.terms)
+        self._screen = one_of(live + critical + self.emotion.anger)
         self._any_rule = one_of(terms + critical + high)
         return self
 
