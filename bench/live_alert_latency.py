@@ -51,18 +51,15 @@ def turns() -> list[str]:
     return [t for t in out if "금감원" not in t and "금융감독원" not in t]
 
 
-MID: dict[str, float] = {}  # per hot call: when its segment came out of the first hop (see `drive`)
-
-
 async def drive(url: str, rate: float, seconds: float, subject_out: str, prepare, publish,
-                subject_mid: str | None = None) -> list[float]:
+                subject_mid: str | None = None) -> tuple[list[float], list[float]]:
     """Open loop at `rate`. Every message is prepared (built and encoded) before the clock
-    starts, so the generator spends its time publishing, not building events. With
-    `subject_mid`, also notes when each hot segment leaves the first hop (into `MID`)."""
+    starts, so the generator spends its time publishing, not building events. Returns the
+    sorted latencies to `subject_out` and (with `subject_mid`) to the end of the first hop."""
     nc = await nats.connect(url)
     sent: dict[str, float] = {}
     got: dict[str, float] = {}
-    MID.clear()
+    mid: dict[str, float] = {}
 
     def seen_at(where: dict[str, float]):
         async def on(msg) -> None:
@@ -75,7 +72,7 @@ async def drive(url: str, rate: float, seconds: float, subject_out: str, prepare
 
     await nc.subscribe(subject_out, cb=seen_at(got))
     if subject_mid:
-        await nc.subscribe(subject_mid, cb=seen_at(MID))
+        await nc.subscribe(subject_mid, cb=seen_at(mid))
     quiet = turns()
     plan = []
     for i in range(int(rate * seconds)):
@@ -100,9 +97,7 @@ async def drive(url: str, rate: float, seconds: float, subject_out: str, prepare
     lost = len(sent) - len(got)
     if lost:
         print(f"  {lost} of {len(sent)} alerts did not arrive within 15 s")
-    for c in list(MID):
-        MID[c] -= sent[c]
-    return sorted(got[c] - sent[c] for c in got)
+    return sorted(got[c] - sent[c] for c in got), sorted(mid[c] - sent[c] for c in mid)
 
 
 def ours_prepare(call: str, seq: int, text: str) -> tuple[str, bytes, dict]:
@@ -147,7 +142,7 @@ async def baseline(url: str, rate: float, seconds: float) -> list[float]:
         await js.publish("base.in", payload)
 
     try:
-        return await drive(url, rate, seconds, "base.out", prepare, publish)
+        return (await drive(url, rate, seconds, "base.out", prepare, publish))[0]
     finally:
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -171,9 +166,8 @@ async def main(args: argparse.Namespace) -> None:
         prof_dir = Path(tempfile.mkdtemp(prefix="moksori-live-prof-"))
         spies = profile({s: stack.procs[s].pid for s in ("intake", "classifier")}, args.seconds, prof_dir) \
             if args.profile else {}
-        lat = await drive(stack.nats_url, args.rate, args.seconds, "voc.alert.>", ours_prepare, ours_publish,
-                          subject_mid="voc.call.segment")
-        first_hop = sorted(MID.values())
+        lat, first_hop = await drive(stack.nats_url, args.rate, args.seconds, "voc.alert.>", ours_prepare,
+                                     ours_publish, subject_mid="voc.call.segment")
         for name, spy in spies.items():
             spy.wait(timeout=60)
             f = prof_dir / f"{name}.txt"

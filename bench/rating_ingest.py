@@ -27,13 +27,12 @@ import random
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import asyncpg
 import nats
 
 from bench import httpload
-from pathlib import Path
-
 from bench.common import embedded_stack, profile, top_costs
 from services import devrun
 from services.feedback.domain.survey import issue_token

@@ -226,7 +226,8 @@ class IdempotentConsumer:
             log.warning("%s: could not raise the dead-letter alert: %r", self.name, exc)
 
 
-# The pull consumers this process runs: (stream, durable) -> (batch size, idle wait s). See `_fetch`.
+# The pull consumers this process runs: (stream, durable) -> (batch size, idle wait s); they
+# long-poll when quiet (see normalise_fetch_timeouts).
 _LONG_POLLS: dict[tuple[str, str], tuple[int, float]] = {}
 
 

@@ -63,11 +63,10 @@ def on_submit(outbox: Outbox, secret: str, classify=None) -> Process:
             except (TokenError, ValueError):
                 rest.append(d)
                 continue
+            prepared[d.env.id] = p
             if p.case_id in cases:
-                prepared[d.env.id] = p
                 rest.append(d)
                 continue
-            prepared[d.env.id] = p
             cases.add(p.case_id)
             fast.append((d, p))
         recorded = await record_many(conn, outbox, [p for _, p in fast]) if fast else set()
