@@ -51,6 +51,11 @@ class ConsumerSpec:
     # nats-py's fetch waits this long to fill a batch once the first message is in:
     # the latency a quiet stage adds; under load batches fill without waiting
     batch_wait_s: float = 0.05
+    # False: never wait to fill a batch. A batch is the first message plus whatever else the
+    # server holds at that moment, so under load it is what arrived while the previous batch
+    # was processed, and batches grow with the load (shared/consumer.py: _available). For
+    # latency-bound stages; throughput-bound ones wait batch_wait_s for fewer, larger batches.
+    fill_batches: bool = True
     # a quiet consumer's pull request waits this long for its first message (one request per
     # idle_wait_s instead of one per batch_wait_s); a message that arrives is delivered at once
     idle_wait_s: float = 2.0
@@ -106,10 +111,10 @@ SERVICE_CONSUMERS: tuple[ConsumerSpec, ...] = (
     ConsumerSpec("VOC_FEEDBACK", "intake-timeline", "voc.feedback.>", "timeline: surveys and ratings"),
     ConsumerSpec("VOC_INGRESS", "intake-partner", "voc.ingress.voc", "VOCs from partner channel systems"),
     ConsumerSpec("VOC_INGRESS", "intake-calls", "voc.ingress.call.>", "live STT segments and call ends",
-                 batch_wait_s=0.01),  # live screening is latency-bound: do not wait to fill a batch
+                 batch_wait_s=0.01, fill_batches=False),  # live screening is latency-bound: do not wait to fill a batch
     ConsumerSpec("VOC_ALERTS", "intake-call-alerts", "voc.alert.>", "alerts raised during live calls"),
     ConsumerSpec("VOC_CALLS", "classifier-live", "voc.call.segment", "live screening of call segments",
-                 batch_wait_s=0.01),
+                 batch_wait_s=0.01, fill_batches=False),
     ConsumerSpec("VOC_CASE", "classifier-corrections", "voc.case.reclassified", "team corrections, for retraining"),
 )
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
@@ -226,9 +227,9 @@ class IdempotentConsumer:
             log.warning("%s: could not raise the dead-letter alert: %r", self.name, exc)
 
 
-# The pull consumers this process runs: (stream, durable) -> (batch size, idle wait s); they
-# long-poll when quiet (see normalise_fetch_timeouts).
-_LONG_POLLS: dict[tuple[str, str], tuple[int, float]] = {}
+# The pull consumers this process runs: (stream, durable) -> (batch size, idle wait s, fill
+# batches); they long-poll when quiet (see normalise_fetch_timeouts).
+_LONG_POLLS: dict[tuple[str, str], tuple[int, float, bool]] = {}
 
 
 def normalise_fetch_timeouts() -> None:
@@ -240,7 +241,9 @@ def normalise_fetch_timeouts() -> None:
       core for the whole system on one machine). For the consumers `subscribe` registered, a
       fetch for a whole batch with nothing buffered is made in two steps: one request for a single
       message that waits up to `idle_wait_s` (returning as soon as one arrives), then the rest of
-      the batch within the usual `batch_wait_s`. Other callers are unchanged. Bound: when the
+      the batch within the usual `batch_wait_s`, or, for a consumer that does not fill batches
+      (`ConsumerSpec.fill_batches`), only what the server holds at that moment (`_available`).
+      Other callers are unchanged. Bound: when the
       server loses the waiting request (a restart), the consumer notices when its long poll ends,
       so delivery after a NATS restart can take up to `idle_wait_s` longer.
     - nats-py 2.16 raises a bare asyncio.TimeoutError from one path of fetch()
@@ -256,15 +259,22 @@ def normalise_fetch_timeouts() -> None:
     @functools.wraps(original)
     async def fetch(self, batch: int = 1, timeout: float | None = 5, heartbeat: float | None = None):
         try:
-            poll = _LONG_POLLS.get((self._stream, self._consumer))
-            if poll and batch == poll[0] > 1 and timeout and not self.pending_msgs:
-                first = await original(self, 1, poll[1])  # TimeoutError after idle_wait_s: FastStream asks again
+            size, idle_wait, fill = _LONG_POLLS.get((self._stream, self._consumer), (0, 0.0, True))
+            if batch == size > 1 and timeout and not self.pending_msgs:
+                first = await original(self, 1, idle_wait)  # TimeoutError after idle_wait: FastStream asks again
                 try:
-                    return first + await original(self, batch - 1, timeout)
+                    return first + (await original(self, batch - 1, timeout) if fill
+                                    else await _available(self, batch - 1, timeout))
                 except Exception as exc:  # the first message is ours now: hand it on, do not strand it
                     if not isinstance(exc, asyncio.TimeoutError):
                         log.warning("fetching the rest of a batch after a long poll failed: %r", exc)
                     return first
+            if not fill and 0 < batch < size and timeout:
+                # FastStream asks for the rest of a batch until it is full or its time is up: hand
+                # over what has arrived since, and end the batch (TimeoutError) when nothing has
+                if more := await _available(self, batch, timeout):
+                    return more
+                raise nats.errors.TimeoutError
             return await original(self, batch, timeout, heartbeat)
         except nats.errors.TimeoutError:
             raise
@@ -273,6 +283,30 @@ def normalise_fetch_timeouts() -> None:
 
     fetch._moksori_normalised = True  # type: ignore[attr-defined]
     cls.fetch = fetch  # type: ignore[method-assign]
+
+
+async def _available(sub: JetStreamContext.PullSubscription, n: int, timeout: float) -> list[Msg]:
+    """Up to `n` messages the server holds for the consumer now, without waiting for more to
+    arrive: one `no_wait` pull request with no expiry, which the server answers at once with
+    what it has and then a 404 status (nothing more now) unless the batch is full. `timeout`
+    only bounds the wait for that answer. Under load a batch is what arrived while the
+    previous one was being processed, so batches grow with the load and a message never
+    waits on a timer to fill one."""
+    await sub._nc.publish(sub._nms, json.dumps({"batch": n, "no_wait": True}).encode(), sub._deliver)  # noqa: SLF001
+    msgs: list[Msg] = []
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while len(msgs) < n and (left := deadline - loop.time()) > 0:
+        try:
+            msg = await sub._sub.next_msg(timeout=left)  # noqa: SLF001
+        except asyncio.TimeoutError:
+            break
+        status = JetStreamContext.is_status_msg(msg)
+        if not status:
+            msgs.append(msg)
+        elif status != "100":  # not an idle heartbeat: 404 (nothing more now) or 408; fetch drops a late one
+            break
+    return msgs
 
 
 async def _no_decode(msg, original):  # the consumer decodes itself, so one bad message cannot sink a batch
@@ -285,7 +319,7 @@ def subscribe(broker: NatsBroker, spec: ConsumerSpec, consumer: Callable[[], Ide
 
     `consumer` is looked up per batch because pools and JetStream contexts exist only
     after start-up (nothing does I/O at import)."""
-    _LONG_POLLS[(spec.stream, spec.durable)] = (batch_size, spec.idle_wait_s)
+    _LONG_POLLS[(spec.stream, spec.durable)] = (batch_size, spec.idle_wait_s, spec.fill_batches)
 
     @broker.subscriber(spec.filter_subject, stream=JStream(spec.stream, declare=False), durable=spec.durable,
                        pull_sub=PullSub(batch_size=batch_size, timeout=spec.batch_wait_s, batch=True),

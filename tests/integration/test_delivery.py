@@ -45,7 +45,7 @@ class Harness:
     crash between commit and ack; `failures` makes the effect fail that many times."""
 
     def __init__(self, pool, js, nats_url, *, drop_first_acks=False, failures=0, unprocessable=False,
-                 bulk_failures=None):
+                 bulk_failures=None, spec: ConsumerSpec = SPEC):
         self.outbox = Outbox("probe", "moksori/test")
         self.failures, self.unprocessable, self.drop_first_acks = failures, unprocessable, drop_first_acks
         self.seen: dict[str, int] = {}
@@ -55,11 +55,12 @@ class Harness:
         async def with_bulk(conn, d):  # a process with a bulk path, as intake's call segments have
             await self.process(conn, d)
         with_bulk.bulk = self.bulk
-        self.consumer = IdempotentConsumer(SPEC, schema="probe", pool=pool, js=js, expect=(CaseResolved,),
+        self.consumer = IdempotentConsumer(spec, schema="probe", pool=pool, js=js, expect=(CaseResolved,),
                                            process=self.process if bulk_failures is None else with_bulk)
         original = self.consumer.handle
 
         async def handle(raws):
+            self.batches.append(len(raws))
             for raw in raws:
                 n = self.seen[raw.data] = self.seen.get(raw.data, 0) + 1
                 if self.drop_first_acks and n == 1:
@@ -69,8 +70,9 @@ class Harness:
             await original(raws)
 
         self.consumer.handle = handle  # type: ignore[method-assign]
+        self.batches: list[int] = []
         self.broker = NatsBroker(nats_url)
-        subscribe(self.broker, SPEC, lambda: self.consumer)
+        subscribe(self.broker, spec, lambda: self.consumer)
 
     async def process(self, conn, d: Delivery) -> None:
         if self.unprocessable:
@@ -245,6 +247,31 @@ async def test_a_quiet_consumer_long_polls_and_still_takes_a_message_at_once(pro
     await watch.unsubscribe()
     assert idle_requests <= 4, f"{idle_requests} pull requests in 3 s of idling"  # one per 50 ms would be ~60
     assert took < 0.5, f"the message waited {took:.2f} s"
+
+
+# a latency-bound stage: it must not wait its (deliberately long) batch_wait_s to fill a batch
+EAGER = ConsumerSpec("VOC_CASE", "probe-eager", "voc.case.resolved", "test consumer", ack_wait_s=5.0,
+                     batch_wait_s=1.0, fill_batches=False)
+
+
+async def test_a_consumer_that_does_not_fill_batches_takes_what_is_there_at_once(probe, nats_url):
+    """With fill_batches=False a lone message is processed without waiting batch_wait_s for more,
+    and messages that arrive together are still taken as batches; none is lost or repeated."""
+    pool, js = probe
+    await ensure_topology(js, consumers=(EAGER,))
+    async with Harness(pool, js, nats_url, spec=EAGER) as h:
+        await asyncio.sleep(0.3)
+        sent = asyncio.get_running_loop().time()
+        await publish(js, resolved())
+        assert await wait_for(lambda: _processed(pool, 1), timeout=5)
+        took = asyncio.get_running_loop().time() - sent
+        assert took < 0.5, f"a lone message waited {took:.2f} s (batch_wait_s is 1 s)"
+        await asyncio.gather(*(publish(js, resolved()) for _ in range(60)))
+        assert await wait_for(lambda: _processed(pool, 61), timeout=5)
+        await asyncio.sleep(0.3)
+    assert (await counts(pool))[0] == 61
+    assert max(h.batches) > 1, f"batches {h.batches}"
+    assert sum(h.batches) == 61, f"batches {h.batches}"
 
 
 async def _processed(pool, n: int) -> bool:

@@ -25,6 +25,21 @@ ON CONFLICT (call_id) DO UPDATE SET angry_turns = c.angry_turns + 1, abusive_tur
                                     updated_at = now()
 RETURNING angry_turns, abusive_turns"""
 
+# a batch of call segments: each call's angry and abusive turns added at once (one row per call,
+# in call order so two replicas lock rows in the same order), with the counts after the batch
+ADD_ANGRY_TURNS = """
+INSERT INTO classifier.live_calls AS c (call_id, angry_turns, abusive_turns)
+SELECT * FROM unnest($1::text[], $2::int[], $3::int[]) ORDER BY 1
+ON CONFLICT (call_id) DO UPDATE SET angry_turns = c.angry_turns + excluded.angry_turns,
+                                    abusive_turns = c.abusive_turns + excluded.abusive_turns, updated_at = now()
+RETURNING call_id, angry_turns, abusive_turns"""
+
+# a batch's alert candidates: the (call, reason) pairs not raised before, which are raised now
+INSERT_LIVE_ALERTS = """
+INSERT INTO classifier.live_alerts (call_id, reason)
+SELECT * FROM unnest($1::text[], $2::text[]) ORDER BY 1, 2
+ON CONFLICT DO NOTHING RETURNING call_id, reason"""
+
 INSERT_CORRECTION = """
 INSERT INTO classifier.corrections (event_id, case_id, kind, topic, previous_kind, previous_topic, corrected_by, at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING"""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -69,6 +70,19 @@ def screen_segment(text: str, lex: Lexicon) -> Screening:
     if "abusive" in flags:
         angry = (*angry, flags["abusive"])
     return Screening(tuple(alerts), angry, "abusive" in flags)
+
+
+def turn_reaching(before: tuple[int, int], turns: Sequence[Screening], after_turns: int
+                  ) -> tuple[int, int, int] | None:
+    """Of one call's angry turns in a batch, in call order, the one that brings the call's count
+    of angry turns to `after_turns`, given (angry, abusive) turns counted before the batch:
+    (its index, the angry and the abusive turns counted then). None while the count stays below."""
+    angry, abusive = before
+    for i, s in enumerate(turns):
+        angry, abusive = angry + 1, abusive + int(s.abusive)
+        if angry >= after_turns:
+            return i, angry, abusive
+    return None
 
 
 def emotion_alert(case_id: UUID, call_id: str, affiliate: str | None, angry_turns: int, abusive_turns: int,
