@@ -92,9 +92,10 @@ STREAMS: tuple[StreamSpec, ...] = (
 
 SERVICE_CONSUMERS: tuple[ConsumerSpec, ...] = (
     # the case's critical path: a quiet stage must not hold a message 50 ms to fill a batch
-    ConsumerSpec("VOC_INTAKE", "classifier", "voc.received", "classifier reads new VOCs", batch_wait_s=0.01),
+    ConsumerSpec("VOC_INTAKE", "classifier", "voc.received", "classifier reads new VOCs", batch_wait_s=0.01,
+                 fill_batches=False),
     ConsumerSpec("VOC_CLASSIFIED", "routing", "voc.classified", "routing assigns classified cases",
-                 batch_wait_s=0.01),
+                 batch_wait_s=0.01, fill_batches=False),
     ConsumerSpec("VOC_COMMANDS", "routing-commands", "voc.cmd.case.>", "acknowledge/resolve commands"),
     ConsumerSpec("VOC_CASE", "feedback-resolved", "voc.case.resolved", "feedback sends surveys"),
     ConsumerSpec("VOC_COMMANDS", "feedback-commands", "voc.cmd.feedback.>", "survey responses over NATS"),

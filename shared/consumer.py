@@ -36,6 +36,7 @@ from nats.js import JetStreamContext
 from shared.bus import ConsumerSpec, dlq_subject
 from shared.cloudevents import Envelope, MalformedMessage, decode, encode, envelope_for
 from shared.events import AlertRaised, Message
+from shared.outbox import Relay
 from shared.pii import mask_text
 from shared.telemetry import extract, log_context, tracer
 
@@ -67,9 +68,12 @@ class IdempotentConsumer:
     def __init__(self, spec: ConsumerSpec, *, schema: str, pool: asyncpg.Pool, js: JetStreamContext,
                  expect: tuple[type[Message], ...], process: Process,
                  after_commit: Callable[[], None] | None = None,
-                 redact: Callable[[bytes], bytes] | None = None, metrics=None) -> None:
-        """`redact` rewrites a payload before it is dead-lettered (intake masks raw PII)."""
+                 redact: Callable[[bytes], bytes] | None = None, metrics=None, relay: Relay | None = None) -> None:
+        """`redact` rewrites a payload before it is dead-lettered (intake masks raw PII). With a
+        `relay`, the outbox rows a batch's transaction adds are published as soon as it commits
+        (Relay.dispatch), before the batch is acked."""
         self.spec, self.pool, self.js = spec, pool, js
+        self.relay = relay
         self.redact = redact
         self.metrics = metrics
         self.expect, self.process, self.after_commit = expect, process, after_commit
@@ -120,6 +124,7 @@ class IdempotentConsumer:
                     with self._span(d):
                         await self.process(conn, d)
                         log.debug("%s: processed %s", self.name, d.env.type)
+                own = await conn.fetch(self.relay.outbox.OWN_PENDING) if self.relay and applied else []
         except Exception:  # isolate the bad one: retry each on its own
             for d in good:
                 await self._one(d)
@@ -127,6 +132,8 @@ class IdempotentConsumer:
         self.processed += applied
         self.duplicates += len(good) - applied
         self._committed()
+        if own:
+            await self.relay.dispatch(own)  # type: ignore[union-attr]
         self._count()
         for d in good:
             await d.raw.ack()

@@ -102,6 +102,12 @@ class Runtime:
         if self.relay:
             self.relay.wake()
 
+    async def dispatch(self, rows: list) -> None:
+        """Publish outbox rows a transaction has just committed (Relay.dispatch). Before the bus is
+        up there is no relay yet: the rows wait for it, as every pending row does."""
+        if self.relay:
+            await self.relay.dispatch(rows)
+
     # -------------------------------------------------------------- lifecycle
     @asynccontextmanager
     async def _lifespan(self, app: FastAPI) -> AsyncIterator[None]:
@@ -183,7 +189,7 @@ class Runtime:
         for spec, expect, process, _, redact in self._pending:
             self._consumers[f"{spec.stream}:{spec.durable}"] = IdempotentConsumer(
                 spec, schema=self.name, pool=self.pool, js=self.js, expect=expect, process=process,
-                after_commit=self.wake_relay, redact=redact, metrics=self.metrics)
+                after_commit=self.wake_relay, redact=redact, metrics=self.metrics, relay=self.relay)
         normalise_fetch_timeouts()
         await self.broker.start()
         self._broker_started = True

@@ -37,7 +37,8 @@ def build(settings: IntakeSettings) -> Runtime:
     rt.http.state.intake = deps
     rt.http.state.limiter = RateLimiter()
     rt.on_start(lambda: setattr(rt.http.state, "keys", KeyStore(rt.pool)))
-    rt.on_start(lambda: setattr(rt.http.state, "batcher", AcceptBatcher(rt.pool)))
+    rt.on_start(lambda: setattr(rt.http.state, "batcher", AcceptBatcher(rt.pool, own_rows=rt.outbox.OWN_PENDING,
+                                                                         dispatch=rt.dispatch)))
     rt.http.add_middleware(BodyGuard)
     rt.http.include_router(http.router)
     for spec in SERVICE_CONSUMERS:

@@ -16,7 +16,7 @@ from shared.bus import ConsumerSpec, dlq_subject, ensure_topology
 from shared.cloudevents import decode, encode, envelope_for
 from shared.consumer import Delivery, IdempotentConsumer, Unprocessable, normalise_fetch_timeouts, subscribe
 from shared.events import AlertRaised, CaseResolved, FeedbackSubmitted
-from shared.outbox import Outbox
+from shared.outbox import Outbox, Relay
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +45,7 @@ class Harness:
     crash between commit and ack; `failures` makes the effect fail that many times."""
 
     def __init__(self, pool, js, nats_url, *, drop_first_acks=False, failures=0, unprocessable=False,
-                 bulk_failures=None, spec: ConsumerSpec = SPEC):
+                 bulk_failures=None, spec: ConsumerSpec = SPEC, relay: bool = False):
         self.outbox = Outbox("probe", "moksori/test")
         self.failures, self.unprocessable, self.drop_first_acks = failures, unprocessable, drop_first_acks
         self.seen: dict[str, int] = {}
@@ -56,7 +56,8 @@ class Harness:
             await self.process(conn, d)
         with_bulk.bulk = self.bulk
         self.consumer = IdempotentConsumer(spec, schema="probe", pool=pool, js=js, expect=(CaseResolved,),
-                                           process=self.process if bulk_failures is None else with_bulk)
+                                           process=self.process if bulk_failures is None else with_bulk,
+                                           relay=Relay(pool, js, self.outbox) if relay else None)
         original = self.consumer.handle
 
         async def handle(raws):
@@ -272,6 +273,22 @@ async def test_a_consumer_that_does_not_fill_batches_takes_what_is_there_at_once
     assert (await counts(pool))[0] == 61
     assert max(h.batches) > 1, f"batches {h.batches}"
     assert sum(h.batches) == 61, f"batches {h.batches}"
+
+
+async def test_a_batch_publishes_its_outbox_rows_as_it_commits_without_waiting_for_the_relay(probe, nats_url):
+    """No relay loop runs here: the events the batch's transaction added reach the stream anyway,
+    before the batch is acked, and stay pending only until a relay flush marks them sent."""
+    pool, js = probe
+    before = (await js.stream_info("VOC_FEEDBACK")).state.messages
+    async with Harness(pool, js, nats_url, relay=True) as h:
+        for _ in range(3):
+            await publish(js, resolved())
+        assert await wait_for(lambda: _processed(pool, 3), timeout=5)
+        assert await wait_for(lambda: _pending_zero(js), timeout=5)  # acked
+    assert (await js.stream_info("VOC_FEEDBACK")).state.messages - before == 3
+    relay = h.consumer.relay
+    assert relay.dispatched == 3 and await relay.flush_once() == 0
+    assert await pool.fetchval(h.outbox.COUNT_PENDING) == 0
 
 
 async def _processed(pool, n: int) -> bool:

@@ -88,3 +88,41 @@ async def _eventually(get, want, timeout=10.0):
             assert got == want
             return
         await asyncio.sleep(0.1)
+
+
+async def test_dispatched_rows_go_out_at_once_and_the_next_flush_marks_them_without_republishing(pool, clean_js):
+    await ensure_topology(clean_js, consumers=())
+    outbox = Outbox("probe", "moksori/test")
+    relay = Relay(pool, clean_js, outbox)
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            await outbox.add(conn, alert())
+            await outbox.add(conn, alert())
+            async with conn.transaction():  # a savepoint's row is not the transaction's own: the relay claims it
+                await outbox.add(conn, alert())
+            own = await conn.fetch(outbox.OWN_PENDING)
+    assert len(own) == 2
+    await relay.dispatch(own)
+    assert (await clean_js.stream_info("VOC_ALERTS")).state.messages == 2  # before any flush
+    assert await pool.fetchval(outbox.COUNT_PENDING) == 3  # published, not yet marked
+    assert await relay.flush_once() == 1  # marks the two, claims only the savepoint's row
+    assert await pool.fetchval(outbox.COUNT_PENDING) == 0
+    assert (await clean_js.stream_info("VOC_ALERTS")).state.messages == 3
+    assert relay.dispatched == 2 and relay.published == 1
+
+
+async def test_a_row_whose_dispatch_fails_is_left_to_the_relay(pool, clean_js):
+    await ensure_topology(clean_js, consumers=())
+    outbox = Outbox("probe", "moksori/test")
+    relay = Relay(pool, clean_js, outbox)
+    async with pool.acquire() as conn, conn.transaction():
+        await outbox.add(conn, alert())
+        own = await conn.fetch(outbox.OWN_PENDING)
+    await clean_js.delete_stream("VOC_ALERTS")  # nothing takes the subject: the publish fails
+    await relay.dispatch(own)
+    assert relay.dispatched == 0
+    with pytest.raises(ConnectionError):  # the relay claims the row and tries it itself
+        await relay.flush_once()
+    await ensure_topology(clean_js, consumers=())
+    assert await relay.flush_once() == 1
+    assert await pool.fetchval(outbox.COUNT_PENDING) == 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from uuid import UUID
 
 import asyncpg
@@ -20,8 +21,13 @@ log = logging.getLogger(__name__)
 
 
 class AcceptBatcher:
-    def __init__(self, pool: asyncpg.Pool, *, max_batch: int = 64, max_wait_s: float = 0.001) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, max_batch: int = 64, max_wait_s: float = 0.001,
+                 own_rows: str | None = None, dispatch: Callable[[list], Awaitable[None]] | None = None) -> None:
+        """With `own_rows` (Outbox.OWN_PENDING) and `dispatch` (Relay.dispatch), the events a batch's
+        transaction added are published as soon as it commits, while its callers are answered."""
         self.pool, self.max_batch, self.max_wait_s = pool, max_batch, max_wait_s
+        self.own_rows, self.dispatch = own_rows, dispatch
+        self._publishing: set[asyncio.Task] = set()
         self._queue: list[tuple[tuple, asyncio.Future]] = []
         self._kick = asyncio.Event()
         self._task: asyncio.Task | None = None
@@ -51,6 +57,7 @@ class AcceptBatcher:
         try:
             async with self.pool.acquire() as conn, conn.transaction():
                 rows = await conn.fetchmany(ACCEPT_CASE, [args for args, _ in batch])
+                own = await conn.fetch(self.own_rows) if self.own_rows and self.dispatch and rows else []
         except Exception:
             log.warning("batched accept failed; retrying %d submissions one by one", len(batch), exc_info=True)
             await asyncio.gather(*(self._one(args, fut) for args, fut in batch))
@@ -60,6 +67,10 @@ class AcceptBatcher:
         for args, fut in batch:
             if not fut.done():
                 fut.set_result(args[0] in inserted)
+        if own:
+            task = asyncio.create_task(self.dispatch(own))  # type: ignore[misc]
+            self._publishing.add(task)
+            task.add_done_callback(self._publishing.discard)
 
     async def _one(self, args: tuple, fut: asyncio.Future) -> None:
         try:
