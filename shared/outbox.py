@@ -104,13 +104,14 @@ class Relay:
     async def flush_once(self) -> int:
         async with self.pool.acquire() as conn, conn.transaction():
             marked, self._to_mark = self._to_mark, []
-            if marked:
-                try:
+            try:
+                if marked:
                     await conn.execute(self.outbox.MARK_SENT, marked)
-                except BaseException:
-                    self._to_mark.extend(marked)
-                    raise
-            rows = await conn.fetch(self.outbox.CLAIM_PENDING, self.batch, list(self._in_flight))
+                rows = await conn.fetch(self.outbox.CLAIM_PENDING, self.batch, list(self._in_flight))
+            except BaseException:
+                self._to_mark.extend(marked)  # still in flight: marked by the next flush
+                raise
+            # from here a rollback leaves them pending and claimable: published again, and dropped by JetStream
             self._in_flight.difference_update(marked)
             if not rows:
                 return 0
