@@ -124,7 +124,7 @@ class IdempotentConsumer:
                     with self._span(d):
                         await self.process(conn, d)
                         log.debug("%s: processed %s", self.name, d.env.type)
-                own = await conn.fetch(self.relay.outbox.OWN_PENDING) if self.relay and applied else []
+                own = await conn.fetch(self.relay.outbox.TAKE_OWN) if self.relay and applied else []
         except Exception:  # isolate the bad one: retry each on its own
             for d in good:
                 await self._one(d)

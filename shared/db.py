@@ -69,28 +69,37 @@ def migration_files(directory: Path) -> list[tuple[int, Path]]:
             raise MigrationError(f"{p}: migration files are named NNN_snake_case.sql")
         found.append((int(m.group(1)), p))
     versions = [v for v, _ in found]
-    if 0 in versions:
-        raise MigrationError(f"{directory}: version 000 is reserved for the shared messaging tables")
+    reserved = [v for v in versions if v == 0 or v >= SHARED_SERIES]
+    if reserved:
+        raise MigrationError(f"{directory}: versions 000 and {SHARED_SERIES}-999 are reserved for the shared "
+                             f"messaging tables (found {reserved[0]:03d})")
     if len(set(versions)) != len(versions):
         raise MigrationError(f"{directory}: two migrations share a version number")
     return found
 
 
-MESSAGING_MIGRATION = Path(__file__).parent / "sql" / "000_messaging.sql"
+SHARED_SERIES = 900
+_SHARED_SQL = Path(__file__).parent / "sql"
+
+
+def shared_migrations() -> list[tuple[int, Path]]:
+    """The messaging tables' migrations, applied in every service's schema: 000 before the
+    service's own, 900 onwards after them (they only touch the outbox and inbox)."""
+    return [(int(p.name[:3]), p) for p in sorted(_SHARED_SQL.glob("*.sql"))]
 
 
 async def migrate(conn: asyncpg.Connection, service: str, directory: Path) -> list[str]:
     """Apply pending migrations; refuses to run if an applied file was edited.
 
-    Version 000 is the shared outbox/inbox DDL, placed in the service's schema."""
+    Versions 000 and 900+ are the shared outbox/inbox DDL, placed in the service's schema."""
     applied_now: list[str] = []
     await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
     try:
         await conn.execute(CREATE_LEDGER)
         applied = {r["version"]: r["checksum"] for r in await conn.fetch(SELECT_APPLIED, service)}
-        for version, path in [(0, MESSAGING_MIGRATION), *migration_files(directory)]:
+        for version, path in sorted([*shared_migrations(), *migration_files(directory)]):
             sql = path.read_text(encoding="utf-8")
-            if version == 0:
+            if path.parent == _SHARED_SQL:
                 sql = sql.replace("{schema}", service)
             checksum = hashlib.sha256(sql.encode()).hexdigest()
             if version in applied:

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 
 class Outbox:
-    def __init__(self, schema: str, source: str) -> None:
+    def __init__(self, schema: str, source: str, *, hold_s: float = 5.0) -> None:
         self.schema = schema
         self.source = source
         self.INSERT = (f"INSERT INTO {schema}.outbox (event_id, subject, headers, body) "
@@ -33,13 +33,18 @@ class Outbox:
                             "SELECT e.event_id, e.subject, e.headers::jsonb, e.body FROM "
                             "unnest($1::text[], $2::text[], $3::text[], $4::bytea[]) AS e(event_id, subject, headers, body) "
                             "ON CONFLICT (event_id) DO NOTHING")
-        # rows being dispatched (published right after their commit, not yet marked) are skipped
+        # held rows (being published by the transaction that wrote them, see TAKE_OWN) are skipped
+        # until their hold expires, unless their writer gave them back ($2: its dispatch failed)
         self.CLAIM_PENDING = (f"SELECT id, subject, headers, body FROM {schema}.outbox WHERE sent_at IS NULL "
-                              "AND NOT id = ANY($2::bigint[]) ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED")
+                              "AND (held_until IS NULL OR held_until < now() OR id = ANY($2::bigint[])) "
+                              "ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED")
         # inside a transaction, before its commit: the rows it added itself (not those of its
-        # savepoints, which the relay claims), for Relay.dispatch once it has committed
-        self.OWN_PENDING = (f"SELECT id, subject, headers, body FROM {schema}.outbox WHERE sent_at IS NULL "
-                            "AND xmin = pg_current_xact_id_if_assigned()::xid ORDER BY id")
+        # savepoints, which the relay claims), held for Relay.dispatch once it has committed. The
+        # hold commits with them, so no relay claims them in the moment between commit and publish.
+        self.TAKE_OWN = (f"WITH own AS (UPDATE {schema}.outbox "
+                         f"SET held_until = clock_timestamp() + make_interval(secs => {float(hold_s)}) "
+                         "WHERE sent_at IS NULL AND xmin = pg_current_xact_id_if_assigned()::xid "
+                         "RETURNING id, subject, headers, body) SELECT * FROM own ORDER BY id")
         self.MARK_SENT = f"UPDATE {schema}.outbox SET sent_at = now() WHERE id = ANY($1::bigint[])"
         self.COUNT_PENDING = f"SELECT count(*) FROM {schema}.outbox WHERE sent_at IS NULL"
         self.PURGE_SENT = f"DELETE FROM {schema}.outbox WHERE sent_at < now() - make_interval(hours => $1)"
@@ -76,27 +81,26 @@ class Relay:
         self._wake = asyncio.Event()
         self.published = 0
         self.dispatched = 0
-        self._in_flight: set[int] = set()  # dispatched rows not yet marked sent
-        self._to_mark: list[int] = []      # dispatched and published: marked by the next flush
+        self._to_mark: list[int] = []       # dispatched and published: marked by the next flush
+        self._given_back: set[int] = set()  # held rows whose dispatch failed: claimed despite the hold
 
     def wake(self) -> None:
         """Called after a commit that added rows, so publishing does not wait for the poll."""
         self._wake.set()
 
     async def dispatch(self, rows: list) -> None:
-        """Publishes the rows a transaction has just committed (Outbox.OWN_PENDING) at once,
-        instead of leaving them for the relay's next claim: one hop's latency is the publish, not a
-        second transaction as well. The rows stay pending, skipped by the relay's claims, until its
-        next flush marks them sent; a row whose publish fails is left to the relay, which retries.
-        A crash before the marking means the rows are published again, with the same Nats-Msg-Id,
-        so JetStream drops the copies (and consumers would, by their inbox)."""
+        """Publishes the rows a transaction has just committed, held by it (Outbox.TAKE_OWN), at
+        once instead of leaving them for the relay's next claim: one hop's latency is the publish,
+        not a second transaction as well. The rows stay pending, and held, until the relay's next
+        flush marks them sent; a row whose publish fails is given back to the relay, which retries.
+        A crash before the marking leaves them to any relay once the hold expires: published again
+        with the same Nats-Msg-Id, so JetStream drops the copies (and consumers would, by their inbox)."""
         ids = [r["id"] for r in rows]
-        self._in_flight.update(ids)
         results = await asyncio.gather(
             *(self.js.publish(r["subject"], bytes(r["body"]), headers=r["headers"]) for r in rows),
             return_exceptions=True)
         sent = [i for i, res in zip(ids, results) if not isinstance(res, BaseException)]
-        self._in_flight.difference_update(set(ids) - set(sent))  # unpublished: the relay's to claim
+        self._given_back.update(set(ids) - set(sent))
         self._to_mark.extend(sent)
         self.dispatched += len(sent)
         self._wake.set()
@@ -107,12 +111,12 @@ class Relay:
             try:
                 if marked:
                     await conn.execute(self.outbox.MARK_SENT, marked)
-                rows = await conn.fetch(self.outbox.CLAIM_PENDING, self.batch, list(self._in_flight))
+                rows = await conn.fetch(self.outbox.CLAIM_PENDING, self.batch, list(self._given_back))
             except BaseException:
-                self._to_mark.extend(marked)  # still in flight: marked by the next flush
+                self._to_mark.extend(marked)  # still held: marked by the next flush
                 raise
-            # from here a rollback leaves them pending and claimable: published again, and dropped by JetStream
-            self._in_flight.difference_update(marked)
+            # from here a rollback leaves them pending: once their hold expires they are published
+            # again, and JetStream drops the copies
             if not rows:
                 return 0
             results = await asyncio.gather(
@@ -121,6 +125,7 @@ class Relay:
             sent = [r["id"] for r, res in zip(rows, results) if not isinstance(res, BaseException)]
             if sent:
                 await conn.execute(self.outbox.MARK_SENT, sent)
+                self._given_back.difference_update(sent)
             failed = len(rows) - len(sent)
             if failed:
                 first = next(res for res in results if isinstance(res, BaseException))

@@ -37,7 +37,7 @@ def build(settings: IntakeSettings) -> Runtime:
     rt.http.state.intake = deps
     rt.http.state.limiter = RateLimiter()
     rt.on_start(lambda: setattr(rt.http.state, "keys", KeyStore(rt.pool)))
-    rt.on_start(lambda: setattr(rt.http.state, "batcher", AcceptBatcher(rt.pool, own_rows=rt.outbox.OWN_PENDING,
+    rt.on_start(lambda: setattr(rt.http.state, "batcher", AcceptBatcher(rt.pool, own_rows=rt.outbox.TAKE_OWN,
                                                                          dispatch=rt.dispatch)))
     rt.http.add_middleware(BodyGuard)
     rt.http.include_router(http.router)

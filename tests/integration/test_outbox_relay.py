@@ -100,7 +100,7 @@ async def test_dispatched_rows_go_out_at_once_and_the_next_flush_marks_them_with
             await outbox.add(conn, alert())
             async with conn.transaction():  # a savepoint's row is not the transaction's own: the relay claims it
                 await outbox.add(conn, alert())
-            own = await conn.fetch(outbox.OWN_PENDING)
+            own = await conn.fetch(outbox.TAKE_OWN)
     assert len(own) == 2
     await relay.dispatch(own)
     assert (await clean_js.stream_info("VOC_ALERTS")).state.messages == 2  # before any flush
@@ -117,7 +117,7 @@ async def test_a_row_whose_dispatch_fails_is_left_to_the_relay(pool, clean_js):
     relay = Relay(pool, clean_js, outbox)
     async with pool.acquire() as conn, conn.transaction():
         await outbox.add(conn, alert())
-        own = await conn.fetch(outbox.OWN_PENDING)
+        own = await conn.fetch(outbox.TAKE_OWN)
     await clean_js.delete_stream("VOC_ALERTS")  # nothing takes the subject: the publish fails
     await relay.dispatch(own)
     assert relay.dispatched == 0
@@ -125,4 +125,30 @@ async def test_a_row_whose_dispatch_fails_is_left_to_the_relay(pool, clean_js):
         await relay.flush_once()
     await ensure_topology(clean_js, consumers=())
     assert await relay.flush_once() == 1
+    assert await pool.fetchval(outbox.COUNT_PENDING) == 0
+
+
+async def test_held_rows_are_left_alone_between_commit_and_dispatch_until_their_hold_expires(pool, clean_js):
+    """The writer holds its rows in the committing transaction: no relay (this replica's, woken
+    by the same commit, or another replica's) publishes them a second time while the writer is
+    on its way to publishing them. If the writer dies first, any relay takes them after the hold."""
+    await ensure_topology(clean_js, consumers=())
+    outbox = Outbox("probe", "moksori/test", hold_s=1.0)
+    async with pool.acquire() as conn, conn.transaction():
+        await outbox.add(conn, alert())
+        own = await conn.fetch(outbox.TAKE_OWN)
+    mine, other = Relay(pool, clean_js, outbox), Relay(pool, clean_js, outbox)
+    assert await other.flush_once() == 0 and await mine.flush_once() == 0
+    await mine.dispatch(own)
+    assert await mine.flush_once() == 0  # marks it
+    await asyncio.sleep(1.1)
+    assert await other.flush_once() == 0  # sent: never claimed again
+    assert (await clean_js.stream_info("VOC_ALERTS")).state.messages == 1
+
+    async with pool.acquire() as conn, conn.transaction():  # a writer that dies before it publishes
+        await outbox.add(conn, alert())
+        await conn.fetch(outbox.TAKE_OWN)
+    assert await other.flush_once() == 0
+    await asyncio.sleep(1.1)
+    assert await other.flush_once() == 1
     assert await pool.fetchval(outbox.COUNT_PENDING) == 0

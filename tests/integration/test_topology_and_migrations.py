@@ -60,12 +60,23 @@ async def test_migrations_apply_once_and_refuse_edited_files(database_url, tmp_p
     (tmp_path / "001_things.sql").write_text("CREATE TABLE probe.things (id int);")
     conn = await asyncpg.connect(database_url)
     try:
-        assert await db.migrate(conn, "probe", tmp_path) == ["000_messaging.sql", "001_things.sql"]
+        assert await db.migrate(conn, "probe", tmp_path) == ["000_messaging.sql", "001_things.sql",
+                                                             "900_outbox_hold.sql"]
         assert await db.migrate(conn, "probe", tmp_path) == []
         (tmp_path / "002_more.sql").write_text("ALTER TABLE probe.things ADD COLUMN name text;")
         assert await db.migrate(conn, "probe", tmp_path) == ["002_more.sql"]
         (tmp_path / "001_things.sql").write_text("CREATE TABLE probe.things (id bigint);")
         with pytest.raises(db.MigrationError, match="changed after it was applied"):
+            await db.migrate(conn, "probe", tmp_path)
+    finally:
+        await conn.close()
+
+
+async def test_a_service_migration_may_not_take_a_shared_version(database_url, tmp_path: Path):
+    (tmp_path / "900_mine.sql").write_text("SELECT 1;")
+    conn = await asyncpg.connect(database_url)
+    try:
+        with pytest.raises(db.MigrationError, match="reserved for the shared messaging tables .found 900."):
             await db.migrate(conn, "probe", tmp_path)
     finally:
         await conn.close()

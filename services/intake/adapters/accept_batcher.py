@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 class AcceptBatcher:
     def __init__(self, pool: asyncpg.Pool, *, max_batch: int = 64, max_wait_s: float = 0.001,
                  own_rows: str | None = None, dispatch: Callable[[list], Awaitable[None]] | None = None) -> None:
-        """With `own_rows` (Outbox.OWN_PENDING) and `dispatch` (Relay.dispatch), the events a batch's
+        """With `own_rows` (Outbox.TAKE_OWN) and `dispatch` (Relay.dispatch), the events a batch's
         transaction added are published as soon as it commits, while its callers are answered."""
         self.pool, self.max_batch, self.max_wait_s = pool, max_batch, max_wait_s
         self.own_rows, self.dispatch = own_rows, dispatch
