@@ -53,7 +53,7 @@ def screen_segment(text: str, lex: Lexicon) -> Screening:
     of a call do not, which keeps screening at tens of thousands of segments a second."""
     if not lex.screen.search("".join(text.split())):
         return QUIET
-    t = Text(text)
+    t = Text(text, lex.prefilter)
     alerts = []
     flags = find_flags(t, lex)
     for flag, ev in flags.items():

@@ -55,13 +55,10 @@ class Classifier:
         return [self._one(item, lex) for item in items]
 
     def _one(self, item: Item, lex: Lexicon) -> Classification:
-        t = Text(item.text)
-        if lex.any_rule.search(t.compact) or lex.any_rule.search(item.text):
-            flags = find_flags(t, lex)
-            critical = find_urgency_rules(t, lex.urgency.critical)
-            high = find_urgency_rules(t, lex.urgency.high)
-        else:  # no watch word and no urgency rule anywhere: nothing to look at closely
-            flags, critical, high = {}, {}, {}
+        t = Text(item.text, lex.prefilter)  # a text without a rule's literal text is not searched with it
+        flags = find_flags(t, lex)
+        critical = find_urgency_rules(t, lex.urgency.critical)
+        high = find_urgency_rules(t, lex.urgency.high)
         norm = normalise(item.text)
         if not norm or (hangul_share(norm) < MIN_HANGUL_SHARE and not (flags or critical or high)):
             return _unreadable(item, "empty text" if not norm else "not Korean text (too few Hangul letters)")

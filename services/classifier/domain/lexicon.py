@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from services.classifier.domain.prefilter import Prefilter
 from shared.datafiles import load_yaml
 from shared.events import FLAGS
 
@@ -94,13 +95,13 @@ class Lexicon(_Strict):
     urgency: Urgency
     emotion: Emotion
     _screen: re.Pattern = PrivateAttr()
-    _any_rule: re.Pattern = PrivateAttr()
+    _prefilter: Prefilter = PrivateAttr()
 
     @property
-    def any_rule(self) -> re.Pattern:
-        """Every flag term and every urgency rule in one pattern: a text it does not match
-        (on the form without spaces) can skip the rules."""
-        return self._any_rule
+    def prefilter(self) -> Prefilter:
+        """The literal text each of the lexicon's patterns requires: a text is searched only with
+        the patterns it can match (domain/prefilter.py)."""
+        return self._prefilter
 
     @property
     def screen(self) -> re.Pattern:
@@ -120,8 +121,15 @@ class Lexicon(_Strict):
         high = tuple(p for name, pats in self.urgency.high.items() if not name.startswith(GUARD_PREFIX) for p in pats)
         live = tuple(p for flag, rule in self.flags.items() if flag in SCREENED_FLAGS for p in rule.terms)
         self._screen = one_of(live + critical + self.emotion.anger)
-        self._any_rule = one_of(terms + critical + high)
+        self._prefilter = Prefilter(self.patterns())
         return self
+
+    def patterns(self) -> Patterns:
+        """Every pattern in the lexicon, once."""
+        groups = [self.guards.impersonation, self.guards.negation, self.urgency.anchors, self.emotion.anger,
+                  *(g for rule in self.flags.values() for g in (rule.terms, rule.action, rule.action_before)),
+                  *self.urgency.critical.values(), *self.urgency.high.values()]
+        return tuple(dict.fromkeys(p for g in groups for p in g))
 
 
 def load_lexicon(path: Path = DEFAULT_LEXICON) -> Lexicon:

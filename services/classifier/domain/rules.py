@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from services.classifier.domain.lexicon import GUARD_PREFIX, Lexicon, Patterns, one_of
+from services.classifier.domain.prefilter import Prefilter
 from shared.events import Evidence
 
 CRITICAL_TOPIC = {
@@ -28,16 +29,21 @@ _one_of = lru_cache(maxsize=1024)(one_of)  # per pattern group, compiled once
 
 class Text:
     """The text as written plus a copy without whitespace, for STT output that lost
-    its spacing; matches in the copy map back to offsets in the original."""
+    its spacing; matches in the copy map back to offsets in the original. With the lexicon's
+    prefilter, only the patterns whose required literal text occurs are run."""
 
-    def __init__(self, raw: str) -> None:
+    def __init__(self, raw: str, prefilter: Prefilter | None = None) -> None:
         self.raw = raw
         self.index = [i for i, ch in enumerate(raw) if not ch.isspace()]
         self.compact = "".join(raw[i] for i in self.index)
+        self.prefilter = prefilter
+        self.present = prefilter.present(self.compact) if prefilter else frozenset()
 
     def find(self, patterns: Patterns, start: int = 0, end: int | None = None) -> Iterator[Span]:
         end = len(self.raw) if end is None else end
-        if len(patterns) > 1:  # one search over the whole group first: most groups do not match at all
+        if self.prefilter is not None:
+            patterns = tuple(p for p in patterns if self.prefilter.possible(p, self.present))
+        elif len(patterns) > 1:  # one search over the whole group first: most groups do not match at all
             group = _one_of(patterns)
             if not group.search(self.raw, start, end) and \
                     not group.search(self.compact, self._to_compact(start), self._to_compact(end)):

@@ -1,0 +1,103 @@
+"""Which lexicon patterns can match a text at all, from the literal text they require.
+
+Most of the lexicon's ~500 patterns find nothing in a given text, and a regular
+expression with look-arounds and alternations costs a scan of the text to say so.
+Every pattern here requires some literal text: "금융\\s*감독\\s*원" cannot match
+without "금융", "(?:이|그|저)\\s*새끼" not without "새끼". Testing a few hundred short
+literals with `in` is much cheaper than running the patterns, and only the patterns
+whose literal is present are run. The rules' results do not change: a pattern is
+skipped only when no match is possible (tests/unit/test_prefilter.py checks this
+against the whole corpus).
+
+Pure: derived from the compiled patterns (their parse tree), nothing else.
+"""
+
+from __future__ import annotations
+
+import re
+import re._constants as C  # the parse tree's opcodes (stable since 3.11)
+import re._parser as P
+from collections.abc import Iterable
+
+# a character class of at most this many plain letters ("[렸림려린]") counts as alternatives
+_CLASS_ALTERNATIVES = 4
+
+Needs = frozenset[str] | None  # one of these strings occurs in every match; None: nothing known
+
+
+def required(pattern: re.Pattern) -> Needs:
+    """Strings, one of which every match of `pattern` contains (lower-cased and without
+    whitespace, to be tested against the case-folded text without spaces); None if the
+    pattern requires no literal text."""
+    try:
+        needs = _sequence(P.parse(pattern.pattern, pattern.flags))
+    except (re.error, RecursionError, ValueError):
+        return None
+    if needs is None or any(not s or any(ch.isspace() for ch in s) for s in needs):
+        return None
+    return frozenset(s.casefold() for s in needs)
+
+
+def _sequence(items) -> set[str] | None:
+    """The best requirement of a sequence of parse items: every item of a sequence is
+    required, so any one of them (or a run of literals) will do; the one whose shortest
+    alternative is longest is the most selective."""
+    best: set[str] | None = None
+    run: list[str] = []
+
+    def consider(cands: set[str] | None) -> None:
+        nonlocal best
+        if cands and (best is None or min(map(len, cands)) > min(map(len, best))):
+            best = cands
+
+    for op, av in items:
+        if op is C.LITERAL and not chr(av).isspace():
+            run.append(chr(av))
+            continue
+        if run:
+            consider({"".join(run)})
+            run = []
+        if op is C.SUBPATTERN:
+            consider(_sequence(av[-1]))
+        elif op is C.BRANCH:
+            alts = [_sequence(a) for a in av[1]]
+            if all(alts):
+                consider(set().union(*alts))  # type: ignore[arg-type]
+        elif op in (C.MAX_REPEAT, C.MIN_REPEAT, C.POSSESSIVE_REPEAT, C.ATOMIC_GROUP):
+            if op is C.ATOMIC_GROUP:
+                consider(_sequence(av))
+            elif av[0] >= 1:
+                consider(_sequence(av[2]))
+        elif op is C.IN:
+            chars = [chr(a) for o, a in av if o is C.LITERAL]
+            if len(chars) == len(av) and len(chars) <= _CLASS_ALTERNATIVES:
+                consider(set(chars))
+        # anything else (assertions, any character, ranges, back references, conditionals)
+        # requires nothing and ends the run of literals
+    if run:
+        consider({"".join(run)})
+    return best
+
+
+class Prefilter:
+    """The literals a set of patterns requires, and which of the patterns a text can match."""
+
+    def __init__(self, patterns: Iterable[re.Pattern]) -> None:
+        self.needs: dict[re.Pattern, Needs] = {p: required(p) for p in patterns}
+        self.literals: tuple[str, ...] = tuple(sorted({s for n in self.needs.values() if n for s in n}))
+        by_first: dict[str, list[str]] = {}
+        for s in self.literals:
+            by_first.setdefault(s[0], []).append(s)
+        self._by_first = {c: tuple(ss) for c, ss in by_first.items()}
+        self._firsts = frozenset(by_first)
+
+    def present(self, compact: str) -> frozenset[str]:
+        """The literals that occur in a text (given without whitespace): only those starting
+        with one of the text's letters are looked for."""
+        folded = compact.casefold()
+        by_first = self._by_first
+        return frozenset(s for c in self._firsts.intersection(folded) for s in by_first[c] if s in folded)
+
+    def possible(self, pattern: re.Pattern, present: frozenset[str]) -> bool:
+        needs = self.needs.get(pattern)
+        return needs is None or not needs.isdisjoint(present)
