@@ -28,7 +28,5 @@ def normalise(text: str) -> str:
 
 def hangul_share(text: str) -> float:
     """Share of letters that are Hangul: how Korean a text is."""
-    letters = _LETTER.findall(text)
-    if not letters:
-        return 0.0
-    return sum(1 for ch in letters if _HANGUL.match(ch)) / len(letters)
+    letters = len(_LETTER.findall(text))
+    return len(_HANGUL.findall(text)) / letters if letters else 0.0

@@ -90,6 +90,13 @@ class Prefilter:
             by_first.setdefault(s[0], []).append(s)
         self._by_first = {c: tuple(ss) for c, ss in by_first.items()}
         self._firsts = frozenset(by_first)
+        # by identity: hashing a compiled pattern hashes its code
+        self._always = frozenset(id(p) for p, n in self.needs.items() if n is None)
+        by_literal: dict[str, set[int]] = {}
+        for p, n in self.needs.items():
+            for s in n or ():
+                by_literal.setdefault(s, set()).add(id(p))
+        self._by_literal = {s: frozenset(ids) for s, ids in by_literal.items()}
 
     def present(self, compact: str) -> frozenset[str]:
         """The literals that occur in a text (given without whitespace): only those starting
@@ -101,3 +108,9 @@ class Prefilter:
     def possible(self, pattern: re.Pattern, present: frozenset[str]) -> bool:
         needs = self.needs.get(pattern)
         return needs is None or not needs.isdisjoint(present)
+
+    def possible_ids(self, present: frozenset[str]) -> frozenset[int]:
+        """The `id()`s of the patterns a text with these literals can match (the patterns are
+        the lexicon's, which lives as long as its prefilter)."""
+        by_literal = self._by_literal
+        return self._always.union(*(by_literal[s] for s in present))

@@ -38,11 +38,13 @@ class Text:
         self.compact = "".join(raw[i] for i in self.index)
         self.prefilter = prefilter
         self.present = prefilter.present(self.compact) if prefilter else frozenset()
+        self._possible = prefilter.possible_ids(self.present) if prefilter else frozenset()
 
     def find(self, patterns: Patterns, start: int = 0, end: int | None = None) -> Iterator[Span]:
         end = len(self.raw) if end is None else end
         if self.prefilter is not None:
-            patterns = tuple(p for p in patterns if self.prefilter.possible(p, self.present))
+            possible = self._possible
+            patterns = [p for p in patterns if id(p) in possible]
         elif len(patterns) > 1:  # one search over the whole group first: most groups do not match at all
             group = _one_of(patterns)
             if not group.search(self.raw, start, end) and \
