@@ -51,10 +51,14 @@ class Classifier:
         return self.classify_batch([Item(text, channel, affiliate_hint, kind_hint)])[0]
 
     def classify_batch(self, items: Sequence[Item]) -> list[Classification]:
+        """The rules and the features per text, then the model scores the batch at once."""
         lex = self.lexicon()
-        return [self._one(item, lex) for item in items]
+        prepared = [self._prepare(item, lex) for item in items]
+        scored = iter(self.model.probabilities_batch([p[-1] for p in prepared if not isinstance(p, Classification)]))
+        return [p if isinstance(p, Classification) else self._decide(item, lex, *p[:-1], *next(scored))
+                for item, p in zip(items, prepared)]
 
-    def _one(self, item: Item, lex: Lexicon) -> Classification:
+    def _prepare(self, item: Item, lex: Lexicon) -> Classification | tuple:
         t = Text(item.text, lex.prefilter)  # a text without a rule's literal text is not searched with it
         flags = find_flags(t, lex)
         critical = find_urgency_rules(t, lex.urgency.critical)
@@ -62,7 +66,10 @@ class Classifier:
         norm = normalise(item.text)
         if not norm or (hangul_share(norm) < MIN_HANGUL_SHARE and not (flags or critical or high)):
             return _unreadable(item, "empty text" if not norm else "not Korean text (too few Hangul letters)")
-        probs, known = self.model.probabilities(features(self.tokenizer.morphs(norm), norm))
+        return t, flags, critical, high, features(self.tokenizer.morphs(norm), norm)
+
+    def _decide(self, item: Item, lex: Lexicon, t: Text, flags: dict, critical: dict, high: dict,
+                probs: dict, known: float) -> Classification:
         predicted = self.model.best(probs)
         topic, p_topic = predicted["topic"]
         kind, p_kind = predicted["kind"]

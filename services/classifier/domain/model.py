@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Sequence
 from itertools import repeat
 from operator import itemgetter
 from dataclasses import dataclass, field
@@ -79,31 +80,45 @@ class LinearModel:
 
     def probabilities(self, feats: Counter[str]) -> tuple[dict[str, np.ndarray], float]:
         """Per head the probability of each label (in `Head.labels` order), and the share of
-        the text's features the model knows. Each feature is looked up once; every head's
-        view (its feature groups) is then a mask over the found ones."""
-        keys = list(feats)
+        the text's features the model knows."""
+        return self.probabilities_batch([feats])[0]
+
+    def probabilities_batch(self, batch: Sequence[Counter[str]]) -> list[tuple[dict[str, np.ndarray], float]]:
+        """`probabilities` of several texts at once: their features are looked up together, and
+        each head scores the whole batch in a few array operations instead of a few per text.
+        Each head reads its view (feature groups), l2-normalised per text."""
+        n = len(batch)
+        keys = [k for feats in batch for k in feats]
         found = np.fromiter(map(self.vocabulary.get, keys, repeat(-1)), np.int64, len(keys))
+        counts = np.fromiter((c for feats in batch for c in feats.values()), np.float32, len(keys))
+        row = np.repeat(np.arange(n), [len(feats) for feats in batch])
         known_mask = found >= 0
-        ix = found[known_mask]
-        counts = np.fromiter(feats.values(), np.float32, len(keys))[known_mask]
-        w = (1.0 + np.log(counts)) * self.idf[ix]
+        ix, row = found[known_mask], row[known_mask]
+        w = (1.0 + np.log(counts[known_mask])) * self.idf[ix]
         g = self._group[ix]
-        views: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        views = {}
         for groups, table in self._views.items():
             keep = table[g]
-            v = w[keep]
-            norm = float(np.linalg.norm(v))
-            views[groups] = (ix[keep], v / norm if norm else v)
-        widest = max(views, key=len)
-        in_view = Counter(map(itemgetter(0), keys))
-        known = len(views[widest][0]) / max(1, sum(in_view[c] for c in widest))
-        out = {}
+            vix, vrow, v = ix[keep], row[keep], w[keep]
+            norm = np.sqrt(np.bincount(vrow, weights=v * v, minlength=n))
+            rows, starts = np.unique(vrow, return_index=True)  # rows are in order: each one's run starts here
+            views[groups] = (vix, vrow, v / np.where(norm > 0, norm, 1.0)[vrow], rows, starts)
+        scores = {}
         for name, h in self.heads.items():
-            hix, v = views[h.groups]
-            scores = h.bias + (v @ h.weights[hix] if len(hix) else 0.0)
-            p = np.exp(scores - scores.max())
-            out[name] = p / p.sum()
-        return out, known
+            vix, vrow, v, rows, starts = views[h.groups]
+            s = np.tile(h.bias.astype(np.float64), (n, 1))
+            if len(vix):
+                s[rows] += np.add.reduceat(h.weights[vix] * v[:, None], starts, axis=0)
+            p = np.exp(s - s.max(axis=1, keepdims=True))
+            scores[name] = p / p.sum(axis=1, keepdims=True)
+        widest = max(views, key=len)
+        known_in_view = np.bincount(views[widest][1], minlength=n)
+        out = []
+        for r, feats in enumerate(batch):
+            in_view = Counter(map(itemgetter(0), feats))
+            known = float(known_in_view[r]) / max(1, sum(in_view[c] for c in widest))
+            out.append(({name: scores[name][r] for name in self.heads}, known))
+        return out
 
     def best(self, probs: dict[str, np.ndarray]) -> dict[str, tuple[str, float]]:
         """Per head the most likely label and its probability."""
