@@ -40,3 +40,20 @@ def test_a_text_with_no_known_feature_gets_the_priors():
     want = np.exp(head.bias - head.bias.max())
     np.testing.assert_allclose(probs["topic"], want / want.sum(), rtol=1e-6)
     assert known == 0.0
+
+
+def test_a_batch_scores_each_text_as_it_would_alone():
+    model = _model(np.random.default_rng(5))
+    batch = [Counter({"l:카드": 2, "m:요": 1}), Counter({"l:없는말": 1}),  # nothing known, between two texts
+             Counter({"c:앱": 3, "b:지연": 1, "l:결제": 1}), Counter({"m:요": 1}), Counter({"l:분실": 1})]
+    together = model.probabilities_batch(batch)
+    assert len(together) == len(batch)
+    for feats, (probs, known) in zip(batch, together):
+        alone, known_alone = model.probabilities_batch([feats])[0]
+        for name, head in model.heads.items():
+            ix, v = tfidf(feats, model.vocabulary, model.idf, head.groups)
+            scores = head.bias + (v @ head.weights[ix] if len(ix) else 0.0)
+            want = np.exp(scores - scores.max())
+            np.testing.assert_allclose(probs[name], want / want.sum(), rtol=1e-5)
+            np.testing.assert_allclose(probs[name], alone[name], rtol=1e-12)
+        assert known == known_alone
