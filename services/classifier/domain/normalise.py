@@ -30,3 +30,33 @@ def hangul_share(text: str) -> float:
     """Share of letters that are Hangul: how Korean a text is."""
     letters = len(_LETTER.findall(text))
     return len(_HANGUL.findall(text)) / letters if letters else 0.0
+
+
+_INITIALS = "ㄱㄲㄴㄷㄸㄹㅁㅂㅃㅅㅆㅇㅈㅉㅊㅋㅌㅍㅎ"
+_VOWELS = "ㅏㅐㅑㅒㅓㅔㅕㅖㅗㅘㅙㅚㅛㅜㅝㅞㅟㅠㅡㅢㅣ"
+_FINALS = " ㄱㄲㄳㄴㄵㄶㄷㄹㄺㄻㄼㄽㄾㄿㅀㅁㅂㅄㅅㅆㅇㅈㅊㅋㅌㅍㅎ"  # index 0: no final consonant
+
+
+def compose_jamo(text: str) -> tuple[str, list[tuple[int, int]]]:
+    """Letters typed apart to slip past filters ("ㅅㅐㄲㅣ", "ㄴㅏㅃㅡㄴ") put back together as
+    syllables ("새끼", "나쁜"), with each character's (start, end) in `text`. A consonant
+    before a vowel starts a syllable; one after it closes the syllable unless a vowel
+    follows it. Everything else is kept as it is."""
+    out: list[str] = []
+    spans: list[tuple[int, int]] = []
+    i, n = 0, len(text)
+    while i < n:
+        lead = _INITIALS.find(text[i])
+        vowel = _VOWELS.find(text[i + 1]) if lead >= 0 and i + 1 < n else -1
+        if vowel < 0:
+            out.append(text[i])
+            spans.append((i, i + 1))
+            i += 1
+            continue
+        end, tail = i + 2, 0
+        if end < n and (t := _FINALS.find(text[end])) > 0 and not (end + 1 < n and text[end + 1] in _VOWELS):
+            end, tail = end + 1, t
+        out.append(chr(0xAC00 + (lead * 21 + vowel) * 28 + tail))
+        spans.append((i, end))
+        i = end
+    return "".join(out), spans

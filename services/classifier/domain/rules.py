@@ -4,11 +4,13 @@ urgency carries its evidence span and the name of the rule that matched."""
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
 from services.classifier.domain.lexicon import GUARD_PREFIX, Lexicon, Patterns, one_of
+from services.classifier.domain.normalise import compose_jamo
 from services.classifier.domain.prefilter import Prefilter
 from shared.events import Evidence
 
@@ -36,8 +38,14 @@ class Text:
         self.raw = raw
         self.index = [i for i, ch in enumerate(raw) if not ch.isspace()]
         self.compact = "".join(raw[i] for i in self.index)
+        # letters typed apart ("ㅅ ㅐ ㄲ ㅣ") are also searched put together ("새끼")
+        composed, spans = compose_jamo(self.compact)
+        self.composed = composed if composed != self.compact else None
+        self._composed_starts = [a for a, _ in spans] if self.composed else []
+        self._composed_spans = spans
         self.prefilter = prefilter
-        self.present = prefilter.present(self.compact) if prefilter else frozenset()
+        searched = self.compact if self.composed is None else f"{self.compact}\n{self.composed}"
+        self.present = prefilter.present(searched) if prefilter else frozenset()
         self._possible = prefilter.possible_ids(self.present) if prefilter else frozenset()
 
     def find(self, patterns: Patterns, start: int = 0, end: int | None = None) -> Iterator[Span]:
@@ -48,7 +56,8 @@ class Text:
         elif len(patterns) > 1:  # one search over the whole group first: most groups do not match at all
             group = _one_of(patterns)
             if not group.search(self.raw, start, end) and \
-                    not group.search(self.compact, self._to_compact(start), self._to_compact(end)):
+                    not group.search(self.compact, self._to_compact(start), self._to_compact(end)) and \
+                    (self.composed is None or not group.search(self.composed)):
                 return
         seen: set[int] = set()
         for p in patterns:
@@ -63,10 +72,17 @@ class Text:
                     if s not in seen:
                         seen.add(s)
                         yield Span(s, self.index[m.end() - 1] + 1)
+            if self.composed is not None:
+                spans = self._composed_spans
+                ks, ke = bisect.bisect_left(self._composed_starts, cs), bisect.bisect_left(self._composed_starts, ce)
+                for m in p.finditer(self.composed, ks, ke):
+                    if m.end() > m.start():
+                        s = self.index[spans[m.start()][0]]
+                        if s not in seen:
+                            seen.add(s)
+                            yield Span(s, self.index[spans[m.end() - 1][1] - 1] + 1)
 
     def _to_compact(self, pos: int) -> int:
-        import bisect
-
         return bisect.bisect_left(self.index, pos)
 
     def any(self, patterns: Patterns, start: int = 0, end: int | None = None) -> Span | None:
