@@ -6,6 +6,7 @@ import pytest
 
 from services.classifier.adapters.loader import build_classifier
 from services.classifier.domain.classify import raise_urgency
+from services.classifier.domain.normalise import compose_jamo
 
 CLF = None
 
@@ -43,9 +44,26 @@ def classify(text, **kw):
     ("소송을 하려는 것은 아니고 청약철회만 하고 싶습니다", ()),
     ("외국인 근로자분들을 위한 외국어 약관도 만들어 주세요", ()),  # a group in a suggestion
     ("딸이 고1인데 체크카드를 잃어버렸어요", ("vulnerable",)),
+    # lexicon 2026.11-6, from the sixth writing round's training misses (these sentences are new)
+    ("상담원 ㄱ ㅐ ㅅ ㅐ ㄲ ㅣ 야 빨리 처리해", ("abusive",)),  # letters typed apart
+    ("창구 직원 ㅁ ㅣ ㅊ ㅣ ㄴ ㄴ ㅗ ㅁ 아니야", ("abusive",)),
+    ("상담사님 퇴근길 조심하세요 제가 다 기억하고 있으니까", ("abusive",)),
+    ("포인트 적립 누락 계속되면 동네 밴드에 다 돌릴 거예요", ("media",)),
+    ("답변 없으면 오픈채팅방에 이 내용 공유합니다", ("media",)),
+    ("신문에서 금리 인상 기사를 읽고 문의드려요", ()),  # reading the news
+    ("이 내용 커뮤에 올릴까 하다가 말았어요 그냥 빨리 처리해 주세요", ()),  # thought about it, did not
 ])
 def test_flags(text, flags):
     assert classify(text).flags == flags
+
+
+def test_letters_typed_apart_are_put_together_and_the_evidence_is_what_was_typed():
+    assert compose_jamo("ㅅㅐㄲㅣ들아") == ("새끼들아", [(0, 2), (2, 4), (4, 5), (5, 6)])
+    assert compose_jamo("ㄴㅏㅃㅡㄴ")[0] == "나쁜"  # a consonant before a vowel starts the next syllable
+    assert compose_jamo("ㅋㅋㅋ ㅠㅠ")[0] == "ㅋㅋㅋ ㅠㅠ"  # no consonant-vowel pair: unchanged
+    text = "해지 좀 해줘 ㅅ ㅐ ㄲ ㅣ 들아"
+    ev = next(e for e in classify(text).evidence if e.label == "abusive")
+    assert text[ev.start:ev.end] == ev.text and ev.text.startswith("ㅅ ㅐ ㄲ ㅣ")
 
 
 @pytest.mark.parametrize("text", [
