@@ -79,6 +79,11 @@ def test_letters_typed_apart_are_put_together_and_the_evidence_is_what_was_typed
     "인터넷뱅킹 비번이 바뀌어 있어요 저는 바꾼 적이 없어요",
     "보험금 지급 계좌가 제가 모르는 계좌로 변경됐다는 문자가 왔어요",
     "제 증권 계좌에서 매도 주문이 지금도 체결되고 있어요 저 로그인 안 했어요",
+    # lexicon 2026.11-6 (new sentences, after round 6's training misses)
+    "낯선 휴대폰에서 제 계정으로 로그인했다는 알림이 떴어요 저 아니에요",
+    "제 항공 마일리지가 모르는 사람한테 선물로 넘어갔다고 문자가 왔어요",
+    "어머니 보험 계약자 주소가 모르는 사람으로 바뀌어 있어요 빨리 막아 주세요",
+    "제가 안 쓴 결제가 오늘 세 건 찍혀 있어요",
 ])
 def test_money_or_access_at_risk_now_is_critical_with_evidence(text):
     c = classify(text)
@@ -184,6 +189,9 @@ def test_a_specific_incident_that_needs_a_remedy_is_a_complaint_not_a_suggestion
 
 @pytest.mark.parametrize("text", [
     "카드 결제 화면이 보이지 않아요",
+    "담당자가 연락두절이에요 이 사기꾼들아 환불해 줘",  # an insult, not a scam
+    "검찰이라는 사람이 앱을 깔라고 했는데 아무것도 안 깔고 끊었어요",  # an attempt, nothing done
+    "안 쓰는 부가서비스 요금이 석 달째 결제되고 있어요",  # a months-old charge, not happening now
     "결제가 계속 되지 않아요",
     "인증번호 전송이 안 돼요",
     "새 기기로 로그인이 안 돼요",
