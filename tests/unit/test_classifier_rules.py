@@ -52,6 +52,10 @@ def classify(text, **kw):
     ("답변 없으면 오픈채팅방에 이 내용 공유합니다", ("media",)),
     ("신문에서 금리 인상 기사를 읽고 문의드려요", ()),  # reading the news
     ("이 내용 커뮤에 올릴까 하다가 말았어요 그냥 빨리 처리해 주세요", ()),  # thought about it, did not
+    # lexicon 2026.11-7 (new sentences, after round 6's legal and vulnerable training misses)
+    ("처남이 변호사라 물어봤더니 약관 위반이래요", ("legal",)),
+    ("지점에서는 경찰에 신고하라고 하던데 기계 오류를 왜 제가 신고해요", ()),  # told to, not escalating
+    ("제가 눈이 잘 안 보여서 ATM 화면 글씨를 못 읽어요", ("vulnerable",)),
 ])
 def test_flags(text, flags):
     assert classify(text).flags == flags
