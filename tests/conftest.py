@@ -9,6 +9,8 @@ delete streams and databases there, so never point them at production.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -18,6 +20,25 @@ import nats
 import pytest
 
 from shared.devstack import NatsServer, PostgresServer
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Each session gets a temp root of its own. Under pytest's shared `pytest-of-<user>`, a
+    second session started meanwhile (a unit run in another terminal) deletes the oldest
+    `pytest-N` directories, with the first session's PostgreSQL data directory in them."""
+    if not config.option.basetemp and not hasattr(config, "workerinput"):
+        config.option.basetemp = tempfile.mkdtemp(prefix="moksori-pytest-")
+        config._moksori_basetemp = config.option.basetemp  # type: ignore[attr-defined]
+
+
+@pytest.hookimpl(trylast=True)  # after the session's fixtures (the servers) are torn down
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Removed after a passing run; kept (and named) after a failing one, for its logs."""
+    base = getattr(session.config, "_moksori_basetemp", None)
+    if base and exitstatus == 0:
+        shutil.rmtree(base, ignore_errors=True)
+    elif base:
+        print(f"\ntest servers' files and logs kept in {base}")
 
 
 @pytest.fixture(scope="session")
