@@ -83,6 +83,9 @@ class Relay:
         self.dispatched = 0
         self._to_mark: list[int] = []       # dispatched and published: marked by the next flush
         self._given_back: set[int] = set()  # held rows whose dispatch failed: claimed despite the hold
+        self._dispatching = 0               # dispatches under way, which drain() waits for
+        self._no_dispatch = asyncio.Event()
+        self._no_dispatch.set()
 
     def wake(self) -> None:
         """Called after a commit that added rows, so publishing does not wait for the poll."""
@@ -96,9 +99,16 @@ class Relay:
         A crash before the marking leaves them to any relay once the hold expires: published again
         with the same Nats-Msg-Id, so JetStream drops the copies (and consumers would, by their inbox)."""
         ids = [r["id"] for r in rows]
-        results = await asyncio.gather(
-            *(self.js.publish(r["subject"], bytes(r["body"]), headers=r["headers"]) for r in rows),
-            return_exceptions=True)
+        self._dispatching += 1
+        self._no_dispatch.clear()
+        try:
+            results = await asyncio.gather(
+                *(self.js.publish(r["subject"], bytes(r["body"]), headers=r["headers"]) for r in rows),
+                return_exceptions=True)
+        finally:
+            self._dispatching -= 1
+            if not self._dispatching:
+                self._no_dispatch.set()
         sent = [i for i, res in zip(ids, results) if not isinstance(res, BaseException)]
         self._given_back.update(set(ids) - set(sent))
         self._to_mark.extend(sent)
@@ -106,32 +116,39 @@ class Relay:
         self._wake.set()
 
     async def flush_once(self) -> int:
-        async with self.pool.acquire() as conn, conn.transaction():
-            marked, self._to_mark = self._to_mark, []
-            try:
+        """Marks what `dispatch` published, then claims pending rows (not held, or given back),
+        publishes them and marks those that went out, all in one transaction. A publish that
+        fails is raised after the commit, so it does not undo the marking of the rest."""
+        marked, self._to_mark = self._to_mark, []
+        sent: list[int] = []
+        failure: ConnectionError | None = None
+        committed = False
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
                 if marked:
                     await conn.execute(self.outbox.MARK_SENT, marked)
                 rows = await conn.fetch(self.outbox.CLAIM_PENDING, self.batch, list(self._given_back))
-            except BaseException:
-                self._to_mark.extend(marked)  # still held: marked by the next flush
-                raise
-            # from here a rollback leaves them pending: once their hold expires they are published
-            # again, and JetStream drops the copies
-            if not rows:
-                return 0
-            results = await asyncio.gather(
-                *(self.js.publish(r["subject"], bytes(r["body"]), headers=r["headers"]) for r in rows),
-                return_exceptions=True)
-            sent = [r["id"] for r, res in zip(rows, results) if not isinstance(res, BaseException)]
-            if sent:
-                await conn.execute(self.outbox.MARK_SENT, sent)
-                self._given_back.difference_update(sent)
-            failed = len(rows) - len(sent)
-            if failed:
-                first = next(res for res in results if isinstance(res, BaseException))
-                raise ConnectionError(f"{failed} outbox publishes failed: {first!r}")
-            self.published += len(sent)
-            return len(sent)
+                if rows:
+                    results = await asyncio.gather(
+                        *(self.js.publish(r["subject"], bytes(r["body"]), headers=r["headers"]) for r in rows),
+                        return_exceptions=True)
+                    sent = [r["id"] for r, res in zip(rows, results) if not isinstance(res, BaseException)]
+                    if sent:
+                        await conn.execute(self.outbox.MARK_SENT, sent)
+                    if len(sent) < len(rows):
+                        first = next(res for res in results if isinstance(res, BaseException))
+                        failure = ConnectionError(f"{len(rows) - len(sent)} outbox publishes failed: {first!r}")
+            committed = True
+        finally:
+            if not committed:  # rolled back: still pending, published again (JetStream drops the copies)
+                self._to_mark.extend(marked)
+        self._given_back.difference_update(sent)
+        if len(rows) < self.batch:  # every claimable row was seen: the others given back were sent elsewhere
+            self._given_back.intersection_update(r["id"] for r in rows)
+        self.published += len(sent)
+        if failure:
+            raise failure
+        return len(sent)
 
     async def run(self, stop: asyncio.Event) -> None:
         backoff = 0.2
@@ -157,9 +174,11 @@ class Relay:
                 pass
 
     async def drain(self, timeout: float = 5.0) -> None:
-        """Best effort at shutdown; whatever is left is published by the next start."""
+        """Best effort at shutdown, once the dispatches under way have finished (so what they
+        published is marked); whatever is left is published by the next start."""
         try:
             async with asyncio.timeout(timeout):
+                await self._no_dispatch.wait()
                 while await self.flush_once():
                     pass
         except Exception as exc:

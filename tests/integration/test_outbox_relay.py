@@ -152,3 +152,45 @@ async def test_held_rows_are_left_alone_between_commit_and_dispatch_until_their_
     await asyncio.sleep(1.1)
     assert await other.flush_once() == 1
     assert await pool.fetchval(outbox.COUNT_PENDING) == 0
+
+
+async def test_a_failed_publish_does_not_undo_the_marking_of_what_went_out(pool, clean_js):
+    await ensure_topology(clean_js, consumers=())
+    outbox = Outbox("probe", "moksori/test")
+    relay = Relay(pool, clean_js, outbox)
+    async with pool.acquire() as conn, conn.transaction():
+        await outbox.add(conn, alert())
+        own = await conn.fetch(outbox.TAKE_OWN)
+    await relay.dispatch(own)  # published; to be marked by the next flush
+    await add(pool, outbox, 2)  # the relay's to publish
+    await pool.execute("INSERT INTO probe.outbox (event_id, subject, headers, body) "
+                       "VALUES ('no-stream', 'voc.nowhere.x', '{}'::jsonb, 'x'::bytea)")  # no stream takes it
+    with pytest.raises(ConnectionError, match="1 outbox publishes failed"):
+        await relay.flush_once()
+    assert await pool.fetchval(outbox.COUNT_PENDING) == 1  # only the row nothing takes
+    assert (await clean_js.stream_info("VOC_ALERTS")).state.messages == 3
+
+
+class _SlowJetStream:
+    """Publishes after a delay, like a JetStream ack on a busy cluster."""
+
+    def __init__(self, js) -> None:
+        self.js = js
+
+    async def publish(self, *args, **kwargs):
+        await asyncio.sleep(0.3)
+        return await self.js.publish(*args, **kwargs)
+
+
+async def test_drain_at_shutdown_waits_for_dispatches_under_way_and_marks_them(pool, clean_js):
+    await ensure_topology(clean_js, consumers=())
+    outbox = Outbox("probe", "moksori/test")
+    relay = Relay(pool, _SlowJetStream(clean_js), outbox)
+    async with pool.acquire() as conn, conn.transaction():
+        await outbox.add(conn, alert())
+        own = await conn.fetch(outbox.TAKE_OWN)
+    dispatching = asyncio.create_task(relay.dispatch(own))
+    await asyncio.sleep(0.05)
+    await relay.drain()
+    assert dispatching.done()
+    assert await pool.fetchval(outbox.COUNT_PENDING) == 0  # marked, not left held for the next start
