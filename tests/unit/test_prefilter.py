@@ -74,3 +74,27 @@ def test_the_rules_decide_the_same_with_and_without_the_prefilter():
     texts = _texts()
     assert len(texts) > 4000
     assert [decide(Text(s)) for s in texts] == [decide(Text(s, lex.prefilter)) for s in texts]
+
+
+def test_equal_patterns_that_are_distinct_objects_are_each_run():
+    """re's compile cache is bounded: the same pattern in two groups can be two objects."""
+    first, second = rx("언론"), re.compile("언론", re.IGNORECASE | re.UNICODE)  # another cache key
+    assert first == second and first is not second
+    f = Prefilter([first, second])
+    t = Text("언론에 알릴게요", f)
+    assert list(t.find((second,))) and list(t.find((first,)))
+
+
+@pytest.mark.parametrize("text", ["İNSTAGRAM에 올릴게요", "ınstagram에 올릴게요", "Instagram에 올릴게요"])
+def test_case_folding_is_at_least_as_loose_as_the_regex_engines(text):
+    p = rx("instagram")
+    assert p.search(text)
+    f = Prefilter([p])
+    assert f.possible(p, Text(text, f).present)
+
+
+def test_a_window_on_the_composed_form_takes_only_syllables_inside_it():
+    t = Text("ㄱ ㅏ ㅅ ㅂ")   # composed: "갓ㅂ"; the window before ㅅ must not reach into it
+    assert t.composed == "갓ㅂ"
+    assert not list(t.find((rx("갓"),), 0, 4))  # "ㄱ ㅏ" only: 갓 needs the ㅅ at 4
+    assert list(t.find((rx("갓"),), 0, 5))

@@ -125,11 +125,11 @@ class Lexicon(_Strict):
         return self
 
     def patterns(self) -> Patterns:
-        """Every pattern in the lexicon, once."""
+        """Every pattern object in the lexicon (equal patterns in two groups may be two objects)."""
         groups = [self.guards.impersonation, self.guards.negation, self.urgency.anchors, self.emotion.anger,
                   *(g for rule in self.flags.values() for g in (rule.terms, rule.action, rule.action_before)),
                   *self.urgency.critical.values(), *self.urgency.high.values()]
-        return tuple(dict.fromkeys(p for g in groups for p in g))
+        return tuple({id(p): p for g in groups for p in g}.values())
 
 
 def load_lexicon(path: Path = DEFAULT_LEXICON) -> Lexicon:

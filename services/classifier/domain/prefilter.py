@@ -24,6 +24,14 @@ _CLASS_ALTERNATIVES = 4
 
 Needs = frozenset[str] | None  # one of these strings occurs in every match; None: nothing known
 
+# IGNORECASE also matches i to the Turkish dotless ı and dotted İ, which casefold() keeps apart
+_FOLD_MORE = str.maketrans({"ı": "i", "İ": "i"})
+
+
+def fold(text: str) -> str:
+    """Case-folded as the regex engine's IGNORECASE compares letters (or more loosely)."""
+    return text.translate(_FOLD_MORE).casefold()
+
 
 def required(pattern: re.Pattern) -> Needs:
     """Strings, one of which every match of `pattern` contains (lower-cased and without
@@ -35,7 +43,7 @@ def required(pattern: re.Pattern) -> Needs:
         return None
     if needs is None or any(not s or any(ch.isspace() for ch in s) for s in needs):
         return None
-    return frozenset(s.casefold() for s in needs)
+    return frozenset(fold(s) for s in needs)
 
 
 def _sequence(items) -> set[str] | None:
@@ -83,7 +91,13 @@ class Prefilter:
     """The literals a set of patterns requires, and which of the patterns a text can match."""
 
     def __init__(self, patterns: Iterable[re.Pattern]) -> None:
-        self.needs: dict[re.Pattern, Needs] = {p: required(p) for p in patterns}
+        # every pattern object counts, by identity: two equal patterns in different groups may be
+        # two objects (re's compile cache is bounded), and each must be found possible
+        objects = list({id(p): p for p in patterns}.values())
+        self.needs: dict[re.Pattern, Needs] = {}
+        for p in objects:
+            if p not in self.needs:
+                self.needs[p] = required(p)
         self.literals: tuple[str, ...] = tuple(sorted({s for n in self.needs.values() if n for s in n}))
         by_first: dict[str, list[str]] = {}
         for s in self.literals:
@@ -91,17 +105,17 @@ class Prefilter:
         self._by_first = {c: tuple(ss) for c, ss in by_first.items()}
         self._firsts = frozenset(by_first)
         # by identity: hashing a compiled pattern hashes its code
-        self._always = frozenset(id(p) for p, n in self.needs.items() if n is None)
+        self._always = frozenset(id(p) for p in objects if self.needs[p] is None)
         by_literal: dict[str, set[int]] = {}
-        for p, n in self.needs.items():
-            for s in n or ():
+        for p in objects:
+            for s in self.needs[p] or ():
                 by_literal.setdefault(s, set()).add(id(p))
         self._by_literal = {s: frozenset(ids) for s, ids in by_literal.items()}
 
     def present(self, compact: str) -> frozenset[str]:
         """The literals that occur in a text (given without whitespace): only those starting
         with one of the text's letters are looked for."""
-        folded = compact.casefold()
+        folded = fold(compact)
         by_first = self._by_first
         return frozenset(s for c in self._firsts.intersection(folded) for s in by_first[c] if s in folded)
 

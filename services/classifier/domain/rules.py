@@ -42,6 +42,7 @@ class Text:
         composed, spans = compose_jamo(self.compact)
         self.composed = composed if composed != self.compact else None
         self._composed_starts = [a for a, _ in spans] if self.composed else []
+        self._composed_ends = [b for _, b in spans] if self.composed else []
         self._composed_spans = spans
         self.prefilter = prefilter
         searched = self.compact if self.composed is None else f"{self.compact}\n{self.composed}"
@@ -74,7 +75,8 @@ class Text:
                         yield Span(s, self.index[m.end() - 1] + 1)
             if self.composed is not None:
                 spans = self._composed_spans
-                ks, ke = bisect.bisect_left(self._composed_starts, cs), bisect.bisect_left(self._composed_starts, ce)
+                # the syllables wholly inside the window
+                ks, ke = bisect.bisect_left(self._composed_starts, cs), bisect.bisect_right(self._composed_ends, ce)
                 for m in p.finditer(self.composed, ks, ke):
                     if m.end() > m.start():
                         s = self.index[spans[m.start()][0]]
