@@ -21,7 +21,8 @@ from shared.devstack import NatsServer, PostgresServer
 @contextmanager
 def embedded_stack() -> Iterator[devrun.Stack]:
     """Fresh NATS and PostgreSQL (durable settings, as in production) in a temp dir; the
-    services a benchmark starts on the stack, then the servers, are stopped on the way out."""
+    services a benchmark starts on the stack, then the servers, are stopped on the way out, and
+    the servers' data removed (MOKSORI_BENCH_KEEP=1 keeps it). The services' logs are kept."""
     tmp = Path(tempfile.mkdtemp(prefix="moksori-bench-"))
     nats_server = NatsServer(tmp / "nats").start()
     pg = PostgresServer(tmp / "pg").start()
@@ -33,6 +34,11 @@ def embedded_stack() -> Iterator[devrun.Stack]:
         devrun.stop_services(stack)
         nats_server.stop()
         pg.stop()
+        # the servers' data (hundreds of MB a run) goes; the services' logs stay for a look afterwards
+        if not os.environ.get("MOKSORI_BENCH_KEEP"):
+            shutil.rmtree(tmp / "nats", ignore_errors=True)
+            shutil.rmtree(tmp / "pg", ignore_errors=True)
+        print(f"service logs: {tmp / 'var' / 'log'}", file=sys.stderr)
 
 
 def pin_to_one_core(pid: int = 0) -> str:
