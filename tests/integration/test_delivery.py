@@ -293,3 +293,35 @@ async def test_a_batch_publishes_its_outbox_rows_as_it_commits_without_waiting_f
 
 async def _processed(pool, n: int) -> bool:
     return (await counts(pool))[0] >= n
+
+
+async def test_a_bulk_batch_is_one_span_linked_to_each_message_and_its_events_continue_it(probe, nats_url,
+                                                                                          monkeypatch):
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    import shared.consumer as consumer_module
+    from shared.telemetry import inject
+
+    exporter, provider = InMemorySpanExporter(), TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    test_tracer = provider.get_tracer("test")
+    monkeypatch.setattr(consumer_module, "tracer", test_tracer)
+    pool, js = probe
+    sent: set[int] = set()
+    async with Harness(pool, js, nats_url, bulk_failures=0) as h:
+        for _ in range(4):
+            with test_tracer.start_as_current_span("channel publish") as span:  # each message its own trace
+                sent.add(span.get_span_context().trace_id)
+                msg = resolved()
+                subject, body, headers = encode(msg, envelope_for(msg, source="moksori/test"))
+                await js.publish(subject, body, headers=inject(headers))
+        assert await wait_for(lambda: _async(h.consumer.processed == 4), timeout=15)
+    batches = [s for s in exporter.get_finished_spans() if s.name.endswith("process batch")]
+    assert batches and {link.context.trace_id for s in batches for link in s.links} == sent
+    batch_traces = {s.context.trace_id for s in batches}
+    traces = [int(r["tp"].split("-")[1], 16) for r in
+              await pool.fetch("SELECT headers->>'traceparent' AS tp FROM probe.outbox")]
+    assert len(traces) == 4 and set(traces) <= sent | batch_traces
+    assert set(traces) & batch_traces  # what the bulk path wrote continues from the batch's span
