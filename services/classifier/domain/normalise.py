@@ -37,6 +37,14 @@ _VOWELS = "ㅏㅐㅑㅒㅓㅔㅕㅖㅗㅘㅙㅚㅛㅜㅝㅞㅟㅠㅡㅢㅣ"
 _FINALS = " ㄱㄲㄳㄴㄵㄶㄷㄹㄺㄻㄼㄽㄾㄿㅀㅁㅂㅄㅅㅆㅇㅈㅊㅋㅌㅍㅎ"  # index 0: no final consonant
 
 
+_SPLIT_SYLLABLE = re.compile("[ㄱ-ㅎ][ㅏ-ㅣ]")  # a consonant letter right before a vowel letter
+
+
+def has_split_syllables(text: str) -> bool:
+    """Whether `compose_jamo` would change anything (cheap; most texts have no such pair)."""
+    return _SPLIT_SYLLABLE.search(text) is not None
+
+
 def compose_jamo(text: str) -> tuple[str, list[tuple[int, int]]]:
     """Letters typed apart to slip past filters ("ㅅㅐㄲㅣ", "ㄴㅏㅃㅡㄴ") put back together as
     syllables ("새끼", "나쁜"), with each character's (start, end) in `text`. A consonant

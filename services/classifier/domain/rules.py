@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from services.classifier.domain.lexicon import GUARD_PREFIX, Lexicon, Patterns, one_of
-from services.classifier.domain.normalise import compose_jamo
+from services.classifier.domain.normalise import compose_jamo, has_split_syllables
 from services.classifier.domain.prefilter import Prefilter
 from shared.events import Evidence
 
@@ -39,11 +39,11 @@ class Text:
         self.index = [i for i, ch in enumerate(raw) if not ch.isspace()]
         self.compact = "".join(raw[i] for i in self.index)
         # letters typed apart ("ㅅ ㅐ ㄲ ㅣ") are also searched put together ("새끼")
-        composed, spans = compose_jamo(self.compact)
-        self.composed = composed if composed != self.compact else None
-        self._composed_starts = [a for a, _ in spans] if self.composed else []
-        self._composed_ends = [b for _, b in spans] if self.composed else []
+        composed, spans = compose_jamo(self.compact) if has_split_syllables(self.compact) else (None, [])
+        self.composed = composed
         self._composed_spans = spans
+        self._composed_starts = [a for a, _ in spans]
+        self._composed_ends = [b for _, b in spans]
         self.prefilter = prefilter
         searched = self.compact if self.composed is None else f"{self.compact}\n{self.composed}"
         self.present = prefilter.present(searched) if prefilter else frozenset()
