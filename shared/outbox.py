@@ -98,22 +98,26 @@ class Relay:
         flush marks them sent; a row whose publish fails is given back to the relay, which retries.
         A crash before the marking leaves them to any relay once the hold expires: published again
         with the same Nats-Msg-Id, so JetStream drops the copies (and consumers would, by their inbox)."""
-        ids = [r["id"] for r in rows]
         self._dispatching += 1
         self._no_dispatch.clear()
         try:
-            results = await asyncio.gather(
-                *(self.js.publish(r["subject"], bytes(r["body"]), headers=r["headers"]) for r in rows),
-                return_exceptions=True)
+            sent, _ = await self._publish(rows)
         finally:
             self._dispatching -= 1
             if not self._dispatching:
                 self._no_dispatch.set()
-        sent = [i for i, res in zip(ids, results) if not isinstance(res, BaseException)]
-        self._given_back.update(set(ids) - set(sent))
+        self._given_back.update({r["id"] for r in rows} - set(sent))
         self._to_mark.extend(sent)
         self.dispatched += len(sent)
         self._wake.set()
+
+    async def _publish(self, rows: list) -> tuple[list[int], BaseException | None]:
+        """Publishes outbox rows at once: the ids that went out, and the first error if any did not."""
+        results = await asyncio.gather(
+            *(self.js.publish(r["subject"], bytes(r["body"]), headers=r["headers"]) for r in rows),
+            return_exceptions=True)
+        sent = [r["id"] for r, res in zip(rows, results) if not isinstance(res, BaseException)]
+        return sent, next((res for res in results if isinstance(res, BaseException)), None)
 
     async def flush_once(self) -> int:
         """Marks what `dispatch` published, then claims pending rows (not held, or given back),
@@ -129,14 +133,10 @@ class Relay:
                     await conn.execute(self.outbox.MARK_SENT, marked)
                 rows = await conn.fetch(self.outbox.CLAIM_PENDING, self.batch, list(self._given_back))
                 if rows:
-                    results = await asyncio.gather(
-                        *(self.js.publish(r["subject"], bytes(r["body"]), headers=r["headers"]) for r in rows),
-                        return_exceptions=True)
-                    sent = [r["id"] for r, res in zip(rows, results) if not isinstance(res, BaseException)]
+                    sent, first = await self._publish(rows)
                     if sent:
                         await conn.execute(self.outbox.MARK_SENT, sent)
-                    if len(sent) < len(rows):
-                        first = next(res for res in results if isinstance(res, BaseException))
+                    if first is not None:
                         failure = ConnectionError(f"{len(rows) - len(sent)} outbox publishes failed: {first!r}")
             committed = True
         finally:

@@ -38,6 +38,13 @@ async def add(pool, outbox: Outbox, n: int) -> None:
             await outbox.add(conn, alert())
 
 
+async def add_held(pool, outbox: Outbox) -> list:
+    """One event committed by a writer that holds it to publish itself (Outbox.TAKE_OWN)."""
+    async with pool.acquire() as conn, conn.transaction():
+        await outbox.add(conn, alert())
+        return await conn.fetch(outbox.TAKE_OWN)
+
+
 async def test_relay_publishes_with_msg_id_and_marks_rows_sent(pool, clean_js):
     await ensure_topology(clean_js, consumers=())
     outbox = Outbox("probe", "moksori/test")
@@ -115,9 +122,7 @@ async def test_a_row_whose_dispatch_fails_is_left_to_the_relay(pool, clean_js):
     await ensure_topology(clean_js, consumers=())
     outbox = Outbox("probe", "moksori/test")
     relay = Relay(pool, clean_js, outbox)
-    async with pool.acquire() as conn, conn.transaction():
-        await outbox.add(conn, alert())
-        own = await conn.fetch(outbox.TAKE_OWN)
+    own = await add_held(pool, outbox)
     await clean_js.delete_stream("VOC_ALERTS")  # nothing takes the subject: the publish fails
     await relay.dispatch(own)
     assert relay.dispatched == 0
@@ -134,9 +139,7 @@ async def test_held_rows_are_left_alone_between_commit_and_dispatch_until_their_
     on its way to publishing them. If the writer dies first, any relay takes them after the hold."""
     await ensure_topology(clean_js, consumers=())
     outbox = Outbox("probe", "moksori/test", hold_s=1.0)
-    async with pool.acquire() as conn, conn.transaction():
-        await outbox.add(conn, alert())
-        own = await conn.fetch(outbox.TAKE_OWN)
+    own = await add_held(pool, outbox)
     mine, other = Relay(pool, clean_js, outbox), Relay(pool, clean_js, outbox)
     assert await other.flush_once() == 0 and await mine.flush_once() == 0
     await mine.dispatch(own)
@@ -145,9 +148,7 @@ async def test_held_rows_are_left_alone_between_commit_and_dispatch_until_their_
     assert await other.flush_once() == 0  # sent: never claimed again
     assert (await clean_js.stream_info("VOC_ALERTS")).state.messages == 1
 
-    async with pool.acquire() as conn, conn.transaction():  # a writer that dies before it publishes
-        await outbox.add(conn, alert())
-        await conn.fetch(outbox.TAKE_OWN)
+    await add_held(pool, outbox)  # a writer that dies before it publishes
     assert await other.flush_once() == 0
     await asyncio.sleep(1.1)
     assert await other.flush_once() == 1
@@ -158,9 +159,7 @@ async def test_a_failed_publish_does_not_undo_the_marking_of_what_went_out(pool,
     await ensure_topology(clean_js, consumers=())
     outbox = Outbox("probe", "moksori/test")
     relay = Relay(pool, clean_js, outbox)
-    async with pool.acquire() as conn, conn.transaction():
-        await outbox.add(conn, alert())
-        own = await conn.fetch(outbox.TAKE_OWN)
+    own = await add_held(pool, outbox)
     await relay.dispatch(own)  # published; to be marked by the next flush
     await add(pool, outbox, 2)  # the relay's to publish
     await pool.execute("INSERT INTO probe.outbox (event_id, subject, headers, body) "
@@ -186,9 +185,7 @@ async def test_drain_at_shutdown_waits_for_dispatches_under_way_and_marks_them(p
     await ensure_topology(clean_js, consumers=())
     outbox = Outbox("probe", "moksori/test")
     relay = Relay(pool, _SlowJetStream(clean_js), outbox)
-    async with pool.acquire() as conn, conn.transaction():
-        await outbox.add(conn, alert())
-        own = await conn.fetch(outbox.TAKE_OWN)
+    own = await add_held(pool, outbox)
     dispatching = asyncio.create_task(relay.dispatch(own))
     await asyncio.sleep(0.05)
     await relay.drain()
