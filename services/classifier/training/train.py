@@ -143,7 +143,8 @@ def train(examples: Sequence[Example], tokenizer: Tokenizer, lexicon: Lexicon, *
     version = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M") + "-" + corpus_digest(examples)[:8]
     meta = {"trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "examples": n,
             "corpus_sha256_12": corpus_digest(examples), "C": c, "min_df": MIN_DF,
-            "features": "kiwi (cong, no typo or multi-word dictionary) content lemmas (topic, affiliate); "
+            "features": "kiwi (cong, no typo or multi-word dictionary, each space-separated word analysed "
+                        "alone) content lemmas (topic, affiliate); "
                         "morphemes + morpheme bigrams + character 2/3-grams (kind, sentiment); all (urgency); "
                         "sublinear TF-IDF, l2",
             "learner": "scikit-learn LogisticRegression (multinomial, class_weight=balanced)",
