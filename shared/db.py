@@ -6,6 +6,7 @@ order, each in its own transaction, and recorded in `public.moksori_migrations`.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -18,6 +19,12 @@ log = logging.getLogger(__name__)
 
 _MIGRATION_FILE = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 _LOCK_KEY = 0x6D6F6B736F7269  # "moksori": one migrator at a time across replicas
+# A migration waiting for a table lock (ALTER TABLE behind a long transaction) would queue every
+# later query on that table behind it, stalling the running replicas during a rolling deploy. It
+# waits at most this long per attempt, gives up, lets the traffic through, and tries again.
+MIGRATION_LOCK_TIMEOUT_S = 2.0
+MIGRATION_ATTEMPTS = 5
+MIGRATION_RETRY_PAUSE_S = 1.0
 
 CREATE_LEDGER = """
 CREATE TABLE IF NOT EXISTS public.moksori_migrations (
@@ -82,16 +89,39 @@ SHARED_SERIES = 900
 _SHARED_SQL = Path(__file__).parent / "sql"
 
 
+async def _apply(conn: asyncpg.Connection, path: Path, sql: str, ledger_row: tuple, lock_timeout_s: float,
+                 attempts: int, retry_pause_s: float) -> None:
+    for attempt in range(1, attempts + 1):
+        try:
+            async with conn.transaction():
+                await conn.execute(f"SET LOCAL lock_timeout = '{int(lock_timeout_s * 1000)}ms'")
+                await conn.execute(sql)
+                await conn.execute(INSERT_APPLIED, *ledger_row)
+            return
+        except asyncpg.LockNotAvailableError as exc:
+            if attempt == attempts:
+                raise MigrationError(
+                    f"{path}: could not take its locks in {attempts} attempts of {lock_timeout_s:g} s "
+                    f"(a long transaction holds the table: {exc}); nothing was changed, start again to retry"
+                ) from None
+            log.warning("migration waiting for a lock; letting traffic through and trying again",
+                        extra={"migration": path.name, "attempt": attempt, "of": attempts})
+            await asyncio.sleep(retry_pause_s * attempt)
+
+
 def shared_migrations() -> list[tuple[int, Path]]:
     """The messaging tables' migrations, applied in every service's schema: 000 before the
     service's own, 900 onwards after them (they only touch the outbox and inbox)."""
     return [(int(p.name[:3]), p) for p in sorted(_SHARED_SQL.glob("*.sql"))]
 
 
-async def migrate(conn: asyncpg.Connection, service: str, directory: Path) -> list[str]:
+async def migrate(conn: asyncpg.Connection, service: str, directory: Path, *,
+                  lock_timeout_s: float = MIGRATION_LOCK_TIMEOUT_S, attempts: int = MIGRATION_ATTEMPTS,
+                  retry_pause_s: float = MIGRATION_RETRY_PAUSE_S) -> list[str]:
     """Apply pending migrations; refuses to run if an applied file was edited.
 
-    Versions 000 and 900+ are the shared outbox/inbox DDL, placed in the service's schema."""
+    Versions 000 and 900+ are the shared outbox/inbox DDL, placed in the service's schema.
+    Each migration waits at most `lock_timeout_s` for its locks, `attempts` times."""
     applied_now: list[str] = []
     await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
     try:
@@ -106,9 +136,8 @@ async def migrate(conn: asyncpg.Connection, service: str, directory: Path) -> li
                 if applied[version] != checksum:
                     raise MigrationError(f"{path}: changed after it was applied; add a new migration instead")
                 continue
-            async with conn.transaction():
-                await conn.execute(sql)
-                await conn.execute(INSERT_APPLIED, service, version, path.name, checksum)
+            await _apply(conn, path, sql, (service, version, path.name, checksum),
+                         lock_timeout_s, attempts, retry_pause_s)
             applied_now.append(path.name)
             log.info("migration applied", extra={"service": service, "migration": path.name})
     finally:

@@ -1,3 +1,4 @@
+import asyncio
 from pathlib import Path
 
 import asyncpg
@@ -90,3 +91,34 @@ async def test_badly_named_migration_is_refused(database_url, tmp_path: Path):
             await db.migrate(conn, "probe", tmp_path)
     finally:
         await conn.close()
+
+
+async def test_a_migration_behind_a_long_transaction_gives_way_and_retries(database_url, tmp_path: Path):
+    (tmp_path / "001_things.sql").write_text("CREATE TABLE probe_lock.things (id int);")
+    conn, holder = await asyncpg.connect(database_url), await asyncpg.connect(database_url)
+    try:
+        await db.migrate(conn, "probe_lock", tmp_path)
+        (tmp_path / "002_more.sql").write_text("ALTER TABLE probe_lock.things ADD COLUMN name text;")
+        long_tx = holder.transaction()
+        await long_tx.start()
+        await holder.execute("SELECT * FROM probe_lock.things")  # holds ACCESS SHARE until it ends
+
+        with pytest.raises(db.MigrationError, match="002_more.sql: could not take its locks in 2 attempts"):
+            await db.migrate(conn, "probe_lock", tmp_path, lock_timeout_s=0.2, attempts=2, retry_pause_s=0.05)
+        columns = await conn.fetch("SELECT column_name FROM information_schema.columns "
+                                   "WHERE table_schema = 'probe_lock' AND table_name = 'things'")
+        assert [r["column_name"] for r in columns] == ["id"]  # nothing changed, nothing recorded
+        # between attempts the table is free for the traffic: a lock-queue jumper is not stuck
+        other = await asyncpg.connect(database_url)
+        try:
+            migrating = asyncio.create_task(
+                db.migrate(conn, "probe_lock", tmp_path, lock_timeout_s=0.2, attempts=20, retry_pause_s=0.05))
+            await asyncio.sleep(0.5)
+            assert await asyncio.wait_for(other.fetchval("SELECT count(*) FROM probe_lock.things"), 1.0) == 0
+        finally:
+            await other.close()
+        await long_tx.rollback()  # the long transaction ends: the next attempt goes through
+        assert await asyncio.wait_for(migrating, 10) == ["002_more.sql"]
+    finally:
+        await conn.close()
+        await holder.close()
