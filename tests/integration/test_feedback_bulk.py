@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.feedback.domain.survey import issue_token
-from services.feedback.entrypoint import MIGRATIONS
 from services.feedback.handlers.events import on_fact, on_submit
 from services.feedback.handlers.group_commit import GroupCommit
 from services.feedback.handlers.responses import prepare_response
@@ -29,12 +28,7 @@ SEED = """INSERT INTO feedback.surveys (case_id, affiliate, team, channel, deliv
           VALUES ($1, 'card', 'general', 'app', 'app_push', now(), now() + interval '7 days')"""
 
 
-@pytest.fixture
-async def conn(database_url):
-    c = await db.connect(database_url)
-    await db.migrate(c, "feedback", MIGRATIONS)
-    yield c  # other tests share the database: every check below is about this test's own case ids
-    await c.close()
+SERVICE = "feedback"  # the `conn` fixture (conftest.py) applies its migrations
 
 
 def answer(case_id, csat=5, nps=9, ces=2, comment=None, token=None) -> Delivery:

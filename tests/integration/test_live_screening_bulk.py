@@ -13,9 +13,7 @@ from types import SimpleNamespace
 import pytest
 
 from services.classifier.domain.lexicon import load_lexicon
-from services.classifier.entrypoint import MIGRATIONS
 from services.classifier.handlers.events import on_segment
-from shared import db
 from shared.cloudevents import decode, envelope_for
 from shared.consumer import Delivery
 from shared.events import AlertRaised, CallSegmentReceived, case_id_for_call
@@ -44,12 +42,7 @@ LATER = [  # a second batch: the slow call's anger reaches the threshold only he
 ]
 
 
-@pytest.fixture
-async def conn(database_url):
-    c = await db.connect(database_url)
-    await db.migrate(c, "classifier", MIGRATIONS)
-    yield c
-    await c.close()
+SERVICE = "classifier"  # the `conn` fixture (conftest.py) applies its migrations
 
 
 def segments(turns, run: str) -> list[Delivery]:

@@ -49,12 +49,7 @@ def fact(day: date, affiliate, team, topic, kind, channel, origin="direct", repe
             None if resolve is None else received + timedelta(hours=resolve), within, extended, alerts, csat, nps, ces)
 
 
-@pytest.fixture
-async def conn(database_url):
-    c = await db.connect(database_url)
-    await db.migrate(c, "feedback", MIGRATIONS)
-    yield c
-    await c.close()
+SERVICE = "feedback"  # the `conn` fixture (conftest.py) applies its migrations
 
 
 MARCH = date(2026, 3, 1)
