@@ -94,7 +94,7 @@ async def _apply(conn: asyncpg.Connection, path: Path, sql: str, ledger_row: tup
     for attempt in range(1, attempts + 1):
         try:
             async with conn.transaction():
-                await conn.execute(f"SET LOCAL lock_timeout = '{int(lock_timeout_s * 1000)}ms'")
+                await conn.execute("SELECT set_config('lock_timeout', $1, true)", f"{round(lock_timeout_s * 1000)}ms")
                 await conn.execute(sql)
                 await conn.execute(INSERT_APPLIED, *ledger_row)
             return
@@ -122,6 +122,9 @@ async def migrate(conn: asyncpg.Connection, service: str, directory: Path, *,
 
     Versions 000 and 900+ are the shared outbox/inbox DDL, placed in the service's schema.
     Each migration waits at most `lock_timeout_s` for its locks, `attempts` times."""
+    if attempts < 1 or not lock_timeout_s >= 0.001 or retry_pause_s < 0:
+        raise ValueError(f"migrate: attempts must be >= 1 (got {attempts}), lock_timeout_s >= 0.001 "
+                         f"(got {lock_timeout_s}; 0 would wait forever) and retry_pause_s >= 0 (got {retry_pause_s})")
     applied_now: list[str] = []
     await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
     try:

@@ -13,8 +13,8 @@ from shared import db
 
 @pytest.fixture
 async def conn(database_url: str, request: pytest.FixtureRequest) -> AsyncIterator[asyncpg.Connection]:
-    """A connection to the session's database with the migrations of the service the test module
-    names in `SERVICE` applied. Other tests share the database: checks are about a test's own rows."""
+    """A connection to the test's own fresh database (`database_url`) with the migrations of the
+    service the test module names in `SERVICE` applied."""
     service = request.module.SERVICE
     migrations = importlib.import_module(f"services.{service}.entrypoint").MIGRATIONS
     c = await db.connect(database_url)

@@ -104,7 +104,8 @@ async def test_a_migration_behind_a_long_transaction_gives_way_and_retries(datab
         await holder.execute("SELECT * FROM probe_lock.things")  # holds ACCESS SHARE until it ends
 
         with pytest.raises(db.MigrationError, match="002_more.sql: could not take its locks in 2 attempts"):
-            await db.migrate(conn, "probe_lock", tmp_path, lock_timeout_s=0.2, attempts=2, retry_pause_s=0.05)
+            await asyncio.wait_for(  # without a lock timeout the migration would wait forever
+                db.migrate(conn, "probe_lock", tmp_path, lock_timeout_s=0.2, attempts=2, retry_pause_s=0.05), 10)
         columns = await conn.fetch("SELECT column_name FROM information_schema.columns "
                                    "WHERE table_schema = 'probe_lock' AND table_name = 'things'")
         assert [r["column_name"] for r in columns] == ["id"]  # nothing changed, nothing recorded
@@ -122,3 +123,13 @@ async def test_a_migration_behind_a_long_transaction_gives_way_and_retries(datab
     finally:
         await conn.close()
         await holder.close()
+
+
+@pytest.mark.parametrize("kwargs", [{"attempts": 0}, {"lock_timeout_s": 0}, {"retry_pause_s": -1}])
+async def test_migration_settings_that_would_skip_or_hang_are_refused(database_url, tmp_path: Path, kwargs):
+    conn = await asyncpg.connect(database_url)
+    try:
+        with pytest.raises(ValueError, match="attempts must be >= 1"):
+            await db.migrate(conn, "probe_bad", tmp_path, **kwargs)
+    finally:
+        await conn.close()

@@ -34,6 +34,13 @@ def test_the_cache_stays_within_its_bound(tok):
     assert tok.cache_info().currsize == 4
 
 
+def test_a_long_word_is_analysed_but_not_cached(tok):
+    tok.clear_cache()
+    stt = "아그게요제가어제저녁에카드를잃어버려가지고요정지좀빨리해주세요"  # speech-to-text, no spaces
+    assert tok.morphs(stt) == _alone(tok, stt)
+    assert tok.cache_info().currsize == 0
+
+
 def test_a_text_without_spaces_is_still_segmented(tok):
     forms = {f for f, _ in tok.morphs("카드를잃어버려가지고요정지해주세요")}
     assert {"카드", "정지"} <= forms
