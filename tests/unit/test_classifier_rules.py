@@ -61,6 +61,24 @@ def test_flags(text, flags):
     assert classify(text).flags == flags
 
 
+@pytest.mark.parametrize("text,flags", [  # lexicon 2026.11-8 to -10
+    ("창구 직원이 제 잔액을 다 들리게 말했어요;; 고소각임 진짜", ("legal",)),
+    ("경찰서에서 나왔다는 사람이 전화해서 계좌번호를 물어봤어요", ()),  # a scammer, not the customer
+    ("고객에게 경찰 신고 방법 안내함. 계좌 지급정지 처리.", ()),  # staff explaining how to report
+    ("고객이 금감원에 민원 넣겠다고 하여 절차 안내함", ("regulator",)),
+    ("금감원 민원 넣을게요 돈을 잘못 보냈는데 반환이 안 돼요", ("regulator",)),
+    ("금감원에 민원 넣을 예정. 문자로 답변 주세요", ("regulator",)),
+    ("어제 갑자기 '연체 시 법적 조치 예정' 문자 와서 놀람", ()),  # the bank's own notice
+    ("이사 못가게 생김 네이트판이랑 유튜브 사연채널에 보냈어요 진짜", ("media",)),
+    ("제 유튜브 구독자 2만인데 이거 영상 하나 각이네요", ("media",)),
+    ("헐 오픈채팅방에 신분증 사진을 잘못 올렸어요 바로 지웠는데", ()),
+    ("인터넷뱅킹으로 동생 계좌에 보냈는데 입금이 안 됐어요", ()),  # internet banking is not going public
+    ("헬로 아 네 저 한국말 조금 해요 ATM 돈 안 나왔어요", ("vulnerable",)),
+])
+def test_flags_of_later_lexicons(text, flags):
+    assert classify(text).flags == flags
+
+
 def test_letters_typed_apart_are_put_together_and_the_evidence_is_what_was_typed():
     assert compose_jamo("ㅅㅐㄲㅣ들아") == ("새끼들아", [(0, 2), (2, 4), (4, 5), (5, 6)])
     assert compose_jamo("ㄴㅏㅃㅡㄴ")[0] == "나쁜"  # a consonant before a vowel starts the next syllable
@@ -88,6 +106,14 @@ def test_letters_typed_apart_are_put_together_and_the_evidence_is_what_was_typed
     "제 항공 마일리지가 모르는 사람한테 선물로 넘어갔다고 문자가 왔어요",
     "어머니 보험 계약자 주소가 모르는 사람으로 바뀌어 있어요 빨리 막아 주세요",
     "제가 안 쓴 결제가 오늘 세 건 찍혀 있어요",
+    # lexicon 2026.11-8: what opens an account to whoever finds it, and scams still going on
+    "통장이랑 도장 든 쇼핑백을 지하철 2호선에 두고 내렸어요ㅠ 일단 거래 막아주세요",
+    "PC방에서 인뱅하고 로그아웃 안하고 나왔어요ㅠㅠ 인증서도 그 컴에 저장함 지금 막을수있나요",
+    "번호표 기다리는 의자에 현금 봉투를 놓고 나왔어요 오백만 원이에요 직원분한테 연락 좀 해주세요",
+    "그 사람 지금도 돈 더 보내라고 계속 전화해요 어떻게 해요",
+    "제가 요청한 것도 아닌데 인증번호가 막 와요 지금도 오고 있어요",
+    "해외결제 차단 해제해 둔 상태인데 카드를 잃어버렸어요 빨리 정지해 주세요",
+    "개인정보 유출됐다는 뉴스 보고 확인해 보니 모르는 결제가 200만원 됐어요",
 ])
 def test_money_or_access_at_risk_now_is_critical_with_evidence(text):
     c = classify(text)
@@ -230,6 +256,20 @@ def test_routine_texts_that_share_words_with_emergencies_are_not_critical(text):
     "보험금 지급 계좌를 다른 사람 명의로 할 수 있나요?",
     "제가 접속 안 했더니 휴면 계좌로 바뀌었어요",
     "전세 잔금 현금으로 찾아서 집주인한테 전달해야 하는데 한도가 얼마예요",
+    # an independent review's probes of lexicon 2026.11-8/-9 (fixed in -10)
+    "신분증을 집에 두고 왔는데 창구에서 본인확인 어떻게 하나요?",
+    "통장 만든 지점이 없어졌던데 어디로 가야 하나요",
+    "통장 거래내역이 앱에서 없어졌어요",
+    "통장 비밀번호를 잃어버렸어요",
+    "통장 도난 시 보상되나요?",
+    "돈 찾으러 갔는데 대기가 너무 길어서 그냥 나왔어요",
+    "보험료를 더 내라고 하는데 납득이 안 됩니다",
+    "카드 명세서에 할인이 빠진 거 같아요",
+    "로그아웃을 안 하고 앱을 껐는데 괜찮은가요?",
+    "블로그 후기 보고 가입했는데 다음 달에 해지할 생각이에요",
+    "서류는 스캔하고 소각한다고 들었는데 맞나요",
+    "한국어 조금 하는 직원분이 응대해 주셔서 좋았어요",
+    "최근 증권 계좌가 털렸다는 뉴스가 많아서 걱정됩니다 아직 이상한 일은 없었지만 설정 방법 알려주세요",
 ])
 def test_routine_texts_raise_no_flag_and_no_critical_urgency(text):
     c = classify(text)

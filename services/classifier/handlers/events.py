@@ -13,6 +13,7 @@ import asyncpg
 from services.classifier.adapters import repository as sql
 from services.classifier.domain.alerts import Screening, alerts_for, emotion_alert, screen_segment, turn_reaching
 from services.classifier.domain.classify import Classifier, Item, raise_urgency
+from services.classifier.domain.rules import MODEL_RULE
 from shared.consumer import Delivery
 from shared.events import (AccountFreezeRequested, AlertRaised, CallSegmentReceived, CardBlockRequested,
                            CaseReclassified, Classification, VocClassified, VocReceived)
@@ -28,8 +29,10 @@ class ClassifierMetrics:
 
 def action_requests(e: VocReceived, c: Classification) -> list[CardBlockRequested | AccountFreezeRequested]:
     """Critical card loss asks the card system for a block; a critical scam loss asks the
-    bank for 지급정지. Only when a money-at-risk rule matched (its evidence goes along)."""
-    evidence = tuple(ev for ev in c.evidence if ev.field == "urgency" and ev.label == "critical")
+    bank for 지급정지. Only when a money-at-risk rule matched (its evidence goes along): a case
+    the model alone found critical is handled first, but no other system is asked to act on it."""
+    evidence = tuple(ev for ev in c.evidence
+                     if ev.field == "urgency" and ev.label == "critical" and ev.rule != MODEL_RULE)
     if c.urgency != "critical" or not evidence:
         return []
     common = dict(case_id=e.case_id, tracking_code=e.tracking_code, customer_ref=e.customer_ref, evidence=evidence)

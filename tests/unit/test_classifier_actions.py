@@ -1,0 +1,36 @@
+"""Emergency action requests (card block, 지급정지) go out only on a money-at-risk rule's
+evidence: a case only the model found critical is prioritised, but no other system is asked
+to act on a statistical guess."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from uuid import uuid4
+
+from services.classifier.handlers.events import action_requests
+from shared.events import AccountFreezeRequested, CardBlockRequested, Classification, Evidence, VocReceived
+
+NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
+
+
+def _voc(text: str) -> VocReceived:
+    return VocReceived(case_id=uuid4(), tracking_code="VOC-2026-000777", channel="app", text=text,
+                       received_at=NOW, first_response_due=NOW)
+
+
+def _critical(topic: str, rule: str, span: str) -> Classification:
+    return Classification(kind="complaint", topic=topic, urgency="critical", affiliate="card", sentiment="negative",
+                          confidence={"kind": 0.9}, evidence=(Evidence(field="urgency", label="critical", rule=rule,
+                                                                       text=span, start=0, end=len(span)),))
+
+
+def test_a_rule_found_card_loss_asks_for_a_block_and_a_scam_loss_for_a_payment_stop():
+    [block] = action_requests(_voc("카드 잃어버렸어요"), _critical("card_loss_theft", "card_lost_or_stolen", "카드 잃어버렸"))
+    assert isinstance(block, CardBlockRequested) and block.evidence[0].rule == "card_lost_or_stolen"
+    [freeze] = action_requests(_voc("사기 당해서 보냈어요"), _critical("fraud_phishing", "scam_loss", "사기 당해서 보냈"))
+    assert isinstance(freeze, AccountFreezeRequested)
+
+
+def test_a_case_only_the_model_found_critical_asks_no_other_system_to_act():
+    assert action_requests(_voc("카드 결제가 이상해요"), _critical("card_loss_theft", "model", "결제")) == []
+    assert action_requests(_voc("입금이 안 됐어요"), _critical("fraud_phishing", "model", "입금")) == []
