@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 
 import asyncpg
+
+from services.intake.domain.timeline import TimelineWrites
 
 NEXT_TRACKING_SEQS = "SELECT nextval('intake.tracking_seq') FROM generate_series(1, $1)"
 
@@ -35,16 +36,22 @@ WHERE ($1::text IS NOT NULL AND idempotency_key = $1)
    OR ($2::text IS NOT NULL AND channel = $3 AND channel_message_id = $2)
 LIMIT 1"""
 
-INSERT_TIMELINE = """
-INSERT INTO intake.timeline (case_id, event_id, status, at, message, detail)
-VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING"""
-
-# events from several streams arrive in any order: the latest one (by event time) sets the status
-ADVANCE_STATUS = """
-UPDATE intake.cases SET status = $2, status_rank = $3, status_at = $4, updated_at = now()
-WHERE id = $1 AND status_at < $4"""
-
 CASE_EXISTS = "SELECT 1 FROM intake.cases WHERE id = $1"
+KNOWN_CASES = "SELECT id FROM intake.cases WHERE id = ANY($1::uuid[])"
+
+# a batch of timeline events in three statements (domain/timeline.py: timeline_writes)
+INSERT_TIMELINE_MANY = """
+INSERT INTO intake.timeline (case_id, event_id, status, at, message, detail)
+SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::jsonb[])
+ON CONFLICT DO NOTHING"""
+# events from several streams arrive in any order: the latest one (by event time) sets the status
+ADVANCE_STATUS_MANY = """
+UPDATE intake.cases c SET status = u.status, status_rank = u.rank, status_at = u.at, updated_at = now()
+FROM unnest($1::uuid[], $2::text[], $3::int[], $4::timestamptz[]) AS u (id, status, rank, at)
+WHERE c.id = u.id AND c.status_at < u.at"""
+SET_EXPECTED_RESOLUTION_MANY = """
+UPDATE intake.cases c SET expected_resolution = u.due
+FROM unnest($1::uuid[], $2::timestamptz[]) AS u (id, due) WHERE c.id = u.id"""
 
 GET_CASE = """
 SELECT id, tracking_code, channel, status, kind_hint, affiliate_hint, text_masked, received_at,
@@ -56,7 +63,6 @@ GET_ORIGINAL = "SELECT id, text_encrypted, purged_at FROM intake.cases WHERE id 
 INSERT_REVEAL_AUDIT = """
 INSERT INTO intake.reveal_audit (case_id, key_name, reason, client_ip) VALUES ($1, $2, $3, $4)"""
 
-SET_EXPECTED_RESOLUTION = "UPDATE intake.cases SET expected_resolution = $2 WHERE id = $1"
 
 PURGE_ORIGINALS = """
 UPDATE intake.cases
@@ -89,9 +95,14 @@ async def find_prior(conn: asyncpg.Connection, idempotency_key: str | None, chan
     return await conn.fetchrow(FIND_PRIOR, idempotency_key, channel_message_id, channel)
 
 
-async def add_timeline(conn: asyncpg.Connection, case_id: uuid.UUID, event_id: str, status: str, at: datetime,
-                       message: str, detail: dict) -> None:
-    await conn.execute(INSERT_TIMELINE, case_id, event_id, status, at, message, detail)
+async def write_timeline(conn: asyncpg.Connection, w: TimelineWrites) -> None:
+    if w.rows:
+        await conn.execute(INSERT_TIMELINE_MANY, *(list(col) for col in zip(*w.rows)))
+    if w.statuses:
+        ids = list(w.statuses)
+        await conn.execute(ADVANCE_STATUS_MANY, ids, *(list(col) for col in zip(*w.statuses.values())))
+    if w.deadlines:
+        await conn.execute(SET_EXPECTED_RESOLUTION_MANY, list(w.deadlines), list(w.deadlines.values()))
 
 
 def ref_args(ref: str) -> tuple[uuid.UUID | None, str | None]:

@@ -3,7 +3,10 @@ events from different streams can arrive in any order."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from uuid import UUID
 
 from shared.events import (
     CaseAcknowledged, CaseExtended, CaseInfoProvided, CaseInfoRequested, CaseReclassified, CaseReopened,
@@ -88,3 +91,42 @@ def closing_entry(event: Event) -> TimelineEntry | None:
     if isinstance(event, FeedbackSubmitted):
         return TimelineEntry("closed", "민원이 종결되었습니다.")
     return None
+
+
+@dataclass(frozen=True)
+class TimelineWrites:
+    """What a batch of events writes, reduced to one statement each (pure). Applying `rows`,
+    then `statuses` under the "latest event time wins" condition, then `deadlines`, leaves the
+    case exactly as applying the events one by one in order would:
+    - statuses: per case the advancing entry with the latest time, the first of equal times
+      (one by one, a later entry of the same time does not pass `status_at < at`);
+    - deadlines: per case the last one in order (one by one, each overwrites)."""
+    rows: list[tuple[UUID, str, str, datetime, str, dict]]   # case, event id, status, at, message, detail
+    statuses: dict[UUID, tuple[str, int, datetime]]          # case -> status, rank, at
+    deadlines: dict[UUID, datetime]
+
+
+def timeline_writes(batch: Iterable[tuple[UUID, str, datetime, Event, TimelineEntry]]) -> TimelineWrites:
+    """`batch`: (case id, event id, event time, event, its `entry_for`) in delivery order."""
+    rows: list[tuple[UUID, str, str, datetime, str, dict]] = []
+    statuses: dict[UUID, tuple[str, int, datetime]] = {}
+    deadlines: dict[UUID, datetime] = {}
+
+    def advance(case_id: UUID, entry: TimelineEntry, at: datetime) -> None:
+        if case_id not in statuses or at > statuses[case_id][2]:
+            statuses[case_id] = (entry.status, entry.rank, at)
+
+    for case_id, event_id, at, event, entry in batch:
+        rows.append((case_id, event_id, entry.status, at, entry.message, entry.detail))
+        if entry.advances_status:
+            advance(case_id, entry, at)
+        closing = closing_entry(event)
+        if closing:  # a second entry for the same event, just after it
+            closed_at = at + timedelta(microseconds=1)
+            rows.append((case_id, f"{event_id}:closed", closing.status, closed_at, closing.message, {}))
+            advance(case_id, closing, closed_at)
+        due = entry.expected_resolution or (
+            event.resolve_due if isinstance(event, CaseRouted) and not event.copy_reason else None)
+        if due:
+            deadlines[case_id] = due
+    return TimelineWrites(rows, statuses, deadlines)

@@ -3,15 +3,13 @@ events, and VOCs that partner channel systems publish on NATS."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import asyncpg
 
 from services.intake.adapters import repository as repo
-from services.intake.domain.timeline import closing_entry, entry_for
+from services.intake.domain.timeline import entry_for, timeline_writes
 from services.intake.handlers.submit import IntakeDeps, submit_voc
 from shared.consumer import Delivery, Process, Unprocessable
-from shared.events import CaseRouted, VocSubmitted
+from shared.events import VocSubmitted
 from shared.outbox import Outbox
 from shared.pii import mask_text
 
@@ -22,18 +20,22 @@ async def on_case_event(conn: asyncpg.Connection, d: Delivery) -> None:
         return
     if await conn.fetchval(repo.CASE_EXISTS, d.msg.case_id) is None:
         raise Unprocessable(f"case {d.msg.case_id} is not known to intake")
-    await repo.add_timeline(conn, d.msg.case_id, d.env.id, entry.status, d.env.time, entry.message, entry.detail)
-    if entry.advances_status:
-        await conn.execute(repo.ADVANCE_STATUS, d.msg.case_id, entry.status, entry.rank, d.env.time)
-    closing = closing_entry(d.msg)
-    if closing:  # a second entry for the same event, just after it
-        at = d.env.time + timedelta(microseconds=1)
-        await repo.add_timeline(conn, d.msg.case_id, f"{d.env.id}:closed", closing.status, at, closing.message, {})
-        await conn.execute(repo.ADVANCE_STATUS, d.msg.case_id, closing.status, closing.rank, at)
-    due = entry.expected_resolution or (
-        d.msg.resolve_due if isinstance(d.msg, CaseRouted) and not d.msg.copy_reason else None)
-    if due:
-        await conn.execute(repo.SET_EXPECTED_RESOLUTION, d.msg.case_id, due)
+    await repo.write_timeline(conn, timeline_writes([(d.msg.case_id, d.env.id, d.env.time, d.msg, entry)]))
+
+
+async def _bulk_case_events(conn: asyncpg.Connection, ds: list[Delivery]) -> list[Delivery]:
+    """A fetched batch's timeline in four statements instead of three or four per event; events
+    of cases intake does not know are left to `on_case_event`, which refuses them one by one."""
+    shown = [(d, e) for d in ds if (e := entry_for(d.msg)) is not None]
+    if not shown:
+        return []
+    known = {r[0] for r in await conn.fetch(repo.KNOWN_CASES, list({d.msg.case_id for d, _ in shown}))}
+    await repo.write_timeline(conn, timeline_writes(
+        (d.msg.case_id, d.env.id, d.env.time, d.msg, e) for d, e in shown if d.msg.case_id in known))
+    return [d for d, _ in shown if d.msg.case_id not in known]
+
+
+on_case_event.bulk = _bulk_case_events  # type: ignore[attr-defined]
 
 
 def on_partner_voc(deps: IntakeDeps, outbox: Outbox) -> Process:
