@@ -73,21 +73,16 @@ async def test_migrations_apply_once_and_refuse_edited_files(database_url, tmp_p
         await conn.close()
 
 
-async def test_a_service_migration_may_not_take_a_shared_version(database_url, tmp_path: Path):
-    (tmp_path / "900_mine.sql").write_text("SELECT 1;")
+@pytest.mark.parametrize("name,refusal", [
+    ("900_mine.sql", "reserved for the shared messaging tables .found 900."),  # a shared version
+    ("1_things.sql", "NNN_snake_case"),  # badly named
+])
+async def test_a_service_migration_that_is_badly_named_or_takes_a_shared_version_is_refused(
+        database_url, tmp_path: Path, name, refusal):
+    (tmp_path / name).write_text("SELECT 1;")
     conn = await asyncpg.connect(database_url)
     try:
-        with pytest.raises(db.MigrationError, match="reserved for the shared messaging tables .found 900."):
-            await db.migrate(conn, "probe", tmp_path)
-    finally:
-        await conn.close()
-
-
-async def test_badly_named_migration_is_refused(database_url, tmp_path: Path):
-    (tmp_path / "1_things.sql").write_text("SELECT 1;")
-    conn = await asyncpg.connect(database_url)
-    try:
-        with pytest.raises(db.MigrationError, match="NNN_snake_case"):
+        with pytest.raises(db.MigrationError, match=refusal):
             await db.migrate(conn, "probe", tmp_path)
     finally:
         await conn.close()

@@ -36,7 +36,6 @@ WHERE ($1::text IS NOT NULL AND idempotency_key = $1)
    OR ($2::text IS NOT NULL AND channel = $3 AND channel_message_id = $2)
 LIMIT 1"""
 
-CASE_EXISTS = "SELECT 1 FROM intake.cases WHERE id = $1"
 KNOWN_CASES = "SELECT id FROM intake.cases WHERE id = ANY($1::uuid[])"
 
 # a batch of timeline events in three statements (domain/timeline.py: timeline_writes)
