@@ -1,7 +1,8 @@
 """Classifier speed and memory, in-process, pinned to one CPU core.
 
 1. Batch classification (model + rules, the service's code path) over the corpus's
-   realistic texts, in batches of 100. The tokenizer's word cache is emptied before
+   realistic texts, in batches of 100. The classifier's word cache (each word's analysis and
+   features, see domain/wordindex.py) is emptied before
    every pass over the corpus, so a pass gains only from the words its own texts
    repeat (never from having seen the same texts before); the warm figure, cache kept,
    is printed after it. Baseline, same run: Kiwi tokenisation alone of the same whole
@@ -49,7 +50,7 @@ def one_pass(clf, items) -> None:
 def seen_then_unseen(clf, seen: list, unseen: list, seconds: float) -> tuple[float, float]:
     """Texts/s on the held-out texts, each pass after emptying the cache and filling it from the
     training texts (untimed): the cache knows the vocabulary of other texts, never these."""
-    tok, done, spent = clf.tokenizer, 0, 0.0
+    tok, done, spent = clf.words, 0, 0.0
     while spent < seconds:
         tok.clear_cache()
         one_pass(clf, seen)
@@ -90,14 +91,14 @@ def main() -> None:
     items = [Item(t) for t in texts]
     print(f"{len(texts)} texts, mean {sum(map(len, texts)) / len(texts):.0f} characters")
 
-    tok = clf.tokenizer
+    tok = clf.words
     ours = rate(clf.classify_batch, items, a.seconds, 100, before_pass=tok.clear_cache)
     tok.clear_cache()
     one_pass(clf, items)
     info = tok.cache_info()
     unseen, unseen_hits = seen_then_unseen(clf, items[:len(train)], items[len(train):], a.seconds)
     warm = rate(clf.classify_batch, items, a.seconds, 100)
-    kiwi = tok._kiwi  # noqa: SLF001 - the baseline is Kiwi itself
+    kiwi = clf.tokenizer._kiwi  # noqa: SLF001 - the baseline is Kiwi itself
     floor = rate(lambda batch: [kiwi.tokenize(t, normalize_coda=True) for t in batch], texts, a.seconds, 100)
     print(f"batch classification: {ours:,.0f} texts/s (word cache emptied every pass; one pass: "
           f"{info.hits / (info.hits + info.misses):.0%} of {info.hits + info.misses:,} words hit, "

@@ -6,13 +6,14 @@ dictionary is left out too: it makes analysis ~30 % slower, and with it or witho
 it cross-validated topic macro-F1 was the same (0.832 / 0.833 on 2,511 texts). The
 character n-grams already carry typos such as 됬어요 and 안되요.
 
-Each space-separated word (eojeol) is analysed on its own and the analysis is kept
-in a bounded LRU cache. Words repeat heavily in VOC text: in one pass over the
-corpus's 4,750 texts, 77 % of the 103,610 words had been seen before, so Kiwi runs on
-about a quarter of them. A word's analysis then no longer depends on its neighbours
-(morphemes agree with whole-text analysis at ~85 %); training and the service both
-read this same per-word analysis, so the model learns what it will see. Text without
-spaces (speech-to-text) is one long word, which Kiwi still segments; words longer than
+Each space-separated word (eojeol) is analysed on its own. Words repeat heavily in VOC
+text: in one pass over the corpus's 4,750 texts, 77 % of the 103,610 words had been seen
+before. A word's analysis then no longer depends on its neighbours (morphemes agree with
+whole-text analysis at ~85 %); training and the service both read this same per-word
+analysis, so the model learns what it will see. `morphs` (training, the offline tools)
+keeps each word's analysis in a bounded LRU cache; the classifier calls `analyse_word`
+and caches the word's features instead (domain/wordindex.py). Text without spaces
+(speech-to-text) is one long word, which Kiwi still segments; words longer than
 CACHED_WORD_CHARS are analysed without the cache (they hardly repeat, and a few long
 ones would otherwise hold megabytes), so the cache stays within ~50,000 short words."""
 
@@ -23,9 +24,8 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 from services.classifier.domain.features import Morph
+from services.classifier.domain.wordindex import CACHED_WORD_CHARS, DEFAULT_CACHE_WORDS
 
-DEFAULT_CACHE_WORDS = 50_000  # the corpus has 24,038 distinct words, ~10 MB cached
-CACHED_WORD_CHARS = 24  # longer words are not cached (4 of the corpus's words are over 30 characters)
 
 
 class KiwiTokenizer:
@@ -38,14 +38,15 @@ class KiwiTokenizer:
         # Kiwi finishes loading lazily, on the first analysis (about a second); do it now, so it
         # happens during start-up (before readiness), not inside the first batch a consumer fetched
         self._kiwi.tokenize("")
-        self._word = lru_cache(maxsize=cache_words)(self._analyse_word)
+        self._word = lru_cache(maxsize=cache_words)(self.analyse_word)
 
-    def _analyse_word(self, word: str) -> tuple[Morph, ...]:
+    def analyse_word(self, word: str) -> tuple[Morph, ...]:
+        """One word, without the cache (the classifier keeps its own per-word cache, of features)."""
         intern = sys.intern  # forms and tags repeat across words: share one string each
         return tuple((intern(t.form), intern(t.tag)) for t in self._kiwi.tokenize(word, normalize_coda=True))
 
     def morphs(self, text: str) -> list[Morph]:
-        cached, analyse = self._word, self._analyse_word
+        cached, analyse = self._word, self.analyse_word
         out: list[Morph] = []
         for w in text.split():
             out += cached(w) if len(w) <= CACHED_WORD_CHARS else analyse(w)

@@ -8,15 +8,16 @@ the offline command, feedback's comment classification and the tests all run thi
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
-from services.classifier.domain.features import Morph, features
+from services.classifier.domain.features import Morph
 from services.classifier.domain.lexicon import Lexicon
 from services.classifier.domain.model import LinearModel
 from services.classifier.domain.normalise import hangul_share, normalise
 from services.classifier.domain.rules import (CRITICAL_TOPIC, INCIDENT_RULES, NOT_ESCALATING, Text,
                                               decide_urgency, find_flags, find_urgency_rules, model_critical)
+from services.classifier.domain.wordindex import WordIndex
 from shared.events import Classification
 
 URGENCY_ORDER = ("low", "normal", "high", "critical")
@@ -26,6 +27,9 @@ CUES = set(NOT_ESCALATING)  # urgency.high groups that only lift an inquiry to n
 
 class Tokenizer(Protocol):
     def morphs(self, text: str) -> list[Morph]: ...
+
+    def analyse_word(self, word: str) -> Sequence[Morph]:
+        """One space-separated word's morphemes; `morphs` of a text is those of its words."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,10 @@ class Classifier:
     tokenizer: Tokenizer
     model: LinearModel
     lexicon: Callable[[], Lexicon]  # looked up per call, so an edited lexicon applies at once
+    words: WordIndex = field(init=False, repr=False)  # the features, word by word (features.py's, as indices)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "words", WordIndex(self.tokenizer.analyse_word, self.model.vocabulary))
 
     @property
     def version(self) -> str:
@@ -51,10 +59,11 @@ class Classifier:
         return self.classify_batch([Item(text, channel, affiliate_hint, kind_hint)])[0]
 
     def classify_batch(self, items: Sequence[Item]) -> list[Classification]:
-        """The rules and the features per text, then the model scores the batch at once."""
+        """The rules per text, then the batch's features (word by word) and the model's scores at once."""
         lex = self.lexicon()
         prepared = [self._prepare(item, lex) for item in items]
-        scored = iter(self.model.probabilities_batch([p[-1] for p in prepared if not isinstance(p, Classification)]))
+        indexed = self.words.texts([p[-1] for p in prepared if not isinstance(p, Classification)])
+        scored = iter(self.model.probabilities_indexed(indexed.n, indexed.row, indexed.ix, indexed.unknown))
         return [p if isinstance(p, Classification) else self._decide(item, lex, *p[:-1], *next(scored))
                 for item, p in zip(items, prepared)]
 
@@ -66,7 +75,7 @@ class Classifier:
         norm = normalise(item.text)
         if not norm or (hangul_share(norm) < MIN_HANGUL_SHARE and not (flags or critical or high)):
             return _unreadable(item, "empty text" if not norm else "not Korean text (too few Hangul letters)")
-        return t, flags, critical, high, features(self.tokenizer.morphs(norm), norm)
+        return t, flags, critical, high, norm
 
     def _decide(self, item: Item, lex: Lexicon, t: Text, flags: dict, critical: dict, high: dict,
                 probs: dict, known: float) -> Classification:

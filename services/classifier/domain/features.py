@@ -28,18 +28,67 @@ CONTENT = {"NNG", "NNP", "NNB", "NR", "NP", "VV", "VA", "VX", "VCN", "XR", "MAG"
 # requests (-어 주세요), wishes (-면 좋겠다) and questions (-나요)
 BIGRAM_TAGS = CONTENT | {"ETM", "ETN", "JX", "JKB"}
 LEMMA_TAGS = {"NNG", "NNP", "VV", "VA", "XR", "SL", "MAG"}
+CHAR_NGRAMS = (2, 3)
 
 
 def _tag(tag: str) -> str:
     return tag.split("-", 1)[0]  # VV-I / VV-R (irregular conjugation) -> VV
 
 
-def features(morphs: Sequence[Morph], normalised: str, char_ngrams: tuple[int, ...] = (2, 3)) -> Counter[str]:
-    kept = [(form, t) for form, tag in morphs if (t := _tag(tag)) in BIGRAM_TAGS]
+def _kept(morphs: Sequence[Morph]) -> list[Morph]:
+    return [(form, t) for form, tag in morphs if (t := _tag(tag)) in BIGRAM_TAGS]
+
+
+def _morpheme_names(kept: list[Morph]) -> list[str]:
     names = [f"m:{form}/{tag}" for form, tag in kept if tag in CONTENT]
     names += [f"l:{form}" for form, tag in kept if tag in LEMMA_TAGS]
     names += [f"b:{f1}_{f2}" for (f1, _), (f2, _) in zip(kept, kept[1:])]
+    return names
+
+
+def features(morphs: Sequence[Morph], normalised: str, char_ngrams: tuple[int, ...] = CHAR_NGRAMS) -> Counter[str]:
+    names = _morpheme_names(_kept(morphs))
     compact = normalised.replace(" ", "")
     for n in char_ngrams:
         names += ["c:" + compact[i:i + n] for i in range(len(compact) - n + 1)]
     return Counter(names)  # counted in C
+
+
+# The same features, in two parts, for a tokenizer that analyses each space-separated word on
+# its own (the service's): a word's own features depend on that word alone, so they can be
+# computed once per distinct word; only the features that join neighbouring words are built per
+# text. `features(morphs, " ".join(words))` equals the features of every word plus the joins
+# (a unit test checks this over the whole corpus).
+
+def word_features(morphs: Sequence[Morph], word: str,
+                  char_ngrams: tuple[int, ...] = CHAR_NGRAMS) -> tuple[list[str], str | None, str | None]:
+    """A word's own features (morphemes, bigrams inside it, character n-grams inside it), and
+    the forms of its first and last kept morphemes (for bigrams with its neighbours)."""
+    kept = _kept(morphs)
+    names = _morpheme_names(kept)
+    for n in char_ngrams:
+        names += ["c:" + word[i:i + n] for i in range(len(word) - n + 1)]
+    return names, (kept[0][0] if kept else None), (kept[-1][0] if kept else None)
+
+
+def joining_features(words: Sequence[str], ends: Sequence[tuple[str | None, str | None]],
+                     char_ngrams: tuple[int, ...] = CHAR_NGRAMS) -> list[str]:
+    """The features that span word boundaries: the bigram of one word's last kept morpheme and
+    the next word's first (words with no kept morpheme are skipped, as in `features`), and the
+    character n-grams that start in one word and end in a later one. `ends` holds each word's
+    (first, last) from `word_features`."""
+    names = []
+    before = None
+    for first, last in ends:
+        if first is not None:
+            if before is not None:
+                names.append(f"b:{before}_{first}")
+            before = last
+    if len(words) > 1:
+        compact = "".join(words)
+        for n in char_ngrams:
+            end = 0
+            for w in words[:-1]:
+                start, end = end, end + len(w)
+                names += ["c:" + compact[i:i + n] for i in range(max(start, end - n + 1), min(end, len(compact) - n + 1))]
+    return names

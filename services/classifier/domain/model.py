@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from itertools import repeat
 from operator import itemgetter
 from dataclasses import dataclass, field
@@ -77,6 +77,7 @@ class LinearModel:
             tables[groups] = table
         object.__setattr__(self, "_group", group)
         object.__setattr__(self, "_views", tables)
+        object.__setattr__(self, "_widest", max(tables, key=len))  # the view the known share is taken in
 
     def probabilities(self, feats: Counter[str]) -> tuple[dict[str, np.ndarray], float]:
         """Per head the probability of each label (in `Head.labels` order), and the share of
@@ -93,8 +94,29 @@ class LinearModel:
         counts = np.fromiter((c for feats in batch for c in feats.values()), np.float32, len(keys))
         row = np.repeat(np.arange(n), [len(feats) for feats in batch])
         known_mask = found >= 0
-        ix, row = found[known_mask], row[known_mask]
-        w = (1.0 + np.log(counts[known_mask])) * self.idf[ix]
+        widest = self._widest
+        in_widest = np.fromiter((sum(1 for c in map(itemgetter(0), feats) if c in widest) for feats in batch),
+                                np.int64, n)
+        return self._score(n, row[known_mask], found[known_mask], counts[known_mask], in_widest)
+
+    def probabilities_indexed(self, n: int, row: np.ndarray, ix: np.ndarray,
+                              unknown: Sequence[Iterable[str]]) -> list[tuple[dict[str, np.ndarray], float]]:
+        """`probabilities_batch` of texts whose known features come as model indices, one entry
+        per occurrence (`row[k]` is the text of `ix[k]`), and whose unknown features come as
+        names (each text's distinct ones): what `WordIndex` produces. Same figures."""
+        keys, counts = np.unique(row * len(self.idf) + ix, return_counts=True)  # sorted: by text, then feature
+        row, ix = np.divmod(keys, len(self.idf))
+        widest = self._widest
+        known_in_widest = np.bincount(row[self._views[widest][self._group[ix]]], minlength=n)
+        in_widest = known_in_widest + np.fromiter(
+            (sum(1 for f in names if f[0] in widest) for names in unknown), np.int64, n)
+        return self._score(n, row, ix, counts.astype(np.float32), in_widest)
+
+    def _score(self, n: int, row: np.ndarray, ix: np.ndarray, counts: np.ndarray,
+               in_widest: np.ndarray) -> list[tuple[dict[str, np.ndarray], float]]:
+        """The texts' distinct known features (`row` ascending), their counts, and per text how
+        many distinct features (known or not) its widest view has."""
+        w = (1.0 + np.log(counts)) * self.idf[ix]
         g = self._group[ix]
         views = {}
         for groups, table in self._views.items():
@@ -111,14 +133,8 @@ class LinearModel:
                 s[rows] += np.add.reduceat(h.weights[vix] * v[:, None], starts, axis=0)
             p = np.exp(s - s.max(axis=1, keepdims=True))
             scores[name] = p / p.sum(axis=1, keepdims=True)
-        widest = max(views, key=len)
-        known_in_view = np.bincount(views[widest][1], minlength=n)
-        out = []
-        for r, feats in enumerate(batch):
-            in_view = Counter(map(itemgetter(0), feats))
-            known = float(known_in_view[r]) / max(1, sum(in_view[c] for c in widest))
-            out.append(({name: scores[name][r] for name in self.heads}, known))
-        return out
+        known = np.bincount(views[self._widest][1], minlength=n) / np.maximum(1, in_widest)
+        return [({name: scores[name][r] for name in self.heads}, float(known[r])) for r in range(n)]
 
     def best(self, probs: dict[str, np.ndarray]) -> dict[str, tuple[str, float]]:
         """Per head the most likely label and its probability."""
