@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from services.classifier.domain.lexicon import load_lexicon
-from services.classifier.domain.prefilter import Prefilter, required
+from services.classifier.domain.prefilter import Prefilter, fold, required
 from services.classifier.domain.rules import Text, find_flags, find_urgency_rules, model_critical
 
 CORPUS = Path(__file__).resolve().parents[2] / "services" / "classifier" / "corpus"
@@ -52,6 +52,14 @@ def test_a_text_is_searched_only_with_the_patterns_it_can_match():
 def _texts() -> list[str]:
     files = [CORPUS / "train.jsonl", CORPUS / "test.jsonl", *sorted((CORPUS / "external").glob("*.jsonl"))]
     return [json.loads(line)["text"] for f in files for line in f.read_text(encoding="utf-8").splitlines()]
+
+
+def test_present_is_exactly_the_literals_the_folded_text_contains():
+    pf = load_lexicon().prefilter
+    assert any(len(s) == 1 for s in pf.literals) and any(len(s) > 2 for s in pf.literals)
+    for text in [*_texts()[::5], "", "금", "ㅅ ㅂ", "FSS 금 감 원 민원!!"]:
+        compact = "".join(text.split())
+        assert pf.present(compact) == {s for s in pf.literals if s in fold(compact)}, text
 
 
 def test_every_pattern_that_matches_a_corpus_text_is_possible_for_it():

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from itertools import accumulate
 
 Morph = tuple[str, str]  # (form, Kiwi tag)
 
@@ -86,9 +87,10 @@ def joining_features(words: Sequence[str], ends: Sequence[tuple[str | None, str 
             before = last
     if len(words) > 1:
         compact = "".join(words)
+        size = len(compact)
+        ends_at = list(accumulate(map(len, words[:-1])))  # where each word but the last ends in `compact`
+        spans = list(zip([0, *ends_at[:-1]], ends_at))
         for n in char_ngrams:
-            end = 0
-            for w in words[:-1]:
-                start, end = end, end + len(w)
-                names += ["c:" + compact[i:i + n] for i in range(max(start, end - n + 1), min(end, len(compact) - n + 1))]
+            names += ["c:" + compact[i:i + n] for start, end in spans
+                      for i in range(max(start, end - n + 1), min(end, size - n + 1))]
     return names

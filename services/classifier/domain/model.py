@@ -78,6 +78,16 @@ class LinearModel:
         object.__setattr__(self, "_group", group)
         object.__setattr__(self, "_views", tables)
         object.__setattr__(self, "_widest", max(tables, key=len))  # the view the known share is taken in
+        # heads that read the same view are scored together: their weights side by side, one gather
+        stacks = {}
+        for groups in tables:
+            names = [name for name, h in self.heads.items() if h.groups == groups]
+            heads = [self.heads[name] for name in names]
+            cuts = np.cumsum([0, *(len(h.labels) for h in heads)])
+            stacks[groups] = (np.hstack([h.weights for h in heads]) if len(heads) > 1 else heads[0].weights,
+                              np.concatenate([h.bias for h in heads]).astype(np.float64),
+                              [(name, slice(a, b)) for name, a, b in zip(names, cuts, cuts[1:])])
+        object.__setattr__(self, "_stacks", stacks)
 
     def probabilities(self, feats: Counter[str]) -> tuple[dict[str, np.ndarray], float]:
         """Per head the probability of each label (in `Head.labels` order), and the share of
@@ -126,13 +136,14 @@ class LinearModel:
             rows, starts = np.unique(vrow, return_index=True)  # rows are in order: each one's run starts here
             views[groups] = (vix, vrow, v / np.where(norm > 0, norm, 1.0)[vrow], rows, starts)
         scores = {}
-        for name, h in self.heads.items():
-            vix, vrow, v, rows, starts = views[h.groups]
-            s = np.tile(h.bias.astype(np.float64), (n, 1))
+        for groups, (weights, bias, parts) in self._stacks.items():
+            vix, vrow, v, rows, starts = views[groups]
+            s = np.tile(bias, (n, 1))
             if len(vix):
-                s[rows] += np.add.reduceat(h.weights[vix] * v[:, None], starts, axis=0)
-            p = np.exp(s - s.max(axis=1, keepdims=True))
-            scores[name] = p / p.sum(axis=1, keepdims=True)
+                s[rows] += np.add.reduceat(weights[vix] * v[:, None], starts, axis=0)
+            for name, cols in parts:
+                p = np.exp(s[:, cols] - s[:, cols].max(axis=1, keepdims=True))
+                scores[name] = p / p.sum(axis=1, keepdims=True)
         known = np.bincount(views[self._widest][1], minlength=n) / np.maximum(1, in_widest)
         return [({name: scores[name][r] for name in self.heads}, float(known[r])) for r in range(n)]
 

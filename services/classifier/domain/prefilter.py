@@ -99,11 +99,14 @@ class Prefilter:
             if p not in self.needs:
                 self.needs[p] = required(p)
         self.literals: tuple[str, ...] = tuple(sorted({s for n in self.needs.values() if n for s in n}))
-        by_first: dict[str, list[str]] = {}
+        # one-letter literals, and the longer ones by their first two letters
+        self._letters = frozenset(s for s in self.literals if len(s) == 1)
+        by_pair: dict[str, list[str]] = {}
         for s in self.literals:
-            by_first.setdefault(s[0], []).append(s)
-        self._by_first = {c: tuple(ss) for c, ss in by_first.items()}
-        self._firsts = frozenset(by_first)
+            if len(s) > 1:
+                by_pair.setdefault(s[:2], []).append(s)
+        self._by_pair = {pair: tuple(ss) for pair, ss in by_pair.items()}
+        self._pairs = frozenset(by_pair)
         # by identity: hashing a compiled pattern hashes its code
         self._always = frozenset(id(p) for p in objects if self.needs[p] is None)
         by_literal: dict[str, set[int]] = {}
@@ -114,10 +117,12 @@ class Prefilter:
 
     def present(self, compact: str) -> frozenset[str]:
         """The literals that occur in a text (given without whitespace): only those starting
-        with one of the text's letters are looked for."""
+        with one of the text's pairs of letters are looked for."""
         folded = fold(compact)
-        by_first = self._by_first
-        return frozenset(s for c in self._firsts.intersection(folded) for s in by_first[c] if s in folded)
+        by_pair = self._by_pair
+        pairs = self._pairs.intersection([folded[i:i + 2] for i in range(len(folded) - 1)])
+        return self._letters.intersection(folded).union(
+            s for pair in pairs for s in by_pair[pair] if len(s) == 2 or s in folded)
 
     def possible(self, pattern: re.Pattern, present: frozenset[str]) -> bool:
         needs = self.needs.get(pattern)
