@@ -246,7 +246,9 @@ async def test_a_quiet_consumer_long_polls_and_still_takes_a_message_at_once(pro
         assert await wait_for(lambda: _processed(pool, 1), timeout=5)
         took = asyncio.get_running_loop().time() - sent
     await watch.unsubscribe()
-    assert idle_requests <= 4, f"{idle_requests} pull requests in 3 s of idling"  # one per 50 ms would be ~60
+    # two or three long polls plus the start-up's requests (3 here, 5 on a loaded CI machine); one per
+    # 50 ms would be ~60
+    assert idle_requests <= 8, f"{idle_requests} pull requests in 3 s of idling"
     assert took < 0.5, f"the message waited {took:.2f} s"
 
 
