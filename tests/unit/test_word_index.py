@@ -59,7 +59,7 @@ def test_indexed_scoring_equals_scoring_the_features(tok, model, cache_words, ca
     for start in range(0, len(texts), 100):
         batch = texts[start:start + 100]
         indexed = index.texts(batch)
-        got = model.probabilities_indexed(indexed.n, indexed.row, indexed.ix, indexed.unknown)
+        got = model.probabilities_indexed(indexed.row, indexed.ix, indexed.unknown)
         want = model.probabilities_batch([features(tok.morphs(t), t) for t in batch])
         for text, (probs, known), (want_probs, want_known) in zip(batch, got, want):
             assert known == pytest.approx(want_known, abs=1e-12), text

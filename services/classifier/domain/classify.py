@@ -63,7 +63,7 @@ class Classifier:
         lex = self.lexicon()
         prepared = [self._prepare(item, lex) for item in items]
         indexed = self.words.texts([p[-1] for p in prepared if not isinstance(p, Classification)])
-        scored = iter(self.model.probabilities_indexed(indexed.n, indexed.row, indexed.ix, indexed.unknown))
+        scored = iter(self.model.probabilities_indexed(indexed.row, indexed.ix, indexed.unknown))
         return [p if isinstance(p, Classification) else self._decide(item, lex, *p[:-1], *next(scored))
                 for item, p in zip(items, prepared)]
 

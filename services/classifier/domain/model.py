@@ -109,11 +109,13 @@ class LinearModel:
                                 np.int64, n)
         return self._score(n, row[known_mask], found[known_mask], counts[known_mask], in_widest)
 
-    def probabilities_indexed(self, n: int, row: np.ndarray, ix: np.ndarray,
+    def probabilities_indexed(self, row: np.ndarray, ix: np.ndarray,
                               unknown: Sequence[Iterable[str]]) -> list[tuple[dict[str, np.ndarray], float]]:
         """`probabilities_batch` of texts whose known features come as model indices, one entry
         per occurrence (`row[k]` is the text of `ix[k]`), and whose unknown features come as
-        names (each text's distinct ones): what `WordIndex` produces. Same figures."""
+        names (each text's distinct ones, one collection per text): what `WordIndex` produces.
+        Same figures."""
+        n = len(unknown)
         keys, counts = np.unique(row * len(self.idf) + ix, return_counts=True)  # sorted: by text, then feature
         row, ix = np.divmod(keys, len(self.idf))
         widest = self._widest

@@ -40,7 +40,6 @@ class IndexedWord:
 class IndexedTexts:
     """A batch's known features (`ix[k]` occurs in text `row[k]`, once per occurrence) and each
     text's distinct unknown features."""
-    n: int
     row: np.ndarray
     ix: np.ndarray
     unknown: list[set[str]]
@@ -86,8 +85,7 @@ class WordIndex:
                     ix.append(i)
             counts.append(len(ix) - before)
             unknown.append(missing)
-        n = len(normalised)
-        return IndexedTexts(n, np.repeat(np.arange(n), counts), np.fromiter(ix, np.int64, len(ix)), unknown)
+        return IndexedTexts(np.repeat(np.arange(len(counts)), counts), np.fromiter(ix, np.int64, len(ix)), unknown)
 
     def cache_info(self):
         """Hits, misses and size of the word cache (functools' CacheInfo)."""
