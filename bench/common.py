@@ -19,13 +19,13 @@ from shared.devstack import NatsServer, PostgresServer
 
 
 @contextmanager
-def embedded_stack() -> Iterator[devrun.Stack]:
+def embedded_stack(pg_settings: tuple[str, ...] = ()) -> Iterator[devrun.Stack]:
     """Fresh NATS and PostgreSQL (durable settings, as in production) in a temp dir; the
     services a benchmark starts on the stack, then the servers, are stopped on the way out, and
     the servers' data removed (MOKSORI_BENCH_KEEP=1 keeps it). The services' logs are kept."""
     tmp = Path(tempfile.mkdtemp(prefix="moksori-bench-"))
     nats_server = NatsServer(tmp / "nats").start()
-    pg = PostgresServer(tmp / "pg").start()
+    pg = PostgresServer(tmp / "pg", settings=pg_settings).start()
     stack = devrun.Stack(var=tmp / "var", nats=nats_server, pg=pg, nats_url=nats_server.url,
                           database_url=pg.url)
     try:

@@ -16,6 +16,8 @@ it prints, in the same run:
                                        [--plot bench/pipeline_latency.png]
 
 `--profile` records the services with py-spy during the 500/s run and prints where their time goes.
+`--pg-stats` loads pg_stat_statements and prints, per rate, the statements PostgreSQL spent its time
+on: calls per accepted case, mean and total execution time.
 """
 
 from __future__ import annotations
@@ -290,9 +292,37 @@ def plot(runs: list[Run], base: list[Run], path: Path) -> None:
     fig.savefig(path)
 
 
+PG_STATS_RESET = "SELECT pg_stat_statements_reset()"
+PG_STATS_TOP = """
+SELECT calls, total_exec_time, rows, left(regexp_replace(query, '\\s+', ' ', 'g'), 110) AS query
+  FROM pg_stat_statements
+ WHERE query NOT ILIKE '%pg_stat_statements%'
+ ORDER BY total_exec_time DESC LIMIT $1"""
+
+PG_STATS_TOTAL = """
+SELECT sum(calls) AS calls, sum(total_exec_time) AS total_exec_time, sum(rows) AS rows, '(all statements)' AS query
+  FROM pg_stat_statements WHERE query NOT ILIKE '%pg_stat_statements%'"""
+
+
+async def pg_stats(stack: devrun.Stack, cases: int, reset_after: bool = True) -> list[dict]:
+    """The statements that took PostgreSQL's time since the last reset, per accepted case."""
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        rows = await conn.fetch(PG_STATS_TOP, 15)
+        total = await conn.fetchrow(PG_STATS_TOTAL)
+        if reset_after:
+            await conn.execute(PG_STATS_RESET)
+    finally:
+        await conn.close()
+    return [{"calls_per_case": round(r["calls"] / max(cases, 1), 3),
+             "mean_us": round(1000 * r["total_exec_time"] / max(r["calls"], 1)),
+             "total_ms": round(r["total_exec_time"]), "query": r["query"]} for r in [*rows, total]]
+
+
 async def main(args: argparse.Namespace) -> None:
     vocs = load_vocs()
-    with embedded_stack() as stack:
+    pg_settings = ("shared_preload_libraries=pg_stat_statements",) if args.pg_stats else ()
+    with embedded_stack(pg_settings) as stack:
         for svc in SERVICES:
             devrun.start_service(stack, svc, {"LOG_LEVEL": "WARNING",
                                               "HTTP_WORKERS": str(args.intake_workers if svc == "intake" else 1)})
@@ -307,15 +337,24 @@ async def main(args: argparse.Namespace) -> None:
         await asyncio.sleep(args.idle)  # no load: what the system costs when nothing happens (polling, timers)
         idle = usage.stop()
         print(json.dumps({"idle_s": args.idle, "usage": idle}), flush=True)
+        if args.pg_stats:
+            conn = await asyncpg.connect(stack.database_url)
+            await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            await conn.close()
         runs, base = [], []
         for rate in args.rates:
             prof_dir = None
             if args.profile and rate == 500:
                 prof_dir = Path(tempfile.mkdtemp(prefix="moksori-pyspy-"))
                 spies = profile({s: pids[s] for s in ("intake", "classifier", "routing")}, args.seconds, prof_dir)
+            if args.pg_stats:
+                await pg_stats(stack, 1)  # a clean slate: only this rate's statements are counted
             run = await ours(stack, vocs, rate, args.seconds, usage, args.drain)
             runs.append(run)
             print(json.dumps({"ours": run.summary(), "stages": run.stages, "usage": run.usage}, ensure_ascii=False), flush=True)
+            if args.pg_stats:
+                for st in await pg_stats(stack, run.accepted):
+                    print(json.dumps({"pg_statement": st, "at_rate": rate}, ensure_ascii=False), flush=True)
             if prof_dir:
                 for name, p in spies.items():
                     p.wait(timeout=60)
@@ -362,6 +401,7 @@ if __name__ == "__main__":
     p.add_argument("--drain", type=float, default=120.0, help="seconds to wait for the backlog after sending")
     p.add_argument("--intake-workers", type=int, default=2)
     p.add_argument("--profile", action="store_true", help="py-spy the services during the 500/s run")
+    p.add_argument("--pg-stats", action="store_true", help="print PostgreSQL's top statements per rate")
     p.add_argument("--plot", type=Path, default=None, help="write a latency-vs-load PNG here")
     a = p.parse_args()
     if a.seconds <= 0 or a.drain <= 0 or a.intake_workers < 1:

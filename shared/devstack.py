@@ -272,6 +272,7 @@ class PostgresServer:
     port: int = 0
     durable: bool = True  # tests may turn fsync off for speed; chaos tests must not
     proc: subprocess.Popen | None = None
+    settings: tuple[str, ...] = ()  # extra `name=value` server settings (a benchmark's pg_stat_statements)
 
     @property
     def url(self) -> str:
@@ -294,6 +295,8 @@ class PostgresServer:
                "-c", "unix_socket_directories=", "-c", "max_connections=300", "-c", "shared_buffers=128MB"]
         if not self.durable:
             cmd += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
+        for setting in self.settings:
+            cmd += ["-c", setting]
         self.proc = spawn(cmd, log=self.log, user=user)
         _wait_until(self._ready, "postgres", timeout, self.proc, self.log)
         created = subprocess.run([_pg_bin("createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -162,3 +162,70 @@ async def test_a_failed_group_write_leaves_every_answer_to_be_written_alone(data
     finally:
         await pool.close()
     assert await conn.fetchval("SELECT count(*) FROM feedback.responses WHERE case_id = ANY($1)", [good, bad]) == 0
+
+
+def _case_story(case_id: uuid.UUID, at: datetime) -> list:
+    """A case's events as they may reach feedback from several streams: routed twice (the second
+    a late re-delivery from another publisher with other details), the office's copy, a transfer,
+    a correction, an extension, acknowledgement and resolution."""
+    from shared.events import CaseAcknowledged, CaseExtended, CaseReclassified, CaseRouted, CaseTransferred
+    routed = dict(case_id=case_id, tracking_code="VOC-2026-000777", channel="app", affiliate="card", team="general",
+                  kind="complaint", topic="card_payment", urgency="high", text="결제가 두 번 됐어요",
+                  received_at=at, resolve_due=at + timedelta(days=7))
+    return [
+        CaseRouted(**routed),
+        CaseRouted(**{**routed, "affiliate": "group", "team": "consumer_protection"}, copy_reason=("regulator",)),
+        CaseRouted(**{**routed, "channel": "web", "urgency": "critical", "repeat": True,
+                      "received_at": at + timedelta(days=1), "resolve_due": at + timedelta(days=9)}),
+        CaseTransferred(case_id=case_id, from_affiliate="card", from_team="general", affiliate="bank",
+                        team="special_handling", reason="은행 계좌 관련 민원", by="김하늘", resolve_due=at),
+        CaseReclassified(case_id=case_id, affiliate="bank", team="special_handling", kind="inquiry",
+                         topic="account_transfer", previous_kind="complaint", previous_topic="card_payment", by="이서준"),
+        CaseExtended(case_id=case_id, affiliate="bank", team="special_handling", reason="관계 부서 확인 필요",
+                     business_days=5, resolve_due=at + timedelta(days=14)),
+        CaseAcknowledged(case_id=case_id, affiliate="bank", team="special_handling", handler_name="박지민",
+                         handler_contact="02-1588-0000", acknowledged_at=at + timedelta(hours=1)),
+        CaseResolved(case_id=case_id, affiliate="bank", team="special_handling", channel="app",
+                     resolution="중복 결제 취소 완료", resolved_at=at + timedelta(days=2), within_sla=True),
+    ]
+
+
+FACT_COLUMNS = ("SELECT case_id, day, received_at, affiliate, team, topic, kind, channel, origin, urgency, repeat, "
+                "acknowledged_at, resolved_at, resolve_due, within_sla, extended, reopened, alerts "
+                "FROM feedback.case_facts WHERE case_id = ANY($1)")
+
+
+@pytest.mark.parametrize("seed", range(12))
+async def test_routings_in_one_statement_leave_what_stream_order_leaves(conn, seed):
+    """Events of several cases, shuffled (each order is one the streams could deliver): the bulk
+    path, routings first in one statement, must leave the facts that applying each event in
+    order leaves."""
+    import random
+    rng = random.Random(seed)
+    at = datetime(2026, 11, 20, 15, 30, tzinfo=UTC)  # 00:30 on the 21st in Seoul: the receipt day is the 21st
+    cases = [uuid.uuid4() for _ in range(4)]
+    stories = [_case_story(c, at) for c in cases]
+    order = [e for story in stories for e in rng.sample(story, k=rng.randint(1, len(story)))]
+    rng.shuffle(order)
+    batch = [delivered(e) for e in order]
+    results = {}
+    for way in ("bulk", "one"):
+        await conn.execute("DELETE FROM feedback.case_facts WHERE case_id = ANY($1)", cases)
+        async with conn.transaction():
+            rest = await on_fact.bulk(conn, batch) if way == "bulk" else batch
+            for d in rest:
+                await on_fact(conn, d)
+        results[way] = sorted(tuple(r) for r in await conn.fetch(FACT_COLUMNS, cases))
+    assert results["bulk"] == results["one"]
+    assert all(r[1] == date(2026, 11, 21) for r in results["bulk"] if r[2] == at)  # the receipt day in Korean time
+
+
+async def test_the_bulk_path_takes_one_routing_per_case_and_leaves_the_rest_in_order(conn):
+    case, other = uuid.uuid4(), uuid.uuid4()
+    first, copy, second, transferred = (_case_story(case, datetime.now(UTC))[i] for i in (0, 1, 2, 3))
+    other_routed = _case_story(other, datetime.now(UTC))[0]
+    batch = [delivered(e) for e in (first, copy, transferred, second, other_routed)]
+    async with conn.transaction():
+        rest = await on_fact.bulk(conn, batch)
+    assert [d.msg for d in rest] == [copy, transferred, second]
+    assert await conn.fetchval("SELECT count(*) FROM feedback.case_facts WHERE case_id = ANY($1)", [case, other]) == 2

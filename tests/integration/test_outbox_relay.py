@@ -191,3 +191,35 @@ async def test_drain_at_shutdown_waits_for_dispatches_under_way_and_marks_them(p
     await relay.drain()
     assert dispatching.done()
     assert await pool.fetchval(outbox.COUNT_PENDING) == 0  # marked, not left held for the next start
+
+
+async def test_a_busy_services_wake_ups_share_flushes_and_nothing_waits_long(pool, clean_js):
+    """Two hundred commits each waking the relay within ~0.4 s: every row still goes out within
+    moments, but the relay opens a transaction per coalescing interval, not per wake-up."""
+    await ensure_topology(clean_js, consumers=())
+    outbox = Outbox("probe", "moksori/test")
+    relay = Relay(pool, clean_js, outbox, coalesce_s=0.05, idle_poll_s=5.0)
+    flushes = 0
+    flush_once = relay.flush_once
+
+    async def counted() -> int:
+        nonlocal flushes
+        flushes += 1
+        return await flush_once()
+
+    relay.flush_once = counted  # type: ignore[method-assign]
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    try:
+        await asyncio.sleep(0.1)
+        for _ in range(200):
+            await add(pool, outbox, 1)
+            relay.wake()
+            await asyncio.sleep(0.002)
+        await _eventually(lambda: pool.fetchval(outbox.COUNT_PENDING), 0, timeout=2.0)  # idle poll is 5 s
+    finally:
+        stop.set()
+        relay.wake()
+        await task
+    assert (await clean_js.stream_info("VOC_ALERTS")).state.messages == 200
+    assert flushes < 60, flushes  # one per wake-up would be ~200

@@ -12,8 +12,8 @@ from services.feedback.domain.survey import TokenError, delivery_for, expiry, is
 from services.feedback.handlers.responses import Prepared, prepare_response, record_many, record_response
 from services.feedback.domain.rewards import RewardTable
 from shared.consumer import Delivery, Process, Unprocessable
-from shared.events import (AlertRaised, CaseResolved, CustomerNoticeRequested, FeedbackSubmitted, RewardGranted,
-                           SuggestionReviewed, SurveyRequested)
+from shared.events import (AlertRaised, CaseResolved, CaseRouted, CustomerNoticeRequested, FeedbackSubmitted,
+                           RewardGranted, SuggestionReviewed, SurveyRequested)
 from shared.outbox import Outbox
 
 
@@ -110,25 +110,34 @@ async def on_fact(conn: asyncpg.Connection, d: Delivery) -> None:
 
 
 async def _facts_bulk(conn: asyncpg.Connection, ds: list[Delivery]) -> list[Delivery]:
-    """The batch's ratings in one statement and its alerts in another; everything else one at a
-    time. Applied in stream order, the last rating of a case wins; so it does here. Ratings and
-    alert counts touch columns no other event sets, so taking them first changes nothing."""
+    """The batch's ratings in one statement, its alerts in another and its routings in a third;
+    everything else one at a time, in order. Applied in stream order, the last rating of a case
+    wins; so it does here. Ratings and alert counts touch columns no other event sets, so taking
+    them first changes nothing. A routing keeps the affiliate, team, topic, kind and deadline a
+    transfer, reclassification or extension already set (COALESCE), and those overwrite what a
+    routing set, so routings commute with the other events too; only a case's second routing in
+    the batch is left, to follow its first in order."""
     last: dict = {}
     alerts = []
+    routed: dict = {}
     rest = []
     for d in ds:
         if isinstance(d.msg, FeedbackSubmitted):
             last[d.msg.case_id] = d
         elif isinstance(d.msg, AlertRaised):
             alerts.append((d.env.id, d.env.time, d.msg))
+        elif isinstance(d.msg, CaseRouted) and not d.msg.copy_reason and d.msg.case_id not in routed:
+            routed[d.msg.case_id] = d.msg
         else:
             rest.append(d)
-    if len(last) + len(alerts) < 2:
+    if len(last) + len(alerts) + len(routed) < 2:
         return ds
     if last:
         await facts.record_ratings(conn, [d.msg for d in last.values()])  # type: ignore[misc]
     if alerts:
         await facts.record_alerts(conn, alerts)
+    if routed:
+        await facts.record_routings(conn, list(routed.values()))
     return rest
 
 
