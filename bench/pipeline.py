@@ -300,7 +300,7 @@ SELECT calls, total_exec_time, rows, left(regexp_replace(query, '\\s+', ' ', 'g'
  ORDER BY total_exec_time DESC LIMIT $1"""
 
 PG_STATS_TOTAL = """
-SELECT sum(calls) AS calls, sum(total_exec_time) AS total_exec_time, sum(rows) AS rows, '(all statements)' AS query
+SELECT sum(calls)::bigint AS calls, sum(total_exec_time)::float8 AS total_exec_time, sum(rows)::bigint AS rows, '(all statements)' AS query
   FROM pg_stat_statements WHERE query NOT ILIKE '%pg_stat_statements%'"""
 
 

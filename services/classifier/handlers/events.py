@@ -79,26 +79,64 @@ class OnReceived:
             repeats = await conn.fetchval(sql.COUNT_REPEATS, e.customer_key, c.topic, e.received_at - self.window,
                                           e.received_at, e.case_id)
             c = raise_urgency(c, repeats)
-        version = self.classifier.version
         inserted = await conn.fetchval(sql.INSERT_CLASSIFICATION, e.case_id, c.kind, c.topic, c.urgency,
-                                       list(c.flags), c.affiliate, c.sentiment, c.model_dump(mode="json"), version,
-                                       text, c.repeat_count)
+                                       list(c.flags), c.affiliate, c.sentiment, c.model_dump(mode="json"),
+                                       self.classifier.version, text, c.repeat_count)
         if inserted is None:
             return  # classified before under another event id; do not emit twice
         if e.customer_key and c.kind == "complaint":
             await conn.execute(sql.RECORD_CUSTOMER_TOPIC, e.customer_key, c.topic, e.received_at, e.case_id)
-        await self.outbox.add(conn, VocClassified(
-            case_id=e.case_id, tracking_code=e.tracking_code, channel=e.channel, text=text,
+        await self.outbox.add_many(conn, self._outgoing(e, c))
+
+    async def bulk(self, conn: asyncpg.Connection, ds: list[Delivery]) -> list[Delivery]:
+        """The batch's cases that need no repeat count (not a complaint, or no customer key) in two
+        statements: their classifications, then all their outgoing events. A complaint with a
+        customer key reads and records the customer's earlier complaints, so it is left for
+        `__call__`, in order, as is a case's second event in the batch and any case `prepare`
+        did not classify."""
+        taken: dict = {}
+        rest = []
+        for d in ds:
+            e = d.msg
+            c = self._batch.get(d.env.id)
+            if (c is None or not isinstance(e, VocReceived) or e.case_id in taken
+                    or (e.customer_key and c.kind == "complaint")):
+                rest.append(d)
+            else:
+                taken[e.case_id] = (d, e, c)
+        if len(taken) < 2:
+            return ds
+        rows = list(taken.values())
+        columns = [list(col) for col in zip(*(
+            (e.case_id, c.kind, c.topic, c.urgency, ",".join(c.flags), c.affiliate, c.sentiment, c.model_dump_json())
+            for _, e, c in rows))]
+        texts = [e.classification_text() for _, e, _ in rows]
+        inserted = {r[0] for r in await conn.fetch(sql.INSERT_CLASSIFICATIONS, *columns, self.classifier.version,
+                                                   texts)}
+        outgoing = []
+        for d, e, c in rows:
+            self._batch.pop(d.env.id, None)
+            if e.case_id in inserted:  # not classified before under another event id: emitted once
+                outgoing += self._outgoing(e, c)
+        if outgoing:
+            await self.outbox.add_many(conn, outgoing)
+        return rest
+
+    def _outgoing(self, e: VocReceived, c: Classification) -> list:
+        """VocClassified, then the case's alerts and action requests (counted as they are made)."""
+        out: list = [VocClassified(
+            case_id=e.case_id, tracking_code=e.tracking_code, channel=e.channel, text=e.classification_text(),
             affiliate_hint=e.affiliate_hint, consent=e.consent, received_at=e.received_at, classification=c,
-            model_version=version, origin=e.origin, product=e.product, customer_ref=e.customer_ref))
+            model_version=self.classifier.version, origin=e.origin, product=e.product, customer_ref=e.customer_ref)]
         for alert in alerts_for(e.case_id, c):
-            await self.outbox.add(conn, alert)
+            out.append(alert)
             if self.metrics.alerts:
                 self.metrics.alerts.labels(alert.reason, "false").inc()
         for action in action_requests(e, c):
-            await self.outbox.add(conn, action)
+            out.append(action)
             if self.metrics.actions:
                 self.metrics.actions.labels(type(action).__name__).inc()
+        return out
 
 
 def on_segment(outbox: Outbox, classifier: Classifier, metrics: ClassifierMetrics = ClassifierMetrics()):
