@@ -138,7 +138,7 @@ async def main(args: argparse.Namespace) -> None:
                                                "HTTP_WORKERS": str(args.workers)})
         await devrun.wait_ready(stack, ("intake",))
         await asyncio.sleep(1)
-        key = await devrun.issue_dev_key(stack)
+        key = await devrun.issue_dev_key(stack, rate_per_s=100_000.0)
         url = stack.url("intake")
         # warm-up: pools grow to size, statements get prepared, caches fill; not measured
         await open_loop(url, key, args.rate, 3)

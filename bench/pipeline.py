@@ -327,7 +327,7 @@ async def main(args: argparse.Namespace) -> None:
             devrun.start_service(stack, svc, {"LOG_LEVEL": "WARNING",
                                               "HTTP_WORKERS": str(args.intake_workers if svc == "intake" else 1)})
         await devrun.wait_ready(stack, timeout=120)
-        await devrun.issue_dev_key(stack)
+        await devrun.issue_dev_key(stack, rate_per_s=100_000.0)
         pids = {svc: stack.procs[svc].pid for svc in SERVICES}
         pids |= {"nats-server": stack.nats.proc.pid, "postgres": stack.pg.proc.pid, "load-client": os.getpid()}
         usage = Usage(pids)

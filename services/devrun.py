@@ -144,8 +144,9 @@ async def wait_ready(stack: Stack, services: tuple[str, ...] = SERVICES, timeout
                 await asyncio.sleep(0.1)
 
 
-async def issue_dev_key(stack: Stack, name: str = "make-run") -> str:
-    """A key for every channel with all roles, replaced on each start (dev and tests only)."""
+async def issue_dev_key(stack: Stack, name: str = "make-run", rate_per_s: float = 1000.0) -> str:
+    """A key for every channel with all roles, replaced on each start (dev, tests and benchmarks;
+    a benchmark raises the rate so that it measures intake, not the key's limit)."""
     import asyncpg
 
     from services.intake.adapters.apikeys import create_key
@@ -153,7 +154,8 @@ async def issue_dev_key(stack: Stack, name: str = "make-run") -> str:
 
     conn = await asyncpg.connect(stack.database_url)
     try:
-        stack.api_key = await create_key(conn, name, list(CHANNELS), ["submit", "read", "reveal"], 1000.0, 2000,
+        stack.api_key = await create_key(conn, name, list(CHANNELS), ["submit", "read", "reveal"], rate_per_s,
+                                         int(2 * rate_per_s),
                                          replace=True)
     finally:
         await conn.close()

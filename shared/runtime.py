@@ -64,7 +64,7 @@ class Runtime:
         self.http.add_exception_handler(RequestValidationError, _validation_error)
         self.http.add_exception_handler(HTTPException, _http_error)
         for exc_type in STORAGE_DOWN:
-            self.http.add_exception_handler(exc_type, _storage_down)
+            self.http.add_exception_handler(exc_type, storage_down)
         self.http.add_api_route("/healthz", self._healthz, include_in_schema=False)
         self.http.add_api_route("/readyz", self._readyz, include_in_schema=False)
         self.metrics.mount(self.http)
@@ -279,7 +279,7 @@ STORAGE_DOWN = (ConnectionError, socket.gaierror,  # refused, reset, aborted, lo
                 asyncpg.exceptions.InternalClientError)
 
 
-async def _storage_down(request: Request, exc: Exception) -> JSONResponse:
+async def storage_down(request: Request, exc: Exception) -> JSONResponse:
     log.warning("%s %s: database unavailable, answered 503: %r", request.method, request.url.path, exc,
                 exc_info=exc if isinstance(exc, asyncpg.exceptions.InternalClientError) else None)
     return JSONResponse({"error": "the database is unavailable; the request may not have been stored: retry "

@@ -8,6 +8,7 @@ from pathlib import Path
 from services.intake.adapters.accept_batcher import AcceptBatcher
 from services.intake.adapters.apikeys import KeyStore
 from services.intake.handlers import calls, events, http
+from services.intake.handlers.fast_submit import FastSubmit
 from services.intake.handlers.guard import BodyGuard, RateLimiter
 from services.intake.handlers.submit import IntakeDeps
 from services.intake.settings import IntakeSettings
@@ -39,7 +40,8 @@ def build(settings: IntakeSettings) -> Runtime:
     rt.on_start(lambda: setattr(rt.http.state, "keys", KeyStore(rt.pool)))
     rt.on_start(lambda: setattr(rt.http.state, "batcher", AcceptBatcher(rt.pool, own_rows=rt.outbox.TAKE_OWN,
                                                                          dispatch=rt.dispatch)))
-    rt.http.add_middleware(BodyGuard)
+    rt.http.add_middleware(FastSubmit)
+    rt.http.add_middleware(BodyGuard)  # outermost: FastSubmit reads a body already bounded and checked
     rt.http.include_router(http.router)
     for spec in SERVICE_CONSUMERS:
         if spec.durable == "intake-timeline":

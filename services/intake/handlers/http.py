@@ -50,13 +50,18 @@ async def submit(body: VocSubmission, request: Request, key: Annotated[ApiKey, D
     """Answers 202 only after the case, its VocReceived event and the receipt notice
     are committed together. A retry with the same Idempotency-Key, or the same
     (channel, channel_message_id), returns the same case and the same response."""
+    return await answer_submission(request.app, body, key, idempotency_key)
+
+
+async def answer_submission(app, body: VocSubmission, key: ApiKey, idempotency_key: str | None) -> JSONResponse:
+    """The route's work once the key and the body are valid (also the fast path's: fast_submit.py)."""
     if not key.allows_channel(body.channel):
         return _error(403, f"key {key.name} may not submit for channel {body.channel!r}", "channel")
-    rt = runtime_of(request)
+    rt = app.state.runtime
     # the pool, not a held connection: the batcher needs connections while this request waits
-    outcome = await submit_voc(rt.pool, request.app.state.intake, rt.outbox, body,
+    outcome = await submit_voc(rt.pool, app.state.intake, rt.outbox, body,
                                idempotency_key=idempotency_key, submitted_by=key.name,
-                               insert=request.app.state.batcher.insert)
+                               insert=app.state.batcher.insert)
     if outcome.status == "conflict":
         return _error(409, "this Idempotency-Key or channel_message_id was already used for a different VOC",
                       "Idempotency-Key" if idempotency_key else "channel_message_id")
