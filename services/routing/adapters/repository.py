@@ -24,6 +24,30 @@ INSERT INTO routing.outbox (event_id, subject, headers, body)
 SELECT e.event_id, e.subject, e.headers::jsonb, e.body
 FROM c, unnest($16::text[], $17::text[], $18::text[], $19::bytea[]) AS e(event_id, subject, headers, body)"""
 
+# a fetched batch's cases in one statement (flags travel comma-joined: unnest cannot take an array of
+# arrays of different lengths); each case's events are written only if the case was new, in their order
+ROUTE_CASES = """
+WITH c AS (
+    INSERT INTO routing.cases (case_id, tracking_code, channel, affiliate, team, kind, topic, urgency, flags,
+        copied_to_cpo, status, received_at, ack_due, resolve_due, origin, warn_fraction, warn_at)
+    SELECT r.case_id, r.tracking_code, r.channel, r.affiliate, r.team, r.kind, r.topic, r.urgency,
+           string_to_array(r.flags, ','), r.copied, 'routed', r.received_at, r.ack_due, r.resolve_due, r.origin,
+           r.warn_fraction, r.received_at + (r.resolve_due - r.received_at) * r.warn_fraction
+    FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+                $9::text[], $10::boolean[], $11::timestamptz[], $12::timestamptz[], $13::timestamptz[], $14::text[],
+                $15::real[])
+         AS r (case_id, tracking_code, channel, affiliate, team, kind, topic, urgency, flags, copied, received_at,
+               ack_due, resolve_due, origin, warn_fraction)
+    ON CONFLICT (case_id) DO NOTHING
+    RETURNING case_id
+)
+INSERT INTO routing.outbox (event_id, subject, headers, body)
+SELECT e.event_id, e.subject, e.headers::jsonb, e.body
+FROM unnest($16::uuid[], $17::text[], $18::text[], $19::text[], $20::bytea[]) WITH ORDINALITY
+     AS e (case_id, event_id, subject, headers, body, n)
+JOIN c USING (case_id)
+ORDER BY e.n"""
+
 LOCK_CASE = """
 SELECT case_id, tracking_code, affiliate, team, channel, status, kind, topic, received_at, resolve_due, paused_at,
        extended, handler_name, acknowledged_at, resolution, review_outcome, reopened_count
