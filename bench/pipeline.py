@@ -12,10 +12,11 @@ it prints, in the same run:
 - the baseline: plain nats-py + asyncpg doing the same insert → publish → consume → update →
   publish path at the same offered rate, measured the same way, and ours / baseline.
 
-    .venv/bin/python -m bench.pipeline [--rates 200,500,1000,1500] [--seconds 10] [--profile]
+    .venv/bin/python -m bench.pipeline [--rates 200,500,1000,1500] [--seconds 10] [--profile] [--stages]
                                        [--plot bench/pipeline_latency.png]
 
 `--profile` records the services with py-spy during the 500/s run and prints where their time goes.
+`--stages` also times each hop (accept → received → classified → routed).
 `--pg-stats` loads pg_stat_statements and prints, per rate, the statements PostgreSQL spent its time
 on: calls per accepted case, mean and total execution time.
 """
@@ -170,10 +171,12 @@ def finish(run: Run, sent_wall: dict[str, float], seen: dict[str, float], start_
 
 
 async def ours(stack: devrun.Stack, vocs: list[dict], rate: float, seconds: float, usage: Usage,
-               drain_s: float) -> Run:
+               drain_s: float, with_stages: bool = False) -> Run:
     nc = await nats.connect(stack.nats_url, error_cb=_quiet)
     seen: dict[str, float] = {}
-    stages: dict[str, dict[str, float]] = {"received": {}, "classified": {}}  # where the time goes
+    # where the time goes, with --stages: two more streams watched, which costs NATS and this process
+    # CPU that the system itself does not spend, so it is off unless asked for
+    stages: dict[str, dict[str, float]] = {"received": {}, "classified": {}} if with_stages else {}
     watchers = [asyncio.create_task(watch(nc.jetstream(), "voc.routed.>", seen, "ce-subject")),
                 *(asyncio.create_task(watch(nc.jetstream(), f"voc.{k}", v, "ce-subject")) for k, v in stages.items())]
     await asyncio.sleep(0.3)
@@ -191,7 +194,7 @@ async def ours(stack: devrun.Stack, vocs: list[dict], rate: float, seconds: floa
     run.usage = usage.stop()
     finish(run, sent_wall, seen, anchor[1])
     hops = (("accept→received", sent_wall, stages["received"]), ("received→classified", stages["received"],
-            stages["classified"]), ("classified→routed", stages["classified"], seen))
+            stages["classified"]), ("classified→routed", stages["classified"], seen)) if with_stages else ()
     for name, a, b in hops:
         lat = sorted((b[c] - a[c]) * 1000 for c in sent_wall if c in a and c in b)
         if lat:
@@ -349,7 +352,7 @@ async def main(args: argparse.Namespace) -> None:
                 spies = profile({s: pids[s] for s in ("intake", "classifier", "routing")}, args.seconds, prof_dir)
             if args.pg_stats:
                 await pg_stats(stack, 1)  # a clean slate: only this rate's statements are counted
-            run = await ours(stack, vocs, rate, args.seconds, usage, args.drain)
+            run = await ours(stack, vocs, rate, args.seconds, usage, args.drain, args.stages)
             runs.append(run)
             print(json.dumps({"ours": run.summary(), "stages": run.stages, "usage": run.usage}, ensure_ascii=False), flush=True)
             if args.pg_stats:
@@ -399,7 +402,11 @@ if __name__ == "__main__":
     p.add_argument("--rates", type=parse_rates, default=[200.0, 500.0, 1000.0, 1500.0])
     p.add_argument("--seconds", type=float, default=10.0, help="seconds of offered load per rate")
     p.add_argument("--drain", type=float, default=120.0, help="seconds to wait for the backlog after sending")
-    p.add_argument("--intake-workers", type=int, default=2)
+    p.add_argument("--intake-workers", type=int, default=1,
+                   help="intake's HTTP worker processes (on 2 cores shared by everything, a second one only "
+                        "duplicates its consumers and relay and splits its batches)")
+    p.add_argument("--stages", action="store_true",
+                   help="also time accept→received→classified→routed (watches two more streams)")
     p.add_argument("--profile", action="store_true", help="py-spy the services during the 500/s run")
     p.add_argument("--pg-stats", action="store_true", help="print PostgreSQL's top statements per rate")
     p.add_argument("--plot", type=Path, default=None, help="write a latency-vs-load PNG here")
