@@ -349,7 +349,7 @@ async def main(args: argparse.Namespace) -> None:
             prof_dir = None
             if args.profile and rate == 500:
                 prof_dir = Path(tempfile.mkdtemp(prefix="moksori-pyspy-"))
-                spies = profile({s: pids[s] for s in ("intake", "classifier", "routing")}, args.seconds, prof_dir)
+                spies = profile({s: pids[s] for s in SERVICES}, args.seconds, prof_dir)
             if args.pg_stats:
                 await pg_stats(stack, 1)  # a clean slate: only this rate's statements are counted
             run = await ours(stack, vocs, rate, args.seconds, usage, args.drain, args.stages)
