@@ -75,14 +75,12 @@ class Outbox:
 
 class Relay:
     def __init__(self, pool: asyncpg.Pool, js: JetStreamContext, outbox: Outbox, *,
-                 batch: int = 500, idle_poll_s: float = 0.5, coalesce_s: float = 0.02,
-                 publish_timeout_s: float = 5.0) -> None:
+                 batch: int = 500, idle_poll_s: float = 0.5, coalesce_s: float = 0.02) -> None:
         """After a flush that found nothing left to publish the relay waits at least `coalesce_s`,
         so the wake-ups and dispatches of a busy service (hundreds a second) share one flush's
         transaction instead of each paying for their own."""
         self.pool, self.js, self.outbox = pool, js, outbox
         self.batch, self.idle_poll_s, self.coalesce_s = batch, idle_poll_s, coalesce_s
-        self.publish_timeout_s = publish_timeout_s
         self._wake = asyncio.Event()
         self.published = 0
         self.dispatched = 0
@@ -117,32 +115,12 @@ class Relay:
         self._wake.set()
 
     async def _publish(self, rows: list) -> tuple[list[int], BaseException | None]:
-        """Publishes outbox rows at once: the ids that went out (JetStream acknowledged them), and the
-        first error if any did not. The publishes are written back to back and their acknowledgements
-        awaited together (nats-py's publish_async: no task and no request round trip of its own per
-        row), within the same timeout a single publish has."""
-        pending: list[asyncio.Future | BaseException] = []
-        for r in rows:
-            try:
-                pending.append(await self.js.publish_async(r["subject"], bytes(r["body"]), headers=r["headers"],
-                                                           wait_stall=self.publish_timeout_s))
-            except Exception as exc:  # not even written (disconnected, buffer full, too many in flight)
-                pending.append(exc)
-        futures = [p for p in pending if isinstance(p, asyncio.Future)]
-        if futures:
-            _, late = await asyncio.wait(futures, timeout=self.publish_timeout_s)
-            for f in late:
-                f.cancel()  # no acknowledgement in time: the row stays pending and is published again
-        sent, first = [], None
-        for r, p in zip(rows, pending):
-            error = p if isinstance(p, BaseException) else (
-                asyncio.TimeoutError(f"no JetStream acknowledgement within {self.publish_timeout_s} s")
-                if p.cancelled() else p.exception())
-            if error is None:
-                sent.append(r["id"])
-            elif first is None:
-                first = error
-        return sent, first
+        """Publishes outbox rows at once: the ids that went out, and the first error if any did not."""
+        results = await asyncio.gather(
+            *(self.js.publish(r["subject"], bytes(r["body"]), headers=r["headers"]) for r in rows),
+            return_exceptions=True)
+        sent = [r["id"] for r, res in zip(rows, results) if not isinstance(res, BaseException)]
+        return sent, next((res for res in results if isinstance(res, BaseException)), None)
 
     async def flush_once(self) -> int:
         """Marks what `dispatch` published, then claims pending rows (not held, or given back),

@@ -171,28 +171,14 @@ async def test_a_failed_publish_does_not_undo_the_marking_of_what_went_out(pool,
 
 
 class _SlowJetStream:
-    """Acknowledges after a delay, like JetStream on a busy cluster (`never`: not at all)."""
+    """Publishes after a delay, like a JetStream ack on a busy cluster."""
 
-    def __init__(self, js, delay_s: float = 0.3, never: bool = False) -> None:
-        self.js, self.delay_s, self.never = js, delay_s, never
-        self._later: set[asyncio.Task] = set()
+    def __init__(self, js) -> None:
+        self.js = js
 
-    async def publish_async(self, *args, **kwargs) -> asyncio.Future:
-        ack = asyncio.get_running_loop().create_future()
-        if self.never:
-            return ack
-
-        async def later() -> None:
-            await asyncio.sleep(self.delay_s)
-            try:
-                ack.set_result(await (await self.js.publish_async(*args, **kwargs)))
-            except Exception as exc:
-                ack.set_exception(exc)
-
-        task = asyncio.create_task(later())
-        self._later.add(task)
-        task.add_done_callback(self._later.discard)
-        return ack
+    async def publish(self, *args, **kwargs):
+        await asyncio.sleep(0.3)
+        return await self.js.publish(*args, **kwargs)
 
 
 async def test_drain_at_shutdown_waits_for_dispatches_under_way_and_marks_them(pool, clean_js):
@@ -237,15 +223,3 @@ async def test_a_busy_services_wake_ups_share_flushes_and_nothing_waits_long(poo
         await task
     assert (await clean_js.stream_info("VOC_ALERTS")).state.messages == 200
     assert flushes < 60, flushes  # one per wake-up would be ~200
-
-
-async def test_a_publish_never_acknowledged_is_not_counted_sent_and_is_tried_again(pool, clean_js):
-    await ensure_topology(clean_js, consumers=())
-    outbox = Outbox("probe", "moksori/test")
-    await add(pool, outbox, 3)
-    silent = Relay(pool, _SlowJetStream(clean_js, never=True), outbox, publish_timeout_s=0.3)
-    with pytest.raises(ConnectionError, match="3 outbox publishes failed.*no JetStream acknowledgement"):
-        await silent.flush_once()
-    assert await pool.fetchval(outbox.COUNT_PENDING) == 3
-    assert await Relay(pool, clean_js, outbox).flush_once() == 3  # a relay whose acks come takes them
-    assert await pool.fetchval(outbox.COUNT_PENDING) == 0
