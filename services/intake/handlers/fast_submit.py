@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from starlette.requests import Request
 
 from services.intake.domain.apikeys import ApiKey, InvalidApiKey, parse, verify
+from services.intake.handlers.guard import replaying
 from services.intake.handlers.http import answer_submission
 from shared.events import VocSubmission
 from shared.runtime import STORAGE_DOWN, storage_down
@@ -41,15 +42,7 @@ class FastSubmit:
                 return
             body += message.get("body", b"")
             more = message.get("more_body", False)
-        replayed = False
-
-        async def replay():
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
+        replay = replaying(body, receive)
         taken = await _ordinary(scope, body)
         if taken is None:
             return await self.app(scope, replay, send)

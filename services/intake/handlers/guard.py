@@ -47,16 +47,22 @@ class BodyGuard:
                 body.decode("utf-8")
         except UnicodeDecodeError as exc:
             return await _reply(send, 400, f"body is not valid UTF-8 (byte {exc.start})", field="body")
-        replayed = False
+        return await self.app(scope, replaying(body, receive), send)
 
-        async def replay():
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
 
-        return await self.app(scope, replay, send)
+def replaying(body: bytes, receive):
+    """An ASGI `receive` that hands the already-read body over once, then the connection's own
+    messages (a disconnect)."""
+    replayed = False
+
+    async def replay():
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
 
 
 async def _reply(send, status: int, message: str, field: str | None = None) -> None:
