@@ -1,21 +1,16 @@
 """The classifier's SQL."""
 
-INSERT_CLASSIFICATION = """
-INSERT INTO classifier.classifications
-    (case_id, kind, topic, urgency, flags, affiliate, sentiment, result, model_version, text, repeat_count)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (case_id) DO NOTHING
-RETURNING case_id"""
-
-# a fetched batch's classifications in one statement; those stored before (under another event id) are
-# not returned, so they are not published twice. Flags travel comma-joined: unnest cannot take an array
-# of arrays of different lengths.
+# classifications (a fetched batch's, or one) in one statement; those stored before (under another event
+# id) are not returned, so they are not published twice. Flags travel comma-joined: unnest cannot take an
+# array of arrays of different lengths.
 INSERT_CLASSIFICATIONS = """
 INSERT INTO classifier.classifications
     (case_id, kind, topic, urgency, flags, affiliate, sentiment, result, model_version, text, repeat_count)
 SELECT c.case_id, c.kind, c.topic, c.urgency, string_to_array(c.flags, ','), c.affiliate, c.sentiment,
-       c.result::jsonb, $9, c.text, 0
+       c.result::jsonb, $9, c.text, c.repeat_count
   FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-              $10::text[]) AS c (case_id, kind, topic, urgency, flags, affiliate, sentiment, result, text)
+              $10::text[], $11::int[])
+       AS c (case_id, kind, topic, urgency, flags, affiliate, sentiment, result, text, repeat_count)
 ON CONFLICT (case_id) DO NOTHING
 RETURNING case_id"""
 

@@ -71,7 +71,6 @@ class OnReceived:
 
     async def __call__(self, conn: asyncpg.Connection, d: Delivery) -> None:
         e: VocReceived = d.msg  # type: ignore[assignment]
-        text = e.classification_text()
         c = self._batch.pop(d.env.id, None)
         if c is None:  # retried on its own after a failed batch
             c = self.classifier.classify_batch([self._item(e)])[0]
@@ -79,14 +78,10 @@ class OnReceived:
             repeats = await conn.fetchval(sql.COUNT_REPEATS, e.customer_key, c.topic, e.received_at - self.window,
                                           e.received_at, e.case_id)
             c = raise_urgency(c, repeats)
-        inserted = await conn.fetchval(sql.INSERT_CLASSIFICATION, e.case_id, c.kind, c.topic, c.urgency,
-                                       list(c.flags), c.affiliate, c.sentiment, c.model_dump(mode="json"),
-                                       self.classifier.version, text, c.repeat_count)
-        if inserted is None:
+        if not await self._write(conn, [(e, c)]):
             return  # classified before under another event id; do not emit twice
         if e.customer_key and c.kind == "complaint":
             await conn.execute(sql.RECORD_CUSTOMER_TOPIC, e.customer_key, c.topic, e.received_at, e.case_id)
-        await self.outbox.add_many(conn, self._outgoing(e, c))
 
     async def bulk(self, conn: asyncpg.Connection, ds: list[Delivery]) -> list[Delivery]:
         """The batch's cases that need no repeat count (not a complaint, or no customer key) in two
@@ -106,26 +101,31 @@ class OnReceived:
                 taken[e.case_id] = (d, e, c)
         if len(taken) < 2:
             return ds
-        rows = list(taken.values())
-        columns = [list(col) for col in zip(*(
-            (e.case_id, c.kind, c.topic, c.urgency, ",".join(c.flags), c.affiliate, c.sentiment, c.model_dump_json())
-            for _, e, c in rows))]
-        texts = [e.classification_text() for _, e, _ in rows]
-        inserted = {r[0] for r in await conn.fetch(sql.INSERT_CLASSIFICATIONS, *columns, self.classifier.version,
-                                                   texts)}
-        outgoing = []
-        for d, e, c in rows:
+        for d, _, _ in taken.values():
             self._batch.pop(d.env.id, None)
-            if e.case_id in inserted:  # not classified before under another event id: emitted once
-                outgoing += self._outgoing(e, c)
-        if outgoing:
-            await self.outbox.add_many(conn, outgoing)
+        await self._write(conn, [(e, c) for _, e, c in taken.values()])
         return rest
 
-    def _outgoing(self, e: VocReceived, c: Classification) -> list:
+    async def _write(self, conn: asyncpg.Connection, cases: list[tuple[VocReceived, Classification]]) -> set:
+        """The classifications, then the outgoing events of those not stored before; their case ids."""
+        texts = [e.classification_text() for e, _ in cases]  # what was classified, and travels on
+        columns = [list(col) for col in zip(*(
+            (e.case_id, c.kind, c.topic, c.urgency, ",".join(c.flags), c.affiliate, c.sentiment, c.model_dump_json())
+            for e, c in cases))]
+        inserted = {r[0] for r in await conn.fetch(sql.INSERT_CLASSIFICATIONS, *columns, self.classifier.version,
+                                                   texts, [c.repeat_count for _, c in cases])}
+        outgoing = []
+        for (e, c), text in zip(cases, texts):
+            if e.case_id in inserted:  # not classified before under another event id: emitted once
+                outgoing += self._outgoing(e, c, text)
+        if outgoing:
+            await self.outbox.add_many(conn, outgoing)
+        return inserted
+
+    def _outgoing(self, e: VocReceived, c: Classification, text: str) -> list:
         """VocClassified, then the case's alerts and action requests (counted as they are made)."""
         out: list = [VocClassified(
-            case_id=e.case_id, tracking_code=e.tracking_code, channel=e.channel, text=e.classification_text(),
+            case_id=e.case_id, tracking_code=e.tracking_code, channel=e.channel, text=text,
             affiliate_hint=e.affiliate_hint, consent=e.consent, received_at=e.received_at, classification=c,
             model_version=self.classifier.version, origin=e.origin, product=e.product, customer_ref=e.customer_ref)]
         for alert in alerts_for(e.case_id, c):

@@ -12,28 +12,22 @@ from shared.events import (
     CaseTransferred, Event, FeedbackSubmitted,
 )
 
-KST_DAY = "(($2::timestamptz) AT TIME ZONE 'Asia/Seoul')::date"
-
-ROUTED_COLUMNS = """
+# routings (a fetched batch's, or one) in one statement: the rollup's statement trigger fires once per
+# statement, and per case it was PostgreSQL's costliest statement in the pipeline benchmark (~1 ms)
+ROUTED = """
 INSERT INTO feedback.case_facts (case_id, day, received_at, affiliate, team, topic, kind, channel, origin, urgency,
-                                 repeat, resolve_due)"""
-ROUTED_CONFLICT = """
+                                 repeat, resolve_due)
+SELECT r.case_id, (r.received_at AT TIME ZONE 'Asia/Seoul')::date, r.received_at, r.affiliate, r.team, r.topic,
+       r.kind, r.channel, r.origin, r.urgency, r.repeat, r.resolve_due
+  FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+              $8::text[], $9::text[], $10::boolean[], $11::timestamptz[])
+       AS r (case_id, received_at, affiliate, team, topic, kind, channel, origin, urgency, repeat, resolve_due)
 ON CONFLICT (case_id) DO UPDATE SET day = EXCLUDED.day, received_at = EXCLUDED.received_at,
     affiliate = COALESCE(feedback.case_facts.affiliate, EXCLUDED.affiliate),
     team = COALESCE(feedback.case_facts.team, EXCLUDED.team),
     topic = COALESCE(feedback.case_facts.topic, EXCLUDED.topic), kind = COALESCE(feedback.case_facts.kind, EXCLUDED.kind),
     channel = EXCLUDED.channel, origin = EXCLUDED.origin, urgency = EXCLUDED.urgency, repeat = EXCLUDED.repeat,
     resolve_due = COALESCE(feedback.case_facts.resolve_due, EXCLUDED.resolve_due)"""
-ROUTED = f"{ROUTED_COLUMNS}\nVALUES ($1, {KST_DAY}, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11){ROUTED_CONFLICT}"
-# a fetched batch's routings in one statement: the rollup's statement trigger fires once, not per case
-# (it was PostgreSQL's costliest statement in the pipeline benchmark: ~1 ms a case)
-ROUTED_MANY = f"""{ROUTED_COLUMNS}
-SELECT r.case_id, (r.received_at AT TIME ZONE 'Asia/Seoul')::date, r.received_at, r.affiliate, r.team, r.topic,
-       r.kind, r.channel, r.origin, r.urgency, r.repeat, r.resolve_due
-  FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-              $8::text[], $9::text[], $10::boolean[], $11::timestamptz[])
-       AS r (case_id, received_at, affiliate, team, topic, kind, channel, origin, urgency, repeat, resolve_due)
-{ROUTED_CONFLICT}"""
 
 UPSERT = """
 INSERT INTO feedback.case_facts (case_id) VALUES ($1) ON CONFLICT (case_id) DO NOTHING"""
@@ -102,22 +96,19 @@ async def record_alerts(conn: asyncpg.Connection, alerts: list[tuple[str, dateti
 
 async def record_routings(conn: asyncpg.Connection, routed: list[CaseRouted]) -> None:
     """At most one routing per case (the statement cannot touch a row twice), written in case
-    order as the other bulk writers do; the office's copies are skipped, as `record` does."""
+    order as the other bulk writers do; the office's copies (the same case) are skipped."""
     routed = sorted((e for e in routed if not e.copy_reason), key=lambda e: e.case_id)
     if len({e.case_id for e in routed}) != len(routed):
         raise ValueError("record_routings takes at most one routing per case")
     if routed:
-        await conn.execute(ROUTED_MANY, *(list(col) for col in zip(*(
+        await conn.execute(ROUTED, *(list(col) for col in zip(*(
             (e.case_id, e.received_at, e.affiliate, e.team, e.topic, e.kind, e.channel, e.origin, e.urgency,
              e.repeat, e.resolve_due) for e in routed))))
 
 
 async def record(conn: asyncpg.Connection, e: Event) -> None:
     if isinstance(e, CaseRouted):
-        if e.copy_reason:
-            return  # the office's copy is the same case
-        await conn.execute(ROUTED, e.case_id, e.received_at, e.affiliate, e.team, e.topic, e.kind, e.channel,
-                           e.origin, e.urgency, e.repeat, e.resolve_due)
+        await record_routings(conn, [e])  # the office's copy (the same case) writes nothing
         return
     sql = SETS.get(type(e))
     if sql is None:

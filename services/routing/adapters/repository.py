@@ -9,23 +9,10 @@ import asyncpg
 from services.routing.domain.lifecycle import CaseState
 from shared.events import Event
 
-# The case and its CaseRouted outbox rows in one statement (one round trip); on a
-# redelivered event the case exists and neither is written again.
-ROUTE_CASE = """
-WITH c AS (
-    INSERT INTO routing.cases (case_id, tracking_code, channel, affiliate, team, kind, topic, urgency, flags,
-        copied_to_cpo, status, received_at, ack_due, resolve_due, origin, warn_fraction, warn_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'routed', $11, $12, $13, $14, $15,
-            $11::timestamptz + ($13::timestamptz - $11::timestamptz) * $15::real)
-    ON CONFLICT (case_id) DO NOTHING
-    RETURNING case_id
-)
-INSERT INTO routing.outbox (event_id, subject, headers, body)
-SELECT e.event_id, e.subject, e.headers::jsonb, e.body
-FROM c, unnest($16::text[], $17::text[], $18::text[], $19::bytea[]) AS e(event_id, subject, headers, body)"""
-
-# a fetched batch's cases in one statement (flags travel comma-joined: unnest cannot take an array of
-# arrays of different lengths); each case's events are written only if the case was new, in their order
+# Cases and their outbox rows in one statement (one round trip), a fetched batch or a single case;
+# a case routed before (a redelivered event) is not written again, nor are its events. Each case's
+# events follow it, in their order. Flags travel comma-joined: unnest cannot take an array of arrays
+# of different lengths.
 ROUTE_CASES = """
 WITH c AS (
     INSERT INTO routing.cases (case_id, tracking_code, channel, affiliate, team, kind, topic, urgency, flags,

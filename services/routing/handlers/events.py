@@ -18,7 +18,7 @@ from shared.outbox import Outbox
 
 def on_classified(outbox: Outbox, directory: Directory, calendar: BusinessCalendar) -> Process:
     def route(e: VocClassified) -> tuple[tuple, list[CaseRouted]]:
-        """The case's row (the ROUTE_CASE columns before its events) and the events it sends."""
+        """The case's ROUTE_CASES columns and the events it sends."""
         c = e.classification
         a = assign(c, e.affiliate_hint, directory, e.product)
         ack_due, resolve_due = deadlines(c.urgency, e.received_at, directory, calendar)
@@ -33,14 +33,23 @@ def on_classified(outbox: Outbox, directory: Directory, calendar: BusinessCalend
         if a.copy_reason:
             out.append(routed.model_copy(update={
                 "affiliate": "group", "team": "consumer_protection", "copy_reason": a.copy_reason}))
-        row = (e.case_id, e.tracking_code, e.channel, a.affiliate, a.team, c.kind, c.topic, c.urgency, c.flags,
-               bool(a.copy_reason), e.received_at, ack_due, resolve_due, e.origin,
+        row = (e.case_id, e.tracking_code, e.channel, a.affiliate, a.team, c.kind, c.topic, c.urgency,
+               ",".join(c.flags), bool(a.copy_reason), e.received_at, ack_due, resolve_due, e.origin,
                directory.sla[c.urgency].warn_at_fraction)
         return row, out
 
+    async def write(conn: asyncpg.Connection, cases: list[VocClassified]) -> None:
+        rows, events = [], []
+        for e in cases:
+            row, out = route(e)
+            rows.append(row)
+            events += [(e.case_id, m) for m in out]
+        ids, subjects, headers, bodies = outbox.columns([m for _, m in events])
+        await conn.execute(repo.ROUTE_CASES, *(list(col) for col in zip(*rows)),
+                           [case for case, _ in events], ids, subjects, headers, bodies)
+
     async def process(conn: asyncpg.Connection, d: Delivery) -> None:
-        row, out = route(d.msg)  # type: ignore[arg-type]
-        await conn.execute(repo.ROUTE_CASE, *row[:8], list(row[8]), *row[9:], *outbox.columns(out))
+        await write(conn, [d.msg])  # type: ignore[list-item]
 
     async def bulk(conn: asyncpg.Connection, ds: list[Delivery]) -> list[Delivery]:
         """The batch's cases and all their events in one statement; a case's second event in the
@@ -49,19 +58,12 @@ def on_classified(outbox: Outbox, directory: Directory, calendar: BusinessCalend
         rest = []
         for d in ds:
             if isinstance(d.msg, VocClassified) and d.msg.case_id not in first:
-                first[d.msg.case_id] = d
+                first[d.msg.case_id] = d.msg
             else:
                 rest.append(d)
         if len(first) < 2:
             return ds
-        rows, events = [], []
-        for d in first.values():
-            row, out = route(d.msg)  # type: ignore[arg-type]
-            rows.append((*row[:8], ",".join(row[8]), *row[9:]))
-            events += [(row[0], m) for m in out]
-        ids, subjects, headers, bodies = outbox.columns([m for _, m in events])
-        await conn.execute(repo.ROUTE_CASES, *(list(col) for col in zip(*rows)),
-                           [case for case, _ in events], ids, subjects, headers, bodies)
+        await write(conn, list(first.values()))
         return rest
 
     process.bulk = bulk  # type: ignore[attr-defined]
