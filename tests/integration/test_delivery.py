@@ -126,6 +126,29 @@ async def counts(pool):
             await pool.fetchval("SELECT count(*) FROM probe.outbox"))
 
 
+async def test_a_batch_reaches_the_consumer_without_a_thread_hop(probe, nats_url, monkeypatch):
+    """FastStream resolves handler parameters with fast-depends, which runs a synchronous
+    resolver (such as the `NatsMessage` context parameter's) in a worker thread: a thread hop,
+    with its GIL hand-offs, for every batch of every consumer. The batch comes as the handler's
+    decoded argument instead; nothing on the path may go through the thread pool."""
+    import fast_depends.utils
+
+    hops = []
+    original = fast_depends.utils.run_in_threadpool
+
+    async def counted(func, *args, **kwargs):
+        hops.append(getattr(func, "__qualname__", repr(func)))
+        return await original(func, *args, **kwargs)
+
+    monkeypatch.setattr(fast_depends.utils, "run_in_threadpool", counted)
+    pool, js = probe
+    async with Harness(pool, js, nats_url):
+        for _ in range(3):
+            await publish(js, resolved())
+        assert await wait_for(lambda: _processed(pool, 3), timeout=5)
+    assert hops == []
+
+
 async def test_redelivered_message_is_processed_once(probe, nats_url):
     pool, js = probe
     async with Harness(pool, js, nats_url, drop_first_acks=True) as h:
