@@ -15,7 +15,8 @@ it prints, in the same run:
     .venv/bin/python -m bench.pipeline [--rates 200,500,1000,1500] [--seconds 10] [--profile] [--stages]
                                        [--plot bench/pipeline_latency.png]
 
-`--profile` records the services with py-spy during the 500/s run and prints where their time goes.
+`--profile` records the services with py-spy during the 500/s run (`--profile-rate` picks another) and prints
+where their time goes.
 `--stages` also times each hop (accept → received → classified → routed).
 `--pg-stats` loads pg_stat_statements and prints, per rate, the statements PostgreSQL spent its time
 on: calls per accepted case, mean and total execution time.
@@ -347,7 +348,7 @@ async def main(args: argparse.Namespace) -> None:
         runs, base = [], []
         for rate in args.rates:
             prof_dir = None
-            if args.profile and rate == 500:
+            if args.profile and rate == args.profile_rate:
                 prof_dir = Path(tempfile.mkdtemp(prefix="moksori-pyspy-"))
                 spies = profile({s: pids[s] for s in SERVICES}, args.seconds, prof_dir)
             if args.pg_stats:
@@ -407,7 +408,8 @@ if __name__ == "__main__":
                         "duplicates its consumers and relay and splits its batches)")
     p.add_argument("--stages", action="store_true",
                    help="also time accept→received→classified→routed (watches two more streams)")
-    p.add_argument("--profile", action="store_true", help="py-spy the services during the 500/s run")
+    p.add_argument("--profile", action="store_true", help="py-spy the services during the --profile-rate run")
+    p.add_argument("--profile-rate", type=float, default=500.0, help="the offered rate --profile records")
     p.add_argument("--pg-stats", action="store_true", help="print PostgreSQL's top statements per rate")
     p.add_argument("--plot", type=Path, default=None, help="write a latency-vs-load PNG here")
     a = p.parse_args()
