@@ -31,6 +31,28 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _bind_failed(log: Path, since: int) -> bool:
+    """Whether the log, from byte `since` on, says the server could not bind its port: a port
+    free_port() found free was taken (by another process's outgoing connection, say) before the
+    server bound it."""
+    try:
+        with open(log, "rb") as f:
+            f.seek(since)
+            return b"address already in use" in f.read().lower()
+    except OSError:
+        return False
+
+
+def _log_size(log: Path) -> int:
+    try:
+        return log.stat().st_size
+    except OSError:
+        return 0
+
+
+PORT_ATTEMPTS = 3  # a server on ports we chose tries fresh ones when they were taken meanwhile
+
+
 def _die_with_parent() -> None:
     """Linux: the child gets SIGTERM if the orchestrator dies, so nothing is orphaned."""
     if sys.platform.startswith("linux"):
@@ -112,13 +134,22 @@ class NatsServer:
 
     def start(self, timeout: float = 20.0) -> "NatsServer":
         self.store_dir.mkdir(parents=True, exist_ok=True)
-        self.port = self.port or free_port()
-        self.monitor_port = self.monitor_port or free_port()
-        cmd = [nats_server_binary(), "-js", "-sd", str(self.store_dir), "-a", "127.0.0.1",
-               "-p", str(self.port), "-m", str(self.monitor_port), "-n", self.name, *self.extra_args]
-        self.proc = spawn(cmd, log=self.log)
-        _wait_until(self._healthy, "nats-server", timeout, self.proc, self.log)
-        return self
+        chosen = not self.port and not self.monitor_port  # ours to choose again if they are taken
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            self.port = self.port or free_port()
+            self.monitor_port = self.monitor_port or free_port()
+            cmd = [nats_server_binary(), "-js", "-sd", str(self.store_dir), "-a", "127.0.0.1",
+                   "-p", str(self.port), "-m", str(self.monitor_port), "-n", self.name, *self.extra_args]
+            since = _log_size(self.log)
+            self.proc = spawn(cmd, log=self.log)
+            try:
+                _wait_until(self._healthy, "nats-server", timeout, self.proc, self.log)
+                return self
+            except RuntimeError:
+                if not (chosen and attempt < PORT_ATTEMPTS and _bind_failed(self.log, since)):
+                    raise
+                self.port = self.monitor_port = 0
+        raise AssertionError("unreachable")
 
     def _healthy(self) -> bool:
         try:
@@ -290,15 +321,24 @@ class PostgresServer:
             subprocess.run([_pg_bin("initdb"), "-D", str(self.data_dir), "--auth=trust", "-U", "postgres",
                             "--encoding=UTF8", "--locale=C", "--no-instructions"],
                            check=True, capture_output=True, user=user)
-        self.port = self.port or free_port()
-        cmd = [_pg_bin("postgres"), "-D", str(self.data_dir), "-p", str(self.port), "-h", "127.0.0.1",
-               "-c", "unix_socket_directories=", "-c", "max_connections=300", "-c", "shared_buffers=128MB"]
-        if not self.durable:
-            cmd += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
-        for setting in self.settings:
-            cmd += ["-c", setting]
-        self.proc = spawn(cmd, log=self.log, user=user)
-        _wait_until(self._ready, "postgres", timeout, self.proc, self.log)
+        chosen = not self.port  # ours to choose again if it is taken
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            self.port = self.port or free_port()
+            cmd = [_pg_bin("postgres"), "-D", str(self.data_dir), "-p", str(self.port), "-h", "127.0.0.1",
+                   "-c", "unix_socket_directories=", "-c", "max_connections=300", "-c", "shared_buffers=128MB"]
+            if not self.durable:
+                cmd += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
+            for setting in self.settings:
+                cmd += ["-c", setting]
+            since = _log_size(self.log)
+            self.proc = spawn(cmd, log=self.log, user=user)
+            try:
+                _wait_until(self._ready, "postgres", timeout, self.proc, self.log)
+                break
+            except RuntimeError:
+                if not (chosen and attempt < PORT_ATTEMPTS and _bind_failed(self.log, since)):
+                    raise
+                self.port = 0
         created = subprocess.run([_pg_bin("createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
                                   PG_DATABASE], capture_output=True, text=True)
         if created.returncode != 0 and "already exists" not in created.stderr:
