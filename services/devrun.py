@@ -37,6 +37,9 @@ class Stack:
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
     api_key: str = ""
+    # how each service was last started: its extra environment, whether the stack chose its
+    # port, and where its log stood (start_service); wait_ready may start it again on another port
+    starts: dict[str, tuple[dict[str, str] | None, bool, int]] = field(default_factory=dict)
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
@@ -117,12 +120,32 @@ def service_env(stack: Stack, service: str, port: int, extra: dict[str, str] | N
 
 
 def start_service(stack: Stack, service: str, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
+    chosen = service not in stack.ports
     port = stack.ports.get(service) or free_port()
     stack.ports[service] = port
-    proc = spawn([sys.executable, "-m", f"services.{service}"], log=stack.log(service),
+    log = stack.log(service)
+    stack.starts[service] = (extra_env, chosen, log.stat().st_size if log.exists() else 0)
+    proc = spawn([sys.executable, "-m", f"services.{service}"], log=log,
                  env=service_env(stack, service, port, extra_env), cwd=Path(__file__).resolve().parent.parent)
     stack.procs[service] = proc
     return proc
+
+
+def _restart_elsewhere(stack: Stack, service: str) -> bool:
+    """A service binds its HTTP port only once it has started up (seconds after the stack chose
+    the port), so another process may have taken the port meanwhile: started again on a fresh one,
+    once, if the stack chose it. A port the caller gave (or a restart's) stays an error."""
+    extra_env, chosen, since = stack.starts.get(service, (None, False, 0))
+    if not chosen:
+        return False
+    with open(stack.log(service), "rb") as f:
+        f.seek(since)
+        if b"address already in use" not in f.read().lower():
+            return False
+    del stack.ports[service]
+    start_service(stack, service, extra_env)
+    stack.starts[service] = (extra_env, False, stack.starts[service][2])  # one more try only
+    return True
 
 
 async def wait_ready(stack: Stack, services: tuple[str, ...] = SERVICES, timeout: float = 60.0) -> None:
@@ -131,7 +154,7 @@ async def wait_ready(stack: Stack, services: tuple[str, ...] = SERVICES, timeout
         for svc in services:
             while True:
                 proc = stack.procs[svc]
-                if proc.poll() is not None:
+                if proc.poll() is not None and not _restart_elsewhere(stack, svc):
                     raise RuntimeError(f"{svc} exited with {proc.returncode}; see {stack.log(svc)}:\n"
                                        + "\n".join(stack.log(svc).read_text(errors="replace").splitlines()[-15:]))
                 try:

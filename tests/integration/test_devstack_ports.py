@@ -4,27 +4,20 @@ it; the server then starts again on other ports instead of failing the run."""
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
 
 from shared import devstack
 from shared.devstack import NatsServer, PostgresServer
+from tests.ports import taken_port_first
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def one_taken_port(monkeypatch):
-    """free_port() first hands out a port that is already listening (ours), then free ones."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        busy = taken.getsockname()[1]
-        handed = iter([busy])
-        real = devstack.free_port
-        monkeypatch.setattr(devstack, "free_port", lambda: next(handed, None) or real())
+    with taken_port_first(monkeypatch, devstack) as busy:
         yield busy
 
 
