@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 
-from shared.devstack import NatsServer, PostgresServer, free_port, spawn, stop_process
+from shared.devstack import NatsServer, PostgresServer, bind_failed, free_port, log_size, spawn, stop_process
 from shared.natsauth import Credentials, generate_credentials, server_config, url_with
 from shared.pii_crypto import PiiCipher
 
@@ -124,7 +124,7 @@ def start_service(stack: Stack, service: str, extra_env: dict[str, str] | None =
     port = stack.ports.get(service) or free_port()
     stack.ports[service] = port
     log = stack.log(service)
-    stack.starts[service] = (extra_env, chosen, log.stat().st_size if log.exists() else 0)
+    stack.starts[service] = (extra_env, chosen, log_size(log))
     proc = spawn([sys.executable, "-m", f"services.{service}"], log=log,
                  env=service_env(stack, service, port, extra_env), cwd=Path(__file__).resolve().parent.parent)
     stack.procs[service] = proc
@@ -136,12 +136,8 @@ def _restart_elsewhere(stack: Stack, service: str) -> bool:
     the port), so another process may have taken the port meanwhile: started again on a fresh one,
     once, if the stack chose it. A port the caller gave (or a restart's) stays an error."""
     extra_env, chosen, since = stack.starts.get(service, (None, False, 0))
-    if not chosen:
+    if not chosen or not bind_failed(stack.log(service), since):
         return False
-    with open(stack.log(service), "rb") as f:
-        f.seek(since)
-        if b"address already in use" not in f.read().lower():
-            return False
     del stack.ports[service]
     start_service(stack, service, extra_env)
     stack.starts[service] = (extra_env, False, stack.starts[service][2])  # one more try only

@@ -18,6 +18,7 @@ import sys
 import sysconfig
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +32,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _bind_failed(log: Path, since: int) -> bool:
+def bind_failed(log: Path, since: int) -> bool:
     """Whether the log, from byte `since` on, says the server could not bind its port: a port
     free_port() found free was taken (by another process's outgoing connection, say) before the
     server bound it."""
@@ -43,7 +44,7 @@ def _bind_failed(log: Path, since: int) -> bool:
         return False
 
 
-def _log_size(log: Path) -> int:
+def log_size(log: Path) -> int:
     try:
         return log.stat().st_size
     except OSError:
@@ -51,6 +52,23 @@ def _log_size(log: Path) -> int:
 
 
 PORT_ATTEMPTS = 3  # a server on ports we chose tries fresh ones when they were taken meanwhile
+
+
+def _start_bound(launch: Callable[[], subprocess.Popen], ready: Callable[[], bool], what: str, timeout: float,
+                 log: Path, *, chosen: bool, forget_ports: Callable[[], None]) -> subprocess.Popen:
+    """`launch()` (which picks any port not set yet) until the server is `ready`; when it could not
+    bind a port we chose (`chosen`), the ports are forgotten and it is launched again."""
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        since = log_size(log)
+        proc = launch()
+        try:
+            _wait_until(ready, what, timeout, proc, log)
+            return proc
+        except RuntimeError:
+            if not (chosen and attempt < PORT_ATTEMPTS and bind_failed(log, since)):
+                raise
+            forget_ports()
+    raise AssertionError("unreachable")
 
 
 def _die_with_parent() -> None:
@@ -134,22 +152,22 @@ class NatsServer:
 
     def start(self, timeout: float = 20.0) -> "NatsServer":
         self.store_dir.mkdir(parents=True, exist_ok=True)
-        chosen = not self.port and not self.monitor_port  # ours to choose again if they are taken
-        for attempt in range(1, PORT_ATTEMPTS + 1):
+
+        def launch() -> subprocess.Popen:
             self.port = self.port or free_port()
             self.monitor_port = self.monitor_port or free_port()
-            cmd = [nats_server_binary(), "-js", "-sd", str(self.store_dir), "-a", "127.0.0.1",
-                   "-p", str(self.port), "-m", str(self.monitor_port), "-n", self.name, *self.extra_args]
-            since = _log_size(self.log)
-            self.proc = spawn(cmd, log=self.log)
-            try:
-                _wait_until(self._healthy, "nats-server", timeout, self.proc, self.log)
-                return self
-            except RuntimeError:
-                if not (chosen and attempt < PORT_ATTEMPTS and _bind_failed(self.log, since)):
-                    raise
-                self.port = self.monitor_port = 0
-        raise AssertionError("unreachable")
+            self.proc = spawn([nats_server_binary(), "-js", "-sd", str(self.store_dir), "-a", "127.0.0.1",
+                               "-p", str(self.port), "-m", str(self.monitor_port), "-n", self.name,
+                               *self.extra_args], log=self.log)
+            return self.proc
+
+        _start_bound(launch, self._healthy, "nats-server", timeout, self.log,
+                     chosen=not self.port and not self.monitor_port,
+                     forget_ports=self._forget_ports)
+        return self
+
+    def _forget_ports(self) -> None:
+        self.port = self.monitor_port = 0
 
     def _healthy(self) -> bool:
         try:
@@ -321,8 +339,7 @@ class PostgresServer:
             subprocess.run([_pg_bin("initdb"), "-D", str(self.data_dir), "--auth=trust", "-U", "postgres",
                             "--encoding=UTF8", "--locale=C", "--no-instructions"],
                            check=True, capture_output=True, user=user)
-        chosen = not self.port  # ours to choose again if it is taken
-        for attempt in range(1, PORT_ATTEMPTS + 1):
+        def launch() -> subprocess.Popen:
             self.port = self.port or free_port()
             cmd = [_pg_bin("postgres"), "-D", str(self.data_dir), "-p", str(self.port), "-h", "127.0.0.1",
                    "-c", "unix_socket_directories=", "-c", "max_connections=300", "-c", "shared_buffers=128MB"]
@@ -330,20 +347,19 @@ class PostgresServer:
                 cmd += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
             for setting in self.settings:
                 cmd += ["-c", setting]
-            since = _log_size(self.log)
             self.proc = spawn(cmd, log=self.log, user=user)
-            try:
-                _wait_until(self._ready, "postgres", timeout, self.proc, self.log)
-                break
-            except RuntimeError:
-                if not (chosen and attempt < PORT_ATTEMPTS and _bind_failed(self.log, since)):
-                    raise
-                self.port = 0
+            return self.proc
+
+        _start_bound(launch, self._ready, "postgres", timeout, self.log, chosen=not self.port,
+                     forget_ports=self._forget_port)
         created = subprocess.run([_pg_bin("createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
                                   PG_DATABASE], capture_output=True, text=True)
         if created.returncode != 0 and "already exists" not in created.stderr:
             raise RuntimeError(f"createdb failed: {created.stderr}")
         return self
+
+    def _forget_port(self) -> None:
+        self.port = 0
 
     def _ready(self) -> bool:
         r = subprocess.run([_pg_bin("pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port)],
