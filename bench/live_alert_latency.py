@@ -5,9 +5,10 @@ publisher sends `SttSegment`s at a fixed rate (default 2,000/s, about 5,000
 concurrent calls each speaking every 2.5 s), customer and agent turns cut from the
 corpus's phone transcripts; every 50th segment carries a watch word on a fresh call,
 so it must raise an alert. Latency = time the alert arrives on `voc.alert.>` minus
-the time its segment was published (same clock). Path: intake (store encrypted,
-mask, outbox) → `voc.call.segment` → classifier (screen, outbox) → `voc.alert.*`; the
-first hop alone (publish → masked copy on `voc.call.segment`) is printed too.
+the time its segment was published (same clock). Path: intake (mask and publish the
+copy while storing the segment encrypted) → `voc.call.segment` → classifier (screen;
+a turn with something to record: inbox, alert row, outbox) → `voc.alert.*`; the first
+hop alone (publish → masked copy on `voc.call.segment`) is printed too.
 
 Baseline, same run: raw nats-py doing the same hops with no database — a relay that
 republishes each segment and a screener that does one `re.search` and publishes the

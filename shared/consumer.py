@@ -81,6 +81,10 @@ class IdempotentConsumer:
         # and may apply the claimed messages it knows how to bulk-write in one statement (intake's
         # call segments); it returns those it left for `process`, one at a time
         self.bulk: BulkProcess | None = getattr(process, "bulk", None)
+        # and may tell the messages it would do nothing with (no write, no event), which are acked
+        # without a transaction: an inbox row only guards an effect against a redelivery, and
+        # most turns of a live call have nothing for screening to record
+        self.no_effect: Callable[[Delivery], bool] | None = getattr(process, "no_effect", None)
         self.name = f"{spec.stream}:{spec.durable}"
         self.schema = schema
         self.CLAIM = (f"INSERT INTO {schema}.inbox (consumer, event_id) VALUES ($1, $2) "
@@ -100,8 +104,18 @@ class IdempotentConsumer:
                 await self.dead_letter(raw, f"malformed: {exc}")
                 continue
             good.append(Delivery(env, msg, raw))
-        if not good:
-            return
+        quiet: list[Delivery] = []
+        if self.no_effect and good:
+            quiet, good = self._split_quiet(good)
+        if good:
+            await self._apply_batch(good)
+        if quiet:  # after the others: a turn that raises an alert does not wait for these acks
+            self.processed += len(quiet)
+            self._count()
+            for d in quiet:
+                await d.raw.ack()
+
+    async def _apply_batch(self, good: list[Delivery]) -> None:
         if self.prepare:
             try:
                 self.prepare(good)
@@ -137,6 +151,18 @@ class IdempotentConsumer:
         self._count()
         for d in good:
             await d.raw.ack()
+
+    def _split_quiet(self, ds: list[Delivery]) -> tuple[list[Delivery], list[Delivery]]:
+        """(the messages `no_effect` says need nothing, the rest); one it cannot judge is processed."""
+        quiet, rest = [], []
+        for d in ds:
+            try:
+                nothing = self.no_effect(d)  # type: ignore[misc]
+            except Exception:
+                log.exception("%s: no_effect failed on %s; processing it", self.name, d.env.id)
+                nothing = False
+            (quiet if nothing else rest).append(d)
+        return quiet, rest
 
     async def _apply(self, conn: asyncpg.Connection, d: Delivery) -> None:
         if await conn.fetchval(self.CLAIM, self.name, d.env.id) is None:

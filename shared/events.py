@@ -170,6 +170,14 @@ def case_id_for_call(call_id: str) -> UUID:
     return uuid.uuid5(CALL_NAMESPACE, call_id)
 
 
+def segment_event_id(call_id: str, seq: int) -> str:
+    """The id of the masked copy of a call's segment `seq` (CallSegmentReceived): the same on every
+    redelivery, so JetStream (Nats-Msg-Id) and the screening consumer's inbox drop a copy sent twice."""
+    import uuid
+
+    return str(uuid.uuid5(CALL_NAMESPACE, f"{call_id}#segment:{seq}"))
+
+
 class SttSegment(Message):
     """One live speech-to-text segment, published by the call-centre STT system."""
 

@@ -12,7 +12,7 @@ import asyncio
 import gc
 import logging
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -107,6 +107,23 @@ class Runtime:
         up there is no relay yet: the rows wait for it, as every pending row does."""
         if self.relay:
             await self.relay.dispatch(rows)
+
+    async def publish_now(self, msgs: Sequence[tuple[Message, str]]) -> None:
+        """Publish events straight to JetStream, not through the outbox, and wait for every ack;
+        raises ConnectionError if any was not acked. Only for events that are a pure function of a
+        JetStream message being consumed and carry an id derived from it (`msgs` holds
+        (message, event id) pairs): the consumer acks its message only after this returned, so a
+        failure or a crash means the message is redelivered and the same events, with the same
+        ids, are published again; JetStream's duplicate window and the consumers' inboxes drop
+        the copies. What a transaction decides goes through the outbox."""
+        if self.js is None:
+            raise ConnectionError("the bus is not up")
+        rows = [self.outbox.row(msg, id=event_id)[1] for msg, event_id in msgs]
+        results = await asyncio.gather(*(self.js.publish(subject, body, headers=headers)
+                                         for _, subject, headers, body in rows), return_exceptions=True)
+        failed = [r for r in results if isinstance(r, BaseException)]
+        if failed:
+            raise ConnectionError(f"{len(failed)} of {len(rows)} publishes failed: {failed[0]!r}")
 
     # -------------------------------------------------------------- lifecycle
     @asynccontextmanager

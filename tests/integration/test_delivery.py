@@ -45,7 +45,7 @@ class Harness:
     crash between commit and ack; `failures` makes the effect fail that many times."""
 
     def __init__(self, pool, js, nats_url, *, drop_first_acks=False, failures=0, unprocessable=False,
-                 bulk_failures=None, spec: ConsumerSpec = SPEC, relay: bool = False):
+                 bulk_failures=None, spec: ConsumerSpec = SPEC, relay: bool = False, no_effect=None):
         self.outbox = Outbox("probe", "moksori/test")
         self.failures, self.unprocessable, self.drop_first_acks = failures, unprocessable, drop_first_acks
         self.seen: dict[str, int] = {}
@@ -55,8 +55,13 @@ class Harness:
         async def with_bulk(conn, d):  # a process with a bulk path, as intake's call segments have
             await self.process(conn, d)
         with_bulk.bulk = self.bulk
+
+        async def judged(conn, d):  # a process that can tell which messages it has nothing to do for
+            await self.process(conn, d)
+        judged.no_effect = no_effect
+        process = with_bulk if bulk_failures is not None else judged if no_effect else self.process
         self.consumer = IdempotentConsumer(spec, schema="probe", pool=pool, js=js, expect=(CaseResolved,),
-                                           process=self.process if bulk_failures is None else with_bulk,
+                                           process=process,
                                            relay=Relay(pool, js, self.outbox) if relay else None)
         original = self.consumer.handle
 
@@ -314,6 +319,30 @@ async def test_a_batch_publishes_its_outbox_rows_as_it_commits_without_waiting_f
     relay = h.consumer.relay
     assert relay.dispatched == 3 and await relay.flush_once() == 0
     assert await pool.fetchval(h.outbox.COUNT_PENDING) == 0
+
+
+async def test_messages_a_process_has_nothing_to_do_for_are_acked_without_an_inbox_row(probe, nats_url):
+    """Most turns of a live call give screening nothing to record: `no_effect` says so, and they
+    are acked with no transaction and no inbox row, while the rest of the batch is processed (and
+    claimed) as usual. A message `no_effect` cannot judge is processed."""
+    pool, js = probe
+
+    def no_effect(d: Delivery) -> bool:
+        if d.msg.team == "special_handling":
+            raise ValueError("cannot tell")
+        return d.msg.team == "suggestions_review"
+
+    def event(team: str) -> CaseResolved:
+        return resolved().model_copy(update={"team": team})
+
+    async with Harness(pool, js, nats_url, no_effect=no_effect) as h:
+        ids = {team: [await publish(js, event(team)) for _ in range(n)]
+               for team, n in (("suggestions_review", 4), ("general", 2), ("special_handling", 1))}
+        assert await wait_for(lambda: _async(h.consumer.processed == 7), timeout=10), h.consumer.processed
+        assert await wait_for(lambda: _pending_zero(js))  # every one acked, the quiet ones too
+    effects = {r["event_id"] for r in await pool.fetch("SELECT event_id FROM probe.effects")}
+    claimed = {r["event_id"] for r in await pool.fetch("SELECT event_id FROM probe.inbox")}
+    assert effects == claimed == {*ids["general"], *ids["special_handling"]}
 
 
 async def _processed(pool, n: int) -> bool:

@@ -87,3 +87,13 @@ async def test_a_batch_raises_exactly_what_one_segment_at_a_time_raises(conn):
     counts = await conn.fetch("SELECT call_id, angry_turns FROM classifier.live_calls WHERE call_id LIKE $1",
                               f"CALL-{bulk_run}-%")
     assert {r["call_id"].rsplit("-", 1)[1]: r["angry_turns"] for r in counts} == {"mad": 5, "slow": 3}
+
+
+def test_only_turns_with_something_to_record_are_processed():
+    """The consumer acks the other turns without a transaction (`no_effect`): the agent's words,
+    and customer turns with no watch word and no anger."""
+    lexicon = load_lexicon()
+    process = on_segment(Outbox("classifier", "moksori/test"), SimpleNamespace(lexicon=lambda: lexicon))
+    quiet = {(d.msg.call_id.rsplit("-", 1)[1], d.msg.seq) for d in segments(TURNS + LATER, "q")
+             if process.no_effect(d)}
+    assert quiet == {("reg", 1), ("reg", 3), ("slow", 2)}

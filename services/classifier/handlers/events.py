@@ -209,7 +209,17 @@ def on_segment(outbox: Outbox, classifier: Classifier, metrics: ClassifierMetric
             for alert in raised:
                 metrics.alerts.labels(alert.reason, "true").inc()
 
+    def no_effect(d: Delivery) -> bool:
+        """An agent's turn, or a customer turn that screening finds nothing in (most of a call):
+        no alert to raise and no angry turn to count, so nothing to record either."""
+        seg: CallSegmentReceived = d.msg  # type: ignore[assignment]
+        if seg.speaker != "customer":
+            return True
+        s = screen_segment(seg.text, classifier.lexicon())
+        return not s.alerts and not s.angry
+
     process.bulk = bulk  # type: ignore[attr-defined]
+    process.no_effect = no_effect  # type: ignore[attr-defined]
     return process
 
 

@@ -1,18 +1,23 @@
-"""Live calls: each STT segment is stored (encrypted) and forwarded masked at once
-for screening; at call end, or when an alert comes in for an ended call, the
+"""Live calls: each STT segment is stored (encrypted) and, at the same time, forwarded
+masked for screening; at call end, or when an alert comes in for an ended call, the
 segments become one phone case."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 
 import asyncpg
 
 from services.intake.domain.calls import Segment, assemble, case_text, opens_case
 from services.intake.handlers.submit import IntakeDeps, submit_voc
 from shared.consumer import Delivery, Process
-from shared.events import AlertRaised, CallEnded, CallSegmentReceived, SttSegment, VocSubmission, case_id_for_call
+from shared.events import (AlertRaised, CallEnded, CallSegmentReceived, Message, SttSegment, VocSubmission,
+                           case_id_for_call, segment_event_id)
 from shared.outbox import Outbox
 from shared.pii import mask_text
+
+PublishNow = Callable[[Sequence[tuple[Message, str]]], Awaitable[None]]
 
 INSERT_SEGMENT = """
 INSERT INTO intake.call_segments (call_id, seq, speaker, text_encrypted, ts) VALUES ($1, $2, $3, $4, $5)
@@ -20,20 +25,11 @@ ON CONFLICT DO NOTHING RETURNING seq"""
 INSERT_CALL = """
 INSERT INTO intake.calls (call_id, ended_at, outcome, affiliate, customer_encrypted, summary_encrypted)
 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING"""
-# many segments at once: store the new ones, and only for those queue the masked copy (one statement)
+# many segments at once (their masked copies are published straight away, see `bulk`)
 INSERT_SEGMENTS = """
-WITH seg AS (
-    INSERT INTO intake.call_segments (call_id, seq, speaker, text_encrypted, ts)
-    SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::bytea[], $5::timestamptz[])
-    ON CONFLICT DO NOTHING RETURNING call_id, seq
-)
-INSERT INTO intake.outbox (event_id, subject, headers, body)
-SELECT o.event_id, o.subject, o.headers::jsonb, o.body
-FROM unnest($1::text[], $2::int[], $6::text[], $7::text[], $8::text[], $9::bytea[])
-     AS o(call_id, seq, event_id, subject, headers, body)
-JOIN seg ON seg.call_id = o.call_id AND seg.seq = o.seq
-ORDER BY o.seq
-ON CONFLICT (event_id) DO NOTHING"""
+INSERT INTO intake.call_segments (call_id, seq, speaker, text_encrypted, ts)
+SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::bytea[], $5::timestamptz[])
+ON CONFLICT DO NOTHING"""
 LOCK_CALL = "SELECT call_id, outcome, affiliate, customer_encrypted, summary_encrypted, case_id FROM intake.calls WHERE call_id = $1 FOR UPDATE"
 CALL_SEGMENTS = "SELECT seq, speaker, text_encrypted, ts FROM intake.call_segments WHERE call_id = $1"
 CALL_ALERTS = "SELECT reason FROM intake.call_alerts WHERE call_id = $1"
@@ -47,16 +43,25 @@ def _ctx(call_id: str) -> bytes:
     return f"call:{call_id}".encode()
 
 
-def on_call_ingress(deps: IntakeDeps, outbox: Outbox) -> Process:
+def forward_copy(m: SttSegment) -> tuple[CallSegmentReceived, str]:
+    """The masked copy of a segment that live screening reads, and its event id (derived from
+    the call and seq, so a segment sent or delivered twice is forwarded under one id)."""
+    copy = CallSegmentReceived(case_id=case_id_for_call(m.call_id), call_id=m.call_id, seq=m.seq, speaker=m.speaker,
+                               text=mask_text(m.text), ts=m.ts, affiliate=m.affiliate)
+    return copy, segment_event_id(m.call_id, m.seq)
+
+
+def on_call_ingress(deps: IntakeDeps, outbox: Outbox, publish: PublishNow) -> Process:
+    """`publish` (Runtime.publish_now) sends the masked copies of a batch's segments while the
+    batch is being stored: screening starts without waiting for intake's transaction."""
     async def process(conn: asyncpg.Connection, d: Delivery) -> None:
         msg = d.msg
         if isinstance(msg, SttSegment):
             stored = await conn.fetchval(INSERT_SEGMENT, msg.call_id, msg.seq, msg.speaker,
                                          deps.cipher.encrypt(msg.text, _ctx(msg.call_id)), msg.ts)
             if stored is not None:  # a duplicate seq is neither stored nor forwarded twice
-                await outbox.add(conn, CallSegmentReceived(
-                    case_id=case_id_for_call(msg.call_id), call_id=msg.call_id, seq=msg.seq, speaker=msg.speaker,
-                    text=mask_text(msg.text), ts=msg.ts, affiliate=msg.affiliate))
+                copy, event_id = forward_copy(msg)
+                await outbox.add(conn, copy, id=event_id)
         elif isinstance(msg, CallEnded):
             await conn.execute(LOCK_CALL_ID, msg.call_id)
             enc = deps.cipher.encrypt
@@ -66,7 +71,11 @@ def on_call_ingress(deps: IntakeDeps, outbox: Outbox) -> Process:
             await maybe_open_case(conn, deps, outbox, msg.call_id)
 
     async def bulk(conn: asyncpg.Connection, ds: list[Delivery]) -> list[Delivery]:
-        """Every segment of a fetched batch in one statement; call ends are left to `process`."""
+        """Every segment of a fetched batch in one statement, and their masked copies published
+        at the same time, not through the outbox: a copy is a pure function of its segment, with
+        an id derived from it, and the batch is acked only once both are done. If either fails
+        the batch is not acked and its segments come again (a copy already sent comes again under
+        the same id, and is dropped as a duplicate). Call ends are left to `process`."""
         segs: dict[tuple[str, int], SttSegment] = {}
         rest = []
         for d in ds:
@@ -76,13 +85,17 @@ def on_call_ingress(deps: IntakeDeps, outbox: Outbox) -> Process:
                 rest.append(d)
         if segs:
             msgs = list(segs.values())
-            forward = [CallSegmentReceived(case_id=case_id_for_call(m.call_id), call_id=m.call_id, seq=m.seq,
-                                           speaker=m.speaker, text=mask_text(m.text), ts=m.ts, affiliate=m.affiliate)
-                       for m in msgs]
-            await conn.execute(INSERT_SEGMENTS, [m.call_id for m in msgs], [m.seq for m in msgs],
-                               [m.speaker for m in msgs],
-                               [deps.cipher.encrypt(m.text, _ctx(m.call_id)) for m in msgs], [m.ts for m in msgs],
-                               *outbox.columns(forward))
+            sent = asyncio.ensure_future(publish([forward_copy(m) for m in msgs]))
+            try:
+                await conn.execute(INSERT_SEGMENTS, [m.call_id for m in msgs], [m.seq for m in msgs],
+                                   [m.speaker for m in msgs],
+                                   [deps.cipher.encrypt(m.text, _ctx(m.call_id)) for m in msgs],
+                                   [m.ts for m in msgs])
+            except BaseException:
+                sent.cancel()
+                await asyncio.gather(sent, return_exceptions=True)
+                raise
+            await sent
         return rest
 
     process.bulk = bulk  # type: ignore[attr-defined]

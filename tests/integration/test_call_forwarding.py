@@ -1,0 +1,80 @@
+"""Intake's bulk path for live call segments against real PostgreSQL: the masked copies that
+screening reads are published while the batch is stored, not through the outbox, under ids
+derived from the call and seq; if the publish fails, the batch's transaction fails with it
+(nothing stored, nothing acked), and the copies come again under the same ids."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+
+import pytest
+
+from services.intake.handlers.calls import on_call_ingress
+from shared.cloudevents import envelope_for
+from shared.consumer import Delivery
+from shared.events import CallSegmentReceived, SttSegment, segment_event_id
+from shared.outbox import Outbox
+from shared.pii_crypto import PiiCipher
+
+pytestmark = pytest.mark.integration
+
+SERVICE = "intake"
+T0 = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
+TURNS = [
+    (0, "agent", "네 고객님 목소리은행 상담원 박서준입니다"),
+    (1, "customer", "어 제 계좌 110-234-567890 에서 모르는 이체가 됐어요"),
+    (1, "customer", "어 제 계좌 110-234-567890 에서 모르는 이체가 됐어요"),  # the same seq again
+    (2, "customer", "연락은 010-2345-6789 로 주시고요 금감원에도 말할 거예요"),
+]
+
+
+def deliveries(call_id: str) -> list[Delivery]:
+    out = []
+    for seq, speaker, text in TURNS:
+        msg = SttSegment(call_id=call_id, seq=seq, speaker=speaker, text=text, ts=T0 + timedelta(seconds=seq),
+                         affiliate="bank")
+        out.append(Delivery(env=envelope_for(msg, source="stt/test"), msg=msg, raw=None))  # type: ignore[arg-type]
+    return out
+
+
+def ingress(publish):
+    deps = SimpleNamespace(cipher=PiiCipher.from_spec(PiiCipher.generate_spec()))
+    return on_call_ingress(deps, Outbox("intake", "moksori/test"), publish)  # type: ignore[arg-type]
+
+
+async def test_a_batch_is_stored_and_its_masked_copies_published_with_ids_from_call_and_seq(conn):
+    call_id = f"CALL-{uuid.uuid4().hex[:10]}"
+    published: list[tuple[CallSegmentReceived, str]] = []
+
+    async def publish(msgs):
+        published.extend(msgs)
+
+    process = ingress(publish)
+    async with conn.transaction():
+        assert await process.bulk(conn, deliveries(call_id)) == []
+    assert [(m.seq, i) for m, i in published] == [(s, segment_event_id(call_id, s)) for s in (0, 1, 2)]
+    texts = " ".join(m.text for m, _ in published)
+    assert "567890" not in texts and "2345-6789" not in texts and "금감원" in texts  # masked, words kept
+    assert await conn.fetchval("SELECT count(*) FROM intake.call_segments WHERE call_id = $1", call_id) == 3
+    assert await conn.fetchval("SELECT count(*) FROM intake.outbox") == 0  # not through the outbox
+
+
+async def test_a_failed_publish_fails_the_batch_and_the_retry_forwards_under_the_same_ids(conn):
+    call_id = f"CALL-{uuid.uuid4().hex[:10]}"
+
+    async def down(msgs):
+        raise ConnectionError("nats: no responders")
+
+    with pytest.raises(ConnectionError):
+        async with conn.transaction():
+            await ingress(down).bulk(conn, deliveries(call_id))
+    assert await conn.fetchval("SELECT count(*) FROM intake.call_segments WHERE call_id = $1", call_id) == 0
+    # the consumer then takes each message on its own, through the outbox, with the same ids
+    process = ingress(down)
+    for d in deliveries(call_id):
+        async with conn.transaction():
+            await process(conn, d)
+    ids = [r["event_id"] for r in await conn.fetch("SELECT event_id FROM intake.outbox ORDER BY id")]
+    assert ids == [segment_event_id(call_id, s) for s in (0, 1, 2)]  # the repeated seq once
