@@ -35,7 +35,7 @@ from nats.js import JetStreamContext
 from shared.bus import ConsumerSpec, dlq_subject
 from shared.cloudevents import Envelope, MalformedMessage, decode, encode, envelope_for
 from shared.events import AlertRaised, Message
-from shared.outbox import Relay
+from shared.outbox import Relay, rows_made, watch_rows
 from shared.pii import mask_text
 from shared.telemetry import extract, log_context, tracer
 
@@ -121,6 +121,7 @@ class IdempotentConsumer:
                 self.prepare(good)
             except Exception:  # each message is then handled on its own, and fails there if it must
                 log.exception("%s: preparing a batch of %d failed", self.name, len(good))
+        watch_rows()
         try:
             async with self.pool.acquire() as conn, conn.transaction():
                 # one round trip claims the whole batch; a claimed id is processed once
@@ -138,7 +139,7 @@ class IdempotentConsumer:
                     with self._span(d):
                         await self.process(conn, d)
                         log.debug("%s: processed %s", self.name, d.env.type)
-                own = await conn.fetch(self.relay.outbox.TAKE_OWN) if self.relay and applied else []
+                own = await conn.fetch(self.relay.outbox.TAKE_OWN) if self.relay and applied and rows_made() else []
         except Exception:  # isolate the bad one: retry each on its own
             for d in good:
                 await self._one(d)

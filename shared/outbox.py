@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from contextvars import ContextVar
 from datetime import datetime
 
 import asyncpg
@@ -21,6 +22,19 @@ from shared.events import Message
 from shared.telemetry import inject
 
 log = logging.getLogger(__name__)
+
+# Whether the current task has made an outbox row since `watch_rows` (every row is made by
+# `Outbox.row`): a consumer whose batch added none skips the TAKE_OWN statement, a round trip
+# that scans the pending rows (the live-call and timeline consumers mostly add none).
+_ROWS_MADE: ContextVar[bool] = ContextVar("moksori_outbox_rows_made", default=False)
+
+
+def watch_rows() -> None:
+    _ROWS_MADE.set(False)
+
+
+def rows_made() -> bool:
+    return _ROWS_MADE.get()
 
 
 class Outbox:
@@ -52,6 +66,13 @@ class Outbox:
     def row(self, msg: Message, *, id: str | None = None, time: datetime | None = None
             ) -> tuple[Envelope, tuple[str, str, dict, bytes]]:
         """The outbox row for a message, for callers that insert it in a statement of their own."""
+        _ROWS_MADE.set(True)
+        return self.encoded(msg, id=id, time=time)
+
+    def encoded(self, msg: Message, *, id: str | None = None, time: datetime | None = None
+                ) -> tuple[Envelope, tuple[str, str, dict, bytes]]:
+        """A message as (envelope, (event id, subject, headers, body)), as `row` makes it, for
+        publishing it without the outbox (Runtime.publish_now)."""
         env = envelope_for(msg, source=self.source, id=id, time=time)
         subject, body, headers = encode(msg, env)
         return env, (env.id, subject, inject(headers), body)  # the trace continues where the event is consumed

@@ -118,7 +118,7 @@ class Runtime:
         the copies. What a transaction decides goes through the outbox."""
         if self.js is None:
             raise ConnectionError("the bus is not up")
-        rows = [self.outbox.row(msg, id=event_id)[1] for msg, event_id in msgs]
+        rows = [self.outbox.encoded(msg, id=event_id)[1] for msg, event_id in msgs]
         results = await asyncio.gather(*(self.js.publish(subject, body, headers=headers)
                                          for _, subject, headers, body in rows), return_exceptions=True)
         failed = [r for r in results if isinstance(r, BaseException)]

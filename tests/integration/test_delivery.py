@@ -48,6 +48,7 @@ class Harness:
                  bulk_failures=None, spec: ConsumerSpec = SPEC, relay: bool = False, no_effect=None):
         self.outbox = Outbox("probe", "moksori/test")
         self.failures, self.unprocessable, self.drop_first_acks = failures, unprocessable, drop_first_acks
+        self.events = True  # whether process adds an outbox row with its effect
         self.seen: dict[str, int] = {}
         self.bulk_calls = 0
         self.bulk_failures = bulk_failures
@@ -87,7 +88,8 @@ class Harness:
             self.failures -= 1
             raise RuntimeError("database hiccup")
         await conn.execute("INSERT INTO probe.effects VALUES ($1, $2)", d.msg.case_id, d.env.id)
-        await self.outbox.add(conn, FeedbackSubmitted(case_id=d.msg.case_id, csat=5, submitted_at=d.env.time))
+        if self.events:
+            await self.outbox.add(conn, FeedbackSubmitted(case_id=d.msg.case_id, csat=5, submitted_at=d.env.time))
 
     async def bulk(self, conn, ds: list[Delivery]) -> list[Delivery]:
         """Takes every other message in one statement and leaves the rest to `process`."""
@@ -343,6 +345,35 @@ async def test_messages_a_process_has_nothing_to_do_for_are_acked_without_an_inb
     effects = {r["event_id"] for r in await pool.fetch("SELECT event_id FROM probe.effects")}
     claimed = {r["event_id"] for r in await pool.fetch("SELECT event_id FROM probe.inbox")}
     assert effects == claimed == {*ids["general"], *ids["special_handling"]}
+
+
+async def test_a_batch_that_adds_no_outbox_rows_does_not_look_for_its_own(probe, nats_url, monkeypatch):
+    """Taking the rows a batch added (Outbox.TAKE_OWN) is a round trip that scans the pending rows;
+    a batch that made none (the live-call and timeline consumers, mostly) skips it."""
+    import asyncpg
+
+    fetched: list[str] = []
+    original = asyncpg.Connection.fetch
+
+    async def fetch(self, query, *args, **kwargs):
+        fetched.append(query)
+        return await original(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(asyncpg.Connection, "fetch", fetch)
+    pool, js = probe
+    async with Harness(pool, js, nats_url, relay=True) as h:
+        h.events = False
+        for _ in range(3):
+            await publish(js, resolved())
+        assert await wait_for(lambda: _processed(pool, 3), timeout=5)
+        assert await wait_for(lambda: _pending_zero(js), timeout=5)
+        quiet = fetched.count(h.outbox.TAKE_OWN)
+        h.events = True
+        await publish(js, resolved())
+        assert await wait_for(lambda: _processed(pool, 4), timeout=5)
+        assert await wait_for(lambda: _pending_zero(js), timeout=5)
+    assert quiet == 0 and fetched.count(h.outbox.TAKE_OWN) == 1
+    assert h.consumer.relay.dispatched == 1
 
 
 async def _processed(pool, n: int) -> bool:
