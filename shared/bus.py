@@ -89,6 +89,8 @@ STREAMS: tuple[StreamSpec, ...] = (
     StreamSpec("VOC_CALLS", ("voc.call.>",), 2, "live call segments, masked, for screening"),
     StreamSpec("VOC_DLQ", ("voc.dlq.>",), 30, "messages a consumer could not process"),
 )
+# no stream keeps a message longer: inbox rows older than this guard nothing (shared/housekeeping.py)
+MAX_STREAM_AGE_DAYS = max(s.max_age_days for s in STREAMS)
 
 SERVICE_CONSUMERS: tuple[ConsumerSpec, ...] = (
     # the case's critical path: a quiet stage must not hold a message 50 ms to fill a batch

@@ -11,6 +11,8 @@ from typing import Literal, TypeVar
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.bus import MAX_STREAM_AGE_DAYS
+
 
 class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", case_sensitive=False, frozen=True)
@@ -26,6 +28,20 @@ class ServiceSettings(BaseSettings):
                               "they exist (NACK owns them in production)")
     db_pool_size: int = Field(10, ge=1, le=100)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # housekeeping of the outbox and inbox tables (shared/housekeeping.py)
+    outbox_keep_hours: float = Field(24.0, gt=0, le=24 * 365, description="sent outbox rows are deleted after this")
+    inbox_keep_days: float = Field(MAX_STREAM_AGE_DAYS + 1, le=3650,
+                                   description="inbox rows are deleted after this; at least the longest stream age")
+    housekeeping_interval_s: float = Field(600.0, ge=1, le=86_400)
+
+    @field_validator("inbox_keep_days")
+    @classmethod
+    def _outlives_streams(cls, v: float) -> float:
+        if v < MAX_STREAM_AGE_DAYS:
+            raise ValueError(f"must be at least {MAX_STREAM_AGE_DAYS} (days the longest-lived stream keeps a "
+                             "message): a message still in its stream could be redelivered after its inbox row "
+                             "is gone and take effect twice")
+        return v
 
     @field_validator("nats_url")
     @classmethod

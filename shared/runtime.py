@@ -33,6 +33,7 @@ from shared.bus import ConsumerSpec, ensure_topology, missing_topology
 from shared.config import ServiceSettings
 from shared.consumer import IdempotentConsumer, Process, normalise_fetch_timeouts, subscribe
 from shared.events import Message
+from shared.housekeeping import Housekeeper
 from shared.metrics import Metrics
 from shared.outbox import Outbox, Relay
 from shared.telemetry import TraceRequests, setup_logging, setup_tracing
@@ -201,6 +202,10 @@ class Runtime:
         await self._topology()
         self.relay = Relay(self.pool, self.js, self.outbox)
         self._tasks.append(asyncio.create_task(self.relay.run(self._stop), name=f"{self.name}-relay"))
+        keeper = Housekeeper(self.pool, self.name, outbox_keep_hours=s.outbox_keep_hours,
+                             inbox_keep_days=s.inbox_keep_days)
+        self._tasks.append(asyncio.create_task(keeper.run(self._stop, s.housekeeping_interval_s),
+                                               name=f"{self.name}-housekeeping"))
         for make in self._background:
             self._tasks.append(asyncio.create_task(make(self._stop)))
         for spec, expect, process, _, redact in self._pending:

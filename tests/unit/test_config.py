@@ -32,3 +32,16 @@ def test_good_environment_loads(monkeypatch):
     monkeypatch.setenv("NATS_URL", "nats://a:4222,nats://b:4222")
     s = load_settings(IntakeSettings, "intake")
     assert s.first_response_business_days == 14
+
+
+def test_an_inbox_kept_shorter_than_a_stream_keeps_messages_is_refused(monkeypatch, capsys):
+    from shared.bus import MAX_STREAM_AGE_DAYS
+    from shared.config import ServiceSettings
+
+    monkeypatch.setenv("INBOX_KEEP_DAYS", str(MAX_STREAM_AGE_DAYS - 1))
+    with pytest.raises(SystemExit):
+        load_settings(ServiceSettings, "routing")
+    err = capsys.readouterr().err
+    assert "INBOX_KEEP_DAYS" in err and f"at least {MAX_STREAM_AGE_DAYS}" in err
+    monkeypatch.setenv("INBOX_KEEP_DAYS", str(MAX_STREAM_AGE_DAYS))
+    assert load_settings(ServiceSettings, "routing").inbox_keep_days == MAX_STREAM_AGE_DAYS
