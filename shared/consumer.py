@@ -85,6 +85,9 @@ class IdempotentConsumer:
         # without a transaction: an inbox row only guards an effect against a redelivery, and
         # most turns of a live call have nothing for screening to record
         self.no_effect: Callable[[Delivery], bool] | None = getattr(process, "no_effect", None)
+        # and may tell the messages whose effect is idempotent by itself (intake stores a call
+        # segment under its call and seq, once): they are processed without an inbox row
+        self.idempotent: Callable[[Delivery], bool] | None = getattr(process, "idempotent", None)
         self.name = f"{spec.stream}:{spec.durable}"
         self.schema = schema
         self.CLAIM = (f"INSERT INTO {schema}.inbox (consumer, event_id) VALUES ($1, $2) "
@@ -124,11 +127,15 @@ class IdempotentConsumer:
         watch_rows()
         try:
             async with self.pool.acquire() as conn, conn.transaction():
-                # one round trip claims the whole batch; a claimed id is processed once
-                claimed = {r[0] for r in await conn.fetch(self.CLAIM_MANY, self.name, [d.env.id for d in good])}
+                # one round trip claims the whole batch (but the idempotent); a claimed id is processed once
+                free = [self._idempotent(d) for d in good]
+                to_claim = [d.env.id for d, f in zip(good, free) if not f]
+                claimed = {r[0] for r in await conn.fetch(self.CLAIM_MANY, self.name, to_claim)} if to_claim else set()
                 todo = []
-                for d in good:
-                    if d.env.id in claimed:
+                for d, f in zip(good, free):
+                    if f:
+                        todo.append(d)
+                    elif d.env.id in claimed:
                         claimed.discard(d.env.id)  # the same id twice in one batch is processed once
                         todo.append(d)
                 applied = len(todo)
@@ -165,8 +172,11 @@ class IdempotentConsumer:
             (quiet if nothing else rest).append(d)
         return quiet, rest
 
+    def _idempotent(self, d: Delivery) -> bool:
+        return self.idempotent is not None and self.idempotent(d)
+
     async def _apply(self, conn: asyncpg.Connection, d: Delivery) -> None:
-        if await conn.fetchval(self.CLAIM, self.name, d.env.id) is None:
+        if not self._idempotent(d) and await conn.fetchval(self.CLAIM, self.name, d.env.id) is None:
             self.duplicates += 1
             return
         with self._span(d):

@@ -61,7 +61,6 @@ class Outbox:
                          "RETURNING id, subject, headers, body) SELECT * FROM own ORDER BY id")
         self.MARK_SENT = f"UPDATE {schema}.outbox SET sent_at = now() WHERE id = ANY($1::bigint[])"
         self.COUNT_PENDING = f"SELECT count(*) FROM {schema}.outbox WHERE sent_at IS NULL"
-        self.PURGE_SENT = f"DELETE FROM {schema}.outbox WHERE sent_at < now() - make_interval(hours => $1)"
 
     def row(self, msg: Message, *, id: str | None = None, time: datetime | None = None
             ) -> tuple[Envelope, tuple[str, str, dict, bytes]]:

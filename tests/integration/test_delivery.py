@@ -45,7 +45,8 @@ class Harness:
     crash between commit and ack; `failures` makes the effect fail that many times."""
 
     def __init__(self, pool, js, nats_url, *, drop_first_acks=False, failures=0, unprocessable=False,
-                 bulk_failures=None, spec: ConsumerSpec = SPEC, relay: bool = False, no_effect=None):
+                 bulk_failures=None, spec: ConsumerSpec = SPEC, relay: bool = False, no_effect=None,
+                 idempotent=None):
         self.outbox = Outbox("probe", "moksori/test")
         self.failures, self.unprocessable, self.drop_first_acks = failures, unprocessable, drop_first_acks
         self.events = True  # whether process adds an outbox row with its effect
@@ -60,7 +61,8 @@ class Harness:
         async def judged(conn, d):  # a process that can tell which messages it has nothing to do for
             await self.process(conn, d)
         judged.no_effect = no_effect
-        process = with_bulk if bulk_failures is not None else judged if no_effect else self.process
+        judged.idempotent = idempotent
+        process = with_bulk if bulk_failures is not None else judged if no_effect or idempotent else self.process
         self.consumer = IdempotentConsumer(spec, schema="probe", pool=pool, js=js, expect=(CaseResolved,),
                                            process=process,
                                            relay=Relay(pool, js, self.outbox) if relay else None)
@@ -345,6 +347,21 @@ async def test_messages_a_process_has_nothing_to_do_for_are_acked_without_an_inb
     effects = {r["event_id"] for r in await pool.fetch("SELECT event_id FROM probe.effects")}
     claimed = {r["event_id"] for r in await pool.fetch("SELECT event_id FROM probe.inbox")}
     assert effects == claimed == {*ids["general"], *ids["special_handling"]}
+
+
+async def test_messages_idempotent_by_themselves_are_processed_without_an_inbox_row(probe, nats_url):
+    """Intake stores a call segment under its call and seq: a redelivery changes nothing, so the
+    process says so (`idempotent`) and the consumer claims no inbox row for it; the others of the
+    batch are claimed as usual."""
+    pool, js = probe
+    async with Harness(pool, js, nats_url, idempotent=lambda d: d.msg.team == "suggestions_review") as h:
+        free = [await publish(js, resolved().model_copy(update={"team": "suggestions_review"})) for _ in range(3)]
+        claimed = [await publish(js, resolved()) for _ in range(2)]
+        assert await wait_for(lambda: _processed(pool, 5), timeout=10)
+        assert await wait_for(lambda: _pending_zero(js))
+    assert {r["event_id"] for r in await pool.fetch("SELECT event_id FROM probe.effects")} == {*free, *claimed}
+    assert {r["event_id"] for r in await pool.fetch("SELECT event_id FROM probe.inbox")} == set(claimed)
+    assert h.consumer.processed == 5
 
 
 async def test_a_batch_that_adds_no_outbox_rows_does_not_look_for_its_own(probe, nats_url, monkeypatch):
