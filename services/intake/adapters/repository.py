@@ -48,9 +48,11 @@ ADVANCE_STATUS_MANY = """
 UPDATE intake.cases c SET status = u.status, status_rank = u.rank, status_at = u.at, updated_at = now()
 FROM unnest($1::uuid[], $2::text[], $3::int[], $4::timestamptz[]) AS u (id, status, rank, at)
 WHERE c.id = u.id AND c.status_at < u.at"""
+# the same for the deadline the customer sees: the latest event's wins, in whatever order they come
 SET_EXPECTED_RESOLUTION_MANY = """
-UPDATE intake.cases c SET expected_resolution = u.due
-FROM unnest($1::uuid[], $2::timestamptz[]) AS u (id, due) WHERE c.id = u.id"""
+UPDATE intake.cases c SET expected_resolution = u.due, expected_resolution_at = u.at
+FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[]) AS u (id, due, at)
+WHERE c.id = u.id AND (c.expected_resolution_at IS NULL OR c.expected_resolution_at < u.at)"""
 
 GET_CASE = """
 SELECT id, tracking_code, channel, status, kind_hint, affiliate_hint, text_masked, received_at,
@@ -101,7 +103,8 @@ async def write_timeline(conn: asyncpg.Connection, w: TimelineWrites) -> None:
         ids = list(w.statuses)
         await conn.execute(ADVANCE_STATUS_MANY, ids, *(list(col) for col in zip(*w.statuses.values())))
     if w.deadlines:
-        await conn.execute(SET_EXPECTED_RESOLUTION_MANY, list(w.deadlines), list(w.deadlines.values()))
+        ids = list(w.deadlines)
+        await conn.execute(SET_EXPECTED_RESOLUTION_MANY, ids, *(list(col) for col in zip(*w.deadlines.values())))
 
 
 def ref_args(ref: str) -> tuple[uuid.UUID | None, str | None]:

@@ -96,21 +96,21 @@ def closing_entry(event: Event) -> TimelineEntry | None:
 @dataclass(frozen=True)
 class TimelineWrites:
     """What a batch of events writes, reduced to one statement each (pure). Applying `rows`,
-    then `statuses` under the "latest event time wins" condition, then `deadlines`, leaves the
-    case exactly as applying the events one by one in order would:
-    - statuses: per case the advancing entry with the latest time, the first of equal times
-      (one by one, a later entry of the same time does not pass `status_at < at`);
-    - deadlines: per case the last one in order (one by one, each overwrites)."""
+    then `statuses` and `deadlines` under the "latest event time wins" condition, leaves the
+    case exactly as applying the events one by one in order would: per case the entry with the
+    latest time, the first of equal times (one by one, a later entry of the same time does not
+    pass `status_at < at`). Applying them again changes nothing, so the timeline consumer needs
+    no inbox rows (rows are keyed by case and event id)."""
     rows: list[tuple[UUID, str, str, datetime, str, dict]]   # case, event id, status, at, message, detail
     statuses: dict[UUID, tuple[str, int, datetime]]          # case -> status, rank, at
-    deadlines: dict[UUID, datetime]
+    deadlines: dict[UUID, tuple[datetime, datetime]]         # case -> expected resolution, at
 
 
 def timeline_writes(batch: Iterable[tuple[UUID, str, datetime, Event, TimelineEntry]]) -> TimelineWrites:
     """`batch`: (case id, event id, event time, event, its `entry_for`) in delivery order."""
     rows: list[tuple[UUID, str, str, datetime, str, dict]] = []
     statuses: dict[UUID, tuple[str, int, datetime]] = {}
-    deadlines: dict[UUID, datetime] = {}
+    deadlines: dict[UUID, tuple[datetime, datetime]] = {}
 
     def advance(case_id: UUID, entry: TimelineEntry, at: datetime) -> None:
         if case_id not in statuses or at > statuses[case_id][2]:
@@ -127,6 +127,6 @@ def timeline_writes(batch: Iterable[tuple[UUID, str, datetime, Event, TimelineEn
             advance(case_id, closing, closed_at)
         due = entry.expected_resolution or (
             event.resolve_due if isinstance(event, CaseRouted) and not event.copy_reason else None)
-        if due:
-            deadlines[case_id] = due
+        if due and (case_id not in deadlines or at > deadlines[case_id][1]):
+            deadlines[case_id] = (due, at)
     return TimelineWrites(rows, statuses, deadlines)

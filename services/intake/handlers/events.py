@@ -32,7 +32,15 @@ async def _bulk_case_events(conn: asyncpg.Connection, ds: list[Delivery]) -> lis
     return [d for d, _ in shown if d.msg.case_id not in known]
 
 
+def _idempotent(d: Delivery) -> bool:
+    """Timeline rows are keyed by case and event id, and the status and the deadline move only
+    to a later event's (timeline_writes): an event applied twice changes nothing, so the timeline
+    consumer keeps no inbox rows (two or three per case)."""
+    return True
+
+
 on_case_event.bulk = _bulk_case_events  # type: ignore[attr-defined]
+on_case_event.idempotent = _idempotent  # type: ignore[attr-defined]
 
 
 def on_partner_voc(deps: IntakeDeps, outbox: Outbox) -> Process:
