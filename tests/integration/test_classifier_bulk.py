@@ -106,3 +106,12 @@ async def test_repeat_complaints_and_second_events_are_left_in_order_and_nothing
         "SELECT headers->>'ce-subject', count(*) FROM classifier.outbox WHERE headers->>'ce-type' = "
         "'kr.moksori.voc.classified.v1' GROUP BY 1"))
     assert {k: counts[str(k)] for k in (first, repeat, other, already)} == {first: 1, repeat: 1, other: 1, already: 1}
+    # the consumer keeps no inbox rows for VocReceived (OnReceived.idempotent): a complaint delivered
+    # again is classified again, but records nothing and sends nothing a second time
+    redelivered = received(repeat, "app", complaint, "cust-1")
+    assert handler.idempotent(redelivered)
+    await _apply(conn, handler, [redelivered], bulk=False)
+    assert await conn.fetchval("SELECT count(*) FROM classifier.customer_topics WHERE case_id = $1", repeat) == 1
+    assert await conn.fetchval("SELECT repeat_count FROM classifier.classifications WHERE case_id = $1", repeat) == 1
+    assert await conn.fetchval("SELECT count(*) FROM classifier.outbox WHERE headers->>'ce-subject' = $1 AND "
+                               "headers->>'ce-type' = 'kr.moksori.voc.classified.v1'", str(repeat)) == 1

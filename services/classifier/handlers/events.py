@@ -83,6 +83,12 @@ class OnReceived:
         if e.customer_key and c.kind == "complaint":
             await conn.execute(sql.RECORD_CUSTOMER_TOPIC, e.customer_key, c.topic, e.received_at, e.case_id)
 
+    def idempotent(self, d: Delivery) -> bool:
+        """A case is classified once: a classification already stored (ON CONFLICT on the case)
+        is not written again, nor are its events or its customer-topic record, so a redelivered
+        VocReceived needs no inbox row to stay harmless."""
+        return True
+
     async def bulk(self, conn: asyncpg.Connection, ds: list[Delivery]) -> list[Delivery]:
         """The batch's cases that need no repeat count (not a complaint, or no customer key) in two
         statements: their classifications, then all their outgoing events. A complaint with a

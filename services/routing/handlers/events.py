@@ -66,7 +66,13 @@ def on_classified(outbox: Outbox, directory: Directory, calendar: BusinessCalend
         await write(conn, list(first.values()))
         return rest
 
+    def idempotent(d: Delivery) -> bool:
+        """A case is routed once: ROUTE_CASES writes nothing, and sends nothing, for a case it
+        finds routed, so a redelivered VocClassified needs no inbox row to stay harmless."""
+        return True
+
     process.bulk = bulk  # type: ignore[attr-defined]
+    process.idempotent = idempotent  # type: ignore[attr-defined]
     return process
 
 
