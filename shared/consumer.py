@@ -9,6 +9,12 @@ message's fate:
   is acked without a second effect or a second outgoing event;
 - transient failure: nak with backoff, dead-lettered once max_deliver is reached.
 
+A process may declare two things about a message, so the consumer does less for it:
+- `no_effect(d)`: it would do nothing with it (most turns of a live call): acked at once, with no
+  transaction and no inbox row;
+- `idempotent(d)`: its effect is keyed so that applying it again changes nothing (a case written
+  once under its id): processed with no inbox row. Either must hold for every redelivery too.
+
 Every dead letter also raises an `AlertRaised` (reason `dead_letter`, on
 `voc.alert.group.dead_letter`), so operators hear about it without watching the DLQ.
 """
