@@ -178,6 +178,14 @@ def segment_event_id(call_id: str, seq: int) -> str:
     return str(uuid.uuid5(CALL_NAMESPACE, f"{call_id}#segment:{seq}"))
 
 
+def live_alert_id(call_id: str, reason: str) -> str:
+    """The id of a live call's alert for `reason`: a call raises at most one per reason, so a
+    retried screening publishes it again under the same id, which JetStream drops."""
+    import uuid
+
+    return str(uuid.uuid5(CALL_NAMESPACE, f"{call_id}#alert:{reason}"))
+
+
 class SttSegment(Message):
     """One live speech-to-text segment, published by the call-centre STT system."""
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from datetime import datetime
 
@@ -22,6 +23,10 @@ from shared.events import Message
 from shared.telemetry import inject
 
 log = logging.getLogger(__name__)
+
+# Runtime.publish_now: (message, event id) pairs published straight to JetStream, for events that
+# are a pure function of the message being consumed (their ids derived from it), not through the outbox
+PublishNow = Callable[[Sequence[tuple[Message, str]]], Awaitable[None]]
 
 # Whether the current task has made an outbox row since `watch_rows` (every row is made by
 # `Outbox.row`): a consumer whose batch added none skips the TAKE_OWN statement, a round trip

@@ -5,7 +5,6 @@ threshold, and nothing for the agent's words."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
@@ -14,10 +13,9 @@ import pytest
 
 from services.classifier.domain.lexicon import load_lexicon
 from services.classifier.handlers.events import on_segment
-from shared.cloudevents import decode, envelope_for
+from shared.cloudevents import envelope_for
 from shared.consumer import Delivery
-from shared.events import AlertRaised, CallSegmentReceived, case_id_for_call
-from shared.outbox import Outbox
+from shared.events import AlertRaised, CallSegmentReceived, case_id_for_call, live_alert_id
 
 pytestmark = pytest.mark.integration
 
@@ -55,22 +53,30 @@ def segments(turns, run: str) -> list[Delivery]:
     return out
 
 
-async def raised(conn, run: str) -> list[tuple]:
-    """The alerts a run left in the outbox, as (call, reason, severity, message, evidence texts)."""
-    rows = await conn.fetch("SELECT headers, body FROM classifier.outbox WHERE subject LIKE 'voc.alert.%'")
-    out = []
-    for r in rows:
-        headers = r["headers"] if isinstance(r["headers"], dict) else json.loads(r["headers"])
-        _, alert = decode(headers, bytes(r["body"]), (AlertRaised,))
-        if alert.call_id and alert.call_id.startswith(f"CALL-{run}-"):
-            out.append((alert.call_id.removeprefix(f"CALL-{run}-"), alert.reason, alert.severity, alert.message,
-                        tuple(e.text for e in alert.evidence)))
-    return sorted(out)
+class Published:
+    """Stands in for Runtime.publish_now: the alerts a run published, with their event ids."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[AlertRaised, str]] = []
+
+    async def __call__(self, msgs) -> None:
+        self.sent.extend(msgs)
+
+    def of(self, run: str) -> list[tuple]:
+        """(call, reason, severity, message, evidence texts) of a run's alerts."""
+        out = []
+        for alert, event_id in self.sent:
+            if alert.call_id and alert.call_id.startswith(f"CALL-{run}-"):
+                assert event_id == live_alert_id(alert.call_id, alert.reason)
+                out.append((alert.call_id.removeprefix(f"CALL-{run}-"), alert.reason, alert.severity, alert.message,
+                            tuple(e.text for e in alert.evidence)))
+        return sorted(out)
 
 
 async def test_a_batch_raises_exactly_what_one_segment_at_a_time_raises(conn):
     lexicon = load_lexicon()
-    process = on_segment(Outbox("classifier", "moksori/test"), SimpleNamespace(lexicon=lambda: lexicon))
+    published = Published()
+    process = on_segment(published, SimpleNamespace(lexicon=lambda: lexicon))
     bulk_run, one_run = uuid.uuid4().hex[:8], uuid.uuid4().hex[:8]
     for batch in (TURNS, LATER):
         async with conn.transaction():
@@ -78,7 +84,7 @@ async def test_a_batch_raises_exactly_what_one_segment_at_a_time_raises(conn):
         for d in segments(batch, one_run):
             async with conn.transaction():
                 await process(conn, d)
-    bulk, one = await raised(conn, bulk_run), await raised(conn, one_run)
+    bulk, one = published.of(bulk_run), published.of(one_run)
     assert bulk == one
     reasons = [(call, reason) for call, reason, *_ in bulk]
     assert reasons == [("mad", "emotion"), ("reg", "regulator"), ("slow", "emotion")], reasons
@@ -89,11 +95,38 @@ async def test_a_batch_raises_exactly_what_one_segment_at_a_time_raises(conn):
     assert {r["call_id"].rsplit("-", 1)[1]: r["angry_turns"] for r in counts} == {"mad": 5, "slow": 3}
 
 
+async def test_a_failed_publish_fails_the_batch_and_the_retry_sends_the_alert_once_under_the_same_id(conn):
+    """Alerts are published before the transaction commits, not through the outbox: a publish that
+    fails takes the batch's transaction with it (no alert row, so the retry finds the alert new);
+    the retry publishes it under the same id."""
+    lexicon = load_lexicon()
+    run = uuid.uuid4().hex[:8]
+
+    async def down(msgs):
+        raise ConnectionError("nats: timeout")
+
+    batch = segments(TURNS[:2], run)  # the second turn names 금감원
+    with pytest.raises(ConnectionError):
+        async with conn.transaction():
+            await on_segment(down, SimpleNamespace(lexicon=lambda: lexicon)).bulk(conn, batch)
+    assert not await conn.fetchval("SELECT count(*) FROM classifier.live_alerts WHERE call_id LIKE $1", f"CALL-{run}-%")
+    published = Published()
+    process = on_segment(published, SimpleNamespace(lexicon=lambda: lexicon))
+    for _ in range(2):  # and once more, as a redelivery would
+        async with conn.transaction():
+            await process.bulk(conn, segments(TURNS[:2], run))
+    assert [(call, reason) for call, reason, *_ in published.of(run)] == [("reg", "regulator")]
+
+
 def test_only_turns_with_something_to_record_are_processed():
     """The consumer acks the other turns without a transaction (`no_effect`): the agent's words,
     and customer turns with no watch word and no anger."""
     lexicon = load_lexicon()
-    process = on_segment(Outbox("classifier", "moksori/test"), SimpleNamespace(lexicon=lambda: lexicon))
+    process = on_segment(Published(), SimpleNamespace(lexicon=lambda: lexicon))
     quiet = {(d.msg.call_id.rsplit("-", 1)[1], d.msg.seq) for d in segments(TURNS + LATER, "q")
              if process.no_effect(d)}
     assert quiet == {("reg", 1), ("reg", 3), ("slow", 2)}
+    claimed = {(d.msg.call_id.rsplit("-", 1)[1], d.msg.seq) for d in segments(TURNS + LATER, "q")
+               if not process.no_effect(d) and not process.idempotent(d)}
+    assert claimed == {("mad", 1), ("mad", 2), ("mad", 3), ("mad", 4), ("mad", 5), ("slow", 1), ("slow", 3),
+                       ("slow", 4)}  # the angry turns, which are counted; the alerting ones need no inbox row

@@ -16,8 +16,8 @@ from services.classifier.domain.classify import Classifier, Item, raise_urgency
 from services.classifier.domain.rules import MODEL_RULE
 from shared.consumer import Delivery
 from shared.events import (AccountFreezeRequested, AlertRaised, CallSegmentReceived, CardBlockRequested,
-                           CaseReclassified, Classification, VocClassified, VocReceived)
-from shared.outbox import Outbox
+                           CaseReclassified, Classification, VocClassified, VocReceived, live_alert_id)
+from shared.outbox import Outbox, PublishNow
 
 
 @dataclass(frozen=True)
@@ -145,7 +145,18 @@ class OnReceived:
         return out
 
 
-def on_segment(outbox: Outbox, classifier: Classifier, metrics: ClassifierMetrics = ClassifierMetrics()):
+def on_segment(publish: PublishNow, classifier: Classifier, metrics: ClassifierMetrics = ClassifierMetrics()):
+    """Live call alerts are published straight away (`publish`: Runtime.publish_now), not through
+    the outbox: once the alert rows say which are new (at most one per call and reason), before
+    the transaction commits, and the segments are acked only after that. An alert's id is derived
+    from its call and reason (`live_alert_id`), so if the transaction then fails, the retry
+    publishes the same alert under the same id and JetStream drops it."""
+
+    async def send(raised: list[AlertRaised]) -> None:
+        if raised:
+            await publish([(a, live_alert_id(a.call_id or "", a.reason)) for a in raised])
+            count(raised)
+
     async def process(conn: asyncpg.Connection, d: Delivery) -> None:
         seg: CallSegmentReceived = d.msg  # type: ignore[assignment]
         if seg.speaker != "customer":  # an agent saying 금감원 is not the customer escalating
@@ -163,9 +174,7 @@ def on_segment(outbox: Outbox, classifier: Classifier, metrics: ClassifierMetric
             if angry >= lex.emotion.alert_after_turns and \
                     await conn.fetchval(sql.INSERT_LIVE_ALERT, seg.call_id, "emotion") is not None:
                 raised.append(emotion_alert(seg.case_id, seg.call_id, seg.affiliate, angry, abusive, s.angry))
-        for alert in raised:
-            await outbox.add(conn, alert)
-        count(raised)
+        await send(raised)
 
     async def bulk(conn: asyncpg.Connection, ds: list[Delivery]) -> list[Delivery]:
         """A fetched batch in three statements, with what `process` would decide one at a time:
@@ -204,10 +213,7 @@ def on_segment(outbox: Outbox, classifier: Classifier, metrics: ClassifierMetric
             keys = sorted(candidates)
             new = {(r["call_id"], r["reason"]) for r in await conn.fetch(
                 sql.INSERT_LIVE_ALERTS, [k[0] for k in keys], [k[1] for k in keys])}
-            raised = [candidates[k] for k in keys if k in new]
-            if raised:
-                await outbox.add_many(conn, raised)
-            count(raised)
+            await send([candidates[k] for k in keys if k in new])
         return []
 
     def count(raised: list[AlertRaised]) -> None:
@@ -224,8 +230,15 @@ def on_segment(outbox: Outbox, classifier: Classifier, metrics: ClassifierMetric
         s = screen_segment(seg.text, classifier.lexicon())
         return not s.alerts and not s.angry
 
+    def idempotent(d: Delivery) -> bool:
+        """A turn that only raises alerts: its alert rows are keyed by call and reason, its alerts'
+        ids by the same, so it needs no inbox row; an angry turn is counted, and does."""
+        seg: CallSegmentReceived = d.msg  # type: ignore[assignment]
+        return seg.speaker != "customer" or not screen_segment(seg.text, classifier.lexicon()).angry
+
     process.bulk = bulk  # type: ignore[attr-defined]
     process.no_effect = no_effect  # type: ignore[attr-defined]
+    process.idempotent = idempotent  # type: ignore[attr-defined]
     return process
 
 

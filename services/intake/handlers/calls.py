@@ -5,19 +5,16 @@ segments become one phone case."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
 
 import asyncpg
 
 from services.intake.domain.calls import Segment, assemble, case_text, opens_case
 from services.intake.handlers.submit import IntakeDeps, submit_voc
 from shared.consumer import Delivery, Process
-from shared.events import (AlertRaised, CallEnded, CallSegmentReceived, Message, SttSegment, VocSubmission,
-                           case_id_for_call, segment_event_id)
-from shared.outbox import Outbox
+from shared.events import (AlertRaised, CallEnded, CallSegmentReceived, SttSegment, VocSubmission, case_id_for_call,
+                           segment_event_id)
+from shared.outbox import Outbox, PublishNow
 from shared.pii import mask_text
-
-PublishNow = Callable[[Sequence[tuple[Message, str]]], Awaitable[None]]
 
 INSERT_SEGMENT = """
 INSERT INTO intake.call_segments (call_id, seq, speaker, text_encrypted, ts) VALUES ($1, $2, $3, $4, $5)
