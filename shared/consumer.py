@@ -179,7 +179,14 @@ class IdempotentConsumer:
         return quiet, rest
 
     def _idempotent(self, d: Delivery) -> bool:
-        return self.idempotent is not None and self.idempotent(d)
+        """Whether `idempotent` says so; one it cannot judge is claimed, as any other message."""
+        if self.idempotent is None:
+            return False
+        try:
+            return bool(self.idempotent(d))
+        except Exception:
+            log.exception("%s: idempotent failed on %s; claiming it", self.name, d.env.id)
+            return False
 
     async def _apply(self, conn: asyncpg.Connection, d: Delivery) -> None:
         if not self._idempotent(d) and await conn.fetchval(self.CLAIM, self.name, d.env.id) is None:

@@ -354,14 +354,20 @@ async def test_messages_idempotent_by_themselves_are_processed_without_an_inbox_
     process says so (`idempotent`) and the consumer claims no inbox row for it; the others of the
     batch are claimed as usual."""
     pool, js = probe
-    async with Harness(pool, js, nats_url, idempotent=lambda d: d.msg.team == "suggestions_review") as h:
+    def idempotent(d: Delivery) -> bool:
+        if d.msg.team == "special_handling":
+            raise ValueError("cannot tell")  # judged not idempotent: claimed
+        return d.msg.team == "suggestions_review"
+
+    async with Harness(pool, js, nats_url, idempotent=idempotent) as h:
         free = [await publish(js, resolved().model_copy(update={"team": "suggestions_review"})) for _ in range(3)]
         claimed = [await publish(js, resolved()) for _ in range(2)]
-        assert await wait_for(lambda: _processed(pool, 5), timeout=10)
+        claimed.append(await publish(js, resolved().model_copy(update={"team": "special_handling"})))
+        assert await wait_for(lambda: _processed(pool, 6), timeout=10)
         assert await wait_for(lambda: _pending_zero(js))
     assert {r["event_id"] for r in await pool.fetch("SELECT event_id FROM probe.effects")} == {*free, *claimed}
     assert {r["event_id"] for r in await pool.fetch("SELECT event_id FROM probe.inbox")} == set(claimed)
-    assert h.consumer.processed == 5
+    assert h.consumer.processed == 6
 
 
 async def test_a_batch_that_adds_no_outbox_rows_does_not_look_for_its_own(probe, nats_url, monkeypatch):
