@@ -8,17 +8,22 @@ command is taken by exactly one service.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
 from nats.js import JetStreamContext, api
-from nats.js.errors import BadRequestError, NotFoundError
+from nats.js.errors import BadRequestError, NotFoundError, ServerError
 
 from shared.events import AFFILIATES, TEAMS
 
 log = logging.getLogger(__name__)
 
 DAY = 86_400.0
+# nats-server answers 500 / 10049 "error creating store for stream" while the store of a stream of
+# the same name, just deleted, is still being torn down; creating it again a moment later works.
+STORE_NOT_READY = 10049
+STORE_RETRIES = (0.1, 0.25, 0.5, 1.0, 2.0)
 
 
 @dataclass(frozen=True)
@@ -172,7 +177,7 @@ async def ensure_topology(js: JetStreamContext, replicas: int = 1,
     for spec in STREAMS:
         cfg = spec.config(replicas)
         try:
-            await js.add_stream(cfg)
+            await _add_stream(js, cfg)
         except BadRequestError:  # exists with another config: converge it
             try:
                 await js.update_stream(cfg)
@@ -183,6 +188,19 @@ async def ensure_topology(js: JetStreamContext, replicas: int = 1,
     for c in consumers if consumers is not None else all_consumers():
         await js.add_consumer(c.stream, c.config())
     log.info("jetstream topology ready", extra={"streams": len(STREAMS)})
+
+
+async def _add_stream(js: JetStreamContext, cfg: api.StreamConfig) -> None:
+    for delay in STORE_RETRIES:
+        try:
+            await js.add_stream(cfg)
+            return
+        except ServerError as exc:
+            if exc.err_code != STORE_NOT_READY:
+                raise
+            log.warning("stream store not ready, retrying", extra={"stream": cfg.name, "delay_s": delay})
+            await asyncio.sleep(delay)
+    await js.add_stream(cfg)
 
 
 def consumer_drift(spec: ConsumerSpec, cfg: api.ConsumerConfig) -> list[str]:
