@@ -152,7 +152,8 @@ class IdempotentConsumer:
                     with self._span(d):
                         await self.process(conn, d)
                         log.debug("%s: processed %s", self.name, d.env.type)
-                own = await conn.fetch(self.relay.outbox.TAKE_OWN) if self.relay and applied and rows_made() else []
+                made = rows_made()
+                own = await conn.fetch(self.relay.outbox.TAKE_OWN, made) if self.relay and applied and made else []
         except Exception:  # isolate the bad one: retry each on its own
             for d in good:
                 await self._one(d)

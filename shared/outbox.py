@@ -28,18 +28,20 @@ log = logging.getLogger(__name__)
 # are a pure function of the message being consumed (their ids derived from it), not through the outbox
 PublishNow = Callable[[Sequence[tuple[Message, str]]], Awaitable[None]]
 
-# Whether the current task has made an outbox row since `watch_rows` (every row is made by
-# `Outbox.row`): a consumer whose batch added none skips the TAKE_OWN statement, a round trip
-# that scans the pending rows (the live-call and timeline consumers mostly add none).
-_ROWS_MADE: ContextVar[bool] = ContextVar("moksori_outbox_rows_made", default=False)
+# The event ids of the outbox rows the current task has made since `watch_rows` (every row is made
+# by `Outbox.row`, in this task or a task it started): the rows a consumer's batch takes with
+# TAKE_OWN, which finds them by their unique event id rather than by scanning the pending rows.
+# A batch that made none skips that round trip (the live-call and timeline consumers mostly make none).
+_ROWS_MADE: ContextVar[list[str] | None] = ContextVar("moksori_outbox_rows_made", default=None)
 
 
 def watch_rows() -> None:
-    _ROWS_MADE.set(False)
+    _ROWS_MADE.set([])
 
 
-def rows_made() -> bool:
-    return _ROWS_MADE.get()
+def rows_made() -> list[str]:
+    """The event ids of the rows made since `watch_rows` (empty if it was not called)."""
+    return _ROWS_MADE.get() or []
 
 
 class Outbox:
@@ -57,12 +59,15 @@ class Outbox:
         self.CLAIM_PENDING = (f"SELECT id, subject, headers, body FROM {schema}.outbox WHERE sent_at IS NULL "
                               "AND (held_until IS NULL OR held_until < now() OR id = ANY($2::bigint[])) "
                               "ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED")
-        # inside a transaction, before its commit: the rows it added itself (not those of its
-        # savepoints, which the relay claims), held for Relay.dispatch once it has committed. The
-        # hold commits with them, so no relay claims them in the moment between commit and publish.
+        # inside a transaction, before its commit: the rows it added itself ($1: the event ids it
+        # wrote, found by the unique index; not the rows of its savepoints, whose xmin differs and
+        # which the relay claims, nor rows another transaction wrote first), held for
+        # Relay.dispatch once it has committed. The hold commits with them, so no relay claims
+        # them in the moment between commit and publish.
         self.TAKE_OWN = (f"WITH own AS (UPDATE {schema}.outbox "
                          f"SET held_until = clock_timestamp() + make_interval(secs => {float(hold_s)}) "
-                         "WHERE sent_at IS NULL AND xmin = pg_current_xact_id_if_assigned()::xid "
+                         "WHERE event_id = ANY($1::text[]) AND sent_at IS NULL "
+                         "AND xmin = pg_current_xact_id_if_assigned()::xid "
                          "RETURNING id, subject, headers, body) SELECT * FROM own ORDER BY id")
         self.MARK_SENT = f"UPDATE {schema}.outbox SET sent_at = now() WHERE id = ANY($1::bigint[])"
         self.COUNT_PENDING = f"SELECT count(*) FROM {schema}.outbox WHERE sent_at IS NULL"
@@ -70,8 +75,11 @@ class Outbox:
     def row(self, msg: Message, *, id: str | None = None, time: datetime | None = None
             ) -> tuple[Envelope, tuple[str, str, dict, bytes]]:
         """The outbox row for a message, for callers that insert it in a statement of their own."""
-        _ROWS_MADE.set(True)
-        return self.encoded(msg, id=id, time=time)
+        env, row = self.encoded(msg, id=id, time=time)
+        made = _ROWS_MADE.get()
+        if made is not None:
+            made.append(env.id)
+        return env, row
 
     def encoded(self, msg: Message, *, id: str | None = None, time: datetime | None = None
                 ) -> tuple[Envelope, tuple[str, str, dict, bytes]]:

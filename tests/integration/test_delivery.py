@@ -371,7 +371,7 @@ async def test_messages_idempotent_by_themselves_are_processed_without_an_inbox_
 
 
 async def test_a_batch_that_adds_no_outbox_rows_does_not_look_for_its_own(probe, nats_url, monkeypatch):
-    """Taking the rows a batch added (Outbox.TAKE_OWN) is a round trip that scans the pending rows;
+    """Taking the rows a batch added (Outbox.TAKE_OWN) is a round trip;
     a batch that made none (the live-call and timeline consumers, mostly) skips it."""
     import asyncpg
 

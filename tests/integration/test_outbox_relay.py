@@ -14,7 +14,7 @@ from shared import db
 from shared.bus import ensure_topology
 from shared.devstack import NatsServer
 from shared.events import AlertRaised
-from shared.outbox import Outbox, Relay
+from shared.outbox import Outbox, Relay, rows_made, watch_rows
 
 pytestmark = pytest.mark.integration
 
@@ -40,9 +40,10 @@ async def add(pool, outbox: Outbox, n: int) -> None:
 
 async def add_held(pool, outbox: Outbox) -> list:
     """One event committed by a writer that holds it to publish itself (Outbox.TAKE_OWN)."""
+    watch_rows()
     async with pool.acquire() as conn, conn.transaction():
         await outbox.add(conn, alert())
-        return await conn.fetch(outbox.TAKE_OWN)
+        return await conn.fetch(outbox.TAKE_OWN, rows_made())
 
 
 async def test_relay_publishes_with_msg_id_and_marks_rows_sent(pool, clean_js):
@@ -101,14 +102,15 @@ async def test_dispatched_rows_go_out_at_once_and_the_next_flush_marks_them_with
     await ensure_topology(clean_js, consumers=())
     outbox = Outbox("probe", "moksori/test")
     relay = Relay(pool, clean_js, outbox)
+    watch_rows()
     async with pool.acquire() as conn:
         async with conn.transaction():
             await outbox.add(conn, alert())
             await outbox.add(conn, alert())
             async with conn.transaction():  # a savepoint's row is not the transaction's own: the relay claims it
                 await outbox.add(conn, alert())
-            own = await conn.fetch(outbox.TAKE_OWN)
-    assert len(own) == 2
+            own = await conn.fetch(outbox.TAKE_OWN, rows_made())
+    assert len(rows_made()) == 3 and len(own) == 2
     await relay.dispatch(own)
     assert (await clean_js.stream_info("VOC_ALERTS")).state.messages == 2  # before any flush
     assert await pool.fetchval(outbox.COUNT_PENDING) == 3  # published, not yet marked
@@ -223,3 +225,23 @@ async def test_a_busy_services_wake_ups_share_flushes_and_nothing_waits_long(poo
         await task
     assert (await clean_js.stream_info("VOC_ALERTS")).state.messages == 200
     assert flushes < 60, flushes  # one per wake-up would be ~200
+
+
+async def test_a_writer_takes_only_the_rows_it_wrote_not_those_others_wrote_with_the_same_or_other_ids(pool):
+    """TAKE_OWN finds the rows by the event ids the transaction made; a row with one of those ids
+    that another transaction wrote first (the insert did nothing: a redelivery), and every other
+    pending row, stay the relay's."""
+    outbox = Outbox("probe", "moksori/test")
+    first = alert()
+    async with pool.acquire() as conn, conn.transaction():
+        await outbox.add(conn, first, id="same-event")
+        await outbox.add(conn, alert())
+    watch_rows()
+    async with pool.acquire() as conn, conn.transaction():
+        await outbox.add(conn, first, id="same-event")  # ON CONFLICT DO NOTHING: not this transaction's row
+        await outbox.add(conn, alert(), id="new-event")
+        own = await conn.fetch(outbox.TAKE_OWN, rows_made())
+    assert rows_made() == ["same-event", "new-event"]
+    assert [r["id"] for r in own] == [await pool.fetchval("SELECT id FROM probe.outbox WHERE event_id = 'new-event'")]
+    held = await pool.fetch("SELECT event_id FROM probe.outbox WHERE held_until IS NOT NULL")
+    assert [r["event_id"] for r in held] == ["new-event"]

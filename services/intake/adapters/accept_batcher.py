@@ -15,7 +15,7 @@ from uuid import UUID
 
 import asyncpg
 
-from services.intake.adapters.repository import ACCEPT_CASE
+from services.intake.adapters.repository import ACCEPT_CASE, accept_event_ids
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,8 @@ class AcceptBatcher:
         try:
             async with self.pool.acquire() as conn, conn.transaction():
                 rows = await conn.fetchmany(ACCEPT_CASE, [args for args, _ in batch])
-                own = await conn.fetch(self.own_rows) if self.own_rows and self.dispatch and rows else []
+                own = (await conn.fetch(self.own_rows, [e for args, _ in batch for e in accept_event_ids(args)])
+                       if self.own_rows and self.dispatch and rows else [])
         except Exception:
             log.warning("batched accept failed; retrying %d submissions one by one", len(batch), exc_info=True)
             await asyncio.gather(*(self._one(args, fut) for args, fut in batch))

@@ -30,6 +30,11 @@ WITH c AS (
 )
 SELECT id FROM c"""
 
+
+def accept_event_ids(args: tuple) -> list[str]:
+    """The event ids of the outbox rows an ACCEPT_CASE call writes (its $18)."""
+    return args[17]
+
 FIND_PRIOR = """
 SELECT id, request_hash, response FROM intake.cases
 WHERE ($1::text IS NOT NULL AND idempotency_key = $1)
