@@ -63,3 +63,14 @@ async def test_a_group_commit_dispatches_exactly_the_rows_it_wrote(pool):
     assert len(dispatched) == 1
     assert await pool.fetchval("SELECT count(*) FROM intake.outbox") == 6
     await batcher.close()
+
+
+async def test_concurrent_requests_share_each_block_of_tracking_numbers(pool):
+    """Requests that find the block used up wait for one refill instead of each fetching a
+    block of its own and throwing the rest away: no number is skipped, one round trip per block."""
+    from services.intake.adapters.repository import TrackingNumbers
+
+    tracking = TrackingNumbers(block=50)
+    got = await asyncio.gather(*(tracking.next(pool) for _ in range(200)))
+    assert sorted(got) == list(range(min(got), min(got) + 200))
+    assert tracking.fetches == 4

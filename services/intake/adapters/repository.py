@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import asyncpg
@@ -82,15 +83,25 @@ GET_TIMELINE = "SELECT status, at, message, detail FROM intake.timeline WHERE ca
 
 class TrackingNumbers:
     """Tracking-code numbers taken from the sequence in blocks: one round trip per
-    block instead of per case. Codes stay unique; a restart leaves a gap."""
+    block instead of per case. Codes stay unique; a restart leaves a gap.
+
+    One block is fetched at a time: requests that find the block used up while it is being
+    refilled wait for that refill rather than each fetching (and discarding) a block of their own."""
 
     def __init__(self, block: int = 50) -> None:
         self.block = block
         self._free: list[int] = []
+        self._refill: asyncio.Lock | None = None
+        self.fetches = 0
 
-    async def next(self, conn: asyncpg.Connection) -> int:
+    async def next(self, conn: asyncpg.Connection | asyncpg.Pool) -> int:
         if not self._free:
-            self._free = [r[0] for r in await conn.fetch(NEXT_TRACKING_SEQS, self.block)][::-1]
+            if self._refill is None:
+                self._refill = asyncio.Lock()
+            async with self._refill:
+                if not self._free:  # another request may have refilled it while this one waited
+                    self._free = [r[0] for r in await conn.fetch(NEXT_TRACKING_SEQS, self.block)][::-1]
+                    self.fetches += 1
         return self._free.pop()
 
 
