@@ -28,8 +28,7 @@ class ServiceSettings(BaseSettings):
                               "they exist (NACK owns them in production)")
     db_pool_size: int = Field(10, ge=1, le=100)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    # housekeeping of the outbox and inbox tables (shared/housekeeping.py)
-    outbox_keep_hours: float = Field(24.0, gt=0, le=24 * 365, description="sent outbox rows are deleted after this")
+    # housekeeping of the inbox table (shared/housekeeping.py; the relay deletes outbox rows as it publishes)
     inbox_keep_days: float = Field(MAX_STREAM_AGE_DAYS + 1, le=3650,
                                    description="inbox rows are deleted after this; at least the longest stream age")
     housekeeping_interval_s: float = Field(600.0, ge=1, le=86_400)

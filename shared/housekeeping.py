@@ -1,8 +1,8 @@
 """Housekeeping of the messaging tables, so they do not grow for ever.
 
-- **outbox:** a row sent more than `outbox_keep_hours` ago (default 24) has done its job. Nothing
-  publishes a sent row again, and JetStream's duplicate window is 2 minutes. Sent rows stay a
-  day for inspection. Pending rows are never deleted, however old.
+- **outbox:** the relay deletes a row as it is published, so the table holds only pending rows,
+  which are never deleted, however old. Versions before shared migration 902 marked published
+  rows (`sent_at`) instead; rows such a replica marks during a rolling upgrade are deleted here.
 - **inbox:** a (consumer, event id) row guards one effect against a redelivery. A message can be
   redelivered only while its stream still holds it, and no stream keeps messages longer than
   `MAX_STREAM_AGE_DAYS` (shared/bus.py). So rows older than `inbox_keep_days` are deleted; the
@@ -10,8 +10,8 @@
 
 Rows go in chunks, each deleted in its own short transaction, so a backlog neither holds locks
 for long nor makes one huge transaction. Replicas may run it at the same time: a row deleted by
-one is skipped by the other. Both tables are written in time order, and a BRIN index on their
-time column (shared/sql/901) finds the old end without reading the whole table.
+one is skipped by the other. The inbox is written in time order, and a BRIN index on its time
+column (shared/sql/901) finds the old end without reading the whole table.
 """
 
 from __future__ import annotations
@@ -25,34 +25,31 @@ log = logging.getLogger(__name__)
 
 
 class Housekeeper:
-    def __init__(self, pool: asyncpg.Pool, schema: str, *, outbox_keep_hours: float, inbox_keep_days: float,
-                 chunk: int = 5000) -> None:
-        if outbox_keep_hours <= 0 or inbox_keep_days <= 0 or chunk < 1:
-            raise ValueError(f"outbox_keep_hours and inbox_keep_days must be > 0 and chunk >= 1, not "
-                             f"{outbox_keep_hours}, {inbox_keep_days} and {chunk}")
+    def __init__(self, pool: asyncpg.Pool, schema: str, *, inbox_keep_days: float, chunk: int = 5000) -> None:
+        if inbox_keep_days <= 0 or chunk < 1:
+            raise ValueError(f"inbox_keep_days must be > 0 and chunk >= 1, not {inbox_keep_days} and {chunk}")
         self.pool, self.chunk = pool, chunk
-        self.outbox_keep_hours, self.inbox_keep_days = float(outbox_keep_hours), float(inbox_keep_days)
-        # sent_at >= created_at: the created_at bound lets the BRIN index narrow the search
-        self.PURGE_SENT = (
+        self.inbox_keep_days = float(inbox_keep_days)
+        # rows an older version marked published (the table holds little else: pending rows)
+        self.PURGE_MARKED = (
             f"DELETE FROM {schema}.outbox WHERE id = ANY(ARRAY("
-            f"SELECT id FROM {schema}.outbox WHERE created_at < now() - make_interval(secs => $1) "
-            "AND sent_at < now() - make_interval(secs => $1) LIMIT $2))")
+            f"SELECT id FROM {schema}.outbox WHERE sent_at IS NOT NULL LIMIT $1))")
         self.PURGE_INBOX = (
             f"DELETE FROM {schema}.inbox WHERE ctid = ANY(ARRAY("
             f"SELECT ctid FROM {schema}.inbox WHERE processed_at < now() - make_interval(secs => $1) LIMIT $2))")
 
-    async def _purge(self, statement: str, keep_s: float) -> int:
+    async def _purge(self, statement: str, *args: object) -> int:
         total = 0
         while True:
-            status = await self.pool.execute(statement, keep_s, self.chunk)
+            status = await self.pool.execute(statement, *args, self.chunk)
             n = int(status.split()[-1])  # "DELETE n"
             total += n
             if n < self.chunk:
                 return total
 
     async def once(self) -> tuple[int, int]:
-        """(sent outbox rows, inbox rows) deleted."""
-        sent = await self._purge(self.PURGE_SENT, self.outbox_keep_hours * 3600)
+        """(outbox rows marked published by an older version, inbox rows) deleted."""
+        sent = await self._purge(self.PURGE_MARKED)
         inbox = await self._purge(self.PURGE_INBOX, self.inbox_keep_days * 86400)
         return sent, inbox
 
@@ -70,4 +67,4 @@ class Housekeeper:
                 log.warning("housekeeping skipped, tried again in %.0f s: %r", interval_s, exc)
                 continue
             if sent or inbox:
-                log.info("housekeeping: deleted %d sent outbox rows and %d inbox rows", sent, inbox)
+                log.info("housekeeping: deleted %d marked outbox rows and %d inbox rows", sent, inbox)

@@ -3,7 +3,8 @@
 A service writes its outgoing events with `Outbox.add(conn, ...)` inside the same
 transaction as the change they describe. The relay publishes pending rows to
 JetStream with `Nats-Msg-Id` (JetStream drops a re-publish inside its duplicate
-window) and marks them sent. While NATS is down the rows wait; nothing is lost.
+window) and deletes them: a row in the table is an event not yet published (JetStream
+keeps the published ones). While NATS is down the rows wait; nothing is lost.
 """
 
 from __future__ import annotations
@@ -69,7 +70,10 @@ class Outbox:
                          "WHERE event_id = ANY($1::text[]) AND sent_at IS NULL "
                          "AND xmin = pg_current_xact_id_if_assigned()::xid "
                          "RETURNING id, subject, headers, body) SELECT * FROM own ORDER BY id")
-        self.MARK_SENT = f"UPDATE {schema}.outbox SET sent_at = now() WHERE id = ANY($1::bigint[])"
+        # a published row is deleted, not marked: a delete writes no new row version and no index
+        # entries (marking `sent_at` did both, sent_at being in the pending index's predicate).
+        # `sent_at` is set only by versions before shared migration 902 (housekeeping deletes those rows).
+        self.DELETE_SENT = f"DELETE FROM {schema}.outbox WHERE id = ANY($1::bigint[])"
         self.COUNT_PENDING = f"SELECT count(*) FROM {schema}.outbox WHERE sent_at IS NULL"
 
     def row(self, msg: Message, *, id: str | None = None, time: datetime | None = None
@@ -117,7 +121,7 @@ class Relay:
         self._wake = asyncio.Event()
         self.published = 0
         self.dispatched = 0
-        self._to_mark: list[int] = []       # dispatched and published: marked by the next flush
+        self._to_delete: list[int] = []     # dispatched and published: deleted by the next flush
         self._given_back: set[int] = set()  # held rows whose dispatch failed: claimed despite the hold
         self._dispatching = 0               # dispatches under way, which drain() waits for
         self._no_dispatch = asyncio.Event()
@@ -131,8 +135,8 @@ class Relay:
         """Publishes the rows a transaction has just committed, held by it (Outbox.TAKE_OWN), at
         once instead of leaving them for the relay's next claim: one hop's latency is the publish,
         not a second transaction as well. The rows stay pending, and held, until the relay's next
-        flush marks them sent; a row whose publish fails is given back to the relay, which retries.
-        A crash before the marking leaves them to any relay once the hold expires: published again
+        flush deletes them; a row whose publish fails is given back to the relay, which retries.
+        A crash before the deleting leaves them to any relay once the hold expires: published again
         with the same Nats-Msg-Id, so JetStream drops the copies (and consumers would, by their inbox)."""
         self._dispatching += 1
         self._no_dispatch.clear()
@@ -143,7 +147,7 @@ class Relay:
             if not self._dispatching:
                 self._no_dispatch.set()
         self._given_back.update({r["id"] for r in rows} - set(sent))
-        self._to_mark.extend(sent)
+        self._to_delete.extend(sent)
         self.dispatched += len(sent)
         self._wake.set()
 
@@ -156,28 +160,28 @@ class Relay:
         return sent, next((res for res in results if isinstance(res, BaseException)), None)
 
     async def flush_once(self) -> int:
-        """Marks what `dispatch` published, then claims pending rows (not held, or given back),
-        publishes them and marks those that went out, all in one transaction. A publish that
-        fails is raised after the commit, so it does not undo the marking of the rest."""
-        marked, self._to_mark = self._to_mark, []
+        """Deletes what `dispatch` published, then claims pending rows (not held, or given back),
+        publishes them and deletes those that went out, all in one transaction. A publish that
+        fails is raised after the commit, so it does not undo the deleting of the rest."""
+        done, self._to_delete = self._to_delete, []
         sent: list[int] = []
         failure: ConnectionError | None = None
         committed = False
         try:
             async with self.pool.acquire() as conn, conn.transaction():
-                if marked:
-                    await conn.execute(self.outbox.MARK_SENT, marked)
+                if done:
+                    await conn.execute(self.outbox.DELETE_SENT, done)
                 rows = await conn.fetch(self.outbox.CLAIM_PENDING, self.batch, list(self._given_back))
                 if rows:
                     sent, first = await self._publish(rows)
                     if sent:
-                        await conn.execute(self.outbox.MARK_SENT, sent)
+                        await conn.execute(self.outbox.DELETE_SENT, sent)
                     if first is not None:
                         failure = ConnectionError(f"{len(rows) - len(sent)} outbox publishes failed: {first!r}")
             committed = True
         finally:
             if not committed:  # rolled back: still pending, published again (JetStream drops the copies)
-                self._to_mark.extend(marked)
+                self._to_delete.extend(done)
         self._given_back.difference_update(sent)
         if len(rows) < self.batch:  # every claimable row was seen: the others given back were sent elsewhere
             self._given_back.intersection_update(r["id"] for r in rows)
@@ -214,7 +218,7 @@ class Relay:
 
     async def drain(self, timeout: float = 5.0) -> None:
         """Best effort at shutdown, once the dispatches under way have finished (so what they
-        published is marked); whatever is left is published by the next start."""
+        published is deleted); whatever is left is published by the next start."""
         try:
             async with asyncio.timeout(timeout):
                 await self._no_dispatch.wait()

@@ -202,8 +202,7 @@ class Runtime:
         await self._topology()
         self.relay = Relay(self.pool, self.js, self.outbox)
         self._tasks.append(asyncio.create_task(self.relay.run(self._stop), name=f"{self.name}-relay"))
-        keeper = Housekeeper(self.pool, self.name, outbox_keep_hours=s.outbox_keep_hours,
-                             inbox_keep_days=s.inbox_keep_days)
+        keeper = Housekeeper(self.pool, self.name, inbox_keep_days=s.inbox_keep_days)
         self._tasks.append(asyncio.create_task(keeper.run(self._stop, s.housekeeping_interval_s),
                                                name=f"{self.name}-housekeeping"))
         for make in self._background:

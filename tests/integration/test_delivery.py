@@ -311,7 +311,7 @@ async def test_a_consumer_that_does_not_fill_batches_takes_what_is_there_at_once
 
 async def test_a_batch_publishes_its_outbox_rows_as_it_commits_without_waiting_for_the_relay(probe, nats_url):
     """No relay loop runs here: the events the batch's transaction added reach the stream anyway,
-    before the batch is acked, and stay pending only until a relay flush marks them sent."""
+    before the batch is acked, and stay pending only until a relay flush deletes them."""
     pool, js = probe
     before = (await js.stream_info("VOC_FEEDBACK")).state.messages
     async with Harness(pool, js, nats_url, relay=True) as h:

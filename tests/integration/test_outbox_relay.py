@@ -46,16 +46,18 @@ async def add_held(pool, outbox: Outbox) -> list:
         return await conn.fetch(outbox.TAKE_OWN, rows_made())
 
 
-async def test_relay_publishes_with_msg_id_and_marks_rows_sent(pool, clean_js):
+async def test_relay_publishes_with_msg_id_and_deletes_the_rows(pool, clean_js):
     await ensure_topology(clean_js, consumers=())
     outbox = Outbox("probe", "moksori/test")
     await add(pool, outbox, 25)
     relay = Relay(pool, clean_js, outbox, batch=10)
+    rows = await pool.fetch("SELECT event_id, subject, headers, body FROM probe.outbox")
     assert [await relay.flush_once() for _ in range(4)] == [10, 10, 5, 0]
     assert await pool.fetchval(outbox.COUNT_PENDING) == 0
+    assert await pool.fetchval("SELECT count(*) FROM probe.outbox") == 0  # published rows are deleted
     assert (await clean_js.stream_info("VOC_ALERTS")).state.messages == 25
-    # publishing the same rows again (a relay that crashed before marking) is dropped by JetStream
-    await pool.execute("UPDATE probe.outbox SET sent_at = NULL")
+    # publishing the same rows again (a relay that crashed before deleting them) is dropped by JetStream
+    await pool.executemany(outbox.INSERT, [tuple(r) for r in rows])
     await relay.flush_once()
     await relay.flush_once()
     await relay.flush_once()
@@ -98,7 +100,7 @@ async def _eventually(get, want, timeout=10.0):
         await asyncio.sleep(0.1)
 
 
-async def test_dispatched_rows_go_out_at_once_and_the_next_flush_marks_them_without_republishing(pool, clean_js):
+async def test_dispatched_rows_go_out_at_once_and_the_next_flush_deletes_them_without_republishing(pool, clean_js):
     await ensure_topology(clean_js, consumers=())
     outbox = Outbox("probe", "moksori/test")
     relay = Relay(pool, clean_js, outbox)
@@ -113,8 +115,8 @@ async def test_dispatched_rows_go_out_at_once_and_the_next_flush_marks_them_with
     assert len(rows_made()) == 3 and len(own) == 2
     await relay.dispatch(own)
     assert (await clean_js.stream_info("VOC_ALERTS")).state.messages == 2  # before any flush
-    assert await pool.fetchval(outbox.COUNT_PENDING) == 3  # published, not yet marked
-    assert await relay.flush_once() == 1  # marks the two, claims only the savepoint's row
+    assert await pool.fetchval(outbox.COUNT_PENDING) == 3  # published, not yet deleted
+    assert await relay.flush_once() == 1  # deletes the two, claims only the savepoint's row
     assert await pool.fetchval(outbox.COUNT_PENDING) == 0
     assert (await clean_js.stream_info("VOC_ALERTS")).state.messages == 3
     assert relay.dispatched == 2 and relay.published == 1
@@ -145,7 +147,7 @@ async def test_held_rows_are_left_alone_between_commit_and_dispatch_until_their_
     mine, other = Relay(pool, clean_js, outbox), Relay(pool, clean_js, outbox)
     assert await other.flush_once() == 0 and await mine.flush_once() == 0
     await mine.dispatch(own)
-    assert await mine.flush_once() == 0  # marks it
+    assert await mine.flush_once() == 0  # deletes it
     await asyncio.sleep(1.1)
     assert await other.flush_once() == 0  # sent: never claimed again
     assert (await clean_js.stream_info("VOC_ALERTS")).state.messages == 1
@@ -157,12 +159,12 @@ async def test_held_rows_are_left_alone_between_commit_and_dispatch_until_their_
     assert await pool.fetchval(outbox.COUNT_PENDING) == 0
 
 
-async def test_a_failed_publish_does_not_undo_the_marking_of_what_went_out(pool, clean_js):
+async def test_a_failed_publish_does_not_undo_the_deleting_of_what_went_out(pool, clean_js):
     await ensure_topology(clean_js, consumers=())
     outbox = Outbox("probe", "moksori/test")
     relay = Relay(pool, clean_js, outbox)
     own = await add_held(pool, outbox)
-    await relay.dispatch(own)  # published; to be marked by the next flush
+    await relay.dispatch(own)  # published; to be deleted by the next flush
     await add(pool, outbox, 2)  # the relay's to publish
     await pool.execute("INSERT INTO probe.outbox (event_id, subject, headers, body) "
                        "VALUES ('no-stream', 'voc.nowhere.x', '{}'::jsonb, 'x'::bytea)")  # no stream takes it
@@ -183,7 +185,7 @@ class _SlowJetStream:
         return await self.js.publish(*args, **kwargs)
 
 
-async def test_drain_at_shutdown_waits_for_dispatches_under_way_and_marks_them(pool, clean_js):
+async def test_drain_at_shutdown_waits_for_dispatches_under_way_and_deletes_them(pool, clean_js):
     await ensure_topology(clean_js, consumers=())
     outbox = Outbox("probe", "moksori/test")
     relay = Relay(pool, _SlowJetStream(clean_js), outbox)
@@ -192,7 +194,7 @@ async def test_drain_at_shutdown_waits_for_dispatches_under_way_and_marks_them(p
     await asyncio.sleep(0.05)
     await relay.drain()
     assert dispatching.done()
-    assert await pool.fetchval(outbox.COUNT_PENDING) == 0  # marked, not left held for the next start
+    assert await pool.fetchval(outbox.COUNT_PENDING) == 0  # deleted, not left held for the next start
 
 
 async def test_a_busy_services_wake_ups_share_flushes_and_nothing_waits_long(pool, clean_js):

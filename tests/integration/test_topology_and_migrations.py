@@ -62,7 +62,8 @@ async def test_migrations_apply_once_and_refuse_edited_files(database_url, tmp_p
     conn = await asyncpg.connect(database_url)
     try:
         assert await db.migrate(conn, "probe", tmp_path) == ["000_messaging.sql", "001_things.sql",
-                                                             "900_outbox_hold.sql", "901_housekeeping_indexes.sql"]
+                                                             "900_outbox_hold.sql", "901_housekeeping_indexes.sql",
+                                                             "902_outbox_delete_on_send.sql"]
         assert await db.migrate(conn, "probe", tmp_path) == []
         (tmp_path / "002_more.sql").write_text("ALTER TABLE probe.things ADD COLUMN name text;")
         assert await db.migrate(conn, "probe", tmp_path) == ["002_more.sql"]
