@@ -63,7 +63,7 @@ async def test_migrations_apply_once_and_refuse_edited_files(database_url, tmp_p
     try:
         assert await db.migrate(conn, "probe", tmp_path) == ["000_messaging.sql", "001_things.sql",
                                                              "900_outbox_hold.sql", "901_housekeeping_indexes.sql",
-                                                             "902_outbox_delete_on_send.sql"]
+                                                             "902_outbox_delete_on_send.sql", "903_outbox_no_pending_index.sql"]
         assert await db.migrate(conn, "probe", tmp_path) == []
         (tmp_path / "002_more.sql").write_text("ALTER TABLE probe.things ADD COLUMN name text;")
         assert await db.migrate(conn, "probe", tmp_path) == ["002_more.sql"]

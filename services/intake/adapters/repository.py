@@ -44,21 +44,29 @@ LIMIT 1"""
 
 KNOWN_CASES = "SELECT id FROM intake.cases WHERE id = ANY($1::uuid[])"
 
-# a batch of timeline events in three statements (domain/timeline.py: timeline_writes)
+# a batch of timeline events in two statements (domain/timeline.py: timeline_writes)
 INSERT_TIMELINE_MANY = """
 INSERT INTO intake.timeline (case_id, event_id, status, at, message, detail)
 SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::jsonb[])
 ON CONFLICT DO NOTHING"""
-# events from several streams arrive in any order: the latest one (by event time) sets the status
-ADVANCE_STATUS_MANY = """
-UPDATE intake.cases c SET status = u.status, status_rank = u.rank, status_at = u.at, updated_at = now()
-FROM unnest($1::uuid[], $2::text[], $3::int[], $4::timestamptz[]) AS u (id, status, rank, at)
-WHERE c.id = u.id AND c.status_at < u.at"""
-# the same for the deadline the customer sees: the latest event's wins, in whatever order they come
-SET_EXPECTED_RESOLUTION_MANY = """
-UPDATE intake.cases c SET expected_resolution = u.due, expected_resolution_at = u.at
-FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[]) AS u (id, due, at)
-WHERE c.id = u.id AND (c.expected_resolution_at IS NULL OR c.expected_resolution_at < u.at)"""
+# events from several streams arrive in any order: the latest one (by event time) sets the status,
+# and the latest one that names a deadline sets the date the customer sees. Both in one statement,
+# so a case that gets both in a batch (a CaseRouted) gets one new row version, not two. A case
+# with no status ($4 NULL) or no deadline ($6 NULL) in the batch keeps that part as it is.
+ADVANCE_CASES_MANY = """
+UPDATE intake.cases c SET
+    status = CASE WHEN u.status_at > c.status_at THEN u.status ELSE c.status END,
+    status_rank = CASE WHEN u.status_at > c.status_at THEN u.rank ELSE c.status_rank END,
+    updated_at = CASE WHEN u.status_at > c.status_at THEN now() ELSE c.updated_at END,
+    status_at = GREATEST(c.status_at, u.status_at),
+    expected_resolution = CASE WHEN u.due_at > coalesce(c.expected_resolution_at, '-infinity')
+                               THEN u.due ELSE c.expected_resolution END,
+    expected_resolution_at = CASE WHEN u.due_at > coalesce(c.expected_resolution_at, '-infinity')
+                                  THEN u.due_at ELSE c.expected_resolution_at END
+FROM unnest($1::uuid[], $2::text[], $3::int[], $4::timestamptz[], $5::timestamptz[], $6::timestamptz[])
+     AS u (id, status, rank, status_at, due, due_at)
+WHERE c.id = u.id
+  AND (u.status_at > c.status_at OR u.due_at > coalesce(c.expected_resolution_at, '-infinity'))"""
 
 GET_CASE = """
 SELECT id, tracking_code, channel, status, kind_hint, affiliate_hint, text_masked, received_at,
@@ -88,7 +96,7 @@ class TrackingNumbers:
     One block is fetched at a time: requests that find the block used up while it is being
     refilled wait for that refill rather than each fetching (and discarding) a block of their own."""
 
-    def __init__(self, block: int = 50) -> None:
+    def __init__(self, block: int = 200) -> None:
         self.block = block
         self._free: list[int] = []
         self._refill: asyncio.Lock | None = None
@@ -115,12 +123,11 @@ async def find_prior(conn: asyncpg.Connection, idempotency_key: str | None, chan
 async def write_timeline(conn: asyncpg.Connection, w: TimelineWrites) -> None:
     if w.rows:
         await conn.execute(INSERT_TIMELINE_MANY, *(list(col) for col in zip(*w.rows)))
-    if w.statuses:
-        ids = list(w.statuses)
-        await conn.execute(ADVANCE_STATUS_MANY, ids, *(list(col) for col in zip(*w.statuses.values())))
-    if w.deadlines:
-        ids = list(w.deadlines)
-        await conn.execute(SET_EXPECTED_RESOLUTION_MANY, ids, *(list(col) for col in zip(*w.deadlines.values())))
+    ids = list(w.statuses.keys() | w.deadlines.keys())
+    if ids:
+        none3, none2 = (None, None, None), (None, None)
+        cols = [(*w.statuses.get(i, none3), *w.deadlines.get(i, none2)) for i in ids]
+        await conn.execute(ADVANCE_CASES_MANY, ids, *(list(col) for col in zip(*cols)))
 
 
 def ref_args(ref: str) -> tuple[uuid.UUID | None, str | None]:
