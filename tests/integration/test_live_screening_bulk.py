@@ -130,3 +130,35 @@ def test_only_turns_with_something_to_record_are_processed():
                if not process.no_effect(d) and not process.idempotent(d)}
     assert claimed == {("mad", 1), ("mad", 2), ("mad", 3), ("mad", 4), ("mad", 5), ("slow", 1), ("slow", 3),
                        ("slow", 4)}  # the angry turns, which are counted; the alerting ones need no inbox row
+
+
+async def test_each_turn_is_screened_once_for_all_the_hooks(conn, monkeypatch):
+    """no_effect, idempotent and bulk each need a turn's screening: a turn is screened once for all
+    of them (and again only after the lexicon is reloaded)."""
+    from services.classifier.handlers import events as handlers
+
+    screened: list[str] = []
+    original = handlers.screen_segment
+
+    def counting(text, lex):
+        screened.append(text)
+        return original(text, lex)
+
+    monkeypatch.setattr(handlers, "screen_segment", counting)
+    lexicons = [load_lexicon()]
+    process = on_segment(Published(), SimpleNamespace(lexicon=lambda: lexicons[-1]))
+    batch = segments(TURNS, uuid.uuid4().hex[:8])
+    rest = [d for d in batch if not process.no_effect(d)]
+    for d in rest:
+        process.idempotent(d)
+    async with conn.transaction():
+        await process.bulk(conn, rest)
+    customer_turns = [d.msg.text for d in batch if d.msg.speaker == "customer"]
+    assert sorted(screened) == sorted(customer_turns)
+    screened.clear()
+    lexicons.append(load_lexicon())  # a reload: the next batch is screened under the new lexicon
+    again = segments(TURNS[:2], uuid.uuid4().hex[:8])
+    process.no_effect(again[1])
+    lexicons.append(load_lexicon())
+    process.idempotent(again[1])
+    assert screened == [again[1].msg.text] * 2

@@ -145,12 +145,31 @@ class OnReceived:
         return out
 
 
+MEMO_LIMIT = 4096  # screenings kept between a batch's hooks (a batch is at most a few hundred turns)
+
+
 def on_segment(publish: PublishNow, classifier: Classifier, metrics: ClassifierMetrics = ClassifierMetrics()):
     """Live call alerts are published straight away (`publish`: Runtime.publish_now), not through
     the outbox: once the alert rows say which are new (at most one per call and reason), before
     the transaction commits, and the segments are acked only after that. An alert's id is derived
     from its call and reason (`live_alert_id`), so if the transaction then fails, the retry
     publishes the same alert under the same id and JetStream drops it."""
+
+    # a turn that alerts or is angry, screened once for every hook that asks about it (no_effect,
+    # idempotent, then bulk or process), under the lexicon it was screened with; taken out when its
+    # batch is written, and cleared if batches that failed before that leave entries behind
+    memo: dict[str, tuple[object, Screening]] = {}
+
+    def screened(d: Delivery, lex) -> Screening:
+        hit = memo.get(d.env.id)
+        if hit is not None and hit[0] is lex:
+            return hit[1]
+        s = screen_segment(d.msg.text, lex)  # type: ignore[attr-defined]
+        if s.alerts or s.angry:
+            if len(memo) >= MEMO_LIMIT:
+                memo.clear()
+            memo[d.env.id] = (lex, s)
+        return s
 
     async def send(raised: list[AlertRaised]) -> None:
         if raised:
@@ -162,7 +181,8 @@ def on_segment(publish: PublishNow, classifier: Classifier, metrics: ClassifierM
         if seg.speaker != "customer":  # an agent saying 금감원 is not the customer escalating
             return
         lex = classifier.lexicon()
-        s = screen_segment(seg.text, lex)
+        s = screened(d, lex)
+        memo.pop(d.env.id, None)
         raised: list[AlertRaised] = []
         for reason, severity, message, evidence in s.alerts:
             if await conn.fetchval(sql.INSERT_LIVE_ALERT, seg.call_id, reason) is not None:
@@ -183,8 +203,10 @@ def on_segment(publish: PublishNow, classifier: Classifier, metrics: ClassifierM
         not raised before are raised."""
         lex = classifier.lexicon()
         turns = sorted(((d.msg, s) for d in ds if d.msg.speaker == "customer"  # type: ignore[attr-defined]
-                        and ((s := screen_segment(d.msg.text, lex)).alerts or s.angry)),  # type: ignore[attr-defined]
+                        and ((s := screened(d, lex)).alerts or s.angry)),
                        key=lambda t: (t[0].call_id, t[0].seq))
+        for d in ds:
+            memo.pop(d.env.id, None)
         candidates: dict[tuple[str, str], AlertRaised] = {}
         for seg, s in turns:
             for reason, severity, message, evidence in s.alerts:
@@ -227,14 +249,14 @@ def on_segment(publish: PublishNow, classifier: Classifier, metrics: ClassifierM
         seg: CallSegmentReceived = d.msg  # type: ignore[assignment]
         if seg.speaker != "customer":
             return True
-        s = screen_segment(seg.text, classifier.lexicon())
+        s = screened(d, classifier.lexicon())
         return not s.alerts and not s.angry
 
     def idempotent(d: Delivery) -> bool:
         """A turn that only raises alerts: its alert rows are keyed by call and reason, its alerts'
         ids by the same, so it needs no inbox row; an angry turn is counted, and does."""
         seg: CallSegmentReceived = d.msg  # type: ignore[assignment]
-        return seg.speaker != "customer" or not screen_segment(seg.text, classifier.lexicon()).angry
+        return seg.speaker != "customer" or not screened(d, classifier.lexicon()).angry
 
     process.bulk = bulk  # type: ignore[attr-defined]
     process.no_effect = no_effect  # type: ignore[attr-defined]
