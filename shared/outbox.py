@@ -110,6 +110,14 @@ class Outbox:
         await conn.execute(self.INSERT_MANY, *self.columns(msgs))
 
 
+async def publish_each(js: JetStreamContext, msgs: Sequence[tuple[str, bytes, dict]]) -> list[BaseException | None]:
+    """Publishes every (subject, body, headers) at once and waits for all the acks: per message,
+    None if JetStream acked it, or the error."""
+    results = await asyncio.gather(*(js.publish(subject, body, headers=headers) for subject, body, headers in msgs),
+                                   return_exceptions=True)
+    return [r if isinstance(r, BaseException) else None for r in results]
+
+
 class Relay:
     def __init__(self, pool: asyncpg.Pool, js: JetStreamContext, outbox: Outbox, *,
                  batch: int = 500, idle_poll_s: float = 0.5, coalesce_s: float = 0.02) -> None:
@@ -153,11 +161,9 @@ class Relay:
 
     async def _publish(self, rows: list) -> tuple[list[int], BaseException | None]:
         """Publishes outbox rows at once: the ids that went out, and the first error if any did not."""
-        results = await asyncio.gather(
-            *(self.js.publish(r["subject"], bytes(r["body"]), headers=r["headers"]) for r in rows),
-            return_exceptions=True)
-        sent = [r["id"] for r, res in zip(rows, results) if not isinstance(res, BaseException)]
-        return sent, next((res for res in results if isinstance(res, BaseException)), None)
+        errors = await publish_each(self.js, [(r["subject"], bytes(r["body"]), r["headers"]) for r in rows])
+        sent = [r["id"] for r, error in zip(rows, errors) if error is None]
+        return sent, next((error for error in errors if error is not None), None)
 
     async def flush_once(self) -> int:
         """Deletes what `dispatch` published, then claims pending rows (not held, or given back),

@@ -35,7 +35,7 @@ from shared.consumer import IdempotentConsumer, Process, normalise_fetch_timeout
 from shared.events import Message
 from shared.housekeeping import Housekeeper
 from shared.metrics import Metrics
-from shared.outbox import Outbox, Relay
+from shared.outbox import Outbox, Relay, publish_each
 from shared.telemetry import TraceRequests, setup_logging, setup_tracing
 
 log = logging.getLogger(__name__)
@@ -120,9 +120,8 @@ class Runtime:
         if self.js is None:
             raise ConnectionError("the bus is not up")
         rows = [self.outbox.encoded(msg, id=event_id)[1] for msg, event_id in msgs]
-        results = await asyncio.gather(*(self.js.publish(subject, body, headers=headers)
-                                         for _, subject, headers, body in rows), return_exceptions=True)
-        failed = [r for r in results if isinstance(r, BaseException)]
+        failed = [e for e in await publish_each(self.js, [(subject, body, headers) for _, subject, headers, body in rows])
+                  if e is not None]
         if failed:
             raise ConnectionError(f"{len(failed)} of {len(rows)} publishes failed: {failed[0]!r}")
 

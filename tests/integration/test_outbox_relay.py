@@ -247,3 +247,17 @@ async def test_a_writer_takes_only_the_rows_it_wrote_not_those_others_wrote_with
     assert [r["id"] for r in own] == [await pool.fetchval("SELECT id FROM probe.outbox WHERE event_id = 'new-event'")]
     held = await pool.fetch("SELECT event_id FROM probe.outbox WHERE held_until IS NOT NULL")
     assert [r["event_id"] for r in held] == ["new-event"]
+
+
+async def test_publish_each_reports_per_message_which_publishes_jetstream_acked(clean_js):
+    """The relay and Runtime.publish_now share it: one publish that no stream takes fails on its
+    own, the others are acked."""
+    from shared.outbox import publish_each
+
+    await ensure_topology(clean_js, consumers=())
+    outbox = Outbox("probe", "moksori/test")
+    good = [outbox.encoded(alert())[1] for _ in range(2)]
+    errors = await publish_each(clean_js, [(good[0][1], good[0][3], good[0][2]), ("voc.nowhere.x", b"{}", {}),
+                                           (good[1][1], good[1][3], good[1][2])])
+    assert errors[0] is None and errors[2] is None and errors[1] is not None
+    assert (await clean_js.stream_info("VOC_ALERTS")).state.messages == 2
