@@ -17,7 +17,8 @@ it prints, in the same run:
 
 `--profile` records the services with py-spy during the 500/s run (`--profile-rate` picks another) and prints
 where their time goes.
-`--stages` also times each hop (accept → received → classified → routed).
+`--stages` also times each hop (accept → received → classified → routed, each from the scheduled send) and
+how long the client waited for intake's answer.
 `--pg-stats` loads pg_stat_statements and prints, per rate, the statements PostgreSQL spent its time
 on: calls per accepted case, mean and total execution time.
 """
@@ -196,6 +197,10 @@ async def ours(stack: devrun.Stack, vocs: list[dict], rate: float, seconds: floa
     finish(run, sent_wall, seen, anchor[1])
     hops = (("accept→received", sent_wall, stages["received"]), ("received→classified", stages["received"],
             stages["classified"]), ("classified→routed", stages["classified"], seen)) if with_stages else ()
+    if with_stages:  # how long the client waited for intake's answer (queueing for a connection included)
+        waited = sorted((a.answered - a.scheduled) * 1000 for a in answers)
+        run.stages["http answer"] = {"p50_ms": round(waited[len(waited) // 2], 1),
+                                     "p99_ms": round(waited[int(len(waited) * .99)], 1)}
     for name, a, b in hops:
         lat = sorted((b[c] - a[c]) * 1000 for c in sent_wall if c in a and c in b)
         if lat:
