@@ -197,14 +197,16 @@ async def ours(stack: devrun.Stack, vocs: list[dict], rate: float, seconds: floa
     finish(run, sent_wall, seen, anchor[1])
     hops = (("accept→received", sent_wall, stages["received"]), ("received→classified", stages["received"],
             stages["classified"]), ("classified→routed", stages["classified"], seen)) if with_stages else ()
+    def p50_p99(ms: list[float]) -> dict[str, float]:
+        ms.sort()
+        return {"p50_ms": round(ms[len(ms) // 2], 1), "p99_ms": round(ms[int(len(ms) * .99)], 1)}
+
     if with_stages:  # how long the client waited for intake's answer (queueing for a connection included)
-        waited = sorted((a.answered - a.scheduled) * 1000 for a in answers)
-        run.stages["http answer"] = {"p50_ms": round(waited[len(waited) // 2], 1),
-                                     "p99_ms": round(waited[int(len(waited) * .99)], 1)}
+        run.stages["http answer"] = p50_p99([(a.answered - a.scheduled) * 1000 for a in answers])
     for name, a, b in hops:
-        lat = sorted((b[c] - a[c]) * 1000 for c in sent_wall if c in a and c in b)
+        lat = [(b[c] - a[c]) * 1000 for c in sent_wall if c in a and c in b]
         if lat:
-            run.stages[name] = {"p50_ms": round(lat[len(lat) // 2], 1), "p99_ms": round(lat[int(len(lat) * .99)], 1)}
+            run.stages[name] = p50_p99(lat)
     for w in watchers:
         w.cancel()
     await nc.close()

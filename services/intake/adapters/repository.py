@@ -36,6 +36,7 @@ def accept_event_ids(args: tuple) -> list[str]:
     """The event ids of the outbox rows an ACCEPT_CASE call writes (its $18)."""
     return args[17]
 
+
 FIND_PRIOR = """
 SELECT id, request_hash, response FROM intake.cases
 WHERE ($1::text IS NOT NULL AND idempotency_key = $1)
@@ -99,13 +100,11 @@ class TrackingNumbers:
     def __init__(self, block: int = 200) -> None:
         self.block = block
         self._free: list[int] = []
-        self._refill: asyncio.Lock | None = None
+        self._refill = asyncio.Lock()
         self.fetches = 0
 
     async def next(self, conn: asyncpg.Connection | asyncpg.Pool) -> int:
         if not self._free:
-            if self._refill is None:
-                self._refill = asyncio.Lock()
             async with self._refill:
                 if not self._free:  # another request may have refilled it while this one waited
                     self._free = [r[0] for r in await conn.fetch(NEXT_TRACKING_SEQS, self.block)][::-1]
@@ -123,7 +122,8 @@ async def find_prior(conn: asyncpg.Connection, idempotency_key: str | None, chan
 async def write_timeline(conn: asyncpg.Connection, w: TimelineWrites) -> None:
     if w.rows:
         await conn.execute(INSERT_TIMELINE_MANY, *(list(col) for col in zip(*w.rows)))
-    ids = list(w.statuses.keys() | w.deadlines.keys())
+    # in id order, so two replicas' batches that share cases lock their rows in the same order
+    ids = sorted(w.statuses.keys() | w.deadlines.keys())
     if ids:
         none3, none2 = (None, None, None), (None, None)
         cols = [(*w.statuses.get(i, none3), *w.deadlines.get(i, none2)) for i in ids]
