@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from services.classifier.domain.lexicon import load_lexicon
-from services.classifier.domain.prefilter import Prefilter, fold, required
+from services.classifier.domain.prefilter import Prefilter, fold, required, requirements
 from services.classifier.domain.rules import Text, find_flags, find_urgency_rules, model_critical
 
 CORPUS = Path(__file__).resolve().parents[2] / "services" / "classifier" / "corpus"
@@ -34,6 +34,23 @@ def test_the_literal_a_pattern_requires(pattern, needs):
     assert required(rx(pattern)) == frozenset(needs)
 
 
+def test_every_requirement_of_a_sequence_is_kept_the_most_selective_first():
+    assert requirements(rx(r"(?:하|넣|내)지\s*않")) == (frozenset("하넣내"), frozenset("지"), frozenset("않"))
+    assert requirements(rx(r"금융\s*감독\s*원")) == (frozenset({"금융"}), frozenset({"감독"}), frozenset("원"))
+    assert requirements(rx(r"(?:abc)?d[렸릴]+")) == (frozenset("d"), frozenset("렸릴"))  # optional: nothing
+    assert requirements(rx(r"\d+")) == ()
+
+
+def test_a_pattern_is_possible_only_when_every_requirement_is_met():
+    p, q = rx(r"(?:하|넣|내)지\s*않"), rx(r"하지")
+    f = Prefilter([p, q])
+    for text, p_possible in [("민원 하지 않을게요", True), ("민원 하지 마세요", False), ("않지 내", True)]:
+        present = Text(text, f).present
+        assert f.possible(p, present) is p_possible, text
+        assert (id(p) in f.possible_ids(present)) is p_possible, text
+        assert f.possible(q, present) is ("하지" in text)
+
+
 @pytest.mark.parametrize("pattern", [r"\d+", r"[^가-힣]{3}", r"(?:a|)b?", r"(.)\1", r"[가-힣]{2}"])
 def test_a_pattern_that_requires_no_literal_is_always_run(pattern):
     p = rx(pattern)
@@ -46,7 +63,7 @@ def test_a_text_is_searched_only_with_the_patterns_it_can_match():
     f = Prefilter([a, b])
     present = f.present("".join("어제 금감원 에 민원 넣었어요".split()))
     assert f.possible(a, present) and not f.possible(b, present)
-    assert f.possible(a, f.present("FSS금감원".casefold()))
+    assert f.possible(a, f.present("FSS금감원에민원".casefold()))
 
 
 def _texts() -> list[str]:

@@ -3,9 +3,11 @@
 Most of the lexicon's ~500 patterns find nothing in a given text, and a regular
 expression with look-arounds and alternations costs a scan of the text to say so.
 Every pattern here requires some literal text: "금융\\s*감독\\s*원" cannot match
-without "금융", "(?:이|그|저)\\s*새끼" not without "새끼". Testing a few hundred short
-literals with `in` is much cheaper than running the patterns, and only the patterns
-whose literal is present are run. The rules' results do not change: a pattern is
+without "금융", "감독" and "원", "(?:이|그|저)\\s*새끼" not without "새끼". Testing a
+few hundred short literals with `in` is much cheaper than running the patterns, and
+only the patterns whose every requirement is present are run. (Checking only the most
+selective one let "(?:하|넣|내)지\\s*않" through for most texts: 하 is everywhere.)
+The rules' results do not change: a pattern is
 skipped only when no match is possible (tests/unit/test_prefilter.py checks this
 against the whole corpus).
 
@@ -36,55 +38,66 @@ def fold(text: str) -> str:
 def required(pattern: re.Pattern) -> Needs:
     """Strings, one of which every match of `pattern` contains (lower-cased and without
     whitespace, to be tested against the case-folded text without spaces); None if the
-    pattern requires no literal text."""
+    pattern requires no literal text. The most selective of `requirements(pattern)`."""
+    needs = requirements(pattern)
+    return needs[0] if needs else None
+
+
+def requirements(pattern: re.Pattern) -> tuple[frozenset[str], ...]:
+    """Every requirement a match of `pattern` must meet, the most selective first: each is a
+    set of strings one of which the match contains. "(?:하|넣|내)지\\s*않" needs one of
+    하, 넣, 내 and also 지 and 않; a text without 않 cannot match it. Empty: nothing known."""
     try:
-        needs = _sequence(P.parse(pattern.pattern, pattern.flags))
+        clauses = _clauses(P.parse(pattern.pattern, pattern.flags))
     except (re.error, RecursionError, ValueError):
-        return None
-    if needs is None or any(not s or any(ch.isspace() for ch in s) for s in needs):
-        return None
-    return frozenset(fold(s) for s in needs)
+        return ()
+    kept = dict.fromkeys(frozenset(fold(s) for s in c) for c in clauses  # in order, once each
+                         if c and not any(not s or any(ch.isspace() for ch in s) for s in c))
+    # stable: of the requirements whose shortest string is longest, the first in the pattern
+    return tuple(sorted(kept, key=lambda c: -min(map(len, c))))
 
 
-def _sequence(items) -> set[str] | None:
-    """The best requirement of a sequence of parse items: every item of a sequence is
-    required, so any one of them (or a run of literals) will do; the one whose shortest
-    alternative is longest is the most selective."""
+def _best(clauses: list[set[str]]) -> set[str] | None:
+    """The most selective requirement, as `requirements` orders them."""
     best: set[str] | None = None
+    for c in clauses:
+        if c and (best is None or min(map(len, c)) > min(map(len, best))):
+            best = c
+    return best
+
+
+def _clauses(items) -> list[set[str]]:
+    """The requirements of a sequence of parse items: every item of a sequence is required,
+    so each literal run and each required part adds its own."""
+    out: list[set[str]] = []
     run: list[str] = []
-
-    def consider(cands: set[str] | None) -> None:
-        nonlocal best
-        if cands and (best is None or min(map(len, cands)) > min(map(len, best))):
-            best = cands
-
     for op, av in items:
         if op is C.LITERAL and not chr(av).isspace():
             run.append(chr(av))
             continue
         if run:
-            consider({"".join(run)})
+            out.append({"".join(run)})
             run = []
         if op is C.SUBPATTERN:
-            consider(_sequence(av[-1]))
+            out += _clauses(av[-1])
         elif op is C.BRANCH:
-            alts = [_sequence(a) for a in av[1]]
+            alts = [_best(_clauses(a)) for a in av[1]]
             if all(alts):
-                consider(set().union(*alts))  # type: ignore[arg-type]
-        elif op in (C.MAX_REPEAT, C.MIN_REPEAT, C.POSSESSIVE_REPEAT, C.ATOMIC_GROUP):
-            if op is C.ATOMIC_GROUP:
-                consider(_sequence(av))
-            elif av[0] >= 1:
-                consider(_sequence(av[2]))
+                out.append(set().union(*alts))  # type: ignore[arg-type]
+        elif op is C.ATOMIC_GROUP:
+            out += _clauses(av)
+        elif op in (C.MAX_REPEAT, C.MIN_REPEAT, C.POSSESSIVE_REPEAT):
+            if av[0] >= 1:
+                out += _clauses(av[2])
         elif op is C.IN:
             chars = [chr(a) for o, a in av if o is C.LITERAL]
             if len(chars) == len(av) and len(chars) <= _CLASS_ALTERNATIVES:
-                consider(set(chars))
+                out.append(set(chars))
         # anything else (assertions, any character, ranges, back references, conditionals)
         # requires nothing and ends the run of literals
     if run:
-        consider({"".join(run)})
-    return best
+        out.append({"".join(run)})
+    return out
 
 
 class Prefilter:
@@ -94,11 +107,11 @@ class Prefilter:
         # every pattern object counts, by identity: two equal patterns in different groups may be
         # two objects (re's compile cache is bounded), and each must be found possible
         objects = list({id(p): p for p in patterns}.values())
-        self.needs: dict[re.Pattern, Needs] = {}
+        self.needs: dict[re.Pattern, tuple[frozenset[str], ...]] = {}
         for p in objects:
             if p not in self.needs:
-                self.needs[p] = required(p)
-        self.literals: tuple[str, ...] = tuple(sorted({s for n in self.needs.values() if n for s in n}))
+                self.needs[p] = requirements(p)
+        self.literals: tuple[str, ...] = tuple(sorted({s for n in self.needs.values() for c in n for s in c}))
         # one-letter literals, and the longer ones by their first two letters
         self._letters = frozenset(s for s in self.literals if len(s) == 1)
         by_pair: dict[str, list[str]] = {}
@@ -108,12 +121,23 @@ class Prefilter:
         self._by_pair = {pair: tuple(ss) for pair, ss in by_pair.items()}
         self._pairs = frozenset(by_pair)
         # by identity: hashing a compiled pattern hashes its code
-        self._always = frozenset(id(p) for p in objects if self.needs[p] is None)
+        self._always = frozenset(id(p) for p in objects if not self.needs[p])
+        # indexed by the most selective requirement; the others are checked for those it lets through
         by_literal: dict[str, set[int]] = {}
         for p in objects:
-            for s in self.needs[p] or ():
+            for s in self.needs[p][:1] and self.needs[p][0]:
                 by_literal.setdefault(s, set()).add(id(p))
         self._by_literal = {s: frozenset(ids) for s, ids in by_literal.items()}
+        # each further requirement numbered once; a text meets those with a literal it contains
+        numbered: dict[frozenset[str], int] = {}
+        self._more = {id(p): frozenset(numbered.setdefault(c, len(numbered)) for c in self.needs[p][1:])
+                      for p in objects if len(self.needs[p]) > 1}
+        self._with_more = frozenset(self._more)
+        met_by: dict[str, set[int]] = {}
+        for c, n in numbered.items():
+            for s in c:
+                met_by.setdefault(s, set()).add(n)
+        self._met_by = {s: frozenset(ns) for s, ns in met_by.items()}
 
     def present(self, compact: str) -> frozenset[str]:
         """The literals that occur in a text (given without whitespace): only those starting
@@ -125,11 +149,15 @@ class Prefilter:
             s for pair in pairs for s in by_pair[pair] if len(s) == 2 or s in folded)
 
     def possible(self, pattern: re.Pattern, present: frozenset[str]) -> bool:
-        needs = self.needs.get(pattern)
-        return needs is None or not needs.isdisjoint(present)
+        return not any(c.isdisjoint(present) for c in self.needs.get(pattern, ()))
 
     def possible_ids(self, present: frozenset[str]) -> frozenset[int]:
         """The `id()`s of the patterns a text with these literals can match (the patterns are
         the lexicon's, which lives as long as its prefilter)."""
-        by_literal = self._by_literal
-        return self._always.union(*(by_literal[s] for s in present))
+        by_literal, met_by, more = self._by_literal, self._met_by, self._more
+        found = self._always.union(*(by_literal[s] for s in present if s in by_literal))
+        check = self._with_more.intersection(found)
+        if not check:
+            return found
+        met = frozenset().union(*(met_by[s] for s in present if s in met_by))
+        return found.difference([i for i in check if not more[i] <= met])

@@ -53,6 +53,8 @@ class Text:
         end = len(self.raw) if end is None else end
         if self.prefilter is not None:
             possible = self._possible
+            if possible.isdisjoint(map(id, patterns)):
+                return
             patterns = [p for p in patterns if id(p) in possible]
         elif len(patterns) > 1:  # one search over the whole group first: most groups do not match at all
             group = _one_of(patterns)
@@ -84,6 +86,10 @@ class Text:
                             seen.add(s)
                             yield Span(s, self.index[spans[m.end() - 1][1] - 1] + 1)
 
+    def could_match(self, patterns: Patterns) -> bool:
+        """False when the prefilter rules out every pattern of the group (cheaper than `find`)."""
+        return self.prefilter is None or not self._possible.isdisjoint(map(id, patterns))
+
     def _to_compact(self, pos: int) -> int:
         return bisect.bisect_left(self.index, pos)
 
@@ -112,6 +118,8 @@ def find_flags(t: Text, lex: Lexicon) -> dict[str, Evidence]:
     g = lex.guards
     found: dict[str, Evidence] = {}
     for flag, rule in lex.flags.items():
+        if not t.could_match(rule.terms):
+            continue
         guarded = flag in GUARDED_FLAGS
         window = rule.window or g.window
         for term in t.find(rule.terms):
@@ -144,7 +152,7 @@ def find_urgency_rules(t: Text, rules: dict[str, Patterns]) -> dict[str, Span]:
     common = rules.get(GUARD_PREFIX + "any", ())
     hits = {}
     for name, patterns in rules.items():
-        if name.startswith(GUARD_PREFIX):
+        if name.startswith(GUARD_PREFIX) or not t.could_match(patterns):
             continue
         guards = (*common, *rules.get(GUARD_PREFIX + name, ()))
         for span in t.find(patterns):
