@@ -160,7 +160,8 @@ class IdempotentConsumer:
             return
         self.processed += applied
         self.duplicates += len(good) - applied
-        self._committed()
+        if len(own) < len(made):  # rows it did not take (or already there): the relay looks for them
+            self._committed()
         if own:
             await self.relay.dispatch(own)  # type: ignore[union-attr]
         self._count()

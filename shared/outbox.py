@@ -123,12 +123,18 @@ class Relay:
                  batch: int = 500, idle_poll_s: float = 0.5, coalesce_s: float = 0.02) -> None:
         """After a flush that found nothing left to publish the relay waits at least `coalesce_s`,
         so the wake-ups and dispatches of a busy service (hundreds a second) share one flush's
-        transaction instead of each paying for their own."""
+        transaction instead of each paying for their own. Pending rows are looked for (a scan of
+        the table) only when a writer says it left some (`wake`), when a dispatch failed, and
+        every `idle_poll_s` for the rows of a writer that died before its dispatch; a flush after
+        dispatches only deletes what they published."""
         self.pool, self.js, self.outbox = pool, js, outbox
         self.batch, self.idle_poll_s, self.coalesce_s = batch, idle_poll_s, coalesce_s
         self._wake = asyncio.Event()
+        self._claim_due = True              # look for pending rows at the next flush
+        self._next_claim = 0.0              # loop time by which the next look is due anyway
         self.published = 0
         self.dispatched = 0
+        self.claims = 0                     # flushes that looked for pending rows
         self._to_delete: list[int] = []     # dispatched and published: deleted by the next flush
         self._given_back: set[int] = set()  # held rows whose dispatch failed: claimed despite the hold
         self._dispatching = 0               # dispatches under way, which drain() waits for
@@ -136,7 +142,9 @@ class Relay:
         self._no_dispatch.set()
 
     def wake(self) -> None:
-        """Called after a commit that added rows, so publishing does not wait for the poll."""
+        """Called after a commit that added rows no dispatch covers, so publishing them does not
+        wait for the poll."""
+        self._claim_due = True
         self._wake.set()
 
     async def dispatch(self, rows: list) -> None:
@@ -165,11 +173,22 @@ class Relay:
         sent = [r["id"] for r, error in zip(rows, errors) if error is None]
         return sent, next((error for error in errors if error is not None), None)
 
-    async def flush_once(self) -> int:
-        """Deletes what `dispatch` published, then claims pending rows (not held, or given back),
-        publishes them and deletes those that went out, all in one transaction. A publish that
-        fails is raised after the commit, so it does not undo the deleting of the rest."""
+    async def flush_once(self, claim: bool = True) -> int:
+        """Deletes what `dispatch` published, then (with `claim`) claims pending rows (not held,
+        or given back), publishes them and deletes those that went out, all in one transaction.
+        A publish that fails is raised after the commit, so it does not undo the deleting of the rest."""
         done, self._to_delete = self._to_delete, []
+        if not claim:
+            if done:
+                try:
+                    async with self.pool.acquire() as conn:
+                        await conn.execute(self.outbox.DELETE_SENT, done)
+                except BaseException:
+                    self._to_delete.extend(done)  # still pending: deleted by a later flush
+                    raise
+            return 0
+        self.claims += 1
+        self._next_claim = asyncio.get_running_loop().time() + self.idle_poll_s
         sent: list[int] = []
         failure: ConnectionError | None = None
         committed = False
@@ -198,18 +217,24 @@ class Relay:
 
     async def run(self, stop: asyncio.Event) -> None:
         backoff = 0.2
+        loop = asyncio.get_running_loop()
         while not stop.is_set():
+            claim = self._claim_due or bool(self._given_back) or loop.time() >= self._next_claim
+            self._claim_due = False
             try:
-                n = await self.flush_once()
+                n = await self.flush_once(claim)
                 backoff = 0.2
-                if n:
+                if n:  # there may be more
+                    self._claim_due = True
                     continue
             except (ConnectionError, OSError, asyncio.TimeoutError, asyncpg.PostgresError) as exc:
+                self._claim_due = self._claim_due or claim
                 log.warning("outbox relay waiting: %s", exc)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
             except Exception:  # a relay must outlive surprises; the rows stay pending
+                self._claim_due = self._claim_due or claim
                 log.exception("outbox relay error")
                 await asyncio.sleep(1.0)
                 continue
@@ -218,7 +243,7 @@ class Relay:
             if self._wake.is_set():
                 continue
             try:
-                await asyncio.wait_for(self._wake.wait(), self.idle_poll_s)
+                await asyncio.wait_for(self._wake.wait(), max(0.0, self._next_claim - loop.time()))
             except asyncio.TimeoutError:
                 pass
 

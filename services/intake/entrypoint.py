@@ -39,7 +39,7 @@ def build(settings: IntakeSettings) -> Runtime:
     rt.http.state.limiter = RateLimiter()
     rt.on_start(lambda: setattr(rt.http.state, "keys", KeyStore(rt.pool)))
     rt.on_start(lambda: setattr(rt.http.state, "batcher", AcceptBatcher(rt.pool, own_rows=rt.outbox.TAKE_OWN,
-                                                                         dispatch=rt.dispatch)))
+                                                                         dispatch=rt.dispatch, wake=rt.wake_relay)))
     rt.http.add_middleware(FastSubmit)
     rt.http.add_middleware(BodyGuard)  # outermost: FastSubmit reads a body already bounded and checked
     rt.http.include_router(http.router)

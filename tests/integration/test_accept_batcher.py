@@ -41,7 +41,9 @@ async def test_a_group_commit_dispatches_exactly_the_rows_it_wrote(pool):
     async def dispatch(rows):
         dispatched.append(rows)
 
-    batcher = AcceptBatcher(pool, own_rows=outbox.TAKE_OWN, dispatch=dispatch, max_wait_s=0.05)
+    wakes: list[int] = []
+    batcher = AcceptBatcher(pool, own_rows=outbox.TAKE_OWN, dispatch=dispatch, max_wait_s=0.05,
+                            wake=lambda: wakes.append(1))
     deps = IntakeDeps(cipher=PiiCipher.from_spec(PiiCipher.generate_spec()), access_key="k" * 32,
                       calendar=load_calendar(), response_days=3)
     bodies = [VocSubmission(channel="app", text=t, channel_message_id=f"m-{i}") for i, t in enumerate(TEXTS)]
@@ -54,6 +56,7 @@ async def test_a_group_commit_dispatches_exactly_the_rows_it_wrote(pool):
     rows = await pool.fetch("SELECT id, subject, held_until FROM intake.outbox ORDER BY id")
     assert len(rows) == 6 and all(r["held_until"] is not None for r in rows)
     assert [r["id"] for r in dispatched[0]] == [r["id"] for r in rows]
+    assert not wakes  # nothing left for the relay: it need not look for pending rows
 
     # the same submissions again: replayed, nothing new written, nothing dispatched
     again = await asyncio.gather(*(submit_voc(pool, deps, outbox, b, idempotency_key=None, submitted_by="test",
@@ -63,6 +66,37 @@ async def test_a_group_commit_dispatches_exactly_the_rows_it_wrote(pool):
     assert len(dispatched) == 1
     assert await pool.fetchval("SELECT count(*) FROM intake.outbox") == 6
     await batcher.close()
+
+
+async def test_rows_left_for_the_relay_wake_it(pool):
+    """Without a dispatch (or when a batch fails and each case is inserted on its own) the rows
+    are the relay's, and it is woken to look for them."""
+    outbox = Outbox("intake", "moksori/intake")
+    wakes: list[int] = []
+    batcher = AcceptBatcher(pool, max_wait_s=0.05, wake=lambda: wakes.append(1))
+    deps = IntakeDeps(cipher=PiiCipher.from_spec(PiiCipher.generate_spec()), access_key="k" * 32,
+                      calendar=load_calendar(), response_days=3)
+    bodies = [VocSubmission(channel="app", text=t, channel_message_id=f"w-{i}") for i, t in enumerate(TEXTS)]
+    await asyncio.gather(*(submit_voc(pool, deps, outbox, b, idempotency_key=None, submitted_by="test",
+                                      insert=batcher.insert) for b in bodies))
+    assert batcher.batches == 1 and wakes == [1]
+    fut = asyncio.get_running_loop().create_future()
+    body = VocSubmission(channel="app", text="지점 방문했는데 대기 시간이 너무 길었습니다", channel_message_id="w-one")
+    args = await _args(pool, deps, outbox, body)
+    await batcher._one(args, fut)  # noqa: SLF001 - the path a failed batch takes for each case
+    assert await fut is True and wakes == [1, 1]
+    await batcher.close()
+
+
+async def _args(pool, deps, outbox, body) -> tuple:
+    captured: list[tuple] = []
+
+    async def capture(args: tuple) -> bool:
+        captured.append(args)
+        return True
+
+    await submit_voc(pool, deps, outbox, body, idempotency_key=None, submitted_by="test", insert=capture)
+    return captured[0]
 
 
 async def test_concurrent_requests_share_each_block_of_tracking_numbers(pool):

@@ -46,7 +46,7 @@ class Harness:
 
     def __init__(self, pool, js, nats_url, *, drop_first_acks=False, failures=0, unprocessable=False,
                  bulk_failures=None, spec: ConsumerSpec = SPEC, relay: bool = False, no_effect=None,
-                 idempotent=None):
+                 idempotent=None, after_commit=None):
         self.outbox = Outbox("probe", "moksori/test")
         self.failures, self.unprocessable, self.drop_first_acks = failures, unprocessable, drop_first_acks
         self.events = True  # whether process adds an outbox row with its effect
@@ -64,7 +64,7 @@ class Harness:
         judged.idempotent = idempotent
         process = with_bulk if bulk_failures is not None else judged if no_effect or idempotent else self.process
         self.consumer = IdempotentConsumer(spec, schema="probe", pool=pool, js=js, expect=(CaseResolved,),
-                                           process=process,
+                                           process=process, after_commit=after_commit,
                                            relay=Relay(pool, js, self.outbox) if relay else None)
         original = self.consumer.handle
 
@@ -323,6 +323,27 @@ async def test_a_batch_publishes_its_outbox_rows_as_it_commits_without_waiting_f
     relay = h.consumer.relay
     assert relay.dispatched == 3 and await relay.flush_once() == 0
     assert await pool.fetchval(h.outbox.COUNT_PENDING) == 0
+
+
+async def test_the_relay_is_woken_only_for_rows_no_dispatch_took(probe, nats_url):
+    """A woken relay scans its outbox for pending rows. A batch whose rows it dispatched itself
+    leaves none, so it does not wake the relay; a message handled on its own after its batch
+    failed leaves its row to the relay, and wakes it."""
+    pool, js = probe
+    wakes: list[int] = []
+    async with Harness(pool, js, nats_url, relay=True, after_commit=lambda: wakes.append(1)) as h:
+        for _ in range(3):
+            await publish(js, resolved())
+        assert await wait_for(lambda: _processed(pool, 3), timeout=5)
+        assert await wait_for(lambda: _pending_zero(js), timeout=5)
+        assert wakes == [] and h.consumer.relay.dispatched == 3
+        h.failures = 1  # the batch fails; the message is then processed in a transaction of its own
+        await publish(js, resolved())
+        assert await wait_for(lambda: _processed(pool, 4), timeout=5)
+        assert await wait_for(lambda: _pending_zero(js), timeout=5)
+    assert wakes == [1] and h.consumer.relay.dispatched == 3
+    assert await pool.fetchval(h.outbox.COUNT_PENDING) == 4  # 3 published (to delete), 1 for the relay
+    assert await h.consumer.relay.flush_once() == 1
 
 
 async def test_messages_a_process_has_nothing_to_do_for_are_acked_without_an_inbox_row(probe, nats_url):

@@ -206,10 +206,10 @@ async def test_a_busy_services_wake_ups_share_flushes_and_nothing_waits_long(poo
     flushes = 0
     flush_once = relay.flush_once
 
-    async def counted() -> int:
+    async def counted(claim: bool = True) -> int:
         nonlocal flushes
         flushes += 1
-        return await flush_once()
+        return await flush_once(claim)
 
     relay.flush_once = counted  # type: ignore[method-assign]
     stop = asyncio.Event()
@@ -227,6 +227,39 @@ async def test_a_busy_services_wake_ups_share_flushes_and_nothing_waits_long(poo
         await task
     assert (await clean_js.stream_info("VOC_ALERTS")).state.messages == 200
     assert flushes < 60, flushes  # one per wake-up would be ~200
+
+
+async def test_flushes_after_dispatches_only_delete_and_a_row_nobody_woke_for_goes_out_by_the_poll(pool, clean_js):
+    """A busy service's dispatches wake the relay every few milliseconds; those flushes only delete
+    what was published and do not scan the table for pending rows. A row left with no wake-up (a
+    writer that died after its commit, before dispatching) is still found by the look every
+    `idle_poll_s`, however busy the relay is."""
+    await ensure_topology(clean_js, consumers=())
+    outbox = Outbox("probe", "moksori/test")
+    relay = Relay(pool, clean_js, outbox, coalesce_s=0.01, idle_poll_s=0.4)
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    try:
+        await asyncio.sleep(0.1)  # the first look, at start-up
+        await add(pool, outbox, 1)  # committed, never dispatched, no wake-up
+        started = asyncio.get_running_loop().time()
+        while await pool.fetchval("SELECT count(*) FROM probe.outbox WHERE held_until IS NULL") and \
+                asyncio.get_running_loop().time() - started < 3.0:
+            await relay.dispatch(await add_held(pool, outbox))
+            await asyncio.sleep(0.01)
+        found_after = asyncio.get_running_loop().time() - started
+        for _ in range(40):  # a second of dispatches only
+            await relay.dispatch(await add_held(pool, outbox))
+            await asyncio.sleep(0.01)
+        await _eventually(lambda: pool.fetchval(outbox.COUNT_PENDING), 0, timeout=2.0)
+    finally:
+        stop.set()
+        relay.wake()
+        await task
+    assert found_after < 0.4 + 0.3, found_after
+    assert relay.published == 1 and relay.dispatched >= 40
+    assert relay.claims <= 2 + 1.5 / 0.4, relay.claims  # one look per idle_poll_s, not one per flush
+    assert (await clean_js.stream_info("VOC_ALERTS")).state.messages == 1 + relay.dispatched
 
 
 async def test_a_writer_takes_only_the_rows_it_wrote_not_those_others_wrote_with_the_same_or_other_ids(pool):

@@ -22,11 +22,13 @@ log = logging.getLogger(__name__)
 
 class AcceptBatcher:
     def __init__(self, pool: asyncpg.Pool, *, max_batch: int = 64, max_wait_s: float = 0.001,
-                 own_rows: str | None = None, dispatch: Callable[[list], Awaitable[None]] | None = None) -> None:
+                 own_rows: str | None = None, dispatch: Callable[[list], Awaitable[None]] | None = None,
+                 wake: Callable[[], None] | None = None) -> None:
         """With `own_rows` (Outbox.TAKE_OWN) and `dispatch` (Relay.dispatch), the events a batch's
-        transaction added are published as soon as it commits, while its callers are answered."""
+        transaction added are published as soon as it commits, while its callers are answered.
+        `wake` (Relay.wake) is called after a commit that left rows for the relay to publish."""
         self.pool, self.max_batch, self.max_wait_s = pool, max_batch, max_wait_s
-        self.own_rows, self.dispatch = own_rows, dispatch
+        self.own_rows, self.dispatch, self.wake = own_rows, dispatch, wake
         self._publishing: set[asyncio.Task] = set()
         self._queue: list[tuple[tuple, asyncio.Future]] = []
         self._kick = asyncio.Event()
@@ -65,6 +67,8 @@ class AcceptBatcher:
             return
         self.batches += 1
         inserted: set[UUID] = {r["id"] for r in rows}
+        if self.wake and len(own) < sum(len(accept_event_ids(args)) for args, _ in batch if args[0] in inserted):
+            self.wake()
         for args, fut in batch:
             if not fut.done():
                 fut.set_result(args[0] in inserted)
@@ -76,7 +80,10 @@ class AcceptBatcher:
     async def _one(self, args: tuple, fut: asyncio.Future) -> None:
         try:
             async with self.pool.acquire() as conn:
-                fut.set_result(await conn.fetchval(ACCEPT_CASE, *args) is not None)
+                inserted = await conn.fetchval(ACCEPT_CASE, *args) is not None
+            if inserted and self.wake:
+                self.wake()
+            fut.set_result(inserted)
         except Exception as exc:
             if not fut.done():
                 fut.set_exception(exc)

@@ -67,7 +67,7 @@ async def answer_submission(app, body: VocSubmission, key: ApiKey, idempotency_k
                       "Idempotency-Key" if idempotency_key else "channel_message_id")
     if outcome.status == "replayed":
         return JSONResponse(outcome.response, status_code=202, headers={"Idempotent-Replayed": "true"})
-    rt.wake_relay()
+    # its events are published by the batcher's dispatch (or, if it left them, the relay it woke)
     return JSONResponse(outcome.response, status_code=202)
 
 
