@@ -288,3 +288,16 @@ def test_a_lost_card_reported_in_suggestion_words_is_critical_and_rules_list_onl
 def test_reading_about_it_in_the_news_is_not_a_media_threat():
     assert "media" not in classify("뉴스에서 보고 알게 됐는데 이 이야기가 사실인가요").flags
     assert "media" not in classify("뉴스에서보고알게됐는데이이야기가사실인가요").flags  # STT without spaces
+
+
+@pytest.mark.parametrize("text, share", [
+    ("카드 분실 신고합니다", 1.0),
+    ("", 0.0), ("!!! 123", 0.0),                       # no letters at all
+    ("앱 login 안돼요", 4 / 9),                          # letters, not characters: spaces and digits do not count
+    ("ㅋㅋ ㅠㅠ 결제 error", 6 / 11),                     # jamo count as Hangul
+    ("asdf qwer zxcv", 0.0),
+])
+def test_hangul_share_is_the_share_of_letters_that_are_hangul(text, share):
+    from services.classifier.domain.normalise import hangul_share
+
+    assert hangul_share(text) == pytest.approx(share)
