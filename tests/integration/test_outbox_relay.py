@@ -180,9 +180,12 @@ class _SlowJetStream:
     def __init__(self, js) -> None:
         self.js = js
 
-    async def publish(self, *args, **kwargs):
+    async def publish_async(self, *args, **kwargs):
         await asyncio.sleep(0.3)
-        return await self.js.publish(*args, **kwargs)
+        return await self.js.publish_async(*args, **kwargs)
+
+    def publish_async_pending(self) -> int:
+        return self.js.publish_async_pending()
 
 
 async def test_drain_at_shutdown_waits_for_dispatches_under_way_and_deletes_them(pool, clean_js):
@@ -294,3 +297,29 @@ async def test_publish_each_reports_per_message_which_publishes_jetstream_acked(
                                            (good[1][1], good[1][3], good[1][2])])
     assert errors[0] is None and errors[2] is None and errors[1] is not None
     assert (await clean_js.stream_info("VOC_ALERTS")).state.messages == 2
+
+
+async def test_publish_each_counts_a_publish_without_an_ack_in_time_as_failed(clean_js):
+    """A JetStream that never answers (a stream whose leader is gone) must not hang the relay."""
+    from shared.outbox import ASYNC_PENDING_LIMIT, publish_each
+
+    class Silent:
+        async def publish_async(self, *args, **kwargs):
+            return asyncio.get_running_loop().create_future()  # no ack, ever
+
+        def publish_async_pending(self) -> int:
+            return 0
+
+    started = asyncio.get_running_loop().time()
+    errors = await publish_each(Silent(), [("voc.alert.bank", b"{}", {})] * 3, timeout=0.2)  # type: ignore[arg-type]
+    assert all(isinstance(e, asyncio.TimeoutError) for e in errors)
+    assert asyncio.get_running_loop().time() - started < 1.0
+
+    class Full(Silent):  # as many acks outstanding as nats-py allows: fail now, do not wait for a slot
+        def publish_async_pending(self) -> int:
+            return ASYNC_PENDING_LIMIT
+
+    started = asyncio.get_running_loop().time()
+    errors = await publish_each(Full(), [("voc.alert.bank", b"{}", {})] * 2, timeout=5.0)  # type: ignore[arg-type]
+    assert all(isinstance(e, ConnectionError) for e in errors)
+    assert asyncio.get_running_loop().time() - started < 0.5
