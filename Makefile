@@ -25,7 +25,11 @@ run: $(STAMP)
 
 .PHONY: test  ## unit, integration, e2e and bounded chaos tests against real NATS and Postgres (what CI runs)
 test: $(STAMP)
-	$(PYTEST) tests/unit tests/integration tests/e2e tests/chaos
+	$(PYTEST) -m "not browser" tests/unit tests/integration tests/e2e tests/chaos
+
+.PHONY: browser  ## the dashboard rendered in headless Chromium (needs a system Chromium, e.g. Debian's chromium)
+browser: $(STAMP)
+	$(PYTEST) -m browser tests/e2e
 
 .PHONY: unit  ## unit tests only (no servers)
 unit: $(STAMP)

@@ -109,6 +109,59 @@ async def test_dashboard_api_shows_today_alerts_and_queues(system, http):
     assert (await http["feedback"].get("/static/survey.html")).status_code == 404  # a real file, not served
 
 
+DASHBOARD_DOM = Path(__file__).resolve().parent / "dashboard_dom.js"
+
+
+async def test_dashboard_script_shows_the_api_numbers(system, http):
+    """The page's own script, as the service serves it, run in V8 (mini-racer) against the live
+    API's JSON, with the little of a DOM it uses (dashboard_dom.js): the totals, the bars and the
+    chart's data it shows are the API's. (`make browser` also renders the page in headless Chromium.)"""
+    from py_mini_racer import MiniRacer
+
+    for text in ("앱에서 이체가 계속 실패해요 ㅠㅠ 빨리 고쳐주세요", "보험금 청구했는데 2주째 연락이 없습니다"):
+        await http["intake"].post("/v1/voc", json={"channel": "app", "text": text})
+    api = await _settled_dashboard(http)
+    script = await http["feedback"].get("/static/dashboard.js")
+    assert script.status_code == 200
+    ctx = MiniRacer()
+    try:
+        ctx.eval(f"var DASHBOARD_JSON = {json.dumps(json.dumps(api, ensure_ascii=False), ensure_ascii=False)};")
+        ctx.eval(DASHBOARD_DOM.read_text(encoding="utf-8"))
+        ctx.eval(script.text)  # runs poll(): fetch, then render once the promises settle (before the next eval)
+        page = json.loads(ctx.eval("shown()"))
+    finally:
+        ctx.close()
+    assert page["loaded"] and page["requests"] == ["/v1/dashboard"] and page["timers"] == [5000], page
+    assert page["status"].startswith("갱신 ")
+    shown = page["shown"]
+    by_affiliate: dict[str, int] = {}
+    for v in api["volume_today"]:
+        by_affiliate[v["affiliate"]] = by_affiliate.get(v["affiliate"], 0) + v["cases"]
+    assert by_affiliate, api
+    assert int(shown["today-total"].replace(",", "")) == sum(by_affiliate.values())
+    for affiliate, cases in by_affiliate.items():
+        assert int(shown[f"volume-{affiliate}"].replace(",", "")) == cases, affiliate
+    assert int(shown["critical-alerts"]) == sum(a["severity"] == "critical" for a in api["alerts"])
+    assert int(shown["breaches-total"].replace(",", "")) == sum(b["cases"] for b in api["sla_breaches_today"])
+    for a in api["converted"]["affiliates"]:
+        assert float(shown[f"converted-{a['affiliate']}"].replace(",", "")) == a["own_per_100k"]
+    (days, csat, ces, nps), = page["plots"]  # the trend chart got the ratings, one point a day
+    assert len(days) == len(api["ratings_trend"])
+    assert csat == [p["csat"] for p in api["ratings_trend"]] and nps == [p["nps"] for p in api["ratings_trend"]]
+
+
+async def _settled_dashboard(http) -> dict:
+    """The dashboard's JSON once two polls half a second apart agree (the cases just sent are counted)."""
+    previous = None
+    for _ in range(50):
+        current = (await http["feedback"].get("/v1/dashboard")).json()
+        if previous and current["volume_today"] == previous["volume_today"]:
+            return current
+        previous = current
+        await asyncio.sleep(0.5)
+    return previous
+
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = Path(__file__).resolve().parent.parent.parent / "var" / "test-artifacts"
 
@@ -120,6 +173,7 @@ def chromium(*args: str, user_dir: Path) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=90)
 
 
+@pytest.mark.browser  # not in `make test`: a fresh machine has no Chromium (`make browser` runs it)
 @pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium is not installed: on Debian/Ubuntu "
                                               "`sudo apt-get install chromium` (then this test runs)")
 async def test_dashboard_in_headless_chromium_matches_the_api(system, http, tmp_path):
