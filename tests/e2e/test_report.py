@@ -110,6 +110,7 @@ async def test_dashboard_api_shows_today_alerts_and_queues(system, http):
 
 
 DASHBOARD_DOM = Path(__file__).resolve().parent / "dashboard_dom.js"
+DASHBOARD_VOCS = ("앱에서 이체가 계속 실패해요 ㅠㅠ 빨리 고쳐주세요", "보험금 청구했는데 2주째 연락이 없습니다")
 
 
 async def test_dashboard_script_shows_the_api_numbers(system, http):
@@ -118,7 +119,7 @@ async def test_dashboard_script_shows_the_api_numbers(system, http):
     chart's data it shows are the API's. (`make browser` also renders the page in headless Chromium.)"""
     from py_mini_racer import MiniRacer
 
-    for text in ("앱에서 이체가 계속 실패해요 ㅠㅠ 빨리 고쳐주세요", "보험금 청구했는데 2주째 연락이 없습니다"):
+    for text in DASHBOARD_VOCS:
         await http["intake"].post("/v1/voc", json={"channel": "app", "text": text})
     api = await _settled_dashboard(http)
     script = await http["feedback"].get("/static/dashboard.js")
@@ -134,6 +135,16 @@ async def test_dashboard_script_shows_the_api_numbers(system, http):
     assert page["loaded"] and page["requests"] == ["/v1/dashboard"] and page["timers"] == [5000], page
     assert page["status"].startswith("갱신 ")
     shown = page["shown"]
+    _shows_the_api_numbers(shown, api)
+    assert int(shown["critical-alerts"]) == sum(a["severity"] == "critical" for a in api["alerts"])
+    assert int(shown["breaches-total"].replace(",", "")) == sum(b["cases"] for b in api["sla_breaches_today"])
+    (days, csat, ces, nps), = page["plots"]  # the trend chart got the ratings, one point a day
+    assert len(days) == len(api["ratings_trend"])
+    assert csat == [p["csat"] for p in api["ratings_trend"]] and nps == [p["nps"] for p in api["ratings_trend"]]
+
+
+def _shows_the_api_numbers(shown: dict[str, str], api: dict) -> None:
+    """The page's total, its per-affiliate volume bars and its 환산건수 bars are the API's numbers."""
     by_affiliate: dict[str, int] = {}
     for v in api["volume_today"]:
         by_affiliate[v["affiliate"]] = by_affiliate.get(v["affiliate"], 0) + v["cases"]
@@ -141,13 +152,8 @@ async def test_dashboard_script_shows_the_api_numbers(system, http):
     assert int(shown["today-total"].replace(",", "")) == sum(by_affiliate.values())
     for affiliate, cases in by_affiliate.items():
         assert int(shown[f"volume-{affiliate}"].replace(",", "")) == cases, affiliate
-    assert int(shown["critical-alerts"]) == sum(a["severity"] == "critical" for a in api["alerts"])
-    assert int(shown["breaches-total"].replace(",", "")) == sum(b["cases"] for b in api["sla_breaches_today"])
     for a in api["converted"]["affiliates"]:
         assert float(shown[f"converted-{a['affiliate']}"].replace(",", "")) == a["own_per_100k"]
-    (days, csat, ces, nps), = page["plots"]  # the trend chart got the ratings, one point a day
-    assert len(days) == len(api["ratings_trend"])
-    assert csat == [p["csat"] for p in api["ratings_trend"]] and nps == [p["nps"] for p in api["ratings_trend"]]
 
 
 async def _settled_dashboard(http) -> dict:
@@ -178,31 +184,16 @@ def chromium(*args: str, user_dir: Path) -> subprocess.CompletedProcess:
                                               "`sudo apt-get install chromium` (then this test runs)")
 async def test_dashboard_in_headless_chromium_matches_the_api(system, http, tmp_path):
     """The page as a browser renders it (scripts run, charts drawn) shows the API's numbers."""
-    for text in ("앱에서 이체가 계속 실패해요 ㅠㅠ 빨리 고쳐주세요", "보험금 청구했는데 2주째 연락이 없습니다"):
+    for text in DASHBOARD_VOCS:
         await http["intake"].post("/v1/voc", json={"channel": "app", "text": text})
-    previous = None
-    for _ in range(50):  # wait until the numbers settle, so the page and the API see the same state
-        current = (await http["feedback"].get("/v1/dashboard")).json()
-        if previous and current["volume_today"] == previous["volume_today"]:
-            break
-        previous = current
-        await asyncio.sleep(0.5)
+    await _settled_dashboard(http)  # so the page and the API see the same state
     url = f"{system.url('feedback')}/dashboard"
     dom = await asyncio.to_thread(chromium, "--dump-dom", url, user_dir=tmp_path / "profile-dom")
     assert dom.returncode == 0, dom.stderr[-2000:]
     api = (await http["feedback"].get("/v1/dashboard")).json()
     html = dom.stdout
     assert 'data-loaded="true"' in html, "the page's script did not load its data:\n" + html[:3000]
-    shown = dict(re.findall(r'data-testid="([a-z0-9_-]+)"[^>]*>([^<]*)<', html))
-    by_affiliate: dict[str, int] = {}
-    for v in api["volume_today"]:
-        by_affiliate[v["affiliate"]] = by_affiliate.get(v["affiliate"], 0) + v["cases"]
-    assert by_affiliate, api
-    assert int(shown["today-total"].replace(",", "")) == sum(by_affiliate.values())
-    for affiliate, cases in by_affiliate.items():
-        assert int(shown[f"volume-{affiliate}"].replace(",", "")) == cases, affiliate
-    for a in api["converted"]["affiliates"]:
-        assert float(shown[f"converted-{a['affiliate']}"].replace(",", "")) == a["own_per_100k"]
+    _shows_the_api_numbers(dict(re.findall(r'data-testid="([a-z0-9_-]+)"[^>]*>([^<]*)<', html)), api)
     assert "uplot" in html  # the trend chart was drawn by the locally served library
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shot = ARTIFACTS / "dashboard.png"

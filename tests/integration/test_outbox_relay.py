@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -36,6 +37,19 @@ async def add(pool, outbox: Outbox, n: int) -> None:
     async with pool.acquire() as conn, conn.transaction():
         for _ in range(n):
             await outbox.add(conn, alert())
+
+
+@asynccontextmanager
+async def running(relay: Relay):
+    """The relay's loop, as a service runs it, for the block's duration."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        relay.wake()
+        await task
 
 
 async def add_held(pool, outbox: Outbox) -> list:
@@ -215,19 +229,13 @@ async def test_a_busy_services_wake_ups_share_flushes_and_nothing_waits_long(poo
         return await flush_once(claim)
 
     relay.flush_once = counted  # type: ignore[method-assign]
-    stop = asyncio.Event()
-    task = asyncio.create_task(relay.run(stop))
-    try:
+    async with running(relay):
         await asyncio.sleep(0.1)
         for _ in range(200):
             await add(pool, outbox, 1)
             relay.wake()
             await asyncio.sleep(0.002)
         await _eventually(lambda: pool.fetchval(outbox.COUNT_PENDING), 0, timeout=2.0)  # idle poll is 5 s
-    finally:
-        stop.set()
-        relay.wake()
-        await task
     assert (await clean_js.stream_info("VOC_ALERTS")).state.messages == 200
     assert flushes < 60, flushes  # one per wake-up would be ~200
 
@@ -240,9 +248,7 @@ async def test_flushes_after_dispatches_only_delete_and_a_row_nobody_woke_for_go
     await ensure_topology(clean_js, consumers=())
     outbox = Outbox("probe", "moksori/test")
     relay = Relay(pool, clean_js, outbox, coalesce_s=0.01, idle_poll_s=0.4)
-    stop = asyncio.Event()
-    task = asyncio.create_task(relay.run(stop))
-    try:
+    async with running(relay):
         await asyncio.sleep(0.1)  # the first look, at start-up
         await add(pool, outbox, 1)  # committed, never dispatched, no wake-up
         started = asyncio.get_running_loop().time()
@@ -255,10 +261,6 @@ async def test_flushes_after_dispatches_only_delete_and_a_row_nobody_woke_for_go
             await relay.dispatch(await add_held(pool, outbox))
             await asyncio.sleep(0.01)
         await _eventually(lambda: pool.fetchval(outbox.COUNT_PENDING), 0, timeout=2.0)
-    finally:
-        stop.set()
-        relay.wake()
-        await task
     assert found_after < 0.4 + 0.3, found_after
     assert relay.published == 1 and relay.dispatched >= 40
     assert relay.claims <= 2 + 1.5 / 0.4, relay.claims  # one look per idle_poll_s, not one per flush
