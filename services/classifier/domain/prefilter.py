@@ -125,7 +125,7 @@ class Prefilter:
         # indexed by the most selective requirement; the others are checked for those it lets through
         by_literal: dict[str, set[int]] = {}
         for p in objects:
-            for s in self.needs[p][:1] and self.needs[p][0]:
+            for s in (self.needs[p][0] if self.needs[p] else ()):
                 by_literal.setdefault(s, set()).add(id(p))
         self._by_literal = {s: frozenset(ids) for s, ids in by_literal.items()}
         # each further requirement numbered once; a text meets those with a literal it contains

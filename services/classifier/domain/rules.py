@@ -52,9 +52,9 @@ class Text:
     def find(self, patterns: Patterns, start: int = 0, end: int | None = None) -> Iterator[Span]:
         end = len(self.raw) if end is None else end
         if self.prefilter is not None:
-            possible = self._possible
-            if possible.isdisjoint(map(id, patterns)):
+            if not self.could_match(patterns):
                 return
+            possible = self._possible
             patterns = [p for p in patterns if id(p) in possible]
         elif len(patterns) > 1:  # one search over the whole group first: most groups do not match at all
             group = _one_of(patterns)
