@@ -37,7 +37,7 @@ def build(settings: IntakeSettings) -> Runtime:
                       response_days=settings.first_response_business_days)
     rt.http.state.intake = deps
     rt.http.state.limiter = RateLimiter()
-    rt.on_start(lambda: setattr(rt.http.state, "keys", KeyStore(rt.pool)))
+    rt.on_start(lambda: setattr(rt.http.state, "keys", KeyStore(rt.pool, settings.api_key_cache_s)))
     rt.on_start(lambda: setattr(rt.http.state, "batcher", AcceptBatcher(rt.pool, own_rows=rt.outbox.TAKE_OWN,
                                                                          dispatch=rt.dispatch, wake=rt.wake_relay)))
     rt.http.add_middleware(FastSubmit)

@@ -12,6 +12,9 @@ class IntakeSettings(ServiceSettings):
     pii_keys: str = Field(description="kid:base64 AES-256 key ring, first encrypts (PII_KEYS)")
     case_access_key: str = Field(min_length=16, description="HMAC key for per-case status secrets")
     first_response_business_days: int = Field(14, ge=1, le=60)
+    api_key_cache_s: float = Field(30.0, ge=0, le=3600,
+                                   description="how long a process trusts a looked-up API key (and so how long "
+                                               "a revocation takes to apply)")
     calendar_file: Path = DEFAULT_CALENDAR
 
     @field_validator("pii_keys")

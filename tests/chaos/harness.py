@@ -114,15 +114,17 @@ class Chaos:
 
 @asynccontextmanager
 async def chaos_stack(tmp: Path, *, database_url: str | None = None, cluster: bool = False,
-                      services: tuple[str, ...] = devrun.SERVICES) -> AsyncIterator[Chaos]:
+                      services: tuple[str, ...] = devrun.SERVICES,
+                      env: dict[str, str] | None = None) -> AsyncIterator[Chaos]:
     """Real nats-server (one, or a 3-node cluster with R3 streams) and PostgreSQL (the given
     database, or a durable server of the scenario's own that it may restart), then the
-    services. Everything is stopped on the way out, also when the scenario fails."""
+    services, with `env` added to their environment. Everything is stopped on the way out,
+    also when the scenario fails."""
     server: NatsServer | NatsCluster = (NatsCluster(tmp / "nats", name="chaos") if cluster
                                         else NatsServer(tmp / "nats" / "n1", name="chaos"))
     pg = None if database_url else PostgresServer(tmp / "pg", durable=True)
     stack = devrun.Stack(var=tmp / "var")
-    env = {"NATS_REPLICAS": "3"} if cluster else {}
+    env = ({"NATS_REPLICAS": "3"} if cluster else {}) | (env or {})
     chaos = Chaos(stack, server, pg, env, services)
     try:
         await asyncio.to_thread(server.start)

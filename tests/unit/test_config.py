@@ -32,6 +32,16 @@ def test_good_environment_loads(monkeypatch):
     monkeypatch.setenv("NATS_URL", "nats://a:4222,nats://b:4222")
     s = load_settings(IntakeSettings, "intake")
     assert s.first_response_business_days == 14
+    assert s.api_key_cache_s == 30.0
+
+
+def test_a_negative_api_key_cache_is_refused(monkeypatch, capsys):
+    monkeypatch.setenv("PII_KEYS", PiiCipher.generate_spec())
+    monkeypatch.setenv("CASE_ACCESS_KEY", "x" * 20)
+    monkeypatch.setenv("API_KEY_CACHE_S", "-1")
+    with pytest.raises(SystemExit):
+        load_settings(IntakeSettings, "intake")
+    assert "API_KEY_CACHE_S" in capsys.readouterr().err
 
 
 def test_an_inbox_kept_shorter_than_a_stream_keeps_messages_is_refused(monkeypatch, capsys):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from types import SimpleNamespace
 
+import asyncpg
 import pytest
 
 from services.intake.domain.apikeys import ApiKey, new_key
@@ -22,8 +23,11 @@ BODY = json.dumps({"channel": "app", "text": "앱에서 이체하려는데 자�
 class Keys:
     def __init__(self, key: ApiKey | None) -> None:
         self.key = key
+        self.down: Exception | None = None  # PostgreSQL away: the lookup raises this
 
     async def get(self, key_id: str) -> ApiKey | None:
+        if self.down:
+            raise self.down
         return self.key if key_id == KEY_ID else None
 
 
@@ -32,6 +36,7 @@ class Harness:
         self.app = SimpleNamespace(state=SimpleNamespace(keys=Keys(key), limiter=RateLimiter()))
         self.routed: list[bytes] = []  # bodies the FastAPI route received
         self.answered: list[tuple] = []  # what the fast path accepted
+        self.sent: list[dict] = []  # the ASGI messages of its own answers
 
         async def route(scope, receive, send):
             body, more = b"", True
@@ -53,7 +58,7 @@ class Harness:
             return chunks.pop(0)
 
         async def send(message):
-            pass
+            self.sent.append(message)
 
         await self.middleware(scope, receive, send)
 
@@ -117,3 +122,16 @@ async def test_a_refused_request_spends_nothing_and_the_rate_limit_is_the_routes
 async def test_other_routes_are_not_touched(harness):
     await harness.post(path="/v1/voc/email")
     assert harness.routed == [BODY] and harness.answered == []
+
+
+@pytest.mark.parametrize("down", [ConnectionRefusedError(111, "Connection refused"),
+                                  asyncpg.CannotConnectNowError("the database system is shutting down")])
+async def test_a_key_lookup_with_the_database_away_is_a_503_with_retry_after(harness, down):
+    """The key cache expired during an outage: the fast path answers as the route would (503,
+    Retry-After), not with a 500 and a traceback (found by the PostgreSQL-restart chaos scenario)."""
+    harness.app.state.keys.down = down
+    await harness.post()
+    start, body = harness.sent
+    assert start["status"] == 503 and (b"retry-after", b"1") in start["headers"]
+    assert "database is unavailable" in json.loads(body["body"])["error"]
+    assert harness.routed == [] and harness.answered == []

@@ -43,7 +43,10 @@ class FastSubmit:
             body += message.get("body", b"")
             more = message.get("more_body", False)
         replay = replaying(body, receive)
-        taken = await _ordinary(scope, body)
+        try:
+            taken = await _ordinary(scope, body)  # may look the API key up in PostgreSQL
+        except STORAGE_DOWN as exc:  # as the route's key check would be answered, not a 500
+            return await (await storage_down(Request(scope, replay), exc))(scope, replay, send)
         if taken is None:
             return await self.app(scope, replay, send)
         scope = {**scope, "moksori.submission": taken}
