@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import re
+import socket
 from pathlib import Path
 
 import asyncpg
@@ -63,9 +64,53 @@ async def connect(url: str) -> asyncpg.Connection:
     return conn
 
 
+CONNECT_TIMEOUT_S = 5.0  # a server that takes the TCP connection but never answers is away
+
+
+class DatabaseUnreachable(ConnectionError):
+    """PostgreSQL did not answer a new connection in time, or its address cannot be reached."""
+
+
+# PostgreSQL unreachable, restarting or gone mid-request. Only connection failures: a query that
+# times out or a programming error is not an outage.
+STORAGE_DOWN = (ConnectionError, socket.gaierror,  # refused, reset, aborted, unreachable while connecting
+                asyncpg.CannotConnectNowError, asyncpg.exceptions.ConnectionDoesNotExistError,
+                asyncpg.exceptions.ConnectionFailureError, asyncpg.exceptions.ClientCannotConnectError,
+                asyncpg.exceptions.AdminShutdownError, asyncpg.exceptions.CrashShutdownError,
+                asyncpg.exceptions.TooManyConnectionsError,  # every client reconnecting after a restart
+                # a pooled connection left mid-operation by a server going away
+                asyncpg.exceptions.InternalClientError)
+
+
+# what to catch before asking `storage_is_down`
+MAYBE_STORAGE_DOWN = (*STORAGE_DOWN, asyncpg.InterfaceError)
+
+
+def storage_is_down(exc: BaseException | None) -> bool:
+    """Whether an error means PostgreSQL is away rather than that the work was wrong. A connection
+    lost inside `conn.transaction()` surfaces as the InterfaceError of the transaction's exit
+    ("the underlying connection is closed"), with the loss itself as its context."""
+    if isinstance(exc, STORAGE_DOWN):
+        return True
+    return isinstance(exc, asyncpg.InterfaceError) and isinstance(exc.__context__, STORAGE_DOWN)
+
+
+async def _connect_or_unreachable(*args, **kwargs) -> asyncpg.Connection:
+    """asyncpg's connect, with a connection attempt that times out or finds no route to the server
+    reported as DatabaseUnreachable (a ConnectionError), not as a TimeoutError or a bare OSError that
+    would read as a failed query."""
+    try:
+        return await asyncpg.connect(*args, **kwargs)
+    except ConnectionError:
+        raise
+    except OSError as exc:  # TimeoutError is an OSError; so are EHOSTUNREACH and ENETUNREACH
+        raise DatabaseUnreachable(f"PostgreSQL did not answer: {exc!r}") from exc
+
+
 async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
     return await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, init=_init_connection,
-                                     command_timeout=30, connection_class=LeanConnection)
+                                     command_timeout=30, timeout=CONNECT_TIMEOUT_S,
+                                     connect=_connect_or_unreachable, connection_class=LeanConnection)
 
 
 def migration_files(directory: Path) -> list[tuple[int, Path]]:

@@ -63,8 +63,12 @@ class Housekeeper:
                 pass
             try:
                 sent, inbox = await self.once()
-            except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError,
+                    asyncpg.exceptions.InternalClientError) as exc:
                 log.warning("housekeeping skipped, tried again in %.0f s: %r", interval_s, exc)
+                continue
+            except Exception:  # never let the task end: nothing would purge the inbox until a restart
+                log.exception("housekeeping failed, tried again in %.0f s", interval_s)
                 continue
             if sent or inbox:
                 log.info("housekeeping: deleted %d marked outbox rows and %d inbox rows", sent, inbox)

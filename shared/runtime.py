@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import socket
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -64,7 +63,7 @@ class Runtime:
         self.http.state.runtime = self
         self.http.add_exception_handler(RequestValidationError, _validation_error)
         self.http.add_exception_handler(HTTPException, _http_error)
-        for exc_type in STORAGE_DOWN:
+        for exc_type in db.MAYBE_STORAGE_DOWN:
             self.http.add_exception_handler(exc_type, storage_down)
         self.http.add_api_route("/healthz", self._healthz, include_in_schema=False)
         self.http.add_api_route("/readyz", self._readyz, include_in_schema=False)
@@ -229,7 +228,11 @@ class Runtime:
         if self.relay:
             await self.relay.drain()
         if self.nc and not self.nc.is_closed:
-            await self.nc.drain()
+            try:
+                await self.nc.drain()
+            except (nats.errors.Error, OSError, asyncio.TimeoutError) as exc:  # NATS away: close, and go on
+                log.warning("draining NATS failed (%r); closing the connection", exc)
+                await self.nc.close()
         if self.pool:
             await self.pool.close()
         log.info("%s stopped", self.name)
@@ -288,18 +291,9 @@ async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
     return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
 
-# PostgreSQL unreachable, restarting or gone mid-request. Only connection failures: a timeout or a
-# programming error stays a 500 with its traceback.
-STORAGE_DOWN = (ConnectionError, socket.gaierror,  # refused, reset, aborted, lost while connecting
-                asyncpg.CannotConnectNowError, asyncpg.exceptions.ConnectionDoesNotExistError,
-                asyncpg.exceptions.ConnectionFailureError, asyncpg.exceptions.ClientCannotConnectError,
-                asyncpg.exceptions.AdminShutdownError, asyncpg.exceptions.CrashShutdownError,
-                # a pooled connection left mid-operation by a server going away; logged with its
-                # traceback below, since outside an outage it would point at a bug
-                asyncpg.exceptions.InternalClientError)
-
-
 async def storage_down(request: Request, exc: Exception) -> JSONResponse:
+    if not db.storage_is_down(exc):
+        raise exc  # an InterfaceError of another kind: a bug, a 500 with its traceback
     log.warning("%s %s: database unavailable, answered 503: %r", request.method, request.url.path, exc,
                 exc_info=exc if isinstance(exc, asyncpg.exceptions.InternalClientError) else None)
     return JSONResponse({"error": "the database is unavailable; the request may not have been stored: retry "

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import asyncpg
 import pytest
 
 from shared import db
@@ -60,6 +61,38 @@ async def test_the_loop_runs_every_interval_and_stops_when_told(conn, database_u
             if not await conn.fetchval("SELECT count(*) FROM routing.outbox"):
                 break
             await asyncio.sleep(0.1)
+        assert await conn.fetchval("SELECT count(*) FROM routing.outbox") == 0
+        stop.set()
+        await asyncio.wait_for(task, 2)
+    finally:
+        await pool.close()
+
+
+@pytest.mark.parametrize("failure", [asyncpg.exceptions.InternalClientError("cannot switch to state 12"),
+                                     RuntimeError("something unforeseen")])
+async def test_a_failed_round_does_not_end_the_loop(conn, database_url, monkeypatch, failure):
+    """A round that fails, with an error of a server going away mid-operation or one nobody
+    foresaw, is logged and tried again: the task stays alive (nothing else would purge the inbox)."""
+    await conn.execute(ADD_OUTBOX, str(uuid.uuid4()), 50, 49)
+    pool = await db.create_pool(database_url, min_size=1, max_size=2)
+    keeper = Housekeeper(pool, "routing", inbox_keep_days=31)
+    real, calls = keeper.once, []
+
+    async def once():
+        calls.append(1)
+        if len(calls) == 1:
+            raise failure
+        return await real()
+
+    monkeypatch.setattr(keeper, "once", once)
+    try:
+        stop = asyncio.Event()
+        task = asyncio.create_task(keeper.run(stop, interval_s=0.1))
+        for _ in range(50):
+            if not await conn.fetchval("SELECT count(*) FROM routing.outbox"):
+                break
+            await asyncio.sleep(0.1)
+        assert len(calls) >= 2 and not task.done()
         assert await conn.fetchval("SELECT count(*) FROM routing.outbox") == 0
         stop.set()
         await asyncio.wait_for(task, 2)

@@ -18,7 +18,8 @@ from services.intake.domain.apikeys import ApiKey, InvalidApiKey, parse, verify
 from services.intake.handlers.guard import replaying
 from services.intake.handlers.http import answer_submission
 from shared.events import VocSubmission
-from shared.runtime import STORAGE_DOWN, storage_down
+from shared.db import MAYBE_STORAGE_DOWN
+from shared.runtime import storage_down
 from shared.telemetry import TraceRequests
 
 PATH = "/v1/voc"
@@ -45,7 +46,7 @@ class FastSubmit:
         replay = replaying(body, receive)
         try:
             taken = await _ordinary(scope, body)  # may look the API key up in PostgreSQL
-        except STORAGE_DOWN as exc:  # as the route's key check would be answered, not a 500
+        except MAYBE_STORAGE_DOWN as exc:  # as the route's key check would be answered (else re-raised)
             return await (await storage_down(Request(scope, replay), exc))(scope, replay, send)
         if taken is None:
             return await self.app(scope, replay, send)
@@ -56,7 +57,7 @@ class FastSubmit:
         body, key, idempotency_key = scope["moksori.submission"]
         try:
             response = await answer_submission(scope["app"], body, key, idempotency_key)
-        except STORAGE_DOWN as exc:  # as the app's exception handler answers the route
+        except MAYBE_STORAGE_DOWN as exc:  # as the app's exception handler answers the route (else re-raised)
             response = await storage_down(Request(scope, receive), exc)
         await response(scope, receive, send)
 
