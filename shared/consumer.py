@@ -38,6 +38,7 @@ from opentelemetry import trace
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
+from shared import db
 from shared.bus import ConsumerSpec, dlq_subject
 from shared.cloudevents import Envelope, MalformedMessage, decode, encode, envelope_for
 from shared.events import AlertRaised, Message
@@ -48,6 +49,13 @@ from shared.telemetry import extract, log_context, tracer
 log = logging.getLogger(__name__)
 
 DEAD_LETTER = "dead_letter"
+# PostgreSQL away: a consumer holds what it fetched and looks again after these pauses (doubling)
+HOLD_FIRST_PAUSE_S = 0.5
+HOLD_MAX_PAUSE_S = 5.0
+PROBE = "SELECT 1"
+# errors that look like an outage while the database answers the probe at once: after this many,
+# the message is treated as failing (retried with backoff, at last dead-lettered), not held forever
+MAX_SPURIOUS_OUTAGES = 3
 
 
 class Unprocessable(Exception):
@@ -130,34 +138,20 @@ class IdempotentConsumer:
                 self.prepare(good)
             except Exception:  # each message is then handled on its own, and fails there if it must
                 log.exception("%s: preparing a batch of %d failed", self.name, len(good))
-        watch_rows()
-        try:
-            async with self.pool.acquire() as conn, conn.transaction():
-                # one round trip claims the whole batch (but the idempotent); a claimed id is processed once
-                free = [self._idempotent(d) for d in good]
-                to_claim = [d.env.id for d, f in zip(good, free) if not f]
-                claimed = {r[0] for r in await conn.fetch(self.CLAIM_MANY, self.name, to_claim)} if to_claim else set()
-                todo = []
-                for d, f in zip(good, free):
-                    if f:
-                        todo.append(d)
-                    elif d.env.id in claimed:
-                        claimed.discard(d.env.id)  # the same id twice in one batch is processed once
-                        todo.append(d)
-                applied = len(todo)
-                if self.bulk and todo:
-                    with self._batch_trace(todo):
-                        todo = await self.bulk(conn, todo)
-                for d in todo:
-                    with self._span(d):
-                        await self.process(conn, d)
-                        log.debug("%s: processed %s", self.name, d.env.type)
-                made = rows_made()
-                own = await conn.fetch(self.relay.outbox.TAKE_OWN, made) if self.relay and applied and made else []
-        except Exception:  # isolate the bad one: retry each on its own
-            for d in good:
-                await self._one(d)
-            return
+        spurious = 0
+        while True:
+            watch_rows()
+            try:
+                applied, made, own = await self._transact_batch(good)
+            except Exception as exc:
+                if db.storage_is_down(exc) and spurious < MAX_SPURIOUS_OUTAGES:
+                    if not await self._hold(good, exc):  # then the whole batch again
+                        spurious += 1
+                    continue
+                for d in good:  # isolate the bad one: retry each on its own
+                    await self._one(d)
+                return
+            break
         self.processed += applied
         self.duplicates += len(good) - applied
         if len(own) < len(made):  # rows it did not take (or already there): the relay looks for them
@@ -167,6 +161,32 @@ class IdempotentConsumer:
         self._count()
         for d in good:
             await d.raw.ack()
+
+    async def _transact_batch(self, good: list[Delivery]) -> tuple[int, list, list]:
+        """The batch in one transaction: (messages applied, outbox rows made, rows it took to publish)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            # one round trip claims the whole batch (but the idempotent); a claimed id is processed once
+            free = [self._idempotent(d) for d in good]
+            to_claim = [d.env.id for d, f in zip(good, free) if not f]
+            claimed = {r[0] for r in await conn.fetch(self.CLAIM_MANY, self.name, to_claim)} if to_claim else set()
+            todo = []
+            for d, f in zip(good, free):
+                if f:
+                    todo.append(d)
+                elif d.env.id in claimed:
+                    claimed.discard(d.env.id)  # the same id twice in one batch is processed once
+                    todo.append(d)
+            applied = len(todo)
+            if self.bulk and todo:
+                with self._batch_trace(todo):
+                    todo = await self.bulk(conn, todo)
+            for d in todo:
+                with self._span(d):
+                    await self.process(conn, d)
+                    log.debug("%s: processed %s", self.name, d.env.type)
+            made = rows_made()
+            own = await conn.fetch(self.relay.outbox.TAKE_OWN, made) if self.relay and applied and made else []
+        return applied, made, own
 
     def _split_quiet(self, ds: list[Delivery]) -> tuple[list[Delivery], list[Delivery]]:
         """(the messages `no_effect` says need nothing, the rest); one it cannot judge is processed."""
@@ -226,13 +246,26 @@ class IdempotentConsumer:
                         "moksori.case_id": d.env.subject or ""})
 
     async def _one(self, d: Delivery) -> None:
-        try:
-            async with self.pool.acquire() as conn, conn.transaction():
-                await self._apply(conn, d)
-        except Unprocessable as exc:
+        spurious = 0
+        while True:
+            try:
+                async with self.pool.acquire() as conn, conn.transaction():
+                    await self._apply(conn, d)
+            except Exception as exc:
+                if db.storage_is_down(exc) and spurious < MAX_SPURIOUS_OUTAGES:
+                    if not await self._hold([d], exc):  # then again
+                        spurious += 1
+                    continue
+                return await self._failed(d, exc)
+            break
+        self._committed()
+        self._count()
+        await d.raw.ack()
+
+    async def _failed(self, d: Delivery, exc: Exception) -> None:
+        if isinstance(exc, Unprocessable):
             await self.dead_letter(d.raw, f"unprocessable: {exc}")
-            return
-        except Exception as exc:
+        else:
             delivered = d.raw.metadata.num_delivered
             if 0 < self.spec.max_deliver <= delivered:
                 await self.dead_letter(d.raw, f"failed {delivered} times: {exc!r}")
@@ -240,10 +273,36 @@ class IdempotentConsumer:
                 log.warning("%s: %s will be retried (delivery %d): %r", self.name, d.env.id, delivered, exc,
                             extra={"case_id": d.env.subject, "ce_id": d.env.id})
                 await d.raw.nak(delay=min(self.spec.retry_delay_s * 2.0 ** (delivered - 1), 30.0))
-            return
-        self._committed()
-        self._count()
-        await d.raw.ack()
+
+    async def _hold(self, ds: list[Delivery], exc: Exception) -> bool:
+        """PostgreSQL is away (db.storage_is_down): keep the fetched messages, marked in progress so
+        that JetStream neither redelivers them nor spends one of their deliveries, and return once
+        the database answers again. An outage, however long, does not use up a message's
+        `max_deliver` and send it to the DLQ; the consumer simply waits, as every other would.
+        False when the database answered the first probe (so perhaps it was never away)."""
+        loop = asyncio.get_running_loop()
+        started, pause = loop.time(), HOLD_FIRST_PAUSE_S
+        log.warning("%s: the database is unavailable (%r); holding %d message(s) until it answers",
+                    self.name, exc, len(ds))
+        away = False
+        while True:
+            await asyncio.sleep(min(pause, self.spec.ack_wait_s / 3))
+            for d in ds:
+                try:
+                    await d.raw.in_progress()
+                except Exception:  # NATS away as well: JetStream redelivers after ack_wait
+                    pass
+            try:
+                async with self.pool.acquire() as conn:
+                    await conn.execute(PROBE)
+            except Exception as probe_exc:
+                if db.storage_is_down(probe_exc):
+                    away, pause = True, min(2 * pause, HOLD_MAX_PAUSE_S)
+                    continue
+                # something else: the retry meets it and handles it as the failure it is
+            log.info("%s: the database answers again after %.1f s; retrying %d message(s)",
+                     self.name, loop.time() - started, len(ds))
+            return away
 
     def _count(self) -> None:
         """Publish the processed/duplicate tallies as counters (deltas since the last call)."""
