@@ -127,10 +127,7 @@ class Runtime:
     # -------------------------------------------------------------- lifecycle
     @asynccontextmanager
     async def _lifespan(self, app: FastAPI) -> AsyncIterator[None]:
-        s = self.settings
-        self.pool = await db.create_pool(s.database_url, max_size=s.db_pool_size)
-        async with self.pool.acquire() as conn:
-            await db.migrate(conn, self.name, self.migrations)
+        self.pool = await self._open_database()
         for hook in self._on_start:
             hook()
         # Everything allocated so far lives for the whole process: keep it out of the
@@ -148,6 +145,27 @@ class Runtime:
             yield
         finally:
             await self._shutdown()
+
+    async def _open_database(self) -> asyncpg.Pool:
+        """The pool, with the schema migrated. While PostgreSQL is away (starting, failing over,
+        restarting) wait for it, as for NATS, instead of exiting into the orchestrator's growing
+        restart back-off; the startup probe bounds the wait. Any other error ends the start."""
+        s, delay = self.settings, 0.5
+        while True:
+            pool = None
+            try:
+                pool = await db.create_pool(s.database_url, max_size=s.db_pool_size)
+                async with pool.acquire() as conn:
+                    await db.migrate(conn, self.name, self.migrations)
+                return pool
+            except Exception as exc:
+                if pool is not None:
+                    pool.terminate()
+                if not db.storage_is_down(exc):
+                    raise
+                log.warning("%s: waiting for PostgreSQL: %r", self.name, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
     async def _topology(self) -> None:
         """Declare (ensure) or check (verify) the streams and consumers, retrying while JetStream is
