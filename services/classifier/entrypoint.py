@@ -34,7 +34,8 @@ def build(settings: ClassifierSettings) -> Runtime:
         rt.metrics.counter("moksori_action_requests_total", "card block and 지급정지 requests", ("action",)))
     rt.consume(specs["classifier"], (VocReceived,),
                events.OnReceived(rt.outbox, classifier, settings.repeat_window_days, m))
-    rt.consume(specs["classifier-live"], (CallSegmentReceived,), events.on_segment(rt.publish_now, classifier, m))
+    rt.consume(specs["classifier-live"], (CallSegmentReceived,),
+               events.on_segment(rt.publish_now, rt.outbox, classifier, m))
     rt.consume(specs["classifier-corrections"], (CaseReclassified,), events.on_reclassified)
     return rt
 

@@ -16,6 +16,7 @@ from services.classifier.handlers.events import on_segment
 from shared.cloudevents import envelope_for
 from shared.consumer import Delivery
 from shared.events import AlertRaised, CallSegmentReceived, case_id_for_call, live_alert_id
+from shared.outbox import Outbox
 
 pytestmark = pytest.mark.integration
 
@@ -41,6 +42,7 @@ LATER = [  # a second batch: the slow call's anger reaches the threshold only he
 
 
 SERVICE = "classifier"  # the `conn` fixture (conftest.py) applies its migrations
+OUTBOX = Outbox("classifier", "moksori/classifier")
 
 
 def segments(turns, run: str) -> list[Delivery]:
@@ -76,7 +78,7 @@ class Published:
 async def test_a_batch_raises_exactly_what_one_segment_at_a_time_raises(conn):
     lexicon = load_lexicon()
     published = Published()
-    process = on_segment(published, SimpleNamespace(lexicon=lambda: lexicon))
+    process = on_segment(published, OUTBOX, SimpleNamespace(lexicon=lambda: lexicon))
     bulk_run, one_run = uuid.uuid4().hex[:8], uuid.uuid4().hex[:8]
     for batch in (TURNS, LATER):
         async with conn.transaction():
@@ -95,34 +97,54 @@ async def test_a_batch_raises_exactly_what_one_segment_at_a_time_raises(conn):
     assert {r["call_id"].rsplit("-", 1)[1]: r["angry_turns"] for r in counts} == {"mad": 5, "slow": 3}
 
 
-async def test_a_failed_publish_fails_the_batch_and_the_retry_sends_the_alert_once_under_the_same_id(conn):
-    """Alerts are published before the transaction commits, not through the outbox: a publish that
-    fails takes the batch's transaction with it (no alert row, so the retry finds the alert new);
-    the retry publishes it under the same id."""
+async def test_alerts_jetstream_cannot_take_now_go_out_through_the_outbox_once(conn):
+    """Alerts are published before the transaction commits, not through the outbox. When JetStream
+    cannot take them (NATS away, no quorum for the alerts stream), they are added to the outbox in
+    the same transaction, under the same ids, and the batch commits: the relay publishes them when
+    it can, and a redelivered batch raises nothing twice."""
     lexicon = load_lexicon()
     run = uuid.uuid4().hex[:8]
 
     async def down(msgs):
-        raise ConnectionError("nats: timeout")
+        raise ConnectionError("1 of 1 publishes failed: nats: no responders available for request")
 
     batch = segments(TURNS[:2], run)  # the second turn names 금감원
-    with pytest.raises(ConnectionError):
-        async with conn.transaction():
-            await on_segment(down, SimpleNamespace(lexicon=lambda: lexicon)).bulk(conn, batch)
-    assert not await conn.fetchval("SELECT count(*) FROM classifier.live_alerts WHERE call_id LIKE $1", f"CALL-{run}-%")
+    async with conn.transaction():
+        await on_segment(down, OUTBOX, SimpleNamespace(lexicon=lambda: lexicon)).bulk(conn, batch)
+    expected = live_alert_id(f"CALL-{run}-reg", "regulator")
+    rows = await conn.fetch("SELECT event_id, subject FROM classifier.outbox WHERE event_id = $1", expected)
+    assert [(r["event_id"], r["subject"]) for r in rows] == [(expected, "voc.alert.card.regulator")]
     published = Published()
-    process = on_segment(published, SimpleNamespace(lexicon=lambda: lexicon))
-    for _ in range(2):  # and once more, as a redelivery would
+    process = on_segment(published, OUTBOX, SimpleNamespace(lexicon=lambda: lexicon))
+    async with conn.transaction():  # the batch again, as a redelivery would bring it
+        await process.bulk(conn, segments(TURNS[:2], run))
+    assert published.of(run) == []
+    assert await conn.fetchval("SELECT count(*) FROM classifier.outbox WHERE event_id = $1", expected) == 1
+
+
+async def test_a_failed_transaction_raises_the_alert_again_under_the_same_id(conn):
+    """The alert rows and the alert go together: a batch whose transaction fails after publishing
+    leaves no alert row, so the retry finds the alert new and publishes it under the same id
+    (which JetStream drops as a duplicate)."""
+    lexicon = load_lexicon()
+    run = uuid.uuid4().hex[:8]
+    published = Published()
+    process = on_segment(published, OUTBOX, SimpleNamespace(lexicon=lambda: lexicon))
+    with pytest.raises(RuntimeError):
         async with conn.transaction():
             await process.bulk(conn, segments(TURNS[:2], run))
-    assert [(call, reason) for call, reason, *_ in published.of(run)] == [("reg", "regulator")]
+            raise RuntimeError("the commit failed")
+    async with conn.transaction():
+        await process.bulk(conn, segments(TURNS[:2], run))
+    ids = [event_id for alert, event_id in published.sent if alert.call_id.startswith(f"CALL-{run}-")]
+    assert ids == [live_alert_id(f"CALL-{run}-reg", "regulator")] * 2
 
 
 def test_only_turns_with_something_to_record_are_processed():
     """The consumer acks the other turns without a transaction (`no_effect`): the agent's words,
     and customer turns with no watch word and no anger."""
     lexicon = load_lexicon()
-    process = on_segment(Published(), SimpleNamespace(lexicon=lambda: lexicon))
+    process = on_segment(Published(), OUTBOX, SimpleNamespace(lexicon=lambda: lexicon))
     quiet = {(d.msg.call_id.rsplit("-", 1)[1], d.msg.seq) for d in segments(TURNS + LATER, "q")
              if process.no_effect(d)}
     assert quiet == {("reg", 1), ("reg", 3), ("slow", 2)}
@@ -146,7 +168,7 @@ async def test_each_turn_is_screened_once_for_all_the_hooks(conn, monkeypatch):
 
     monkeypatch.setattr(handlers, "screen_segment", counting)
     lexicons = [load_lexicon()]
-    process = on_segment(Published(), SimpleNamespace(lexicon=lambda: lexicons[-1]))
+    process = on_segment(Published(), OUTBOX, SimpleNamespace(lexicon=lambda: lexicons[-1]))
     batch = segments(TURNS, uuid.uuid4().hex[:8])
     rest = [d for d in batch if not process.no_effect(d)]
     for d in rest:

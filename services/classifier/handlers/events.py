@@ -3,12 +3,15 @@ action requests; live call segments → alerts during the call; corrections → 
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
 import asyncpg
+import nats.errors
 
 from services.classifier.adapters import repository as sql
 from services.classifier.domain.alerts import Screening, alerts_for, emotion_alert, screen_segment, turn_reaching
@@ -18,6 +21,8 @@ from shared.consumer import Delivery
 from shared.events import (AccountFreezeRequested, AlertRaised, CallSegmentReceived, CardBlockRequested,
                            CaseReclassified, Classification, VocClassified, VocReceived, live_alert_id)
 from shared.outbox import Outbox, PublishNow
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -148,12 +153,16 @@ class OnReceived:
 MEMO_LIMIT = 4096  # screenings kept between a batch's hooks (a batch is at most a few hundred turns)
 
 
-def on_segment(publish: PublishNow, classifier: Classifier, metrics: ClassifierMetrics = ClassifierMetrics()):
+def on_segment(publish: PublishNow, outbox: Outbox, classifier: Classifier,
+               metrics: ClassifierMetrics = ClassifierMetrics()):
     """Live call alerts are published straight away (`publish`: Runtime.publish_now), not through
     the outbox: once the alert rows say which are new (at most one per call and reason), before
     the transaction commits, and the segments are acked only after that. An alert's id is derived
     from its call and reason (`live_alert_id`), so if the transaction then fails, the retry
-    publishes the same alert under the same id and JetStream drops it."""
+    publishes the same alert under the same id and JetStream drops it. If JetStream cannot take
+    them now (NATS away, the alerts stream without a quorum), they go into the outbox with the
+    transaction, and the relay publishes them when it can: late, but neither lost nor dead-lettered
+    with their segments."""
 
     # a turn that alerts or is angry, screened once for every hook that asks about it (no_effect,
     # idempotent, then bulk or process), under the lexicon it was screened with; taken out when its
@@ -171,10 +180,17 @@ def on_segment(publish: PublishNow, classifier: Classifier, metrics: ClassifierM
             memo[d.env.id] = (lex, s)
         return s
 
-    async def send(raised: list[AlertRaised]) -> None:
-        if raised:
-            await publish([(a, live_alert_id(a.call_id or "", a.reason)) for a in raised])
-            count(raised)
+    async def send(conn: asyncpg.Connection, raised: list[AlertRaised]) -> None:
+        if not raised:
+            return
+        alerts = [(a, live_alert_id(a.call_id or "", a.reason)) for a in raised]
+        try:
+            await publish(alerts)
+        except (ConnectionError, nats.errors.Error, asyncio.TimeoutError) as exc:
+            log.warning("live alerts not published now (%r); %d go out through the outbox", exc, len(alerts))
+            for alert, event_id in alerts:
+                await outbox.add(conn, alert, id=event_id)
+        count(raised)
 
     async def process(conn: asyncpg.Connection, d: Delivery) -> None:
         seg: CallSegmentReceived = d.msg  # type: ignore[assignment]
@@ -194,7 +210,7 @@ def on_segment(publish: PublishNow, classifier: Classifier, metrics: ClassifierM
             if angry >= lex.emotion.alert_after_turns and \
                     await conn.fetchval(sql.INSERT_LIVE_ALERT, seg.call_id, "emotion") is not None:
                 raised.append(emotion_alert(seg.case_id, seg.call_id, seg.affiliate, angry, abusive, s.angry))
-        await send(raised)
+        await send(conn, raised)
 
     async def bulk(conn: asyncpg.Connection, ds: list[Delivery]) -> list[Delivery]:
         """A fetched batch in three statements, with what `process` would decide one at a time:
@@ -235,7 +251,7 @@ def on_segment(publish: PublishNow, classifier: Classifier, metrics: ClassifierM
             keys = sorted(candidates)
             new = {(r["call_id"], r["reason"]) for r in await conn.fetch(
                 sql.INSERT_LIVE_ALERTS, [k[0] for k in keys], [k[1] for k in keys])}
-            await send([candidates[k] for k in keys if k in new])
+            await send(conn, [candidates[k] for k in keys if k in new])
         return []
 
     def count(raised: list[AlertRaised]) -> None:
