@@ -62,6 +62,11 @@ class Unprocessable(Exception):
     """The message is well-formed but can never succeed (for example a rating out of range)."""
 
 
+class LetGo(Exception):
+    """The process is stopping while it holds messages through a database outage: they are left
+    unacked, and JetStream delivers them again to whichever consumer pulls next."""
+
+
 @dataclass(frozen=True)
 class Delivery:
     env: Envelope
@@ -81,11 +86,14 @@ class IdempotentConsumer:
     def __init__(self, spec: ConsumerSpec, *, schema: str, pool: asyncpg.Pool, js: JetStreamContext,
                  expect: tuple[type[Message], ...], process: Process,
                  after_commit: Callable[[], None] | None = None,
-                 redact: Callable[[bytes], bytes] | None = None, metrics=None, relay: Relay | None = None) -> None:
+                 redact: Callable[[bytes], bytes] | None = None, metrics=None, relay: Relay | None = None,
+                 stopping: asyncio.Event | None = None) -> None:
         """`redact` rewrites a payload before it is dead-lettered (intake masks raw PII). With a
         `relay`, the outbox rows a batch's transaction adds are published as soon as it commits
-        (Relay.dispatch), before the batch is acked."""
+        (Relay.dispatch), before the batch is acked. `stopping` is set when the process shuts
+        down: messages held through a database outage are then let go at once."""
         self.spec, self.pool, self.js = spec, pool, js
+        self.stopping = stopping
         self.relay = relay
         self.redact = redact
         self.metrics = metrics
@@ -113,6 +121,13 @@ class IdempotentConsumer:
         self.dead_lettered = 0
 
     async def handle(self, raws: list[Msg]) -> None:
+        try:
+            await self._handle(raws)
+        except LetGo:
+            log.warning("%s: stopping during a database outage; %d message(s) left for redelivery",
+                        self.name, len(raws))
+
+    async def _handle(self, raws: list[Msg]) -> None:
         good: list[Delivery] = []
         for raw in raws:
             try:
@@ -286,7 +301,8 @@ class IdempotentConsumer:
                     self.name, exc, len(ds))
         away = False
         while True:
-            await asyncio.sleep(min(pause, self.spec.ack_wait_s / 3))
+            if await self._stopping_within(min(pause, self.spec.ack_wait_s / 3)):
+                raise LetGo()
             for d in ds:
                 try:
                     await d.raw.in_progress()
@@ -303,6 +319,17 @@ class IdempotentConsumer:
             log.info("%s: the database answers again after %.1f s; retrying %d message(s)",
                      self.name, loop.time() - started, len(ds))
             return away
+
+    async def _stopping_within(self, seconds: float) -> bool:
+        """Wait `seconds`, or less if the process starts to stop; whether it has."""
+        if self.stopping is None:
+            await asyncio.sleep(seconds)
+            return False
+        try:
+            await asyncio.wait_for(self.stopping.wait(), seconds)
+        except TimeoutError:
+            return False
+        return True
 
     def _count(self) -> None:
         """Publish the processed/duplicate tallies as counters (deltas since the last call)."""

@@ -77,6 +77,7 @@ class Runtime:
         self.js: JetStreamContext | None = None
         self.relay: Relay | None = None
         self._stop = asyncio.Event()
+        self._stopping = asyncio.Event()  # set first thing at shutdown (consumers let held batches go)
         self._tasks: list[asyncio.Task] = []
         self._broker_started = False
         self._bus_failed: BaseException | None = None
@@ -226,7 +227,8 @@ class Runtime:
         for spec, expect, process, _, redact in self._pending:
             self._consumers[f"{spec.stream}:{spec.durable}"] = IdempotentConsumer(
                 spec, schema=self.name, pool=self.pool, js=self.js, expect=expect, process=process,
-                after_commit=self.wake_relay, redact=redact, metrics=self.metrics, relay=self.relay)
+                after_commit=self.wake_relay, redact=redact, metrics=self.metrics, relay=self.relay,
+                stopping=self._stopping)
         normalise_fetch_timeouts()
         await self.broker.start()
         self._broker_started = True
@@ -234,6 +236,7 @@ class Runtime:
 
     async def _shutdown(self) -> None:
         log.info("%s draining", self.name)
+        self._stopping.set()
         bus = self._tasks[0]
         if not bus.done():
             bus.cancel()

@@ -76,3 +76,31 @@ async def test_an_outage_error_while_the_database_answers_is_not_held_forever(pr
         msg = await dead.next_msg(timeout=60)
     assert msg.headers["ce-id"] == event_id and h.consumer.dead_lettered == 1
     assert "InternalClientError" in msg.headers["moksori-dlq-reason"]
+
+
+async def test_a_consumer_holding_messages_through_an_outage_still_stops_when_told(own_pg, clean_js, nats_url,
+                                                                                 tmp_path):
+    """SIGTERM during an outage: the held batch is let go (unacked, so JetStream redelivers it to
+    whoever pulls next) and the consumer stops at once, rather than waiting for the database."""
+    pool = await db.create_pool(own_pg.url, min_size=1, max_size=2)
+    try:
+        migrations = tmp_path / "migrations"
+        migrations.mkdir()
+        (migrations / "001_effects.sql").write_text("CREATE TABLE probe.effects (case_id uuid NOT NULL, event_id text);")
+        async with pool.acquire() as conn:
+            await db.migrate(conn, "probe", migrations)
+        await ensure_topology(clean_js, consumers=(SPEC,))
+        h = Harness(pool, clean_js, nats_url)
+        h.consumer.stopping = asyncio.Event()  # as Runtime passes it
+        await h.__aenter__()
+        await asyncio.to_thread(own_pg.stop, signal.SIGINT)
+        await publish(clean_js, resolved())
+        assert await wait_for(lambda: _async(bool(h.batches)), timeout=10)
+        await asyncio.sleep(1)  # holding now
+        started = asyncio.get_running_loop().time()
+        h.consumer.stopping.set()  # what Runtime does first at SIGTERM
+        await asyncio.wait_for(h.__aexit__(None, None, None), 30)
+        assert asyncio.get_running_loop().time() - started < 5  # not FastStream's 15-s graceful timeout
+        assert h.consumer.processed == 0 and h.consumer.dead_lettered == 0
+    finally:
+        pool.terminate()
