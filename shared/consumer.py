@@ -27,6 +27,7 @@ import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
+from typing import TypeVar
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -49,13 +50,16 @@ from shared.telemetry import extract, log_context, tracer
 log = logging.getLogger(__name__)
 
 DEAD_LETTER = "dead_letter"
+T = TypeVar("T")
 # PostgreSQL away: a consumer holds what it fetched and looks again after these pauses (doubling)
 HOLD_FIRST_PAUSE_S = 0.5
 HOLD_MAX_PAUSE_S = 5.0
 PROBE = "SELECT 1"
-# errors that look like an outage while the database answers the probe at once: after this many,
-# the message is treated as failing (retried with backoff, at last dead-lettered), not held forever
-MAX_SPURIOUS_OUTAGES = 3
+PROBE_TIMEOUT_S = 2.0  # a probe not answered in this time (a silent partition) counts as the database away
+# a batch or message held this many times (the database came back, and the retry lost it again: a
+# flapping server, a message that crashes it, or an error that only looks like an outage) is then
+# handled as failing: retried with backoff, at last dead-lettered, not held for ever
+MAX_HOLDS = 5
 
 
 class Unprocessable(Exception):
@@ -94,6 +98,7 @@ class IdempotentConsumer:
         down: messages held through a database outage are then let go at once."""
         self.spec, self.pool, self.js = spec, pool, js
         self.stopping = stopping
+        self._held: list[Msg] = []  # the batch being handled
         self.relay = relay
         self.redact = redact
         self.metrics = metrics
@@ -121,11 +126,20 @@ class IdempotentConsumer:
         self.dead_lettered = 0
 
     async def handle(self, raws: list[Msg]) -> None:
+        self._held = raws  # what `_hold` keeps in progress through an outage
         try:
             await self._handle(raws)
         except LetGo:
-            log.warning("%s: stopping during a database outage; %d message(s) left for redelivery",
-                        self.name, len(raws))
+            left = [raw for raw in raws if not raw.is_acked]
+            log.warning("%s: stopping during a database outage; %d message(s) handed back for redelivery",
+                        self.name, len(left))
+            for raw in left:
+                try:
+                    await raw.nak()  # to another replica at once, rather than after ack_wait
+                except Exception:  # NATS away as well: redelivered after ack_wait
+                    pass
+        finally:
+            self._held = []
 
     async def _handle(self, raws: list[Msg]) -> None:
         good: list[Delivery] = []
@@ -148,25 +162,21 @@ class IdempotentConsumer:
                 await d.raw.ack()
 
     async def _apply_batch(self, good: list[Delivery]) -> None:
-        if self.prepare:
-            try:
-                self.prepare(good)
-            except Exception:  # each message is then handled on its own, and fails there if it must
-                log.exception("%s: preparing a batch of %d failed", self.name, len(good))
-        spurious = 0
-        while True:
+        async def attempt() -> tuple[int, list, list]:
+            if self.prepare:  # again on a retry: what a failed attempt took from it is back
+                try:
+                    self.prepare(good)
+                except Exception:  # each message is then handled on its own, and fails there if it must
+                    log.exception("%s: preparing a batch of %d failed", self.name, len(good))
             watch_rows()
-            try:
-                applied, made, own = await self._transact_batch(good)
-            except Exception as exc:
-                if db.storage_is_down(exc) and spurious < MAX_SPURIOUS_OUTAGES:
-                    if not await self._hold(good, exc):  # then the whole batch again
-                        spurious += 1
-                    continue
-                for d in good:  # isolate the bad one: retry each on its own
-                    await self._one(d)
-                return
-            break
+            return await self._transact_batch(good)
+
+        try:
+            applied, made, own = await self._through_outages(attempt, len(good))
+        except Exception:
+            for d in good:  # isolate the bad one: retry each on its own
+                await self._one(d)
+            return
         self.processed += applied
         self.duplicates += len(good) - applied
         if len(own) < len(made):  # rows it did not take (or already there): the relay looks for them
@@ -225,14 +235,15 @@ class IdempotentConsumer:
             log.exception("%s: idempotent failed on %s; claiming it", self.name, d.env.id)
             return False
 
-    async def _apply(self, conn: asyncpg.Connection, d: Delivery) -> None:
-        if not self._idempotent(d) and await conn.fetchval(self.CLAIM, self.name, d.env.id) is None:
-            self.duplicates += 1
-            return
-        with self._span(d):
-            await self.process(conn, d)
-            log.debug("%s: processed %s", self.name, d.env.type)
-        self.processed += 1
+    async def _apply(self, d: Delivery) -> bool:
+        """One message in its own transaction; False if its id was claimed before (a duplicate)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            if not self._idempotent(d) and await conn.fetchval(self.CLAIM, self.name, d.env.id) is None:
+                return False
+            with self._span(d):
+                await self.process(conn, d)
+                log.debug("%s: processed %s", self.name, d.env.type)
+        return True
 
     @contextmanager
     def _span(self, d: Delivery) -> Iterator[None]:
@@ -261,18 +272,12 @@ class IdempotentConsumer:
                         "moksori.case_id": d.env.subject or ""})
 
     async def _one(self, d: Delivery) -> None:
-        spurious = 0
-        while True:
-            try:
-                async with self.pool.acquire() as conn, conn.transaction():
-                    await self._apply(conn, d)
-            except Exception as exc:
-                if db.storage_is_down(exc) and spurious < MAX_SPURIOUS_OUTAGES:
-                    if not await self._hold([d], exc):  # then again
-                        spurious += 1
-                    continue
-                return await self._failed(d, exc)
-            break
+        try:
+            applied = await self._through_outages(lambda: self._apply(d), 1)
+        except Exception as exc:
+            return await self._failed(d, exc)
+        self.processed += applied
+        self.duplicates += not applied
         self._committed()
         self._count()
         await d.raw.ack()
@@ -289,36 +294,47 @@ class IdempotentConsumer:
                             extra={"case_id": d.env.subject, "ce_id": d.env.id})
                 await d.raw.nak(delay=min(self.spec.retry_delay_s * 2.0 ** (delivered - 1), 30.0))
 
-    async def _hold(self, ds: list[Delivery], exc: Exception) -> bool:
-        """PostgreSQL is away (db.storage_is_down): keep the fetched messages, marked in progress so
-        that JetStream neither redelivers them nor spends one of their deliveries, and return once
-        the database answers again. An outage, however long, does not use up a message's
-        `max_deliver` and send it to the DLQ; the consumer simply waits, as every other would.
-        False when the database answered the first probe (so perhaps it was never away)."""
+    async def _through_outages(self, attempt: Callable[[], Awaitable[T]], n: int) -> T:
+        """`attempt()`, tried again after each PostgreSQL outage it meets (db.storage_is_down), up
+        to MAX_HOLDS times; what it raises otherwise, or after that, is the caller's to handle."""
+        holds = 0
+        while True:
+            try:
+                return await attempt()
+            except Exception as exc:
+                if not db.storage_is_down(exc) or holds >= MAX_HOLDS:
+                    raise
+                holds += 1
+                await self._hold(exc, n)
+
+    async def _hold(self, exc: Exception, n: int) -> None:
+        """PostgreSQL is away: keep the fetched batch, marked in progress so that JetStream neither
+        redelivers it nor spends one of its messages' deliveries, and return once the database
+        answers again. An outage, however long, does not use up a message's `max_deliver` and
+        send it to the DLQ; the consumer simply waits, as every other would."""
         loop = asyncio.get_running_loop()
         started, pause = loop.time(), HOLD_FIRST_PAUSE_S
         log.warning("%s: the database is unavailable (%r); holding %d message(s) until it answers",
-                    self.name, exc, len(ds))
-        away = False
+                    self.name, exc, n)
         while True:
             if await self._stopping_within(min(pause, self.spec.ack_wait_s / 3)):
                 raise LetGo()
-            for d in ds:
+            for raw in self._held:
                 try:
-                    await d.raw.in_progress()
+                    await raw.in_progress()
                 except Exception:  # NATS away as well: JetStream redelivers after ack_wait
                     pass
             try:
-                async with self.pool.acquire() as conn:
-                    await conn.execute(PROBE)
+                async with self.pool.acquire(timeout=PROBE_TIMEOUT_S) as conn:
+                    await conn.execute(PROBE, timeout=PROBE_TIMEOUT_S)
             except Exception as probe_exc:
-                if db.storage_is_down(probe_exc):
-                    away, pause = True, min(2 * pause, HOLD_MAX_PAUSE_S)
+                if db.storage_is_down(probe_exc) or isinstance(probe_exc, TimeoutError):
+                    pause = min(2 * pause, HOLD_MAX_PAUSE_S)
                     continue
                 # something else: the retry meets it and handles it as the failure it is
             log.info("%s: the database answers again after %.1f s; retrying %d message(s)",
-                     self.name, loop.time() - started, len(ds))
-            return away
+                     self.name, loop.time() - started, n)
+            return
 
     async def _stopping_within(self, seconds: float) -> bool:
         """Wait `seconds`, or less if the process starts to stop; whether it has."""

@@ -7,6 +7,7 @@ order, each in its own transaction, and recorded in `public.moksori_migrations`.
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import json
 import logging
@@ -87,24 +88,38 @@ MAYBE_STORAGE_DOWN = (*STORAGE_DOWN, asyncpg.InterfaceError)
 
 
 def storage_is_down(exc: BaseException | None) -> bool:
-    """Whether an error means PostgreSQL is away rather than that the work was wrong. A connection
-    lost inside `conn.transaction()` surfaces as the InterfaceError of the transaction's exit
-    ("the underlying connection is closed"), with the loss itself as its context."""
-    if isinstance(exc, STORAGE_DOWN):
-        return True
-    return isinstance(exc, asyncpg.InterfaceError) and isinstance(exc.__context__, STORAGE_DOWN)
+    """Whether an error means PostgreSQL is away rather than that the work was wrong. asyncpg
+    reports a connection lost under a statement as ConnectionDoesNotExistError, but the next use of
+    that connection, and the exit of a `conn.transaction()` block around it, as InterfaceError
+    ("connection is closed", "the underlying connection is closed"), which may carry the loss as
+    its context."""
+    for _ in range(8):  # a short chain: the transaction's exit, a statement after the loss, the loss
+        if isinstance(exc, STORAGE_DOWN):
+            return True
+        if not isinstance(exc, asyncpg.InterfaceError):
+            return False
+        if "connection is closed" in str(exc):
+            return True
+        exc = exc.__context__
+    return False
+
+
+UNREACHABLE = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN}
 
 
 async def _connect_or_unreachable(*args, **kwargs) -> asyncpg.Connection:
     """asyncpg's connect, with a connection attempt that times out or finds no route to the server
-    reported as DatabaseUnreachable (a ConnectionError), not as a TimeoutError or a bare OSError that
-    would read as a failed query."""
+    reported as DatabaseUnreachable (a ConnectionError), not as a TimeoutError that would read as
+    a failed query. Other errors (TLS, permissions, a wrong password) stay what they are: a
+    misconfiguration, not an outage."""
     try:
         return await asyncpg.connect(*args, **kwargs)
-    except ConnectionError:
+    except TimeoutError as exc:
+        raise DatabaseUnreachable(f"PostgreSQL did not answer within {kwargs.get('timeout')} s") from exc
+    except OSError as exc:
+        if exc.errno in UNREACHABLE:
+            raise DatabaseUnreachable(f"PostgreSQL cannot be reached: {exc!r}") from exc
         raise
-    except OSError as exc:  # TimeoutError is an OSError; so are EHOSTUNREACH and ENETUNREACH
-        raise DatabaseUnreachable(f"PostgreSQL did not answer: {exc!r}") from exc
 
 
 async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:

@@ -29,6 +29,12 @@ log = logging.getLogger(__name__)
 # are a pure function of the message being consumed (their ids derived from it), not through the outbox
 PublishNow = Callable[[Sequence[tuple[Message, str]]], Awaitable[None]]
 
+
+class PublishFailed(Exception):
+    """JetStream did not take an event published straight away (NATS away or reconnecting, a
+    stream without a quorum, no ack in time). Not a ConnectionError on purpose: consumers treat
+    those as the database being away (shared/db.py: STORAGE_DOWN)."""
+
 # The event ids of the outbox rows the current task has made since `watch_rows` (every row is made
 # by `Outbox.row`, in this task or a task it started): the rows a consumer's batch takes with
 # TAKE_OWN, which finds them by their unique event id rather than by scanning the pending rows.

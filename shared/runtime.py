@@ -34,7 +34,7 @@ from shared.consumer import IdempotentConsumer, Process, normalise_fetch_timeout
 from shared.events import Message
 from shared.housekeeping import Housekeeper
 from shared.metrics import Metrics
-from shared.outbox import Outbox, Relay, publish_each
+from shared.outbox import Outbox, PublishFailed, Relay, publish_each
 from shared.telemetry import TraceRequests, setup_logging, setup_tracing
 
 log = logging.getLogger(__name__)
@@ -111,19 +111,19 @@ class Runtime:
 
     async def publish_now(self, msgs: Sequence[tuple[Message, str]]) -> None:
         """Publish events straight to JetStream, not through the outbox, and wait for every ack;
-        raises ConnectionError if any was not acked. Only for events that are a pure function of a
+        raises PublishFailed if any was not acked. Only for events that are a pure function of a
         JetStream message being consumed and carry an id derived from it (`msgs` holds
         (message, event id) pairs): the consumer acks its message only after this returned, so a
         failure or a crash means the message is redelivered and the same events, with the same
         ids, are published again; JetStream's duplicate window and the consumers' inboxes drop
         the copies. What a transaction decides goes through the outbox."""
         if self.js is None:
-            raise ConnectionError("the bus is not up")
+            raise PublishFailed("the bus is not up")
         rows = [self.outbox.encoded(msg, id=event_id)[1] for msg, event_id in msgs]
         failed = [e for e in await publish_each(self.js, [(subject, body, headers) for _, subject, headers, body in rows])
                   if e is not None]
         if failed:
-            raise ConnectionError(f"{len(failed)} of {len(rows)} publishes failed: {failed[0]!r}")
+            raise PublishFailed(f"{len(failed)} of {len(rows)} publishes failed: {failed[0]!r}")
 
     # -------------------------------------------------------------- lifecycle
     @asynccontextmanager

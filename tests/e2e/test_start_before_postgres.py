@@ -17,7 +17,9 @@ pytestmark = pytest.mark.e2e
 
 
 async def test_intake_waits_for_postgres_and_then_serves(nats_url, tmp_path: Path):
-    pg = PostgresServer(tmp_path / "pg", port=free_port(), durable=False)  # not started yet
+    pg = PostgresServer(tmp_path / "pg", port=free_port(), durable=False)
+    await asyncio.to_thread(pg.start)  # once, to create the cluster and its database; then away
+    await asyncio.to_thread(pg.stop)
     stack = devrun.Stack(var=tmp_path / "var", nats_url=nats_url, database_url=pg.url)
     proc = devrun.start_service(stack, "intake")
     try:

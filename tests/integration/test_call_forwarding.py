@@ -15,7 +15,7 @@ from services.intake.handlers.calls import on_call_ingress
 from shared.cloudevents import envelope_for
 from shared.consumer import Delivery
 from shared.events import CallSegmentReceived, SttSegment, segment_event_id
-from shared.outbox import Outbox
+from shared.outbox import Outbox, PublishFailed
 from shared.pii_crypto import PiiCipher
 
 pytestmark = pytest.mark.integration
@@ -65,9 +65,9 @@ async def test_a_failed_publish_fails_the_batch_and_the_retry_forwards_under_the
     call_id = f"CALL-{uuid.uuid4().hex[:10]}"
 
     async def down(msgs):
-        raise ConnectionError("nats: no responders")
+        raise PublishFailed("1 of 3 publishes failed: nats: no responders")
 
-    with pytest.raises(ConnectionError):
+    with pytest.raises(PublishFailed):
         async with conn.transaction():
             await ingress(down).bulk(conn, deliveries(call_id))
     assert await conn.fetchval("SELECT count(*) FROM intake.call_segments WHERE call_id = $1", call_id) == 0

@@ -67,8 +67,9 @@ class LooksLikeAnOutage(Harness):
 
 
 async def test_an_outage_error_while_the_database_answers_is_not_held_forever(probe, nats_url):
-    """After a few holds whose first probe found the database answering, the message is treated
-    as failing: retried with backoff and at last dead-lettered, not held for ever."""
+    """After MAX_HOLDS holds (the database answered each probe, and the retry failed again), the
+    message is treated as failing: retried with backoff and at last dead-lettered, not held for
+    ever (nor, if it were a message that crashes the server, crashing it for ever)."""
     pool, js = probe
     dead = await js.subscribe(dlq_subject("probe"), ordered_consumer=True)
     async with LooksLikeAnOutage(pool, js, nats_url) as h:

@@ -16,7 +16,7 @@ from services.classifier.handlers.events import on_segment
 from shared.cloudevents import envelope_for
 from shared.consumer import Delivery
 from shared.events import AlertRaised, CallSegmentReceived, case_id_for_call, live_alert_id
-from shared.outbox import Outbox
+from shared.outbox import Outbox, PublishFailed
 
 pytestmark = pytest.mark.integration
 
@@ -106,7 +106,7 @@ async def test_alerts_jetstream_cannot_take_now_go_out_through_the_outbox_once(c
     run = uuid.uuid4().hex[:8]
 
     async def down(msgs):
-        raise ConnectionError("1 of 1 publishes failed: nats: no responders available for request")
+        raise PublishFailed("1 of 1 publishes failed: nats: no responders available for request")
 
     batch = segments(TURNS[:2], run)  # the second turn names 금감원
     async with conn.transaction():

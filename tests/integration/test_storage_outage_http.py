@@ -6,6 +6,8 @@ backend is terminated mid-transaction as a fast shutdown or a failover does."""
 from __future__ import annotations
 
 import asyncio
+import errno
+import ssl
 from pathlib import Path
 
 import asyncpg
@@ -73,6 +75,11 @@ def test_what_counts_as_the_database_being_away():
     assert db.storage_is_down(lost) and db.storage_is_down(in_tx)
     assert db.storage_is_down(ConnectionRefusedError(111, "Connection refused"))
     assert db.storage_is_down(db.DatabaseUnreachable("PostgreSQL did not answer: TimeoutError()"))
+    closed = asyncpg.InterfaceError("cannot perform operation: connection is closed")  # used after the loss
+    assert db.storage_is_down(closed)
+    exit_after_closed = asyncpg.InterfaceError("cannot call Transaction.__aexit__(): the underlying connection is closed")
+    exit_after_closed.__context__ = asyncpg.InterfaceError("cannot perform operation: connection is closed")
+    assert db.storage_is_down(exit_after_closed)
     assert not db.storage_is_down(asyncpg.InterfaceError("cannot perform operation: another operation is in progress"))
     assert not db.storage_is_down(TimeoutError())  # a query that ran too long is not an outage
     assert not db.storage_is_down(asyncpg.UniqueViolationError("duplicate key"))
@@ -98,3 +105,20 @@ async def test_a_server_that_takes_the_connection_but_never_answers_is_unreachab
             w.close()
         server.close()
         await server.wait_closed()
+
+
+@pytest.mark.parametrize("raised,outage", [
+    (OSError(errno.EHOSTUNREACH, "No route to host"), True),  # a node or pod address gone
+    (OSError(errno.ENETUNREACH, "Network is unreachable"), True),
+    (PermissionError(errno.EACCES, "Permission denied"), False),  # a misconfiguration: fail plainly
+    (ssl.SSLCertVerificationError("certificate verify failed"), False),
+])
+async def test_only_connection_failures_that_are_outages_become_unreachable(monkeypatch, raised, outage):
+    async def connect(*args, **kwargs):
+        raise raised
+
+    monkeypatch.setattr(asyncpg, "connect", connect)
+    with pytest.raises(Exception) as caught:
+        await db._connect_or_unreachable("postgresql://moksori@db.moksori.svc/moksori", timeout=5)
+    assert isinstance(caught.value, db.DatabaseUnreachable) is outage
+    assert db.storage_is_down(caught.value) is outage

@@ -3,7 +3,6 @@ action requests; live call segments → alerts during the call; corrections → 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -11,7 +10,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import asyncpg
-import nats.errors
 
 from services.classifier.adapters import repository as sql
 from services.classifier.domain.alerts import Screening, alerts_for, emotion_alert, screen_segment, turn_reaching
@@ -20,7 +18,7 @@ from services.classifier.domain.rules import MODEL_RULE
 from shared.consumer import Delivery
 from shared.events import (AccountFreezeRequested, AlertRaised, CallSegmentReceived, CardBlockRequested,
                            CaseReclassified, Classification, VocClassified, VocReceived, live_alert_id)
-from shared.outbox import Outbox, PublishNow
+from shared.outbox import Outbox, PublishFailed, PublishNow
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +184,7 @@ def on_segment(publish: PublishNow, outbox: Outbox, classifier: Classifier,
         alerts = [(a, live_alert_id(a.call_id or "", a.reason)) for a in raised]
         try:
             await publish(alerts)
-        except (ConnectionError, nats.errors.Error, asyncio.TimeoutError) as exc:
+        except PublishFailed as exc:
             log.warning("live alerts not published now (%r); %d go out through the outbox", exc, len(alerts))
             for alert, event_id in alerts:
                 await outbox.add(conn, alert, id=event_id)
