@@ -27,9 +27,9 @@ import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
-from typing import TypeVar
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
 import asyncpg
 from faststream import AckPolicy
@@ -97,7 +97,7 @@ class IdempotentConsumer:
         (Relay.dispatch), before the batch is acked. `stopping` is set when the process shuts
         down: messages held through a database outage are then let go at once."""
         self.spec, self.pool, self.js = spec, pool, js
-        self.stopping = stopping
+        self.stopping = stopping or asyncio.Event()  # never set unless the process passes its own
         self._held: list[Msg] = []  # the batch being handled
         self.relay = relay
         self.redact = redact
@@ -338,9 +338,6 @@ class IdempotentConsumer:
 
     async def _stopping_within(self, seconds: float) -> bool:
         """Wait `seconds`, or less if the process starts to stop; whether it has."""
-        if self.stopping is None:
-            await asyncio.sleep(seconds)
-            return False
         try:
             await asyncio.wait_for(self.stopping.wait(), seconds)
         except TimeoutError:

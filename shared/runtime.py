@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import asyncpg
 import nats
@@ -38,6 +39,7 @@ from shared.outbox import Outbox, PublishFailed, Relay, publish_each
 from shared.telemetry import TraceRequests, setup_logging, setup_tracing
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Runtime:
@@ -151,20 +153,32 @@ class Runtime:
         """The pool, with the schema migrated. While PostgreSQL is away (starting, failing over,
         restarting) wait for it, as for NATS, instead of exiting into the orchestrator's growing
         restart back-off; the startup probe bounds the wait. Any other error ends the start."""
-        s, delay = self.settings, 0.5
-        while True:
-            pool = None
+        s = self.settings
+
+        async def open_and_migrate() -> asyncpg.Pool:
+            pool = await db.create_pool(s.database_url, max_size=s.db_pool_size)
             try:
-                pool = await db.create_pool(s.database_url, max_size=s.db_pool_size)
                 async with pool.acquire() as conn:
                     await db.migrate(conn, self.name, self.migrations)
-                return pool
+            except BaseException:
+                pool.terminate()
+                raise
+            return pool
+
+        return await self._until_up("PostgreSQL", open_and_migrate, db.storage_is_down, first_delay=0.5)
+
+    async def _until_up(self, what: str, attempt: Callable[[], Awaitable[T]],
+                        transient: Callable[[BaseException], bool], *, first_delay: float) -> T:
+        """`attempt()` until it succeeds: a transient failure is logged and tried again after a
+        pause that doubles up to 5 s; any other is raised."""
+        delay = first_delay
+        while True:
+            try:
+                return await attempt()
             except Exception as exc:
-                if pool is not None:
-                    pool.terminate()
-                if not db.storage_is_down(exc):
+                if not transient(exc):
                     raise
-                log.warning("%s: waiting for PostgreSQL: %r", self.name, exc)
+                log.warning("%s: waiting for %s: %r", self.name, what, exc)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 
@@ -204,17 +218,11 @@ class Runtime:
         """Connect to NATS (retrying until it is there), declare the topology, start
         the relay and the consumers."""
         s = self.settings
-        delay = 0.2
-        while True:
-            try:
-                self.nc = await nats.connect(s.nats_url.split(","), name=f"moksori-{self.name}",
-                                             max_reconnect_attempts=-1, reconnect_time_wait=0.5,
-                                             connect_timeout=2)
-                break
-            except (OSError, nats.errors.Error, asyncio.TimeoutError) as exc:
-                log.warning("%s: waiting for NATS at %s: %r", self.name, s.nats_url, exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        self.nc = await self._until_up(
+            f"NATS at {s.nats_url}",
+            lambda: nats.connect(s.nats_url.split(","), name=f"moksori-{self.name}", max_reconnect_attempts=-1,
+                                 reconnect_time_wait=0.5, connect_timeout=2),
+            lambda exc: isinstance(exc, (OSError, nats.errors.Error, asyncio.TimeoutError)), first_delay=0.2)
         self.js = self.nc.jetstream()
         await self._topology()
         self.relay = Relay(self.pool, self.js, self.outbox)
