@@ -131,6 +131,7 @@ class Usage:
 
     def stop(self) -> dict[str, dict[str, float]]:
         wall = time.perf_counter() - self.t0
+        self.sample_rss()  # the load loop samples during a run; an idle period has only this sample
         return {n: {"cpu_pct": round(100 * (self._cpu(n) - self.cpu0[n]) / wall),
                     "rss_mb": round(self.peak[n] / 2**20)} for n in self.procs}
 

@@ -36,8 +36,8 @@ class Text:
 
     def __init__(self, raw: str, prefilter: Prefilter | None = None) -> None:
         self.raw = raw
-        self.index = [i for i, ch in enumerate(raw) if not ch.isspace()]
-        self.compact = "".join(raw[i] for i in self.index)
+        self.compact = "".join(raw.split())  # str.split() splits where str.isspace() holds
+        self._index: list[int] | None = None  # built when a match in the compact copy needs mapping back
         # letters typed apart ("ㅅ ㅐ ㄲ ㅣ") are also searched put together ("새끼")
         composed, spans = compose_jamo(self.compact) if has_split_syllables(self.compact) else (None, [])
         self.composed = composed
@@ -90,7 +90,18 @@ class Text:
         """False when the prefilter rules out every pattern of the group (cheaper than `find`)."""
         return self.prefilter is None or not self._possible.isdisjoint(map(id, patterns))
 
+    @property
+    def index(self) -> list[int]:
+        """Where each character of the compact copy stands in the raw text."""
+        if self._index is None:
+            self._index = [i for i, ch in enumerate(self.raw) if not ch.isspace()]
+        return self._index
+
     def _to_compact(self, pos: int) -> int:
+        if pos <= 0:
+            return 0
+        if pos >= len(self.raw):
+            return len(self.compact)
         return bisect.bisect_left(self.index, pos)
 
     def any(self, patterns: Patterns, start: int = 0, end: int | None = None) -> Span | None:
