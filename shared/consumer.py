@@ -44,7 +44,7 @@ from shared.bus import ConsumerSpec, dlq_subject
 from shared.cloudevents import Envelope, MalformedMessage, decode, encode, envelope_for
 from shared.events import AlertRaised, Message
 from shared.outbox import Relay, rows_made, watch_rows
-from shared.pii import mask_text
+from shared.pii import mask_payload, mask_text
 from shared.telemetry import extract, log_context, tracer
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,8 @@ class IdempotentConsumer:
                  after_commit: Callable[[], None] | None = None,
                  redact: Callable[[bytes], bytes] | None = None, metrics=None, relay: Relay | None = None,
                  stopping: asyncio.Event | None = None) -> None:
-        """`redact` rewrites a payload before it is dead-lettered (intake masks raw PII). With a
+        """`redact` rewrites a payload before it is dead-lettered; by default its personal data
+        is masked (`pii.mask_payload`), whatever the consumer (a DLQ copy is kept for days). With a
         `relay`, the outbox rows a batch's transaction adds are published as soon as it commits
         (Relay.dispatch), before the batch is acked. `stopping` is set when the process shuts
         down: messages held through a database outage are then let go at once."""
@@ -100,7 +101,7 @@ class IdempotentConsumer:
         self.stopping = stopping or asyncio.Event()  # never set unless the process passes its own
         self._held: list[Msg] = []  # the batch being handled
         self.relay = relay
-        self.redact = redact
+        self.redact = redact or mask_payload
         self.metrics = metrics
         self.expect, self.process, self.after_commit = expect, process, after_commit
         # a process may look at the whole fetched batch first (the classifier classifies it at once)
@@ -360,12 +361,12 @@ class IdempotentConsumer:
         seq = raw.metadata.sequence.stream if raw.reply else 0
         headers = dict(raw.headers or {})
         headers.update({
-            "moksori-dlq-reason": _header_safe(reason),
+            "moksori-dlq-reason": mask_text(_header_safe(reason)),
             "moksori-dlq-consumer": self.name,
             "moksori-dlq-subject": raw.subject,
             "Nats-Msg-Id": f"dlq:{self.name}:{seq}",
         })
-        data = self.redact(raw.data) if self.redact else raw.data
+        data = self.redact(raw.data)
         await self.js.publish(dlq_subject(self.spec.durable), data, headers=headers)
         log.error("%s: dead-lettered message on %s: %s", self.name, raw.subject, reason,
                   extra={"case_id": headers.get("ce-subject"), "ce_id": headers.get("ce-id")})

@@ -14,18 +14,29 @@ and last 4 digits (PCI DSS), an account's last 3.
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
 KINDS = ("email", "rrn", "phone", "card", "driver_license", "passport", "account")
 
-# Korean particles follow numbers directly ("계좌 110-123-456789에서"), so boundaries are ASCII-only
-_NB = r"(?<![A-Za-z0-9_-])"   # not preceded by an ASCII word character or hyphen
-_NA = r"(?![A-Za-z0-9_-])"    # not followed by one
+# Numbers are looked for in a view of the text with every character mapped to one character
+# (so offsets are the original's): full-width forms as ASCII (０１０－１２３４), and the dashes,
+# tildes and slashes people type between digit groups (‐ – — ― － ㅡ ~ /) as "-".
+_VIEW = str.maketrans({**{chr(c): chr(c - 0xFEE0) for c in range(0xFF01, 0xFF5F)},
+                       **dict.fromkeys("‐‑‒–—―－ㅡ~～/／⁄_", "-")})
+
+# A number starts where no digit (or a digit and a separator) comes before it: letters may
+# ("신분증_850315-1234567.jpg", "id-850315-1234567", "card4111111111111111"; Korean particles
+# follow numbers directly, "110-123-456789에서").
+_NB = r"(?<![0-9])(?<![0-9][-.])"
+_NA = r"(?![0-9])(?![-.][0-9])"
+_TRACKING_CODE = re.compile(r"VOC-\d{4}-\d{6}(?![0-9])")  # intake's own case codes are not personal data
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+[@＠][A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
-_RRN = re.compile(_NB + r"(\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01]))[ ]?[-–.]?[ ]?([1-8])(\d{6})(?!\d)")
+_RRN = re.compile(_NB + r"(\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01]))[ ]?[-.]?[ ]?([1-8])(\d{6})(?!\d)")
 _MOBILE = re.compile(
     r"(?:(?<![A-Za-z0-9_+])\+82[ -]?\(?0?\)?[ -]?|" + _NB + r")\(?(0?1[016789])\)?(?: ?[.-] ?| )?(\d{3,4})(?: ?[.-] ?| )?(\d{4})" + _NA)
 _LANDLINE = re.compile(
@@ -33,6 +44,7 @@ _LANDLINE = re.compile(
 _DIGIT_RUN = re.compile(_NB + r"\d(?:[ .-]?\d){9,18}" + _NA)
 # STT spells digits out: 공일공 일이삼사 오육칠팔
 _SPOKEN_MOBILE = re.compile(r"[공영]\s?일\s?[공영](?:\s?[공영일이삼사오육륙칠팔구]){7,8}")  # 10-19 digits with separators
+_SHORT_RUN = re.compile(_NB + r"\d{8,9}" + _NA)  # an account without hyphens, counted only after an account word
 _GROUPED = re.compile(_NB + r"\d{1,8}(?:-\d{1,8}){1,3}" + _NA)
 _DRIVER = re.compile(
     _NB + r"(\d{2}|서울|부산|경기|강원|충북|충남|전북|전남|경북|경남|제주|대구|인천|광주|대전|울산)"
@@ -71,10 +83,14 @@ def _context_before(text: str, start: int, pattern: re.Pattern, width: int = 15)
 
 
 def find_pii(text: str) -> list[PiiSpan]:
+    """The personal data in `text`; each span's `text` is as the view reads it (ASCII digits)."""
+    text = text.translate(_VIEW)
     found: list[PiiSpan] = []
+    kept = [(m.start(), m.end()) for m in _TRACKING_CODE.finditer(text)] if "VOC-" in text else []
 
     def add(kind: str, start: int, end: int) -> None:
-        if not any(s.start < end and start < s.end for s in found):
+        if not any(s.start < end and start < s.end for s in found) and \
+                not any(a < end and start < b for a, b in kept):
             found.append(PiiSpan(kind, start, end, text[start:end]))
 
     for m in _EMAIL.finditer(text):
@@ -101,6 +117,9 @@ def find_pii(text: str) -> list[PiiSpan]:
         account_context = _context_before(text, m.start(), _ACCOUNT_CONTEXT)
         if (len(digits) >= 10 or (account_context and len(digits) >= 8)) and not _looks_like_biz_number(text, m) \
                 and not _looks_like_date(m.group(0)) and not _is_reference_number(text, m):
+            add("account", m.start(), m.end())
+    for m in _SHORT_RUN.finditer(text):
+        if _context_before(text, m.start(), _ACCOUNT_CONTEXT) and not _is_reference_number(text, m):
             add("account", m.start(), m.end())
     for m in _PASSPORT.finditer(text):
         add("passport", m.start(), m.end())
@@ -142,12 +161,11 @@ def _mask_digits(s: str, keep_first: int, keep_last: int) -> str:
 def _mask(span: PiiSpan) -> str:
     t = span.text
     match span.kind:
-        case "email":
-            local, _, domain = t.partition("@")
-            return f"{local[0]}***@{domain}"
+        case "email":  # never longer than the address: masked text must fit where the original did
+            local, _, domain = t.rpartition("@")
+            return (local[0] + "*" * min(3, len(local) - 1) if len(local) > 1 else "*") + "@" + domain
         case "rrn":
-            m = _RRN.fullmatch(t)
-            return f"{m.group(1)}-{m.group(2)}******" if m else _mask_digits(t, 7, 0)
+            return _mask_digits(t, 7, 0)
         case "phone":
             return _mask_last(t, 4)
         case "card":
@@ -187,6 +205,37 @@ def mask_text(text: str) -> str:
     return "".join(out)
 
 
+# Speech: STT writes digits out in Hangul (팔오공삼일오 일이삼사오육칠, 공일공 이삼사오), and cuts
+# a number wherever the speaker paused, so its parts land in different segments and turns
+# ("카드번호는 4111 1111" | "1111 1111 입니다"), where no whole-number pattern can see them.
+_SPOKEN_DIGIT = "[공영일이삼사오육륙칠팔구]"
+_SPOKEN_RUN = re.compile(f"{_SPOKEN_DIGIT}(?: ?{_SPOKEN_DIGIT}){{5,}}")  # 6 or more digits said
+# written digits not followed by a unit (an amount, a date, a count), nor a 15xx call-centre number
+_UNIT = r"(?![0-9])(?! ?[원만천억%년월일시분초개건회차])"
+_WRITTEN_RUN = re.compile(r"(?<![0-9*])(?!1[5-8]\d\d[ -]?\d{4}(?![0-9]))\d(?:[ .-]?\d){5,}" + _UNIT)
+_EDGE_START = re.compile(rf"^\W*(?:\d(?:[ .-]?\d){{2,}}{_UNIT}|{_SPOKEN_DIGIT}(?: ?{_SPOKEN_DIGIT}){{3,}})")
+_EDGE_END = re.compile(rf"(?:(?<![0-9])\d(?:[ .-]?\d){{2,}}|{_SPOKEN_DIGIT}(?: ?{_SPOKEN_DIGIT}){{3,}})\W*$")
+_SPOKEN_OR_DIGIT = re.compile(f"[0-9]|{_SPOKEN_DIGIT}")
+
+
+def mask_speech(text: str) -> str:
+    """`mask_text`, then for transcribed speech also: every run of six or more digits, written
+    or said (a number read out in parts), and a run of three or more digits, or four said, at
+    the very start or end (the rest of it is in the neighbouring segment). Amounts (…원, …만)
+    are kept; an ordinary word made of digit syllables (이사, 일이) is too short to count."""
+    masked = mask_text(text)
+    spans = [m.span() for rx in (_SPOKEN_RUN, _WRITTEN_RUN, _EDGE_START, _EDGE_END) for m in rx.finditer(masked)]
+    if not spans:
+        return masked
+    kept = [m.span() for m in _TRACKING_CODE.finditer(masked)]
+    out = list(masked)
+    for a, b in spans:
+        for i in range(a, b):
+            if _SPOKEN_OR_DIGIT.fullmatch(out[i]) and not any(k <= i < e for k, e in kept):
+                out[i] = "*"
+    return "".join(out)
+
+
 def mask_name(name: str) -> str:
     """김철용 -> 김*용, 이수 -> 이*"""
     n = name.strip()
@@ -205,3 +254,38 @@ def mask_customer_ref(ref: str) -> str:
     """A customer reference field is a name and numbers more often than not: mask both
     (홍길동 010-1234-5678 -> 홍*동 010-1234-****); honorifics stay."""
     return _HANGUL_NAME.sub(lambda m: m.group(0) if m.group(0) in _TITLES else mask_name(m.group(0)), mask_text(ref))
+
+
+_JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
+_CUSTOMER_KEYS = {"customer", "customer_ref"}
+
+
+def mask_payload(data: bytes, mask: Callable[[str], str] = mask_text) -> bytes:
+    """A message that is being set aside (dead-lettered) as it came, with its personal data
+    masked: every string of a JSON document (the customer fields as customer references), written
+    back with Korean as it is, not as \\uXXXX escapes (which would hide a number's boundaries
+    from the patterns); anything else as text, escapes read first. Unchanged when there is
+    nothing to mask."""
+    text = data.decode("utf-8", errors="replace")
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        unescaped = _JSON_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text)
+        masked = mask(unescaped)
+        return data if masked == unescaped == text else masked.encode()
+    changed = False
+
+    def walk(value, key: str = ""):
+        nonlocal changed
+        if isinstance(value, str):
+            masked = mask_customer_ref(value) if key in _CUSTOMER_KEYS else mask(value)
+            changed = changed or masked != value
+            return masked
+        if isinstance(value, list):
+            return [walk(v, key) for v in value]
+        if isinstance(value, dict):
+            return {k: walk(v, k) for k, v in value.items()}
+        return value
+
+    masked = walk(doc)
+    return json.dumps(masked, ensure_ascii=False, separators=(",", ":")).encode() if changed else data

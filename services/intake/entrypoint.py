@@ -47,9 +47,9 @@ def build(settings: IntakeSettings) -> Runtime:
         if spec.durable == "intake-timeline":
             rt.consume(spec, TIMELINE_EVENTS, events.on_case_event)
         elif spec.durable == "intake-partner":
-            rt.consume(spec, (VocSubmitted,), events.on_partner_voc(deps, rt.outbox), redact=events.redact_raw)
+            rt.consume(spec, (VocSubmitted,), events.on_partner_voc(deps, rt.outbox))
         elif spec.durable == "intake-calls":
-            rt.consume(spec, (SttSegment, CallEnded), calls.on_call_ingress(deps, rt.outbox, rt.publish_now), redact=events.redact_raw)
+            rt.consume(spec, (SttSegment, CallEnded), calls.on_call_ingress(deps, rt.outbox, rt.publish_now), redact=events.redact_speech)
         elif spec.durable == "intake-call-alerts":
             rt.consume(spec, (AlertRaised,), calls.on_call_alert(deps, rt.outbox))
     return rt

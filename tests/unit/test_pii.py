@@ -1,12 +1,14 @@
+import json
+
 import pytest
 
-from shared.pii import luhn_ok, mask_name, mask_text
+from shared.pii import luhn_ok, mask_name, mask_payload, mask_speech, mask_text
 from shared.pii_crypto import PiiCipher, PiiKeyError
 
 
 @pytest.mark.parametrize("text,expected,leaked", [
     ("주민번호 850315-1234567 입니다", "850315-1******", "1234567"),
-    ("주민등록번호는 9001012345678 이에요", "900101-2******", "2345678"),
+    ("주민등록번호는 9001012345678 이에요", "9001012******", "2345678"),
     ("카드 4111-1111-1111-1111 분실", "4111-11**-****-1111", "1111-1111-1111-1111"),
     ("카드번호 4518421234567895", "*************895", "4518421234567895"),
     ("연락처 010-1234-5678", "010-1234-****", "5678"),
@@ -68,3 +70,56 @@ def test_ordinary_numbers_are_kept():
     for text in ("승인번호 30012345", "사업자등록번호 220-81-62517", "콜센터 1588-1234", "VOC-2026-000123 접수",
                  "주문번호 20261120-0001234", "300만원 송금"):
         assert mask_text(text) == text, text
+
+
+@pytest.mark.parametrize("text,leaked", [
+    ("연락처 010－1234－5678", "5678"),                      # full-width hyphen
+    ("연락처 010ㅡ1234ㅡ5678", "5678"),                      # the vowel ㅡ typed as a dash
+    ("주민번호 850315—1234567", "1234567"),
+    ("카드 4111/1111/1111/1111", "1111/1111/1111"),
+    ("주민번호 ８５０３１５－１２３４５６７", "１２３４５６７"),  # full-width digits
+    ("첨부 신분증_850315-1234567.jpg", "1234567"),           # a filename: after "_"
+    ("card_4111111111111111.png", "1111111111"),
+    ("id-850315-1234567.jpg", "1234567"),
+    ("계좌 110_123_456789", "456789"),
+    ("환불 받을 계좌번호 12345678 입니다", "12345678"),        # 8 digits after an account word
+    ("ｈｏｎｇ＠ｎａｖｅｒ．ｃｏｍ", "ｏｎｇ"),
+])
+def test_numbers_written_with_other_separators_are_masked(text, leaked):
+    assert leaked not in mask_text(text)
+
+
+def test_masking_never_makes_text_longer():
+    for text in ("a@b.co", "ab@b.co", "주민 9001012345678", "hong.gildong@naver.com 010-1234-5678"):
+        assert len(mask_text(text)) <= len(text), text
+
+
+@pytest.mark.parametrize("segment,leaked", [
+    ("제 주민번호는 850315", "850315"),            # a number cut where the speaker paused
+    ("다시 1234567 이고요", "1234567"),
+    ("카드번호는 4111 1111", "4111 1111"),
+    ("1111 1111 입니다", "1111 1111"),
+    ("주민번호 팔오공삼일오 일이삼사오육칠", "일이삼사오육칠"),  # digits said, not written
+    ("공일공 이삼사오", "이삼사오"),
+    ("육칠팔구", "육칠팔구"),
+])
+def test_speech_masks_numbers_said_or_cut_across_segments(segment, leaked):
+    assert leaked not in mask_speech(segment)
+
+
+def test_speech_keeps_amounts_dates_words_and_codes():
+    for text in ("1500000원 결제됐어요", "150만 원이요", "2024년 3월 15일에요", "네 이사 때문에 일이 많아서요",
+                 "콜센터 1588-1234 로 했는데", "VOC-2026-000123 건이요", "삼 일 전에"):
+        assert mask_speech(text) == text, text
+
+
+def test_dead_letter_payloads_are_masked_and_unchanged_without_personal_data():
+    escaped = json.dumps({"call_id": "c1", "text": "번호는010-1234-5678이고 주민 850315-1234567",
+                          "customer": "홍길동 010-9999-8888"}).encode()  # \uXXXX escapes, as json.dumps writes
+    masked = mask_payload(escaped).decode()
+    assert "5678" not in masked and "1234567" not in masked and "8888" not in masked and "홍길동" not in masked
+    assert json.loads(masked)["call_id"] == "c1"
+    broken = escaped[:-5]  # not JSON any more: read as text, escapes first
+    assert "1234567" not in mask_payload(broken).decode()
+    clean = b'{"case_id": "nope"}'
+    assert mask_payload(clean) is clean

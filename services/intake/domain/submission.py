@@ -11,7 +11,7 @@ from datetime import datetime
 
 from shared.bizcal import BusinessCalendar
 from shared.events import MAX_TEXT_CHARS, Turn, VocReceived, VocSubmission
-from shared.pii import mask_customer_ref, mask_text
+from shared.pii import mask_customer_ref, mask_speech, mask_text
 
 __all__ = ["MAX_TEXT_CHARS", "SubmitVoc", "accept", "access_secret", "request_hash", "secret_matches",
            "tracking_code"]
@@ -75,7 +75,9 @@ def accept(body: VocSubmission, *, case_id: uuid.UUID, seq: int, received_at: da
     """Everything that leaves intake is built here, from masked copies only."""
     code = tracking_code(received_at.astimezone(calendar.tz), seq)
     due = calendar.add_business_days(received_at, response_days)
-    masked = mask_text(body.text)
+    # a phone case is transcribed speech: numbers said out or cut across turns (pii.mask_speech)
+    mask_said = mask_speech if body.channel == "phone" else mask_text
+    masked = mask_said(body.text)
     customer = mask_customer_ref(body.customer) if body.customer else None
     event = VocReceived(
         case_id=case_id, tracking_code=code, channel=body.channel, text=masked, kind_hint=body.kind,
@@ -83,7 +85,7 @@ def accept(body: VocSubmission, *, case_id: uuid.UUID, seq: int, received_at: da
         customer_key=customer_key(pseudonym_key, body.customer) if body.customer and pseudonym_key else None,
         received_at=received_at, first_response_due=due,
         title=mask_text(body.title) if body.title else None,
-        transcript=tuple(Turn(speaker=t.speaker, text=mask_text(t.text), at=t.at) for t in body.transcript),
+        transcript=tuple(Turn(speaker=t.speaker, text=mask_said(t.text), at=t.at) for t in body.transcript),
         staff_id=body.staff_id, origin=body.origin, product=body.product, attachments=tuple(
             a.model_copy(update={"filename": mask_text(a.filename)}) for a in body.attachments))
     return Acceptance(case_id, code, received_at, due, masked, customer, event)

@@ -14,7 +14,7 @@ from shared.consumer import Delivery, Process
 from shared.events import (AlertRaised, CallEnded, CallSegmentReceived, SttSegment, VocSubmission, case_id_for_call,
                            segment_event_id)
 from shared.outbox import Outbox, PublishNow
-from shared.pii import mask_text
+from shared.pii import mask_speech
 
 INSERT_SEGMENT = """
 INSERT INTO intake.call_segments (call_id, seq, speaker, text_encrypted, ts) VALUES ($1, $2, $3, $4, $5)
@@ -44,7 +44,7 @@ def forward_copy(m: SttSegment) -> tuple[CallSegmentReceived, str]:
     """The masked copy of a segment that live screening reads, and its event id (derived from
     the call and seq, so a segment sent or delivered twice is forwarded under one id)."""
     copy = CallSegmentReceived(case_id=case_id_for_call(m.call_id), call_id=m.call_id, seq=m.seq, speaker=m.speaker,
-                               text=mask_text(m.text), ts=m.ts, affiliate=m.affiliate)
+                               text=mask_speech(m.text), ts=m.ts, affiliate=m.affiliate)
     return copy, segment_event_id(m.call_id, m.seq)
 
 

@@ -11,7 +11,7 @@ from services.intake.handlers.submit import IntakeDeps, submit_voc
 from shared.consumer import Delivery, Process, Unprocessable
 from shared.events import VocSubmitted
 from shared.outbox import Outbox
-from shared.pii import mask_text
+from shared.pii import mask_payload, mask_speech
 
 
 async def on_case_event(conn: asyncpg.Connection, d: Delivery) -> None:
@@ -57,6 +57,7 @@ def on_partner_voc(deps: IntakeDeps, outbox: Outbox) -> Process:
     return process
 
 
-def redact_raw(data: bytes) -> bytes:
-    """A partner payload that could not be taken still must not carry raw PII onto the DLQ."""
-    return mask_text(data.decode("utf-8", errors="replace")).encode()
+def redact_speech(data: bytes) -> bytes:
+    """A call-ingress payload that could not be taken: masked as speech (pii.mask_speech) before
+    it is dead-lettered, since its text is a live transcript."""
+    return mask_payload(data, mask_speech)
