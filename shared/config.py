@@ -5,6 +5,7 @@ A bad value stops the process with one line naming the variable and the problem.
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import Literal, TypeVar
 
@@ -73,6 +74,25 @@ def load_settings(cls: type[S], service: str) -> S:
         lines = []
         for e in exc.errors():
             var = "_".join(str(p) for p in e["loc"]).upper()
-            lines.append(f"  {var}={e.get('input')!r}: {e['msg']}")
+            if e["type"] == "missing":
+                lines.append(f"  {var}: not set (required)")
+            else:
+                lines.append(f"  {var}={_shown(var, e.get('input'))}: {_scrubbed(e['msg'])}")
         print(f"moksori-{service}: invalid configuration\n" + "\n".join(lines), file=sys.stderr)
         raise SystemExit(2) from None
+
+
+_SECRET = re.compile(r"KEY|SECRET|PASSWORD|TOKEN|CREDENTIAL", re.I)
+_URL_PASSWORD = re.compile(r"(//[^:/@\s]+:)[^@/\s]+@")
+
+
+def _shown(var: str, value: object) -> str:
+    """A rejected value as it may appear in a log: never a secret (keys, passwords in URLs)."""
+    if _SECRET.search(var):
+        return "<hidden>"
+    text = _scrubbed(str(value))
+    return repr(text if len(text) <= 120 else text[:120] + "…")
+
+
+def _scrubbed(text: str) -> str:
+    return _URL_PASSWORD.sub(r"\1***@", text)

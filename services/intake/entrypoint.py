@@ -17,7 +17,8 @@ from shared.bus import SERVICE_CONSUMERS
 from shared.config import load_settings
 from shared.events import (
     AlertRaised, CallEnded, CaseAcknowledged, CaseExtended, CaseInfoProvided, CaseInfoRequested, CaseReclassified,
-    CaseReopened, CaseResolved, CaseRouted, CaseTransferred, FeedbackSubmitted, SttSegment, SuggestionReviewed,
+    CaseReopened, CaseResolved, CaseRouted, CaseTransferred, FeedbackSubmitted, RewardGranted, SttSegment,
+    SuggestionReviewed,
     SurveyRequested, VocClassified, VocSubmitted,
 )
 from shared.pii_crypto import PiiCipher
@@ -27,7 +28,7 @@ from shared.telemetry import setup_logging, setup_tracing
 MIGRATIONS = Path(__file__).parent / "migrations"
 TIMELINE_EVENTS = (VocClassified, CaseRouted, CaseAcknowledged, CaseResolved, SurveyRequested, FeedbackSubmitted,
                    CaseInfoRequested, CaseInfoProvided, CaseExtended, CaseTransferred, CaseReopened,
-                   CaseReclassified, SuggestionReviewed)
+                   CaseReclassified, SuggestionReviewed, RewardGranted)  # every event on the subjects it reads
 
 
 def build(settings: IntakeSettings) -> Runtime:

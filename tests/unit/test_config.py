@@ -55,3 +55,22 @@ def test_an_inbox_kept_shorter_than_a_stream_keeps_messages_is_refused(monkeypat
     assert "INBOX_KEEP_DAYS" in err and f"at least {MAX_STREAM_AGE_DAYS}" in err
     monkeypatch.setenv("INBOX_KEEP_DAYS", str(MAX_STREAM_AGE_DAYS))
     assert load_settings(ServiceSettings, "routing").inbox_keep_days == MAX_STREAM_AGE_DAYS
+
+
+def test_configuration_errors_never_print_secrets(monkeypatch, capsys):
+    """A missing variable used to print every setting given (the PII key ring, the database password)."""
+    key = PiiCipher.generate_spec()
+    monkeypatch.setenv("PII_KEYS", key)
+    monkeypatch.setenv("DATABASE_URL", "postgresql://moksori:S3cretPw@db:5432/moksori")
+    monkeypatch.delenv("CASE_ACCESS_KEY", raising=False)
+    monkeypatch.setenv("NATS_URL", "http://admin:NatsPw@nats:4222")
+    with pytest.raises(SystemExit):
+        load_settings(IntakeSettings, "intake")
+    err = capsys.readouterr().err
+    assert "CASE_ACCESS_KEY: not set" in err and "NATS_URL=" in err
+    assert key.split(":", 1)[1] not in err and "S3cretPw" not in err and "NatsPw" not in err
+    monkeypatch.setenv("CASE_ACCESS_KEY", "short")  # a rejected secret is named, not shown
+    with pytest.raises(SystemExit):
+        load_settings(IntakeSettings, "intake")
+    err = capsys.readouterr().err
+    assert "CASE_ACCESS_KEY=<hidden>" in err and "short" not in err

@@ -11,7 +11,7 @@ from uuid import UUID
 from shared.events import (
     CaseAcknowledged, CaseExtended, CaseInfoProvided, CaseInfoRequested, CaseReclassified, CaseReopened,
     CaseResolved, CaseRouted,
-    CaseTransferred, Event, FeedbackSubmitted, SuggestionReviewed, SurveyRequested, VocClassified,
+    CaseTransferred, Event, FeedbackSubmitted, RewardGranted, SuggestionReviewed, SurveyRequested, VocClassified,
 )
 
 # rank orders statuses for reporting; the current status is the latest event's (by time)
@@ -80,6 +80,9 @@ def entry_for(event: Event) -> TimelineEntry | None:
             return TimelineEntry("reopened", "민원을 다시 살펴보고 있습니다.", {"reason": e.reason})
         case CaseReclassified():
             return TimelineEntry("in_progress", "담당 부서에서 민원 분류를 정정했습니다.", advances_status=False)
+        case RewardGranted() as e:
+            return TimelineEntry("resolved", f"제안 채택 포상으로 {e.points:,}포인트가 지급됩니다.", {"points": e.points},
+                                 advances_status=False)
         case SuggestionReviewed() as e:
             msg = "제안이 채택되었습니다. 감사합니다." if e.outcome == "adopted" else f"제안을 검토했습니다: {e.reason}"
             return TimelineEntry("resolved", msg, {"outcome": e.outcome}, advances_status=False)
