@@ -86,6 +86,9 @@ async def test_status_needs_the_case_secret_or_a_reading_key(system, http):
     web_only = await new_key(system, "web-only", ["web"], ["submit", "read"])
     other = await http["intake"].get(f"/v1/voc/{code}", headers={"X-Api-Key": web_only})
     assert other.status_code == 404  # affiliates and channels see only their own cases
+    # another system on the same channel (channels are shared by the affiliates) does not either
+    same_channel = await new_key(system, "card-app-backend", ["app", "chat"], ["submit", "read"])
+    assert (await http["intake"].get(f"/v1/voc/{code}", headers={"X-Api-Key": same_channel})).status_code == 404
 
 
 async def new_key(system, name, channels, roles, rate=100.0, burst=100) -> str:
@@ -147,6 +150,10 @@ async def test_reveal_needs_the_role_and_is_audited(system, http, db):
     assert denied.status_code == 403
     short = await http["intake"].post(f"/v1/voc/{case_id}/reveal", json={"reason": "그냥"})
     assert short.status_code == 422 and short.json()["details"][0]["field"] == "reason"
+    email_officer = await new_key(system, "email-gw-privacy", ["email"], ["reveal"])
+    other_channel = await http["intake"].post(f"/v1/voc/{case_id}/reveal", json={"reason": "금감원 이첩 민원 회신 자료 작성"},
+                                              headers={"X-Api-Key": email_officer})
+    assert other_channel.status_code == 404 and "010-9876" not in other_channel.text
     ok = await http["intake"].post(f"/v1/voc/{case_id}/reveal", json={"reason": "금감원 이첩 민원 회신 자료 작성"})
     assert ok.status_code == 200
     assert "010-9876-5432" in ok.json()["original"]["text"]
@@ -215,11 +222,24 @@ async def test_purge_removes_originals_past_retention(system, http, db):
     await db.execute("UPDATE intake.cases SET received_at = now() - interval '400 days', status = 'rated', "
                      "status_at = now() + interval '1 day' "
                      "WHERE id = $1", case_id)
+    # a call that became this case, one that never became a case, one whose end never came, a recent one
+    for call, case, ended in (("c-case", case_id, 400), ("c-none", None, 400), ("c-recent", None, 1)):
+        await db.execute("INSERT INTO intake.calls (call_id, ended_at, outcome, customer_encrypted, summary_encrypted, "
+                         "case_id) VALUES ($1, now() - make_interval(days => $3), 'none', '\\x01', '\\x02', $2)",
+                         call, case, ended)
+    for call, age in (("c-case", 400), ("c-none", 400), ("c-no-end", 400), ("c-recent", 1)):
+        await db.execute("INSERT INTO intake.call_segments (call_id, seq, speaker, text_encrypted, ts) "
+                         "VALUES ($1, 1, 'customer', '\\x03', now() - make_interval(days => $2))", call, age)
     out = subprocess.run([sys.executable, "-m", "services.cli", "purge", "--older-than-days", "365"],
                          env={**__import__("os").environ, "DATABASE_URL": system.database_url},
                          capture_output=True, text=True, check=True).stdout
     assert "purged the originals of 1 cases" in out
     row = await db.fetchrow("SELECT text_encrypted, text_masked, purged_at FROM intake.cases WHERE id = $1", case_id)
     assert row["text_encrypted"] == b"" and row["purged_at"] is not None and "010-5555-****" in row["text_masked"]
+    left = {r["call_id"] for r in await db.fetch("SELECT call_id FROM intake.call_segments WHERE call_id LIKE 'c-%'")}
+    assert left == {"c-recent"}
+    kept = {r["call_id"] for r in await db.fetch(
+        "SELECT call_id FROM intake.calls WHERE call_id LIKE 'c-%' AND customer_encrypted IS NOT NULL")}
+    assert kept == {"c-recent"}
     gone = await http["intake"].post(f"/v1/voc/{case_id}/reveal", json={"reason": "보존기간 경과 후 열람 시도"})
     assert gone.status_code == 410

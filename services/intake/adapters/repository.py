@@ -71,21 +71,36 @@ WHERE c.id = u.id
 
 GET_CASE = """
 SELECT id, tracking_code, channel, status, kind_hint, affiliate_hint, text_masked, received_at,
-       first_response_due, expected_resolution, updated_at, purged_at
+       first_response_due, expected_resolution, updated_at, purged_at, submitted_by
 FROM intake.cases WHERE id = $1 OR tracking_code = $2"""
 
-GET_ORIGINAL = "SELECT id, text_encrypted, purged_at FROM intake.cases WHERE id = $1 OR tracking_code = $2"
+GET_ORIGINAL = "SELECT id, channel, text_encrypted, purged_at FROM intake.cases WHERE id = $1 OR tracking_code = $2"
 
 INSERT_REVEAL_AUDIT = """
 INSERT INTO intake.reveal_audit (case_id, key_name, reason, client_ip) VALUES ($1, $2, $3, $4)"""
 
 
+# The originals past retention: the cases', and the calls' (segments, customer and summary) of
+# those cases and of calls that never became a case (a call with an open case keeps them).
 PURGE_ORIGINALS = """
-UPDATE intake.cases
-SET text_encrypted = ''::bytea, customer_ref_encrypted = NULL, purged_at = now()
-WHERE purged_at IS NULL AND (status IN ('resolved', 'rated') OR $2 = 0)
-  AND received_at < now() - make_interval(days => $1)
-RETURNING id"""
+WITH purged AS (
+    UPDATE intake.cases
+    SET text_encrypted = ''::bytea, customer_ref_encrypted = NULL, purged_at = now()
+    WHERE purged_at IS NULL AND (status IN ('resolved', 'rated') OR $2 = 0)
+      AND received_at < now() - make_interval(days => $1)
+    RETURNING id
+), old_calls AS (
+    UPDATE intake.calls SET customer_encrypted = NULL, summary_encrypted = NULL
+    WHERE case_id IN (SELECT id FROM purged)
+       OR (case_id IS NULL AND ended_at < now() - make_interval(days => $1))
+    RETURNING call_id
+), old_segments AS (
+    DELETE FROM intake.call_segments s
+    WHERE s.call_id IN (SELECT call_id FROM old_calls)
+       OR (s.ts < now() - make_interval(days => $1)  -- a call whose end never came
+           AND NOT EXISTS (SELECT 1 FROM intake.calls c WHERE c.call_id = s.call_id))
+)
+SELECT id FROM purged"""
 
 GET_TIMELINE = "SELECT status, at, message, detail FROM intake.timeline WHERE case_id = $1 ORDER BY at, status"
 

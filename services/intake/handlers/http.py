@@ -93,14 +93,16 @@ async def submit_email(request: Request, key: Annotated[ApiKey, Depends(submitte
 async def status(ref: str, request: Request, key: Annotated[ApiKey | None, Depends(optional_key)],
                  x_case_secret: Annotated[str | None, Header()] = None) -> JSONResponse:
     """`ref` is the tracking code (VOC-2026-000123) or the case id. Customers show the
-    per-case secret they got at submission in X-Case-Secret; channel systems use their
-    API key (role `read`) for cases of their channels."""
+    per-case secret they got at submission in X-Case-Secret; a channel system uses its API key
+    (role `read`) for the cases it submitted itself (under the same key name: a rotated key keeps
+    its name). Channels are shared by the group's affiliates, so a channel alone is no scope."""
     rt = runtime_of(request)
     async with rt.pool.acquire() as conn:
         row = await conn.fetchrow(repo.GET_CASE, *repo.ref_args(ref))
         allowed = row is not None and (
             secret_matches(request.app.state.intake.access_key, row["id"], x_case_secret)
-            or (key is not None and key.has_role("read") and key.allows_channel(row["channel"])))
+            or (key is not None and key.has_role("read") and key.allows_channel(row["channel"])
+                and row["submitted_by"] == key.name))
         if not allowed:
             return _error(404, f"no case {ref!r} for these credentials")  # never tell which part was wrong
         timeline = await conn.fetch(repo.GET_TIMELINE, row["id"])
@@ -133,8 +135,8 @@ async def reveal(ref: str, body: RevealRequest, request: Request,
     rt = runtime_of(request)
     async with rt.pool.acquire() as conn, conn.transaction():
         row = await conn.fetchrow(repo.GET_ORIGINAL, *repo.ref_args(ref))
-        if row is None:
-            return _error(404, f"no case {ref!r}")
+        if row is None or not key.allows_channel(row["channel"]):  # a reveal key is scoped by channel too
+            return _error(404, f"no case {ref!r} for this key")
         if row["purged_at"] is not None:
             return _error(410, f"the original was purged on {row['purged_at']:%Y-%m-%d} (retention)")
         await conn.execute(repo.INSERT_REVEAL_AUDIT, row["id"], key.name, body.reason,
