@@ -17,6 +17,7 @@ from services.intake.domain.submission import secret_matches
 from services.intake.handlers.guard import optional_key, submitter
 from services.intake.handlers.submit import submit_voc
 from shared.events import Affiliate, Text, VocSubmission
+from shared.pii import mask_text
 from shared.runtime import runtime_of
 
 router = APIRouter(prefix="/v1/voc", tags=["voc"])
@@ -35,6 +36,11 @@ def _documented(*codes: int) -> dict:
 
 
 ERRORS = _documented(400, 401, 403, 413, 429)
+
+
+# which part of a mail a submission field came from (email_parse.py)
+_MAIL_PART = {"customer": "from", "title": "subject", "text": "body", "channel_message_id": "message-id",
+              "attachments": "attachments", "occurred_at": "date"}
 
 
 def _error(status: int, message: str, field: str | None = None) -> JSONResponse:
@@ -84,8 +90,12 @@ async def submit_email(request: Request, key: Annotated[ApiKey, Depends(submitte
         return _error(415, "send the raw mail with Content-Type: message/rfc822", "content-type")
     try:
         body = parse_email(await request.body(), affiliate=affiliate)
-    except (EmailParseError, ValidationError) as exc:
+    except EmailParseError as exc:
         return _error(400, f"cannot read the e-mail: {exc}", "body")
+    except ValidationError as exc:  # named by the mail's own parts, never echoing their content
+        e = exc.errors()[0]
+        part = _MAIL_PART.get(str(e["loc"][0]) if e["loc"] else "", "body")
+        return _error(400, f"cannot read the e-mail: {part}: {mask_text(e['msg'])}", part)
     return await submit(body, request, key, idempotency_key=None)
 
 
