@@ -82,6 +82,13 @@ Process = Callable[[asyncpg.Connection, Delivery], Awaitable[None]]
 BulkProcess = Callable[[asyncpg.Connection, list[Delivery]], Awaitable[list[Delivery]]]
 
 
+def inbox_key(env: Envelope) -> str:
+    """What the inbox records a processed event under. A CloudEvent is unique by source and id
+    together: the services' own ids are UUIDs (recorded as they are), but two partner systems
+    may both send a `ce-id` of "evt-1"."""
+    return env.id if env.source.startswith("moksori/") else f"{env.source} {env.id}"
+
+
 def _header_safe(text: str) -> str:
     return " ".join(text.split())[:500]
 
@@ -193,14 +200,14 @@ class IdempotentConsumer:
         async with self.pool.acquire() as conn, conn.transaction():
             # one round trip claims the whole batch (but the idempotent); a claimed id is processed once
             free = [self._idempotent(d) for d in good]
-            to_claim = [d.env.id for d, f in zip(good, free) if not f]
+            to_claim = [inbox_key(d.env) for d, f in zip(good, free) if not f]
             claimed = {r[0] for r in await conn.fetch(self.CLAIM_MANY, self.name, to_claim)} if to_claim else set()
             todo = []
             for d, f in zip(good, free):
                 if f:
                     todo.append(d)
-                elif d.env.id in claimed:
-                    claimed.discard(d.env.id)  # the same id twice in one batch is processed once
+                elif (key := inbox_key(d.env)) in claimed:
+                    claimed.discard(key)  # the same id twice in one batch is processed once
                     todo.append(d)
             applied = len(todo)
             if self.bulk and todo:
@@ -239,7 +246,7 @@ class IdempotentConsumer:
     async def _apply(self, d: Delivery) -> bool:
         """One message in its own transaction; False if its id was claimed before (a duplicate)."""
         async with self.pool.acquire() as conn, conn.transaction():
-            if not self._idempotent(d) and await conn.fetchval(self.CLAIM, self.name, d.env.id) is None:
+            if not self._idempotent(d) and await conn.fetchval(self.CLAIM, self.name, inbox_key(d.env)) is None:
                 return False
             with self._span(d):
                 await self.process(conn, d)

@@ -53,6 +53,16 @@ async def test_partner_cloudevent_on_nats_becomes_a_case_once(system, db):
             break
         await asyncio.sleep(0.1)
     assert len(rows) == 1 and rows[0]["status"] in ("classified", "routed")
+    # another partner whose ids happen to be the same strings sends a different VOC: a case of its own
+    other = voc.model_copy(update={"text": "제휴 쇼핑몰 포인트 전환이 안 돼요. 어제부터 계속 오류가 납니다."})
+    subject, body, headers = encode(other, envelope_for(other, source="partner/shopmall", id="evt-88812"))
+    await js.publish(subject, body, headers={**headers, "Nats-Msg-Id": "partner/shopmall:evt-88812"})  # README
+    for _ in range(100):
+        theirs = await db.fetch("SELECT id FROM intake.cases WHERE submitted_by = 'nats:partner/shopmall'")
+        if theirs:
+            break
+        await asyncio.sleep(0.1)
+    assert len(theirs) == 1 and theirs[0]["id"] != rows[0]["id"]
     await nc.drain()
 
 

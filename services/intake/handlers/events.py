@@ -44,11 +44,12 @@ on_case_event.idempotent = _idempotent  # type: ignore[attr-defined]
 
 
 def on_partner_voc(deps: IntakeDeps, outbox: Outbox) -> Process:
-    """The partner's ce-source + ce-id is the idempotency key: a re-published event is the same VOC."""
+    """The partner's ce-source + ce-id is the idempotency key: a re-published event is the same VOC.
+    Its message id is kept under its source too: two partners' ids may be the same string."""
 
     async def process(conn: asyncpg.Connection, d: Delivery) -> None:
         msg: VocSubmitted = d.msg  # type: ignore[assignment]
-        body = msg.model_copy(update={"channel_message_id": msg.channel_message_id or d.env.id})
+        body = msg.model_copy(update={"channel_message_id": f"{d.env.source}:{msg.channel_message_id or d.env.id}"})
         outcome = await submit_voc(conn, deps, outbox, body, idempotency_key=f"{d.env.source}:{d.env.id}",
                                    submitted_by=f"nats:{d.env.source}")
         if outcome.status == "conflict":
