@@ -289,3 +289,11 @@ def mask_payload(data: bytes, mask: Callable[[str], str] = mask_text) -> bytes:
 
     masked = walk(doc)
     return json.dumps(masked, ensure_ascii=False, separators=(",", ":")).encode() if changed else data
+
+
+def shares_customer(receiver: str, came_via: str | None, cross_affiliate_consent: bool) -> bool:
+    """Whether the customer's reference may go to affiliate `receiver` (the team a case is routed
+    to, the card or bank system asked to act): personal data crosses affiliates only with the
+    customer's consent. A customer who came through a group-wide channel (`came_via` None) or
+    through the receiver itself is not crossing."""
+    return cross_affiliate_consent or came_via in (None, receiver)

@@ -34,3 +34,16 @@ def test_a_rule_found_card_loss_asks_for_a_block_and_a_scam_loss_for_a_payment_s
 def test_a_case_only_the_model_found_critical_asks_no_other_system_to_act():
     assert action_requests(_voc("카드 결제가 이상해요"), _critical("card_loss_theft", "model", "결제")) == []
     assert action_requests(_voc("입금이 안 됐어요"), _critical("fraud_phishing", "model", "입금")) == []
+
+
+def test_the_customer_reference_goes_to_another_affiliates_system_only_with_consent():
+    from shared.events import Consent
+
+    def voc(hint, consent=False):
+        return _voc("카드론으로 사기범 계좌에 보냈어요").model_copy(update={
+            "affiliate_hint": hint, "customer_ref": "홍*동 010-1234-****", "consent": Consent(cross_affiliate=consent)})
+    scam = _critical("fraud_phishing", "scam_loss", "사기범 계좌에 보냈")
+    assert action_requests(voc("card"), scam)[0].customer_ref is None              # a card customer, the bank asked
+    assert action_requests(voc("card", consent=True), scam)[0].customer_ref == "홍*동 010-1234-****"
+    assert action_requests(voc("bank"), scam)[0].customer_ref == "홍*동 010-1234-****"  # the bank's own customer
+    assert action_requests(voc(None), scam)[0].customer_ref == "홍*동 010-1234-****"    # a group-wide channel

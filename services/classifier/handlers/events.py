@@ -19,6 +19,7 @@ from shared.consumer import Delivery
 from shared.events import (AccountFreezeRequested, AlertRaised, CallSegmentReceived, CardBlockRequested,
                            CaseReclassified, Classification, VocClassified, VocReceived, live_alert_id)
 from shared.outbox import Outbox, PublishFailed, PublishNow
+from shared.pii import shares_customer
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +39,14 @@ def action_requests(e: VocReceived, c: Classification) -> list[CardBlockRequeste
                      if ev.field == "urgency" and ev.label == "critical" and ev.rule != MODEL_RULE)
     if c.urgency != "critical" or not evidence:
         return []
-    common = dict(case_id=e.case_id, tracking_code=e.tracking_code, customer_ref=e.customer_ref, evidence=evidence)
+    def common(receiver: str) -> dict:  # the customer reference crosses to another affiliate only with consent
+        shared = shares_customer(receiver, e.affiliate_hint, e.consent.cross_affiliate)
+        return dict(case_id=e.case_id, tracking_code=e.tracking_code, evidence=evidence,
+                    customer_ref=e.customer_ref if shared else None)
     if c.topic == "card_loss_theft":
-        return [CardBlockRequested(reason="카드 분실·도난·부정사용: 카드 사용 정지 요청", **common)]
+        return [CardBlockRequested(reason="카드 분실·도난·부정사용: 카드 사용 정지 요청", **common("card"))]
     if c.topic == "fraud_phishing":
-        return [AccountFreezeRequested(reason="보이스피싱·사기 피해: 지급정지 요청", **common)]
+        return [AccountFreezeRequested(reason="보이스피싱·사기 피해: 지급정지 요청", **common("bank"))]
     return []
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from services.routing.domain.directory import Directory
 from shared.events import Classification
+from shared.pii import shares_customer  # noqa: F401  (routing's rule, shared with the classifier's action requests)
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,3 @@ def assign(c: Classification, channel_affiliate: str | None, directory: Director
                       choose_team(c), copy)
 
 
-def shares_customer(assigned_affiliate: str, receiving_affiliate: str | None, cross_affiliate_consent: bool) -> bool:
-    """Personal data crosses affiliates only with the customer's consent. The group
-    consumer-protection office oversees every affiliate, so its copy is not a crossing."""
-    return cross_affiliate_consent or receiving_affiliate in (None, assigned_affiliate)
