@@ -104,6 +104,8 @@ SERVICE_CONSUMERS: tuple[ConsumerSpec, ...] = (
     ConsumerSpec("VOC_CLASSIFIED", "routing", "voc.classified", "routing assigns classified cases",
                  batch_wait_s=0.01, fill_batches=False),
     ConsumerSpec("VOC_COMMANDS", "routing-commands", "voc.cmd.case.>", "acknowledge/resolve commands"),
+    ConsumerSpec("VOC_COMMANDS", "routing-team-commands", "voc.cmd.team.*.case.*",
+                 "teams' commands, each affiliate on its own subjects (team_command_subject)"),
     ConsumerSpec("VOC_CASE", "feedback-resolved", "voc.case.resolved", "feedback sends surveys"),
     ConsumerSpec("VOC_COMMANDS", "feedback-commands", "voc.cmd.feedback.>", "survey responses over NATS"),
     ConsumerSpec("VOC_CASE", "feedback-reviews", "voc.case.suggestion_reviewed", "rewards for adopted suggestions"),
@@ -163,8 +165,40 @@ def alert_consumers() -> tuple[ConsumerSpec, ...]:
     )
 
 
+def team_command_subject(affiliate: str, command_subject: str) -> str:
+    """Where an affiliate's team publishes a case command (voc.cmd.case.resolve ->
+    voc.cmd.team.card.case.resolve): its NATS user may publish on its own affiliate's subjects
+    only, and routing acts only on that affiliate's cases (the group office's on any)."""
+    return command_subject.replace("voc.cmd.", f"voc.cmd.team.{affiliate}.", 1)
+
+
+def escalation_durable(affiliate: str | None) -> str:
+    return "escalations-consumer-protection" if affiliate is None else f"escalations-{affiliate}-supervisors"
+
+
+def escalation_consumers() -> tuple[ConsumerSpec, ...]:
+    """SLA breaches: the consumer-protection office reads them all, each affiliate's supervisors their own."""
+    return tuple(
+        ConsumerSpec("VOC_ESCALATIONS", escalation_durable(a), "voc.escalation.>" if a is None else
+                     f"voc.escalation.{a}.>", "consumer-protection office: every escalation" if a is None
+                     else f"{a} supervisors' escalations", max_deliver=-1, ack_wait_s=300.0)
+        for a in (None, *AFFILIATES)
+    )
+
+
+# the systems outside Moksori that read what it asks of them or tells customers
+OUTSIDE_READERS: tuple[ConsumerSpec, ...] = (
+    ConsumerSpec("VOC_ACTIONS", "actions-card-system", "voc.action.card.>", "the card system: card blocks",
+                 max_deliver=-1, ack_wait_s=300.0),
+    ConsumerSpec("VOC_ACTIONS", "actions-bank-system", "voc.action.bank.>", "the bank system: 지급정지",
+                 max_deliver=-1, ack_wait_s=300.0),
+    ConsumerSpec("VOC_NOTICES", "notices-delivery", "voc.notice.>", "the channel that tells customers (알림톡, SMS)",
+                 max_deliver=-1, ack_wait_s=300.0),
+)
+
+
 def all_consumers() -> tuple[ConsumerSpec, ...]:
-    return SERVICE_CONSUMERS + team_consumers() + alert_consumers()
+    return SERVICE_CONSUMERS + team_consumers() + alert_consumers() + escalation_consumers() + OUTSIDE_READERS
 
 
 def dlq_subject(consumer: str) -> str:

@@ -1,12 +1,18 @@
-"""NATS authorization: the services' user, and one user per affiliate that can reach only
-its own team queues.
+"""NATS authorization: the services' user, one user per affiliate that reaches only its own
+queues and subjects, and one user per outside system with only what that system does.
 
-An affiliate user may fetch from and ack on its own teams' durable pull consumers
-(`team-<affiliate>-*` on VOC_ROUTED), read their info, and receive replies only on
-its own inbox prefix; everything else is denied: other affiliates' subjects and
-consumers, creating consumers, and the shared `_INBOX.>` (where it could read
-everyone's replies). Clients of an affiliate user must set the inbox prefix
-(nats-py: `nats.connect(..., inbox_prefix=inbox_prefix(affiliate))`).
+- An affiliate user (`team-<affiliate>`) may fetch from and ack on its own durable pull consumers
+  (its teams' queues on VOC_ROUTED, its supervisors' alerts and escalations; the group user also
+  the consumer-protection office's, which see every affiliate), read their info, and publish case
+  commands on its own subjects (`voc.cmd.team.<affiliate>.case.*`, see bus.team_command_subject).
+- `ingress-stt` and `ingress-partner` may publish live calls and partner VOCs on `voc.ingress.*`.
+- `card-system` and `bank-system` may fetch the action requests meant for them (card block,
+  지급정지); `notices` the customer notices.
+
+Everything else is denied: other affiliates' subjects and consumers, creating consumers, and the
+shared `_INBOX.>` (where it could read everyone's replies). Each of these users receives replies
+only on its own inbox prefix, which its client must set (nats-py:
+`nats.connect(..., inbox_prefix=inbox_prefix(name))`).
 
 `moksori nats-auth` writes this as a nats-server config include; deploy/README.md
 describes the Kubernetes secret.
@@ -18,26 +24,52 @@ import json
 import secrets
 from dataclasses import dataclass
 
-from shared.bus import alert_durable, team_durable
-from shared.events import AFFILIATES, TEAMS
+from shared.bus import alert_durable, escalation_durable, team_command_subject, team_durable
+from shared.events import AFFILIATES, CASE_COMMANDS, TEAMS
 
 SERVICES_USER = "moksori-services"
+# outside systems: what each may publish, and which durable consumers it may read
+OUTSIDE_SYSTEMS: dict[str, tuple[tuple[str, ...], tuple[tuple[str, str], ...]]] = {
+    "ingress-stt": (("voc.ingress.call.segment", "voc.ingress.call.ended"), ()),
+    "ingress-partner": (("voc.ingress.voc",), ()),
+    "card-system": ((), (("VOC_ACTIONS", "actions-card-system"),)),
+    "bank-system": ((), (("VOC_ACTIONS", "actions-bank-system"),)),
+    "notices": ((), (("VOC_NOTICES", "notices-delivery"),)),
+}
 
 
-def inbox_prefix(affiliate: str) -> str:
-    return f"_INBOX_team_{affiliate}"
+
+def inbox_prefix(name: str) -> str:
+    """An affiliate's (card) or an outside system's (ingress-stt) own reply subjects."""
+    return f"_INBOX_team_{name}" if name in AFFILIATES else f"_INBOX_{name}"
+
+
+def _reader(stream: str, durable: str) -> list[str]:
+    return [f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}",  # fetch
+            f"$JS.API.CONSUMER.INFO.{stream}.{durable}",      # bind, lag
+            f"$JS.ACK.{stream}.{durable}.>",                  # ack, nak, in-progress
+            f"$JS.ACK.*.*.{stream}.{durable}.>"]              # the same, v2 ack subjects
 
 
 def affiliate_permissions(affiliate: str) -> dict:
     """NATS wildcards match whole tokens only, so each team's durable is listed."""
     allow = ["$JS.API.INFO"]
-    queues = [("VOC_ROUTED", team_durable(affiliate, team)) for team in TEAMS]
-    for stream, durable in [*queues, ("VOC_ALERTS", alert_durable(affiliate))]:
-        allow += [f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}",  # fetch
-                  f"$JS.API.CONSUMER.INFO.{stream}.{durable}",      # bind, lag
-                  f"$JS.ACK.{stream}.{durable}.>",                  # ack, nak, in-progress
-                  f"$JS.ACK.*.*.{stream}.{durable}.>"]              # the same, v2 ack subjects
+    read = [("VOC_ROUTED", team_durable(affiliate, team)) for team in TEAMS]
+    read += [("VOC_ALERTS", alert_durable(affiliate)), ("VOC_ESCALATIONS", escalation_durable(affiliate))]
+    if affiliate == "group":  # the consumer-protection office oversees every affiliate
+        read += [("VOC_ALERTS", alert_durable(None)), ("VOC_ESCALATIONS", escalation_durable(None))]
+    for stream, durable in read:
+        allow += _reader(stream, durable)
+    allow += [team_command_subject(affiliate, c.SUBJECT) for c in CASE_COMMANDS]
     return {"publish": {"allow": allow}, "subscribe": {"allow": [f"{inbox_prefix(affiliate)}.>"]}}
+
+
+def outside_permissions(name: str) -> dict:
+    publishes, reads = OUTSIDE_SYSTEMS[name]
+    allow = ["$JS.API.INFO", *publishes]
+    for stream, durable in reads:
+        allow += _reader(stream, durable)
+    return {"publish": {"allow": allow}, "subscribe": {"allow": [f"{inbox_prefix(name)}.>"]}}
 
 
 @dataclass(frozen=True)
@@ -50,6 +82,8 @@ def generate_credentials() -> dict[str, Credentials]:
     users = {"services": Credentials(SERVICES_USER, secrets.token_urlsafe(18))}
     for a in AFFILIATES:
         users[a] = Credentials(f"team-{a}", secrets.token_urlsafe(18))
+    for name in OUTSIDE_SYSTEMS:
+        users[name] = Credentials(name, secrets.token_urlsafe(18))
     return users
 
 
@@ -59,6 +93,9 @@ def server_config(creds: dict[str, Credentials]) -> str:
               "permissions": {"publish": {"allow": [">"]}, "subscribe": {"allow": [">"]}}}]
     for a in AFFILIATES:
         users.append({"user": creds[a].user, "password": creds[a].password, "permissions": affiliate_permissions(a)})
+    for name in OUTSIDE_SYSTEMS:
+        users.append({"user": creds[name].user, "password": creds[name].password,
+                      "permissions": outside_permissions(name)})
     return "authorization " + json.dumps({"users": users}, indent=2) + "\n"
 
 

@@ -106,6 +106,7 @@ async def test_complaint_is_received_classified_routed_resolved_and_rated(system
 
 async def test_lifecycle_and_rating_commands_over_nats(system, http):
     from shared.cloudevents import encode, envelope_for
+    from shared.bus import team_command_subject
     from shared.events import AcknowledgeCase, ResolveCase, SubmitFeedback
 
     nc = await nats.connect(system.nats_url)
@@ -117,12 +118,16 @@ async def test_lifecycle_and_rating_commands_over_nats(system, http):
     case_id = accepted["case_id"]
     await pull_case(js, "bank", "general", case_id)
 
-    async def send(cmd):
-        subject, body, headers = encode(cmd, envelope_for(cmd, source="moksori/test-team"))
-        await js.publish(subject, body, headers=headers)
+    async def send(cmd, team=None):  # a team publishes on its affiliate's own subjects
+        subject, body, headers = encode(cmd, envelope_for(cmd, source=f"team/{team}" if team else "moksori/test"))
+        await js.publish(team_command_subject(team, subject) if team else subject, body, headers=headers)
 
-    await send(AcknowledgeCase(case_id=case_id, handler_name="박상담", handler_contact="1588-9999"))
-    await send(ResolveCase(case_id=case_id, resolution="자동이체일 25일로 변경 완료"))
+    dead = await js.subscribe("voc.dlq.routing-team-commands", ordered_consumer=True)
+    await send(ResolveCase(case_id=case_id, resolution="카드팀이 처리 완료로 바꿔 봅니다"), team="card")
+    refused = await dead.next_msg(timeout=15)  # the card team cannot act on the bank's case
+    assert f"no case {case_id} for card" in refused.headers["moksori-dlq-reason"]
+    await send(AcknowledgeCase(case_id=case_id, handler_name="박상담", handler_contact="1588-9999"), team="bank")
+    await send(ResolveCase(case_id=case_id, resolution="자동이체일 25일로 변경 완료"), team="bank")
     survey = await asyncio.wait_for(surveys.get(), 15)
     await send(SubmitFeedback(case_id=case_id, token=survey["token"], csat=5, nps=10, ces=1))
     await wait_status(http["intake"], accepted["tracking_code"], accepted["access_secret"], "closed")

@@ -102,3 +102,57 @@ async def test_anonymous_clients_are_refused(authed):
     server, _ = authed
     with pytest.raises(Exception):
         await nats.connect(server.url, allow_reconnect=False, max_reconnect_attempts=0, connect_timeout=2)
+
+
+async def test_teams_publish_commands_only_on_their_own_subjects(authed):
+    from shared.bus import team_command_subject
+    from shared.events import AcknowledgeCase
+
+    server, creds = authed
+    errors: list[str] = []
+    nc = await connect_as(server, creds, "card", errors)
+    js = nc.jetstream(timeout=2)
+    cmd = AcknowledgeCase(case_id=uuid.uuid4(), handler_name="김민지", handler_contact="카드고객보호팀 02-1234-5678")
+    subject, body, headers = encode(cmd, envelope_for(cmd, source="team/card"))
+    ack = await js.publish(team_command_subject("card", subject), body, headers=headers)
+    assert ack.stream == "VOC_COMMANDS"
+    for other in (team_command_subject("bank", subject), subject):  # another affiliate's, the services' own
+        with pytest.raises(Exception):
+            await js.publish(other, body, headers=headers)
+    await nc.close()
+
+
+async def test_supervisors_office_and_outside_systems_read_only_what_is_theirs(authed):
+    server, creds = authed
+    svc = await nats.connect(url_with(server.url, creds["services"]))
+    sjs = svc.jetstream()
+    for subject in ("voc.escalation.card.general", "voc.escalation.bank.general", "voc.action.card.block",
+                    "voc.action.bank.freeze", "voc.notice.received"):
+        await sjs.publish(subject, b"{}")
+
+    async def fetch(user, stream, durable):
+        nc = await connect_as(server, creds, user, [])
+        try:
+            sub = await nc.jetstream(timeout=2).pull_subscribe_bind(durable, stream=stream)
+            return [m.subject for m in await sub.fetch(5, timeout=2)]
+        finally:
+            await nc.close()
+
+    assert await fetch("card", "VOC_ESCALATIONS", "escalations-card-supervisors") == ["voc.escalation.card.general"]
+    office = await fetch("group", "VOC_ESCALATIONS", "escalations-consumer-protection")
+    assert sorted(office) == ["voc.escalation.bank.general", "voc.escalation.card.general"]
+    assert await fetch("card-system", "VOC_ACTIONS", "actions-card-system") == ["voc.action.card.block"]
+    assert await fetch("bank-system", "VOC_ACTIONS", "actions-bank-system") == ["voc.action.bank.freeze"]
+    assert await fetch("notices", "VOC_NOTICES", "notices-delivery") == ["voc.notice.received"]
+    for user, stream, durable in (("card", "VOC_ESCALATIONS", "escalations-bank-supervisors"),
+                                  ("card-system", "VOC_ACTIONS", "actions-bank-system"),
+                                  ("card", "VOC_ALERTS", "alerts-consumer-protection")):
+        with pytest.raises(Exception):
+            await fetch(user, stream, durable)
+
+    stt = await connect_as(server, creds, "ingress-stt", [])
+    assert (await stt.jetstream(timeout=2).publish("voc.ingress.call.segment", b"{}")).stream == "VOC_INGRESS"
+    with pytest.raises(Exception):
+        await stt.jetstream(timeout=1).publish("voc.ingress.voc", b"{}")
+    await stt.close()
+    await svc.drain()

@@ -374,6 +374,12 @@ def test_customers_reach_intake_and_their_survey_but_not_the_dashboard():
     assert allows(policies, "ingress", pods["moksori-intake"], "ingress-nginx", controller, 8001)
     assert not allows(policies, "ingress", pods["moksori-feedback"], "default", {}, 8004)  # nobody else
     assert not allows(policies, "ingress", pods["moksori-routing"], "ingress-nginx", controller, 8003)
+    # the affiliate teams' systems reach routing's case API from their labelled namespaces, nobody else
+    team_ns = {"kubernetes.io/metadata.name": "card-voc", "moksori/team-api-client": "true"}
+    assert any(matches(p["spec"]["podSelector"], pods["moksori-routing"]) and any(
+        matches(f.get("namespaceSelector", {}), team_ns) and f.get("namespaceSelector") for r in p["spec"]["ingress"]
+        for f in r.get("from", [])) for p in policies if "ingress" in p["spec"])
+    assert not allows(policies, "ingress", pods["moksori-routing"], "default", {}, 8003)
     config = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("moksori-config"))
     host = ingress["spec"]["rules"][0]["host"]
     assert config["data"]["SURVEY_BASE_URL"] == f"https://{host}/s"  # the links customers get lead here

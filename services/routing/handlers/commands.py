@@ -17,11 +17,20 @@ class UnknownCase(LookupError):
     pass
 
 
+class NotOwner(UnknownCase):
+    """The case belongs to another affiliate (told as "unknown": another affiliate's cases are not shown)."""
+
+
 async def apply_command(conn: asyncpg.Connection, outbox: Outbox, cmd: Command,
-                        calendar: BusinessCalendar) -> Event | None:
+                        calendar: BusinessCalendar, owner: str | None = None) -> Event | None:
+    """`owner`: the affiliate the command comes from (a team key, a team's NATS subject); checked
+    against the case under its row lock, so a transfer cannot slip between check and change. None
+    (the services' own commands) and the group consumer-protection office may act on any case."""
     case = await repo.lock_case(conn, cmd.case_id)
     if case is None:
         raise UnknownCase(f"case {cmd.case_id} has not been routed")
+    if owner not in (None, "group") and case.affiliate != owner:
+        raise NotOwner(f"no case {cmd.case_id} for {owner}")
     decision = lifecycle.decide(case, cmd, datetime.now(UTC), calendar)
     if decision is None:
         return None

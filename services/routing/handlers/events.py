@@ -9,7 +9,7 @@ from services.routing.domain.directory import Directory
 from services.routing.domain.lifecycle import InvalidTransition
 from services.routing.domain.rules import assign, shares_customer
 from services.routing.domain.sla import deadlines
-from services.routing.handlers.commands import apply_command
+from services.routing.handlers.commands import NotOwner, apply_command
 from shared.bizcal import BusinessCalendar
 from shared.consumer import Delivery, Process, Unprocessable
 from shared.events import CaseRouted, VocClassified
@@ -76,11 +76,14 @@ def on_classified(outbox: Outbox, directory: Directory, calendar: BusinessCalend
     return process
 
 
-def on_command(outbox: Outbox, calendar: BusinessCalendar) -> Process:
+def on_command(outbox: Outbox, calendar: BusinessCalendar, *, from_teams: bool = False) -> Process:
+    """`from_teams`: commands on the affiliates' own subjects (voc.cmd.team.<affiliate>.case.*),
+    applied only to that affiliate's cases."""
     async def process(conn: asyncpg.Connection, d: Delivery) -> None:
+        owner = d.raw.subject.split(".")[3] if from_teams else None
         try:
-            await apply_command(conn, outbox, d.msg, calendar)  # type: ignore[arg-type]
-        except InvalidTransition as exc:
+            await apply_command(conn, outbox, d.msg, calendar, owner=owner)  # type: ignore[arg-type]
+        except (InvalidTransition, NotOwner) as exc:
             raise Unprocessable(str(exc)) from exc
         # UnknownCase is retried: the routing of the case may still be on its way
 
