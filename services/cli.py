@@ -115,7 +115,7 @@ def migrate(database_url: Annotated[str, typer.Option(envvar="DATABASE_URL", hel
     """Apply every service's migrations (the Kubernetes migration Job runs this)."""
     if not database_url.startswith(("postgresql://", "postgres://")):
         raise typer.BadParameter("must start with postgresql://", param_hint="--database-url")
-    applied = asyncio.run(migrate_all(database_url))
+    applied = _db_run(migrate_all(database_url))
     console.print(f"{len(applied)} migrations applied" + (f": {', '.join(applied)}" if applied else ""))
 
 
@@ -140,6 +140,21 @@ _add_ops_commands()
 keys_app = typer.Typer(help="Channel API keys (stored hashed in intake's schema)", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 DbUrl = Annotated[str, typer.Option(envvar="DATABASE_URL", help="postgresql://…")]
+
+
+def _db_run(coro):
+    """Run a command's database work; a database it cannot reach or use is an error message, not a traceback."""
+    import asyncpg
+
+    from shared.db import DatabaseUnreachable
+
+    try:
+        return asyncio.run(coro)
+    except (OSError, TimeoutError, DatabaseUnreachable, asyncpg.InvalidAuthorizationSpecificationError,
+            asyncpg.InvalidCatalogNameError, asyncpg.InvalidPasswordError, asyncpg.UndefinedTableError) as exc:
+        hint = " (run `moksori migrate` first)" if isinstance(exc, asyncpg.UndefinedTableError) else ""
+        console.print(f"[red]error:[/] cannot use the database: {exc or type(exc).__name__}{hint}")
+        raise typer.Exit(1) from None
 
 
 def _check_db(url: str) -> str:
@@ -201,7 +216,7 @@ def keys_revoke(name: Annotated[str, typer.Argument()], database_url: DbUrl) -> 
         finally:
             await conn.close()
 
-    if asyncio.run(go()) is None:
+    if _db_run(go()) is None:
         console.print(f"no live key named {name!r}")
         raise typer.Exit(1)
     console.print(f"revoked {name}")
@@ -290,7 +305,7 @@ def import_file(
         finally:
             await conn.close()
 
-    asyncio.run(go())
+    _db_run(go())
     console.print(f"{result.accepted} imported, {result.replayed} already there, {len(result.errors)} rejected")
     for line_no, reason in result.errors:
         console.print(f"  {file.name}:{line_no}: {reason}")
@@ -323,7 +338,7 @@ def purge(
         finally:
             await conn.close()
 
-    console.print(f"purged the originals of {asyncio.run(go())} cases older than {older_than_days} days")
+    console.print(f"purged the originals of {_db_run(go())} cases older than {older_than_days} days")
 
 
 @app.command("pii-eval")
@@ -401,7 +416,7 @@ def report_daily(
         finally:
             await conn.close()
 
-    report = asyncio.run(go())
+    report = _db_run(go())
     if format_ == "table":  # piped output keeps full width instead of rich's 80-column default
         report_cli.print_table(report, console if console.is_terminal else Console(width=200))
         return

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -313,7 +314,13 @@ def _describe(e: dict) -> dict:
         pos = e["loc"][-1] if e["loc"] and isinstance(e["loc"][-1], int) else None
         reason = (e.get("ctx") or {}).get("error", "not valid JSON")
         return {"field": "body", "error": f"malformed JSON{f' at character {pos}' if pos is not None else ''}: {reason}"}
-    return {"field": ".".join(str(p) for p in e["loc"] if p != "body") or "body", "error": e["msg"]}
+    field = ".".join(str(p) for p in e["loc"] if p != "body")
+    if not field and (named := _NAMES_FIELD.match(e["msg"])):
+        field = named.group(1)  # a rule across fields (model validator) names the field it wants first
+    return {"field": field or "body", "error": e["msg"]}
+
+
+_NAMES_FIELD = re.compile(r"(?:Value error, )?([a-z][a-z_]*) (?:is|are|must) ")
 
 
 async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:

@@ -36,6 +36,8 @@ async def intake_state(system, db) -> tuple[int, int]:
     (json.dumps({"channel": "app"}), "text"),
     (json.dumps({"channel": "app", "text": "문의", "affiliate": "bakery"}), "affiliate"),
     (json.dumps(["channel", "app"]), "body"),
+    (json.dumps({"channel": "branch", "text": "고객님 카드 재발급 문의, 창구 대기 40분 불만"}), "staff_id"),  # a per-channel rule
+    (json.dumps({"channel": "chat", "text": "상담원 연결 요청"}), "transcript"),
 ])
 async def test_bad_submission_is_rejected_naming_the_field_and_nothing_is_kept(system, http, db, payload, field):
     before = await intake_state(system, db)
