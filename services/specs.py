@@ -12,71 +12,88 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from shared.bus import STREAMS, all_consumers
-from shared.events import (
-    AcknowledgeCase, AlertRaised, CallEnded, CallSegmentReceived, CaseAcknowledged, CaseResolved, CaseRouted,
-    CustomerNoticeRequested, FeedbackSubmitted, Message, ResolveCase, SttSegment, SubmitFeedback, SurveyRequested,
-    VocClassified, VocReceived, VocSubmitted,
-)
+import shared.events as events
+from shared.bus import STREAMS, all_consumers, team_command_subject
+from shared.events import AFFILIATES, CASE_COMMANDS, TEAMS, Message
 
 SPEC_DIR = Path(__file__).resolve().parent.parent / "docs" / "specs"
 
-CHANNELS: dict[str, tuple[str, type[Message], dict[str, str]]] = {
-    "vocReceived": ("voc.received", VocReceived, {}),
-    "vocClassified": ("voc.classified", VocClassified, {}),
-    "caseRouted": ("voc.routed.{affiliate}.{team}", CaseRouted,
-                   {"affiliate": "bank, card, securities, insurance or group",
-                    "team": "general, consumer_protection, fraud_response, special_handling or suggestions_review"}),
-    "caseAcknowledged": ("voc.case.acknowledged", CaseAcknowledged, {}),
-    "caseResolved": ("voc.case.resolved", CaseResolved, {}),
-    "surveyRequested": ("voc.feedback.survey_requested", SurveyRequested, {}),
-    "feedbackSubmitted": ("voc.feedback.submitted", FeedbackSubmitted, {}),
-    "alertRaised": ("voc.alert.{affiliate}.{reason}", AlertRaised, {"affiliate": "the affiliate concerned, or group", "reason": "a flag, critical, emotion, sla_breach, service_recovery"}),
-    "acknowledgeCase": ("voc.cmd.case.acknowledge", AcknowledgeCase, {}),
-    "resolveCase": ("voc.cmd.case.resolve", ResolveCase, {}),
-    "submitFeedback": ("voc.cmd.feedback.submit", SubmitFeedback, {}),
-    "customerNotice": ("voc.notice.{notice}", CustomerNoticeRequested,
-                       {"notice": "receipt, acknowledged, extended or resolved"}),
-    "vocSubmitted": ("voc.ingress.voc", VocSubmitted, {}),
-    "sttSegment": ("voc.ingress.call.segment", SttSegment, {}),
-    "callEnded": ("voc.ingress.call.ended", CallEnded, {}),
-    "callSegmentReceived": ("voc.call.segment", CallSegmentReceived, {}),
+# what each placeholder of a subject stands for
+PARAMETERS = {
+    "affiliate": ", ".join(AFFILIATES) + " (group: the consumer-protection office)",
+    "team": ", ".join(TEAMS),
+    "reason": "regulator, media, legal, abusive, critical, emotion, sla_warning, sla_breach, service_recovery or "
+              "dead_letter",
+    "notice": ", ".join(events.CustomerNoticeRequested.model_fields["notice"].annotation.__args__),
 }
 
-# (actor, action, channel)
-OPERATIONS = (
-    ("intake", "send", "vocReceived"),
-    ("classifier", "receive", "vocReceived"), ("classifier", "send", "vocClassified"),
-    ("classifier", "send", "alertRaised"),
-    ("routing", "receive", "vocClassified"), ("routing", "send", "caseRouted"),
-    ("routing", "receive", "acknowledgeCase"), ("routing", "receive", "resolveCase"),
-    ("routing", "send", "caseAcknowledged"), ("routing", "send", "caseResolved"),
-    ("feedback", "receive", "caseResolved"), ("feedback", "send", "surveyRequested"),
-    ("feedback", "receive", "submitFeedback"), ("feedback", "send", "feedbackSubmitted"),
-    ("intake", "receive", "vocClassified"), ("intake", "receive", "caseRouted"),
-    ("intake", "receive", "caseAcknowledged"), ("intake", "receive", "caseResolved"),
-    ("intake", "receive", "surveyRequested"), ("intake", "receive", "feedbackSubmitted"),
-    ("affiliateTeam", "receive", "caseRouted"), ("affiliateTeam", "send", "acknowledgeCase"),
-    ("affiliateTeam", "send", "resolveCase"), ("channel", "send", "submitFeedback"),
-    ("intake", "send", "customerNotice"), ("channel", "receive", "customerNotice"),
-    ("partner", "send", "vocSubmitted"), ("intake", "receive", "vocSubmitted"),
-    ("sttSystem", "send", "sttSegment"), ("sttSystem", "send", "callEnded"),
-    ("intake", "receive", "sttSegment"), ("intake", "receive", "callEnded"),
-    ("intake", "send", "callSegmentReceived"), ("classifier", "receive", "callSegmentReceived"),
-    ("intake", "receive", "alertRaised"),
-)
+# who publishes each message; who reads it comes from the durable consumers (shared/bus.py)
+SENDERS: dict[str, tuple[str, ...]] = {
+    "VocSubmitted": ("partner",), "SttSegment": ("sttSystem",), "CallEnded": ("sttSystem",),
+    "VocReceived": ("intake",), "CallSegmentReceived": ("intake",), "VocClassified": ("classifier",),
+    "CardBlockRequested": ("classifier",), "AccountFreezeRequested": ("classifier",),
+    "CaseRouted": ("routing",), "CaseEscalated": ("routing",),
+    **{name: ("routing",) for name in ("CaseAcknowledged", "CaseResolved", "CaseInfoRequested", "CaseInfoProvided",
+                                       "CaseExtended", "CaseTransferred", "CaseReopened", "CaseReclassified",
+                                       "SuggestionReviewed")},
+    **{c.__name__: ("moksoriServices",) for c in CASE_COMMANDS},
+    "SurveyRequested": ("feedback",), "FeedbackSubmitted": ("feedback",), "RewardGranted": ("feedback",),
+    "SubmitFeedback": ("channel",),
+    "CustomerNoticeRequested": ("intake", "routing", "feedback"),
+    "AlertRaised": ("classifier", "routing", "feedback", "everyConsumer (dead_letter)"),
+}
+
+# the readers of durable consumers named after a service or an outside system
+READERS = (("team-", "affiliateTeam"), ("alerts-", "supervisorsAndOffice"), ("escalations-", "supervisorsAndOffice"),
+           ("actions-card", "cardSystem"), ("actions-bank", "bankSystem"), ("notices-", "channel"),
+           ("intake", "intake"), ("classifier", "classifier"), ("routing", "routing"), ("feedback", "feedback"))
+
+
+def bus_messages() -> list[type[Message]]:
+    """Every message on the bus: each frozen model in shared/events.py with a type and a subject."""
+    return [m for m in vars(events).values() if isinstance(m, type) and issubclass(m, Message)
+            and isinstance(getattr(m, "TYPE", None), str) and isinstance(getattr(m, "SUBJECT", None), str)]
+
+
+def _channel_name(model: type[Message], team: bool = False) -> str:
+    name = model.__name__[0].lower() + model.__name__[1:]
+    return f"team{model.__name__}" if team else name
+
+
+def channels() -> dict[str, tuple[str, type[Message]]]:
+    """Channel name -> (address, message): one per message, and each case command also on the teams' own
+    subjects (voc.cmd.team.{affiliate}.case.*)."""
+    out = {_channel_name(m): (m.SUBJECT, m) for m in bus_messages()}
+    for c in CASE_COMMANDS:
+        out[_channel_name(c, team=True)] = (team_command_subject("{affiliate}", c.SUBJECT), c)
+    return out
+
+
+def operations(chans: dict[str, tuple[str, type[Message]]]) -> list[tuple[str, str, str]]:
+    """(actor, action, channel): the senders declared above, the readers from the durable consumers."""
+    ops = []
+    for name, (address, model) in chans.items():
+        senders = ("affiliateTeam",) if name.startswith("team") and model in CASE_COMMANDS else SENDERS[model.__name__]
+        ops += [(actor, "send", name) for actor in senders]
+        readers = {next((who for prefix, who in READERS if c.durable.startswith(prefix)), c.durable)
+                   for c in all_consumers() if _covers(c.filter_subject, address)}
+        ops += [(actor, "receive", name) for actor in sorted(readers)]
+    return ops
+
 
 CE_HEADERS = {
     "type": "object",
     "required": ["ce-specversion", "ce-id", "ce-type", "ce-source", "ce-time", "Nats-Msg-Id"],
     "properties": {
         "ce-specversion": {"const": "1.0"},
-        "ce-id": {"type": "string", "description": "unique event id; consumers deduplicate on it"},
+        "ce-id": {"type": "string", "description": "unique event id within its ce-source; consumers deduplicate "
+                                                   "on ce-source + ce-id"},
         "ce-type": {"type": "string"},
         "ce-source": {"type": "string", "examples": ["moksori/intake"]},
         "ce-time": {"type": "string", "format": "date-time"},
         "ce-subject": {"type": "string", "description": "the case id"},
-        "Nats-Msg-Id": {"type": "string", "description": "equals ce-id: JetStream drops duplicate publishes"},
+        "Nats-Msg-Id": {"type": "string", "description": "ce-id for the services' own events, <ce-source>:<ce-id> "
+                                                         "for a channel system's: JetStream drops duplicate publishes"},
     },
 }
 
@@ -84,7 +101,8 @@ CE_HEADERS = {
 def asyncapi() -> dict:
     schemas: dict = {}
     messages = {}
-    for name, (_, model, _) in CHANNELS.items():
+    chans = channels()
+    for model in bus_messages():
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = schema
@@ -95,23 +113,24 @@ def asyncapi() -> dict:
                                                       "ce-type": {"const": model.TYPE}}},
             "payload": {"$ref": f"#/components/schemas/{model.__name__}"},
         }
-    channels = {}
-    for name, (address, model, params) in CHANNELS.items():
+    channel_docs = {}
+    for name, (address, model) in chans.items():
         stream = next(s for s in STREAMS if any(_covers(p, address) for p in s.subjects))
         durables = sorted({c.durable for c in all_consumers() if c.stream == stream.name
                            and _covers(c.filter_subject, address) and not c.durable.startswith("team-")})
-        channels[name] = {
+        params = [p.strip("{}") for p in address.split(".") if p.startswith("{")]
+        channel_docs[name] = {
             "address": address,
             "description": f"JetStream stream {stream.name} ({stream.retention.value} retention, "
                            f"{stream.max_age_days} days). Durable pull consumers: {', '.join(durables) or 'teams'}.",
             "messages": {model.__name__: {"$ref": f"#/components/messages/{model.__name__}"}},
-            **({"parameters": {k: {"description": v} for k, v in params.items()}} if params else {}),
+            **({"parameters": {k: {"description": PARAMETERS[k]} for k in params}} if params else {}),
         }
-    operations = {
-        f"{actor}{action.title()}{ch[0].upper()}{ch[1:]}": {
+    operation_docs = {
+        f"{actor.split()[0]}{action.title()}{ch[0].upper()}{ch[1:]}": {
             "action": action, "channel": {"$ref": f"#/channels/{ch}"},
-            "summary": f"{actor} {action}s {CHANNELS[ch][1].__name__}",
-        } for actor, action, ch in OPERATIONS
+            "summary": f"{actor} {action}s {chans[ch][1].__name__}",
+        } for actor, action, ch in operations(chans)
     }
     return {
         "asyncapi": "3.0.0",
@@ -120,8 +139,8 @@ def asyncapi() -> dict:
         "defaultContentType": "application/json",
         "servers": {"local": {"host": "127.0.0.1:4222", "protocol": "nats",
                               "description": "make run starts an embedded nats-server; see NATS_URL"}},
-        "channels": channels,
-        "operations": operations,
+        "channels": channel_docs,
+        "operations": operation_docs,
         "components": {"messages": messages, "schemas": schemas},
     }
 
