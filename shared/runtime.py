@@ -9,6 +9,7 @@ outbox, drain NATS, close the pool.
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import logging
 import re
@@ -68,6 +69,7 @@ class Runtime:
         self.http.add_exception_handler(HTTPException, _http_error)
         for exc_type in db.MAYBE_STORAGE_DOWN:
             self.http.add_exception_handler(exc_type, storage_down)
+        self.http.openapi = functools.partial(_openapi_with_our_errors, self.http, self.http.openapi)
         self.http.add_api_route("/healthz", self._healthz, include_in_schema=False)
         self.http.add_api_route("/readyz", self._readyz, include_in_schema=False)
         self.metrics.mount(self.http)
@@ -307,6 +309,37 @@ class Runtime:
 
 def runtime_of(request: Request) -> Runtime:
     return request.app.state.runtime
+
+
+ERROR_BODY = {"type": "object", "required": ["error"], "properties": {
+    "error": {"type": "string", "description": "what is wrong, in words"},
+    "details": {"type": "array", "items": {"type": "object", "required": ["field", "error"], "properties": {
+        "field": {"type": "string", "description": "the field (dotted path), or body"},
+        "error": {"type": "string"}}}}}}
+
+
+def _openapi_with_our_errors(app: FastAPI, generate: Callable[[], dict]) -> dict:
+    """FastAPI's OpenAPI with the answers the services really give: a 422 is our error body (the
+    field and what is wrong, `_validation_error`), not FastAPI's `HTTPValidationError`, and every
+    route may answer 503 with Retry-After while the database is away (`storage_down`)."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    doc = generate()
+    schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+    schemas["ErrorBody"] = ERROR_BODY
+    body = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+    for path in doc.get("paths", {}).values():
+        for op in path.values():
+            answers = op.setdefault("responses", {})
+            if "422" in answers:
+                answers["422"] = {"description": "invalid request: each detail names a field and what is wrong",
+                                  "content": body}
+            answers["503"] = {"description": "the database is unavailable: retry after Retry-After seconds",
+                              "headers": {"Retry-After": {"schema": {"type": "integer"}}}, "content": body}
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    app.openapi_schema = doc
+    return doc
 
 
 def _describe(e: dict) -> dict:

@@ -42,3 +42,20 @@ def test_every_message_on_the_bus_has_a_channel_a_sender_and_a_reader():
     assert doc["channels"]["teamAcknowledgeCase"]["address"] == "voc.cmd.team.{affiliate}.case.acknowledge"
     assert "thanks" in doc["channels"]["customerNoticeRequested"]["parameters"]["notice"]["description"]
     assert "dead_letter" in doc["channels"]["alertRaised"]["parameters"]["reason"]["description"]
+
+
+def test_openapi_documents_the_error_body_the_services_really_send():
+    from services.specs import openapi
+
+    for service in ("intake", "routing", "feedback", "classifier"):
+        doc = openapi(service)
+        assert "HTTPValidationError" not in json.dumps(doc)
+        for path, ops in doc["paths"].items():
+            for method, op in ops.items():
+                answers = op["responses"]
+                assert "503" in answers and "Retry-After" in answers["503"]["headers"], (service, path, method)
+                if "422" in answers:
+                    assert answers["422"]["content"]["application/json"]["schema"] == {
+                        "$ref": "#/components/schemas/ErrorBody"}
+    feedback = openapi("feedback")["paths"]["/v1/feedback"]["post"]["responses"]
+    assert {"200", "201", "400", "404", "409", "422"} <= set(feedback)

@@ -28,7 +28,17 @@ class RatingBody(BaseModel):
     comment: Text | None = Field(None, max_length=2000)
 
 
-@router.post("/feedback", summary="Answer a survey (CSAT, NPS, CES and a comment)")
+_ANSWERED = {"application/json": {"schema": {"type": "object", "properties": {
+    "status": {"type": "string", "enum": ["recorded", "repeated"]}, "case_id": {"type": "string", "format": "uuid"}}}}}
+_ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+
+
+@router.post("/feedback", summary="Answer a survey (CSAT, NPS, CES and a comment)", status_code=201, responses={
+    201: {"description": "recorded", "content": _ANSWERED},
+    200: {"description": "the same answer again: nothing changes", "content": _ANSWERED},
+    400: {"description": "the survey token is malformed, forged or expired", "content": _ERROR},
+    404: {"description": "no survey for this token's case", "content": _ERROR},
+    409: {"description": "this case already has a different answer", "content": _ERROR}})
 async def submit(body: RatingBody, request: Request) -> JSONResponse:
     rt = runtime_of(request)
     secret = request.app.state.survey_secret
@@ -72,7 +82,9 @@ def _problem(title: str, detail: str, status: int) -> HTMLResponse:
                         f'<p>{html.escape(detail)}</p></main></html>', status_code=status)
 
 
-@page.get("/s/{token}", response_class=HTMLResponse, summary="The survey page a SurveyRequested link opens")
+@page.get("/s/{token}", response_class=HTMLResponse, summary="The survey page a SurveyRequested link opens",
+          responses={400: {"description": "a page saying the link is broken or expired",
+                           "content": {"text/html": {"schema": {"type": "string"}}}}})
 async def survey_page(token: str, request: Request) -> HTMLResponse:
     try:
         verify_token(request.app.state.survey_secret, token, datetime.now(UTC))
