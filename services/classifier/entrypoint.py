@@ -9,6 +9,7 @@ from services.classifier.adapters.lexicon_source import LexiconSource, watch
 from services.classifier.adapters.loader import build_classifier
 from services.classifier.handlers import events, http
 from services.classifier.settings import ClassifierSettings
+from services.routing.domain.directory import load_directory
 from shared.bus import SERVICE_CONSUMERS
 from shared.config import load_settings
 from shared.events import CallSegmentReceived, CaseReclassified, VocReceived
@@ -33,7 +34,8 @@ def build(settings: ClassifierSettings) -> Runtime:
                              (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)),
         rt.metrics.counter("moksori_action_requests_total", "card block and 지급정지 requests", ("action",)))
     rt.consume(specs["classifier"], (VocReceived,),
-               events.OnReceived(rt.outbox, classifier, settings.repeat_window_days, m))
+               events.OnReceived(rt.outbox, classifier, settings.repeat_window_days, m,
+                                 product_owner=load_directory(settings.directory_file).affiliate_for_product))
     rt.consume(specs["classifier-live"], (CallSegmentReceived,),
                events.on_segment(rt.publish_now, rt.outbox, classifier, m))
     rt.consume(specs["classifier-corrections"], (CaseReclassified,), events.on_reclassified)

@@ -47,3 +47,25 @@ def test_the_customer_reference_goes_to_another_affiliates_system_only_with_cons
     assert action_requests(voc("card", consent=True), scam)[0].customer_ref == "홍*동 010-1234-****"
     assert action_requests(voc("bank"), scam)[0].customer_ref == "홍*동 010-1234-****"  # the bank's own customer
     assert action_requests(voc(None), scam)[0].customer_ref == "홍*동 010-1234-****"    # a group-wide channel
+
+
+def test_a_cases_alerts_go_to_the_affiliate_routing_assigns_it_to():
+    """A web VOC about a card product that reads like a bank matter: routing assigns it by the product to the
+    card company, so the card supervisors are told, not the bank's."""
+    from types import SimpleNamespace
+
+    from services.classifier.handlers.events import OnReceived
+    from services.routing.domain.directory import load_directory
+
+    e = _voc("금감원에 민원 넣겠습니다").model_copy(update={"channel": "web", "product": "card.credit"})
+    flagged = Classification(kind="complaint", topic="card_payment", urgency="high", affiliate="bank",
+                             flags=("regulator",), sentiment="negative", confidence={"kind": 0.9},
+                             evidence=(Evidence(field="flags", label="regulator", rule="regulator", text="금감원",
+                                                start=0, end=3),))
+    handler = OnReceived(None, SimpleNamespace(version="test"), 30,
+                         product_owner=load_directory().affiliate_for_product)
+    [alert] = [m for m in handler._outgoing(e, flagged, e.text) if m.__class__.__name__ == "AlertRaised"]
+    assert alert.affiliate == "card" and alert.subject() == "voc.alert.card.regulator"
+    hinted = e.model_copy(update={"affiliate_hint": "insurance"})  # the channel's affiliate wins, as in routing
+    [alert] = [m for m in handler._outgoing(hinted, flagged, e.text) if m.__class__.__name__ == "AlertRaised"]
+    assert alert.affiliate == "insurance"

@@ -20,18 +20,20 @@ CRITICAL_MESSAGE = "즉시 조치 필요: 자금 또는 접근 위험"
 LIVE = "[통화 중] "
 
 
-def alerts_for(case_id: UUID, c: Classification) -> list[AlertRaised]:
+def alerts_for(case_id: UUID, c: Classification, affiliate: str | None = None) -> list[AlertRaised]:
+    """`affiliate`: whose supervisors are told (the one the case is routed to); the classifier's by default."""
+    affiliate = affiliate or c.affiliate
     alerts = []
     if c.urgency == "critical":
         ev = tuple(e for e in c.evidence if e.field == "urgency" and e.label == "critical")
         if ev:  # a repeat raised to critical has no money-at-risk evidence of its own
-            alerts.append(AlertRaised(case_id=case_id, reason="critical", severity="critical", affiliate=c.affiliate,
+            alerts.append(AlertRaised(case_id=case_id, reason="critical", severity="critical", affiliate=affiliate,
                                       message=CRITICAL_MESSAGE, evidence=ev))
     for flag in c.flags:
         if flag in ALERT_FLAGS:
             severity, message = ALERT_FLAGS[flag]
             ev = tuple(e for e in c.evidence if e.field == "flags" and e.label == flag)
-            alerts.append(AlertRaised(case_id=case_id, reason=flag, severity=severity, affiliate=c.affiliate,
+            alerts.append(AlertRaised(case_id=case_id, reason=flag, severity=severity, affiliate=affiliate,
                                       message=message, evidence=ev))
     return alerts
 

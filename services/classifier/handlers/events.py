@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -15,6 +15,7 @@ from services.classifier.adapters import repository as sql
 from services.classifier.domain.alerts import Screening, alerts_for, emotion_alert, screen_segment, turn_reaching
 from services.classifier.domain.classify import Classifier, Item, raise_urgency
 from services.classifier.domain.rules import MODEL_RULE
+from services.routing.domain.rules import choose_affiliate
 from shared.consumer import Delivery
 from shared.events import (AccountFreezeRequested, AlertRaised, CallSegmentReceived, CardBlockRequested,
                            CaseReclassified, Classification, VocClassified, VocReceived, live_alert_id)
@@ -55,8 +56,12 @@ class OnReceived:
     records and publishes each case inside the consumer's transaction (`__call__`)."""
 
     def __init__(self, outbox: Outbox, classifier: Classifier, repeat_window_days: int,
-                 metrics: ClassifierMetrics = ClassifierMetrics()) -> None:
+                 metrics: ClassifierMetrics = ClassifierMetrics(),
+                 product_owner: Callable[[str | None], str | None] = lambda product: None) -> None:
+        """`product_owner`: the affiliate owning a product code (the routing directory's table), so a
+        case's alerts go to the supervisors of the affiliate routing will assign it to."""
         self.outbox, self.classifier, self.metrics = outbox, classifier, metrics
+        self.product_owner = product_owner
         self.window = timedelta(days=repeat_window_days)
         self._batch: dict[str, Classification] = {}
 
@@ -141,7 +146,8 @@ class OnReceived:
             case_id=e.case_id, tracking_code=e.tracking_code, channel=e.channel, text=text,
             affiliate_hint=e.affiliate_hint, consent=e.consent, received_at=e.received_at, classification=c,
             model_version=self.classifier.version, origin=e.origin, product=e.product, customer_ref=e.customer_ref)]
-        for alert in alerts_for(e.case_id, c):
+        affiliate = choose_affiliate(c, e.affiliate_hint, self.product_owner(e.product))  # routing's rule
+        for alert in alerts_for(e.case_id, c, affiliate):
             out.append(alert)
             if self.metrics.alerts:
                 self.metrics.alerts.labels(alert.reason, "false").inc()
