@@ -396,28 +396,17 @@ async def _choose(js, consumer: Optional[str], seqs: list[int]) -> tuple[list[De
     return chosen, problems
 
 
-def _subject_matches(pattern: str, subject: str) -> bool:
-    """NATS wildcards: `*` one token, `>` the rest."""
-    p, t = pattern.split("."), subject.split(".")
-    for i, tok in enumerate(p):
-        if tok == ">":
-            return len(t) > i
-        if i >= len(t) or (tok != "*" and tok != t[i]):
-            return False
-    return len(p) == len(t)
-
-
 async def _outside_consumers(js, dl: DeadLetter) -> list[str]:
     """Consumers on the stream the replay lands in that would see it and are not the services' own
     (idempotent on ce-id): affiliate team queues and supervisors' alert durables."""
-    from shared.bus import SERVICE_CONSUMERS
+    from shared.bus import SERVICE_CONSUMERS, subject_matches
 
     stream = dl.consumer.partition(":")[0] if ":" in dl.consumer else None
     if not stream or not dl.subject:
         return []
     ours = {c.durable for c in SERVICE_CONSUMERS if c.stream == stream} | {dl.durable}  # and its own
     return sorted(info.name for info in await _consumers(js, await js.stream_info(stream))
-                  if info.name not in ours and any(_subject_matches(f, dl.subject) for f in _filters(info.config)))
+                  if info.name not in ours and any(subject_matches(f, dl.subject) for f in _filters(info.config)))
 
 
 async def _replay_one(js, dl: DeadLetter, dry_run: bool) -> bool:

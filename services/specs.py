@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 import shared.events as events
-from shared.bus import STREAMS, all_consumers, team_command_subject
+from shared.bus import STREAMS, all_consumers, subject_matches, team_command_subject
 from shared.events import AFFILIATES, CASE_COMMANDS, TEAMS, Message
 
 SPEC_DIR = Path(__file__).resolve().parent.parent / "docs" / "specs"
@@ -76,7 +76,7 @@ def operations(chans: dict[str, tuple[str, type[Message]]]) -> list[tuple[str, s
         senders = ("affiliateTeam",) if name.startswith("team") and model in CASE_COMMANDS else SENDERS[model.__name__]
         ops += [(actor, "send", name) for actor in senders]
         readers = {next((who for prefix, who in READERS if c.durable.startswith(prefix)), c.durable)
-                   for c in all_consumers() if _covers(c.filter_subject, address)}
+                   for c in all_consumers() if subject_matches(c.filter_subject, address)}
         ops += [(actor, "receive", name) for actor in sorted(readers)]
     return ops
 
@@ -115,9 +115,9 @@ def asyncapi() -> dict:
         }
     channel_docs = {}
     for name, (address, model) in chans.items():
-        stream = next(s for s in STREAMS if any(_covers(p, address) for p in s.subjects))
+        stream = next(s for s in STREAMS if any(subject_matches(p, address) for p in s.subjects))
         durables = sorted({c.durable for c in all_consumers() if c.stream == stream.name
-                           and _covers(c.filter_subject, address) and not c.durable.startswith("team-")})
+                           and subject_matches(c.filter_subject, address) and not c.durable.startswith("team-")})
         params = [p.strip("{}") for p in address.split(".") if p.startswith("{")]
         channel_docs[name] = {
             "address": address,
@@ -143,17 +143,6 @@ def asyncapi() -> dict:
         "operations": operation_docs,
         "components": {"messages": messages, "schemas": schemas},
     }
-
-
-def _covers(pattern: str, subject: str) -> bool:
-    """Does a NATS filter cover a subject template? ({x} counts as one token)."""
-    p, s = pattern.split("."), subject.split(".")
-    for i, tok in enumerate(p):
-        if tok == ">":
-            return len(s) > i
-        if i >= len(s) or (tok != "*" and tok != s[i] and not s[i].startswith("{")):
-            return False
-    return len(p) == len(s)
 
 
 def openapi(service: str) -> dict:

@@ -129,6 +129,18 @@ SERVICE_CONSUMERS: tuple[ConsumerSpec, ...] = (
 )
 
 
+def subject_matches(pattern: str, subject: str) -> bool:
+    """NATS wildcards: `*` one token, `>` the rest. A `{placeholder}` token of a subject template
+    (voc.routed.{affiliate}.{team}) stands for any one token."""
+    p, t = pattern.split("."), subject.split(".")
+    for i, tok in enumerate(p):
+        if tok == ">":
+            return len(t) > i
+        if i >= len(t) or (tok != "*" and tok != t[i] and not t[i].startswith("{")):
+            return False
+    return len(p) == len(t)
+
+
 def team_subject(affiliate: str, team: str) -> str:
     return f"voc.routed.{affiliate}.{team}"
 

@@ -1,4 +1,3 @@
-import re
 import uuid
 from datetime import UTC, datetime
 
@@ -90,27 +89,16 @@ def test_the_make_run_demo_vocs_are_valid_submissions():
         SubmitVoc.model_validate(voc)
 
 
-def _covers(filter_subject: str, subject: str) -> bool:
-    """NATS subject matching: * one token, > the rest."""
-    f, s = filter_subject.split("."), subject.split(".")
-    for i, tok in enumerate(f):
-        if tok == ">":
-            return len(s) > i
-        if i >= len(s) or (tok != "*" and tok != s[i]):
-            return False
-    return len(f) == len(s)
-
-
 def test_the_timeline_consumer_takes_every_event_on_the_subjects_it_reads():
     """An event on a subject the consumer reads but does not expect is dead-lettered with an alert
     (RewardGranted on voc.feedback.> was, for every adopted suggestion)."""
     import shared.events as ev
     from services.intake.entrypoint import TIMELINE_EVENTS
-    from shared.bus import SERVICE_CONSUMERS
+    from shared.bus import SERVICE_CONSUMERS, subject_matches
     filters = [c.filter_subject for c in SERVICE_CONSUMERS if c.durable == "intake-timeline"]
     events = [e for e in vars(ev).values() if isinstance(e, type) and issubclass(e, ev.Event) and
               isinstance(getattr(e, "SUBJECT", None), str)]
-    read = {e for e in events if any(_covers(f, re.sub(r"\{\w+\}", "x", e.SUBJECT)) for f in filters)}
+    read = {e for e in events if any(subject_matches(f, e.SUBJECT) for f in filters)}
     assert read and read <= set(TIMELINE_EVENTS), read - set(TIMELINE_EVENTS)
 
 
