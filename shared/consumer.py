@@ -2,9 +2,10 @@
 
 FastStream pulls a batch from a durable pull consumer; this module decides each
 message's fate:
-- malformed (bad CloudEvent, invalid body) or `Unprocessable`: published to
-  `voc.dlq.<consumer>`, logged, and terminated, so it is never redelivered forever;
-- processed: `(consumer, ce-id)` is recorded in the service's inbox table in the
+- malformed (bad CloudEvent, invalid body) or `Unprocessable`: published, personal data
+  masked, to `voc.dlq.<consumer>`, logged, and terminated, so it is never redelivered forever;
+- processed: `(consumer, ce-id)` (ce-source + ce-id for an outside system's event,
+  `inbox_key`) is recorded in the service's inbox table in the
   same transaction as the effect, then acked; a redelivery finds the inbox row and
   is acked without a second effect or a second outgoing event;
 - transient failure: nak with backoff, dead-lettered once max_deliver is reached.
