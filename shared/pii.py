@@ -31,9 +31,13 @@ _VIEW = str.maketrans({**{chr(c): chr(c - 0xFEE0) for c in range(0xFF01, 0xFF5F)
 # A number starts where no digit (or a digit and a separator) comes before it: letters may
 # ("신분증_850315-1234567.jpg", "id-850315-1234567", "card4111111111111111"; Korean particles
 # follow numbers directly, "110-123-456789에서").
+# A number ends before a Korean particle or punctuation, not inside an identifier ("…789abc").
 _NB = r"(?<![0-9])(?<![0-9][-.])"
-_NA = r"(?![0-9])(?![-.][0-9])"
-_TRACKING_CODE = re.compile(r"VOC-\d{4}-\d{6}(?![0-9])")  # intake's own case codes are not personal data
+_NA = r"(?![0-9A-Za-z])(?![-.][0-9])"
+# identifiers that are not personal data, though made of digit groups: intake's case codes and UUIDs
+# (case and event ids in reasons and logs)
+_IDENTIFIER = re.compile(r"VOC-\d{4}-\d{6}(?![0-9])|(?<![0-9A-Fa-f])[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-"
+                         r"[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}(?![0-9A-Fa-f])")
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+[@＠][A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 _RRN = re.compile(_NB + r"(\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01]))[ ]?[-.]?[ ]?([1-8])(\d{6})(?!\d)")
@@ -86,7 +90,7 @@ def find_pii(text: str) -> list[PiiSpan]:
     """The personal data in `text`; each span's `text` is as the view reads it (ASCII digits)."""
     text = text.translate(_VIEW)
     found: list[PiiSpan] = []
-    kept = [(m.start(), m.end()) for m in _TRACKING_CODE.finditer(text)] if "VOC-" in text else []
+    kept = [(m.start(), m.end()) for m in _IDENTIFIER.finditer(text)] if "-" in text else []
 
     def add(kind: str, start: int, end: int) -> None:
         if not any(s.start < end and start < s.end for s in found) and \
@@ -211,8 +215,8 @@ def mask_text(text: str) -> str:
 _SPOKEN_DIGIT = "[공영일이삼사오육륙칠팔구]"
 _SPOKEN_RUN = re.compile(f"{_SPOKEN_DIGIT}(?: ?{_SPOKEN_DIGIT}){{5,}}")  # 6 or more digits said
 # written digits not followed by a unit (an amount, a date, a count), nor a 15xx call-centre number
-_UNIT = r"(?![0-9])(?! ?[원만천억%년월일시분초개건회차])"
-_WRITTEN_RUN = re.compile(r"(?<![0-9*])(?!1[5-8]\d\d[ -]?\d{4}(?![0-9]))\d(?:[ .-]?\d){5,}" + _UNIT)
+_UNIT = r"(?![0-9A-Za-z])(?! ?[원만천억%년월일시분초개건회차])"
+_WRITTEN_RUN = re.compile(r"(?<![0-9*A-Za-z])(?!1[5-8]\d\d[ -]?\d{4}(?![0-9]))\d(?:[ .-]?\d){5,}" + _UNIT)
 _EDGE_START = re.compile(rf"^\W*(?:\d(?:[ .-]?\d){{2,}}{_UNIT}|{_SPOKEN_DIGIT}(?: ?{_SPOKEN_DIGIT}){{3,}})")
 _EDGE_END = re.compile(rf"(?:(?<![0-9])\d(?:[ .-]?\d){{2,}}|{_SPOKEN_DIGIT}(?: ?{_SPOKEN_DIGIT}){{3,}})\W*$")
 _SPOKEN_OR_DIGIT = re.compile(f"[0-9]|{_SPOKEN_DIGIT}")
@@ -227,7 +231,7 @@ def mask_speech(text: str) -> str:
     spans = [m.span() for rx in (_SPOKEN_RUN, _WRITTEN_RUN, _EDGE_START, _EDGE_END) for m in rx.finditer(masked)]
     if not spans:
         return masked
-    kept = [m.span() for m in _TRACKING_CODE.finditer(masked)]
+    kept = [m.span() for m in _IDENTIFIER.finditer(masked)]
     out = list(masked)
     for a, b in spans:
         for i in range(a, b):

@@ -89,6 +89,15 @@ def test_numbers_written_with_other_separators_are_masked(text, leaked):
     assert leaked not in mask_text(text)
 
 
+def test_identifiers_made_of_digit_groups_survive_masking():
+    """A case id in a dead letter's reason once came out as ********-***1-45ba-…"""
+    for text in ("unprocessable: no case 18362756-9421-45ba-b901-c77ce07bfa2c for card",
+                 "VOC-2026-000123 처리 완료", "event 01234567-8901-2345-6789-012345678901 retried",
+                 "sha 3fa81234567890abc"):
+        assert mask_text(text) == text, text
+        assert mask_speech(text) == text, text
+
+
 def test_masking_never_makes_text_longer():
     for text in ("a@b.co", "ab@b.co", "주민 9001012345678", "hong.gildong@naver.com 010-1234-5678"):
         assert len(mask_text(text)) <= len(text), text
