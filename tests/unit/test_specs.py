@@ -60,3 +60,22 @@ def test_openapi_documents_the_error_body_the_services_really_send():
                         "$ref": "#/components/schemas/ErrorBody"}
     feedback = openapi("feedback")["paths"]["/v1/feedback"]["post"]["responses"]
     assert {"200", "201", "400", "404", "409", "422"} <= set(feedback)
+
+
+def test_documented_success_bodies_name_the_fields_the_routes_answer():
+    import uuid
+    from datetime import UTC, datetime
+
+    from services.intake.domain.submission import Acceptance
+    from services.intake.handlers.http import Accepted
+
+    answer = Acceptance(uuid.uuid4(), "VOC-2026-000001", datetime.now(UTC), datetime.now(UTC), "", None,
+                        None).response("secret")  # type: ignore[arg-type]
+    assert set(answer) == set(Accepted.model_fields)
+    from services.specs import openapi
+
+    paths = openapi("intake")["paths"]
+    assert paths["/v1/voc"]["post"]["responses"]["202"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Accepted"}
+    assert paths["/v1/voc/{ref}"]["get"]["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/CaseStatus"}

@@ -27,6 +27,39 @@ class ErrorBody(BaseModel):
     details: list[dict] | None = None
 
 
+class Accepted(BaseModel):
+    """The answer to an accepted VOC (the same again for a retry of it)."""
+    case_id: str
+    tracking_code: str = Field(examples=["VOC-2026-000123"])
+    status: str = Field(examples=["received"])
+    received_at: str
+    first_response_due: str
+    access_secret: str = Field(description="the customer shows it in X-Case-Secret to follow the case")
+    status_url: str = Field(examples=["/v1/voc/VOC-2026-000123"])
+    receipt_notice: str = Field(examples=["요청하신 민원이 접수되었습니다."])
+
+
+class TimelineStep(BaseModel):
+    status: str
+    at: str
+    message: str = Field(examples=["카드 소비자보호팀에 배정되었습니다."])
+    detail: dict | None = None
+
+
+class CaseStatus(BaseModel):
+    """What the customer (or the system that submitted the case) sees: masked text, status and timeline."""
+    case_id: str
+    tracking_code: str
+    channel: str
+    status: str
+    text: str = Field(description="masked")
+    received_at: str
+    first_response_due: str
+    expected_resolution: str
+    updated_at: str
+    timeline: list[TimelineStep]
+
+
 def _documented(*codes: int) -> dict:
     text = {400: "body is not valid UTF-8 or not a readable e-mail", 401: "no or bad API key",
             403: "key lacks the role or channel", 404: "no such case for these credentials",
@@ -50,7 +83,8 @@ def _error(status: int, message: str, field: str | None = None) -> JSONResponse:
     return JSONResponse(body, status_code=status)
 
 
-@router.post("", status_code=202, summary="Submit a VOC from any channel", responses={**ERRORS, **_documented(409)})
+@router.post("", status_code=202, summary="Submit a VOC from any channel",
+             responses={202: {"model": Accepted}, **ERRORS, **_documented(409)})
 async def submit(body: VocSubmission, request: Request, key: Annotated[ApiKey, Depends(submitter)],
                  idempotency_key: Annotated[str | None, Header(max_length=200)] = None) -> JSONResponse:
     """Answers 202 only after the case, its VocReceived event and the receipt notice
@@ -78,7 +112,7 @@ async def answer_submission(app, body: VocSubmission, key: ApiKey, idempotency_k
 
 
 @router.post("/email", status_code=202, summary="Submit a raw RFC 5322 e-mail (Content-Type: message/rfc822)",
-             responses={**ERRORS, **_documented(409, 415)},
+             responses={202: {"model": Accepted}, **ERRORS, **_documented(409, 415)},
              openapi_extra={"requestBody": {"required": True, "content": {
                  "message/rfc822": {"schema": {"type": "string", "format": "binary"}}}}})
 async def submit_email(request: Request, key: Annotated[ApiKey, Depends(submitter)],
@@ -99,7 +133,8 @@ async def submit_email(request: Request, key: Annotated[ApiKey, Depends(submitte
     return await submit(body, request, key, idempotency_key=None)
 
 
-@router.get("/{ref}", summary="Status and timeline of a case", responses={**_documented(401, 404, 429)})
+@router.get("/{ref}", summary="Status and timeline of a case",
+            responses={200: {"model": CaseStatus}, **_documented(401, 404, 429)})
 async def status(ref: str, request: Request, key: Annotated[ApiKey | None, Depends(optional_key)],
                  x_case_secret: Annotated[str | None, Header()] = None) -> JSONResponse:
     """`ref` is the tracking code (VOC-2026-000123) or the case id. Customers show the

@@ -27,6 +27,14 @@ ERRORS = {401: {"description": "no or unknown affiliate key"}, 404: {"descriptio
           409: {"description": "not allowed in the case's current state"}}
 
 
+class CommandAnswer(BaseModel):
+    """A command's outcome: the event it recorded (and published), or `unchanged` for a repeat."""
+    status: Literal["recorded", "unchanged"]
+    event: str | None = Field(None, examples=["CaseAcknowledged"])
+    data: dict | None = Field(None, description="the event's payload")
+    case_id: str | None = Field(None, description="with `unchanged`")
+
+
 def affiliate_of(request: Request, x_api_key: Annotated[str | None, Header()] = None) -> str:
     """The affiliate whose key this is; `group` (the consumer-protection office) sees every affiliate."""
     keys: dict[str, str] = request.app.state.team_keys
@@ -116,7 +124,8 @@ def _command(path: str, body_type: type[_Body], cmd_type: type[Command], summary
 
     endpoint.__name__ = path.replace("-", "_")
     endpoint.__annotations__["body"] = body_type  # a local, which string annotations cannot name
-    router.add_api_route(f"/cases/{{case_id}}/{path}", endpoint, methods=["POST"], summary=summary, responses=ERRORS)
+    router.add_api_route(f"/cases/{{case_id}}/{path}", endpoint, methods=["POST"], summary=summary,
+                         responses={200: {"model": CommandAnswer}, **ERRORS})
 
 
 _command("acknowledge", AcknowledgeBody, AcknowledgeCase, "Take the case; the customer is told who handles it")
