@@ -33,7 +33,8 @@ from pathlib import Path
 from services.feedback import report_cli
 from services.feedback.adapters import facts
 from services.feedback.adapters.facts import SETS
-from services.feedback.domain.report import Period, build
+from services.feedback.adapters.report_sql import OPEN_OVERDUE
+from services.feedback.domain.report import Period, build, with_overdue
 from services.feedback.entrypoint import MIGRATIONS
 from shared import db
 from shared.events import AlertRaised, CaseAcknowledged, CaseResolved, FeedbackSubmitted
@@ -106,11 +107,12 @@ async def on_read_gather(conn, day: date, period_kind: str, denominators: dict[s
     async def fetch(sql: str, *args) -> list[dict]:
         return [dict(r) for r in await conn.fetch(sql, *args)]
 
-    return build(p, await fetch(ON_READ_BY_AFFILIATE, p.start, p.end), await fetch(ON_READ_BY_AFFILIATE, ly.start,
-                                                                                     ly.end), denominators,
+    rows, teams = await fetch(ON_READ_BY_AFFILIATE, p.start, p.end), await fetch(ON_READ_TEAM, p.start, p.end)
+    with_overdue(rows, teams, await fetch(OPEN_OVERDUE, p.start, p.end, datetime.now(UTC)))  # read from facts anyway
+    return build(p, rows, await fetch(ON_READ_BY_AFFILIATE, ly.start, ly.end), denominators,
                  await fetch(ON_READ_CSAT, p.start, p.end), await fetch(ON_READ_TOPIC, p.start, p.end),
                  await fetch(ON_READ_CHANNEL, p.start, p.end), await fetch(ON_READ_RISING, p.start, p.end, prev.start),
-                 await fetch(ON_READ_TEAM, p.start, p.end))
+                 teams)
 
 
 def rows(n: int, year: int = YEAR, seed: int = 7):

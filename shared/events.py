@@ -383,6 +383,7 @@ class CaseReopened(Event):
     affiliate: Affiliate
     team: Team
     reason: str
+    resolve_due: datetime | None = Field(None, description="the reopened case's fresh resolution deadline")
 
 
 class CaseReclassified(Event):

@@ -6,13 +6,13 @@ import csv
 import html
 import io
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 
 from rich.console import Console
 from rich.table import Table
 
 from services.feedback.adapters import report_sql as q
-from services.feedback.domain.report import Period, build, with_times
+from services.feedback.domain.report import Period, build, with_overdue, with_times
 
 AFFILIATE_KO = {"bank": "은행", "card": "카드", "securities": "증권", "insurance": "보험", "group": "지주"}
 
@@ -67,6 +67,7 @@ async def _read(conn, p: Period, prev: Period, ly: Period, denominators: dict[st
     rising = [dict(r) for r in await conn.fetch(q.RISING_TOPICS, p.start, p.end, prev.start)]
     teams = [dict(r) for r in await conn.fetch(q.BY_TEAM, p.start, p.end)]
     with_times(rows, teams, await conn.fetch(q.HOURS, p.start, p.end))
+    with_overdue(rows, teams, await conn.fetch(q.OPEN_OVERDUE, p.start, p.end, datetime.now(UTC)))
     return build(p, rows, last, denominators, csat, topics, channels, rising, teams)
 
 
@@ -78,7 +79,7 @@ def print_table(report: dict, console: Console) -> None:
     t = Table(title=f"목소리 민원 현황 {report['period']['name']}", show_lines=False)
     cols = [("계열사", "affiliate"), ("접수", "cases"), ("민원", None), ("자체 환산", "converted_own_per_100k"),
             ("대외 환산", "converted_fss_per_100k"), ("환산 전년비 %", "converted_own_yoy_pct"),
-            ("SLA 준수 %", "sla_met_pct"), ("연장", "extended"), ("확인 p50(h)", "ack_hours_p50"),
+            ("SLA 준수 %", "sla_met_pct"), ("기한 초과 미처리", "open_overdue"), ("연장", "extended"), ("확인 p50(h)", "ack_hours_p50"),
             ("처리 p90(h)", "resolve_hours_p90"), ("CSAT", "csat_avg"), ("NPS", "nps"), ("CES", "ces_avg"),
             ("재민원 %", "repeat_complaint_pct"), ("경보", "alerts")]
     for title, _ in cols:

@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import nats
@@ -60,6 +61,9 @@ async def test_daily_report_counts_what_happened(system, http, db, tmp_path):
         await asyncio.sleep(0.1)
     await nc.drain()
 
+    # the third card case is still open and, say, past its deadline: it counts against SLA compliance
+    await db.execute("UPDATE feedback.case_facts SET resolve_due = now() - interval '1 hour' WHERE case_id = $1",
+                     uuid.UUID(ids[2]))
     env = {**os.environ, "DATABASE_URL": system.database_url}
     out = tmp_path / "report.json"
     subprocess.run([sys.executable, "-m", "services.cli", "report", "daily", "--format", "json", "--output", str(out)],
@@ -71,11 +75,12 @@ async def test_daily_report_counts_what_happened(system, http, db, tmp_path):
     assert card_row["converted_fss_per_100k"] == round(1 * 100_000 / 9_800_000, 3)  # 대외민원 apart
     assert card_row["repeat_complaint_pct"] == pytest.approx(33.3)
     # the CSAT 2 case was reopened by service recovery, so one stays resolved
-    assert card_row["sla_met_pct"] == 100.0 and card_row["resolved"] == 1
+    assert card_row["resolved"] == 1 and card_row["open_overdue"] == 1
+    assert card_row["sla_met_pct"] == 50.0  # 1 resolved in time, out of 1 resolved + 1 open past its deadline
     assert card_row["csat_avg"] == 3.5 and card_row["nps"] == 0.0  # one promoter (10), one detractor (4)
     assert report["csat_distribution"] == {"2": 1, "5": 1}
     card_team = next(t for t in report["teams"] if (t["affiliate"], t["team"]) == ("card", "general"))
-    assert card_team["cases"] == 3 and card_team["resolved"] == 1
+    assert card_team["cases"] == 3 and card_team["resolved"] == 1 and card_team["open_overdue"] == 1
     bank_row = next(a for a in report["affiliates"] if a["affiliate"] == "bank")
     assert bank_row["by_kind"]["suggestions"] == 1
     for fmt in ("csv", "html"):

@@ -133,7 +133,7 @@ async def test_hand_computed_month(conn):
     teams = {(t["affiliate"], t["team"]): t for t in r["teams"]}
     assert teams["card", "general"] | {"resolve_hours_p50": None} == {
         "affiliate": "card", "team": "general", "cases": 7, "resolved": 5, "sla_met_pct": 80.0, "extended": 1,
-        "resolve_hours_p50": None, "csat_avg": 3.75}
+        "open_overdue": 0, "resolve_hours_p50": None, "csat_avg": 3.75}
     assert percentile_ok(teams["insurance", "general"]["resolve_hours_p50"], 30)  # 20 and 40
     assert teams["insurance", "general"]["sla_met_pct"] == 50.0 and teams["insurance", "general"]["csat_avg"] == 3.33
     assert teams["insurance", "special_handling"]["cases"] == 1
@@ -262,7 +262,7 @@ async def test_bulk_copy_truncate_and_facts_from_before_the_migration(database_u
     try:
         await db.migrate(c, "feedback", tmp_path)      # a deployment with facts but no rollup yet
         await c.executemany(INSERT, FIXTURE[:7])
-        assert await db.migrate(c, "feedback", MIGRATIONS) == ["005_rollup.sql"]
+        assert await db.migrate(c, "feedback", MIGRATIONS) == ["005_rollup.sql", "006_open_cases.sql"]
         assert (await report_cli.gather(c, d(9), "month", DENOMINATORS))["affiliates"][0]["cases"] == 7
         # COPY: one statement, one mark per day, however many rows
         await c.copy_records_to_table("case_facts", schema_name="feedback", columns=COLUMNS, records=FIXTURE[7:])

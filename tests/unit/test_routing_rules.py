@@ -83,8 +83,9 @@ def test_acknowledge_notifies_the_customer_and_repeats_are_silent():
 def test_request_info_pauses_and_the_deadline_moves_by_the_pause():
     waiting, d = run(CASE, cmd(RequestInfo, what="거래내역서"))
     assert waiting.status == "waiting_info" and d.changes["paused_at"] == NOW
-    resumed, d = run(waiting, cmd(ProvideInfo), NOW + timedelta(days=3))
-    assert resumed.status == "routed" and resumed.resolve_due == CASE.resolve_due + timedelta(days=3)
+    resumed, d = run(waiting, cmd(ProvideInfo), NOW + timedelta(days=3))  # Friday to Monday: one business day
+    assert resumed.status == "routed" and resumed.resolve_due == CAL.add_business_days(CASE.resolve_due, 1)
+    assert resumed.resolve_due.astimezone(CAL.tz).weekday() < 5  # never a weekend or holiday deadline
     with pytest.raises(InvalidTransition):
         run(resumed, cmd(ProvideInfo))
 
@@ -185,3 +186,52 @@ def test_seollal_and_weekends():
     # Fri 2026-02-13 + 1 business day: weekend, then 설날 16-18 Feb, so Thu 19 Feb
     assert CAL.add_business_days(datetime(2026, 2, 13, 10, tzinfo=CAL.tz), 1) == datetime(2026, 2, 19, 18, tzinfo=CAL.tz)
     assert CAL.business_days_between(datetime(2026, 2, 13, tzinfo=CAL.tz), datetime(2026, 2, 20, tzinfo=CAL.tz)) == 2
+
+
+def test_no_extension_once_the_deadline_has_passed():
+    """Extending a late case would have made it count as on time."""
+    with pytest.raises(InvalidTransition, match="past its deadline"):
+        run(CASE, cmd(ExtendCase, reason="가맹점 확인에 시일 소요", business_days=14), CASE.resolve_due + timedelta(hours=1))
+
+
+def test_a_reopened_case_gets_a_fresh_deadline_and_its_old_marks_cleared():
+    resolved, _ = run(run(CASE, ACK)[0], RES)
+    later = CASE.resolve_due + timedelta(days=1)  # reopened after the first deadline (a CSAT of 1 reopens it)
+    reopened, d = run(resolved, cmd(ReopenCase, reason="고객 재문의"), later)
+    assert reopened.status == "routed" and reopened.resolve_due == CAL.add_business_days(later, 14)
+    assert d.changes["breached_at"] is None and d.changes["warned_at"] is None
+    assert later < d.changes["warn_at"] < reopened.resolve_due
+    assert reopened.acknowledged_at is not None  # the acknowledgement deadline is not missed again
+    again, d = run(reopened, RES, later + timedelta(days=1))
+    assert d.event.within_sla is True
+
+
+def test_a_transfer_keeps_the_acknowledgement_and_credits_a_pause():
+    acked, _ = run(CASE, ACK)
+    waiting, _ = run(acked, cmd(RequestInfo, what="거래내역서"))
+    moved, d = run(waiting, cmd(TransferCase, affiliate="bank", team="general", reason="계좌 건", by="박팀장"),
+                   NOW + timedelta(days=3))
+    assert moved.status == "routed" and moved.paused_at is None and moved.acknowledged_at == acked.acknowledged_at
+    assert moved.resolve_due == CAL.add_business_days(CASE.resolve_due, 1) == d.event.resolve_due
+
+
+def test_resolving_while_waiting_for_documents_counts_the_pause():
+    waiting, _ = run(CASE, cmd(RequestInfo, what="거래내역서"))
+    just_after = CASE.resolve_due + timedelta(hours=2)  # late by the old deadline, in time with the pause credited
+    _, d = run(waiting, RES, just_after)
+    assert d.event.within_sla is True
+
+
+def test_sla_messages_show_deadlines_in_korean_time():
+    from services.routing.domain.sweeper import escalation, warning
+
+    due = datetime(2026, 12, 10, 9, 0, tzinfo=UTC)  # 18:00 in Seoul, as asyncpg hands it back
+    assert "2026-12-10 18:00" in warning(CASE.case_id, "VOC-2026-000123", "card", due).message
+    _, alert = escalation(CASE.case_id, "VOC-2026-000123", "card", "general", "resolve", due)
+    assert "2026-12-10 18:00" in alert.message
+
+
+def test_the_2025_temporary_holiday_is_not_a_business_day():
+    from datetime import date
+
+    assert not CAL.is_business_day(date(2025, 1, 27))

@@ -8,8 +8,8 @@ import asyncpg
 
 from shared.consumer import DEAD_LETTER
 from shared.events import (
-    AlertRaised, CaseAcknowledged, CaseExtended, CaseReclassified, CaseReopened, CaseResolved, CaseRouted,
-    CaseTransferred, Event, FeedbackSubmitted,
+    AlertRaised, CaseAcknowledged, CaseExtended, CaseInfoProvided, CaseReclassified, CaseReopened, CaseResolved,
+    CaseRouted, CaseTransferred, Event, FeedbackSubmitted,
 )
 
 # routings (a fetched batch's, or one) in one statement: the rollup's statement trigger fires once per
@@ -36,9 +36,11 @@ SETS = {
     CaseAcknowledged: "acknowledged_at = COALESCE(acknowledged_at, $2)",
     CaseResolved: "resolved_at = $2, within_sla = $3",
     CaseExtended: "extended = true, resolve_due = $2",
-    CaseTransferred: "affiliate = $2, team = $3",
+    CaseInfoProvided: "resolve_due = $2",  # the deadline moved by the pause
+    CaseTransferred: "affiliate = $2, team = $3, resolve_due = COALESCE($4, resolve_due)",
     CaseReclassified: "kind = $2, topic = $3",
-    CaseReopened: "reopened = reopened + 1, resolved_at = NULL, within_sla = NULL",
+    CaseReopened: "reopened = reopened + 1, resolved_at = NULL, within_sla = NULL, "
+                  "resolve_due = COALESCE($2, resolve_due)",
 }
 
 
@@ -50,10 +52,14 @@ def _args(e: Event) -> tuple:
             return (e.resolved_at, e.within_sla)
         case CaseExtended():
             return (e.resolve_due,)
+        case CaseInfoProvided():
+            return (e.resolve_due,)
         case CaseTransferred():
-            return (e.affiliate, e.team)
+            return (e.affiliate, e.team, e.resolve_due)
         case CaseReclassified():
             return (e.kind, e.topic)
+        case CaseReopened():
+            return (e.resolve_due,)
     return ()
 
 

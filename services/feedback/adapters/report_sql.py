@@ -103,3 +103,9 @@ GROUP BY affiliate, team ORDER BY affiliate, team"""
 HOURS = """
 SELECT affiliate, team, bucket, sum(ack) AS ack, sum(resolve) AS resolve FROM feedback.rollup_hours
 WHERE day >= $1 AND day < $2 GROUP BY affiliate, team, bucket"""
+
+# open cases of the period already past their deadline (a small partial index: open cases only, migration 006)
+OPEN_OVERDUE = """
+SELECT affiliate, team, count(*) AS n FROM feedback.case_facts
+WHERE day >= $1 AND day < $2 AND resolved_at IS NULL AND resolve_due < $3 AND affiliate IS NOT NULL
+GROUP BY affiliate, team"""

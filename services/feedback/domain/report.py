@@ -109,6 +109,20 @@ def _case_at(filled: list[tuple[int, int]], i: int) -> float:
     raise IndexError(i)
 
 
+def with_overdue(rows: list[dict], teams: list[dict], overdue: Iterable[Mapping]) -> None:
+    """Add the open cases already past their deadline (affiliate, team, n) to the affiliate and team
+    rows: they count against SLA compliance as much as a case resolved late."""
+    by_affiliate: Counter = Counter()
+    by_team: Counter = Counter()
+    for o in overdue:
+        by_affiliate[o["affiliate"]] += o["n"]
+        by_team[(o["affiliate"], o["team"])] += o["n"]
+    for r in rows:
+        r["open_overdue"] = by_affiliate[r["affiliate"]]
+    for t in teams:
+        t["open_overdue"] = by_team[(t["affiliate"], t["team"])]
+
+
 def with_times(rows: list[dict], teams: list[dict], hours: Iterable[Mapping]) -> None:
     """Add median and p90 hours to acknowledge and to resolve to the affiliate rows, and
     the median hours to resolve to the team rows, from the period's summed histogram rows
@@ -164,8 +178,10 @@ def affiliate_figures(row: dict, denominator: int, last_year: dict | None) -> di
         "converted_own_yoy_pct": _change(own, ly_own),
         "cases_last_year": ly.get("cases", 0),
         "cases_yoy_pct": _change(row["cases"], ly.get("cases", 0)),
-        "sla_met_pct": _pct(row["within_sla"], row["resolved"]),
+        # resolved within the deadline, out of those resolved and those still open past it
+        "sla_met_pct": _pct(row["within_sla"], row["resolved"] + row.get("open_overdue", 0)),
         "resolved": row["resolved"],
+        "open_overdue": row.get("open_overdue", 0),
         "extended": row["extended"],
         "ack_hours_p50": _round(row["ack_p50_h"]), "ack_hours_p90": _round(row["ack_p90_h"]),
         "resolve_hours_p50": _round(row["resolve_p50_h"]), "resolve_hours_p90": _round(row["resolve_p90_h"]),
@@ -183,7 +199,8 @@ def _round(v: float | None) -> float | None:
 
 def team_figures(row: dict) -> dict:
     return {"affiliate": row["affiliate"], "team": row["team"], "cases": row["cases"], "resolved": row["resolved"],
-            "sla_met_pct": _pct(row["within_sla"], row["resolved"]), "extended": row["extended"],
+            "sla_met_pct": _pct(row["within_sla"], row["resolved"] + row.get("open_overdue", 0)),
+            "open_overdue": row.get("open_overdue", 0), "extended": row["extended"],
             "resolve_hours_p50": _round(row["resolve_p50_h"]), "csat_avg": _round(row["csat_avg"])}
 
 

@@ -77,7 +77,9 @@ def entry_for(event: Event) -> TimelineEntry | None:
             return TimelineEntry("routed", f"{AFFILIATE_KO[e.affiliate]} {TEAM_KO[e.team]}(으)로 이관되었습니다.",
                                  {"affiliate": e.affiliate, "team": e.team})
         case CaseReopened() as e:
-            return TimelineEntry("reopened", "민원을 다시 살펴보고 있습니다.", {"reason": e.reason})
+            return TimelineEntry("reopened", "민원을 다시 살펴보고 있습니다." + (
+                f" 처리 예정일은 {e.resolve_due:%Y-%m-%d}입니다." if e.resolve_due else ""), {"reason": e.reason},
+                expected_resolution=e.resolve_due)
         case CaseReclassified():
             return TimelineEntry("in_progress", "담당 부서에서 민원 분류를 정정했습니다.", advances_status=False)
         case RewardGranted() as e:

@@ -37,13 +37,14 @@ ORDER BY e.n"""
 
 LOCK_CASE = """
 SELECT case_id, tracking_code, affiliate, team, channel, status, kind, topic, received_at, resolve_due, paused_at,
-       extended, handler_name, acknowledged_at, resolution, review_outcome, reopened_count
+       extended, handler_name, acknowledged_at, resolution, review_outcome, reopened_count, warn_fraction
 FROM routing.cases WHERE case_id = $1 FOR UPDATE"""
 
 # Columns a lifecycle decision may change; anything else is a programming error.
 MUTABLE = ("status", "acknowledged_at", "handler_name", "handler_contact", "paused_at", "status_before_pause",
            "resolve_due", "extended", "extension_reason", "affiliate", "team", "resolved_at", "resolution",
-           "outcome", "reopened_count", "kind", "topic", "review_outcome", "review_reason")
+           "outcome", "reopened_count", "kind", "topic", "review_outcome", "review_reason", "warn_at", "warned_at",
+           "breached_at")
 
 INSERT_LOG = "INSERT INTO routing.case_log (case_id, event, data) VALUES ($1, $2, $3)"
 
@@ -68,7 +69,7 @@ WHERE breached_at IS NULL AND status IN ('routed', 'acknowledged') AND resolve_d
 ORDER BY resolve_due LIMIT $2 FOR UPDATE SKIP LOCKED"""
 DUE_ACK_BREACHES = """
 SELECT case_id, tracking_code, affiliate, team, ack_due FROM routing.cases
-WHERE ack_breached_at IS NULL AND status = 'routed' AND ack_due <= $1
+WHERE ack_breached_at IS NULL AND status = 'routed' AND acknowledged_at IS NULL AND ack_due <= $1
 ORDER BY ack_due LIMIT $2 FOR UPDATE SKIP LOCKED"""
 MARK_WARNED = "UPDATE routing.cases SET warned_at = $2 WHERE case_id = ANY($1::uuid[])"
 MARK_BREACHED = "UPDATE routing.cases SET breached_at = $2 WHERE case_id = ANY($1::uuid[])"
@@ -85,8 +86,10 @@ async def save(conn: asyncpg.Connection, case_id: UUID, changes: dict, event: Ev
     if bad:
         raise ValueError(f"not a mutable case column: {sorted(bad)}")
     cols = list(changes)
-    sets = ", ".join(f"{c} = ${i + 2}" for i, c in enumerate(cols))
-    await conn.execute(
-        f"UPDATE routing.cases SET {sets}, warn_at = received_at + (resolve_due - received_at) * warn_fraction "
-        "WHERE case_id = $1", case_id, *(changes[c] for c in cols))
+    sets = [f"{c} = ${i + 2}" for i, c in enumerate(cols)]
+    if "warn_at" not in changes:  # the warning stays at its share of the time to the (new) deadline
+        due = f"${cols.index('resolve_due') + 2}::timestamptz" if "resolve_due" in changes else "resolve_due"
+        sets.append(f"warn_at = received_at + ({due} - received_at) * warn_fraction")
+    await conn.execute(f"UPDATE routing.cases SET {', '.join(sets)} WHERE case_id = $1",
+                       case_id, *(changes[c] for c in cols))
     await conn.execute(INSERT_LOG, case_id, type(event).__name__, event.model_dump(mode="json"))

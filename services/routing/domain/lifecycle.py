@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from uuid import UUID
 
-from shared.bizcal import BusinessCalendar
+from shared.bizcal import KST, BusinessCalendar
 from shared.events import (
     AcknowledgeCase, CaseAcknowledged, CaseExtended, CaseInfoProvided, CaseInfoRequested, CaseReclassified,
     CaseReopened, CaseResolved, CaseTransferred, Command, CustomerNoticeRequested, Event, ExtendCase, ProvideInfo,
@@ -50,6 +50,7 @@ class CaseState:
     resolution: str | None = None
     review_outcome: str | None = None
     reopened_count: int = 0
+    warn_fraction: float = 0.8  # share of the resolution time after which the team is warned (directory)
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,19 @@ def _require(case: CaseState, allowed: tuple[str, ...], action: str) -> None:
     if case.status not in allowed:
         raise InvalidTransition(f"case {case.tracking_code} is {case.status}; cannot {action} "
                                 f"(allowed from: {', '.join(allowed)})")
+
+
+REOPEN_BUSINESS_DAYS = 14  # a reopened case gets a fresh resolution deadline, as a new complaint would
+
+
+def _resumed_due(case: CaseState, now: datetime, calendar: BusinessCalendar) -> datetime | None:
+    """The deadline once a pause for the customer's documents ends: moved by the business days the
+    pause covered (a pause over a weekend or 추석 moves it by the business days in it, not by the
+    hours); a pause within one day does not move it."""
+    if case.paused_at is None or case.resolve_due is None:
+        return case.resolve_due
+    paused = calendar.business_days_between(case.paused_at, now)
+    return calendar.add_business_days(case.resolve_due, paused) if paused else case.resolve_due
 
 
 def decide(case: CaseState, cmd: Command, now: datetime, calendar: BusinessCalendar) -> Decision | None:
@@ -93,7 +107,7 @@ def decide(case: CaseState, cmd: Command, now: datetime, calendar: BusinessCalen
         case ProvideInfo():
             if case.status != "waiting_info" or case.paused_at is None:
                 raise InvalidTransition(f"case {case.tracking_code} is not waiting for documents")
-            due = case.resolve_due + (now - case.paused_at)
+            due = _resumed_due(case, now, calendar)
             back = "acknowledged" if case.acknowledged_at else "routed"
             return Decision(CaseInfoProvided(**common, resumed_at=now, resolve_due=due),
                             {"status": back, "paused_at": None, "resolve_due": due})
@@ -101,6 +115,10 @@ def decide(case: CaseState, cmd: Command, now: datetime, calendar: BusinessCalen
             _require(case, OPEN, "extend")
             if case.extended:
                 raise InvalidTransition(f"case {case.tracking_code} was already extended once")
+            if case.resolve_due is not None and now > _resumed_due(case, now, calendar):
+                raise InvalidTransition(f"case {case.tracking_code} is past its deadline "
+                                        f"({case.resolve_due.astimezone(KST):%Y-%m-%d %H:%M}); an extension is "
+                                        "made, and the customer told why, before the deadline")
             due = calendar.add_business_days(case.resolve_due, cmd.business_days)
             return Decision(
                 CaseExtended(**common, reason=cmd.reason, business_days=cmd.business_days, resolve_due=due),
@@ -111,19 +129,23 @@ def decide(case: CaseState, cmd: Command, now: datetime, calendar: BusinessCalen
             _require(case, OPEN, "transfer")
             if (cmd.affiliate, cmd.team) == (case.affiliate, case.team):
                 return None
+            due = _resumed_due(case, now, calendar)  # a pause ends with the transfer: its days are credited
+            # the SLA carries over: the first acknowledgement stays (the acknowledgement deadline was met
+            # or missed once, not again for the new team); the new team names its own handler
             return Decision(
                 CaseTransferred(**{**common, "affiliate": cmd.affiliate, "team": cmd.team},
                                 from_affiliate=case.affiliate, from_team=case.team, reason=cmd.reason, by=cmd.by,
-                                resolve_due=case.resolve_due),
+                                resolve_due=due),
                 {"affiliate": cmd.affiliate, "team": cmd.team, "status": "routed", "handler_name": None,
-                 "handler_contact": None, "acknowledged_at": None})
+                 "handler_contact": None, "paused_at": None, "resolve_due": due})
         case ResolveCase():
             if case.status == "resolved":
                 if case.resolution == cmd.resolution:
                     return None
                 raise InvalidTransition(f"case {case.tracking_code} is already resolved")
             _require(case, OPEN, "resolve")
-            within = now <= case.resolve_due if case.resolve_due else None
+            due = _resumed_due(case, now, calendar)  # resolved while waiting for documents: the pause counts
+            within = now <= due if due else None
             return Decision(
                 CaseResolved(**common, channel=case.channel, resolution=cmd.resolution, resolved_at=now,
                              outcome=cmd.outcome, within_sla=within),
@@ -132,9 +154,13 @@ def decide(case: CaseState, cmd: Command, now: datetime, calendar: BusinessCalen
                 _notice(case, "resolved", f"[목소리] 접수번호 {case.tracking_code} 민원 처리가 완료되었습니다."))
         case ReopenCase():
             _require(case, ("resolved",), "reopen")
-            return Decision(CaseReopened(**common, reason=cmd.reason),
+            due = calendar.add_business_days(now, REOPEN_BUSINESS_DAYS)
+            # a fresh deadline, and its warning and breach marks cleared: the old ones are not missed again
+            return Decision(CaseReopened(**common, reason=cmd.reason, resolve_due=due),
                             {"status": "routed", "resolved_at": None, "resolution": None, "outcome": None,
-                             "reopened_count": case.reopened_count + 1})
+                             "reopened_count": case.reopened_count + 1, "resolve_due": due,
+                             "warn_at": now + (due - now) * case.warn_fraction, "warned_at": None,
+                             "breached_at": None})
         case ReclassifyCase():
             if (cmd.kind, cmd.topic) == (case.kind, case.topic):
                 return None
