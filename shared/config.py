@@ -63,6 +63,14 @@ class ServiceSettings(BaseSettings):
     def _upper(cls, v: object) -> object:
         return v.upper() if isinstance(v, str) else v
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _not_a_placeholder(cls, v: object) -> object:
+        """deploy/base/secrets.yaml ships placeholders: a key nobody replaced is public, so it stops start-up."""
+        if isinstance(v, str) and "REPLACE_" in v:
+            raise ValueError("is still the placeholder from deploy/base/secrets.yaml: put a real secret there")
+        return v
+
 
 S = TypeVar("S", bound=BaseSettings)
 

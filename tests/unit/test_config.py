@@ -74,3 +74,17 @@ def test_configuration_errors_never_print_secrets(monkeypatch, capsys):
         load_settings(IntakeSettings, "intake")
     err = capsys.readouterr().err
     assert "CASE_ACCESS_KEY=<hidden>" in err and "short" not in err
+
+
+def test_the_deployment_placeholders_stop_every_service(monkeypatch, capsys):
+    """deploy/base/secrets.yaml's placeholders passed as valid keys for routing and feedback."""
+    from services.feedback.settings import FeedbackSettings
+    from services.routing.settings import RoutingSettings
+
+    monkeypatch.setenv("TEAM_KEYS", "group:REPLACE_WITH_RANDOM_32_CHARS")
+    monkeypatch.setenv("SURVEY_SECRET", "REPLACE_WITH_RANDOM_32_CHARS")
+    for cls, name, var in ((RoutingSettings, "routing", "TEAM_KEYS"), (FeedbackSettings, "feedback", "SURVEY_SECRET")):
+        with pytest.raises(SystemExit):
+            load_settings(cls, name)
+        err = capsys.readouterr().err
+        assert f"{var}=<hidden>" in err and "placeholder" in err
