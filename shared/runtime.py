@@ -47,8 +47,8 @@ T = TypeVar("T")
 class Runtime:
     def __init__(self, name: str, settings: ServiceSettings, migrations: Path, *, version: str = "0.1.0",
                  needs_nats_to_serve: bool = True) -> None:
-        """`needs_nats_to_serve=False` (intake) keeps HTTP up and ready while NATS is away:
-        accepted work waits in the outbox."""
+        """`needs_nats_to_serve=False` (intake, routing, feedback) keeps HTTP up and ready while NATS
+        is away: what the routes write waits in the outbox."""
         self.name = name
         self.needs_nats_to_serve = needs_nats_to_serve
         self.settings = settings

@@ -20,7 +20,8 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def build(settings: FeedbackSettings) -> Runtime:
-    rt = Runtime("feedback", settings, MIGRATIONS)
+    # its HTTP routes write through the outbox and read PostgreSQL: they serve while NATS is away
+    rt = Runtime("feedback", settings, MIGRATIONS, needs_nats_to_serve=False)
     rt.http.state.survey_secret = settings.survey_secret
     classifier = build_classifier(settings.model_file, settings.lexicon_file)
     classify = classifier.classify  # the classifier's library, on the masked comment

@@ -19,7 +19,8 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def build(settings: RoutingSettings) -> Runtime:
-    rt = Runtime("routing", settings, MIGRATIONS)
+    # its HTTP routes write through the outbox and read PostgreSQL: they serve while NATS is away
+    rt = Runtime("routing", settings, MIGRATIONS, needs_nats_to_serve=False)
     directory = load_directory(settings.directory_file)
     calendar = load_calendar(settings.calendar_file)
     rt.http.state.directory = directory

@@ -67,3 +67,25 @@ async def _eventually(get, want, timeout=15.0):
             return
         await asyncio.sleep(0.2)
     assert got == want
+
+
+async def test_routing_and_feedback_serve_their_http_while_nats_is_away(database_url, tmp_path: Path):
+    """A team can still work its cases, and a customer open the survey page, while NATS is away: both
+    write through the outbox, so readiness does not wait for NATS (it used to: 503 from the Service)."""
+    import uuid
+
+    server = NatsServer(tmp_path / "nats", port=free_port(), name="away")  # never started
+    stack = devrun.Stack(var=tmp_path / "var", nats_url=server.url, database_url=database_url)
+    for svc in ("routing", "feedback"):
+        devrun.start_service(stack, svc)
+    try:
+        await devrun.wait_ready(stack, ("routing", "feedback"))
+        group = {"X-Api-Key": devrun.team_keys(stack.var)["group"]}
+        async with httpx.AsyncClient(timeout=10) as http:
+            r = await http.post(f"{stack.url('routing')}/v1/cases/{uuid.uuid4()}/acknowledge", headers=group,
+                                json={"handler_name": "김민지", "handler_contact": "02-1588-0000"})
+            assert r.status_code == 404 and "no case" in r.json()["error"]  # answered from PostgreSQL
+            page = await http.get(f"{stack.url('feedback')}/s/not-a-token")
+            assert page.status_code == 400 and "text/html" in page.headers["content-type"]
+    finally:
+        devrun.stop_services(stack)
