@@ -51,6 +51,11 @@ class BusinessCalendar(BaseModel):
     def holiday_dates(self) -> frozenset[date]:
         return frozenset(h.date for days in self.holidays.values() for h in days)
 
+    def missing_years(self, today: date) -> list[int]:
+        """This year and next, if the file has no holidays for them: their deadlines would count every
+        weekday as a business day (설 and 추석 included), so operators are told at start-up."""
+        return [y for y in (today.year, today.year + 1) if y not in self.holidays]
+
     def is_business_day(self, d: date) -> bool:
         return d.weekday() < 5 and d not in self.holiday_dates()
 
@@ -75,6 +80,13 @@ class BusinessCalendar(BaseModel):
             if d.weekday() < 5 and d not in holidays:
                 n += 1
         return n
+
+
+def warn_if_incomplete(calendar: BusinessCalendar, path: Path, log) -> None:
+    missing = calendar.missing_years(datetime.now(calendar.tz).date())
+    if missing:
+        log.warning("%s has no holidays for %s: deadlines there count every weekday as a business day; add the "
+                    "year's public and bank holidays", path, ", ".join(map(str, missing)))
 
 
 def load_calendar(path: Path = DEFAULT_CALENDAR) -> BusinessCalendar:

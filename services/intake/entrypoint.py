@@ -3,6 +3,7 @@ partner consumers."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from services.intake.adapters.accept_batcher import AcceptBatcher
@@ -12,7 +13,7 @@ from services.intake.handlers.fast_submit import FastSubmit
 from services.intake.handlers.guard import BodyGuard, RateLimiter
 from services.intake.handlers.submit import IntakeDeps
 from services.intake.settings import IntakeSettings
-from shared.bizcal import load_calendar
+from shared.bizcal import load_calendar, warn_if_incomplete
 from shared.bus import SERVICE_CONSUMERS
 from shared.config import load_settings
 from shared.events import (
@@ -36,6 +37,7 @@ def build(settings: IntakeSettings) -> Runtime:
     deps = IntakeDeps(cipher=PiiCipher.from_spec(settings.pii_keys), access_key=settings.case_access_key,
                       calendar=load_calendar(settings.calendar_file),
                       response_days=settings.first_response_business_days)
+    warn_if_incomplete(deps.calendar, settings.calendar_file, logging.getLogger("moksori.calendar"))
     rt.http.state.intake = deps
     rt.http.state.limiter = RateLimiter()
     rt.on_start(lambda: setattr(rt.http.state, "keys", KeyStore(rt.pool, settings.api_key_cache_s)))

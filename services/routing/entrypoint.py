@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from services.routing.domain.directory import load_directory
 from services.routing.handlers import events, http
 from services.routing.handlers.sweeper import run_sweeper
 from services.routing.settings import RoutingSettings, parse_team_keys
-from shared.bizcal import load_calendar
+from shared.bizcal import load_calendar, warn_if_incomplete
 from shared.bus import SERVICE_CONSUMERS, team_consumers
 from shared.config import load_settings
 from shared.events import CASE_COMMANDS, VocClassified
@@ -23,6 +24,7 @@ def build(settings: RoutingSettings) -> Runtime:
     rt = Runtime("routing", settings, MIGRATIONS, needs_nats_to_serve=False)
     directory = load_directory(settings.directory_file)
     calendar = load_calendar(settings.calendar_file)
+    warn_if_incomplete(calendar, settings.calendar_file, logging.getLogger("moksori.calendar"))
     rt.http.state.directory = directory
     rt.http.state.calendar = calendar
     rt.http.state.team_keys = parse_team_keys(settings.team_keys)

@@ -235,3 +235,10 @@ def test_the_2025_temporary_holiday_is_not_a_business_day():
     from datetime import date
 
     assert not CAL.is_business_day(date(2025, 1, 27))
+
+
+def test_a_calendar_without_next_years_holidays_is_reported():
+    from datetime import date
+
+    assert CAL.missing_years(date(2026, 11, 23)) == []          # 2026 and 2027 are in the file
+    assert CAL.missing_years(date(2027, 3, 1)) == [2028]        # 2028's 설 would count as business days
