@@ -20,6 +20,7 @@ from typing import TypeVar
 
 import asyncpg
 import nats
+import nats.js.errors
 import uvicorn
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -225,7 +226,7 @@ class Runtime:
             f"NATS at {s.nats_url}",
             lambda: nats.connect(s.nats_url.split(","), name=f"moksori-{self.name}", max_reconnect_attempts=-1,
                                  reconnect_time_wait=0.5, connect_timeout=2),
-            lambda exc: isinstance(exc, (OSError, nats.errors.Error, asyncio.TimeoutError)), first_delay=0.2)
+            nats_unavailable, first_delay=0.2)
         self.js = self.nc.jetstream()
         await self._topology()
         self.relay = Relay(self.pool, self.js, self.outbox)
@@ -241,9 +242,25 @@ class Runtime:
                 after_commit=self.wake_relay, redact=redact, metrics=self.metrics, relay=self.relay,
                 stopping=self._stopping)
         normalise_fetch_timeouts()
-        await self.broker.start()
+        await self._start_broker()
         self._broker_started = True
         log.info("%s ready: http://%s:%d", self.name, s.http_host, s.http_port)
+
+    async def _start_broker(self) -> None:
+        """FastStream's `broker.start()`, one subscriber at a time. Starting a pull subscriber asks
+        JetStream for its consumer; while a cluster node is away (a leader election) that request
+        can time out. It is tried again for that subscriber alone (one already started is not
+        started twice), instead of ending the bus task and leaving the process unable to consume
+        until the orchestrator restarts it. The streams are declared by `_topology`, not here."""
+        await self._until_up("NATS (consumers' connection)", self.broker.connect, nats_unavailable,
+                             first_delay=0.2)
+        for sub in self.broker.subscribers:
+            durable = getattr(getattr(sub, "config", None), "durable_name", None) or sub.subject
+            await self._until_up(f"JetStream to start consumer {durable}", sub.start,
+                                 nats_unavailable, first_delay=0.5)
+        for pub in self.broker.publishers:
+            await pub.start()
+        self.broker.running = True
 
     async def _shutdown(self) -> None:
         log.info("%s draining", self.name)
@@ -305,6 +322,14 @@ class Runtime:
                         workers=self.settings.http_workers, **common)
         else:
             uvicorn.Server(uvicorn.Config(self.http, **common)).run()
+
+
+def nats_unavailable(exc: BaseException) -> bool:
+    """NATS or JetStream is away or not answering yet (worth waiting for), as opposed to a refusal
+    that will not change by waiting (JetStream answering 400 to a consumer's configuration)."""
+    if isinstance(exc, nats.js.errors.APIError) and not isinstance(exc, nats.js.errors.ServiceUnavailableError):
+        return False
+    return isinstance(exc, (OSError, nats.errors.Error, asyncio.TimeoutError))
 
 
 def runtime_of(request: Request) -> Runtime:
