@@ -37,6 +37,7 @@ from services.feedback.adapters.report_sql import OPEN_OVERDUE
 from services.feedback.domain.report import Period, build, with_overdue
 from services.feedback.entrypoint import MIGRATIONS
 from shared import db
+from shared.bizcal import KST
 from shared.events import AlertRaised, CaseAcknowledged, CaseResolved, FeedbackSubmitted
 
 AFFILIATES = ["bank", "card", "securities", "insurance", "group"]
@@ -87,7 +88,7 @@ SELECT channel, count(*) AS n FROM feedback.case_facts
 WHERE day >= $1 AND day < $2 AND channel IS NOT NULL GROUP BY channel ORDER BY n DESC, channel"""
 ON_READ_RISING = """
 WITH cur AS (SELECT topic, count(*) AS n FROM feedback.case_facts WHERE day >= $1 AND day < $2 GROUP BY topic),
-     prev AS (SELECT topic, count(*) AS n FROM feedback.case_facts WHERE day >= $3 AND day < $1 GROUP BY topic)
+     prev AS (SELECT topic, count(*) AS n FROM feedback.case_facts WHERE day >= $3 AND day < $4 GROUP BY topic)
 SELECT cur.topic, cur.n, coalesce(prev.n, 0) AS before FROM cur LEFT JOIN prev USING (topic)
 WHERE cur.topic IS NOT NULL ORDER BY cur.n - coalesce(prev.n, 0) DESC, cur.n DESC, cur.topic LIMIT 5"""
 ON_READ_TEAM = """
@@ -99,9 +100,11 @@ FROM feedback.case_facts WHERE day >= $1 AND day < $2 AND team IS NOT NULL
 GROUP BY affiliate, team ORDER BY affiliate, team"""
 
 
-async def on_read_gather(conn, day: date, period_kind: str, denominators: dict[str, int]) -> dict:
-    """The report computed on read from every fact of the period (exact percentiles)."""
-    p = Period.of(day, period_kind)
+async def on_read_gather(conn, day: date, period_kind: str, denominators: dict[str, int],
+                         today: date | None = None) -> dict:
+    """The report computed on read from every fact of the period (exact percentiles); a running
+    period (it holds `today`, KST) so far, as `report_cli.gather`."""
+    p = Period.of(day, period_kind, today=today or datetime.now(KST).date())
     prev, ly = p.previous(), p.last_year()
 
     async def fetch(sql: str, *args) -> list[dict]:
@@ -111,7 +114,7 @@ async def on_read_gather(conn, day: date, period_kind: str, denominators: dict[s
     with_overdue(rows, teams, await fetch(OPEN_OVERDUE, p.start, p.end, datetime.now(UTC)))  # read from facts anyway
     return build(p, rows, await fetch(ON_READ_BY_AFFILIATE, ly.start, ly.end), denominators,
                  await fetch(ON_READ_CSAT, p.start, p.end), await fetch(ON_READ_TOPIC, p.start, p.end),
-                 await fetch(ON_READ_CHANNEL, p.start, p.end), await fetch(ON_READ_RISING, p.start, p.end, prev.start),
+                 await fetch(ON_READ_CHANNEL, p.start, p.end), await fetch(ON_READ_RISING, p.start, p.end, prev.start, prev.end),
                  teams)
 
 

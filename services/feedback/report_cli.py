@@ -6,12 +6,13 @@ import csv
 import html
 import io
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from rich.console import Console
 from rich.table import Table
 
 from services.feedback.adapters import report_sql as q
+from shared.bizcal import KST
 from services.feedback.domain.report import Period, build, with_overdue, with_times
 
 AFFILIATE_KO = {"bank": "은행", "card": "카드", "securities": "증권", "insurance": "보험", "group": "지주"}
@@ -50,8 +51,11 @@ async def refresh(conn, *, wait: bool = True) -> int:
     return done
 
 
-async def gather(conn, day: date, period_kind: str, denominators: dict[str, int], *, wait: bool = True) -> dict:
-    p = Period.of(day, period_kind)
+async def gather(conn, day: date, period_kind: str, denominators: dict[str, int], *, wait: bool = True,
+                 today: date | None = None) -> dict:
+    """The report of the period holding `day`. A period still running (it holds `today`, KST) is
+    compared with the same number of days of the previous period and of last year's."""
+    p = Period.of(day, period_kind, today=today or datetime.now(KST).date())
     prev, ly = p.previous(), p.last_year()
     await refresh(conn, wait=wait)
     async with conn.transaction(isolation="repeatable_read", readonly=True):  # every section from one state
@@ -64,7 +68,7 @@ async def _read(conn, p: Period, prev: Period, ly: Period, denominators: dict[st
     csat = [dict(r) for r in await conn.fetch(q.CSAT_DISTRIBUTION, p.start, p.end)]
     topics = [dict(r) for r in await conn.fetch(q.BY_TOPIC, p.start, p.end)]
     channels = [dict(r) for r in await conn.fetch(q.BY_CHANNEL, p.start, p.end)]
-    rising = [dict(r) for r in await conn.fetch(q.RISING_TOPICS, p.start, p.end, prev.start)]
+    rising = [dict(r) for r in await conn.fetch(q.RISING_TOPICS, p.start, p.end, prev.start, prev.end)]
     teams = [dict(r) for r in await conn.fetch(q.BY_TEAM, p.start, p.end)]
     with_times(rows, teams, await conn.fetch(q.HOURS, p.start, p.end))
     with_overdue(rows, teams, await conn.fetch(q.OPEN_OVERDUE, p.start, p.end, datetime.now(UTC)))
@@ -73,6 +77,10 @@ async def _read(conn, p: Period, prev: Period, ly: Period, denominators: dict[st
 
 def _fmt(v) -> str:
     return "-" if v is None else f"{v:,}" if isinstance(v, int) else f"{v:,.2f}" if isinstance(v, float) else str(v)
+
+
+def _last_day(end_exclusive: str) -> str:
+    return (date.fromisoformat(end_exclusive) - timedelta(days=1)).isoformat()
 
 
 def print_table(report: dict, console: Console) -> None:
@@ -88,6 +96,12 @@ def print_table(report: dict, console: Console) -> None:
         t.add_row(*[AFFILIATE_KO.get(a["affiliate"], a["affiliate"]) if key == "affiliate" else
                     _fmt(a["by_kind"]["complaints"]) if key is None else _fmt(a[key]) for _, key in cols])
     console.print(t)
+    period = report["period"]
+    if period.get("compared_with"):
+        ly, prev = period["compared_with"]["last_year"], period["compared_with"]["previous"]
+        console.print(f"전년비: {ly['from']} ~ {_last_day(ly['to'])}, 급증 유형: 직전 기간 {prev['from']} ~ "
+                      f"{_last_day(prev['to'])}" + (f"과 비교 ({period['through']}까지 같은 일수)"
+                                                    if period.get("through") else "과 비교"))
     if report.get("teams"):
         tt = Table(title="팀별 처리 현황")
         for title in ("계열사", "팀", "접수", "처리", "SLA 준수 %", "연장", "처리 p50(h)", "CSAT"):

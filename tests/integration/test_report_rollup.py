@@ -86,6 +86,21 @@ FIXTURE = [
 ]
 
 
+async def test_a_running_month_is_compared_with_the_same_days(conn):
+    """On 9 March, March so far is compared with 1-9 March 2025 (the fact of 10 March 2025 is not
+    in it) and rising topics with 1-9 February (the case of 15 February is not); on the 10th, it is."""
+    await conn.executemany(INSERT, FIXTURE)
+    r = await report_cli.gather(conn, date(2026, 3, 9), "month", DENOMINATORS, today=date(2026, 3, 9))
+    card = r["affiliates"][0]
+    assert r["period"]["through"] == "2026-03-09" and r["period"]["to"] == "2026-03-10" and card["cases"] == 5
+    assert card["cases_last_year"] == 0 and card["converted_own_last_year"] == 0.0
+    assert {t["topic"]: t["before"] for t in r["rising_topics"]}["card_payment"] == 0
+    r = await report_cli.gather(conn, date(2026, 3, 10), "month", DENOMINATORS, today=date(2026, 3, 10))
+    assert r["affiliates"][0]["cases_last_year"] == 1
+    r = await report_cli.gather(conn, date(2026, 3, 15), "month", DENOMINATORS, today=date(2026, 3, 15))
+    assert {t["topic"]: t["before"] for t in r["rising_topics"]}["card_payment"] == 1  # 15 February is in
+
+
 async def test_hand_computed_month(conn):
     await conn.executemany(INSERT, FIXTURE)
     r = await report_cli.gather(conn, date(2026, 3, 15), "month", DENOMINATORS)

@@ -87,9 +87,11 @@ SELECT channel, sum(cases) AS n FROM feedback.rollup_daily
 WHERE day >= $1 AND day < $2 AND channel IS NOT NULL GROUP BY channel ORDER BY n DESC, channel"""
 
 # topics whose volume rose most against the period before: period [$1, $2), the one before [$3, $1)
+# the period [$1, $2) against the previous one [$3, $4) (its first days only, while the period is running)
 RISING_TOPICS = """
 SELECT topic, n, before FROM (
-  SELECT topic, sum(cases) FILTER (WHERE day >= $1) AS n, coalesce(sum(cases) FILTER (WHERE day < $1), 0) AS before
+  SELECT topic, sum(cases) FILTER (WHERE day >= $1) AS n,
+    coalesce(sum(cases) FILTER (WHERE day < $4), 0) AS before
   FROM feedback.rollup_daily WHERE day >= $3 AND day < $2 AND topic IS NOT NULL GROUP BY topic) t
 WHERE n > 0 ORDER BY n - before DESC, n DESC, topic LIMIT 5"""
 

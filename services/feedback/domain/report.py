@@ -28,39 +28,64 @@ from datetime import date, timedelta
 @dataclass(frozen=True)
 class Period:
     start: date
-    end: date  # exclusive
+    end: date  # exclusive; the day after `through` while the period is running
     name: str
+    kind: str = "custom"  # day, week, month, quarter, year (how `previous` and `last_year` step)
+    through: date | None = None  # set while the period is still running: its last day so far
 
     @classmethod
-    def of(cls, day: date, kind: str) -> "Period":
+    def of(cls, day: date, kind: str, *, today: date | None = None) -> "Period":
+        """The period of `kind` holding `day`; with `today` inside it, a period so far (`through`),
+        whose comparisons cover the same number of days (`previous`, `last_year`)."""
         if kind == "day":
-            return cls(day, day + timedelta(days=1), f"{day:%Y-%m-%d}")
-        if kind == "week":
+            p = cls(day, day + timedelta(days=1), f"{day:%Y-%m-%d}", kind)
+        elif kind == "week":
             monday = day - timedelta(days=day.weekday())
-            return cls(monday, monday + timedelta(days=7), f"{monday:%Y-%m-%d} 주간")
-        if kind == "month":
+            p = cls(monday, monday + timedelta(days=7), f"{monday:%Y-%m-%d} 주간", kind)
+        elif kind == "month":
             first = day.replace(day=1)
             nxt = (first + timedelta(days=32)).replace(day=1)
-            return cls(first, nxt, f"{first:%Y-%m}")
-        if kind == "quarter":
+            p = cls(first, nxt, f"{first:%Y-%m}", kind)
+        elif kind == "quarter":
             first = day.replace(month=(day.month - 1) // 3 * 3 + 1, day=1)
             nxt = (first + timedelta(days=95)).replace(day=1)
-            return cls(first, nxt, f"{first.year}년 {(first.month - 1) // 3 + 1}분기")
-        if kind == "year":
-            return cls(day.replace(month=1, day=1), day.replace(year=day.year + 1, month=1, day=1), f"{day.year}년")
-        raise ValueError(f"period must be day, week, month, quarter or year, not {kind!r}")
+            p = cls(first, nxt, f"{first.year}년 {(first.month - 1) // 3 + 1}분기", kind)
+        elif kind == "year":
+            p = cls(day.replace(month=1, day=1), day.replace(year=day.year + 1, month=1, day=1), f"{day.year}년",
+                    kind)
+        else:
+            raise ValueError(f"period must be day, week, month, quarter or year, not {kind!r}")
+        if today is not None and p.start <= today < p.end - timedelta(days=1):
+            return Period(p.start, today + timedelta(days=1), f"{p.name} ({today:%m-%d}까지)", kind, today)
+        return p
+
+    def _cut(self, start: date, end: date, name: str) -> "Period":
+        """[start, end) as a comparison: as many days as this period has so far, when it is running."""
+        return Period(start, end if self.through is None else min(end, start + (self.end - self.start)), name,
+                      self.kind)
 
     def previous(self) -> "Period":
+        """The period before: the previous calendar week, month, quarter or year (its first days
+        only, as many as this one has so far, while this one is running)."""
+        if self.kind in ("week", "month", "quarter", "year"):
+            before = Period.of(self.start - timedelta(days=1), self.kind)
+            return self._cut(before.start, before.end, "previous")
         span = self.end - self.start
-        return Period(self.start - span, self.start, "previous")
+        return self._cut(self.start - span, self.start, "previous")
 
     def last_year(self) -> "Period":
+        """The same period a year before: a week is the week 52 weeks back (Monday to Sunday, as
+        this one); the others the same dates. While this period is running, the same days of it."""
+        if self.kind == "week":
+            start = self.start - timedelta(weeks=52)
+            return self._cut(start, start + timedelta(days=7), "last year")
+
         def back(d: date) -> date:
             try:
                 return d.replace(year=d.year - 1)
             except ValueError:  # 29 February
                 return d.replace(year=d.year - 1, day=28)
-        return Period(back(self.start), back(self.end), "last year")
+        return self._cut(back(self.start), back(self.end), "last year")
 
 
 BUCKETS_PER_DOUBLING = 8
@@ -204,12 +229,19 @@ def team_figures(row: dict) -> dict:
             "resolve_hours_p50": _round(row["resolve_p50_h"]), "csat_avg": _round(row["csat_avg"])}
 
 
+def _span(p: Period) -> dict:
+    return {"from": p.start.isoformat(), "to": p.end.isoformat()}
+
+
 def build(period: Period, rows: list[dict], last_year: list[dict], denominators: dict[str, int],
           csat: list[dict], topics: list[dict], channels: list[dict], rising: list[dict],
           teams: list[dict] = ()) -> dict:
     ly = {r["affiliate"]: r for r in last_year}
     return {
-        "period": {"name": period.name, "from": period.start.isoformat(), "to": period.end.isoformat()},
+        "period": {"name": period.name, "from": period.start.isoformat(), "to": period.end.isoformat(),
+                   # a running period: figures so far, compared with the same days of the periods before
+                   "through": period.through.isoformat() if period.through else None,
+                   "compared_with": {"previous": _span(period.previous()), "last_year": _span(period.last_year())}},
         "affiliates": [affiliate_figures(r, denominators.get(r["affiliate"], 0), ly.get(r["affiliate"]))
                        for r in rows],
         "csat_distribution": {int(r["csat"]): r["n"] for r in csat},
