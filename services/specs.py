@@ -122,7 +122,10 @@ def asyncapi() -> dict:
         channel_docs[name] = {
             "address": address,
             "description": f"JetStream stream {stream.name} ({stream.retention.value} retention, "
-                           f"{stream.max_age_days} days). Durable pull consumers: {', '.join(durables) or 'teams'}.",
+                           f"{stream.max_age_days} day{'s' if stream.max_age_days != 1 else ''}"
+                           + (f", at most {stream.max_bytes / 2**30:g} GiB, oldest dropped first" if stream.max_bytes
+                              else "")
+                           + f"). Durable pull consumers: {', '.join(durables) or 'teams'}.",
             "messages": {model.__name__: {"$ref": f"#/components/messages/{model.__name__}"}},
             **({"parameters": {k: {"description": PARAMETERS[k]} for k in params}} if params else {}),
         }

@@ -34,13 +34,16 @@ class StreamSpec:
     description: str
     retention: api.RetentionPolicy = api.RetentionPolicy.LIMITS
     duplicate_window_s: float = 120.0
+    # a byte budget, for a stream whose volume could otherwise fill the servers' file store (and so
+    # stop every other stream's publishes); its oldest messages go first (DiscardPolicy.OLD)
+    max_bytes: int | None = None
 
     def config(self, replicas: int) -> api.StreamConfig:
         return api.StreamConfig(
             name=self.name, subjects=list(self.subjects), description=self.description,
             retention=self.retention, storage=api.StorageType.FILE, num_replicas=replicas,
             max_age=self.max_age_days * DAY, duplicate_window=self.duplicate_window_s,
-            discard=api.DiscardPolicy.OLD,
+            discard=api.DiscardPolicy.OLD, max_bytes=self.max_bytes,
         )
 
 
@@ -91,7 +94,11 @@ STREAMS: tuple[StreamSpec, ...] = (
     StreamSpec("VOC_COMMANDS", ("voc.cmd.>",), 7, "commands; each taken by one service",
                retention=api.RetentionPolicy.WORK_QUEUE),
     StreamSpec("VOC_ESCALATIONS", ("voc.escalation.>",), 30, "SLA breaches, one subject per team supervisor"),
-    StreamSpec("VOC_CALLS", ("voc.call.>",), 2, "live call segments, masked, for screening"),
+    # ~2,000 segments/s at peak (5,000 calls) is ~70 GB a day: without a budget this stream alone would fill
+    # the servers' file store (deploy/nats/values.yaml, 18Gi). A segment is screened within milliseconds and
+    # intake keeps every segment in PostgreSQL, so the oldest copies are worth nothing here.
+    StreamSpec("VOC_CALLS", ("voc.call.>",), 1, "live call segments, masked, for screening (oldest dropped "
+               "beyond 4 GiB)", max_bytes=4 * 2**30),
     StreamSpec("VOC_DLQ", ("voc.dlq.>",), 30, "messages a consumer could not process"),
 )
 # no stream keeps a message longer: inbox rows older than this guard nothing (shared/housekeeping.py)

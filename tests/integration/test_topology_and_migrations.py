@@ -1,4 +1,5 @@
 import asyncio
+import dataclasses
 from pathlib import Path
 
 import asyncpg
@@ -29,6 +30,21 @@ async def test_a_drifted_stream_converges_to_the_declared_config(clean_js):
     await ensure_topology(clean_js)
     info = await clean_js.stream_info("VOC_INTAKE")
     assert info.config.max_age == 14 * 86400
+
+
+async def test_the_live_segments_stream_gets_its_byte_budget_and_drops_its_oldest(clean_js):
+    """A VOC_CALLS created before the budget (2 days, unbounded) is brought to it; beyond it the
+    oldest segments go and a new one is still accepted (a flood never blocks the publisher)."""
+    await clean_js.add_stream(name="VOC_CALLS", subjects=["voc.call.>"], max_age=2 * 86400.0)
+    await ensure_topology(clean_js)
+    info = await clean_js.stream_info("VOC_CALLS")
+    assert info.config.max_bytes == 4 * 2**30 and info.config.max_age == 86400
+    assert info.config.discard == api.DiscardPolicy.OLD
+    await clean_js.update_stream(dataclasses.replace(info.config, max_bytes=20_000))  # a small budget, same rule
+    for seq in range(100):
+        await clean_js.publish("voc.call.segment", b"x" * 500, headers={"Nats-Msg-Id": f"call-1:{seq}"})
+    state = (await clean_js.stream_info("VOC_CALLS")).state
+    assert state.bytes <= 20_000 and state.last_seq == 100 and state.first_seq > 1
 
 
 async def test_team_queues_are_pre_created_pull_consumers(clean_js):

@@ -249,6 +249,7 @@ def test_every_stream_and_consumer_is_a_nack_resource_with_the_services_settings
         assert got["subjects"] == list(s.subjects) and got["retention"] == s.retention.value
         assert got["replicas"] == 3 and got["storage"] == "file" and got["discard"] == "old"
         assert got["maxAge"] == f"{s.max_age_days * 24}h"
+        assert got.get("maxBytes") == s.max_bytes
         assert got["account"] in accounts
     for c in all_consumers():
         got = consumers[(c.stream, c.durable)]
@@ -493,3 +494,15 @@ def test_pods_leave_the_endpoints_before_they_stop_and_spread_over_nodes():
         (spread,) = spec["topologySpreadConstraints"]
         assert spread["topologyKey"] == "kubernetes.io/hostname"
         assert spread["labelSelector"]["matchLabels"] == d["spec"]["selector"]["matchLabels"]
+
+
+def test_stream_byte_budgets_leave_the_nats_file_store_room_for_the_other_streams():
+    """The live segments' budget (the one stream whose volume could fill the store) stays well under
+    each server's JetStream file store, so a flood of segments cannot stop case events."""
+    values = yaml.safe_load((DEPLOY / "nats" / "values.yaml").read_text(encoding="utf-8"))
+    size = values["config"]["jetstream"]["fileStore"]["maxSize"]
+    assert size.endswith("Gi")
+    store = int(size[:-2]) * 2**30
+    budgets = {s.name: s.max_bytes for s in STREAMS if s.max_bytes}
+    assert "VOC_CALLS" in budgets
+    assert sum(budgets.values()) <= store / 3
