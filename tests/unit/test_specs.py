@@ -79,3 +79,15 @@ def test_documented_success_bodies_name_the_fields_the_routes_answer():
         "$ref": "#/components/schemas/Accepted"}
     assert paths["/v1/voc/{ref}"]["get"]["responses"]["200"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/CaseStatus"}
+
+
+def test_affiliate_teams_get_a_typed_case_view_and_queue_list():
+    """A team generating a client from the routing spec gets the case's fields and their values."""
+    doc = json.loads((SPEC_DIR / "openapi-routing.json").read_text())
+    ok = doc["paths"]["/v1/cases/{case_id}"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert ok == {"$ref": "#/components/schemas/CaseView"}
+    view = doc["components"]["schemas"]["CaseView"]
+    assert view["properties"]["status"]["enum"] == ["routed", "acknowledged", "waiting_info", "resolved"]
+    assert {"resolve_due", "history", "tracking_code", "flags"} <= set(view["required"])
+    queues = doc["paths"]["/v1/queues"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert queues["items"] == {"$ref": "#/components/schemas/QueueInfo"}

@@ -5,6 +5,7 @@ its own affiliate's cases (another affiliate's case is a 404)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
@@ -17,8 +18,8 @@ from services.routing.domain.lifecycle import InvalidTransition
 from services.routing.handlers.commands import UnknownCase, apply_command
 from shared.bus import team_durable, team_subject
 from shared.events import (
-    AcknowledgeCase, Affiliate, Command, ExtendCase, Kind, ProvideInfo, ReclassifyCase, ReopenCase, RequestInfo,
-    ResolveCase, ReviewSuggestion, Team, Text, Topic, TransferCase,
+    AcknowledgeCase, Affiliate, Channel, Command, ExtendCase, Flag, Kind, Origin, ProvideInfo, ReclassifyCase,
+    ReopenCase, RequestInfo, ResolveCase, ReviewSuggestion, Team, Text, Topic, TransferCase, Urgency,
 )
 from shared.runtime import runtime_of
 
@@ -139,23 +140,74 @@ _command("reclassify", ReclassifyBody, ReclassifyCase, "Correct the topic or kin
 _command("review", ReviewBody, ReviewSuggestion, "Adopt or reject a suggestion")
 
 
-def _jsonable(v):
-    return v.isoformat() if hasattr(v, "isoformat") else str(v) if isinstance(v, UUID) else v
+class HistoryEntry(BaseModel):
+    event: str = Field(examples=["CaseAcknowledged"], description="the event recorded (and published)")
+    at: datetime
+    data: dict = Field(description="the event's payload")
+
+
+class CaseView(BaseModel):
+    """A routed case as its team works it: where it is, its SLA clock (deadlines in business days,
+    Korean holidays excluded) and every change, oldest first. Masked text only."""
+    case_id: UUID
+    tracking_code: str = Field(examples=["VOC-20261120-000123"], description="the code the customer was given")
+    channel: Channel
+    affiliate: Affiliate
+    team: Team
+    kind: Kind
+    topic: Topic
+    urgency: Urgency
+    flags: list[Flag]
+    copied_to_cpo: bool = Field(description="copied to the consumer-protection office (a risk flag or critical)")
+    origin: Origin
+    status: Literal["routed", "acknowledged", "waiting_info", "resolved"]
+    received_at: datetime
+    routed_at: datetime
+    ack_due: datetime | None = Field(description="acknowledge by (urgent cases)")
+    resolve_due: datetime = Field(description="resolve by: 14 business days from receipt, sooner when urgent")
+    warn_at: datetime | None = Field(description="when the team's supervisor is warned, if still open")
+    warned_at: datetime | None
+    breached_at: datetime | None = Field(description="when the resolve deadline passed with the case open")
+    ack_breached_at: datetime | None
+    paused_at: datetime | None = Field(description="waiting for the customer's documents since (clock paused)")
+    extended: bool
+    extension_reason: str | None
+    acknowledged_at: datetime | None
+    handler_name: str | None
+    handler_contact: str | None
+    resolved_at: datetime | None
+    resolution: str | None
+    outcome: Literal["accepted", "partially_accepted", "rejected", "answered"] | None
+    reopened_count: int
+    review_outcome: Literal["adopted", "rejected"] | None = Field(description="suggestions: the review's decision")
+    review_reason: str | None
+    history: list[HistoryEntry]
+
+
+class QueueInfo(BaseModel):
+    """Where an affiliate team reads its queue on NATS (a durable pull consumer) and where its
+    supervisor's escalations arrive."""
+    affiliate: Affiliate
+    team: Team
+    team_name: str = Field(examples=["일반 민원팀"])
+    subject: str = Field(examples=["voc.routed.card.general"])
+    stream: Literal["VOC_ROUTED"]
+    durable: str = Field(examples=["team-card-general"])
+    supervisor_subject: str = Field(examples=["voc.escalation.card.general"])
 
 
 @router.get("/cases/{case_id}", summary="A routed case with its SLA clock and history", responses=ERRORS)
-async def get_case(case_id: UUID, request: Request, caller: Caller) -> JSONResponse:
+async def get_case(case_id: UUID, request: Request, caller: Caller) -> CaseView:
     await _owned(request, case_id, caller)
     pool = runtime_of(request).pool
     row = await pool.fetchrow(repo.GET_CASE, case_id)
     log = await pool.fetch(repo.GET_LOG, case_id)
-    return JSONResponse({**{k: _jsonable(v) for k, v in dict(row).items()},
-                         "history": [{"event": r["event"], "at": r["at"].isoformat(), "data": r["data"]} for r in log]})
+    return CaseView(**dict(row), history=[HistoryEntry(event=r["event"], at=r["at"], data=r["data"]) for r in log])
 
 
 @router.get("/queues", summary="Every affiliate team queue: NATS subject and durable consumer")
-async def queues(request: Request) -> list[dict]:
+async def queues(request: Request) -> list[QueueInfo]:
     directory = request.app.state.directory
-    return [{"affiliate": a, "team": t, "team_name": directory.teams[t], "subject": team_subject(a, t),
-             "stream": "VOC_ROUTED", "durable": team_durable(a, t), "supervisor_subject": f"voc.escalation.{a}.{t}"}
+    return [QueueInfo(affiliate=a, team=t, team_name=directory.teams[t], subject=team_subject(a, t),
+                      stream="VOC_ROUTED", durable=team_durable(a, t), supervisor_subject=f"voc.escalation.{a}.{t}")
             for a in directory.affiliates for t in directory.teams]
