@@ -114,8 +114,8 @@ async def on_read_gather(conn, day: date, period_kind: str, denominators: dict[s
     with_overdue(rows, teams, await fetch(OPEN_OVERDUE, p.start, p.end, datetime.now(UTC)))  # read from facts anyway
     return build(p, rows, await fetch(ON_READ_BY_AFFILIATE, ly.start, ly.end), denominators,
                  await fetch(ON_READ_CSAT, p.start, p.end), await fetch(ON_READ_TOPIC, p.start, p.end),
-                 await fetch(ON_READ_CHANNEL, p.start, p.end), await fetch(ON_READ_RISING, p.start, p.end, prev.start, prev.end),
-                 teams)
+                 await fetch(ON_READ_CHANNEL, p.start, p.end),
+                 await fetch(ON_READ_RISING, p.start, p.end, prev.start, prev.end), teams)
 
 
 def rows(n: int, year: int = YEAR, seed: int = 7):

@@ -12,8 +12,8 @@ from rich.console import Console
 from rich.table import Table
 
 from services.feedback.adapters import report_sql as q
-from shared.bizcal import KST
 from services.feedback.domain.report import Period, build, with_overdue, with_times
+from shared.bizcal import KST
 
 AFFILIATE_KO = {"bank": "은행", "card": "카드", "securities": "증권", "insurance": "보험", "group": "지주"}
 

@@ -86,8 +86,8 @@ BY_CHANNEL = """
 SELECT channel, sum(cases) AS n FROM feedback.rollup_daily
 WHERE day >= $1 AND day < $2 AND channel IS NOT NULL GROUP BY channel ORDER BY n DESC, channel"""
 
-# topics whose volume rose most against the period before: period [$1, $2), the one before [$3, $1)
-# the period [$1, $2) against the previous one [$3, $4) (its first days only, while the period is running)
+# topics whose volume rose most: the period [$1, $2) against the one before, [$3, $4) (its first days only,
+# as many as the period has so far, while the period is running)
 RISING_TOPICS = """
 SELECT topic, n, before FROM (
   SELECT topic, sum(cases) FILTER (WHERE day >= $1) AS n,
