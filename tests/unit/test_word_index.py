@@ -81,3 +81,20 @@ def test_the_word_cache_is_bounded_and_long_words_stay_out(tok, model):
 def test_bad_cache_settings_are_refused(model, kwargs):
     with pytest.raises(ValueError, match="cache_words must be >= 0 and cached_word_chars >= 1"):
         WordIndex(lambda w: [], model.vocabulary, **kwargs)
+
+
+def test_a_batch_analyses_each_new_word_once_and_cached_words_not_again(tok, model):
+    calls: list[str] = []
+
+    def analyse(word: str):
+        calls.append(word)
+        return tok.analyse_word(word)
+
+    index = WordIndex(analyse, model.vocabulary)
+    index.texts(["이체 안 됨", "이체 또 안 됨 ㅠㅠ"])
+    assert sorted(calls) == sorted(["이체", "안", "됨", "또", "ㅠㅠ"])
+    info = index.cache_info()
+    assert (info.hits, info.misses, info.currsize) == (3, 5, 5)  # 8 occurrences, 5 distinct words
+    calls.clear()
+    index.texts(["또 이체 안 됨", "카드 정지"])
+    assert sorted(calls) == ["정지", "카드"]
