@@ -66,3 +66,31 @@ def test_live_screening_searches_exactly_the_flags_that_raise_live_alerts():
     assert set(SCREENED_FLAGS) == set(ALERT_FLAGS)
     # a vulnerability cue alone raises no live alert, so the turn is not looked at closely
     assert screen_segment("저희 어머니가 여든이 넘으셔서 제가 대신 전화드렸어요", LEX) is QUIET
+
+
+def test_the_cheap_test_lets_through_every_turn_the_close_look_would_alert_on():
+    """`could_alert` only skips turns `screen_closely` finds nothing in: over every speech
+    segment of the corpus and turns whose words match only as written, only without spaces or
+    only with letters typed apart put together."""
+    from services.classifier.domain.alerts import QUIET, could_alert, screen_closely
+    from services.classifier.training.corpus import CORPUS_DIR, read_jsonl
+
+    stt = [e.text for e in read_jsonl(CORPUS_DIR / "train.jsonl") + read_jsonl(CORPUS_DIR / "test.jsonl")
+           if e.style == "stt"]
+    turns = [" ".join(t.split()[i:i + 6]) for t in stt for i in range(0, len(t.split()), 6)]
+    turns += ["어 니네가 책임질 거야 시X 상담원", "너 머리 나쁘지 내가 한 말", "금 감 원 에 민 원 넣 을 게 요",
+              "ㅅ ㅂ 진짜 몇번을 말해", "ㅆㅣㅂㅏㄹ 장난하냐", "카드를잃어버렸는데누가결제를했어요"]
+    alerting = 0
+    for turn in turns:
+        close = screen_closely(turn, LEX)
+        assert screen_segment(turn, LEX) == close, turn
+        if close != QUIET:
+            alerting += 1
+            assert could_alert(turn, LEX), turn
+    assert 300 < alerting < len(turns) / 4  # most turns of a call are quiet
+
+
+def test_abuse_written_with_a_masked_letter_or_across_a_space_raises_a_live_alert():
+    # the single pattern searched without spaces missed both before the prefilter took its place
+    assert reasons("어 니네가 책임질 거야 시X 상담원") == {"abusive"}
+    assert reasons("너 머리 나쁘지 내가 한 말") == {"abusive"}

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from services.classifier.domain.lexicon import Lexicon
+from services.classifier.domain.normalise import compose_jamo, has_split_syllables
 from services.classifier.domain.rules import Text, evidence_of, find_flags, find_urgency_rules
 from shared.events import AlertRaised, Classification, Evidence
 
@@ -50,11 +51,25 @@ class Screening:
 QUIET = Screening()
 
 
+def could_alert(text: str, lex: Lexicon) -> bool:
+    """Whether any alerting term, critical rule or anger cue matches the turn: as written, without
+    spaces, or with letters typed apart put together (as `Text` searches). Only the patterns whose
+    literal text occurs are run (domain/prefilter.py); most turns of a call have none."""
+    compact = "".join(text.split())
+    composed = compose_jamo(compact)[0] if has_split_syllables(compact) else None
+    screen = lex.screen
+    patterns = screen.possible_patterns(screen.present(compact if composed is None else f"{compact}\n{composed}"))
+    return any(p.search(text) or p.search(compact) or (composed is not None and p.search(composed))
+               for p in patterns)
+
+
 def screen_segment(text: str, lex: Lexicon) -> Screening:
-    """One regular expression decides whether the turn needs a closer look; most turns
-    of a call do not, which keeps screening at tens of thousands of segments a second."""
-    if not lex.screen.search("".join(text.split())):
-        return QUIET
+    """A cheap test decides whether the turn needs a closer look; most turns of a call do not,
+    which keeps screening at tens of thousands of segments a second."""
+    return screen_closely(text, lex) if could_alert(text, lex) else QUIET
+
+
+def screen_closely(text: str, lex: Lexicon) -> Screening:
     t = Text(text, lex.prefilter)
     alerts = []
     flags = find_flags(t, lex)

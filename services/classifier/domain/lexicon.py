@@ -94,7 +94,7 @@ class Lexicon(_Strict):
     flags: dict[str, FlagRule]
     urgency: Urgency
     emotion: Emotion
-    _screen: re.Pattern = PrivateAttr()
+    _screen: Prefilter = PrivateAttr()
     _prefilter: Prefilter = PrivateAttr()
 
     @property
@@ -104,9 +104,9 @@ class Lexicon(_Strict):
         return self._prefilter
 
     @property
-    def screen(self) -> re.Pattern:
-        """Every alerting flag's term (SCREENED_FLAGS), critical rule and anger cue in one
-        pattern, for the text without spaces: live screening looks closer only at turns it matches."""
+    def screen(self) -> Prefilter:
+        """The prefilter of every alerting flag's term (SCREENED_FLAGS), critical rule and anger
+        cue: live screening looks closer only at turns one of them matches (domain/alerts.py)."""
         return self._screen
 
     @model_validator(mode="after")
@@ -120,7 +120,7 @@ class Lexicon(_Strict):
                          for p in pats)
         high = tuple(p for name, pats in self.urgency.high.items() if not name.startswith(GUARD_PREFIX) for p in pats)
         live = tuple(p for flag, rule in self.flags.items() if flag in SCREENED_FLAGS for p in rule.terms)
-        self._screen = one_of(live + critical + self.emotion.anger)
+        self._screen = Prefilter(live + critical + self.emotion.anger)
         self._prefilter = Prefilter(self.patterns())
         return self
 

@@ -3,9 +3,10 @@
 Most of the lexicon's ~500 patterns find nothing in a given text, and a regular
 expression with look-arounds and alternations costs a scan of the text to say so.
 Every pattern here requires some literal text: "금융\\s*감독\\s*원" cannot match
-without "금융", "감독" and "원", "(?:이|그|저)\\s*새끼" not without "새끼". Testing a
-few hundred short literals with `in` is much cheaper than running the patterns, and
-only the patterns whose every requirement is present are run. (Checking only the most
+without "금융", "감독" and "원", "(?:이|그|저)\\s*새끼" not without "새끼". Finding which of
+the ~1,500 short literals occur takes one pass of an Aho-Corasick automaton (pyahocorasick,
+in C) over the text, much cheaper than running the patterns, and only the patterns whose
+every requirement is present are run. (Checking only the most
 selective one let "(?:하|넣|내)지\\s*않" through for most texts: 하 is everywhere.)
 The rules' results do not change: a pattern is
 skipped only when no match is possible (tests/unit/test_prefilter.py checks this
@@ -20,6 +21,8 @@ import re
 import re._constants as C  # the parse tree's opcodes (stable since 3.11)
 import re._parser as P
 from collections.abc import Iterable
+
+import ahocorasick
 
 # a character class of at most this many plain letters ("[렸림려린]") counts as alternatives
 _CLASS_ALTERNATIVES = 4
@@ -114,14 +117,13 @@ class Prefilter:
             if p not in self.needs:
                 self.needs[p] = requirements(p)
         self.literals: tuple[str, ...] = tuple(sorted({s for n in self.needs.values() for c in n for s in c}))
-        # one-letter literals, and the longer ones by their first two letters
-        self._letters = frozenset(s for s in self.literals if len(s) == 1)
-        by_pair: dict[str, list[str]] = {}
+        # every literal in one Aho-Corasick automaton: one pass over the text finds all that occur
+        # (~10 µs for a text of 88 letters; the patterns themselves took ~100 µs)
+        self._automaton = ahocorasick.Automaton()
         for s in self.literals:
-            if len(s) > 1:
-                by_pair.setdefault(s[:2], []).append(s)
-        self._by_pair = {pair: tuple(ss) for pair, ss in by_pair.items()}
-        self._pairs = frozenset(by_pair)
+            self._automaton.add_word(s, s)
+        self._automaton.make_automaton()
+        self._patterns = {id(p): p for p in objects}
         # by identity: hashing a compiled pattern hashes its code
         self._always = frozenset(id(p) for p in objects if not self.needs[p])
         # indexed by the most selective requirement; the others are checked for those it lets through
@@ -142,13 +144,14 @@ class Prefilter:
         self._met_by = {s: frozenset(ns) for s, ns in met_by.items()}
 
     def present(self, compact: str) -> frozenset[str]:
-        """The literals that occur in a text (given without whitespace): only those starting
-        with one of the text's pairs of letters are looked for."""
-        folded = fold(compact)
-        by_pair = self._by_pair
-        pairs = self._pairs.intersection([folded[i:i + 2] for i in range(len(folded) - 1)])
-        return self._letters.intersection(folded).union(
-            s for pair in pairs for s in by_pair[pair] if len(s) == 2 or s in folded)
+        """The literals that occur in a text (given without whitespace)."""
+        if not self.literals:  # an automaton without words cannot search
+            return frozenset()
+        return frozenset([s for _, s in self._automaton.iter(fold(compact))])
+
+    def possible_patterns(self, present: frozenset[str]) -> list[re.Pattern]:
+        """The patterns a text with these literals can match."""
+        return [self._patterns[i] for i in self.possible_ids(present)]
 
     def possible(self, pattern: re.Pattern, present: frozenset[str]) -> bool:
         return not any(c.isdisjoint(present) for c in self.needs.get(pattern, ()))
