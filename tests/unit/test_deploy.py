@@ -11,6 +11,7 @@ import copy
 import functools
 import importlib.util
 import json
+import math
 import posixpath
 import re
 import shutil
@@ -335,8 +336,30 @@ def test_postgres_accepts_every_pool_at_full_scale():
                 for so in by_kind(docs, "ScaledObject").values()}
     ceilings |= {h["spec"]["scaleTargetRef"]["name"]: h["spec"]["maxReplicas"]
                  for h in by_kind(docs, "HorizontalPodAutoscaler").values()}
-    pods = sum(ceilings.get(name, d["spec"].get("replicas", 1)) for name, d in by_kind(docs, "Deployment").items())
-    assert pods * pool + pool + 10 <= max_connections, (pods, pool, max_connections)  # + migrate Job, operator
+    pods = 0
+    for name, d in by_kind(docs, "Deployment").items():
+        ceiling = ceilings.get(name, d["spec"].get("replicas", 1))
+        pods += ceiling + rollout_surge(d, ceiling)  # a rollout at the ceiling runs the surge pods too
+    reserved = int(cluster["spec"]["postgresql"]["parameters"].get("superuser_reserved_connections", 3))
+    # + the migrate Job's pool, an operator's psql and the superuser's reserved connections
+    assert pods * pool + pool + 10 + reserved <= max_connections, (pods, pool, max_connections)
+
+
+def rollout_surge(deployment: dict, replicas: int) -> int:
+    """How many pods a rolling update adds above `replicas` (Kubernetes' default: 25 %, rounded up)."""
+    strategy = deployment["spec"].get("strategy", {})
+    if strategy.get("type") == "Recreate":
+        return 0
+    surge = strategy.get("rollingUpdate", {}).get("maxSurge", "25%")
+    return math.ceil(replicas * int(surge[:-1]) / 100) if isinstance(surge, str) else int(surge)
+
+
+def test_a_rollout_adds_one_pod_at_a_time_and_keeps_every_running_one():
+    """At the scaling ceiling Kubernetes' default surge (25 %) would have added 9 pods, 90 connections
+    over max_connections; and a rollout that takes pods away first lowers capacity while queues wait."""
+    for name, d in {**by_kind(render("dev"), "Deployment"), **by_kind(render("prod"), "Deployment")}.items():
+        assert d["spec"]["strategy"] == {"type": "RollingUpdate",
+                                         "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}, name
 
 
 @needs_kustomize
