@@ -64,9 +64,6 @@ class WordIndex:
         self._cache: OrderedDict[str, IndexedWord] = OrderedDict()  # least recently used first
         self._lookups = self._misses = 0
 
-    def index_word(self, word: str) -> IndexedWord:
-        return self._index(word, self._analyse(word))
-
     def _index(self, word: str, morphs: Sequence[Morph]) -> IndexedWord:
         names, first, last = word_features(morphs, word)
         found = list(map(self._vocabulary.get, names))
