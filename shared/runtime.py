@@ -182,6 +182,7 @@ class Runtime:
             except Exception as exc:
                 if not transient(exc):
                     raise
+                self._stop_retrying()
                 log.warning("%s: waiting for %s: %r", self.name, what, exc)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
@@ -205,9 +206,17 @@ class Runtime:
                 log.warning("%s: waiting for the JetStream topology (NATS_TOPOLOGY=verify; apply the NACK "
                             "resources in deploy/): missing %s", self.name, ", ".join(missing[:10]))
             except (nats.errors.Error, asyncio.TimeoutError, OSError) as exc:
+                self._stop_retrying()
                 log.warning("%s: JetStream not available yet for the topology: %r", self.name, exc)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
+
+    def _stop_retrying(self) -> None:
+        """A retry loop ends once the process is stopping. The bus task's cancellation can come
+        back out of a NATS request as a timeout; a loop that retried it kept the process from ever
+        exiting (seen when uvicorn could not bind its port and shut the app down at once)."""
+        if self._stopping.is_set():
+            raise asyncio.CancelledError
 
     def _bus_done(self, task: asyncio.Task) -> None:
         """The bus task ends only at shutdown; if it died, say so loudly and fail liveness, so the
@@ -268,6 +277,7 @@ class Runtime:
         bus = self._tasks[0]
         if not bus.done():
             bus.cancel()
+            await asyncio.wait([bus], timeout=5)
         if self._broker_started:
             await self.broker.stop()  # stop pulling; unacked messages are redelivered elsewhere
         self._stop.set()

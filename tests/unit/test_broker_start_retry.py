@@ -5,6 +5,8 @@ already started is not started twice; a refusal that waiting will not change sti
 
 from __future__ import annotations
 
+import asyncio
+
 import nats.errors
 import pytest
 from nats.js.errors import BadRequestError, ServiceUnavailableError
@@ -32,7 +34,7 @@ class Broker:
 
 def runtime_with(broker: Broker) -> Runtime:
     runtime = Runtime.__new__(Runtime)  # only what _start_broker uses
-    runtime.name, runtime.broker = "feedback", broker
+    runtime.name, runtime.broker, runtime._stopping = "feedback", broker, asyncio.Event()
     return runtime
 
 
@@ -55,3 +57,15 @@ def test_what_counts_as_nats_being_away():
     assert nats_unavailable(nats.errors.TimeoutError()) and nats_unavailable(ConnectionRefusedError())
     assert nats_unavailable(nats.errors.NoRespondersError()) and nats_unavailable(ServiceUnavailableError())
     assert not nats_unavailable(BadRequestError()) and not nats_unavailable(ValueError())
+
+
+async def test_a_stopping_process_stops_retrying_even_if_its_cancellation_came_back_as_a_timeout():
+    """uvicorn that cannot bind its port shuts the app down at once, while the bus task is still
+    starting; nats-py can turn the task's cancellation into a timeout, and the retry loop went on
+    for ever, so the process never exited."""
+    broker = Broker([Sub("a", [nats.errors.TimeoutError()] * 100)])
+    runtime = runtime_with(broker)
+    runtime._stopping.set()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(runtime._start_broker(), timeout=5)
+    assert broker.subscribers[0].starts == 1
