@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from services.classifier.domain.lexicon import Lexicon
-from services.classifier.domain.normalise import compose_jamo, has_split_syllables
-from services.classifier.domain.rules import Text, evidence_of, find_flags, find_urgency_rules
+from services.classifier.domain.rules import Forms, Text, evidence_of, find_flags, find_urgency_rules
 from shared.events import AlertRaised, Classification, Evidence
 
 ALERT_FLAGS = {
@@ -55,22 +54,24 @@ def could_alert(text: str, lex: Lexicon) -> bool:
     """Whether any alerting term, critical rule or anger cue matches the turn: as written, without
     spaces, or with letters typed apart put together (as `Text` searches). Only the patterns whose
     literal text occurs are run (domain/prefilter.py); most turns of a call have none."""
-    compact = "".join(text.split())
-    composed = compose_jamo(compact)[0] if has_split_syllables(compact) else None
-    screen = lex.screen
-    patterns = screen.possible_patterns(screen.present(compact if composed is None else f"{compact}\n{composed}"))
+    return _could_alert(text, Forms.of(text), lex)
+
+
+def _could_alert(text: str, forms: Forms, lex: Lexicon) -> bool:
+    compact, composed, screen = forms.compact, forms.composed, lex.screen
     return any(p.search(text) or p.search(compact) or (composed is not None and p.search(composed))
-               for p in patterns)
+               for p in screen.possible_patterns(screen.present(forms.literal_text)))
 
 
 def screen_segment(text: str, lex: Lexicon) -> Screening:
     """A cheap test decides whether the turn needs a closer look; most turns of a call do not,
     which keeps screening at tens of thousands of segments a second."""
-    return screen_closely(text, lex) if could_alert(text, lex) else QUIET
+    forms = Forms.of(text)
+    return screen_closely(text, lex, forms) if _could_alert(text, forms, lex) else QUIET
 
 
-def screen_closely(text: str, lex: Lexicon) -> Screening:
-    t = Text(text, lex.prefilter)
+def screen_closely(text: str, lex: Lexicon, forms: Forms | None = None) -> Screening:
+    t = Text(text, lex.prefilter, forms)
     alerts = []
     flags = find_flags(t, lex)
     for flag, ev in flags.items():

@@ -29,24 +29,45 @@ class Span:
 
 _one_of = lru_cache(maxsize=1024)(one_of)  # per pattern group, compiled once
 
+
+@dataclass(frozen=True, slots=True)
+class Forms:
+    """The forms of a text the rules search besides the text as written: without whitespace,
+    for STT output that lost its spacing, and, where letters were typed apart ("ㅅ ㅐ ㄲ ㅣ"),
+    with them put together ("새끼"; `spans`: each composed letter's span in `compact`)."""
+    compact: str
+    composed: str | None
+    spans: list[tuple[int, int]]
+
+    @classmethod
+    def of(cls, raw: str) -> Forms:
+        compact = "".join(raw.split())  # str.split() splits where str.isspace() holds
+        composed, spans = compose_jamo(compact) if has_split_syllables(compact) else (None, [])
+        return cls(compact, composed, spans)
+
+    @property
+    def literal_text(self) -> str:
+        """What a prefilter looks for literals in."""
+        return self.compact if self.composed is None else f"{self.compact}\n{self.composed}"
+
 class Text:
     """The text as written plus a copy without whitespace, for STT output that lost
     its spacing; matches in the copy map back to offsets in the original. With the lexicon's
     prefilter, only the patterns whose required literal text occurs are run."""
 
-    def __init__(self, raw: str, prefilter: Prefilter | None = None) -> None:
+    def __init__(self, raw: str, prefilter: Prefilter | None = None, forms: Forms | None = None) -> None:
+        """`forms`: `Forms.of(raw)`, when the caller has it already."""
         self.raw = raw
-        self.compact = "".join(raw.split())  # str.split() splits where str.isspace() holds
+        forms = forms or Forms.of(raw)
+        self.compact = forms.compact
         self._index: list[int] | None = None  # built when a match in the compact copy needs mapping back
-        # letters typed apart ("ㅅ ㅐ ㄲ ㅣ") are also searched put together ("새끼")
-        composed, spans = compose_jamo(self.compact) if has_split_syllables(self.compact) else (None, [])
-        self.composed = composed
+        self.composed = forms.composed
+        spans = forms.spans
         self._composed_spans = spans
         self._composed_starts = [a for a, _ in spans]
         self._composed_ends = [b for _, b in spans]
         self.prefilter = prefilter
-        searched = self.compact if self.composed is None else f"{self.compact}\n{self.composed}"
-        self.present = prefilter.present(searched) if prefilter else frozenset()
+        self.present = prefilter.present(forms.literal_text) if prefilter else frozenset()
         self._possible = prefilter.possible_ids(self.present) if prefilter else frozenset()
 
     def find(self, patterns: Patterns, start: int = 0, end: int | None = None) -> Iterator[Span]:
