@@ -262,6 +262,8 @@ def import_file(
     source: Annotated[str, typer.Option(help="recorded as submitted_by")] = "bulk-import",
 ) -> None:
     """Backfill VOCs from a file: good rows go in, bad rows are listed; re-running is a no-op."""
+    from datetime import UTC, datetime
+
     from rich.progress import Progress
 
     from services.intake import bulk
@@ -298,11 +300,12 @@ def import_file(
                         continue
                     try:
                         body = bulk.parse_row(data)
+                        received_at = bulk.received_at(body, datetime.now(UTC))
                     except Exception as exc:
                         result.errors.append((line_no, bulk.describe(exc)))
                         continue
                     outcome = await submit_voc(conn, deps, outbox, body, idempotency_key=bulk.row_key(data),
-                                               submitted_by=source)
+                                               submitted_by=source, received_at=received_at)
                     if outcome.status == "accepted":
                         result.accepted += 1
                     elif outcome.status == "replayed":

@@ -2,7 +2,13 @@
 
 Each good row becomes a case (and its VocReceived in the outbox, which the running
 intake's relay publishes). A row's idempotency key is the hash of its content, so
-re-running a file changes nothing. Bad rows are reported with their line and reason."""
+re-running a file changes nothing. Bad rows are reported with their line and reason.
+
+A backfill brings VOCs another system received earlier: a row's `occurred_at` is when that
+was, and the case is received then. Its tracking code, answer date, SLA clock and the day it
+counts in the reports all follow from that time, not from the day of the import, and a
+case whose answer date has already passed gets no receipt notice (handlers/submit.py). A row
+without `occurred_at` is received at the import."""
 
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -69,6 +76,19 @@ def read_rows(path: Path) -> Iterator[tuple[int, dict | None, str | None]]:
 
 def parse_row(data: dict) -> VocSubmission:
     return VocSubmission.model_validate(data)
+
+
+CLOCK_SKEW = timedelta(minutes=5)  # a source system's clock may run a little ahead of ours
+
+
+def received_at(body: VocSubmission, now: datetime) -> datetime | None:
+    """When a row's VOC was received: its `occurred_at` (None: now). A time in the future is an
+    error in the file (a wrong year or time zone), not a case to be received later."""
+    if body.occurred_at is None:
+        return None
+    if body.occurred_at > now + CLOCK_SKEW:
+        raise ValueError(f"occurred_at: {body.occurred_at.isoformat()} is in the future")
+    return body.occurred_at
 
 
 def row_key(data: dict) -> str:

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
+import uuid
+from datetime import UTC, date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+import nats
 import pytest
 
 from services import devrun
@@ -49,3 +54,55 @@ def test_csv_reason_names_the_field(system, tmp_path):
     assert "channel: Input should be" in errors
     assert "staff_id is required for the branch channel" in errors
     assert "text: Field required" in errors
+
+
+async def test_a_backfilled_row_is_received_when_its_source_system_received_it(system, db, tmp_path):
+    """A row's occurred_at dates the case: its tracking code, answer date, SLA clock and report day
+    follow from it, and a case whose answer date has passed gets no receipt notice. A row without
+    it is received at the import, with a notice; a time in the future is an error in the file."""
+    tag = uuid.uuid4().hex[:8]
+    old, new, later = f"BR-{tag}-old", f"APP-{tag}-new", f"WEB-{tag}-later"
+    path = tmp_path / "legacy.jsonl"
+    path.write_text("\n".join(json.dumps(row, ensure_ascii=False) for row in [
+        {"channel": "branch", "staff_id": "S20731", "affiliate": "bank", "channel_message_id": old,
+         "occurred_at": "2025-03-04T10:30:00+09:00", "kind": "complaint",
+         "text": "고객 내점하여 정기예금 만기 해지금 입금 지연 항의. 3일째 입금 안 됨. 담당자 회신 요청."},
+        {"channel": "app", "affiliate": "card", "channel_message_id": new,
+         "text": "카드 결제일 변경 메뉴가 어디있는지 모르겠어요ㅠ 앱에서 못 찾겠음"},
+        {"channel": "web", "affiliate": "securities", "channel_message_id": later,
+         "occurred_at": "2099-01-05T09:00:00+09:00", "text": "해외주식 주문 체결 알림이 안 와요"},
+    ]) + "\n", encoding="utf-8")
+    receipts: set[str] = set()
+    nc = await nats.connect(system.nats_url)
+
+    async def on_receipt(msg) -> None:
+        receipts.add(json.loads(msg.data)["case_id"])
+
+    await nc.subscribe("voc.notice.receipt", cb=on_receipt)
+    try:
+        code, out, errors = run_import(system, path, tmp_path)
+        assert code == 1, out
+        assert "2 imported, 0 already there, 1 rejected" in out
+        assert errors.splitlines()[1:] == ["3,occurred_at: 2099-01-05T09:00:00+09:00 is in the future"]
+        rows = {r["channel_message_id"]: r for r in await db.fetch(
+            "SELECT id::text, channel_message_id, received_at, tracking_code, first_response_due FROM intake.cases "
+            "WHERE channel_message_id = ANY($1)", [old, new, later])}
+        assert rows.keys() == {old, new}
+        assert rows[old]["received_at"] == datetime(2025, 3, 4, 1, 30, tzinfo=UTC)
+        assert rows[old]["tracking_code"].startswith("VOC-2025-")
+        assert rows[old]["first_response_due"] < datetime.now(UTC) < rows[new]["first_response_due"]
+        seoul_today = datetime.now(ZoneInfo("Asia/Seoul")).date()
+        ids = [rows[old]["id"], rows[new]["id"]]
+        days: dict[str, date] = {}
+        for _ in range(300):  # classified, routed, counted by feedback
+            days = {r["id"]: r["day"] for r in await db.fetch(
+                "SELECT case_id::text AS id, day FROM feedback.case_facts WHERE case_id = ANY($1::uuid[])", ids)}
+            if len(days) == 2 and rows[new]["id"] in receipts:
+                break
+            await asyncio.sleep(0.1)
+        assert days == {rows[old]["id"]: date(2025, 3, 4), rows[new]["id"]: seoul_today}
+        assert await db.fetchval("SELECT received_at FROM routing.cases WHERE case_id = $1::uuid",
+                                 rows[old]["id"]) == rows[old]["received_at"]
+        assert rows[new]["id"] in receipts and rows[old]["id"] not in receipts
+    finally:
+        await nc.close()

@@ -40,8 +40,9 @@ Insert = Callable[[tuple], Awaitable[bool]]
 
 async def submit_voc(conn: asyncpg.Connection | asyncpg.Pool, deps: IntakeDeps, outbox: Outbox, body: VocSubmission, *,
                      idempotency_key: str | None, submitted_by: str, case_id: uuid.UUID | None = None,
-                     insert: Insert | None = None) -> Outcome:
+                     insert: Insert | None = None, received_at: datetime | None = None) -> Outcome:
     """`case_id` is given only when it was promised earlier (a live call's alerts already name it).
+    `received_at` is given only by a backfill: when the source system received the VOC (bulk.py).
     `insert` lets the HTTP path group-commit (AcceptBatcher); consumers insert on `conn`,
     inside their own transaction.
 
@@ -49,7 +50,8 @@ async def submit_voc(conn: asyncpg.Connection | asyncpg.Pool, deps: IntakeDeps, 
     looked up, so a new VOC costs one statement."""
     digest = request_hash(body)
     case_id = case_id or uuid.uuid4()
-    received_at = datetime.now(UTC)
+    now = datetime.now(UTC)
+    received_at = received_at or now
     acc = accept(body, case_id=case_id, seq=await deps.tracking.next(conn), received_at=received_at,
                  calendar=deps.calendar, response_days=deps.response_days, pseudonym_key=deps.access_key)
     response = acc.response(access_secret(deps.access_key, case_id))
@@ -58,12 +60,15 @@ async def submit_voc(conn: asyncpg.Connection | asyncpg.Pool, deps: IntakeDeps, 
         message=f"[목소리] 고객님의 소중한 의견이 접수되었습니다. 접수번호 {acc.tracking_code}, "
                 f"답변 예정일 {acc.first_response_due:%Y-%m-%d}.",
         due=acc.first_response_due)
+    # a receipt notice promises an answer date; a backfilled case whose date has passed gets none
+    # (the source system acknowledged it when it came in)
+    events = [acc.event, notice] if acc.first_response_due > now else [acc.event]
     args = (
         case_id, acc.tracking_code, body.channel, body.channel_message_id, idempotency_key,
         digest, acc.masked_text, deps.cipher.encrypt(original_document(body), case_id.bytes), acc.masked_customer,
         body.kind, body.affiliate, body.consent.model_dump(), body.occurred_at, received_at,
         acc.first_response_due, response, submitted_by,
-        *outbox.columns([acc.event, notice]),
+        *outbox.columns(events),
         "접수되었습니다.", {"channel": body.channel, "first_response_due": acc.first_response_due.isoformat()})
     inserted = await insert(args) if insert else await conn.fetchval(repo.ACCEPT_CASE, *args) is not None
     if inserted:
