@@ -75,7 +75,7 @@ class Runtime:
         self.http.add_api_route("/readyz", self._readyz, include_in_schema=False)
         self.metrics.mount(self.http)
         self.http.add_middleware(TraceRequests)
-        self.metrics.on_scrape(self._scrape_outbox)
+        self.metrics.on_scrape("outbox", self._scrape_outbox, self.metrics.outbox_pending)
         self._consumers: dict[str, IdempotentConsumer] = {}
         self._pending: list[tuple[ConsumerSpec, tuple[type[Message], ...], Process, int, object]] = []
         self.pool: asyncpg.Pool | None = None
@@ -297,8 +297,9 @@ class Runtime:
         log.info("%s stopped", self.name)
 
     async def _scrape_outbox(self) -> None:
-        if self.pool is not None:
-            self.metrics.outbox_pending.set(await self.pool.fetchval(self.outbox.COUNT_PENDING))
+        if self.pool is None:
+            raise RuntimeError("not connected to PostgreSQL yet")
+        self.metrics.outbox_pending.set(await self.pool.fetchval(self.outbox.COUNT_PENDING))
 
     async def _healthz(self) -> JSONResponse:
         body = {"status": "alive", "nats_connected": bool(self.nc and self.nc.is_connected),

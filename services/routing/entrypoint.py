@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from services.routing.adapters.repository import CASES_BY_STATUS
 from services.routing.domain.directory import load_directory
+from services.routing.domain.lifecycle import STATUSES
 from services.routing.handlers import events, http
 from services.routing.handlers.sweeper import run_sweeper
 from services.routing.settings import RoutingSettings, parse_team_keys
@@ -35,22 +37,28 @@ def build(settings: RoutingSettings) -> Runtime:
     rt.consume(specs["routing-team-commands"], CASE_COMMANDS, events.on_command(rt.outbox, calendar, from_teams=True))
     sla = rt.metrics.counter("moksori_sla_events_total", "SLA warnings and breaches raised", ("kind",))
     rt.background(lambda stop: run_sweeper(rt.pool, rt.outbox, rt.wake_relay, stop, settings.sweep_every_s, sla))
-    lag = rt.metrics.gauge("moksori_team_queue_pending_cases", "routed cases not yet taken by the team",
-                           ("affiliate", "team"))
-    open_cases = rt.metrics.gauge("moksori_cases_by_status", "routing's cases by status", ("status",))
-    dlq = rt.metrics.gauge("moksori_dlq_messages", "messages in the dead-letter stream")
+    lag = rt.metrics.snapshot("moksori_team_queue_pending_cases", "routed cases not yet taken by the team",
+                              ("affiliate", "team"))
+    open_cases = rt.metrics.snapshot("moksori_cases_by_status", "routing's cases by status", ("status",))
+    dlq = rt.metrics.snapshot("moksori_dlq_messages", "messages in the dead-letter stream")
 
-    async def scrape() -> None:
-        for row in await rt.pool.fetch("SELECT status, count(*) AS n FROM routing.cases GROUP BY status"):
-            open_cases.labels(row["status"]).set(row["n"])
-        if rt.js is not None:
-            for c in team_consumers():
-                info = await rt.js.consumer_info(c.stream, c.durable)
-                affiliate, team = c.filter_subject.split(".")[2:4]
-                lag.labels(affiliate, team).set(info.num_pending + info.num_ack_pending)
-            dlq.set((await rt.js.stream_info("VOC_DLQ")).state.messages)
+    async def count_cases() -> None:
+        rows = await rt.pool.fetch(CASES_BY_STATUS)
+        open_cases.replace({(s,): 0 for s in STATUSES} | {(r["status"],): r["n"] for r in rows})
 
-    rt.metrics.on_scrape(scrape)
+    async def read_queues() -> None:
+        if rt.js is None:
+            raise RuntimeError("not connected to JetStream yet")
+        pending = {}
+        for c in team_consumers():
+            info = await rt.js.consumer_info(c.stream, c.durable)
+            pending[tuple(c.filter_subject.split(".")[2:4])] = info.num_pending + info.num_ack_pending
+        dead = (await rt.js.stream_info("VOC_DLQ")).state.messages
+        lag.replace(pending)
+        dlq.set(dead)
+
+    rt.metrics.on_scrape("routing_cases", count_cases, open_cases)
+    rt.metrics.on_scrape("team_queues", read_queues, lag, dlq)
     return rt
 
 

@@ -93,3 +93,5 @@ async def save(conn: asyncpg.Connection, case_id: UUID, changes: dict, event: Ev
     await conn.execute(f"UPDATE routing.cases SET {', '.join(sets)} WHERE case_id = $1",
                        case_id, *(changes[c] for c in cols))
     await conn.execute(INSERT_LOG, case_id, type(event).__name__, event.model_dump(mode="json"))
+
+CASES_BY_STATUS = "SELECT status, count(*) AS n FROM routing.cases GROUP BY status"  # for /metrics

@@ -25,6 +25,7 @@ from shared.events import (
 )
 
 OPEN = ("routed", "acknowledged", "waiting_info")
+STATUSES = (*OPEN, "resolved")
 
 
 class InvalidTransition(ValueError):
