@@ -405,7 +405,7 @@ def report_daily(
     from shared.bizcal import KST
 
     from services.feedback import report_cli
-    from services.routing.domain.directory import DEFAULT_DIRECTORY, load_directory
+    from shared.directory import DEFAULT_DIRECTORY, load_directory
     from shared.db import connect
 
     try:

@@ -9,7 +9,7 @@ from services.classifier.adapters.lexicon_source import LexiconSource, watch
 from services.classifier.adapters.loader import build_classifier
 from services.classifier.handlers import events, http
 from services.classifier.settings import ClassifierSettings
-from services.routing.domain.directory import load_directory
+from shared.directory import load_directory
 from shared.bus import SERVICE_CONSUMERS
 from shared.config import load_settings
 from shared.events import CallSegmentReceived, CaseReclassified, VocReceived

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from services.feedback.handlers import dashboard, events, http
 from services.feedback.handlers.group_commit import GroupCommit
-from services.routing.domain.directory import load_directory
+from shared.directory import load_directory
 from services.feedback.settings import FeedbackSettings
 from shared.bus import SERVICE_CONSUMERS
 from shared.config import load_settings

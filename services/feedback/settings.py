@@ -5,7 +5,7 @@ from pydantic import Field
 from services.classifier.adapters.model_file import DEFAULT_MODEL
 from services.classifier.domain.lexicon import DEFAULT_LEXICON
 from services.feedback.domain.rewards import DEFAULT_REWARDS
-from services.routing.domain.directory import DEFAULT_DIRECTORY
+from shared.directory import DEFAULT_DIRECTORY
 from shared.config import ServiceSettings
 
 

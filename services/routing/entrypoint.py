@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 
 from services.routing.adapters.repository import CASES_BY_STATUS
-from services.routing.domain.directory import load_directory
+from shared.directory import load_directory
 from services.routing.domain.lifecycle import STATUSES
 from services.routing.handlers import events, http
 from services.routing.handlers.sweeper import run_sweeper

@@ -2,7 +2,7 @@ from pathlib import Path
 
 from pydantic import Field, field_validator
 
-from services.routing.domain.directory import DEFAULT_DIRECTORY
+from shared.directory import DEFAULT_DIRECTORY
 from shared.bizcal import DEFAULT_CALENDAR
 from shared.config import ServiceSettings
 from shared.events import AFFILIATES

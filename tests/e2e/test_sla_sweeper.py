@@ -14,7 +14,7 @@ import nats
 import pytest
 
 from services import devrun
-from services.routing.domain.directory import DEFAULT_DIRECTORY
+from shared.directory import DEFAULT_DIRECTORY
 
 pytestmark = pytest.mark.e2e
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.routing.domain.directory import DEFAULT_DIRECTORY, load_directory
+from shared.directory import DEFAULT_DIRECTORY, load_directory
 from services.routing.handlers.events import on_classified
 from shared.bizcal import DEFAULT_CALENDAR, load_calendar
 from shared.cloudevents import envelope_for

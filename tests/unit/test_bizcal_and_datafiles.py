@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from services.classifier.domain.lexicon import load_lexicon
-from services.routing.domain.directory import load_directory
+from shared.directory import load_directory
 from shared.bizcal import load_calendar
 from shared.datafiles import DataFileError
 

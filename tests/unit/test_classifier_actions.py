@@ -55,7 +55,7 @@ def test_a_cases_alerts_go_to_the_affiliate_routing_assigns_it_to():
     from types import SimpleNamespace
 
     from services.classifier.handlers.events import OnReceived
-    from services.routing.domain.directory import load_directory
+    from shared.directory import load_directory
 
     e = _voc("금감원에 민원 넣겠습니다").model_copy(update={"channel": "web", "product": "card.credit"})
     flagged = Classification(kind="complaint", topic="card_payment", urgency="high", affiliate="bank",

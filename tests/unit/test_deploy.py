@@ -25,7 +25,7 @@ import yaml
 
 from services.classifier.domain.lexicon import load_lexicon
 from services.feedback.domain.rewards import load_rewards
-from services.routing.domain.directory import load_directory
+from shared.directory import load_directory
 from shared.bizcal import load_calendar
 from shared.bus import STREAMS, all_consumers
 from shared.config import ServiceSettings
@@ -498,7 +498,7 @@ def test_operator_data_shipped_to_the_cluster_is_the_repos():
     Operators edit their copies afterwards; the repo's are what the tests and the evaluation report measure."""
     from services.classifier.domain.lexicon import DEFAULT_LEXICON
     from services.feedback.domain.rewards import DEFAULT_REWARDS
-    from services.routing.domain.directory import DEFAULT_DIRECTORY
+    from shared.directory import DEFAULT_DIRECTORY
     from shared.bizcal import DEFAULT_CALENDAR
 
     data = DEPLOY / "base" / "operator-data"

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from services.routing.domain.directory import load_directory
+from shared.directory import load_directory
 from services.routing.domain.lifecycle import CaseState, InvalidTransition, apply, decide
 from services.routing.domain.rules import assign
 from services.routing.domain.sla import deadlines, warn_at

@@ -15,7 +15,7 @@ from services.classifier.adapters import repository as sql
 from services.classifier.domain.alerts import Screening, alerts_for, emotion_alert, screen_segment, turn_reaching
 from services.classifier.domain.classify import Classifier, Item, raise_urgency
 from services.classifier.domain.rules import MODEL_RULE
-from services.routing.domain.rules import choose_affiliate
+from shared.directory import choose_affiliate
 from shared.consumer import Delivery
 from shared.events import (AccountFreezeRequested, AlertRaised, CallSegmentReceived, CardBlockRequested,
                            CaseReclassified, Classification, VocClassified, VocReceived, live_alert_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.routing.domain.directory import Directory
+from shared.directory import Directory, choose_affiliate
 from shared.events import Classification
 from shared.pii import shares_customer  # noqa: F401  (routing's rule, shared with the classifier's action requests)
 
@@ -14,11 +14,6 @@ class Assignment:
     affiliate: str
     team: str
     copy_reason: tuple[str, ...] = ()
-
-
-def choose_affiliate(c: Classification, channel_affiliate: str | None, product_affiliate: str | None = None) -> str:
-    """The channel's explicit affiliate wins, then the product's owner, then the classifier's."""
-    return channel_affiliate or product_affiliate or c.affiliate
 
 
 def choose_team(c: Classification) -> str:

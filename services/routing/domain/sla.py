@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from services.routing.domain.directory import Directory
+from shared.directory import Directory
 from shared.bizcal import BusinessCalendar
 
 

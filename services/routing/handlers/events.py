@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncpg
 
 from services.routing.adapters import repository as repo
-from services.routing.domain.directory import Directory
+from shared.directory import Directory
 from services.routing.domain.lifecycle import InvalidTransition
 from services.routing.domain.rules import assign, shares_customer
 from services.routing.domain.sla import deadlines

@@ -1,4 +1,6 @@
-"""The affiliate directory: operator data, validated on load."""
+"""The group's directory: its affiliates, their products and teams, the SLA rules and the
+denominators of the reports. Operator data, validated on load, read by routing (who gets a
+case, by when), the classifier (whose supervisors hear a live alert) and feedback (환산건수)."""
 
 from __future__ import annotations
 
@@ -8,9 +10,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.datafiles import load_yaml, located
-from shared.events import AFFILIATES, TEAMS, Affiliate, Flag, Team, Urgency
+from shared.events import AFFILIATES, TEAMS, Affiliate, Classification, Flag, Team, Urgency
 
-DEFAULT_DIRECTORY = Path(__file__).resolve().parent.parent / "data" / "directory.yaml"
+DEFAULT_DIRECTORY = Path(__file__).resolve().parent / "data" / "directory.yaml"
 
 
 class _Strict(BaseModel):
@@ -72,3 +74,9 @@ class Directory(_Strict):
 
 def load_directory(path: Path = DEFAULT_DIRECTORY) -> Directory:
     return load_yaml(path, Directory)
+
+
+def choose_affiliate(c: Classification, channel_affiliate: str | None, product_affiliate: str | None = None) -> str:
+    """Whose case it is: the channel's explicit affiliate wins, then the product's owner, then the
+    classifier's. Routing assigns the case by it; the classifier tells that affiliate's supervisors."""
+    return channel_affiliate or product_affiliate or c.affiliate
