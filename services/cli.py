@@ -373,18 +373,42 @@ def pii_eval(
 
 @app.command("nats-auth")
 def nats_auth(out: Annotated[Path, typer.Option(help="nats-server config include to write")],
-              credentials: Annotated[Path, typer.Option(help="where to write the generated passwords (JSON)")]) -> None:
-    """Generate the nats-server authorization block: the services' user and one isolated user per affiliate."""
+              credentials: Annotated[Path, typer.Option(help="where to write the generated passwords (JSON)")],
+              previous: Annotated[Optional[Path], typer.Option(
+                  help="the credentials file of the last run: keep its passwords, but for --rotate")] = None,
+              rotate: Annotated[Optional[list[str]], typer.Option(
+                  help="with --previous: a user whose password changes (services, an affiliate such as card, "
+                       "or an outside system such as ingress-stt); repeatable")] = None) -> None:
+    """Generate the nats-server authorization block: the services' user, one isolated user per
+    affiliate and one per outside system. With --previous, only the --rotate users (and users added
+    since) get new passwords; the others keep theirs and stay connected through the reload."""
     import json
 
-    from shared.natsauth import generate_credentials, server_config
+    from shared.natsauth import generate_credentials, load_credentials, server_config, user_names
 
-    creds = generate_credentials()
+    if rotate and previous is None:
+        raise typer.BadParameter("needs --previous, the credentials whose other passwords are kept",
+                                 param_hint="--rotate")
+    old = {}
+    if previous is not None:
+        try:
+            old = load_credentials(previous)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--previous") from None
+    try:
+        creds = generate_credentials(old, rotate or ())
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--rotate") from None
     out.write_text(server_config(creds))
     credentials.write_text(json.dumps({k: vars(v) for k, v in creds.items()}, indent=2))
     for p in (out, credentials):
         p.chmod(0o600)
+    changed = sorted(k for k in creds if k not in old or old[k] != creds[k])
+    dropped = sorted(old.keys() - user_names().keys())
     console.print(f"wrote {out} (include it in nats-server.conf) and {credentials} (keep secret)")
+    if previous is not None:
+        console.print(f"new passwords: {', '.join(changed) or 'none'}"
+                      + (f"; no longer users: {', '.join(dropped)}" if dropped else ""))
 
 
 report_app = typer.Typer(help="The consumer-protection office's numbers", no_args_is_help=True)

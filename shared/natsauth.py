@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from shared.bus import alert_durable, escalation_durable, team_command_subject, team_durable
 from shared.events import AFFILIATES, CASE_COMMANDS, TEAMS
@@ -78,13 +80,41 @@ class Credentials:
     password: str
 
 
-def generate_credentials() -> dict[str, Credentials]:
-    users = {"services": Credentials(SERVICES_USER, secrets.token_urlsafe(18))}
-    for a in AFFILIATES:
-        users[a] = Credentials(f"team-{a}", secrets.token_urlsafe(18))
-    for name in OUTSIDE_SYSTEMS:
-        users[name] = Credentials(name, secrets.token_urlsafe(18))
-    return users
+def user_names() -> dict[str, str]:
+    """Every user, by the key `moksori nats-auth` names it with, to its NATS user name."""
+    return {"services": SERVICES_USER, **{a: f"team-{a}" for a in AFFILIATES}, **{n: n for n in OUTSIDE_SYSTEMS}}
+
+
+def generate_credentials(previous: dict[str, Credentials] | None = None,
+                         rotate: Iterable[str] = ()) -> dict[str, Credentials]:
+    """A new password for every user; or, given the `previous` credentials, the same passwords but
+    for the users in `rotate` and any user `previous` lacks (an affiliate or outside system added
+    since): one user's password changes without cutting every other system off at once."""
+    names = user_names()
+    rotate = set(rotate)
+    unknown = sorted(rotate - names.keys())
+    if unknown:
+        raise ValueError(f"unknown user(s) {unknown}; the users are {sorted(names)}")
+    previous = previous or {}
+    return {key: previous[key] if key in previous and key not in rotate and previous[key].user == user
+            else Credentials(user, secrets.token_urlsafe(18)) for key, user in names.items()}
+
+
+def load_credentials(path: Path) -> dict[str, Credentials]:
+    """What `moksori nats-auth --credentials` wrote: {"<key>": {"user": ..., "password": ...}, ...}."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: cannot read it as JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected an object of users, as `moksori nats-auth --credentials` writes")
+    out = {}
+    for key, value in data.items():
+        if not (isinstance(value, dict) and value.keys() == {"user", "password"}
+                and all(isinstance(v, str) and v for v in value.values())):
+            raise ValueError(f"{path}: {key!r} must be {{\"user\": ..., \"password\": ...}} with non-empty strings")
+        out[key] = Credentials(value["user"], value["password"])
+    return out
 
 
 def server_config(creds: dict[str, Credentials]) -> str:

@@ -4,6 +4,7 @@ the card team reads its own queue and nothing of the bank's."""
 from __future__ import annotations
 
 import asyncio
+import signal
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -156,3 +157,39 @@ async def test_supervisors_office_and_outside_systems_read_only_what_is_theirs(a
         await stt.jetstream(timeout=1).publish("voc.ingress.voc", b"{}")
     await stt.close()
     await svc.drain()
+
+
+async def test_rotating_one_users_password_leaves_the_other_systems_connected(tmp_path: Path):
+    """`moksori nats-auth --previous … --rotate card`: after the servers reload the config, the card
+    team's old password is refused and its new one works, while the bank team, whose password was
+    kept, stays connected and keeps working through the reload."""
+    # the server's name in the file too, as in the chart's config: a reload refuses a config whose
+    # server_name differs from the running one (here given by the command line's -n)
+    named = "server_name: rot\n"
+    creds = generate_credentials()
+    conf = tmp_path / "auth.conf"
+    conf.write_text(named + server_config(creds))
+    server = NatsServer(tmp_path / "nats", name="rot", extra_args=["-c", str(conf)]).start()
+    errors: list[str] = []
+    try:
+        bank = await connect_as(server, creds, "bank", errors)
+        card = await connect_as(server, creds, "card", errors)
+        rotated = generate_credentials(creds, rotate=["card"])
+        assert rotated["card"].user == "team-card" and rotated["card"].password != creds["card"].password
+        assert {k: v for k, v in rotated.items() if k != "card"} == {k: v for k, v in creds.items() if k != "card"}
+        conf.write_text(named + server_config(rotated))
+        server.proc.send_signal(signal.SIGHUP)  # what the chart's config reloader does when the Secret changes
+        for _ in range(100):
+            if card.is_closed:
+                break
+            await asyncio.sleep(0.05)
+        assert card.is_closed  # the server dropped the connection its old password made
+        await bank.jetstream(timeout=2).account_info()  # a request and its reply, after the reload
+        assert bank.is_connected
+        with pytest.raises(Exception):
+            await connect_as(server, creds, "card", [])
+        card = await connect_as(server, rotated, "card", [])
+        await card.jetstream(timeout=2).account_info()
+        await asyncio.gather(card.close(), bank.close())
+    finally:
+        server.stop()
