@@ -378,13 +378,16 @@ def nats_auth(out: Annotated[Path, typer.Option(help="nats-server config include
                   help="the credentials file of the last run: keep its passwords, but for --rotate")] = None,
               rotate: Annotated[Optional[list[str]], typer.Option(
                   help="with --previous: a user whose password changes (services, an affiliate such as card, "
-                       "or an outside system such as ingress-stt); repeatable")] = None) -> None:
+                       "an outside system such as ingress-stt, or partner:<name>); repeatable")] = None,
+              partner: Annotated[Optional[list[str]], typer.Option(
+                  help="a partner channel system: its user partner-<name> may publish VOCs only on "
+                       "voc.ingress.voc.<name>; repeatable (those in --previous are kept)")] = None) -> None:
     """Generate the nats-server authorization block: the services' user, one isolated user per
-    affiliate and one per outside system. With --previous, only the --rotate users (and users added
-    since) get new passwords; the others keep theirs and stay connected through the reload."""
+    affiliate, per outside system and per partner. With --previous, only the --rotate users (and
+    users added since) get new passwords; the others keep theirs and stay connected through the reload."""
     import json
 
-    from shared.natsauth import generate_credentials, load_credentials, server_config, user_names
+    from shared.natsauth import generate_credentials, load_credentials, server_config
 
     if rotate and previous is None:
         raise typer.BadParameter("needs --previous, the credentials whose other passwords are kept",
@@ -396,15 +399,16 @@ def nats_auth(out: Annotated[Path, typer.Option(help="nats-server config include
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--previous") from None
     try:
-        creds = generate_credentials(old, rotate or ())
+        creds = generate_credentials(old, rotate or (), partner or ())
     except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--rotate") from None
+        raise typer.BadParameter(str(exc), param_hint="--partner" if "partner name" in str(exc) else "--rotate") \
+            from None
     out.write_text(server_config(creds))
     credentials.write_text(json.dumps({k: vars(v) for k, v in creds.items()}, indent=2))
     for p in (out, credentials):
         p.chmod(0o600)
     changed = sorted(k for k in creds if k not in old or old[k] != creds[k])
-    dropped = sorted(old.keys() - user_names().keys())
+    dropped = sorted(old.keys() - creds.keys())
     console.print(f"wrote {out} (include it in nats-server.conf) and {credentials} (keep secret)")
     if previous is not None:
         console.print(f"new passwords: {', '.join(changed) or 'none'}"

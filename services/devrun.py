@@ -21,10 +21,12 @@ from pathlib import Path
 import httpx
 
 from shared.devstack import NatsServer, PostgresServer, bind_failed, free_port, log_size, spawn, stop_process
-from shared.natsauth import Credentials, generate_credentials, server_config, url_with
+from shared.natsauth import Credentials, generate_credentials, load_credentials, server_config, url_with
 from shared.pii_crypto import PiiCipher
 
 SERVICES = ("intake", "classifier", "routing", "feedback")
+# a partner channel system for trying the NATS channel locally (README: "How a channel submits a VOC")
+DEV_PARTNERS = ("easypay",)
 
 
 @dataclass
@@ -96,15 +98,14 @@ def local_nats_auth(var: Path) -> tuple[Path, dict[str, Credentials]]:
     """The embedded server runs with the same per-affiliate isolation as production:
     generated once into var/ (nats-auth.conf for the server, nats-credentials.json for clients)."""
     conf, cred_file = var / "nats-auth.conf", var / "nats-credentials.json"
-    if cred_file.exists() and conf.exists():
-        raw = json.loads(cred_file.read_text())
-        creds = {k: Credentials(**v) for k, v in raw.items()}
-    else:
-        creds = generate_credentials()
+    previous = load_credentials(cred_file) if cred_file.exists() else None
+    # the passwords of an earlier run are kept; users added since (a demo partner) get one
+    creds = generate_credentials(previous, partners=DEV_PARTNERS)
+    if creds != previous or not conf.exists():
         cred_file.write_text(json.dumps({k: vars(v) for k, v in creds.items()}, indent=2))
         cred_file.chmod(0o600)
-        conf.write_text(server_config(creds))
-        conf.chmod(0o600)
+    conf.write_text(server_config(creds))  # written anew: the permissions may have changed since
+    conf.chmod(0o600)
     return conf, creds
 
 

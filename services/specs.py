@@ -24,6 +24,8 @@ PARAMETERS = {
     "team": ", ".join(TEAMS),
     "reason": "regulator, media, legal, abusive, critical, emotion, sla_warning, sla_breach, service_recovery or "
               "dead_letter",
+    "partner": "the partner channel system's name (moksori nats-auth --partner <name>: its NATS user may publish "
+               "only here); the event's ce-source must be that name or start with it and '/'",
     "notice": ", ".join(events.CustomerNoticeRequested.model_fields["notice"].annotation.__args__),
 }
 
@@ -83,7 +85,7 @@ def operations(chans: dict[str, tuple[str, type[Message]]]) -> list[tuple[str, s
 
 CE_HEADERS = {
     "type": "object",
-    "required": ["ce-specversion", "ce-id", "ce-type", "ce-source", "ce-time", "Nats-Msg-Id"],
+    "required": ["ce-specversion", "ce-id", "ce-type", "ce-source", "ce-time"],
     "properties": {
         "ce-specversion": {"const": "1.0"},
         "ce-id": {"type": "string", "description": "unique event id within its ce-source; consumers deduplicate "
@@ -92,8 +94,11 @@ CE_HEADERS = {
         "ce-source": {"type": "string", "examples": ["moksori/intake"]},
         "ce-time": {"type": "string", "format": "date-time"},
         "ce-subject": {"type": "string", "description": "the case id"},
-        "Nats-Msg-Id": {"type": "string", "description": "ce-id for the services' own events, <ce-source>:<ce-id> "
-                                                         "for a channel system's: JetStream drops duplicate publishes"},
+        "Nats-Msg-Id": {"type": "string", "description": "ce-id on the services' own events: JetStream drops a "
+                                                         "duplicate publish. Channel systems leave it out: the "
+                                                         "duplicate window of VOC_INGRESS is shared by every "
+                                                         "publisher, so another could take an id first; intake "
+                                                         "drops a re-published event itself (ce-source + ce-id)"},
     },
 }
 

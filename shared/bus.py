@@ -126,7 +126,13 @@ SERVICE_CONSUMERS: tuple[ConsumerSpec, ...] = (
     ConsumerSpec("VOC_ROUTED", "intake-timeline", "voc.routed.>", "timeline: routed"),
     ConsumerSpec("VOC_CASE", "intake-timeline", "voc.case.>", "timeline: lifecycle"),
     ConsumerSpec("VOC_FEEDBACK", "intake-timeline", "voc.feedback.>", "timeline: surveys and ratings"),
-    ConsumerSpec("VOC_INGRESS", "intake-partner", "voc.ingress.voc", "VOCs from partner channel systems"),
+    ConsumerSpec("VOC_INGRESS", "intake-partner", "voc.ingress.voc.*", "VOCs from partner channel systems, "
+                 "each on its own subject"),
+    # before partners had subjects of their own they shared voc.ingress.voc: this drains what is left
+    # there (only the services' user may still publish on it, shared/natsauth.py); after intake-partner,
+    # whose filter moves off voc.ingress.voc first (a work queue's consumers must not overlap)
+    ConsumerSpec("VOC_INGRESS", "intake-partner-legacy", "voc.ingress.voc", "VOCs published on the shared "
+                 "subject partners used before they had their own"),
     ConsumerSpec("VOC_INGRESS", "intake-calls", "voc.ingress.call.>", "live STT segments and call ends",
                  batch_wait_s=0.01, fill_batches=False),  # live screening is latency-bound: do not wait to fill a batch
     ConsumerSpec("VOC_ALERTS", "intake-call-alerts", "voc.alert.>", "alerts raised during live calls"),

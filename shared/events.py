@@ -153,11 +153,39 @@ class VocSubmission(BaseModel):
         return self
 
 
+PARTNER_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+
+
+def partner_subject(partner: str) -> str:
+    """Where partner channel system `partner` publishes its VOCs (its NATS user may publish only there)."""
+    if not PARTNER_NAME.fullmatch(partner):
+        raise ValueError(f"partner name {partner!r}: use 1-40 lower-case letters, digits and '-', "
+                         f"starting with a letter or digit")
+    return VocSubmitted.SUBJECT.format(partner=partner)
+
+
+def partner_of(subject: str, source: str) -> str:
+    """The partner whose own subject a VocSubmitted came on; its `ce-source` must be that partner's
+    name, or start with it and '/' ("card-pg" or "card-pg/voc"). ValueError otherwise: a partner
+    passing as another, whose event ids it would otherwise use up."""
+    prefix, _, partner = subject.rpartition(".")
+    if prefix != VocSubmitted.SUBJECT.rpartition(".")[0] or not PARTNER_NAME.fullmatch(partner):
+        raise ValueError(f"subject {subject!r} is not a partner's ({VocSubmitted.SUBJECT})")
+    if source != partner and not source.startswith(partner + "/"):
+        raise ValueError(f"ce-source {source!r} is not partner {partner!r}'s (published on {subject}): "
+                         f"it must be {partner!r} or start with '{partner}/'")
+    return partner
+
+
 class VocSubmitted(VocSubmission, Message):
-    """A channel system's VOC, published on NATS instead of POSTed."""
+    """A channel system's VOC, published on NATS instead of POSTed, on the partner's own subject
+    (`partner_subject`), with a `ce-source` of the partner's name (`partner_of`)."""
 
     TYPE: ClassVar[str] = "kr.moksori.ingress.voc_submitted.v1"
-    SUBJECT: ClassVar[str] = "voc.ingress.voc"
+    SUBJECT: ClassVar[str] = "voc.ingress.voc.{partner}"
+
+    def subject(self) -> str:
+        raise TypeError("a VocSubmitted goes on its partner's own subject: partner_subject(name)")
 
 
 CALL_NAMESPACE = UUID("6f0d9a4e-5d1b-4c61-9d0e-6b6f6b736f72")

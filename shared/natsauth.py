@@ -5,7 +5,11 @@ queues and subjects, and one user per outside system with only what that system 
   (its teams' queues on VOC_ROUTED, its supervisors' alerts and escalations; the group user also
   the consumer-protection office's, which see every affiliate), read their info, and publish case
   commands on its own subjects (`voc.cmd.team.<affiliate>.case.*`, see bus.team_command_subject).
-- `ingress-stt` and `ingress-partner` may publish live calls and partner VOCs on `voc.ingress.*`.
+- `ingress-stt` may publish live calls on `voc.ingress.call.*`.
+- each partner channel system (`partner-<name>`, one user per partner) may publish VOCs only on its
+  own subject, `voc.ingress.voc.<name>`; intake takes an event there only from a `ce-source` of that
+  name (`events.partner_of`), so a partner can neither pass as another nor use up another's event
+  ids (which would have its VOCs dropped as duplicates).
 - `card-system` and `bank-system` may fetch the action requests meant for them (card block,
   지급정지); `notices` the customer notices.
 
@@ -27,22 +31,30 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shared.bus import alert_durable, escalation_durable, team_command_subject, team_durable
-from shared.events import AFFILIATES, CASE_COMMANDS, TEAMS
+from shared.events import AFFILIATES, CASE_COMMANDS, TEAMS, partner_subject
 
 SERVICES_USER = "moksori-services"
 # outside systems: what each may publish, and which durable consumers it may read
 OUTSIDE_SYSTEMS: dict[str, tuple[tuple[str, ...], tuple[tuple[str, str], ...]]] = {
     "ingress-stt": (("voc.ingress.call.segment", "voc.ingress.call.ended"), ()),
-    "ingress-partner": (("voc.ingress.voc",), ()),
     "card-system": ((), (("VOC_ACTIONS", "actions-card-system"),)),
     "bank-system": ((), (("VOC_ACTIONS", "actions-bank-system"),)),
     "notices": ((), (("VOC_NOTICES", "notices-delivery"),)),
 }
 
+PARTNER = "partner:"  # a partner's key in the credentials (partner:card-pg); its user is partner-card-pg
+
+
+def partner_key(name: str) -> str:
+    partner_subject(name)  # the name must make a valid subject token
+    return PARTNER + name
 
 
 def inbox_prefix(name: str) -> str:
-    """An affiliate's (card) or an outside system's (ingress-stt) own reply subjects."""
+    """An affiliate's (card), an outside system's (ingress-stt) or a partner's (partner:card-pg) own
+    reply subjects."""
+    if name.startswith(PARTNER):
+        return f"_INBOX_partner-{name.removeprefix(PARTNER)}"
     return f"_INBOX_team_{name}" if name in AFFILIATES else f"_INBOX_{name}"
 
 
@@ -67,7 +79,11 @@ def affiliate_permissions(affiliate: str) -> dict:
 
 
 def outside_permissions(name: str) -> dict:
-    publishes, reads = OUTSIDE_SYSTEMS[name]
+    """An outside system's (ingress-stt) or a partner's (partner:card-pg)."""
+    if name.startswith(PARTNER):
+        publishes, reads = (partner_subject(name.removeprefix(PARTNER)),), ()
+    else:
+        publishes, reads = OUTSIDE_SYSTEMS[name]
     allow = ["$JS.API.INFO", *publishes]
     for stream, durable in reads:
         allow += _reader(stream, durable)
@@ -80,22 +96,24 @@ class Credentials:
     password: str
 
 
-def user_names() -> dict[str, str]:
+def user_names(partners: Iterable[str] = ()) -> dict[str, str]:
     """Every user, by the key `moksori nats-auth` names it with, to its NATS user name."""
-    return {"services": SERVICES_USER, **{a: f"team-{a}" for a in AFFILIATES}, **{n: n for n in OUTSIDE_SYSTEMS}}
+    return {"services": SERVICES_USER, **{a: f"team-{a}" for a in AFFILIATES}, **{n: n for n in OUTSIDE_SYSTEMS},
+            **{partner_key(p): f"partner-{p}" for p in sorted(set(partners))}}
 
 
-def generate_credentials(previous: dict[str, Credentials] | None = None,
-                         rotate: Iterable[str] = ()) -> dict[str, Credentials]:
+def generate_credentials(previous: dict[str, Credentials] | None = None, rotate: Iterable[str] = (),
+                         partners: Iterable[str] = ()) -> dict[str, Credentials]:
     """A new password for every user; or, given the `previous` credentials, the same passwords but
-    for the users in `rotate` and any user `previous` lacks (an affiliate or outside system added
-    since): one user's password changes without cutting every other system off at once."""
-    names = user_names()
+    for the users in `rotate` and any user `previous` lacks (an affiliate, outside system or partner
+    added since): one user's password changes without cutting every other system off at once.
+    The partners are `partners` and those `previous` has."""
+    previous = previous or {}
+    names = user_names([*partners, *(k.removeprefix(PARTNER) for k in previous if k.startswith(PARTNER))])
     rotate = set(rotate)
     unknown = sorted(rotate - names.keys())
     if unknown:
         raise ValueError(f"unknown user(s) {unknown}; the users are {sorted(names)}")
-    previous = previous or {}
     return {key: previous[key] if key in previous and key not in rotate and previous[key].user == user
             else Credentials(user, secrets.token_urlsafe(18)) for key, user in names.items()}
 
@@ -123,7 +141,7 @@ def server_config(creds: dict[str, Credentials]) -> str:
               "permissions": {"publish": {"allow": [">"]}, "subscribe": {"allow": [">"]}}}]
     for a in AFFILIATES:
         users.append({"user": creds[a].user, "password": creds[a].password, "permissions": affiliate_permissions(a)})
-    for name in OUTSIDE_SYSTEMS:
+    for name in [*OUTSIDE_SYSTEMS, *sorted(k for k in creds if k.startswith(PARTNER))]:
         users.append({"user": creds[name].user, "password": creds[name].password,
                       "permissions": outside_permissions(name)})
     return "authorization " + json.dumps({"users": users}, indent=2) + "\n"

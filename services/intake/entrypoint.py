@@ -51,6 +51,8 @@ def build(settings: IntakeSettings) -> Runtime:
             rt.consume(spec, TIMELINE_EVENTS, events.on_case_event)
         elif spec.durable == "intake-partner":
             rt.consume(spec, (VocSubmitted,), events.on_partner_voc(deps, rt.outbox))
+        elif spec.durable == "intake-partner-legacy":
+            rt.consume(spec, (VocSubmitted,), events.on_partner_voc(deps, rt.outbox, own_subjects=False))
         elif spec.durable == "intake-calls":
             rt.consume(spec, (SttSegment, CallEnded), calls.on_call_ingress(deps, rt.outbox, rt.publish_now), redact=events.redact_speech)
         elif spec.durable == "intake-call-alerts":

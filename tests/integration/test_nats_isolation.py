@@ -16,8 +16,8 @@ from nats.js import api
 from shared.bus import ensure_topology
 from shared.cloudevents import encode, envelope_for
 from shared.devstack import NatsServer
-from shared.events import CaseRouted
-from shared.natsauth import generate_credentials, inbox_prefix, server_config, url_with
+from shared.events import CaseRouted, partner_subject
+from shared.natsauth import generate_credentials, inbox_prefix, partner_key, server_config, url_with
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +31,7 @@ def routed(affiliate: str) -> CaseRouted:
 
 @pytest.fixture
 async def authed(tmp_path: Path):
-    creds = generate_credentials()
+    creds = generate_credentials(partners=["easypay", "shopmall"])
     conf = tmp_path / "auth.conf"
     conf.write_text(server_config(creds))
     server = NatsServer(tmp_path / "nats", name="iso", extra_args=["-c", str(conf)]).start()
@@ -154,9 +154,20 @@ async def test_supervisors_office_and_outside_systems_read_only_what_is_theirs(a
     stt = await connect_as(server, creds, "ingress-stt", [])
     assert (await stt.jetstream(timeout=2).publish("voc.ingress.call.segment", b"{}")).stream == "VOC_INGRESS"
     with pytest.raises(Exception):
-        await stt.jetstream(timeout=1).publish("voc.ingress.voc", b"{}")
+        await stt.jetstream(timeout=1).publish(partner_subject("easypay"), b"{}")
     await stt.close()
     await svc.drain()
+
+
+async def test_a_partner_publishes_only_on_its_own_subject(authed):
+    server, creds = authed
+    easypay = await connect_as(server, creds, partner_key("easypay"), [])
+    js = easypay.jetstream(timeout=1)
+    assert (await js.publish("voc.ingress.voc.easypay", b"{}")).stream == "VOC_INGRESS"
+    for other in ("voc.ingress.voc.shopmall", "voc.ingress.voc", "voc.ingress.call.segment", "voc.received"):
+        with pytest.raises(Exception):  # another partner's, the old shared one, the STT system's, the services'
+            await js.publish(other, b"{}")
+    await easypay.close()
 
 
 async def test_rotating_one_users_password_leaves_the_other_systems_connected(tmp_path: Path):

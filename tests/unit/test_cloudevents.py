@@ -77,3 +77,22 @@ def test_decode_refuses_types_the_consumer_does_not_take():
     _, body, headers = encode(SAMPLES[0], env)
     with pytest.raises(MalformedMessage, match="not accepted here"):
         decode(headers, body, expect=(CaseResolved,))
+
+
+def test_a_partner_event_must_carry_the_ce_source_of_the_subjects_partner():
+    from shared.events import partner_of, partner_subject
+
+    assert partner_subject("easypay") == "voc.ingress.voc.easypay"
+    assert partner_of("voc.ingress.voc.easypay", "easypay") == "easypay"
+    assert partner_of("voc.ingress.voc.easypay", "easypay/app") == "easypay"
+    for subject, source, message in [
+        ("voc.ingress.voc.easypay", "shopmall", "ce-source 'shopmall' is not partner 'easypay'"),
+        ("voc.ingress.voc.easypay", "easypayx", "ce-source 'easypayx' is not partner 'easypay'"),
+        ("voc.ingress.voc", "easypay", "is not a partner's"),
+        ("voc.ingress.call.segment", "easypay", "is not a partner's"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            partner_of(subject, source)
+    for bad in ("", "Easy", "a.b", "a*", "-x", "x" * 41):
+        with pytest.raises(ValueError, match="partner name"):
+            partner_subject(bad)

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from services.cli import app
-from shared.natsauth import Credentials, generate_credentials, load_credentials, user_names
+from shared.natsauth import Credentials, generate_credentials, load_credentials, server_config, user_names
 
 
 def run(*args: str):
@@ -66,3 +66,25 @@ def test_bad_arguments_are_refused_with_what_is_wrong(tmp_path, args, message):
     assert result.exit_code == 2
     assert message in said(result.output), result.output
     assert not (tmp_path / "a.conf").exists()
+
+
+def test_each_partner_has_a_user_that_may_publish_only_on_its_own_subject():
+    creds = generate_credentials(partners=["easypay", "shopmall"])
+    assert creds["partner:easypay"].user == "partner-easypay"
+    users = {u["user"]: u["permissions"] for u in json.loads(server_config(creds).removeprefix("authorization "))["users"]}
+    assert users["partner-easypay"]["publish"]["allow"] == ["$JS.API.INFO", "voc.ingress.voc.easypay"]
+    assert users["partner-easypay"]["subscribe"]["allow"] == ["_INBOX_partner-easypay.>"]
+    assert not [u for u, perms in users.items() if "voc.ingress.voc" in perms["publish"]["allow"]]  # the old shared one
+    kept = generate_credentials(creds, rotate=["partner:shopmall"])  # partners in --previous stay
+    assert kept["partner:easypay"] == creds["partner:easypay"] and kept["partner:shopmall"] != creds["partner:shopmall"]
+    with pytest.raises(ValueError, match="partner name 'Easy.Pay'"):
+        generate_credentials(partners=["Easy.Pay"])
+
+
+def test_a_partner_is_added_without_changing_anyone_elses_password(tmp_path):
+    conf, creds, creds2 = tmp_path / "auth.conf", tmp_path / "c1.json", tmp_path / "c2.json"
+    assert run("--out", str(conf), "--credentials", str(creds)).exit_code == 0
+    result = run("--out", str(conf), "--credentials", str(creds2), "--previous", str(creds), "--partner", "easypay")
+    assert result.exit_code == 0, result.output
+    assert "new passwords: partner:easypay" in said(result.output)
+    assert run("--out", str(conf), "--credentials", str(creds), "--partner", "a b").exit_code == 2

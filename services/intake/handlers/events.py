@@ -9,7 +9,7 @@ from services.intake.adapters import repository as repo
 from services.intake.domain.timeline import entry_for, timeline_writes
 from services.intake.handlers.submit import IntakeDeps, submit_voc
 from shared.consumer import Delivery, Process, Unprocessable
-from shared.events import VocSubmitted
+from shared.events import VocSubmitted, partner_of
 from shared.outbox import Outbox
 from shared.pii import mask_payload, mask_speech
 
@@ -43,12 +43,19 @@ on_case_event.bulk = _bulk_case_events  # type: ignore[attr-defined]
 on_case_event.idempotent = _idempotent  # type: ignore[attr-defined]
 
 
-def on_partner_voc(deps: IntakeDeps, outbox: Outbox) -> Process:
+def on_partner_voc(deps: IntakeDeps, outbox: Outbox, *, own_subjects: bool = True) -> Process:
     """The partner's ce-source + ce-id is the idempotency key: a re-published event is the same VOC.
-    Its message id is kept under its source too: two partners' ids may be the same string."""
+    Its message id is kept under its source too: two partners' ids may be the same string.
+    On partners' own subjects (`own_subjects`), an event whose ce-source is not the subject's
+    partner is refused (dead-lettered with the reason): its ids are not its to use."""
 
     async def process(conn: asyncpg.Connection, d: Delivery) -> None:
         msg: VocSubmitted = d.msg  # type: ignore[assignment]
+        if own_subjects:
+            try:
+                partner_of(d.raw.subject, d.env.source)
+            except ValueError as exc:
+                raise Unprocessable(str(exc)) from None
         body = msg.model_copy(update={"channel_message_id": f"{d.env.source}:{msg.channel_message_id or d.env.id}"})
         outcome = await submit_voc(conn, deps, outbox, body, idempotency_key=f"{d.env.source}:{d.env.id}",
                                    submitted_by=f"nats:{d.env.source}")
