@@ -142,7 +142,9 @@ async def status(ref: str, request: Request, key: Annotated[ApiKey | None, Depen
     (role `read`) for the cases it submitted itself (under the same key name: a rotated key keeps
     its name). Channels are shared by the group's affiliates, so a channel alone is no scope."""
     rt = runtime_of(request)
-    async with rt.pool.acquire() as conn:
+    # the case and its timeline from one snapshot: read apart, a batch of events committed between
+    # the two reads showed its entries in the timeline but the status from before them
+    async with rt.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
         row = await conn.fetchrow(repo.GET_CASE, *repo.ref_args(ref))
         allowed = row is not None and (
             secret_matches(request.app.state.intake.access_key, row["id"], x_case_secret)
