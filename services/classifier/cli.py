@@ -105,6 +105,13 @@ def train(
     from shared.datafiles import DataFileError
 
     try:
+        import sklearn  # noqa: F401
+    except ImportError:
+        console.print("[red]error:[/] training needs scikit-learn, which the service image leaves out: "
+                      "pip install 'moksori\\[train]' (the development venv has it)")
+        raise typer.Exit(2) from None
+
+    try:
         examples = build(corpus_dir).train + (read_jsonl(corrections) if corrections else [])
     except (DataFileError, OSError) as exc:
         console.print(f"[red]error:[/] {exc}")
