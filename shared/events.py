@@ -156,11 +156,18 @@ class VocSubmission(BaseModel):
 PARTNER_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 
 
+# sources whose keys intake or the consumers write without a partner's name in front: a partner called
+# so would share their key space (bulk import's import:<hash>, the services' moksori/<service> ids)
+RESERVED_PARTNERS = frozenset({"import", "moksori", "nats", "http", "replay", "dlq"})
+
+
 def partner_subject(partner: str) -> str:
     """Where partner channel system `partner` publishes its VOCs (its NATS user may publish only there)."""
     if not PARTNER_NAME.fullmatch(partner):
         raise ValueError(f"partner name {partner!r}: use 1-40 lower-case letters, digits and '-', "
                          f"starting with a letter or digit")
+    if partner in RESERVED_PARTNERS:
+        raise ValueError(f"partner name {partner!r} is reserved; reserved: {sorted(RESERVED_PARTNERS)}")
     return VocSubmitted.SUBJECT.format(partner=partner)
 
 
@@ -169,7 +176,8 @@ def partner_of(subject: str, source: str) -> str:
     name, or start with it and '/' ("card-pg" or "card-pg/voc"). ValueError otherwise: a partner
     passing as another, whose event ids it would otherwise use up."""
     prefix, _, partner = subject.rpartition(".")
-    if prefix != VocSubmitted.SUBJECT.rpartition(".")[0] or not PARTNER_NAME.fullmatch(partner):
+    if prefix != VocSubmitted.SUBJECT.rpartition(".")[0] or not PARTNER_NAME.fullmatch(partner) \
+            or partner in RESERVED_PARTNERS:
         raise ValueError(f"subject {subject!r} is not a partner's ({VocSubmitted.SUBJECT})")
     if source != partner and not source.startswith(partner + "/"):
         raise ValueError(f"ce-source {source!r} is not partner {partner!r}'s (published on {subject}): "
@@ -260,6 +268,11 @@ class Classification(BaseModel):
     notes: tuple[str, ...] = Field((), description="why confidence is low, e.g. empty or non-Korean text")
 
 
+BACKFILL = ("history being filed: a VOC another system received earlier, brought in by a bulk import after its "
+            "answer date had passed. It is classified, routed and counted on the day it was received, but raises no "
+            "alerts or action requests, and no SLA warnings or breaches for deadlines already past when it is routed")
+
+
 class VocReceived(Event):
     TYPE: ClassVar[str] = "kr.moksori.voc.received.v1"
     SUBJECT: ClassVar[str] = "voc.received"
@@ -281,6 +294,7 @@ class VocReceived(Event):
     attachments: tuple[Attachment, ...] = ()
     origin: Origin = "direct"
     product: str | None = None
+    backfill: bool = Field(default=False, description=BACKFILL)
 
     def classification_text(self) -> str:
         """What the classifier reads: the subject, the text, and the customer's own turns."""
@@ -302,6 +316,7 @@ class VocClassified(Event):
     model_version: str
     origin: Origin = "direct"
     product: str | None = None
+    backfill: bool = Field(default=False, description=BACKFILL)
     customer_ref: str | None = Field(default=None, description="masked; routing drops it across affiliates "
                                                                 "without the customer's consent")
 

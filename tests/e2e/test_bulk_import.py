@@ -66,19 +66,25 @@ async def test_a_backfilled_row_is_received_when_its_source_system_received_it(s
     path.write_text("\n".join(json.dumps(row, ensure_ascii=False) for row in [
         {"channel": "branch", "staff_id": "S20731", "affiliate": "bank", "channel_message_id": old,
          "occurred_at": "2025-03-04T10:30:00+09:00", "kind": "complaint",
-         "text": "고객 내점하여 정기예금 만기 해지금 입금 지연 항의. 3일째 입금 안 됨. 담당자 회신 요청."},
+         "text": "고객 내점. 카드 분실 후 모르는 결제 3건 발생, 금감원에 민원 넣겠다고 함. 카드 정지 및 회신 요청."},
         {"channel": "app", "affiliate": "card", "channel_message_id": new,
          "text": "카드 결제일 변경 메뉴가 어디있는지 모르겠어요ㅠ 앱에서 못 찾겠음"},
         {"channel": "web", "affiliate": "securities", "channel_message_id": later,
          "occurred_at": "2099-01-05T09:00:00+09:00", "text": "해외주식 주문 체결 알림이 안 와요"},
     ]) + "\n", encoding="utf-8")
     receipts: set[str] = set()
+    alarms: list[tuple[str, str]] = []  # (subject, case id) of alerts and action requests
     nc = await nats.connect(system.nats_url)
 
     async def on_receipt(msg) -> None:
         receipts.add(json.loads(msg.data)["case_id"])
 
+    async def on_alarm(msg) -> None:
+        alarms.append((msg.subject, json.loads(msg.data).get("case_id")))
+
     await nc.subscribe("voc.notice.receipt", cb=on_receipt)
+    await nc.subscribe("voc.alert.>", cb=on_alarm)
+    await nc.subscribe("voc.action.>", cb=on_alarm)
     try:
         code, out, errors = run_import(system, path, tmp_path)
         assert code == 1, out
@@ -101,8 +107,18 @@ async def test_a_backfilled_row_is_received_when_its_source_system_received_it(s
                 break
             await asyncio.sleep(0.1)
         assert days == {rows[old]["id"]: date(2025, 3, 4), rows[new]["id"]: seoul_today}
-        assert await db.fetchval("SELECT received_at FROM routing.cases WHERE case_id = $1::uuid",
-                                 rows[old]["id"]) == rows[old]["received_at"]
+        routed = await db.fetchrow("SELECT received_at, ack_due, resolve_due, warn_at, warned_at, breached_at, "
+                                   "ack_breached_at FROM routing.cases WHERE case_id = $1::uuid", rows[old]["id"])
+        assert routed["received_at"] == rows[old]["received_at"]
+        # history being filed: its deadlines, long past, are marked passed at their own time, so the
+        # sweeper raises no warning or breach for them; and no alert or card block for what it says
+        assert (routed["warned_at"], routed["breached_at"], routed["ack_breached_at"]) == (
+            routed["warn_at"], routed["resolve_due"], routed["ack_due"])
+        classified = await db.fetchrow("SELECT urgency, flags FROM classifier.classifications WHERE case_id = $1::uuid",
+                                       rows[old]["id"])
+        assert classified["urgency"] == "critical" and "regulator" in classified["flags"]  # it would have alarmed
+        await asyncio.sleep(1)
+        assert rows[old]["id"] not in {case for _, case in alarms}, alarms
         assert rows[new]["id"] in receipts and rows[old]["id"] not in receipts
     finally:
         await nc.close()

@@ -93,6 +93,8 @@ def test_a_partner_event_must_carry_the_ce_source_of_the_subjects_partner():
     ]:
         with pytest.raises(ValueError, match=message):
             partner_of(subject, source)
-    for bad in ("", "Easy", "a.b", "a*", "-x", "x" * 41):
+    for bad in ("", "Easy", "a.b", "a*", "-x", "x" * 41, "import", "moksori"):
         with pytest.raises(ValueError, match="partner name"):
             partner_subject(bad)
+    with pytest.raises(ValueError, match="is not a partner's"):  # import:<hash> is bulk import's key space
+        partner_of("voc.ingress.voc.import", "import")

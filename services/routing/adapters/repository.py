@@ -16,21 +16,28 @@ from shared.events import Event
 ROUTE_CASES = """
 WITH c AS (
     INSERT INTO routing.cases (case_id, tracking_code, channel, affiliate, team, kind, topic, urgency, flags,
-        copied_to_cpo, status, received_at, ack_due, resolve_due, origin, warn_fraction, warn_at)
+        copied_to_cpo, status, received_at, ack_due, resolve_due, origin, warn_fraction, warn_at,
+        warned_at, breached_at, ack_breached_at)
     SELECT r.case_id, r.tracking_code, r.channel, r.affiliate, r.team, r.kind, r.topic, r.urgency,
            string_to_array(r.flags, ','), r.copied, 'routed', r.received_at, r.ack_due, r.resolve_due, r.origin,
-           r.warn_fraction, r.received_at + (r.resolve_due - r.received_at) * r.warn_fraction
+           r.warn_fraction, w.warn_at,
+           -- a backfilled case (VocReceived.backfill): deadlines already past when it is routed are marked
+           -- as passed, at their own time, so the sweeper raises no warning or breach for them
+           CASE WHEN r.backfill AND w.warn_at <= now() THEN w.warn_at END,
+           CASE WHEN r.backfill AND r.resolve_due <= now() THEN r.resolve_due END,
+           CASE WHEN r.backfill AND r.ack_due <= now() THEN r.ack_due END
     FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
                 $9::text[], $10::boolean[], $11::timestamptz[], $12::timestamptz[], $13::timestamptz[], $14::text[],
-                $15::real[])
+                $15::real[], $16::boolean[])
          AS r (case_id, tracking_code, channel, affiliate, team, kind, topic, urgency, flags, copied, received_at,
-               ack_due, resolve_due, origin, warn_fraction)
+               ack_due, resolve_due, origin, warn_fraction, backfill),
+         LATERAL (SELECT r.received_at + (r.resolve_due - r.received_at) * r.warn_fraction AS warn_at) w
     ON CONFLICT (case_id) DO NOTHING
     RETURNING case_id
 )
 INSERT INTO routing.outbox (event_id, subject, headers, body)
 SELECT e.event_id, e.subject, e.headers::jsonb, e.body
-FROM unnest($16::uuid[], $17::text[], $18::text[], $19::text[], $20::bytea[]) WITH ORDINALITY
+FROM unnest($17::uuid[], $18::text[], $19::text[], $20::text[], $21::bytea[]) WITH ORDINALITY
      AS e (case_id, event_id, subject, headers, body, n)
 JOIN c USING (case_id)
 ORDER BY e.n"""
