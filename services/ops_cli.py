@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -302,18 +303,20 @@ def dlq_list(
 
 def _replay_headers(dl: DeadLetter) -> dict[str, str]:
     """The original headers without the dead-letter annotations and JetStream controls, with a fresh
-    Nats-Msg-Id: the original one is inside the duplicate window of a recent event, and it is
-    `replay:<dlq seq>` so a replay repeated after a lost delete is itself deduplicated."""
+    Nats-Msg-Id: the original one is inside the duplicate window of a recent event. It is
+    `replay:<dlq seq>:<digest of the body>`, so a replay repeated after a lost delete is itself
+    deduplicated, and no other publisher to the same stream (a partner on VOC_INGRESS, whose
+    duplicate window they share) can take the id first by guessing the DLQ sequence."""
     headers = {k: v for k, v in dl.headers.items()
                if not k.lower().startswith(("moksori-dlq-", "nats-"))}
-    headers["Nats-Msg-Id"] = f"replay:{dl.seq}"
+    headers["Nats-Msg-Id"] = f"replay:{dl.seq}:{hashlib.sha256(dl.data).hexdigest()[:24]}"
     return headers
 
 
 REPLAY_HELP = "\n\n".join((
     "Republish dead letters to their original subject, then delete them from VOC_DLQ.",
     "Choose them with --seq (repeatable), --consumer or --all. Each goes back with its original headers "
-    "(minus the moksori-dlq-* ones) and a new Nats-Msg-Id, replay:<seq>, so JetStream's duplicate window "
+    "(minus the moksori-dlq-* ones) and a new Nats-Msg-Id, replay:<seq>:<body digest>, so JetStream's duplicate window "
     "does not drop it; it is deleted from VOC_DLQ only once the publish is acked.",
     "Every consumer on the original subject sees the replay, not only the one that dead-lettered it. "
     "The services' consumers are idempotent on ce-id, so those that already processed the event ack it with "

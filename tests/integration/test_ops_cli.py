@@ -9,6 +9,7 @@ asyncio.run, which cannot nest in the test's event loop.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import sys
@@ -148,7 +149,8 @@ async def test_dlq_replay_republishes_to_the_original_subject_and_removes_it(js,
     assert replayed.subject == "voc.case.resolved"
     assert replayed.data == mask_payload(body)  # a dead letter is kept masked; so is its replay
     assert b"5678" not in replayed.data
-    assert replayed.headers["Nats-Msg-Id"] == f"replay:{seq}"
+    # not guessable from the DLQ sequence alone: another publisher to the stream cannot take it first
+    assert replayed.headers["Nats-Msg-Id"] == f"replay:{seq}:{hashlib.sha256(replayed.data).hexdigest()[:24]}"
     assert replayed.headers["ce-id"] == headers["ce-id"]
     assert replayed.headers["ce-subject"] == str(event.case_id)
     assert not [k for k in replayed.headers if k.lower().startswith("moksori-dlq-")]
