@@ -124,6 +124,9 @@ class IdempotentConsumer:
         # and may tell the messages whose effect is idempotent by itself (intake stores a call
         # segment under its call and seq, once): they are processed without an inbox row
         self.idempotent: Callable[[Delivery], bool] | None = getattr(process, "idempotent", None)
+        # and may refuse a well-formed message that is not its sender's to send (a partner passing as
+        # another): the reason, and it is dead-lettered at once, never processed nor retried
+        self.refuse: Callable[[Delivery], str | None] | None = getattr(process, "refuse", None)
         self.name = f"{spec.stream}:{spec.durable}"
         self.schema = schema
         self.CLAIM = (f"INSERT INTO {schema}.inbox (consumer, event_id) VALUES ($1, $2) "
@@ -158,7 +161,12 @@ class IdempotentConsumer:
             except MalformedMessage as exc:
                 await self.dead_letter(raw, f"malformed: {exc}")
                 continue
-            good.append(Delivery(env, msg, raw))
+            d = Delivery(env, msg, raw)
+            reason = self.refuse(d) if self.refuse else None
+            if reason:  # before any transaction: one refused event does not roll back its batch
+                await self.dead_letter(raw, f"refused: {reason}")
+                continue
+            good.append(d)
         quiet: list[Delivery] = []
         if self.no_effect and good:
             quiet, good = self._split_quiet(good)

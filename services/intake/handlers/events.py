@@ -51,17 +51,21 @@ def on_partner_voc(deps: IntakeDeps, outbox: Outbox, *, own_subjects: bool = Tru
 
     async def process(conn: asyncpg.Connection, d: Delivery) -> None:
         msg: VocSubmitted = d.msg  # type: ignore[assignment]
-        if own_subjects:
-            try:
-                partner_of(d.raw.subject, d.env.source)
-            except ValueError as exc:
-                raise Unprocessable(str(exc)) from None
         body = msg.model_copy(update={"channel_message_id": f"{d.env.source}:{msg.channel_message_id or d.env.id}"})
         outcome = await submit_voc(conn, deps, outbox, body, idempotency_key=f"{d.env.source}:{d.env.id}",
                                    submitted_by=f"nats:{d.env.source}")
         if outcome.status == "conflict":
             raise Unprocessable(f"{d.env.source} reused event id {d.env.id} for a different VOC")
 
+    def refuse(d: Delivery) -> str | None:
+        try:
+            partner_of(d.raw.subject, d.env.source)
+        except ValueError as exc:
+            return str(exc)
+        return None
+
+    if own_subjects:
+        process.refuse = refuse  # type: ignore[attr-defined]
     return process
 
 
