@@ -387,6 +387,7 @@ def nats_auth(out: Annotated[Path, typer.Option(help="nats-server config include
     users added since) get new passwords; the others keep theirs and stay connected through the reload."""
     import json
 
+    from shared.events import partner_subject
     from shared.natsauth import generate_credentials, load_credentials, server_config
 
     if rotate and previous is None:
@@ -398,11 +399,15 @@ def nats_auth(out: Annotated[Path, typer.Option(help="nats-server config include
             old = load_credentials(previous)
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--previous") from None
+    for name in partner or ():
+        try:
+            partner_subject(name)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--partner") from None
     try:
         creds = generate_credentials(old, rotate or (), partner or ())
     except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--partner" if "partner name" in str(exc) else "--rotate") \
-            from None
+        raise typer.BadParameter(str(exc), param_hint="--rotate") from None
     out.write_text(server_config(creds))
     credentials.write_text(json.dumps({k: vars(v) for k, v in creds.items()}, indent=2))
     for p in (out, credentials):

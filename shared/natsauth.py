@@ -131,6 +131,11 @@ def load_credentials(path: Path) -> dict[str, Credentials]:
         if not (isinstance(value, dict) and value.keys() == {"user", "password"}
                 and all(isinstance(v, str) and v for v in value.values())):
             raise ValueError(f"{path}: {key!r} must be {{\"user\": ..., \"password\": ...}} with non-empty strings")
+        if key.startswith(PARTNER):
+            try:
+                partner_key(key.removeprefix(PARTNER))
+            except ValueError as exc:
+                raise ValueError(f"{path}: {exc}") from None
         out[key] = Credentials(value["user"], value["password"])
     return out
 
