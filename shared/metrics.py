@@ -75,9 +75,6 @@ class Metrics:
         self.duplicates = Counter("moksori_duplicate_events_total", "redelivered events skipped by the inbox",
                                   ["consumer"], registry=self.registry)
 
-    def gauge(self, name: str, doc: str, labels: tuple[str, ...] = ()) -> Gauge:
-        return Gauge(name, doc, list(labels), registry=self.registry)
-
     def snapshot(self, name: str, doc: str, labels: tuple[str, ...] = ()) -> Snapshot:
         gauge = Snapshot(name, doc, labels)
         self.registry.register(gauge)

@@ -6,7 +6,6 @@ import logging
 from pathlib import Path
 
 from services.routing.adapters.repository import CASES_BY_STATUS
-from shared.directory import load_directory
 from services.routing.domain.lifecycle import STATUSES
 from services.routing.handlers import events, http
 from services.routing.handlers.sweeper import run_sweeper
@@ -14,6 +13,7 @@ from services.routing.settings import RoutingSettings, parse_team_keys
 from shared.bizcal import load_calendar, warn_if_incomplete
 from shared.bus import SERVICE_CONSUMERS, team_consumers
 from shared.config import load_settings
+from shared.directory import load_directory
 from shared.events import CASE_COMMANDS, VocClassified
 from shared.runtime import Runtime
 from shared.telemetry import setup_logging, setup_tracing

@@ -55,15 +55,16 @@ async def submit_voc(conn: asyncpg.Connection | asyncpg.Pool, deps: IntakeDeps, 
     acc = accept(body, case_id=case_id, seq=await deps.tracking.next(conn), received_at=received_at,
                  calendar=deps.calendar, response_days=deps.response_days, pseudonym_key=deps.access_key)
     response = acc.response(access_secret(deps.access_key, case_id))
-    notice = CustomerNoticeRequested(
-        case_id=case_id, notice="receipt", tracking_code=acc.tracking_code, channel=body.channel,
-        message=f"[목소리] 고객님의 소중한 의견이 접수되었습니다. 접수번호 {acc.tracking_code}, "
-                f"답변 예정일 {acc.first_response_due:%Y-%m-%d}.",
-        due=acc.first_response_due)
     # a receipt notice promises an answer date; a backfilled case whose date has passed is history being
     # filed: no notice (the source system acknowledged it when it came in), and no alarms downstream
-    live = acc.first_response_due > now
-    events = [acc.event, notice] if live else [acc.event.model_copy(update={"backfill": True})]
+    if acc.first_response_due > now:
+        events = [acc.event, CustomerNoticeRequested(
+            case_id=case_id, notice="receipt", tracking_code=acc.tracking_code, channel=body.channel,
+            message=f"[목소리] 고객님의 소중한 의견이 접수되었습니다. 접수번호 {acc.tracking_code}, "
+                    f"답변 예정일 {acc.first_response_due:%Y-%m-%d}.",
+            due=acc.first_response_due)]
+    else:
+        events = [acc.event.model_copy(update={"backfill": True})]
     args = (
         case_id, acc.tracking_code, body.channel, body.channel_message_id, idempotency_key,
         digest, acc.masked_text, deps.cipher.encrypt(original_document(body), case_id.bytes), acc.masked_customer,
