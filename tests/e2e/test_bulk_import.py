@@ -85,6 +85,9 @@ async def test_a_backfilled_row_is_received_when_its_source_system_received_it(s
     await nc.subscribe("voc.notice.receipt", cb=on_receipt)
     await nc.subscribe("voc.alert.>", cb=on_alarm)
     await nc.subscribe("voc.action.>", cb=on_alarm)
+    # the subscriptions reach the server before the import: run_import blocks the event loop, and the
+    # running intake may publish what it committed before nats-py would have sent them
+    await nc.flush()
     try:
         code, out, errors = run_import(system, path, tmp_path)
         assert code == 1, out
