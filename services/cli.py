@@ -300,7 +300,7 @@ def import_file(
                         continue
                     try:
                         body = bulk.parse_row(data)
-                        received_at = bulk.received_at(body, datetime.now(UTC))
+                        received_at = bulk.received_at(body, datetime.now(UTC), deps.calendar)
                     except Exception as exc:
                         result.errors.append((line_no, bulk.describe(exc)))
                         continue

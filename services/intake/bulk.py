@@ -23,6 +23,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from shared.bizcal import BusinessCalendar
 from shared.cloudevents import describe_validation_error
 from shared.events import VocSubmission
 
@@ -81,13 +82,21 @@ def parse_row(data: dict) -> VocSubmission:
 CLOCK_SKEW = timedelta(minutes=5)  # a source system's clock may run a little ahead of ours
 
 
-def received_at(body: VocSubmission, now: datetime) -> datetime | None:
+def received_at(body: VocSubmission, now: datetime, calendar: BusinessCalendar) -> datetime | None:
     """When a row's VOC was received: its `occurred_at` (None: now). A time in the future is an
-    error in the file (a wrong year or time zone), not a case to be received later."""
+    error in the file (a wrong year or time zone), not a case to be received later. A time in a
+    year the holiday calendar has no holidays for is refused too: its answer date and SLA clock
+    would count 설, 추석 and every other holiday as business days, and the reports would show
+    deadlines that were never the real ones."""
     if body.occurred_at is None:
         return None
     if body.occurred_at > now + CLOCK_SKEW:
         raise ValueError(f"occurred_at: {body.occurred_at.isoformat()} is in the future")
+    year = body.occurred_at.astimezone(calendar.tz).year
+    if year not in calendar.holidays:
+        known = ", ".join(map(str, sorted(calendar.holidays))) or "no year"
+        raise ValueError(f"occurred_at: {body.occurred_at.isoformat()} is in {year}, and the holiday calendar lists "
+                         f"holidays for {known} only; add {year}'s holidays to it before importing this row")
     return body.occurred_at
 
 

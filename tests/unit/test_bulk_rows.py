@@ -7,8 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.intake import bulk
+from shared.bizcal import Holiday, load_calendar
 
 NOW = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
+CALENDAR = load_calendar()  # the shipped one: 2024–2027
 
 
 def row(**extra):
@@ -16,16 +18,30 @@ def row(**extra):
 
 
 def test_a_row_without_occurred_at_is_received_at_the_import():
-    assert bulk.received_at(row(), NOW) is None
+    assert bulk.received_at(row(), NOW, CALENDAR) is None
 
 
 def test_a_row_is_received_when_its_source_system_received_it():
-    assert bulk.received_at(row(occurred_at="2025-01-03T10:12:00+09:00"), NOW) == datetime(2025, 1, 3, 1, 12,
+    assert bulk.received_at(row(occurred_at="2025-01-03T10:12:00+09:00"), NOW, CALENDAR) == datetime(2025, 1, 3, 1, 12,
                                                                                           tzinfo=UTC)
 
 
 def test_a_source_clock_a_little_ahead_is_tolerated_but_a_future_time_is_an_error():
     ahead = NOW + bulk.CLOCK_SKEW - timedelta(seconds=1)
-    assert bulk.received_at(row(occurred_at=ahead.isoformat()), NOW) == ahead
+    assert bulk.received_at(row(occurred_at=ahead.isoformat()), NOW, CALENDAR) == ahead
     with pytest.raises(ValueError, match=r"^occurred_at: 2027-01-05T09:00:00\+09:00 is in the future$"):
-        bulk.received_at(row(occurred_at="2027-01-05T09:00:00+09:00"), NOW)
+        bulk.received_at(row(occurred_at="2027-01-05T09:00:00+09:00"), NOW, CALENDAR)
+
+
+def test_a_row_from_a_year_the_calendar_has_no_holidays_for_is_refused():
+    """A 2023 complaint's answer date would count 설 and 추석 as business days."""
+    with pytest.raises(ValueError, match=r"^occurred_at: 2023-09-28T10:00:00\+09:00 is in 2023, and the holiday "
+                                         r"calendar lists holidays for 2024, 2025, 2026, 2027 only; add 2023's holidays"):
+        bulk.received_at(row(occurred_at="2023-09-28T10:00:00+09:00"), NOW, CALENDAR)
+    # the year is the calendar's (Korean) one: 2023-12-31 16:00 UTC is already 2024 in Seoul, 14:00 UTC is not
+    assert bulk.received_at(row(occurred_at="2023-12-31T16:00:00+00:00"), NOW, CALENDAR) is not None
+    with pytest.raises(ValueError, match="is in 2023"):
+        bulk.received_at(row(occurred_at="2023-12-31T14:00:00+00:00"), NOW, CALENDAR)
+    with_2023 = CALENDAR.model_copy(update={"holidays": {**CALENDAR.holidays, 2023: (
+        Holiday(date=datetime(2023, 9, 28).date(), name="추석 연휴"),)}})
+    assert bulk.received_at(row(occurred_at="2023-09-28T10:00:00+09:00"), NOW, with_2023) is not None
