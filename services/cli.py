@@ -381,18 +381,22 @@ def nats_auth(out: Annotated[Path, typer.Option(help="nats-server config include
                        "an outside system such as ingress-stt, or partner:<name>); repeatable")] = None,
               partner: Annotated[Optional[list[str]], typer.Option(
                   help="a partner channel system: its user partner-<name> may publish VOCs only on "
-                       "voc.ingress.voc.<name>; repeatable (those in --previous are kept)")] = None) -> None:
+                       "voc.ingress.voc.<name>; repeatable (those in --previous are kept)")] = None,
+              remove_partner: Annotated[Optional[list[str]], typer.Option(
+                  help="with --previous: a partner whose user is removed (its connection is closed on the "
+                       "reload); repeatable")] = None) -> None:
     """Generate the nats-server authorization block: the services' user, one isolated user per
     affiliate, per outside system and per partner. With --previous, only the --rotate users (and
     users added since) get new passwords; the others keep theirs and stay connected through the reload."""
     import json
 
     from shared.events import partner_subject
-    from shared.natsauth import generate_credentials, load_credentials, server_config
+    from shared.natsauth import RemoveError, generate_credentials, load_credentials, server_config
 
-    if rotate and previous is None:
-        raise typer.BadParameter("needs --previous, the credentials whose other passwords are kept",
-                                 param_hint="--rotate")
+    for hint, given in (("--rotate", rotate), ("--remove-partner", remove_partner)):
+        if given and previous is None:
+            raise typer.BadParameter("needs --previous, the credentials whose other passwords are kept",
+                                     param_hint=hint)
     old = {}
     if previous is not None:
         try:
@@ -405,7 +409,9 @@ def nats_auth(out: Annotated[Path, typer.Option(help="nats-server config include
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--partner") from None
     try:
-        creds = generate_credentials(old, rotate or (), partner or ())
+        creds = generate_credentials(old, rotate or (), partner or (), remove_partner or ())
+    except RemoveError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--remove-partner") from None
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--rotate") from None
     out.write_text(server_config(creds))

@@ -90,6 +90,10 @@ def outside_permissions(name: str) -> dict:
     return {"publish": {"allow": allow}, "subscribe": {"allow": [f"{inbox_prefix(name)}.>"]}}
 
 
+class RemoveError(ValueError):
+    """A partner to remove that cannot be: not in the previous credentials, or also being added."""
+
+
 @dataclass(frozen=True)
 class Credentials:
     user: str
@@ -103,13 +107,23 @@ def user_names(partners: Iterable[str] = ()) -> dict[str, str]:
 
 
 def generate_credentials(previous: dict[str, Credentials] | None = None, rotate: Iterable[str] = (),
-                         partners: Iterable[str] = ()) -> dict[str, Credentials]:
+                         partners: Iterable[str] = (), remove: Iterable[str] = ()) -> dict[str, Credentials]:
     """A new password for every user; or, given the `previous` credentials, the same passwords but
     for the users in `rotate` and any user `previous` lacks (an affiliate, outside system or partner
     added since): one user's password changes without cutting every other system off at once.
-    The partners are `partners` and those `previous` has."""
+    The partners are `partners` and those `previous` has, less those in `remove` (a partner whose
+    contract ended: its user is gone after the reload, and its connection closed)."""
     previous = previous or {}
-    names = user_names([*partners, *(k.removeprefix(PARTNER) for k in previous if k.startswith(PARTNER))])
+    had = {k.removeprefix(PARTNER) for k in previous if k.startswith(PARTNER)}
+    remove = set(remove)
+    unknown = sorted(remove - had)
+    if unknown:
+        raise RemoveError(f"no partner {unknown} in the previous credentials; their partners are {sorted(had)}")
+    kept = [*partners, *had]
+    both = sorted(remove & set(partners))
+    if both:
+        raise RemoveError(f"partner {both} both added (--partner) and removed")
+    names = user_names([p for p in kept if p not in remove])
     rotate = set(rotate)
     unknown = sorted(rotate - names.keys())
     if unknown:

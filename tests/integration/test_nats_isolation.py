@@ -171,13 +171,14 @@ async def test_a_partner_publishes_only_on_its_own_subject(authed):
 
 
 async def test_rotating_one_users_password_leaves_the_other_systems_connected(tmp_path: Path):
-    """`moksori nats-auth --previous … --rotate card`: after the servers reload the config, the card
-    team's old password is refused and its new one works, while the bank team, whose password was
-    kept, stays connected and keeps working through the reload."""
+    """`moksori nats-auth --previous … --rotate card --remove-partner easypay`: after the servers reload
+    the config, the card team's old password is refused and its new one works, the removed partner is
+    cut off and cannot come back, while the bank team and the other partner, whose passwords were kept,
+    stay connected and keep working through the reload."""
     # the server's name in the file too, as in the chart's config: a reload refuses a config whose
     # server_name differs from the running one (here given by the command line's -n)
     named = "server_name: rot\n"
-    creds = generate_credentials()
+    creds = generate_credentials(partners=["easypay", "shopmall"])
     conf = tmp_path / "auth.conf"
     conf.write_text(named + server_config(creds))
     server = NatsServer(tmp_path / "nats", name="rot", extra_args=["-c", str(conf)]).start()
@@ -185,22 +186,28 @@ async def test_rotating_one_users_password_leaves_the_other_systems_connected(tm
     try:
         bank = await connect_as(server, creds, "bank", errors)
         card = await connect_as(server, creds, "card", errors)
-        rotated = generate_credentials(creds, rotate=["card"])
+        easypay = await connect_as(server, creds, partner_key("easypay"), errors)
+        shopmall = await connect_as(server, creds, partner_key("shopmall"), errors)
+        rotated = generate_credentials(creds, rotate=["card"], remove=["easypay"])
         assert rotated["card"].user == "team-card" and rotated["card"].password != creds["card"].password
-        assert {k: v for k, v in rotated.items() if k != "card"} == {k: v for k, v in creds.items() if k != "card"}
+        gone = ("card", partner_key("easypay"))
+        assert {k: v for k, v in rotated.items() if k != "card"} == {k: v for k, v in creds.items() if k not in gone}
         conf.write_text(named + server_config(rotated))
         server.proc.send_signal(signal.SIGHUP)  # what the chart's config reloader does when the Secret changes
         for _ in range(100):
-            if card.is_closed:
+            if card.is_closed and easypay.is_closed:
                 break
             await asyncio.sleep(0.05)
         assert card.is_closed  # the server dropped the connection its old password made
-        await bank.jetstream(timeout=2).account_info()  # a request and its reply, after the reload
-        assert bank.is_connected
-        with pytest.raises(Exception):
-            await connect_as(server, creds, "card", [])
+        assert easypay.is_closed  # and the removed partner's
+        for kept in (bank, shopmall):  # a request and its reply, after the reload
+            await kept.jetstream(timeout=2).account_info()
+            assert kept.is_connected
+        for key in gone:
+            with pytest.raises(Exception):
+                await connect_as(server, creds, key, [])
         card = await connect_as(server, rotated, "card", [])
         await card.jetstream(timeout=2).account_info()
-        await asyncio.gather(card.close(), bank.close())
+        await asyncio.gather(card.close(), bank.close(), shopmall.close())
     finally:
         server.stop()

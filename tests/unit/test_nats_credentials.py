@@ -55,6 +55,8 @@ def test_the_command_keeps_the_other_passwords_and_says_which_changed(tmp_path):
     (["--previous", "{missing}"], "cannot read it as JSON"),
     (["--previous", "{bad}"], "'card' must be"),
     (["--previous", "{good}", "--rotate", "kard"], "unknown user(s) ['kard']"),
+    (["--remove-partner", "easypay"], "needs --previous"),
+    (["--previous", "{good}", "--remove-partner", "easypay"], "no partner ['easypay'] in the previous credentials"),
 ])
 def test_bad_arguments_are_refused_with_what_is_wrong(tmp_path, args, message):
     good, bad = tmp_path / "good.json", tmp_path / "bad.json"
@@ -88,3 +90,23 @@ def test_a_partner_is_added_without_changing_anyone_elses_password(tmp_path):
     assert result.exit_code == 0, result.output
     assert "new passwords: partner:easypay" in said(result.output)
     assert run("--out", str(conf), "--credentials", str(creds), "--partner", "a b").exit_code == 2
+
+
+def test_a_partner_is_removed_without_changing_anyone_elses_password(tmp_path):
+    """A partner whose contract ended: its user leaves the config, everyone else keeps their password."""
+    conf, creds, creds2 = tmp_path / "auth.conf", tmp_path / "c1.json", tmp_path / "c2.json"
+    assert run("--out", str(conf), "--credentials", str(creds), "--partner", "easypay", "--partner", "shopmall"
+               ).exit_code == 0
+    result = run("--out", str(conf), "--credentials", str(creds2), "--previous", str(creds),
+                 "--remove-partner", "easypay")
+    assert result.exit_code == 0, result.output
+    assert "new passwords: none; no longer users: partner:easypay" in said(result.output)
+    before, after = load_credentials(creds), load_credentials(creds2)
+    assert after == {k: v for k, v in before.items() if k != "partner:easypay"}
+    assert "partner-easypay" not in conf.read_text() and "voc.ingress.voc.easypay" not in conf.read_text()
+    assert "partner-shopmall" in conf.read_text()
+    # removing and adding the same partner at once is a mistake, blamed on the removal
+    result = run("--out", str(conf), "--credentials", str(creds2), "--previous", str(creds),
+                 "--remove-partner", "shopmall", "--partner", "shopmall")
+    assert result.exit_code == 2 and "--remove-partner" in said(result.output)
+    assert "both added (--partner) and removed" in said(result.output)
