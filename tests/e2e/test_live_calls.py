@@ -71,6 +71,33 @@ async def test_alert_is_raised_during_the_call_and_the_call_becomes_one_case(sys
     await nc.drain()
 
 
+async def test_a_call_whose_id_a_channel_already_used_still_becomes_its_own_case(system, http, db):
+    """A call-centre system posted a case with the call's id as its channel_message_id before the call
+    ended: the call's case, whose id its alerts carry, must still open (it used to be left unopened,
+    with the call pointing at a case that did not exist)."""
+    call_id = f"CALL-{uuid.uuid4().hex[:10]}"
+    posted = await http["intake"].post("/v1/voc", json={
+        "channel": "phone", "channel_message_id": call_id, "affiliate": "card",
+        "text": "[상담메모] 고객 연회비 이중 출금 문의, 콜백 요청함"})
+    assert posted.status_code == 202, posted.text
+    nc = await nats.connect(system.nats_url)
+    js = nc.jetstream()
+    for seq, speaker, text in CALL:
+        await publish(js, SttSegment(call_id=call_id, seq=seq, speaker=speaker, text=text,
+                                     ts=T0 + timedelta(seconds=seq * 5)))
+    await publish(js, CallEnded(call_id=call_id, ended_at=T0 + timedelta(minutes=3), affiliate="card",
+                                outcome="complaint"))
+    for _ in range(100):
+        row = await db.fetchrow("SELECT c.case_id, s.status FROM intake.calls c "
+                                "LEFT JOIN intake.cases s ON s.id = c.case_id WHERE c.call_id = $1", call_id)
+        if row and row["status"] not in (None, "received"):
+            break
+        await asyncio.sleep(0.1)
+    assert row["case_id"] == case_id_for_call(call_id) and row["status"] is not None
+    assert str(row["case_id"]) != posted.json()["case_id"]
+    await nc.drain()
+
+
 async def test_a_call_without_voc_or_alert_creates_no_case(system, db):
     call_id = f"CALL-{uuid.uuid4().hex[:10]}"
     nc = await nats.connect(system.nats_url)
