@@ -175,9 +175,13 @@ def keys_create(
 ) -> None:
     """Create a key and print it once."""
     from services.intake.adapters.apikeys import create_key
-    from services.intake.domain.apikeys import ROLES
+    from services.intake.domain.apikeys import ROLES, check_name
     from shared.events import CHANNELS
 
+    try:
+        check_name(name)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--name") from None
     chans = [c.strip() for c in channels.split(",") if c.strip()]
     bad = [c for c in chans if c not in CHANNELS]
     if not chans or bad:

@@ -549,7 +549,7 @@ async def verify(chaos: Chaos, load: Load, *, scenario: str, started: float, tim
     quiet = await wait_quiet(chaos, ids, timeout=timeout or sized(300, 1500))
     conn = await chaos.db()
     try:
-        intake = {r["idempotency_key"]: str(r["id"]) for r in
+        intake = {r["idempotency_key"].removeprefix("http:chaos:"): str(r["id"]) for r in
                   await conn.fetch("SELECT id, idempotency_key FROM intake.cases")}
         db_rows = await conn.fetch("SELECT case_id, copied_to_cpo FROM routing.cases")
         timeline = {str(r["case_id"]): (r["classified"], r["routed"]) for r in await conn.fetch(

@@ -108,6 +108,30 @@ async def test_a_partner_cannot_pass_as_another(system, db):
     await nc.drain()
 
 
+async def test_an_http_idempotency_key_cannot_take_a_partners_event_id(system, http, db):
+    """A channel system's Idempotency-Key is its own: one spelled like a partner's event
+    (`easypay:evt-…`) used to be the very key the partner's event is stored under, so the partner's
+    VOC was refused as a reused id and dead-lettered."""
+    key = "easypay:evt-9120"
+    r = await http["intake"].post("/v1/voc", headers={"Idempotency-Key": key}, json={
+        "channel": "app", "affiliate": "card", "text": "앱에서 카드 결제 취소했는데 승인 내역이 그대로 남아 있어요"})
+    assert r.status_code == 202, r.text
+    nc = await nats.connect(system.nats_url)
+    voc = VocSubmitted(channel="partner", affiliate="card", channel_message_id="PG-9120",
+                       text="간편결제로 교통카드 충전했는데 금액만 빠지고 충전이 안 됐습니다. 환불 부탁드립니다.")
+    subject, body, headers = partner_event(voc, "easypay", "easypay", "evt-9120")
+    await nc.jetstream().publish(subject, body, headers=headers)
+    for _ in range(100):
+        theirs = await db.fetchval("SELECT id::text FROM intake.cases WHERE idempotency_key = $1", key)
+        if theirs:
+            break
+        await asyncio.sleep(0.1)
+    assert theirs and theirs != r.json()["case_id"]  # the partner's own case, under its own key
+    mine = await db.fetchval("SELECT idempotency_key FROM intake.cases WHERE id::text = $1", r.json()["case_id"])
+    assert mine == f"http:e2e:{key}"  # the e2e stack's channel key is named e2e
+    await nc.drain()
+
+
 async def test_events_left_on_the_old_shared_subject_still_become_cases(system, db):
     """What partners published on voc.ingress.voc before they had subjects of their own is drained
     after the upgrade (intake-partner-legacy), not left in the stream."""

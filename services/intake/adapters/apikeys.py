@@ -21,8 +21,9 @@ REVOKE_KEY = "UPDATE intake.api_keys SET revoked_at = now() WHERE name = $1 AND 
 async def create_key(conn: asyncpg.Connection, name: str, channels: list[str], roles: list[str],
                      rate_per_s: float, burst: int, *, replace: bool = False) -> str:
     """Stores a new key and returns it in full; it is never shown again."""
-    from services.intake.domain.apikeys import new_key
+    from services.intake.domain.apikeys import check_name, new_key
 
+    check_name(name)
     key_id, secret_hash, full = new_key()
     async with conn.transaction():
         if replace:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -34,6 +35,25 @@ class ApiKey:
 
     def has_role(self, role: str) -> bool:
         return role in self.roles
+
+
+KEY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+
+
+def check_name(name: str) -> str:
+    """A key's name is its channel system's, and scopes its Idempotency-Keys (`scoped_key`), so it
+    may not hold the separator ':'."""
+    if not KEY_NAME.fullmatch(name):
+        raise ValueError(f"key name {name!r}: use 1-63 letters, digits, '.', '_' or '-', starting with a letter or "
+                         "digit (e.g. card-app-backend)")
+    return name
+
+
+def scoped_key(name: str, idempotency_key: str | None) -> str | None:
+    """An HTTP channel system's Idempotency-Key as stored: its own, under its key's name. Two channel
+    systems may use the same key for different VOCs, and none can take a key that a partner on
+    NATS (`<partner>:<event id>`), a live call (`call:…`) or a bulk import (`import:…`) will use."""
+    return None if idempotency_key is None else f"http:{name}:{idempotency_key}"
 
 
 def new_key() -> tuple[str, str, str]:

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.intake.adapters import repository as repo
-from services.intake.domain.apikeys import ApiKey
+from services.intake.domain.apikeys import ApiKey, scoped_key
 from services.intake.domain.email_parse import EmailParseError, parse_email
 from services.intake.domain.submission import secret_matches
 from services.intake.handlers.guard import optional_key, submitter
@@ -86,7 +86,10 @@ def _error(status: int, message: str, field: str | None = None) -> JSONResponse:
 @router.post("", status_code=202, summary="Submit a VOC from any channel",
              responses={202: {"model": Accepted}, **ERRORS, **_documented(409)})
 async def submit(body: VocSubmission, request: Request, key: Annotated[ApiKey, Depends(submitter)],
-                 idempotency_key: Annotated[str | None, Header(max_length=200)] = None) -> JSONResponse:
+                 idempotency_key: Annotated[str | None, Header(
+                     max_length=200, description="the channel system's own: kept per API key name, so another "
+                                                 "system's key of the same spelling is a different key")] = None
+                 ) -> JSONResponse:
     """Answers 202 only after the case, its VocReceived event and the receipt notice
     are committed together. A retry with the same Idempotency-Key, or the same
     (channel, channel_message_id), returns the same case and the same response."""
@@ -100,7 +103,7 @@ async def answer_submission(app, body: VocSubmission, key: ApiKey, idempotency_k
     rt = app.state.runtime
     # the pool, not a held connection: the batcher needs connections while this request waits
     outcome = await submit_voc(rt.pool, app.state.intake, rt.outbox, body,
-                               idempotency_key=idempotency_key, submitted_by=key.name,
+                               idempotency_key=scoped_key(key.name, idempotency_key), submitted_by=key.name,
                                insert=app.state.batcher.insert)
     if outcome.status == "conflict":
         return _error(409, "this Idempotency-Key or channel_message_id was already used for a different VOC",
