@@ -50,9 +50,14 @@ def test_high_is_acknowledged_next_business_day():
     assert ack == datetime(2026, 11, 23, 18, tzinfo=CAL.tz)
 
 
-def test_normal_has_no_ack_deadline_and_fourteen_business_days_to_resolve():
-    ack, resolve_by = deadlines("normal", datetime(2026, 11, 20, 9, tzinfo=CAL.tz), DIRECTORY, CAL)
-    assert ack is None and resolve_by == datetime(2026, 12, 10, 18, tzinfo=CAL.tz)
+def test_every_case_gets_a_named_handler_promptly_and_fourteen_business_days_to_resolve():
+    """Friday 09:00: normal is acknowledged by Tuesday's close, low by Wednesday's (the receipt
+    notice's handler name and contact are sent promptly, whatever the urgency)."""
+    received = datetime(2026, 11, 20, 9, tzinfo=CAL.tz)
+    ack, resolve_by = deadlines("normal", received, DIRECTORY, CAL)
+    assert ack == datetime(2026, 11, 24, 18, tzinfo=CAL.tz) and resolve_by == datetime(2026, 12, 10, 18, tzinfo=CAL.tz)
+    ack, resolve_by = deadlines("low", received, DIRECTORY, CAL)
+    assert ack == datetime(2026, 11, 25, 18, tzinfo=CAL.tz) and resolve_by == datetime(2026, 12, 10, 18, tzinfo=CAL.tz)
 
 
 NOW = datetime(2026, 11, 20, 1, 0, tzinfo=UTC)
