@@ -358,6 +358,12 @@ class CaseAcknowledged(Event):
     acknowledged_at: datetime
 
 
+Outcome = Literal["accepted", "partially_accepted", "rejected", "answered"]
+# what the customer is told of a resolution's outcome (수용 / 일부수용 / 불수용, or an inquiry answered)
+OUTCOME_KO: dict[str, str] = {"accepted": "수용", "partially_accepted": "일부 수용", "rejected": "불수용",
+                              "answered": "답변 완료"}
+
+
 class CaseResolved(Event):
     TYPE: ClassVar[str] = "kr.moksori.case.resolved.v1"
     SUBJECT: ClassVar[str] = "voc.case.resolved"
@@ -367,7 +373,7 @@ class CaseResolved(Event):
     channel: Channel
     resolution: str
     resolved_at: datetime
-    outcome: Literal["accepted", "partially_accepted", "rejected", "answered"] = "answered"
+    outcome: Outcome = "answered"
     within_sla: bool | None = None
 
 
@@ -515,7 +521,7 @@ class CustomerNoticeRequested(Event):
     TYPE: ClassVar[str] = "kr.moksori.customer.notice_requested.v1"
     SUBJECT: ClassVar[str] = "voc.notice.{notice}"
 
-    notice: Literal["receipt", "acknowledged", "extended", "resolved", "thanks"]
+    notice: Literal["receipt", "acknowledged", "info_requested", "extended", "reopened", "resolved", "thanks"]
     tracking_code: str
     channel: Channel
     message: str = Field(description="Korean text for the customer, no personal data")
@@ -591,7 +597,7 @@ class ResolveCase(Command):
     SUBJECT: ClassVar[str] = "voc.cmd.case.resolve"
 
     resolution: Text = Field(min_length=1, max_length=5000, description="summary told to the customer")
-    outcome: Literal["accepted", "partially_accepted", "rejected", "answered"] = "answered"
+    outcome: Outcome = "answered"
 
 
 class RequestInfo(Command):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import datetime
 
 import httpx
+import nats
 import pytest
 
 from services import devrun
@@ -33,6 +35,14 @@ async def timeline(http, accepted: dict, want: str) -> dict:
 
 
 async def test_card_team_works_a_complaint_through_its_lifecycle(system, http):
+    nc = await nats.connect(system.nats_url)
+    notices: list[dict] = []
+
+    async def on_notice(msg):
+        notices.append(json.loads(msg.data))
+
+    await nc.subscribe("voc.notice.>", cb=on_notice)
+    await nc.flush()
     accepted = (await http["intake"].post("/v1/voc", json={
         "channel": "web", "affiliate": "card",
         "text": "카드 연회비가 안내받은 것과 다르게 청구되었습니다. 확인 부탁드립니다."})).json()
@@ -88,6 +98,17 @@ async def test_card_team_works_a_complaint_through_its_lifecycle(system, http):
     history = [h["event"] for h in (await r.get(f"/v1/cases/{case_id}")).json()["history"]]
     assert history == ["CaseAcknowledged", "CaseInfoRequested", "CaseInfoProvided", "CaseExtended",
                        "CaseReclassified", "CaseTransferred", "CaseResolved", "CaseReopened"]
+    assert "처리 결과: 수용" in messages
+    # the customer was told each step that asks something of them or changes what they were promised
+    for _ in range(50):
+        told = {n["notice"]: n["message"] for n in notices if n["case_id"] == case_id}
+        if "reopened" in told:
+            break
+        await asyncio.sleep(0.1)
+    assert list(told) == ["receipt", "acknowledged", "info_requested", "extended", "resolved", "reopened"]
+    assert "카드 이용대금 명세서" in told["info_requested"]
+    assert "처리 결과: 수용" in told["resolved"] and "연회비 차액 환급 완료" in told["resolved"]
+    await nc.drain()
 
 
 async def test_suggestion_review_outcome(system, http):

@@ -88,6 +88,9 @@ def test_acknowledge_notifies_the_customer_and_repeats_are_silent():
 def test_request_info_pauses_and_the_deadline_moves_by_the_pause():
     waiting, d = run(CASE, cmd(RequestInfo, what="거래내역서"))
     assert waiting.status == "waiting_info" and d.changes["paused_at"] == NOW
+    # the customer is told what is needed, and that the clock stops until it comes
+    assert d.notice.notice == "info_requested" and "거래내역서" in d.notice.message and "멈춥니다" in d.notice.message
+    assert run(waiting, cmd(RequestInfo, what="거래내역서"))[1] is None  # asked once, told once
     resumed, d = run(waiting, cmd(ProvideInfo), NOW + timedelta(days=3))  # Friday to Monday: one business day
     assert resumed.status == "routed" and resumed.resolve_due == CAL.add_business_days(CASE.resolve_due, 1)
     assert resumed.resolve_due.astimezone(CAL.tz).weekday() < 5  # never a weekend or holiday deadline
@@ -120,8 +123,10 @@ def test_resolve_reopen_and_illegal_transitions():
             run(done, bad)
     with pytest.raises(InvalidTransition):
         run(done, cmd(ResolveCase, resolution="다른 내용"))
-    reopened, _ = run(done, cmd(ReopenCase, reason="환불이 아직 안 됨"))
+    reopened, d = run(done, cmd(ReopenCase, reason="환불이 아직 안 됨"))
     assert reopened.status == "routed" and reopened.reopened_count == 1
+    assert d.notice.notice == "reopened" and d.notice.due == reopened.resolve_due
+    assert f"{reopened.resolve_due:%Y-%m-%d}" in d.notice.message
     with pytest.raises(InvalidTransition):
         run(CASE, cmd(ReopenCase, reason="열려 있는 건"))
 
@@ -247,3 +252,13 @@ def test_a_calendar_without_next_years_holidays_is_reported():
 
     assert CAL.missing_years(date(2026, 11, 23)) == []          # 2026 and 2027 are in the file
     assert CAL.missing_years(date(2027, 3, 1)) == [2028]        # 2028's 설 would count as business days
+
+
+def test_the_resolution_notice_tells_the_result_and_the_answer():
+    _, d = run(CASE, cmd(ResolveCase, resolution="이중 청구된 연회비 15,000원을 11월 25일에 환불해 드립니다.",
+                         outcome="partially_accepted"))
+    assert "처리 결과: 일부 수용" in d.notice.message and "11월 25일에 환불" in d.notice.message
+    long = "가" * 600
+    _, d = run(CASE, cmd(ResolveCase, resolution=long, outcome="rejected"))
+    assert "처리 결과: 불수용" in d.notice.message and "가" * 500 + "… (전문은 접수번호로" in d.notice.message
+    assert "가" * 501 not in d.notice.message

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from shared.events import (
-    CaseAcknowledged, CaseExtended, CaseInfoProvided, CaseInfoRequested, CaseReclassified, CaseReopened,
+    OUTCOME_KO, CaseAcknowledged, CaseExtended, CaseInfoProvided, CaseInfoRequested, CaseReclassified, CaseReopened,
     CaseResolved, CaseRouted,
     CaseTransferred, Event, FeedbackSubmitted, RewardGranted, SuggestionReviewed, SurveyRequested, VocClassified,
 )
@@ -56,7 +56,8 @@ def entry_for(event: Event) -> TimelineEntry | None:
             return TimelineEntry("acknowledged", f"담당자 {e.handler_name}({e.handler_contact})가 처리하고 있습니다.",
                                  {"handler_name": e.handler_name, "handler_contact": e.handler_contact})
         case CaseResolved() as e:
-            return TimelineEntry("resolved", "처리가 완료되었습니다.", {"resolution": e.resolution})
+            return TimelineEntry("resolved", f"처리가 완료되었습니다. 처리 결과: {OUTCOME_KO[e.outcome]}.",
+                                 {"resolution": e.resolution, "outcome": e.outcome})
         case SurveyRequested() as e:
             return TimelineEntry("resolved", "만족도 조사를 보내드렸습니다.", {"delivery": e.delivery},
                                  advances_status=False)

@@ -19,7 +19,7 @@ from uuid import UUID
 
 from shared.bizcal import KST, BusinessCalendar
 from shared.events import (
-    AcknowledgeCase, CaseAcknowledged, CaseExtended, CaseInfoProvided, CaseInfoRequested, CaseReclassified,
+    OUTCOME_KO, AcknowledgeCase, CaseAcknowledged, CaseExtended, CaseInfoProvided, CaseInfoRequested, CaseReclassified,
     CaseReopened, CaseResolved, CaseTransferred, Command, CustomerNoticeRequested, Event, ExtendCase, ProvideInfo,
     ReclassifyCase, ReopenCase, RequestInfo, ResolveCase, ReviewSuggestion, SuggestionReviewed, TransferCase,
 )
@@ -66,6 +66,17 @@ def _notice(case: CaseState, kind: str, message: str, due: datetime | None = Non
                                    channel=case.channel, message=message, due=due)
 
 
+NOTICE_RESOLUTION_CHARS = 500  # a notice (알림톡, SMS) carries the answer's start; the status page has all of it
+
+
+def resolved_message(tracking_code: str, outcome: str, resolution: str) -> str:
+    """The customer is told the result, not only that the case is closed: the outcome and the answer."""
+    answer = resolution if len(resolution) <= NOTICE_RESOLUTION_CHARS else \
+        resolution[:NOTICE_RESOLUTION_CHARS].rstrip() + "… (전문은 접수번호로 조회하실 수 있습니다)"
+    return (f"[목소리] 접수번호 {tracking_code} 민원 처리가 완료되었습니다. 처리 결과: {OUTCOME_KO[outcome]}. "
+            f"답변: {answer}")
+
+
 def _require(case: CaseState, allowed: tuple[str, ...], action: str) -> None:
     if case.status not in allowed:
         raise InvalidTransition(f"case {case.tracking_code} is {case.status}; cannot {action} "
@@ -103,8 +114,12 @@ def decide(case: CaseState, cmd: Command, now: datetime, calendar: BusinessCalen
             if case.status == "waiting_info":
                 return None
             _require(case, ("routed", "acknowledged"), "request documents")
+            # the customer is told what is needed: the clock stops until it comes
             return Decision(CaseInfoRequested(**common, what=cmd.what, paused_at=now),
-                            {"status": "waiting_info", "paused_at": now, "status_before_pause": case.status})
+                            {"status": "waiting_info", "paused_at": now, "status_before_pause": case.status},
+                            _notice(case, "info_requested", f"[목소리] 접수번호 {case.tracking_code} 민원 처리를 위해 "
+                                                            f"다음 서류가 필요합니다: {cmd.what}. 서류가 접수될 때까지 "
+                                                            "처리 기한이 멈춥니다."))
         case ProvideInfo():
             if case.status != "waiting_info" or case.paused_at is None:
                 raise InvalidTransition(f"case {case.tracking_code} is not waiting for documents")
@@ -152,7 +167,7 @@ def decide(case: CaseState, cmd: Command, now: datetime, calendar: BusinessCalen
                              outcome=cmd.outcome, within_sla=within),
                 {"status": "resolved", "resolved_at": now, "resolution": cmd.resolution, "outcome": cmd.outcome,
                  "paused_at": None},
-                _notice(case, "resolved", f"[목소리] 접수번호 {case.tracking_code} 민원 처리가 완료되었습니다."))
+                _notice(case, "resolved", resolved_message(case.tracking_code, cmd.outcome, cmd.resolution)))
         case ReopenCase():
             _require(case, ("resolved",), "reopen")
             due = calendar.add_business_days(now, REOPEN_BUSINESS_DAYS)
@@ -161,7 +176,9 @@ def decide(case: CaseState, cmd: Command, now: datetime, calendar: BusinessCalen
                             {"status": "routed", "resolved_at": None, "resolution": None, "outcome": None,
                              "reopened_count": case.reopened_count + 1, "resolve_due": due,
                              "warn_at": now + (due - now) * case.warn_fraction, "warned_at": None,
-                             "breached_at": None})
+                             "breached_at": None},
+                            _notice(case, "reopened", f"[목소리] 접수번호 {case.tracking_code} 민원을 다시 살펴보고 "
+                                                      f"있습니다. 처리 예정일은 {due:%Y-%m-%d}입니다.", due))
         case ReclassifyCase():
             if (cmd.kind, cmd.topic) == (case.kind, case.topic):
                 return None
