@@ -38,12 +38,13 @@ from services.feedback.domain.report import Period, build, with_overdue
 from services.feedback.entrypoint import MIGRATIONS
 from shared import db
 from shared.bizcal import KST
+from shared.directory import Denominator
 from shared.events import AlertRaised, CaseAcknowledged, CaseResolved, FeedbackSubmitted
 
 AFFILIATES = ["bank", "card", "securities", "insurance", "group"]
 TOPICS = ["card_payment", "account_transfer", "loan", "digital_service", "staff_service", "insurance", "investment"]
-DENOMINATORS = {"bank": 15_200_000, "card": 9_800_000, "securities": 4_100_000, "insurance": 6_300_000,
-                "group": 23_000_000}
+DENOMINATORS = {a: Denominator(unit="contracts" if a == "insurance" else "customers", count=n) for a, n in {
+    "bank": 15_200_000, "card": 9_800_000, "securities": 4_100_000, "insurance": 6_300_000, "group": 23_000_000}.items()}
 YEAR = 2025
 TODAY = date(YEAR, 12, 31)
 
@@ -57,8 +58,9 @@ SELECT affiliate,
   count(*) FILTER (WHERE kind = 'suggestion') AS suggestions,
   count(*) FILTER (WHERE kind = 'inquiry') AS inquiries,
   count(*) FILTER (WHERE kind = 'praise') AS praise,
-  count(*) FILTER (WHERE kind = 'complaint' AND NOT coalesce(repeat, false) AND origin = 'direct') AS own_complaints,
-  count(*) FILTER (WHERE kind = 'complaint' AND NOT coalesce(repeat, false) AND origin = 'fss_transfer')
+  count(*) FILTER (WHERE kind = 'complaint' AND NOT coalesce(duplicate, repeat, false) AND origin = 'direct')
+      AS own_complaints,
+  count(*) FILTER (WHERE kind = 'complaint' AND NOT coalesce(duplicate, repeat, false) AND origin = 'fss_transfer')
       AS fss_complaints,
   count(*) FILTER (WHERE kind = 'complaint' AND repeat) AS repeat_complaints,
   count(*) FILTER (WHERE resolved_at IS NOT NULL) AS resolved,
@@ -100,7 +102,7 @@ FROM feedback.case_facts WHERE day >= $1 AND day < $2 AND team IS NOT NULL
 GROUP BY affiliate, team ORDER BY affiliate, team"""
 
 
-async def on_read_gather(conn, day: date, period_kind: str, denominators: dict[str, int],
+async def on_read_gather(conn, day: date, period_kind: str, denominators: dict[str, Denominator],
                          today: date | None = None) -> dict:
     """The report computed on read from every fact of the period (exact percentiles); a running
     period (it holds `today`, KST) so far, as `report_cli.gather`."""

@@ -460,7 +460,7 @@ def report_daily(
     if format_ not in ("table", "json", "csv", "html"):
         raise typer.BadParameter("use table, json, csv or html", param_hint="--format")
     directory = load_directory(directory_file or DEFAULT_DIRECTORY)
-    denominators = {a: e.denominator.count for a, e in directory.affiliates.items()}
+    denominators = {a: e.denominator for a, e in directory.affiliates.items()}
 
     async def go() -> dict:
         conn = await connect(_check_db(database_url))

@@ -48,6 +48,7 @@ SENDERS: dict[str, tuple[str, ...]] = {
 # the readers of durable consumers named after a service or an outside system
 READERS = (("team-", "affiliateTeam"), ("alerts-", "supervisorsAndOffice"), ("escalations-", "supervisorsAndOffice"),
            ("actions-card", "cardSystem"), ("actions-bank", "bankSystem"), ("notices-", "channel"),
+           ("rewards-points", "pointsPlatform"),
            ("intake", "intake"), ("classifier", "classifier"), ("routing", "routing"), ("feedback", "feedback"))
 
 

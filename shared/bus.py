@@ -219,6 +219,8 @@ OUTSIDE_READERS: tuple[ConsumerSpec, ...] = (
                  max_deliver=-1, ack_wait_s=300.0),
     ConsumerSpec("VOC_NOTICES", "notices-delivery", "voc.notice.>", "the channel that tells customers (알림톡, SMS)",
                  max_deliver=-1, ack_wait_s=300.0),
+    ConsumerSpec("VOC_FEEDBACK", "rewards-points-platform", "voc.feedback.reward_granted",
+                 "the group points platform: pays adopted suggestions' points", max_deliver=-1, ack_wait_s=300.0),
 )
 
 

@@ -5,7 +5,7 @@ case, by when), the classifier (whose supervisors hear a live alert) and feedbac
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -20,8 +20,15 @@ class _Strict(BaseModel):
 
 
 class Denominator(_Strict):
+    """What 환산건수 divides by: `count` now, and earlier years' counts in `by_year`, so last year's
+    figure is divided by last year's customers (or contracts), not this year's."""
+
     unit: Literal["customers", "contracts"]
     count: int = Field(gt=0)
+    by_year: dict[int, Annotated[int, Field(gt=0)]] = Field(default_factory=dict)
+
+    def for_year(self, year: int) -> int:
+        return self.by_year.get(year, self.count)
 
 
 class AffiliateEntry(_Strict):

@@ -339,7 +339,10 @@ class CaseRouted(Event):
     ack_due: datetime | None = None
     resolve_due: datetime | None = None
     origin: Origin = "direct"
-    repeat: bool = Field(default=False, description="the customer says this is a repeated complaint")
+    repeat: bool = Field(default=False, description="a repeated complaint: on record (see duplicate), or in the "
+                                                    "customer's own words (\"세 번째 전화인데\")")
+    duplicate: bool = Field(default=False, description="a repeat on record: the same customer's complaint on the "
+                                                       "same topic within the repeat window; counted once in 환산건수")
     customer_ref: str | None = Field(default=None, description="present only within the receiving affiliate "
                                                                 "or with cross-affiliate consent")
 

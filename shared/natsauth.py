@@ -11,7 +11,7 @@ queues and subjects, and one user per outside system with only what that system 
   name (`events.partner_of`), so a partner can neither pass as another nor use up another's event
   ids (which would have its VOCs dropped as duplicates).
 - `card-system` and `bank-system` may fetch the action requests meant for them (card block,
-  지급정지); `notices` the customer notices.
+  지급정지); `notices` the customer notices; `points-platform` the rewards of adopted suggestions.
 
 Everything else is denied: other affiliates' subjects and consumers, creating consumers, and the
 shared `_INBOX.>` (where it could read everyone's replies). Each of these users receives replies
@@ -40,6 +40,7 @@ OUTSIDE_SYSTEMS: dict[str, tuple[tuple[str, ...], tuple[tuple[str, str], ...]]] 
     "card-system": ((), (("VOC_ACTIONS", "actions-card-system"),)),
     "bank-system": ((), (("VOC_ACTIONS", "actions-bank-system"),)),
     "notices": ((), (("VOC_NOTICES", "notices-delivery"),)),
+    "points-platform": ((), (("VOC_FEEDBACK", "rewards-points-platform"),)),
 }
 
 PARTNER = "partner:"  # a partner's key in the credentials (partner:card-pg); its user is partner-card-pg

@@ -31,7 +31,7 @@ def build(settings: FeedbackSettings) -> Runtime:
     rt.http.include_router(http.page)
     rt.http.include_router(dashboard.router)
     directory = load_directory(settings.directory_file)
-    rt.http.state.denominators = {a: e.denominator.count for a, e in directory.affiliates.items()}
+    rt.http.state.denominators = {a: e.denominator for a, e in directory.affiliates.items()}
     specs = {c.durable: c for c in SERVICE_CONSUMERS if c.durable.startswith("feedback")}
     rt.consume(specs["feedback-resolved"], (CaseResolved,),
                events.on_resolved(rt.outbox, settings.survey_secret, settings.survey_ttl_days,

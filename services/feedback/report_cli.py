@@ -14,6 +14,7 @@ from rich.table import Table
 from services.feedback.adapters import report_sql as q
 from services.feedback.domain.report import Period, build, with_overdue, with_times
 from shared.bizcal import KST
+from shared.directory import Denominator
 
 AFFILIATE_KO = {"bank": "은행", "card": "카드", "securities": "증권", "insurance": "보험", "group": "지주"}
 
@@ -51,7 +52,7 @@ async def refresh(conn, *, wait: bool = True) -> int:
     return done
 
 
-async def gather(conn, day: date, period_kind: str, denominators: dict[str, int], *, wait: bool = True,
+async def gather(conn, day: date, period_kind: str, denominators: dict[str, Denominator], *, wait: bool = True,
                  today: date | None = None) -> dict:
     """The report of the period holding `day`. A period still running (it holds `today`, KST) is
     compared with the same number of days of the previous period and of last year's."""
@@ -62,7 +63,7 @@ async def gather(conn, day: date, period_kind: str, denominators: dict[str, int]
         return await _read(conn, p, prev, ly, denominators)
 
 
-async def _read(conn, p: Period, prev: Period, ly: Period, denominators: dict[str, int]) -> dict:
+async def _read(conn, p: Period, prev: Period, ly: Period, denominators: dict[str, Denominator]) -> dict:
     rows = [dict(r) for r in await conn.fetch(q.BY_AFFILIATE, p.start, p.end)]
     last = [dict(r) for r in await conn.fetch(q.BY_AFFILIATE, ly.start, ly.end)]
     csat = [dict(r) for r in await conn.fetch(q.CSAT_DISTRIBUTION, p.start, p.end)]
@@ -85,9 +86,11 @@ def _last_day(end_exclusive: str) -> str:
 
 def print_table(report: dict, console: Console) -> None:
     t = Table(title=f"목소리 민원 현황 {report['period']['name']}", show_lines=False)
-    cols = [("계열사", "affiliate"), ("접수", "cases"), ("민원", None), ("자체 환산", "converted_own_per_100k"),
-            ("대외 환산", "converted_fss_per_100k"), ("환산 전년비 %", "converted_own_yoy_pct"),
-            ("SLA 준수 %", "sla_met_pct"), ("기한 초과 미처리", "open_overdue"), ("연장", "extended"), ("확인 p50(h)", "ack_hours_p50"),
+    cols = [("계열사", "affiliate"), ("접수", "cases"), ("민원", None), ("자체민원", "own_complaints"),
+            ("대외민원", "fss_complaints"), ("자체 환산", "converted_own_per_100k"),
+            ("대외 환산", "converted_fss_per_100k"), ("자체 환산 전년비 %", "converted_own_yoy_pct"),
+            ("대외 환산 전년비 %", "converted_fss_yoy_pct"), ("SLA 준수 %", "sla_met_pct"),
+            ("기한 초과 미처리", "open_overdue"), ("연장", "extended"), ("확인 p50(h)", "ack_hours_p50"),
             ("처리 p90(h)", "resolve_hours_p90"), ("CSAT", "csat_avg"), ("NPS", "nps"), ("CES", "ces_avg"),
             ("재민원 %", "repeat_complaint_pct"), ("경보", "alerts")]
     for title, _ in cols:

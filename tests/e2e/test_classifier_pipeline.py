@@ -85,11 +85,14 @@ async def test_the_same_customers_second_complaint_on_a_topic_is_a_repeat_and_mo
     order = ["low", "normal", "high", "critical"]
     assert order.index(c2["urgency"]) == order.index(c1["urgency"]) + 1
     for _ in range(100):
-        repeat = await db.fetchval("SELECT repeat FROM feedback.case_facts WHERE case_id = $1", uuid.UUID(second))
-        if repeat is not None:
+        facts = {r["case_id"]: (r["repeat"], r["duplicate"]) for r in await db.fetch(
+            "SELECT case_id, repeat, duplicate FROM feedback.case_facts WHERE case_id = ANY($1::uuid[])",
+            [uuid.UUID(first), uuid.UUID(second)])}
+        if len(facts) == 2 and None not in (*facts[uuid.UUID(first)], *facts[uuid.UUID(second)]):
             break
         await asyncio.sleep(0.1)
-    assert repeat is True  # routing carried it on CaseRouted; the report counts it
+    # routing carried it on CaseRouted: a repeat on record, so 환산건수 counts the customer's complaint once
+    assert facts[uuid.UUID(second)] == (True, True) and facts[uuid.UUID(first)][1] is False
 
 
 async def test_rising_anger_in_a_live_call_alerts_the_supervisor_once(system):

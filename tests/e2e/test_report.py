@@ -71,7 +71,10 @@ async def test_daily_report_counts_what_happened(system, http, db, tmp_path):
     report = json.loads(out.read_text())
     card_row = next(a for a in report["affiliates"] if a["affiliate"] == "card")
     assert card_row["cases"] == 3 and card_row["by_kind"]["complaints"] == 3
-    assert card_row["converted_own_per_100k"] == round(1 * 100_000 / 9_800_000, 3)  # repeat excluded
+    # "벌써 세 번째 전화인데" is a repeat in the customer's words, but the first on record: it counts once, as a
+    # 자체민원; only a repeat on record (the same customer and topic within 30 days) is left out
+    assert card_row["own_complaints"] == 2 and card_row["fss_complaints"] == 1
+    assert card_row["converted_own_per_100k"] == round(2 * 100_000 / 9_800_000, 3)
     assert card_row["converted_fss_per_100k"] == round(1 * 100_000 / 9_800_000, 3)  # 대외민원 apart
     assert card_row["repeat_complaint_pct"] == pytest.approx(33.3)
     # the CSAT 2 case was reopened by service recovery, so one stays resolved

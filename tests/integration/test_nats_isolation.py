@@ -128,7 +128,8 @@ async def test_supervisors_office_and_outside_systems_read_only_what_is_theirs(a
     svc = await nats.connect(url_with(server.url, creds["services"]))
     sjs = svc.jetstream()
     for subject in ("voc.escalation.card.general", "voc.escalation.bank.general", "voc.action.card.block",
-                    "voc.action.bank.freeze", "voc.notice.received"):
+                    "voc.action.bank.freeze", "voc.notice.received", "voc.feedback.submitted",
+                    "voc.feedback.reward_granted"):
         await sjs.publish(subject, b"{}")
 
     async def fetch(user, stream, durable):
@@ -145,8 +146,11 @@ async def test_supervisors_office_and_outside_systems_read_only_what_is_theirs(a
     assert await fetch("card-system", "VOC_ACTIONS", "actions-card-system") == ["voc.action.card.block"]
     assert await fetch("bank-system", "VOC_ACTIONS", "actions-bank-system") == ["voc.action.bank.freeze"]
     assert await fetch("notices", "VOC_NOTICES", "notices-delivery") == ["voc.notice.received"]
+    # the points platform reads the rewards it pays, not the customers' ratings beside them
+    assert await fetch("points-platform", "VOC_FEEDBACK", "rewards-points-platform") == ["voc.feedback.reward_granted"]
     for user, stream, durable in (("card", "VOC_ESCALATIONS", "escalations-bank-supervisors"),
                                   ("card-system", "VOC_ACTIONS", "actions-bank-system"),
+                                  ("points-platform", "VOC_FEEDBACK", "feedback-facts"),
                                   ("card", "VOC_ALERTS", "alerts-consumer-protection")):
         with pytest.raises(Exception):
             await fetch(user, stream, durable)

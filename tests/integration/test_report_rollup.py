@@ -19,6 +19,7 @@ from services.feedback import report_cli
 from services.feedback.adapters import facts
 from services.feedback.entrypoint import MIGRATIONS
 from shared import db
+from shared.directory import Denominator
 from shared.events import (
     AlertRaised, CaseAcknowledged, CaseExtended, CaseReclassified, CaseReopened, CaseResolved, CaseRouted,
     CaseTransferred, FeedbackSubmitted,
@@ -27,11 +28,15 @@ from shared.events import (
 pytestmark = pytest.mark.integration
 
 KST = ZoneInfo("Asia/Seoul")
-DENOMINATORS = {"card": 200_000, "insurance": 50_000, "bank": 1_000_000, "securities": 300_000, "group": 2_000_000}
+DENOMINATORS = {a: Denominator(unit="contracts" if a == "insurance" else "customers", count=n) for a, n in {
+    "card": 200_000, "insurance": 50_000, "bank": 1_000_000, "securities": 300_000, "group": 2_000_000}.items()}
 COLUMNS = ["case_id", "day", "received_at", "affiliate", "team", "topic", "kind", "channel", "origin", "repeat",
            "acknowledged_at", "resolved_at", "within_sla", "extended", "alerts", "csat", "nps", "ces"]
 INSERT = (f"INSERT INTO feedback.case_facts ({', '.join(COLUMNS)}) "
           f"VALUES ({', '.join(f'${i + 1}' for i in range(len(COLUMNS)))})")
+# with `duplicate` (a repeat on record); rows without it are those routed before the column existed
+INSERT_WITH_DUPLICATE = (f"INSERT INTO feedback.case_facts ({', '.join(COLUMNS)}, duplicate) "
+                         f"VALUES ({', '.join(f'${i + 1}' for i in range(len(COLUMNS) + 1))})")
 
 
 def percentile_ok(estimate: float | None, exact: float | None) -> bool:
@@ -161,6 +166,29 @@ async def test_hand_computed_month(conn):
     assert await conn.fetchval("SELECT count(*) FROM feedback.rollup_dirty") == 0
 
 
+async def test_only_duplicates_on_record_are_left_out_and_each_year_has_its_own_base(conn):
+    """환산건수 leaves out a repeat on record (`duplicate`), not a complaint whose text only says it was
+    repeated: that one may be the first on record. Last year's figure is divided by last year's base."""
+    rows = [  # (day, origin, repeat, duplicate)
+        (d(4), "direct", True, False),   # "세 번째 전화인데요": the first on record, counted
+        (d(6), "direct", True, True),    # the same customer and topic within the window: left out
+        (d(7), "direct", False, False),
+        (d(8), "fss_transfer", False, False),
+        (date(2025, 3, 4), "direct", False, False),
+        (date(2025, 3, 5), "fss_transfer", False, False),
+    ]
+    for day, origin, repeat, duplicate in rows:
+        await conn.execute(INSERT_WITH_DUPLICATE, *fact(day, "card", "general", "card_payment", "complaint", "app",
+                                                        origin=origin, repeat=repeat), duplicate)
+    bases = {**DENOMINATORS, "card": Denominator(unit="customers", count=200_000, by_year={2025: 100_000})}
+    card = (await report_cli.gather(conn, date(2026, 3, 15), "month", bases))["affiliates"][0]
+    assert (card["own_complaints"], card["fss_complaints"], card["repeat_complaints"]) == (2, 1, 2)
+    assert card["converted_own_per_100k"] == 1.0 and card["converted_fss_per_100k"] == 0.5  # per 200,000
+    assert card["converted_own_last_year"] == 1.0 and card["converted_own_yoy_pct"] == 0.0  # 1 per 100,000
+    assert card["converted_fss_last_year"] == 1.0 and card["converted_fss_yoy_pct"] == -50.0
+    await assert_matches_on_read(conn, date(2026, 3, 15), "month")
+
+
 async def test_the_report_reads_the_rollup_not_the_facts(conn):
     """Proof that the figures come from the materialised rows: doctor one, the report follows."""
     await conn.executemany(INSERT, FIXTURE)
@@ -277,8 +305,12 @@ async def test_bulk_copy_truncate_and_facts_from_before_the_migration(database_u
     try:
         await db.migrate(c, "feedback", tmp_path)      # a deployment with facts but no rollup yet
         await c.executemany(INSERT, FIXTURE[:7])
-        assert await db.migrate(c, "feedback", MIGRATIONS) == ["005_rollup.sql", "006_open_cases.sql"]
-        assert (await report_cli.gather(c, d(9), "month", DENOMINATORS))["affiliates"][0]["cases"] == 7
+        assert await db.migrate(c, "feedback", MIGRATIONS) == ["005_rollup.sql", "006_open_cases.sql",
+                                                           "007_duplicate_complaints.sql"]
+        card = (await report_cli.gather(c, d(9), "month", DENOMINATORS))["affiliates"][0]
+        assert card["cases"] == 7
+        # facts routed before `duplicate` existed count as they did, by `repeat`: 2 of the 3 direct complaints
+        assert card["own_complaints"] == 2 and card["converted_own_per_100k"] == 1.0
         # COPY: one statement, one mark per day, however many rows
         await c.copy_records_to_table("case_facts", schema_name="feedback", columns=COLUMNS, records=FIXTURE[7:])
         assert await c.fetchval("SELECT count(*) FROM feedback.rollup_dirty") == len({f[1] for f in FIXTURE[7:]})

@@ -16,17 +16,19 @@ from shared.events import (
 # statement, and per case it was PostgreSQL's costliest statement in the pipeline benchmark (~1 ms)
 ROUTED = """
 INSERT INTO feedback.case_facts (case_id, day, received_at, affiliate, team, topic, kind, channel, origin, urgency,
-                                 repeat, resolve_due)
+                                 repeat, resolve_due, duplicate)
 SELECT r.case_id, (r.received_at AT TIME ZONE 'Asia/Seoul')::date, r.received_at, r.affiliate, r.team, r.topic,
-       r.kind, r.channel, r.origin, r.urgency, r.repeat, r.resolve_due
+       r.kind, r.channel, r.origin, r.urgency, r.repeat, r.resolve_due, r.duplicate
   FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-              $8::text[], $9::text[], $10::boolean[], $11::timestamptz[])
-       AS r (case_id, received_at, affiliate, team, topic, kind, channel, origin, urgency, repeat, resolve_due)
+              $8::text[], $9::text[], $10::boolean[], $11::timestamptz[], $12::boolean[])
+       AS r (case_id, received_at, affiliate, team, topic, kind, channel, origin, urgency, repeat, resolve_due,
+             duplicate)
 ON CONFLICT (case_id) DO UPDATE SET day = EXCLUDED.day, received_at = EXCLUDED.received_at,
     affiliate = COALESCE(feedback.case_facts.affiliate, EXCLUDED.affiliate),
     team = COALESCE(feedback.case_facts.team, EXCLUDED.team),
     topic = COALESCE(feedback.case_facts.topic, EXCLUDED.topic), kind = COALESCE(feedback.case_facts.kind, EXCLUDED.kind),
     channel = EXCLUDED.channel, origin = EXCLUDED.origin, urgency = EXCLUDED.urgency, repeat = EXCLUDED.repeat,
+    duplicate = EXCLUDED.duplicate,
     resolve_due = COALESCE(feedback.case_facts.resolve_due, EXCLUDED.resolve_due)"""
 
 UPSERT = """
@@ -109,7 +111,7 @@ async def record_routings(conn: asyncpg.Connection, routed: list[CaseRouted]) ->
     if routed:
         await conn.execute(ROUTED, *(list(col) for col in zip(*(
             (e.case_id, e.received_at, e.affiliate, e.team, e.topic, e.kind, e.channel, e.origin, e.urgency,
-             e.repeat, e.resolve_due) for e in routed))))
+             e.repeat, e.resolve_due, e.duplicate) for e in routed))))
 
 
 async def record(conn: asyncpg.Connection, e: Event) -> None:

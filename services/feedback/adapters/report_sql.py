@@ -23,8 +23,9 @@ CLEAR_HOURS = "DELETE FROM feedback.rollup_hours WHERE day = ANY($1::date[])"
 # Both rollups of the given days from one read of their facts.
 BUILD = """
 WITH f AS MATERIALIZED (
-  SELECT day, affiliate, team, topic, channel, kind, origin, repeat, received_at, acknowledged_at, resolved_at,
-         within_sla, extended, alerts, csat, nps, ces
+  SELECT day, affiliate, team, topic, channel, kind, origin, repeat,
+         coalesce(duplicate, repeat, false) AS duplicate,  -- NULL: routed before the column, counted as then
+         received_at, acknowledged_at, resolved_at, within_sla, extended, alerts, csat, nps, ces
   FROM feedback.case_facts WHERE day = ANY($1::date[])),
 daily AS (
   INSERT INTO feedback.rollup_daily (day, affiliate, team, topic, channel, cases, complaints, suggestions, inquiries,
@@ -36,8 +37,8 @@ daily AS (
     count(*) FILTER (WHERE kind = 'suggestion'),
     count(*) FILTER (WHERE kind = 'inquiry'),
     count(*) FILTER (WHERE kind = 'praise'),
-    count(*) FILTER (WHERE kind = 'complaint' AND NOT coalesce(repeat, false) AND origin = 'direct'),
-    count(*) FILTER (WHERE kind = 'complaint' AND NOT coalesce(repeat, false) AND origin = 'fss_transfer'),
+    count(*) FILTER (WHERE kind = 'complaint' AND NOT duplicate AND origin = 'direct'),
+    count(*) FILTER (WHERE kind = 'complaint' AND NOT duplicate AND origin = 'fss_transfer'),
     count(*) FILTER (WHERE kind = 'complaint' AND repeat),
     count(*) FILTER (WHERE resolved_at IS NOT NULL),
     count(*) FILTER (WHERE within_sla),

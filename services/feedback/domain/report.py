@@ -24,6 +24,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from shared.directory import Denominator
+
 
 @dataclass(frozen=True)
 class Period:
@@ -188,19 +190,29 @@ def _change(now: float, before: float) -> float | None:
     return round(100.0 * (now - before) / before, 1) if before else None
 
 
-def affiliate_figures(row: dict, denominator: int, last_year: dict | None) -> dict:
+def affiliate_figures(row: dict, denominator: int, last_year: dict | None, last_year_denominator: int | None = None
+                      ) -> dict:
+    """`denominator` is the period's customers (or contracts), `last_year_denominator` last year's
+    (the same when not given): each year's 환산건수 is divided by its own year's base."""
+    ly_base = denominator if last_year_denominator is None else last_year_denominator
     own = per_100k(row["own_complaints"], denominator)
     fss = per_100k(row["fss_complaints"], denominator)
     ly = last_year or {}
-    ly_own = per_100k(ly.get("own_complaints", 0), denominator)
+    ly_own = per_100k(ly.get("own_complaints", 0), ly_base)
+    ly_fss = per_100k(ly.get("fss_complaints", 0), ly_base)
     return {
         "affiliate": row["affiliate"],
         "cases": row["cases"],
         "by_kind": {k: row[k] for k in ("complaints", "suggestions", "inquiries", "praise")},
+        "own_complaints": row["own_complaints"],  # 자체민원, duplicates counted once
+        "fss_complaints": row["fss_complaints"],  # 대외민원 (transferred by the FSS), likewise
+        "repeat_complaints": row.get("repeat_complaints", 0),  # 반복 민원: on record or in the customer's words
         "converted_own_per_100k": own,          # 자체민원 환산건수
         "converted_fss_per_100k": fss,          # 대외민원 환산건수
         "converted_own_last_year": ly_own,
         "converted_own_yoy_pct": _change(own, ly_own),
+        "converted_fss_last_year": ly_fss,
+        "converted_fss_yoy_pct": _change(fss, ly_fss),
         "cases_last_year": ly.get("cases", 0),
         "cases_yoy_pct": _change(row["cases"], ly.get("cases", 0)),
         # resolved within the deadline, out of those resolved and those still open past it
@@ -233,17 +245,23 @@ def _span(p: Period) -> dict:
     return {"from": p.start.isoformat(), "to": p.end.isoformat()}
 
 
-def build(period: Period, rows: list[dict], last_year: list[dict], denominators: dict[str, int],
+def build(period: Period, rows: list[dict], last_year: list[dict], denominators: dict[str, Denominator],
           csat: list[dict], topics: list[dict], channels: list[dict], rising: list[dict],
           teams: list[dict] = ()) -> dict:
     ly = {r["affiliate"]: r for r in last_year}
+    year, ly_year = period.start.year, period.last_year().start.year
+
+    def base(affiliate: str, y: int) -> int:
+        d = denominators.get(affiliate)
+        return d.for_year(y) if d else 0
+
     return {
         "period": {"name": period.name, "from": period.start.isoformat(), "to": period.end.isoformat(),
                    # a running period: figures so far, compared with the same days of the periods before
                    "through": period.through.isoformat() if period.through else None,
                    "compared_with": {"previous": _span(period.previous()), "last_year": _span(period.last_year())}},
-        "affiliates": [affiliate_figures(r, denominators.get(r["affiliate"], 0), ly.get(r["affiliate"]))
-                       for r in rows],
+        "affiliates": [affiliate_figures(r, base(r["affiliate"], year), ly.get(r["affiliate"]),
+                                         base(r["affiliate"], ly_year)) for r in rows],
         "csat_distribution": {int(r["csat"]): r["n"] for r in csat},
         "topics": [{"affiliate": r["affiliate"], "topic": r["topic"], "cases": r["n"]} for r in topics],
         "channels": {r["channel"]: r["n"] for r in channels},

@@ -27,6 +27,7 @@ def on_classified(outbox: Outbox, directory: Directory, calendar: BusinessCalend
                             flags=c.flags, text=e.text, received_at=e.received_at, ack_due=ack_due,
                             resolve_due=resolve_due, origin=e.origin,
                             repeat=c.repeat_count > 0 or any(ev.rule == "repeated" for ev in c.evidence),
+                            duplicate=c.repeat_count > 0,
                             customer_ref=e.customer_ref if shares_customer(
                                 a.affiliate, e.affiliate_hint, e.consent.cross_affiliate) else None)
         out = [routed]
