@@ -73,3 +73,11 @@ def test_directory_negative_denominator_is_reported(tmp_path):
     text = Path(load_directory.__defaults__[0]).read_text(encoding="utf-8").replace("count: 9800000", "count: -5")
     with pytest.raises(DataFileError, match=r"data.yaml:\d+: affiliates.card.denominator.count"):
         load_directory(write(tmp_path, text))
+
+
+def test_each_year_has_its_own_denominator_and_a_bad_one_is_reported(tmp_path):
+    card = load_directory().affiliates["card"].denominator
+    assert card.for_year(2025) == 9_500_000 and card.for_year(2026) == card.count == 9_800_000
+    text = Path(load_directory.__defaults__[0]).read_text(encoding="utf-8").replace("2025: 9500000", "2025: 0")
+    with pytest.raises(DataFileError, match=r"data.yaml:\d+: affiliates.card.denominator.by_year.2025"):
+        load_directory(write(tmp_path, text))
