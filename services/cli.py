@@ -285,7 +285,7 @@ def import_file(
     settings = load_settings(IntakeSettings, "import")
     deps = IntakeDeps(cipher=PiiCipher.from_spec(settings.pii_keys), access_key=settings.case_access_key,
                       calendar=load_calendar(settings.calendar_file),
-                      response_days=settings.first_response_business_days)
+                      response_days=settings.first_response_business_days, status_base_url=settings.status_base_url)
     rows = list(bulk.read_rows(file))
     result = bulk.ImportResult()
 

@@ -116,6 +116,8 @@ def service_env(stack: Stack, service: str, port: int, extra: dict[str, str] | N
                 "PYTHONUNBUFFERED": "1"})
     if service == "feedback":  # survey links point at this feedback instance
         env["SURVEY_BASE_URL"] = f"http://127.0.0.1:{port}/s"
+    if service == "intake":  # and receipt notices' status links at this intake
+        env["STATUS_BASE_URL"] = f"http://127.0.0.1:{port}/c"
     env.update(extra or {})
     return env
 

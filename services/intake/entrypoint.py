@@ -8,7 +8,7 @@ from pathlib import Path
 
 from services.intake.adapters.accept_batcher import AcceptBatcher
 from services.intake.adapters.apikeys import KeyStore
-from services.intake.handlers import calls, events, http
+from services.intake.handlers import calls, events, http, status_page
 from services.intake.handlers.fast_submit import FastSubmit
 from services.intake.handlers.guard import BodyGuard, RateLimiter
 from services.intake.handlers.submit import IntakeDeps
@@ -36,7 +36,7 @@ def build(settings: IntakeSettings) -> Runtime:
     rt = Runtime("intake", settings, MIGRATIONS, needs_nats_to_serve=False)
     deps = IntakeDeps(cipher=PiiCipher.from_spec(settings.pii_keys), access_key=settings.case_access_key,
                       calendar=load_calendar(settings.calendar_file),
-                      response_days=settings.first_response_business_days)
+                      response_days=settings.first_response_business_days, status_base_url=settings.status_base_url)
     warn_if_incomplete(deps.calendar, settings.calendar_file, logging.getLogger("moksori.calendar"))
     rt.http.state.intake = deps
     rt.http.state.limiter = RateLimiter()
@@ -46,6 +46,7 @@ def build(settings: IntakeSettings) -> Runtime:
     rt.http.add_middleware(FastSubmit)
     rt.http.add_middleware(BodyGuard)  # outermost: FastSubmit reads a body already bounded and checked
     rt.http.include_router(http.router)
+    rt.http.include_router(status_page.page)
     for spec in SERVICE_CONSUMERS:
         if spec.durable == "intake-timeline":
             rt.consume(spec, TIMELINE_EVENTS, events.on_case_event)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from datetime import datetime
 
 import httpx
@@ -107,6 +108,18 @@ async def test_card_team_works_a_complaint_through_its_lifecycle(system, http):
         await asyncio.sleep(0.1)
     assert list(told) == ["receipt", "acknowledged", "info_requested", "extended", "resolved", "reopened"]
     assert "카드 이용대금 명세서" in told["info_requested"]
+    # the receipt notice links the customer's status page, the case's secret in the fragment: the page, its
+    # script, and the status its script asks for with that secret all answer
+    link = re.search(r"처리 현황: (http://\S+)/c/(VOC-\d{4}-\d{6})#(\w+)$", told["receipt"])
+    assert link and link[2] == accepted["tracking_code"] and link[3] == accepted["access_secret"]
+    async with httpx.AsyncClient(base_url=link[1]) as customer:  # a browser: no API key
+        page = await customer.get(f"/c/{link[2]}")
+        assert page.status_code == 200 and "/static/status.js" in page.text and "민원 처리 현황" in page.text
+        script = await customer.get("/static/status.js")
+        assert script.status_code == 200 and "X-Case-Secret" in script.text
+        status = await customer.get(f"/v1/voc/{link[2]}", headers={"X-Case-Secret": link[3]})
+        assert status.status_code == 200 and status.json()["status"] == "reopened"
+        assert (await customer.get("/static/dashboard.js")).status_code == 404
     assert "처리 결과: 수용" in told["resolved"] and "연회비 차액 환급 완료" in told["resolved"]
     await nc.drain()
 

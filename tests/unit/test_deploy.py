@@ -428,10 +428,11 @@ def test_customers_reach_intake_and_their_survey_but_not_the_dashboard():
 
     for path in ("/s/eyJjIjoiMTIzIn0.abc_DEF-1", "/v1/feedback", "/static/survey.js", "/static/survey.css"):
         assert served_by(path) == "moksori-feedback", path
-    for path in ("/v1/voc", "/v1/voc/email", "/v1/voc/VOC-2026-000123", "/v1/voc/6fbafd14-6a12-4a5c-84fc-44dfa8fab290"):
+    for path in ("/v1/voc", "/v1/voc/email", "/v1/voc/VOC-2026-000123", "/v1/voc/6fbafd14-6a12-4a5c-84fc-44dfa8fab290",
+                 "/c/VOC-2026-000123", "/static/status.js", "/static/status.css"):
         assert served_by(path) == "moksori-intake", path
     for path in ("/v1/voc/VOC-2026-000123/reveal", "/dashboard", "/v1/dashboard", "/metrics", "/v1/cases/x/resolve",
-                 "/s/", "/static/dashboard.js", "/v1/feedbackx"):
+                 "/s/", "/static/dashboard.js", "/v1/feedbackx", "/c/", "/c/VOC-2026-000123/x"):
         assert served_by(path) is None, path  # the reveal of originals stays inside
     pods = {d["metadata"]["name"]: d["spec"]["template"]["metadata"]["labels"]
             for d in by_kind(docs, "Deployment").values()}
@@ -449,6 +450,7 @@ def test_customers_reach_intake_and_their_survey_but_not_the_dashboard():
     config = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("moksori-config"))
     host = ingress["spec"]["rules"][0]["host"]
     assert config["data"]["SURVEY_BASE_URL"] == f"https://{host}/s"  # the links customers get lead here
+    assert config["data"]["STATUS_BASE_URL"] == f"https://{host}/c"
 
 
 # --- secrets ---------------------------------------------------------------------------------------

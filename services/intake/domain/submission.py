@@ -33,6 +33,12 @@ def access_secret(key: str, case_id: uuid.UUID) -> str:
     return hmac.new(key.encode(), f"case-access:{case_id}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
+def status_link(base_url: str, tracking_code: str, secret: str) -> str:
+    """What the receipt notice links: the customer's status page for the case, its secret in the
+    fragment, which browsers send to no server (handlers/status_page.py)."""
+    return f"{base_url}/{tracking_code}#{secret}"
+
+
 def customer_key(key: str, customer: str) -> str:
     """A keyed pseudonym of the customer reference, the same for the same customer however
     the channel wrote it (홍길동 010-1234-5678 / 01012345678): numbers identify a customer when

@@ -13,7 +13,7 @@ from typing import Literal
 import asyncpg
 
 from services.intake.adapters import repository as repo
-from services.intake.domain.submission import accept, access_secret, original_document, request_hash
+from services.intake.domain.submission import accept, access_secret, original_document, request_hash, status_link
 from shared.bizcal import BusinessCalendar
 from shared.events import CustomerNoticeRequested, VocSubmission
 from shared.outbox import Outbox
@@ -27,6 +27,7 @@ class IntakeDeps:
     calendar: BusinessCalendar
     response_days: int
     tracking: repo.TrackingNumbers = field(default_factory=repo.TrackingNumbers)
+    status_base_url: str | None = None  # the receipt notice links the customer's status page (status_page.py)
 
 
 @dataclass(frozen=True)
@@ -54,14 +55,17 @@ async def submit_voc(conn: asyncpg.Connection | asyncpg.Pool, deps: IntakeDeps, 
     received_at = received_at or now
     acc = accept(body, case_id=case_id, seq=await deps.tracking.next(conn), received_at=received_at,
                  calendar=deps.calendar, response_days=deps.response_days, pseudonym_key=deps.access_key)
-    response = acc.response(access_secret(deps.access_key, case_id))
+    secret = access_secret(deps.access_key, case_id)
+    response = acc.response(secret)
+    link = (f" 처리 현황: {status_link(deps.status_base_url, acc.tracking_code, secret)}"
+            if deps.status_base_url else "")
     # a receipt notice promises an answer date; a backfilled case whose date has passed is history being
     # filed: no notice (the source system acknowledged it when it came in), and no alarms downstream
     if acc.first_response_due > now:
         events = [acc.event, CustomerNoticeRequested(
             case_id=case_id, notice="receipt", tracking_code=acc.tracking_code, channel=body.channel,
             message=f"[목소리] 고객님의 소중한 의견이 접수되었습니다. 접수번호 {acc.tracking_code}, "
-                    f"답변 예정일 {acc.first_response_due:%Y-%m-%d}.",
+                    f"답변 예정일 {acc.first_response_due:%Y-%m-%d}.{link}",
             due=acc.first_response_due)]
     else:
         events = [acc.event.model_copy(update={"backfill": True})]
