@@ -375,6 +375,20 @@ def pii_eval(
         report.write_text(PII_REPORT_HEADER + text, encoding="utf-8")
 
 
+@app.command("team-key")
+def team_key(affiliate: Annotated[str, typer.Option(help="the affiliate whose team system gets the key")]) -> None:
+    """A new HTTP key for an affiliate's team system: the key to give the team, once, and the entry to
+    add to routing's TEAM_KEYS, which holds only the key's digest (a leaked Secret opens no queue)."""
+    from services.routing.domain.team_keys import new_team_key
+
+    try:
+        key, entry = new_team_key(affiliate)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--affiliate") from None
+    typer.echo(f"give the team (shown once): {key}")  # plain: never wrapped, so it copies whole
+    typer.echo(f"add to TEAM_KEYS (comma-separated): {entry}")
+
+
 @app.command("nats-auth")
 def nats_auth(out: Annotated[Path, typer.Option(help="nats-server config include to write")],
               credentials: Annotated[Path, typer.Option(help="where to write the generated passwords (JSON)")],

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.routing.adapters import repository as repo
 from services.routing.domain.lifecycle import InvalidTransition
+from services.routing.domain.team_keys import key_digest
 from services.routing.handlers.commands import UnknownCase, apply_command
 from shared.bus import team_durable, team_subject
 from shared.events import (
@@ -38,8 +39,8 @@ class CommandAnswer(BaseModel):
 
 def affiliate_of(request: Request, x_api_key: Annotated[str | None, Header()] = None) -> str:
     """The affiliate whose key this is; `group` (the consumer-protection office) sees every affiliate."""
-    keys: dict[str, str] = request.app.state.team_keys
-    affiliate = keys.get(x_api_key or "")
+    keys: dict[str, str] = request.app.state.team_keys  # by the key's sha256: no key is held in memory either
+    affiliate = keys.get(key_digest(x_api_key)) if x_api_key else None
     if affiliate is None:
         raise HTTPException(401, "an affiliate key is required (X-Api-Key)")
     return affiliate
