@@ -104,7 +104,8 @@ def local_nats_auth(var: Path) -> tuple[Path, dict[str, Credentials]]:
     if creds != previous or not conf.exists():
         cred_file.write_text(json.dumps({k: vars(v) for k, v in creds.items()}, indent=2))
         cred_file.chmod(0o600)
-    conf.write_text(server_config(creds))  # written anew: the permissions may have changed since
+    # written anew: the permissions may have changed since; cheap hashes, as only this machine's server reads them
+    conf.write_text(server_config(creds, cost=4))
     conf.chmod(0o600)
     return conf, creds
 

@@ -18,8 +18,9 @@ shared `_INBOX.>` (where it could read everyone's replies). Each of these users 
 only on its own inbox prefix, which its client must set (nats-py:
 `nats.connect(..., inbox_prefix=inbox_prefix(name))`).
 
-`moksori nats-auth` writes this as a nats-server config include; deploy/README.md
-describes the Kubernetes secret.
+`moksori nats-auth` writes this as a nats-server config include, with bcrypt hashes for passwords,
+and the passwords themselves in a credentials file for the clients; deploy/README.md describes the
+Kubernetes secrets.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+import bcrypt
 
 from shared.bus import alert_durable, escalation_durable, team_command_subject, team_durable
 from shared.events import AFFILIATES, CASE_COMMANDS, TEAMS, partner_subject
@@ -155,15 +158,27 @@ def load_credentials(path: Path) -> dict[str, Credentials]:
     return out
 
 
-def server_config(creds: dict[str, Credentials]) -> str:
-    """An `authorization { users = [...] }` block for nats-server (JSON is valid NATS config)."""
-    users = [{"user": creds["services"].user, "password": creds["services"].password,
-              "permissions": {"publish": {"allow": [">"]}, "subscribe": {"allow": [">"]}}}]
-    for a in AFFILIATES:
-        users.append({"user": creds[a].user, "password": creds[a].password, "permissions": affiliate_permissions(a)})
-    for name in [*OUTSIDE_SYSTEMS, *sorted(k for k in creds if k.startswith(PARTNER))]:
-        users.append({"user": creds[name].user, "password": creds[name].password,
-                      "permissions": outside_permissions(name)})
+BCRYPT_COST = 11  # nats-server's own tool (`nats server passwd`) uses 11
+
+
+def password_hash(password: str, cost: int = BCRYPT_COST) -> str:
+    """What nats-server keeps for a password: its bcrypt hash, which the server checks a client's
+    password against. The servers' config, and the Secret it is mounted from, then hold no password a
+    client could connect with (the credentials file, in the secret store, has the passwords)."""
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(cost)).decode()
+
+
+def server_config(creds: dict[str, Credentials], cost: int = BCRYPT_COST) -> str:
+    """An `authorization { users = [...] }` block for nats-server (JSON is valid NATS config), with
+    bcrypt hashes for passwords. `cost` below 11 is for local runs only (each hash is 2^cost rounds)."""
+    def user(key: str, permissions: dict) -> dict:
+        return {"user": creds[key].user, "password": password_hash(creds[key].password, cost),
+                "permissions": permissions}
+
+    users = [user("services", {"publish": {"allow": [">"]}, "subscribe": {"allow": [">"]}})]
+    users += [user(a, affiliate_permissions(a)) for a in AFFILIATES]
+    users += [user(name, outside_permissions(name))
+              for name in [*OUTSIDE_SYSTEMS, *sorted(k for k in creds if k.startswith(PARTNER))]]
     return "authorization " + json.dumps({"users": users}, indent=2) + "\n"
 
 

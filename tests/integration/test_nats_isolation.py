@@ -33,7 +33,7 @@ def routed(affiliate: str) -> CaseRouted:
 async def authed(tmp_path: Path):
     creds = generate_credentials(partners=["easypay", "shopmall"])
     conf = tmp_path / "auth.conf"
-    conf.write_text(server_config(creds))
+    conf.write_text(server_config(creds, cost=4))  # cheap hashes here; the rotation test below uses the real cost
     server = NatsServer(tmp_path / "nats", name="iso", extra_args=["-c", str(conf)]).start()
     svc = await nats.connect(url_with(server.url, creds["services"]))
     js = svc.jetstream()

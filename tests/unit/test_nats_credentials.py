@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import bcrypt
 import pytest
 from typer.testing import CliRunner
 
@@ -46,7 +47,13 @@ def test_the_command_keeps_the_other_passwords_and_says_which_changed(tmp_path):
     assert "new passwords: bank" in result.output
     before, after = load_credentials(creds), load_credentials(creds2)
     assert {k for k in after if after[k] != before[k]} == {"bank"}
-    assert after["bank"].password in conf.read_text() and before["bank"].password not in conf.read_text()
+    # the servers' config holds bcrypt hashes only: no password from either file is in it
+    conf_text = conf.read_text()
+    assert not [c.password for c in (*before.values(), *after.values()) if c.password in conf_text]
+    hashes = {u["user"]: u["password"] for u in json.loads(conf_text.removeprefix("authorization "))["users"]}
+    assert bcrypt.checkpw(after["bank"].password.encode(), hashes["team-bank"].encode())
+    assert not bcrypt.checkpw(before["bank"].password.encode(), hashes["team-bank"].encode())
+    assert hashes["team-bank"].startswith("$2b$11$")
     assert oct(creds2.stat().st_mode & 0o777) == "0o600"
 
 
