@@ -524,7 +524,8 @@ class CustomerNoticeRequested(Event):
     TYPE: ClassVar[str] = "kr.moksori.customer.notice_requested.v1"
     SUBJECT: ClassVar[str] = "voc.notice.{notice}"
 
-    notice: Literal["receipt", "acknowledged", "info_requested", "extended", "reopened", "resolved", "thanks"]
+    notice: Literal["receipt", "acknowledged", "info_requested", "extended", "transferred", "reopened", "resolved",
+                    "thanks"]
     tracking_code: str
     channel: Channel
     message: str = Field(description="Korean text for the customer, no personal data")

@@ -106,7 +106,8 @@ async def test_card_team_works_a_complaint_through_its_lifecycle(system, http):
         if "reopened" in told:
             break
         await asyncio.sleep(0.1)
-    assert list(told) == ["receipt", "acknowledged", "info_requested", "extended", "resolved", "reopened"]
+    assert list(told) == ["receipt", "acknowledged", "info_requested", "extended", "transferred", "resolved",
+                          "reopened"]
     assert "카드 이용대금 명세서" in told["info_requested"]
     # the receipt notice links the customer's status page, the case's secret in the fragment: the page, its
     # script, and the status its script asks for with that secret all answer

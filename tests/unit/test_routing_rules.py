@@ -112,6 +112,7 @@ def test_transfer_keeps_the_sla_and_clears_the_handler():
     assert (moved.affiliate, moved.team, moved.status) == ("bank", "fraud_response", "routed")
     assert moved.resolve_due == CASE.resolve_due and moved.handler_name is None
     assert d.event.from_affiliate == "card"
+    assert d.notice.notice == "transferred" and f"{CASE.resolve_due:%Y-%m-%d}" in d.notice.message  # told, same date
 
 
 def test_resolve_reopen_and_illegal_transitions():

@@ -75,8 +75,10 @@ def entry_for(event: Event) -> TimelineEntry | None:
                                  {"reason": e.reason, "resolve_due": e.resolve_due.isoformat()},
                                  advances_status=False, expected_resolution=e.resolve_due)
         case CaseTransferred() as e:
-            return TimelineEntry("routed", f"{AFFILIATE_KO[e.affiliate]} {TEAM_KO[e.team]}(으)로 이관되었습니다.",
-                                 {"affiliate": e.affiliate, "team": e.team})
+            return TimelineEntry("routed", f"{AFFILIATE_KO[e.affiliate]} {TEAM_KO[e.team]}(으)로 이관되었습니다. "
+                                 f"처리 예정일은 {e.resolve_due:%Y-%m-%d}입니다.",
+                                 {"affiliate": e.affiliate, "team": e.team, "resolve_due": e.resolve_due.isoformat()},
+                                 expected_resolution=e.resolve_due)
         case CaseReopened() as e:
             return TimelineEntry("reopened", "민원을 다시 살펴보고 있습니다." + (
                 f" 처리 예정일은 {e.resolve_due:%Y-%m-%d}입니다." if e.resolve_due else ""), {"reason": e.reason},

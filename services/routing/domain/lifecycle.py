@@ -153,7 +153,9 @@ def decide(case: CaseState, cmd: Command, now: datetime, calendar: BusinessCalen
                                 from_affiliate=case.affiliate, from_team=case.team, reason=cmd.reason, by=cmd.by,
                                 resolve_due=due),
                 {"affiliate": cmd.affiliate, "team": cmd.team, "status": "routed", "handler_name": None,
-                 "handler_contact": None, "paused_at": None, "resolve_due": due})
+                 "handler_contact": None, "paused_at": None, "resolve_due": due},
+                _notice(case, "transferred", f"[목소리] 접수번호 {case.tracking_code} 민원의 담당 부서가 변경되었습니다. "
+                                             f"처리 예정일은 {due:%Y-%m-%d}입니다.", due))
         case ResolveCase():
             if case.status == "resolved":
                 if case.resolution == cmd.resolution:
