@@ -8,15 +8,17 @@ duplicate window.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
-from shared.events import BY_TYPE, Message
+from shared.events import BY_TYPE, Event, Message
 
 SPECVERSION = "1.0"
+log = logging.getLogger(__name__)
 CONTENT_TYPE = "application/json"
 
 
@@ -78,9 +80,40 @@ def decode(headers: dict[str, str] | None, body: bytes, expect: tuple[type[Messa
     try:
         data = model.model_validate_json(body)
     except ValidationError as exc:
-        raise MalformedMessage(describe_validation_error(exc)) from exc
+        data = _tolerated(model, body, exc)
+        if data is None:
+            raise MalformedMessage(describe_validation_error(exc)) from exc
     env = Envelope(id=h["ce-id"], type=h["ce-type"], source=h["ce-source"], time=when, subject=h.get("ce-subject"))
     return env, data
+
+
+_IGNORED: set[tuple[str, str]] = set()  # (event type, field) already logged
+
+
+def _tolerated(model: type[Message], body: bytes, exc: ValidationError) -> Message | None:
+    """A tolerant reader for the services' own events: an event whose only fault is fields this version
+    does not know comes from a newer producer (a rolling upgrade: routing already sends
+    CaseRouted.duplicate while an older feedback still runs), and is read without them, logged once per
+    field. Commands and what outside systems publish stay strict: a misspelt optional field there is an
+    error the sender must hear of, not a default silently taken. None: not tolerated."""
+    if not issubclass(model, Event) or any(e["type"] != "extra_forbidden" for e in exc.errors()):
+        return None
+    data = json.loads(body)
+    for e in exc.errors():
+        *path, name = e["loc"]
+        holder = data
+        for step in path:
+            holder = holder[step]
+        holder.pop(name, None)
+        field = ".".join(str(p) for p in e["loc"])
+        if (model.TYPE, field) not in _IGNORED:
+            _IGNORED.add((model.TYPE, field))
+            log.warning("%s: field %r is not known to this version and is ignored (a newer producer?)",
+                        model.TYPE, field)
+    try:
+        return model.model_validate(data)
+    except ValidationError:
+        return None
 
 
 def describe_validation_error(exc: ValidationError) -> str:

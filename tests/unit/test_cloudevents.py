@@ -98,3 +98,39 @@ def test_a_partner_event_must_carry_the_ce_source_of_the_subjects_partner():
             partner_subject(bad)
     with pytest.raises(ValueError, match="is not a partner's"):  # import:<hash> is bulk import's key space
         partner_of("voc.ingress.voc.import", "import")
+
+
+def test_an_event_from_a_newer_producer_is_read_without_the_fields_this_version_lacks(caplog):
+    """A rolling upgrade: a newer routing's CaseRouted carries a field (and a nested one) an older
+    reader does not know. The older reader takes the event, without them, and says so once."""
+    import json
+
+    routed = SAMPLES[2]
+    _, body, headers = encode(routed, envelope_for(routed, source="moksori/routing"))
+    newer = {**json.loads(body), "priority_lane": "vip"}
+    _, got = decode(headers, json.dumps(newer).encode())
+    assert got == routed and type(got) is CaseRouted
+    classified = SAMPLES[1]
+    _, body, headers = encode(classified, envelope_for(classified, source="moksori/classifier"))
+    newer = json.loads(body)
+    newer["classification"]["emotion_score"] = 0.7
+    with caplog.at_level("WARNING"):
+        assert decode(headers, json.dumps(newer).encode())[1] == classified
+        assert decode(headers, json.dumps(newer).encode())[1] == classified
+    said = [r.getMessage() for r in caplog.records if "emotion_score" in r.getMessage()]
+    assert len(said) == 1 and "classification.emotion_score" in said[0]
+    # still malformed: a field it lacks together with a wrong one
+    newer["classification"]["urgency"] = "whenever"
+    with pytest.raises(MalformedMessage, match="urgency"):
+        decode(headers, json.dumps(newer).encode())
+
+
+def test_commands_stay_strict_about_fields_they_do_not_know():
+    """A team's misspelt optional field must be an error, not the default silently taken."""
+    import json
+
+    cmd = ResolveCase(case_id=CASE, resolution="환불 완료")
+    _, body, headers = encode(cmd, envelope_for(cmd, source="team/card"))
+    typo = {**json.loads(body), "outcom": "rejected"}
+    with pytest.raises(MalformedMessage, match="outcom: Extra inputs are not permitted"):
+        decode(headers, json.dumps(typo).encode())
