@@ -111,6 +111,12 @@ def asyncapi() -> dict:
     for model in bus_messages():
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(schema.pop("$defs", {}))
+        if issubclass(model, events.Event):
+            # events only gain optional fields, and readers ignore fields they do not know (cloudevents.decode):
+            # the contract says so, so a reader built from it takes a newer producer's events too
+            schema.pop("additionalProperties", None)
+            schema["description"] = (schema.get("description", "") + "\n\n" if schema.get("description") else "") + (
+                "Open to optional fields added later: readers ignore fields they do not know.")
         schemas[model.__name__] = schema
         messages[model.__name__] = {
             "name": model.__name__, "title": model.__name__, "contentType": "application/json",

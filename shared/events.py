@@ -341,8 +341,9 @@ class CaseRouted(Event):
     origin: Origin = "direct"
     repeat: bool = Field(default=False, description="a repeated complaint: on record (see duplicate), or in the "
                                                     "customer's own words (\"세 번째 전화인데\")")
-    duplicate: bool = Field(default=False, description="a repeat on record: the same customer's complaint on the "
-                                                       "same topic within the repeat window; counted once in 환산건수")
+    duplicate: bool | None = Field(default=None, description="a repeat on record: the same customer's complaint on "
+                                                              "the same topic within the repeat window; counted once "
+                                                              "in 환산건수 (absent from older producers: unknown)")
     customer_ref: str | None = Field(default=None, description="present only within the receiving affiliate "
                                                                 "or with cross-affiliate consent")
 

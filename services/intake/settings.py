@@ -16,9 +16,10 @@ class IntakeSettings(ServiceSettings):
                                    description="how long a process trusts a looked-up API key (and so how long "
                                                "a revocation takes to apply)")
     calendar_file: Path = DEFAULT_CALENDAR
-    status_base_url: str = Field("http://127.0.0.1:8001/c", pattern=r"^https?://[^\s]+[^/\s]$",
-                                 description="the customers' status page as the receipt notice links it: "
-                                             "<this>/<tracking code>#<case secret> (STATUS_BASE_URL)")
+    status_base_url: str | None = Field(None, pattern=r"^https?://[^\s]+[^/\s]$",
+                                        description="the customers' status page as the receipt notice links it: "
+                                                    "<this>/<tracking code>#<case secret>; unset, notices carry "
+                                                    "no link (STATUS_BASE_URL)")
 
     @field_validator("pii_keys")
     @classmethod

@@ -120,6 +120,10 @@ async def test_card_team_works_a_complaint_through_its_lifecycle(system, http):
         assert script.status_code == 200 and "X-Case-Secret" in script.text
         status = await customer.get(f"/v1/voc/{link[2]}", headers={"X-Case-Secret": link[3]})
         assert status.status_code == 200 and status.json()["status"] == "reopened"
+        assert status.headers["cache-control"] == "no-store"  # the customer's own: never kept by a cache
+        resolved = next(t for t in status.json()["timeline"] if t["status"] == "resolved" and "처리 결과" in t["message"])
+        assert resolved["detail"]["resolution"] == "연회비 차액 환급 완료"  # the page shows the whole answer
+        assert "detail.resolution" in script.text
         assert (await customer.get("/static/dashboard.js")).status_code == 404
     assert "처리 결과: 수용" in told["resolved"] and "연회비 차액 환급 완료" in told["resolved"]
     await nc.drain()

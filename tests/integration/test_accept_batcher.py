@@ -108,3 +108,35 @@ async def test_concurrent_requests_share_each_block_of_tracking_numbers(pool):
     got = await asyncio.gather(*(tracking.next(pool) for _ in range(200)))
     assert sorted(got) == list(range(min(got), min(got) + 200))
     assert tracking.fetches == 4
+
+
+async def test_a_retry_of_a_request_accepted_before_keys_were_scoped_finds_its_case(pool):
+    """Versions before apikeys.scoped_key stored an HTTP Idempotency-Key raw; a retry of such a request
+    after the upgrade (its key now stored as http:<name>:<key>) finds that case, through the group commit
+    and alone, and another channel system's same raw key is not taken for it."""
+    from services.intake.domain.apikeys import scoped_key
+
+    outbox = Outbox("intake", "moksori/intake")
+
+    async def dispatch(rows):
+        pass
+
+    batcher = AcceptBatcher(pool, own_rows=outbox.TAKE_OWN, dispatch=dispatch, max_wait_s=0.01, wake=lambda: None)
+    deps = IntakeDeps(cipher=PiiCipher.from_spec(PiiCipher.generate_spec()), access_key="k" * 32,
+                      calendar=load_calendar(), response_days=3)
+    body = VocSubmission(channel="app", text="앱 로그인하면 자꾸 튕겨요. 업데이트 후부터 그래요")
+    old = await submit_voc(pool, deps, outbox, body, idempotency_key="retry-77", submitted_by="card-app")  # as before
+    assert old.status == "accepted"
+    for insert in (batcher.insert, None):
+        again = await submit_voc(pool, deps, outbox, body, idempotency_key=scoped_key("card-app", "retry-77"),
+                                 legacy_key="retry-77", submitted_by="card-app", insert=insert)
+        assert again.status == "replayed" and again.response["case_id"] == old.response["case_id"]
+        other = await submit_voc(pool, deps, outbox, body.model_copy(update={"text": "다른 내용의 민원입니다"}),
+                                 idempotency_key=scoped_key("card-app", "retry-77"), legacy_key="retry-77",
+                                 submitted_by="card-app", insert=insert)
+        assert other.status == "conflict"
+    # another system's same spelling is its own key: a case of its own
+    theirs = await submit_voc(pool, deps, outbox, body, idempotency_key=scoped_key("web-gw", "retry-77"),
+                              legacy_key="retry-77", submitted_by="web-gw", insert=batcher.insert)
+    assert theirs.status == "accepted" and theirs.response["case_id"] != old.response["case_id"]
+    assert await pool.fetchval("SELECT count(*) FROM intake.cases") == 2

@@ -29,6 +29,13 @@ def test_a_key_name_that_could_not_scope_its_keys_is_refused(name):
         check_name(name)
 
 
+@pytest.mark.parametrize("name", ["stt", "bulk-import"])
+def test_intakes_own_submitters_names_are_reserved(name):
+    """A read key sees the cases submitted under its name: one called stt would see every call's case."""
+    with pytest.raises(ValueError, match="is reserved"):
+        check_name(name)
+
+
 def test_keys_create_refuses_a_bad_name_before_touching_the_database(monkeypatch):
     monkeypatch.setenv("DATABASE_URL", "postgresql://moksori@127.0.0.1:1/moksori")  # never reached
     result = CliRunner().invoke(app, ["keys", "create", "--name", "card:app", "--channels", "app"])

@@ -261,5 +261,5 @@ def test_the_resolution_notice_tells_the_result_and_the_answer():
     assert "처리 결과: 일부 수용" in d.notice.message and "11월 25일에 환불" in d.notice.message
     long = "가" * 600
     _, d = run(CASE, cmd(ResolveCase, resolution=long, outcome="rejected"))
-    assert "처리 결과: 불수용" in d.notice.message and "가" * 500 + "… (전문은 접수번호로" in d.notice.message
+    assert "처리 결과: 불수용" in d.notice.message and "가" * 500 + "… (전문은 접수 안내의 처리 현황 링크에서" in d.notice.message
     assert "가" * 501 not in d.notice.message

@@ -13,12 +13,16 @@ NEXT_TRACKING_SEQS = "SELECT nextval('intake.tracking_seq') FROM generate_series
 
 # One statement, so one round trip and atomic on its own: the case, its outbox rows and
 # its first timeline entry go in together, or (on a duplicate key) none of them does.
+# $24 is an HTTP Idempotency-Key as versions before its scoping stored it (raw, with submitted_by
+# the key's name): a retry of a request they accepted finds that case instead of making a second.
 ACCEPT_CASE = """
 WITH c AS (
     INSERT INTO intake.cases (id, tracking_code, channel, channel_message_id, idempotency_key, request_hash,
         text_masked, text_encrypted, customer_ref_masked, kind_hint, affiliate_hint, consent, status,
         status_rank, occurred_at, received_at, first_response_due, response, submitted_by, status_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'received', 0, $13, $14, $15, $16, $17, $14)
+    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'received', 0, $13, $14, $15, $16, $17, $14
+    WHERE $24::text IS NULL OR NOT EXISTS (
+        SELECT 1 FROM intake.cases l WHERE l.idempotency_key = $24 AND l.submitted_by = $17)
     ON CONFLICT DO NOTHING
     RETURNING id, received_at
 ), o AS (
@@ -41,6 +45,7 @@ FIND_PRIOR = """
 SELECT id, request_hash, response FROM intake.cases
 WHERE ($1::text IS NOT NULL AND idempotency_key = $1)
    OR ($2::text IS NOT NULL AND channel = $3 AND channel_message_id = $2)
+   OR ($4::text IS NOT NULL AND idempotency_key = $4 AND submitted_by = $5)
 LIMIT 1"""
 
 KNOWN_CASES = "SELECT id FROM intake.cases WHERE id = ANY($1::uuid[])"
@@ -128,10 +133,11 @@ class TrackingNumbers:
 
 
 async def find_prior(conn: asyncpg.Connection, idempotency_key: str | None, channel: str,
-                     channel_message_id: str | None) -> asyncpg.Record | None:
+                     channel_message_id: str | None, legacy_key: str | None = None,
+                     submitted_by: str | None = None) -> asyncpg.Record | None:
     if idempotency_key is None and channel_message_id is None:
         return None
-    return await conn.fetchrow(FIND_PRIOR, idempotency_key, channel_message_id, channel)
+    return await conn.fetchrow(FIND_PRIOR, idempotency_key, channel_message_id, channel, legacy_key, submitted_by)
 
 
 async def write_timeline(conn: asyncpg.Connection, w: TimelineWrites) -> None:

@@ -40,12 +40,19 @@ class ApiKey:
 KEY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 
 
+# what intake records as submitted_by for live calls and (by default) imports: a key of that name could
+# read those cases through the status API (a `read` key sees the cases submitted under its name)
+RESERVED_KEY_NAMES = frozenset({"stt", "bulk-import"})
+
+
 def check_name(name: str) -> str:
     """A key's name is its channel system's, and scopes its Idempotency-Keys (`scoped_key`), so it
     may not hold the separator ':'."""
     if not KEY_NAME.fullmatch(name):
         raise ValueError(f"key name {name!r}: use 1-63 letters, digits, '.', '_' or '-', starting with a letter or "
                          "digit (e.g. card-app-backend)")
+    if name in RESERVED_KEY_NAMES:
+        raise ValueError(f"key name {name!r} is reserved (intake's own submitters: {sorted(RESERVED_KEY_NAMES)})")
     return name
 
 

@@ -104,6 +104,7 @@ async def answer_submission(app, body: VocSubmission, key: ApiKey, idempotency_k
     # the pool, not a held connection: the batcher needs connections while this request waits
     outcome = await submit_voc(rt.pool, app.state.intake, rt.outbox, body,
                                idempotency_key=scoped_key(key.name, idempotency_key), submitted_by=key.name,
+                               legacy_key=idempotency_key,
                                insert=app.state.batcher.insert)
     if outcome.status == "conflict":
         return _error(409, "this Idempotency-Key or channel_message_id was already used for a different VOC",
@@ -134,6 +135,10 @@ async def submit_email(request: Request, key: Annotated[ApiKey, Depends(submitte
         part = _MAIL_PART.get(str(e["loc"][0]) if e["loc"] else "", "body")
         return _error(400, f"cannot read the e-mail: {part}: {mask_text(e['msg'])}", part)
     return await submit(body, request, key, idempotency_key=None)
+
+
+# a case's status is the customer's own (browsers ask for it from the status page): never kept by a cache
+PRIVATE = {"Cache-Control": "no-store", "Vary": "X-Case-Secret, X-Api-Key, Authorization"}
 
 
 @router.get("/{ref}", summary="Status and timeline of a case",
@@ -168,7 +173,7 @@ async def status(ref: str, request: Request, key: Annotated[ApiKey | None, Depen
         "updated_at": row["updated_at"].isoformat(),
         "timeline": [{"status": t["status"], "at": t["at"].isoformat(), "message": t["message"],
                       **({"detail": t["detail"]} if t["detail"] else {})} for t in timeline],
-    })
+    }, headers=PRIVATE)
 
 
 class RevealRequest(BaseModel):

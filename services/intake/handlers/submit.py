@@ -41,11 +41,13 @@ Insert = Callable[[tuple], Awaitable[bool]]
 
 async def submit_voc(conn: asyncpg.Connection | asyncpg.Pool, deps: IntakeDeps, outbox: Outbox, body: VocSubmission, *,
                      idempotency_key: str | None, submitted_by: str, case_id: uuid.UUID | None = None,
-                     insert: Insert | None = None, received_at: datetime | None = None) -> Outcome:
+                     insert: Insert | None = None, received_at: datetime | None = None,
+                     legacy_key: str | None = None) -> Outcome:
     """`case_id` is given only when it was promised earlier (a live call's alerts already name it).
     `received_at` is given only by a backfill: when the source system received the VOC (bulk.py).
     `insert` lets the HTTP path group-commit (AcceptBatcher); consumers insert on `conn`,
-    inside their own transaction.
+    inside their own transaction. `legacy_key` is an HTTP Idempotency-Key as it was stored before
+    keys were kept per channel system (apikeys.scoped_key): a case stored under it is the prior one.
 
     The insert is tried first; only when it hits an existing key is the earlier answer
     looked up, so a new VOC costs one statement."""
@@ -75,11 +77,13 @@ async def submit_voc(conn: asyncpg.Connection | asyncpg.Pool, deps: IntakeDeps, 
         body.kind, body.affiliate, body.consent.model_dump(), body.occurred_at, received_at,
         acc.first_response_due, response, submitted_by,
         *outbox.columns(events),
-        "접수되었습니다.", {"channel": body.channel, "first_response_due": acc.first_response_due.isoformat()})
+        "접수되었습니다.", {"channel": body.channel, "first_response_due": acc.first_response_due.isoformat()},
+        legacy_key)
     inserted = await insert(args) if insert else await conn.fetchval(repo.ACCEPT_CASE, *args) is not None
     if inserted:
         return Outcome("accepted", response)
-    prior = await repo.find_prior(conn, idempotency_key, body.channel, body.channel_message_id)
+    prior = await repo.find_prior(conn, idempotency_key, body.channel, body.channel_message_id, legacy_key,
+                                  submitted_by)
     if prior is None or prior["request_hash"] != digest:
         return Outcome("conflict", {})
     return Outcome("replayed", prior["response"])

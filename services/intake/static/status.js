@@ -49,6 +49,12 @@ async function show() {
     at.dateTime = t.at;
     at.textContent = fmt(t.at, true);
     li.append(at, document.createTextNode(t.message));
+    if (t.detail && t.detail.resolution) {  // the whole answer (a notice carries its start only)
+      const answer = document.createElement("p");
+      answer.className = "answer";
+      answer.textContent = t.detail.resolution;
+      li.append(answer);
+    }
     list.append(li);
   }
   message.textContent = "";

@@ -67,12 +67,13 @@ def _notice(case: CaseState, kind: str, message: str, due: datetime | None = Non
 
 
 NOTICE_RESOLUTION_CHARS = 500  # a notice (알림톡, SMS) carries the answer's start; the status page has all of it
+# (the link in the receipt notice: intake's status_page.py shows the resolved entry's whole answer)
 
 
 def resolved_message(tracking_code: str, outcome: str, resolution: str) -> str:
     """The customer is told the result, not only that the case is closed: the outcome and the answer."""
     answer = resolution if len(resolution) <= NOTICE_RESOLUTION_CHARS else \
-        resolution[:NOTICE_RESOLUTION_CHARS].rstrip() + "… (전문은 접수번호로 조회하실 수 있습니다)"
+        resolution[:NOTICE_RESOLUTION_CHARS].rstrip() + "… (전문은 접수 안내의 처리 현황 링크에서 보실 수 있습니다)"
     return (f"[목소리] 접수번호 {tracking_code} 민원 처리가 완료되었습니다. 처리 결과: {OUTCOME_KO[outcome]}. "
             f"답변: {answer}")
 
