@@ -95,7 +95,7 @@ async def test_the_same_customers_second_complaint_on_a_topic_is_a_repeat_and_mo
     assert facts[uuid.UUID(second)] == (True, True) and facts[uuid.UUID(first)][1] is False
 
 
-async def test_rising_anger_in_a_live_call_alerts_the_supervisor_once(system):
+async def test_rising_anger_in_a_live_call_alerts_the_supervisor_once(system, http):
     call_id = f"CALL-{uuid.uuid4().hex[:10]}"
     nc = await nats.connect(system.nats_url)
     js = nc.jetstream()
@@ -116,6 +116,12 @@ async def test_rising_anger_in_a_live_call_alerts_the_supervisor_once(system):
         _, extra = alerts.get_nowait()
         assert not (extra.get("call_id") == call_id and extra["reason"] == "emotion"), "one emotion alert per call"
     await nc.drain()
+    for _ in range(100):  # the operator dashboard shows it too, though only a warning: the call is going on
+        shown = [a for a in (await http["feedback"].get("/v1/dashboard")).json()["alerts"] if a["call_id"] == call_id]
+        if shown:
+            break
+        await asyncio.sleep(0.1)
+    assert [(a["reason"], a["severity"]) for a in shown] == [("emotion", "warning")]
 
 
 async def test_a_team_correction_is_stored_and_exported_for_training(system, http, db, tmp_path):

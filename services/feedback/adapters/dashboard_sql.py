@@ -4,9 +4,11 @@ TODAY_BY_AFFILIATE_TOPIC = """
 SELECT affiliate, topic, count(*) AS n FROM feedback.case_facts
 WHERE day = $1 AND affiliate IS NOT NULL GROUP BY affiliate, topic ORDER BY affiliate, n DESC"""
 
+# critical and high alerts, and every alert raised during a call (an angry or abusive caller is a warning,
+# but one a supervisor may still act on while the call goes on)
 RECENT_ALERTS = """
 SELECT reason, severity, affiliate, message, call_id, at FROM feedback.alerts
-WHERE severity IN ('critical', 'high') ORDER BY at DESC LIMIT 20"""
+WHERE severity IN ('critical', 'high') OR call_id IS NOT NULL ORDER BY at DESC LIMIT 20"""
 
 BREACHES_TODAY = """
 SELECT affiliate, count(*) AS n FROM feedback.alerts
