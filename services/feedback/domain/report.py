@@ -190,16 +190,14 @@ def _change(now: float, before: float) -> float | None:
     return round(100.0 * (now - before) / before, 1) if before else None
 
 
-def affiliate_figures(row: dict, denominator: int, last_year: dict | None, last_year_denominator: int | None = None
-                      ) -> dict:
-    """`denominator` is the period's customers (or contracts), `last_year_denominator` last year's
-    (the same when not given): each year's 환산건수 is divided by its own year's base."""
-    ly_base = denominator if last_year_denominator is None else last_year_denominator
+def affiliate_figures(row: dict, denominator: int, last_year: dict | None, last_year_denominator: int) -> dict:
+    """`denominator` is the period's customers (or contracts), `last_year_denominator` last year's:
+    each year's 환산건수 is divided by its own year's base."""
     own = per_100k(row["own_complaints"], denominator)
     fss = per_100k(row["fss_complaints"], denominator)
     ly = last_year or {}
-    ly_own = per_100k(ly.get("own_complaints", 0), ly_base)
-    ly_fss = per_100k(ly.get("fss_complaints", 0), ly_base)
+    ly_own = per_100k(ly.get("own_complaints", 0), last_year_denominator)
+    ly_fss = per_100k(ly.get("fss_complaints", 0), last_year_denominator)
     return {
         "affiliate": row["affiliate"],
         "cases": row["cases"],

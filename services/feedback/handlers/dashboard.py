@@ -11,14 +11,15 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
 
 from services.feedback import report_cli
 from services.feedback.adapters import dashboard_sql as q
 from services.feedback.domain.report import nps
 from shared.bizcal import KST
 from shared.runtime import runtime_of
+from shared.static_files import serve_static
 
 router = APIRouter(tags=["dashboard"])
 KO = report_cli.AFFILIATE_KO
@@ -81,13 +82,7 @@ async def dashboard() -> HTMLResponse:
     return HTMLResponse((STATIC / "dashboard.html").read_text(encoding="utf-8"))
 
 
-@router.get("/static/{name}", include_in_schema=False)
-async def static(name: str) -> FileResponse:
-    if name not in STATIC_FILES:
-        raise HTTPException(404, f"no static file {name!r}")
-    return FileResponse(STATIC / name, media_type=STATIC_FILES[name])
-
-
 STATIC_FILES = {"uPlot.iife.min.js": "text/javascript", "uPlot.min.css": "text/css",
                 "dashboard.js": "text/javascript", "dashboard.css": "text/css",
                 "survey.js": "text/javascript", "survey.css": "text/css"}
+serve_static(router, STATIC, STATIC_FILES)

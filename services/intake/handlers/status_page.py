@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter, HTTPException
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse
+
+from shared.static_files import serve_static
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 STATIC_FILES = {"status.js": "text/javascript", "status.css": "text/css"}
@@ -25,8 +27,4 @@ async def status_page(ref: str) -> HTMLResponse:
                         headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
 
 
-@page.get("/static/{name}", include_in_schema=False)
-async def static(name: str) -> FileResponse:
-    if name not in STATIC_FILES:
-        raise HTTPException(404, f"no static file {name!r}")
-    return FileResponse(STATIC / name, media_type=STATIC_FILES[name])
+serve_static(page, STATIC, STATIC_FILES)
