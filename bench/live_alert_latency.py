@@ -6,9 +6,9 @@ concurrent calls each speaking every 2.5 s), customer and agent turns cut from t
 corpus's phone transcripts; every 50th segment carries a watch word on a fresh call,
 so it must raise an alert. Latency = time the alert arrives on `voc.alert.>` minus
 the time its segment was published (same clock). Path: intake (mask and publish the
-copy while storing the segment encrypted) → `voc.call.segment` → classifier (screen;
+batch's copies, one message, while storing the segments encrypted) → `voc.call.segments` → classifier (screen;
 a turn with something to record: inbox, alert row, outbox) → `voc.alert.*`; the first
-hop alone (publish → masked copy on `voc.call.segment`) is printed too.
+hop alone (publish → masked copy on `voc.call.segments`) is printed too.
 
 The publisher, like an STT system at this rate would, pipelines its JetStream publishes
 (`publish_async`) and checks every ack at the end, instead of waiting for each ack before the
@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
 import statistics
 import time
@@ -40,6 +41,7 @@ import tempfile
 from pathlib import Path
 
 from bench.common import embedded_stack, profile, top_costs
+from bench.pipeline import Usage
 from services import devrun
 from services.classifier.training.corpus import CORPUS_DIR, read_jsonl
 from shared.bus import ensure_topology
@@ -72,9 +74,10 @@ async def drive(url: str, rate: float, seconds: float, subject_out: str, prepare
         async def on(msg) -> None:
             if b"BENCH-" not in msg.data:
                 return
-            call = json.loads(msg.data).get("call_id")
-            if call in sent and call not in where:
-                where[call] = time.perf_counter()
+            now, data = time.perf_counter(), json.loads(msg.data)
+            for call in [s.get("call_id") for s in data.get("segments", [data])]:  # intake's copies come batched
+                if call in sent and call not in where:
+                    where[call] = now
         return on
 
     await nc.subscribe(subject_out, cb=seen_at(got))
@@ -177,8 +180,12 @@ async def main(args: argparse.Namespace) -> None:
         prof_dir = Path(tempfile.mkdtemp(prefix="moksori-live-prof-"))
         spies = profile({s: stack.procs[s].pid for s in ("intake", "classifier")}, args.seconds, prof_dir) \
             if args.profile else {}
+        usage = Usage({"intake": stack.procs["intake"].pid, "classifier": stack.procs["classifier"].pid,
+                       "nats-server": stack.nats.proc.pid, "postgres": stack.pg.proc.pid, "publisher": os.getpid()})
+        usage.start()
         lat, first_hop = await drive(stack.nats_url, args.rate, args.seconds, "voc.alert.>", ours_prepare,
-                                     ours_publish, subject_mid="voc.call.segment")
+                                     ours_publish, subject_mid="voc.call.segments")
+        cpu = {name: u["cpu_pct"] for name, u in usage.stop().items()}  # the wait for late alerts included
         for name, spy in spies.items():
             spy.wait(timeout=60)
             f = prof_dir / f"{name}.txt"
@@ -192,6 +199,7 @@ async def main(args: argparse.Namespace) -> None:
                                   "p99": round(pct(first_hop, 0.99), 1)} if first_hop else None,
             "baseline_two_raw_jetstream_hops_ms": {"p50": round(statistics.median(base) * 1000, 1),
                                                   "p99": round(pct(base, 0.99), 1)} if base else None,
+            "cpu_pct_of_one_core": {**cpu, "total": sum(cpu.values())},
             "target": "p99 <= 50 ms at 2,000 segments/s",
         }, indent=2))
 

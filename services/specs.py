@@ -32,7 +32,8 @@ PARAMETERS = {
 # who publishes each message; who reads it comes from the durable consumers (shared/bus.py)
 SENDERS: dict[str, tuple[str, ...]] = {
     "VocSubmitted": ("partner",), "SttSegment": ("sttSystem",), "CallEnded": ("sttSystem",),
-    "VocReceived": ("intake",), "CallSegmentReceived": ("intake",), "VocClassified": ("classifier",),
+    "VocReceived": ("intake",), "CallSegmentReceived": ("intake",), "CallSegmentsReceived": ("intake",),
+    "VocClassified": ("classifier",),
     "CardBlockRequested": ("classifier",), "AccountFreezeRequested": ("classifier",),
     "CaseRouted": ("routing",), "CaseEscalated": ("routing",),
     **{name: ("routing",) for name in ("CaseAcknowledged", "CaseResolved", "CaseInfoRequested", "CaseInfoProvided",
@@ -111,7 +112,7 @@ def asyncapi() -> dict:
     for model in bus_messages():
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(schema.pop("$defs", {}))
-        if issubclass(model, events.Event):
+        if model.TOLERANT:
             # events only gain optional fields, and readers ignore fields they do not know (cloudevents.decode):
             # the contract says so, so a reader built from it takes a newer producer's events too
             schema.pop("additionalProperties", None)

@@ -136,7 +136,9 @@ SERVICE_CONSUMERS: tuple[ConsumerSpec, ...] = (
     ConsumerSpec("VOC_INGRESS", "intake-calls", "voc.ingress.call.>", "live STT segments and call ends",
                  batch_wait_s=0.01, fill_batches=False),  # live screening is latency-bound: do not wait to fill a batch
     ConsumerSpec("VOC_ALERTS", "intake-call-alerts", "voc.alert.>", "alerts raised during live calls"),
-    ConsumerSpec("VOC_CALLS", "classifier-live", "voc.call.segment", "live screening of call segments",
+    # voc.call.segments (a fetched batch's segments, one message) and, from intakes before session 21,
+    # voc.call.segment (one segment a message)
+    ConsumerSpec("VOC_CALLS", "classifier-live", "voc.call.>", "live screening of call segments",
                  batch_wait_s=0.01, fill_batches=False),
     ConsumerSpec("VOC_CASE", "classifier-corrections", "voc.case.reclassified", "team corrections, for retraining"),
 )

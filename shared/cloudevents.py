@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
-from shared.events import BY_TYPE, Event, Message
+from shared.events import BY_TYPE, Message
 
 SPECVERSION = "1.0"
 log = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ def _tolerated(model: type[Message], body: bytes, exc: ValidationError) -> Messa
     CaseRouted.duplicate while an older feedback still runs), and is read without them, logged once per
     field. Commands and what outside systems publish stay strict: a misspelt optional field there is an
     error the sender must hear of, not a default silently taken. None: not tolerated."""
-    if not issubclass(model, Event) or any(e["type"] != "extra_forbidden" for e in exc.errors()):
+    if not model.TOLERANT or any(e["type"] != "extra_forbidden" for e in exc.errors()):
         return None
     data = json.loads(body)
     for e in exc.errors():

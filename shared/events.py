@@ -55,6 +55,9 @@ class Message(BaseModel):
 
     TYPE: ClassVar[str]
     SUBJECT: ClassVar[str]
+    # read by a newer version's tolerant reader, ignoring fields it does not know (cloudevents.decode):
+    # the services' own events; commands and outside systems' messages stay strict
+    TOLERANT: ClassVar[bool] = False
 
     def subject(self) -> str:
         return self.SUBJECT
@@ -62,6 +65,8 @@ class Message(BaseModel):
 
 class Event(Message):
     """A fact that happened to a case."""
+
+    TOLERANT: ClassVar[bool] = True
 
     case_id: UUID
 
@@ -204,14 +209,6 @@ def case_id_for_call(call_id: str) -> UUID:
     import uuid
 
     return uuid.uuid5(CALL_NAMESPACE, call_id)
-
-
-def segment_event_id(call_id: str, seq: int) -> str:
-    """The id of the masked copy of a call's segment `seq` (CallSegmentReceived): the same on every
-    redelivery, so JetStream (Nats-Msg-Id) and the screening consumer's inbox drop a copy sent twice."""
-    import uuid
-
-    return str(uuid.uuid5(CALL_NAMESPACE, f"{call_id}#segment:{seq}"))
 
 
 def live_alert_id(call_id: str, reason: str) -> str:
@@ -504,19 +501,52 @@ class FeedbackSubmitted(Event):
     submitted_at: datetime
 
 
-class CallSegmentReceived(Event):
-    """A live segment, masked, forwarded at once for screening. `case_id` is the
-    case the call will become (see case_id_for_call)."""
+class CallSegment(BaseModel):
+    """One masked live segment inside CallSegmentsReceived; `case_id` is the case the call will become."""
 
-    TYPE: ClassVar[str] = "kr.moksori.call.segment_received.v1"
-    SUBJECT: ClassVar[str] = "voc.call.segment"
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
+    case_id: UUID
     call_id: str
     seq: int
     speaker: Literal["customer", "agent"]
     text: str
     ts: datetime
     affiliate: Affiliate | None = None
+
+
+class CallSegmentReceived(CallSegment, Event):
+    """A live segment, masked, forwarded at once for screening. `case_id` is the
+    case the call will become (see case_id_for_call). Intakes before session 21 sent one per
+    segment; intake now sends CallSegmentsReceived, and screening still reads this during an upgrade."""
+
+    TYPE: ClassVar[str] = "kr.moksori.call.segment_received.v1"
+    SUBJECT: ClassVar[str] = "voc.call.segment"
+
+
+class CallSegmentsReceived(Message):
+    """The live segments of one fetched batch, masked, forwarded at once for screening.
+
+    One message for many segments, of many calls, so that at 2,000 segments a second the bus carries a
+    few dozen messages a second on this hop, not 2,000. The id is derived from the (call, seq) pairs it
+    holds (`segments_event_id`); screening is idempotent per call and seq, so a segment that comes again
+    in another batch (a redelivery that fetched differently) changes nothing."""
+
+    TYPE: ClassVar[str] = "kr.moksori.call.segments_received.v1"
+    SUBJECT: ClassVar[str] = "voc.call.segments"
+    TOLERANT: ClassVar[bool] = True
+
+    segments: tuple[CallSegment, ...] = Field(min_length=1)
+
+
+def segments_event_id(segments: tuple[CallSegment, ...] | list[CallSegment]) -> str:
+    """The id of a CallSegmentsReceived: the same for the same segments, so a batch forwarded again
+    as it was (a retry) is dropped by JetStream's duplicate window."""
+    import hashlib
+    import uuid
+
+    digest = hashlib.sha256("\n".join(f"{s.call_id}#{s.seq}" for s in segments).encode()).hexdigest()
+    return str(uuid.uuid5(CALL_NAMESPACE, f"segments:{digest}"))
 
 
 class CustomerNoticeRequested(Event):
@@ -687,4 +717,5 @@ CASE_COMMANDS: tuple[type[Command], ...] = (
     ReviewSuggestion,
 )
 INGRESS: tuple[type[Message], ...] = (VocSubmitted, SttSegment, CallEnded)
-BY_TYPE: dict[str, type[Message]] = {m.TYPE: m for m in (*ALL_EVENTS, *ALL_COMMANDS, *INGRESS)}
+LIVE: tuple[type[Message], ...] = (CallSegmentsReceived,)  # the services' own, about many cases at once
+BY_TYPE: dict[str, type[Message]] = {m.TYPE: m for m in (*ALL_EVENTS, *ALL_COMMANDS, *INGRESS, *LIVE)}

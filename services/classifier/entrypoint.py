@@ -12,7 +12,7 @@ from services.classifier.settings import ClassifierSettings
 from shared.directory import load_directory
 from shared.bus import SERVICE_CONSUMERS
 from shared.config import load_settings
-from shared.events import CallSegmentReceived, CaseReclassified, VocReceived
+from shared.events import CallSegmentReceived, CallSegmentsReceived, CaseReclassified, VocReceived
 from shared.runtime import Runtime
 from shared.telemetry import setup_logging, setup_tracing
 
@@ -36,7 +36,7 @@ def build(settings: ClassifierSettings) -> Runtime:
     rt.consume(specs["classifier"], (VocReceived,),
                events.OnReceived(rt.outbox, classifier, settings.repeat_window_days, m,
                                  product_owner=load_directory(settings.directory_file).affiliate_for_product))
-    rt.consume(specs["classifier-live"], (CallSegmentReceived,),
+    rt.consume(specs["classifier-live"], (CallSegmentsReceived, CallSegmentReceived),
                events.on_segment(rt.publish_now, rt.outbox, classifier, m))
     rt.consume(specs["classifier-corrections"], (CaseReclassified,), events.on_reclassified)
     return rt

@@ -23,24 +23,23 @@ RECORD_CUSTOMER_TOPIC = """
 INSERT INTO classifier.customer_topics (customer_key, topic, received_at, case_id) VALUES ($1, $2, $3, $4)
 ON CONFLICT DO NOTHING"""
 
-# one alert per call and reason, however many segments repeat the words
-INSERT_LIVE_ALERT = """
-INSERT INTO classifier.live_alerts (call_id, reason) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING reason"""
-
-COUNT_ANGRY_TURN = """
-INSERT INTO classifier.live_calls AS c (call_id, angry_turns, abusive_turns) VALUES ($1, 1, $2::int)
-ON CONFLICT (call_id) DO UPDATE SET angry_turns = c.angry_turns + 1, abusive_turns = c.abusive_turns + $2::int,
-                                    updated_at = now()
-RETURNING angry_turns, abusive_turns"""
-
-# a batch of call segments: each call's angry and abusive turns added at once (one row per call,
-# in call order so two replicas lock rows in the same order), with the counts after the batch
-ADD_ANGRY_TURNS = """
-INSERT INTO classifier.live_calls AS c (call_id, angry_turns, abusive_turns)
-SELECT * FROM unnest($1::text[], $2::int[], $3::int[]) ORDER BY 1
-ON CONFLICT (call_id) DO UPDATE SET angry_turns = c.angry_turns + excluded.angry_turns,
-                                    abusive_turns = c.abusive_turns + excluded.abusive_turns, updated_at = now()
-RETURNING call_id, angry_turns, abusive_turns"""
+# a batch's angry customer turns: those not counted before (one row per call and seq, so a turn that
+# comes again is not counted twice) are added to their calls' counts (one row per call, in call order so
+# two replicas lock rows in the same order); each newly counted turn, with its call's counts after the batch
+RECORD_ANGRY_TURNS = """
+WITH fresh AS (
+    INSERT INTO classifier.live_turns (call_id, seq, abusive)
+    SELECT * FROM unnest($1::text[], $2::int[], $3::bool[]) ORDER BY 1, 2
+    ON CONFLICT DO NOTHING
+    RETURNING call_id, seq, abusive
+), counted AS (
+    INSERT INTO classifier.live_calls AS c (call_id, angry_turns, abusive_turns)
+    SELECT call_id, count(*), count(*) FILTER (WHERE abusive) FROM fresh GROUP BY call_id ORDER BY 1
+    ON CONFLICT (call_id) DO UPDATE SET angry_turns = c.angry_turns + excluded.angry_turns,
+                                        abusive_turns = c.abusive_turns + excluded.abusive_turns, updated_at = now()
+    RETURNING call_id, angry_turns, abusive_turns
+)
+SELECT f.call_id, f.seq, k.angry_turns, k.abusive_turns FROM fresh f JOIN counted k USING (call_id)"""
 
 # a batch's alert candidates: the (call, reason) pairs not raised before, which are raised now
 INSERT_LIVE_ALERTS = """

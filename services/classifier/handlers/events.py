@@ -17,8 +17,9 @@ from services.classifier.domain.classify import Classifier, Item, raise_urgency
 from services.classifier.domain.rules import MODEL_RULE
 from shared.directory import choose_affiliate
 from shared.consumer import Delivery
-from shared.events import (AccountFreezeRequested, AlertRaised, CallSegmentReceived, CardBlockRequested,
-                           CaseReclassified, Classification, VocClassified, VocReceived, live_alert_id)
+from shared.events import (AccountFreezeRequested, AlertRaised, CallSegment, CallSegmentReceived, CallSegmentsReceived,
+                           CardBlockRequested, CaseReclassified, Classification, VocClassified, VocReceived,
+                           live_alert_id)
 from shared.outbox import Outbox, PublishFailed, PublishNow
 from shared.pii import shares_customer
 
@@ -162,6 +163,14 @@ class OnReceived:
 
 
 MEMO_LIMIT = 4096  # screenings kept between a batch's hooks (a batch is at most a few hundred turns)
+LiveTurn = CallSegment | CallSegmentReceived
+
+
+def turns_of(d: Delivery) -> tuple[LiveTurn, ...]:
+    """The segments a message carries: intake sends a fetched batch's in one CallSegmentsReceived;
+    intakes before session 21 sent one CallSegmentReceived per segment."""
+    msg = d.msg
+    return msg.segments if isinstance(msg, CallSegmentsReceived) else (msg,)  # type: ignore[return-value]
 
 
 def on_segment(publish: PublishNow, outbox: Outbox, classifier: Classifier,
@@ -173,22 +182,27 @@ def on_segment(publish: PublishNow, outbox: Outbox, classifier: Classifier,
     publishes the same alert under the same id and JetStream drops it. If JetStream cannot take
     them now (NATS away, the alerts stream without a quorum), they go into the outbox with the
     transaction, and the relay publishes them when it can: late, but neither lost nor dead-lettered
-    with their segments."""
+    with their segments.
 
-    # a turn that alerts or is angry, screened once for every hook that asks about it (no_effect,
-    # idempotent, then bulk or process), under the lexicon it was screened with; taken out when its
-    # batch is written, and cleared if batches that failed before that leave entries behind
-    memo: dict[str, tuple[object, Screening]] = {}
+    Screening is idempotent per call and seq: an alert is raised once per call and reason, and an
+    angry turn is counted once (`classifier.live_turns`), whichever message brings it and however
+    often. So no message needs an inbox row, and a segment intake forwards again inside a batch of
+    another make-up changes nothing."""
 
-    def screened(d: Delivery, lex) -> Screening:
-        hit = memo.get(d.env.id)
+    # a customer turn, screened once for every hook that asks about it (no_effect, then bulk), under
+    # the lexicon it was screened with; taken out when its message is acked as quiet or its batch is
+    # written, and cleared if batches that failed before that leave entries behind
+    memo: dict[tuple[str, int, str], tuple[object, Screening]] = {}
+
+    def screened(seg: LiveTurn, lex) -> Screening:
+        key = (seg.call_id, seg.seq, seg.text)
+        hit = memo.get(key)
         if hit is not None and hit[0] is lex:
             return hit[1]
-        s = screen_segment(d.msg.text, lex)  # type: ignore[attr-defined]
-        if s.alerts or s.angry:
-            if len(memo) >= MEMO_LIMIT:
-                memo.clear()
-            memo[d.env.id] = (lex, s)
+        s = screen_segment(seg.text, lex)
+        if len(memo) >= MEMO_LIMIT:
+            memo.clear()
+        memo[key] = (lex, s)
         return s
 
     async def send(conn: asyncpg.Connection, raised: list[AlertRaised]) -> None:
@@ -203,54 +217,41 @@ def on_segment(publish: PublishNow, outbox: Outbox, classifier: Classifier,
                 await outbox.add(conn, alert, id=event_id)
         count(raised)
 
-    async def process(conn: asyncpg.Connection, d: Delivery) -> None:
-        seg: CallSegmentReceived = d.msg  # type: ignore[assignment]
-        if seg.speaker != "customer":  # an agent saying 금감원 is not the customer escalating
-            return
-        lex = classifier.lexicon()
-        s = screened(d, lex)
-        memo.pop(d.env.id, None)
-        raised: list[AlertRaised] = []
-        for reason, severity, message, evidence in s.alerts:
-            if await conn.fetchval(sql.INSERT_LIVE_ALERT, seg.call_id, reason) is not None:
-                raised.append(AlertRaised(case_id=seg.case_id, reason=reason, severity=severity,
-                                          affiliate=seg.affiliate, message=message, evidence=evidence,
-                                          call_id=seg.call_id))
-        if s.angry:
-            angry, abusive = await conn.fetchrow(sql.COUNT_ANGRY_TURN, seg.call_id, int(s.abusive))
-            if angry >= lex.emotion.alert_after_turns and \
-                    await conn.fetchval(sql.INSERT_LIVE_ALERT, seg.call_id, "emotion") is not None:
-                raised.append(emotion_alert(seg.case_id, seg.call_id, seg.affiliate, angry, abusive, s.angry))
-        await send(conn, raised)
-
     async def bulk(conn: asyncpg.Connection, ds: list[Delivery]) -> list[Delivery]:
-        """A fetched batch in three statements, with what `process` would decide one at a time:
-        every customer turn is screened, each call's angry turns are counted at once, and the
-        batch's alert candidates (the first per call and reason) are inserted together; those
+        """The customer turns of a fetched batch, in at most three statements: every turn is screened,
+        the angry turns not counted before are counted (and each call's counts after them returned),
+        and the batch's alert candidates (the first per call and reason) are inserted together; those
         not raised before are raised."""
         lex = classifier.lexicon()
-        turns = sorted(((d.msg, s) for d in ds if d.msg.speaker == "customer"  # type: ignore[attr-defined]
-                        and ((s := screened(d, lex)).alerts or s.angry)),
-                       key=lambda t: (t[0].call_id, t[0].seq))
+        seen: dict[tuple[str, int], tuple[LiveTurn, Screening]] = {}
         for d in ds:
-            memo.pop(d.env.id, None)
+            for seg in turns_of(d):  # an agent saying 금감원 is not the customer escalating
+                if seg.speaker == "customer" and (seg.call_id, seg.seq) not in seen:
+                    s = screened(seg, lex)
+                    if s.alerts or s.angry:
+                        seen[(seg.call_id, seg.seq)] = (seg, s)
+                memo.pop((seg.call_id, seg.seq, seg.text), None)
+        turns = [seen[k] for k in sorted(seen)]
         candidates: dict[tuple[str, str], AlertRaised] = {}
         for seg, s in turns:
             for reason, severity, message, evidence in s.alerts:
                 candidates.setdefault((seg.call_id, reason), AlertRaised(
                     case_id=seg.case_id, reason=reason, severity=severity, affiliate=seg.affiliate, message=message,
                     evidence=evidence, call_id=seg.call_id))
-        angry: dict[str, list[tuple[CallSegmentReceived, Screening]]] = {}
-        for seg, s in turns:
-            if s.angry:
-                angry.setdefault(seg.call_id, []).append((seg, s))
+        angry = [(seg, s) for seg, s in turns if s.angry]
         if angry:
-            calls = list(angry)
-            after = {r["call_id"]: (r["angry_turns"], r["abusive_turns"]) for r in await conn.fetch(
-                sql.ADD_ANGRY_TURNS, calls, [len(angry[c]) for c in calls],
-                [sum(s.abusive for _, s in angry[c]) for c in calls])}
-            for call, call_turns in angry.items():
-                a, b = after[call]
+            counted: dict[str, tuple[int, int]] = {}
+            fresh: set[tuple[str, int]] = set()
+            for r in await conn.fetch(sql.RECORD_ANGRY_TURNS, [seg.call_id for seg, _ in angry],
+                                      [seg.seq for seg, _ in angry], [s.abusive for _, s in angry]):
+                counted[r["call_id"]] = (r["angry_turns"], r["abusive_turns"])
+                fresh.add((r["call_id"], r["seq"]))
+            by_call: dict[str, list[tuple[LiveTurn, Screening]]] = {}
+            for seg, s in angry:  # in call and seq order; a turn counted before is not counted again
+                if (seg.call_id, seg.seq) in fresh:
+                    by_call.setdefault(seg.call_id, []).append((seg, s))
+            for call, call_turns in by_call.items():
+                a, b = counted[call]
                 before = (a - len(call_turns), b - sum(s.abusive for _, s in call_turns))
                 reached = turn_reaching(before, [s for _, s in call_turns], lex.emotion.alert_after_turns)
                 if reached:
@@ -265,25 +266,28 @@ def on_segment(publish: PublishNow, outbox: Outbox, classifier: Classifier,
             await send(conn, [candidates[k] for k in keys if k in new])
         return []
 
+    async def process(conn: asyncpg.Connection, d: Delivery) -> None:
+        await bulk(conn, [d])
+
     def count(raised: list[AlertRaised]) -> None:
         if metrics.alerts:
             for alert in raised:
                 metrics.alerts.labels(alert.reason, "true").inc()
 
     def no_effect(d: Delivery) -> bool:
-        """An agent's turn, or a customer turn that screening finds nothing in (most of a call):
+        """Only the agent's turns, or customer turns that screening finds nothing in (most of a call):
         no alert to raise and no angry turn to count, so nothing to record either."""
-        seg: CallSegmentReceived = d.msg  # type: ignore[assignment]
-        if seg.speaker != "customer":
-            return True
-        s = screened(d, classifier.lexicon())
-        return not s.alerts and not s.angry
+        lex = classifier.lexicon()
+        turns = [seg for seg in turns_of(d) if seg.speaker == "customer"]
+        if any([(s := screened(seg, lex)).alerts or s.angry for seg in turns]):  # each screened, kept for bulk
+            return False
+        for seg in turns:  # acked without bulk: nothing will take them out
+            memo.pop((seg.call_id, seg.seq, seg.text), None)
+        return True
 
     def idempotent(d: Delivery) -> bool:
-        """A turn that only raises alerts: its alert rows are keyed by call and reason, its alerts'
-        ids by the same, so it needs no inbox row; an angry turn is counted, and does."""
-        seg: CallSegmentReceived = d.msg  # type: ignore[assignment]
-        return seg.speaker != "customer" or not screened(d, classifier.lexicon()).angry
+        """Every message: alerts are keyed by call and reason, angry turns by call and seq."""
+        return True
 
     process.bulk = bulk  # type: ignore[attr-defined]
     process.no_effect = no_effect  # type: ignore[attr-defined]

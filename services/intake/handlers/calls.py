@@ -12,8 +12,8 @@ import asyncpg
 from services.intake.domain.calls import Segment, assemble, case_text, opens_case
 from services.intake.handlers.submit import IntakeDeps, submit_voc
 from shared.consumer import Delivery, Process
-from shared.events import (AlertRaised, CallEnded, CallSegmentReceived, SttSegment, VocSubmission, case_id_for_call,
-                           segment_event_id)
+from shared.events import (AlertRaised, CallEnded, CallSegment, CallSegmentsReceived, SttSegment, VocSubmission,
+                           case_id_for_call, segments_event_id)
 from shared.outbox import Outbox, PublishNow
 from shared.pii import mask_speech
 
@@ -42,12 +42,31 @@ def _ctx(call_id: str) -> bytes:
     return f"call:{call_id}".encode()
 
 
-def forward_copy(m: SttSegment) -> tuple[CallSegmentReceived, str]:
-    """The masked copy of a segment that live screening reads, and its event id (derived from
-    the call and seq, so a segment sent or delivered twice is forwarded under one id)."""
-    copy = CallSegmentReceived(case_id=case_id_for_call(m.call_id), call_id=m.call_id, seq=m.seq, speaker=m.speaker,
-                               text=mask_speech(m.text), ts=m.ts, affiliate=m.affiliate)
-    return copy, segment_event_id(m.call_id, m.seq)
+# a copy message stays well under NATS's 1 MB payload limit, however long the batch's turns are
+COPY_BYTES = 256 * 1024
+
+
+def masked(m: SttSegment) -> CallSegment:
+    """The masked copy of a segment that live screening reads."""
+    return CallSegment(case_id=case_id_for_call(m.call_id), call_id=m.call_id, seq=m.seq, speaker=m.speaker,
+                       text=mask_speech(m.text), ts=m.ts, affiliate=m.affiliate)
+
+
+def forward_copies(msgs: list[SttSegment]) -> list[tuple[CallSegmentsReceived, str]]:
+    """A batch's masked copies as few messages as fit (one, unless the turns are very long), each with
+    an id derived from the segments it holds: one message for a fetched batch, not one per segment,
+    saves intake a publish and its ack per segment, and the classifier a delivery and its ack."""
+    out, chunk, size = [], [], 0
+    for m in msgs:
+        weight = 3 * len(m.text) + 300  # UTF-8 Hangul and the segment's other fields
+        if chunk and size + weight > COPY_BYTES:
+            out.append(chunk)
+            chunk, size = [], 0
+        chunk.append(masked(m))
+        size += weight
+    if chunk:
+        out.append(chunk)
+    return [(CallSegmentsReceived(segments=tuple(c)), segments_event_id(c)) for c in out]
 
 
 def on_call_ingress(deps: IntakeDeps, outbox: Outbox, publish: PublishNow) -> Process:
@@ -59,8 +78,8 @@ def on_call_ingress(deps: IntakeDeps, outbox: Outbox, publish: PublishNow) -> Pr
             stored = await conn.fetchval(INSERT_SEGMENT, msg.call_id, msg.seq, msg.speaker,
                                          deps.cipher.encrypt(msg.text, _ctx(msg.call_id)), msg.ts)
             if stored is not None:  # a duplicate seq is neither stored nor forwarded twice
-                copy, event_id = forward_copy(msg)
-                await outbox.add(conn, copy, id=event_id)
+                for copy, event_id in forward_copies([msg]):
+                    await outbox.add(conn, copy, id=event_id)
         elif isinstance(msg, CallEnded):
             await conn.execute(LOCK_CALL_ID, msg.call_id)
             enc = deps.cipher.encrypt
@@ -71,10 +90,11 @@ def on_call_ingress(deps: IntakeDeps, outbox: Outbox, publish: PublishNow) -> Pr
 
     async def bulk(conn: asyncpg.Connection, ds: list[Delivery]) -> list[Delivery]:
         """Every segment of a fetched batch in one statement, and their masked copies published
-        at the same time, not through the outbox: a copy is a pure function of its segment, with
-        an id derived from it, and the batch is acked only once both are done. If either fails
-        the batch is not acked and its segments come again (a copy already sent comes again under
-        the same id, and is dropped as a duplicate). Call ends are left to `process`."""
+        at the same time, not through the outbox, in one message: the copies are a pure function
+        of the segments, with an id derived from them, and the batch is acked only once both are
+        done. If either fails the batch is not acked and its segments come again (copies already
+        sent come again: under the same id, dropped as a duplicate, or in another batch, which
+        screening takes as it would the first time). Call ends are left to `process`."""
         segs: dict[tuple[str, int], SttSegment] = {}
         rest = []
         for d in ds:
@@ -84,7 +104,7 @@ def on_call_ingress(deps: IntakeDeps, outbox: Outbox, publish: PublishNow) -> Pr
                 rest.append(d)
         if segs:
             msgs = list(segs.values())
-            sent = asyncio.ensure_future(publish([forward_copy(m) for m in msgs]))
+            sent = asyncio.ensure_future(publish(forward_copies(msgs)))
             try:
                 await conn.execute(INSERT_SEGMENTS, [m.call_id for m in msgs], [m.seq for m in msgs],
                                    [m.speaker for m in msgs],
@@ -98,8 +118,8 @@ def on_call_ingress(deps: IntakeDeps, outbox: Outbox, publish: PublishNow) -> Pr
         return rest
 
     def idempotent(d: Delivery) -> bool:
-        """A segment is stored once per call and seq, and its copy forwarded under one id: a
-        redelivery changes nothing, so it needs no inbox row (2,000 a second at peak)."""
+        """A segment is stored once per call and seq, and screening takes its copy once per call and
+        seq: a redelivery changes nothing, so it needs no inbox row (2,000 a second at peak)."""
         return isinstance(d.msg, SttSegment)
 
     process.bulk = bulk  # type: ignore[attr-defined]
