@@ -33,7 +33,7 @@ from pathlib import Path
 from services.feedback import report_cli
 from services.feedback.adapters import facts
 from services.feedback.adapters.facts import SETS
-from services.feedback.adapters.report_sql import OPEN_OVERDUE
+from services.feedback.adapters.report_sql import OPEN_OVERDUE, SUGGESTIONS
 from services.feedback.domain.report import Period, build, with_overdue
 from services.feedback.entrypoint import MIGRATIONS
 from shared import db
@@ -117,7 +117,8 @@ async def on_read_gather(conn, day: date, period_kind: str, denominators: dict[s
     return build(p, rows, await fetch(ON_READ_BY_AFFILIATE, ly.start, ly.end), denominators,
                  await fetch(ON_READ_CSAT, p.start, p.end), await fetch(ON_READ_TOPIC, p.start, p.end),
                  await fetch(ON_READ_CHANNEL, p.start, p.end),
-                 await fetch(ON_READ_RISING, p.start, p.end, prev.start, prev.end), teams)
+                 await fetch(ON_READ_RISING, p.start, p.end, prev.start, prev.end), teams,
+                 await fetch(SUGGESTIONS, p.start, p.end))  # read from facts anyway
 
 
 def rows(n: int, year: int = YEAR, seed: int = 7):

@@ -40,6 +40,10 @@ Flag = Literal["regulator", "media", "legal", "abusive", "vulnerable"]
 Affiliate = Literal["bank", "card", "securities", "insurance", "group"]
 Sentiment = Literal["negative", "neutral", "positive"]
 Origin = Literal["direct", "fss_transfer"]  # 자체민원 / 대외민원
+# what a suggestion is about, as the group's suggestion programme sorts them (the review decides it)
+SuggestionCategory = Literal["product", "process", "new_business"]
+SUGGESTION_CATEGORY_KO: dict[str, str] = {"product": "상품·서비스 개선", "process": "제도·프로세스 개선",
+                                          "new_business": "신규사업"}
 Team = Literal["general", "consumer_protection", "fraud_response", "special_handling", "suggestions_review"]
 
 CHANNELS: tuple[str, ...] = Channel.__args__  # type: ignore[attr-defined]
@@ -461,6 +465,9 @@ class SuggestionReviewed(Event):
     reason: str
     tracking_code: str | None = None
     channel: Channel | None = None
+    category: SuggestionCategory | None = Field(None, description="what the suggestion is about, as the review "
+                                                                  "sorted it (None: not sorted)")
+    reviewed_at: datetime | None = None
 
 
 class CaseEscalated(Event):
@@ -689,6 +696,9 @@ class ReviewSuggestion(Command):
 
     outcome: Literal["adopted", "rejected"]
     reason: Text = Field(min_length=2, max_length=1000)
+    category: SuggestionCategory | None = Field(
+        None, description="what the suggestion is about: product (상품·서비스 개선), process (제도·프로세스 개선) or "
+                          "new_business (신규사업); the consumer-protection office's report counts adoptions by it")
 
 
 class SubmitFeedback(Command):

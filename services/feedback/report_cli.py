@@ -73,7 +73,8 @@ async def _read(conn, p: Period, prev: Period, ly: Period, denominators: dict[st
     teams = [dict(r) for r in await conn.fetch(q.BY_TEAM, p.start, p.end)]
     with_times(rows, teams, await conn.fetch(q.HOURS, p.start, p.end))
     with_overdue(rows, teams, await conn.fetch(q.OPEN_OVERDUE, p.start, p.end, datetime.now(UTC)))
-    return build(p, rows, last, denominators, csat, topics, channels, rising, teams)
+    suggestions = [dict(r) for r in await conn.fetch(q.SUGGESTIONS, p.start, p.end)]
+    return build(p, rows, last, denominators, csat, topics, channels, rising, teams, suggestions)
 
 
 def _fmt(v) -> str:
@@ -114,6 +115,19 @@ def print_table(report: dict, console: Console) -> None:
                        _fmt(r["resolved"]), _fmt(r["sla_met_pct"]), _fmt(r["extended"]),
                        _fmt(r["resolve_hours_p50"]), _fmt(r["csat_avg"]))
         console.print(tt)
+    if report.get("suggestions", {}).get("affiliates"):
+        st = Table(title="고객 제안 현황 (접수일 기준)")
+        for title in ("계열사", "접수", "심사 대기", "채택", "불채택", "채택률 %", "상품·서비스", "제도·프로세스", "신규사업",
+                      "지급 포인트", "평균 심사일"):
+            st.add_column(title, justify="left" if title == "계열사" else "right")
+        sug = report["suggestions"]
+        for r in [*sug["affiliates"], sug["all"]]:
+            st.add_row("전체" if r["affiliate"] == "all" else AFFILIATE_KO.get(r["affiliate"], r["affiliate"]),
+                       _fmt(r["received"]), _fmt(r["awaiting_review"]), _fmt(r["adopted"]), _fmt(r["rejected"]),
+                       _fmt(r["adoption_pct"]),
+                       *(_fmt(r["by_category"][c]["adopted"]) for c in ("product", "process", "new_business")),
+                       _fmt(r["points_granted"]), _fmt(r["review_days_avg"]))
+        console.print(st)
     if report["rising_topics"]:
         console.print("급증 유형: " + ", ".join(f"{r['topic']} {r['before']}→{r['cases']}"
                                               for r in report["rising_topics"]))
@@ -154,10 +168,25 @@ padding:4px 8px;text-align:right}}.bar{{display:flex;align-items:center;gap:8px;
 <th>CSAT</th><th>NPS</th><th>CES</th></tr>{rows}</table>
 <h2>자체민원 환산건수 (10만 명당)</h2>{bars([(AFFILIATE_KO.get(a['affiliate'], a['affiliate']),
                                               a['converted_own_per_100k']) for a in aff])}
+{_suggestions_html(report.get("suggestions", {}))}
 <h2>접수 채널</h2>{bars([(k, float(v)) for k, v in report['channels'].items()])}
 <h2>CSAT 분포</h2>{bars([(f"{k}점", float(v)) for k, v in sorted(report['csat_distribution'].items())])}
 </html>
 """
+
+
+def _suggestions_html(sug: dict) -> str:
+    if not sug.get("affiliates"):
+        return ""
+    rows = "".join(
+        f"<tr><td>{'전체' if r['affiliate'] == 'all' else AFFILIATE_KO.get(r['affiliate'], r['affiliate'])}</td>"
+        f"<td>{r['received']:,}</td><td>{r['awaiting_review']:,}</td><td>{r['adopted']:,}</td>"
+        f"<td>{_fmt(r['adoption_pct'])}</td>"
+        + "".join(f"<td>{r['by_category'][c]['adopted']:,}</td>" for c in ("product", "process", "new_business"))
+        + f"<td>{r['points_granted']:,}</td></tr>" for r in [*sug["affiliates"], sug["all"]])
+    return ("<h2>고객 제안 현황 (접수일 기준)</h2><table><tr><th>계열사</th><th>접수</th><th>심사 대기</th><th>채택</th>"
+            "<th>채택률 %</th><th>상품·서비스 채택</th><th>제도·프로세스 채택</th><th>신규사업 채택</th><th>지급 포인트</th>"
+            f"</tr>{rows}</table>")
 
 
 def render(report: dict, fmt: str) -> str:

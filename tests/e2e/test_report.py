@@ -59,6 +59,19 @@ async def test_daily_report_counts_what_happened(system, http, db, tmp_path):
                              "AND csat IS NOT NULL", ids) == 2:
             break
         await asyncio.sleep(0.1)
+    # the bank's suggestion is adopted, sorted as a process improvement (제도개선), and rewarded
+    bank = {"X-Api-Key": devrun.team_keys(system.var)["bank"]}
+    r = await http["routing"].post(f"/v1/cases/{ids[-1]}/review", headers=bank,
+                                   json={"outcome": "adopted", "reason": "만기 자동 재예치 도입 검토 과제로 채택",
+                                         "category": "process"})
+    assert r.status_code == 200, r.text
+    assert (await http["routing"].get(f"/v1/cases/{ids[-1]}", headers=bank)).json()["review_category"] == "process"
+    for _ in range(100):
+        if await db.fetchval("SELECT count(*) FROM feedback.case_facts f JOIN feedback.rewards USING (case_id) "
+                             "WHERE case_id = $1 AND suggestion_outcome = 'adopted' AND reviewed_at IS NOT NULL",
+                             uuid.UUID(ids[-1])):
+            break
+        await asyncio.sleep(0.1)
     await nc.drain()
 
     # the third card case is still open and, say, past its deadline: it counts against SLA compliance
@@ -86,13 +99,19 @@ async def test_daily_report_counts_what_happened(system, http, db, tmp_path):
     assert card_team["cases"] == 3 and card_team["resolved"] == 1 and card_team["open_overdue"] == 1
     bank_row = next(a for a in report["affiliates"] if a["affiliate"] == "bank")
     assert bank_row["by_kind"]["suggestions"] == 1
+    [bank_sug] = report["suggestions"]["affiliates"]
+    assert (bank_sug["affiliate"], bank_sug["received"], bank_sug["adopted"], bank_sug["awaiting_review"],
+            bank_sug["adoption_pct"]) == ("bank", 1, 1, 0, 100.0)
+    assert bank_sug["by_category"]["process"] == {"adopted": 1, "rejected": 0}
+    assert bank_sug["points_granted"] == report["suggestions"]["all"]["points_granted"] > 0
+    assert bank_sug["review_days_avg"] == 0.0  # reviewed within the minute
     for fmt in ("csv", "html"):
         p = subprocess.run([sys.executable, "-m", "services.cli", "report", "daily", "--format", fmt], env=env,
                            check=True, capture_output=True, text=True, timeout=60)
         assert "card" in p.stdout or "카드" in p.stdout
     table = subprocess.run([sys.executable, "-m", "services.cli", "report", "daily"], env=env, check=True,
                            capture_output=True, text=True, timeout=60).stdout
-    assert "목소리 민원 현황" in table and "카드" in table and "팀별 처리 현황" in table
+    assert "목소리 민원 현황" in table and "카드" in table and "팀별 처리 현황" in table and "고객 제안 현황" in table
 
 
 async def test_dashboard_api_shows_today_alerts_and_queues(system, http):

@@ -22,7 +22,7 @@ from shared import db
 from shared.directory import Denominator
 from shared.events import (
     AlertRaised, CaseAcknowledged, CaseExtended, CaseReclassified, CaseReopened, CaseResolved, CaseRouted,
-    CaseTransferred, FeedbackSubmitted,
+    CaseTransferred, FeedbackSubmitted, SuggestionReviewed,
 )
 
 pytestmark = pytest.mark.integration
@@ -166,6 +166,43 @@ async def test_hand_computed_month(conn):
     assert await conn.fetchval("SELECT count(*) FROM feedback.rollup_dirty") == 0
 
 
+async def test_the_suggestion_programme_by_hand(conn):
+    """Suggestions received in the month, by affiliate and the category their review sorted them into:
+    reviews as the facts consumer records them (SuggestionReviewed), points from the rewards table;
+    a suggestion received in February and reviewed in March counts in February, as every figure does."""
+    await conn.execute("TRUNCATE feedback.case_facts, feedback.rewards")
+    ids = [uuid.uuid4() for _ in range(6)]
+    sugs = [fact(d(3), "bank", "suggestions_review", "digital_service", "suggestion", "app", case_id=ids[0]),
+            fact(d(4), "bank", "suggestions_review", "account_transfer", "suggestion", "web", case_id=ids[1]),
+            fact(d(4), "bank", "suggestions_review", "branch_atm", "suggestion", "branch", case_id=ids[2]),
+            fact(d(10), "card", "suggestions_review", "points_benefits", "suggestion", "app", case_id=ids[3]),
+            fact(d(0), "card", "suggestions_review", "points_benefits", "suggestion", "app", case_id=ids[4]),  # Feb
+            fact(d(10), "card", "general", "card_payment", "complaint", "app", case_id=ids[5])]  # not a suggestion
+    await conn.executemany(INSERT, sugs)
+    when = datetime(2026, 3, 13, 10, tzinfo=KST)
+    for case_id, affiliate, outcome, category in ((ids[0], "bank", "adopted", "process"),
+                                                  (ids[1], "bank", "rejected", None),
+                                                  (ids[3], "card", "adopted", "new_business"),
+                                                  (ids[4], "card", "adopted", "product")):
+        await facts.record(conn, SuggestionReviewed(case_id=case_id, affiliate=affiliate, team="suggestions_review",
+                                                    outcome=outcome, reason="심사 결과", category=category,
+                                                    reviewed_at=when))
+        if outcome == "adopted":
+            await conn.execute("INSERT INTO feedback.rewards (case_id, affiliate, points) VALUES ($1, $2, 50000)",
+                               case_id, affiliate)
+    sug = (await report_cli.gather(conn, d(9), "month", DENOMINATORS))["suggestions"]
+    bank, card = sug["affiliates"]
+    assert (bank["received"], bank["adopted"], bank["rejected"], bank["awaiting_review"]) == (3, 1, 1, 1)
+    assert bank["adoption_pct"] == 50.0 and bank["points_granted"] == 50_000
+    assert bank["by_category"]["process"]["adopted"] == 1 and bank["by_category"]["unsorted"]["rejected"] == 1
+    assert bank["review_days_avg"] == round((10 + 9) / 2, 1)  # received the 3rd and 4th at 10:00, reviewed the 13th
+    assert (card["received"], card["adopted"], card["by_category"]["new_business"]["adopted"]) == (1, 1, 1)
+    assert card["review_days_avg"] == 3.0 and card["points_granted"] == 50_000
+    assert (sug["all"]["received"], sug["all"]["adopted"], sug["all"]["points_granted"]) == (4, 2, 100_000)
+    feb = (await report_cli.gather(conn, d(0), "month", DENOMINATORS))["suggestions"]["all"]
+    assert (feb["received"], feb["adopted"], feb["by_category"]["product"]["adopted"]) == (1, 1, 1)
+
+
 async def test_only_duplicates_on_record_are_left_out_and_each_year_has_its_own_base(conn):
     """환산건수 leaves out a repeat on record (`duplicate`), not a complaint whose text only says it was
     repeated: that one may be the first on record. Last year's figure is divided by last year's base."""
@@ -306,7 +343,7 @@ async def test_bulk_copy_truncate_and_facts_from_before_the_migration(database_u
         await db.migrate(c, "feedback", tmp_path)      # a deployment with facts but no rollup yet
         await c.executemany(INSERT, FIXTURE[:7])
         assert await db.migrate(c, "feedback", MIGRATIONS) == ["005_rollup.sql", "006_open_cases.sql",
-                                                           "007_duplicate_complaints.sql"]
+                                                           "007_duplicate_complaints.sql", "008_suggestions.sql"]
         card = (await report_cli.gather(c, d(9), "month", DENOMINATORS))["affiliates"][0]
         assert card["cases"] == 7
         # facts routed before `duplicate` existed count as they did, by `repeat`: 2 of the 3 direct complaints

@@ -145,8 +145,9 @@ def test_reclassify_records_the_previous_labels():
 
 def test_suggestion_review():
     suggestion = CaseState(**{**CASE.__dict__, "kind": "suggestion", "team": "suggestions_review"})
-    reviewed, d = run(suggestion, cmd(ReviewSuggestion, outcome="adopted", reason="상품개발부 반영"))
-    assert d.event.outcome == "adopted"
+    reviewed, d = run(suggestion, cmd(ReviewSuggestion, outcome="adopted", reason="상품개발부 반영", category="product"))
+    assert (d.event.outcome, d.event.category, d.changes["review_category"]) == ("adopted", "product", "product")
+    assert d.event.reviewed_at is not None
     assert run(reviewed, cmd(ReviewSuggestion, outcome="adopted", reason="상품개발부 반영"))[1] is None
     with pytest.raises(InvalidTransition, match="already adopted"):
         run(reviewed, cmd(ReviewSuggestion, outcome="rejected", reason="결정을 번복합니다"))

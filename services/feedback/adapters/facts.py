@@ -9,7 +9,7 @@ import asyncpg
 from shared.consumer import DEAD_LETTER
 from shared.events import (
     AlertRaised, CaseAcknowledged, CaseExtended, CaseInfoProvided, CaseReclassified, CaseReopened, CaseResolved,
-    CaseRouted, CaseTransferred, Event, FeedbackSubmitted,
+    CaseRouted, CaseTransferred, Event, FeedbackSubmitted, SuggestionReviewed,
 )
 
 # routings (a fetched batch's, or one) in one statement: the rollup's statement trigger fires once per
@@ -43,6 +43,7 @@ SETS = {
     CaseReclassified: "kind = $2, topic = $3",
     CaseReopened: "reopened = reopened + 1, resolved_at = NULL, within_sla = NULL, "
                   "resolve_due = COALESCE($2, resolve_due)",
+    SuggestionReviewed: "suggestion_outcome = $2, suggestion_category = $3, reviewed_at = $4",
 }
 
 
@@ -62,6 +63,8 @@ def _args(e: Event) -> tuple:
             return (e.kind, e.topic)
         case CaseReopened():
             return (e.resolve_due,)
+        case SuggestionReviewed():
+            return (e.outcome, e.category, e.reviewed_at)
     return ()
 
 

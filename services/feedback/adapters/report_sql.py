@@ -112,3 +112,20 @@ OPEN_OVERDUE = """
 SELECT affiliate, team, count(*) AS n FROM feedback.case_facts
 WHERE day >= $1 AND day < $2 AND resolved_at IS NULL AND resolve_due < $3 AND affiliate IS NOT NULL
 GROUP BY affiliate, team"""
+
+# the suggestion programme: suggestions received in the period, per affiliate and the category their review
+# sorted them into, with their reviews and the points paid for adoptions (a partial index: suggestions only,
+# migration 008)
+SUGGESTIONS = """
+SELECT f.affiliate, f.suggestion_category AS category, count(*) AS received,
+  count(*) FILTER (WHERE f.suggestion_outcome = 'adopted') AS adopted,
+  count(*) FILTER (WHERE f.suggestion_outcome = 'rejected') AS rejected,
+  coalesce(sum(r.points), 0) AS points,
+  coalesce(sum(date_part('epoch', f.reviewed_at - f.received_at)) FILTER (WHERE f.reviewed_at IS NOT NULL
+                                                                         AND f.received_at IS NOT NULL), 0)
+    AS review_seconds,
+  count(*) FILTER (WHERE f.reviewed_at IS NOT NULL AND f.received_at IS NOT NULL) AS timed
+FROM feedback.case_facts f LEFT JOIN feedback.rewards r USING (case_id)
+WHERE f.kind = 'suggestion' AND f.day >= $1 AND f.day < $2 AND f.affiliate IS NOT NULL
+GROUP BY f.affiliate, f.suggestion_category ORDER BY f.affiliate, f.suggestion_category"""
+

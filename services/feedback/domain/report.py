@@ -239,13 +239,53 @@ def team_figures(row: dict) -> dict:
             "resolve_hours_p50": _round(row["resolve_p50_h"]), "csat_avg": _round(row["csat_avg"])}
 
 
+SUGGESTION_CATEGORIES = ("product", "process", "new_business")
+UNSORTED = "unsorted"  # reviewed without a category (a console that does not send one)
+
+
+def suggestion_figures(rows: Iterable[Mapping]) -> dict:
+    """The suggestion programme (each affiliate reviews the suggestions sent to it; adopted ones are
+    rewarded once): per affiliate and for all, from rows (affiliate, category, received, adopted,
+    rejected, points, review_seconds, timed) of the period's suggestions by receipt date. Adoption
+    rate is of those reviewed; suggestions not yet reviewed are counted as awaiting review."""
+    per: dict[str, dict] = {}
+
+    def blank(affiliate: str) -> dict:
+        return {"affiliate": affiliate, "received": 0, "adopted": 0, "rejected": 0, "points_granted": 0,
+                "by_category": {c: {"adopted": 0, "rejected": 0} for c in (*SUGGESTION_CATEGORIES, UNSORTED)},
+                "_seconds": 0.0, "_timed": 0}
+
+    for r in rows:
+        for key in (r["affiliate"], "all"):
+            f = per.setdefault(key, blank(key))
+            f["received"] += r["received"]
+            f["adopted"] += r["adopted"]
+            f["rejected"] += r["rejected"]
+            f["points_granted"] += int(r["points"])
+            category = f["by_category"][r["category"] or UNSORTED]
+            category["adopted"] += r["adopted"]
+            category["rejected"] += r["rejected"]
+            f["_seconds"] += float(r["review_seconds"])
+            f["_timed"] += r["timed"]
+
+    def done(f: dict) -> dict:
+        reviewed = f["adopted"] + f["rejected"]
+        seconds, timed = f.pop("_seconds"), f.pop("_timed")
+        return {**f, "reviewed": reviewed, "awaiting_review": f["received"] - reviewed,
+                "adoption_pct": _pct(f["adopted"], reviewed),
+                "review_days_avg": round(seconds / timed / 86400, 1) if timed else None}
+
+    every = per.pop("all", None)
+    return {"affiliates": [done(per[a]) for a in sorted(per)], "all": done(every or blank("all"))}
+
+
 def _span(p: Period) -> dict:
     return {"from": p.start.isoformat(), "to": p.end.isoformat()}
 
 
 def build(period: Period, rows: list[dict], last_year: list[dict], denominators: dict[str, Denominator],
           csat: list[dict], topics: list[dict], channels: list[dict], rising: list[dict],
-          teams: list[dict] = ()) -> dict:
+          teams: list[dict] = (), suggestions: list[dict] = ()) -> dict:
     ly = {r["affiliate"]: r for r in last_year}
     year, ly_year = period.start.year, period.last_year().start.year
 
@@ -265,4 +305,5 @@ def build(period: Period, rows: list[dict], last_year: list[dict], denominators:
         "channels": {r["channel"]: r["n"] for r in channels},
         "rising_topics": [{"topic": r["topic"], "cases": r["n"], "before": r["before"]} for r in rising],
         "teams": [team_figures(r) for r in teams],
+        "suggestions": suggestion_figures(suggestions),
     }

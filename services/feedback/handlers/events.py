@@ -105,6 +105,8 @@ async def on_fact(conn: asyncpg.Connection, d: Delivery) -> None:
         await facts.record_alerts(conn, [(d.env.id, d.env.time, d.msg)])
     elif isinstance(d.msg, FeedbackSubmitted):
         await facts.record_ratings(conn, [d.msg])
+    elif isinstance(d.msg, SuggestionReviewed) and d.msg.reviewed_at is None:  # from a routing before session 21
+        await facts.record(conn, d.msg.model_copy(update={"reviewed_at": d.env.time}))
     else:
         await facts.record(conn, d.msg)  # type: ignore[arg-type]
 

@@ -9,9 +9,9 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from shared.events import (
-    OUTCOME_KO, CaseAcknowledged, CaseExtended, CaseInfoProvided, CaseInfoRequested, CaseReclassified, CaseReopened,
-    CaseResolved, CaseRouted,
-    CaseTransferred, Event, FeedbackSubmitted, RewardGranted, SuggestionReviewed, SurveyRequested, VocClassified,
+    OUTCOME_KO, SUGGESTION_CATEGORY_KO, CaseAcknowledged, CaseExtended, CaseInfoProvided, CaseInfoRequested,
+    CaseReclassified, CaseReopened, CaseResolved, CaseRouted, CaseTransferred, Event, FeedbackSubmitted,
+    RewardGranted, SuggestionReviewed, SurveyRequested, VocClassified,
 )
 
 # rank orders statuses for reporting; the current status is the latest event's (by time)
@@ -89,8 +89,10 @@ def entry_for(event: Event) -> TimelineEntry | None:
             return TimelineEntry("resolved", f"제안 채택 포상으로 {e.points:,}포인트가 지급됩니다.", {"points": e.points},
                                  advances_status=False)
         case SuggestionReviewed() as e:
-            msg = "제안이 채택되었습니다. 감사합니다." if e.outcome == "adopted" else f"제안을 검토했습니다: {e.reason}"
-            return TimelineEntry("resolved", msg, {"outcome": e.outcome}, advances_status=False)
+            about = f"({SUGGESTION_CATEGORY_KO[e.category]} 부문)" if e.category else ""
+            msg = f"제안이 채택되었습니다{about}. 감사합니다." if e.outcome == "adopted" else f"제안을 검토했습니다: {e.reason}"
+            return TimelineEntry("resolved", msg, {"outcome": e.outcome, "category": e.category},
+                                 advances_status=False)
     return None
 
 

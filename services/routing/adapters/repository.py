@@ -50,8 +50,8 @@ FROM routing.cases WHERE case_id = $1 FOR UPDATE"""
 # Columns a lifecycle decision may change; anything else is a programming error.
 MUTABLE = ("status", "acknowledged_at", "handler_name", "handler_contact", "paused_at", "status_before_pause",
            "resolve_due", "extended", "extension_reason", "affiliate", "team", "resolved_at", "resolution",
-           "outcome", "reopened_count", "kind", "topic", "review_outcome", "review_reason", "warn_at", "warned_at",
-           "breached_at")
+           "outcome", "reopened_count", "kind", "topic", "review_outcome", "review_reason", "review_category",
+           "warn_at", "warned_at", "breached_at")
 
 INSERT_LOG = "INSERT INTO routing.case_log (case_id, event, data) VALUES ($1, $2, $3)"
 
@@ -59,7 +59,7 @@ GET_CASE = """
 SELECT case_id, tracking_code, channel, affiliate, team, kind, topic, urgency, flags, copied_to_cpo, origin,
        status, received_at, routed_at, ack_due, resolve_due, warn_at, warned_at, breached_at, ack_breached_at,
        paused_at, extended, extension_reason, acknowledged_at, handler_name, handler_contact, resolved_at,
-       resolution, outcome, reopened_count, review_outcome, review_reason
+       resolution, outcome, reopened_count, review_outcome, review_reason, review_category
 FROM routing.cases WHERE case_id = $1"""
 
 GET_LOG = "SELECT event, data, at FROM routing.case_log WHERE case_id = $1 ORDER BY id"

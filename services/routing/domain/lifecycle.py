@@ -196,8 +196,10 @@ def decide(case: CaseState, cmd: Command, now: datetime, calendar: BusinessCalen
             if case.review_outcome is not None:
                 raise InvalidTransition(f"suggestion {case.tracking_code} was already {case.review_outcome}")
             return Decision(SuggestionReviewed(**common, outcome=cmd.outcome, reason=cmd.reason,
-                                               tracking_code=case.tracking_code, channel=case.channel),
-                            {"review_outcome": cmd.outcome, "review_reason": cmd.reason})
+                                               tracking_code=case.tracking_code, channel=case.channel,
+                                               category=cmd.category, reviewed_at=now),
+                            {"review_outcome": cmd.outcome, "review_reason": cmd.reason,
+                             "review_category": cmd.category})
     raise TypeError(f"routing does not handle {type(cmd).__name__}")
 
 
