@@ -148,6 +148,11 @@ COLUMNS = ["case_id", "day", "received_at", "affiliate", "team", "topic", "kind"
            "csat", "nps", "ces"]
 
 
+# what a rating and an alert change in a case's facts (the consumer writes those a batch at a time,
+# facts.RATINGS and facts.ALERTS; here one statement each, as the other events)
+TOUCH_SETS = {FeedbackSubmitted: "csat = $2, nps = $3, ces = $4", AlertRaised: "alerts = alerts + 1"}
+
+
 async def touch(conn, day: date, n: int, rnd: random.Random) -> None:
     """n fact updates on the day's cases, one statement each, as the facts consumer makes them."""
     ids = [r["case_id"] for r in await conn.fetch("SELECT case_id FROM feedback.case_facts WHERE day = $1", day)]
@@ -160,7 +165,8 @@ async def touch(conn, day: date, n: int, rnd: random.Random) -> None:
         kind, args = rnd.choice(kinds)
         updates.setdefault(kind, []).append((rnd.choice(ids), *args()))
     for kind, batch in updates.items():
-        await conn.executemany(f"UPDATE feedback.case_facts SET {SETS[kind]} WHERE case_id = $1", batch)
+        await conn.executemany(f"UPDATE feedback.case_facts SET {TOUCH_SETS.get(kind) or SETS[kind]} "
+                               "WHERE case_id = $1", batch)
 
 
 async def event_cost(conn, day: date, n: int) -> dict:
