@@ -223,6 +223,9 @@ def live_alert_id(call_id: str, reason: str) -> str:
     return str(uuid.uuid5(CALL_NAMESPACE, f"{call_id}#alert:{reason}"))
 
 
+MAX_SEQ = 2**31 - 1  # a segment's seq is stored as a PostgreSQL integer
+
+
 class SttSegment(Message):
     """One live speech-to-text segment, published by the call-centre STT system."""
 
@@ -230,7 +233,7 @@ class SttSegment(Message):
     SUBJECT: ClassVar[str] = "voc.ingress.call.segment"
 
     call_id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:-]+$")
-    seq: int = Field(ge=0)
+    seq: int = Field(ge=0, le=MAX_SEQ)
     speaker: Literal["customer", "agent"]
     text: Text = Field(min_length=1, max_length=5000)
     ts: datetime
@@ -515,7 +518,7 @@ class CallSegment(BaseModel):
 
     case_id: UUID
     call_id: str
-    seq: int
+    seq: int = Field(ge=0, le=MAX_SEQ)
     speaker: Literal["customer", "agent"]
     text: str
     ts: datetime

@@ -181,12 +181,13 @@ def _suggestions_html(sug: dict) -> str:
     rows = "".join(
         f"<tr><td>{'전체' if r['affiliate'] == 'all' else AFFILIATE_KO.get(r['affiliate'], r['affiliate'])}</td>"
         f"<td>{r['received']:,}</td><td>{r['awaiting_review']:,}</td><td>{r['adopted']:,}</td>"
-        f"<td>{_fmt(r['adoption_pct'])}</td>"
+        f"<td>{r['rejected']:,}</td><td>{_fmt(r['adoption_pct'])}</td>"
         + "".join(f"<td>{r['by_category'][c]['adopted']:,}</td>" for c in ("product", "process", "new_business"))
-        + f"<td>{r['points_granted']:,}</td></tr>" for r in [*sug["affiliates"], sug["all"]])
+        + f"<td>{r['points_granted']:,}</td><td>{_fmt(r['review_days_avg'])}</td></tr>"
+        for r in [*sug["affiliates"], sug["all"]])
     return ("<h2>고객 제안 현황 (접수일 기준)</h2><table><tr><th>계열사</th><th>접수</th><th>심사 대기</th><th>채택</th>"
-            "<th>채택률 %</th><th>상품·서비스 채택</th><th>제도·프로세스 채택</th><th>신규사업 채택</th><th>지급 포인트</th>"
-            f"</tr>{rows}</table>")
+            "<th>불채택</th><th>채택률 %</th><th>상품·서비스 채택</th><th>제도·프로세스 채택</th><th>신규사업 채택</th>"
+            f"<th>지급 포인트</th><th>평균 심사일</th></tr>{rows}</table>")
 
 
 def render(report: dict, fmt: str) -> str:

@@ -62,7 +62,7 @@ async def test_a_batch_is_stored_and_its_masked_copies_published_in_one_message(
     assert "567890" not in texts and "2345-6789" not in texts and "금감원" in texts  # masked, words kept
     assert await conn.fetchval("SELECT count(*) FROM intake.call_segments WHERE call_id = $1", call_id) == 3
     assert await conn.fetchval("SELECT count(*) FROM intake.outbox") == 0  # not through the outbox
-    again = ingress(publish)  # the batch redelivered as it was: the same id, which JetStream drops
+    again = ingress(publish)  # the batch redelivered as it was: the same id, for JetStream's duplicate window
     async with conn.transaction():
         await again.bulk(conn, deliveries(call_id))
     assert published[1][1] == event_id

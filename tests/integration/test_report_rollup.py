@@ -17,8 +17,11 @@ import pytest
 from bench.report_scale import on_read_gather
 from services.feedback import report_cli
 from services.feedback.adapters import facts
+from services.feedback.handlers import events as feedback_events
 from services.feedback.entrypoint import MIGRATIONS
 from shared import db
+from shared.cloudevents import envelope_for
+from shared.consumer import Delivery
 from shared.directory import Denominator
 from shared.events import (
     AlertRaised, CaseAcknowledged, CaseExtended, CaseReclassified, CaseReopened, CaseResolved, CaseRouted,
@@ -184,9 +187,12 @@ async def test_the_suggestion_programme_by_hand(conn):
                                                   (ids[1], "bank", "rejected", None),
                                                   (ids[3], "card", "adopted", "new_business"),
                                                   (ids[4], "card", "adopted", "product")):
-        await facts.record(conn, SuggestionReviewed(case_id=case_id, affiliate=affiliate, team="suggestions_review",
-                                                    outcome=outcome, reason="심사 결과", category=category,
-                                                    reviewed_at=when))
+        review = SuggestionReviewed(case_id=case_id, affiliate=affiliate, team="suggestions_review",
+                                    outcome=outcome, reason="심사 결과", category=category,
+                                    reviewed_at=None if outcome == "rejected" else when)
+        # through the facts consumer; a routing before session 21 sends no reviewed_at: the event's time is taken
+        await feedback_events.on_fact(conn, Delivery(envelope_for(review, source="moksori/routing", time=when),
+                                                     review, None))  # type: ignore[arg-type]
         if outcome == "adopted":
             await conn.execute("INSERT INTO feedback.rewards (case_id, affiliate, points) VALUES ($1, $2, 50000)",
                                case_id, affiliate)
@@ -342,8 +348,14 @@ async def test_bulk_copy_truncate_and_facts_from_before_the_migration(database_u
     try:
         await db.migrate(c, "feedback", tmp_path)      # a deployment with facts but no rollup yet
         await c.executemany(INSERT, FIXTURE[:7])
+        suggestion = FIXTURE[5][0]  # adopted and rewarded before 008: the migration marks it adopted
+        granted = datetime(2026, 3, 25, 9, tzinfo=KST)
+        await c.execute("INSERT INTO feedback.rewards (case_id, affiliate, points, granted_at) "
+                        "VALUES ($1, 'card', 50000, $2)", suggestion, granted)
         assert await db.migrate(c, "feedback", MIGRATIONS) == ["005_rollup.sql", "006_open_cases.sql",
                                                            "007_duplicate_complaints.sql", "008_suggestions.sql"]
+        assert tuple(await c.fetchrow("SELECT suggestion_outcome, reviewed_at FROM feedback.case_facts "
+                                      "WHERE case_id = $1", suggestion)) == ("adopted", granted)
         card = (await report_cli.gather(c, d(9), "month", DENOMINATORS))["affiliates"][0]
         assert card["cases"] == 7
         # facts routed before `duplicate` existed count as they did, by `repeat`: 2 of the 3 direct complaints

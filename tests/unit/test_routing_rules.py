@@ -149,6 +149,9 @@ def test_suggestion_review():
     assert (d.event.outcome, d.event.category, d.changes["review_category"]) == ("adopted", "product", "product")
     assert d.event.reviewed_at is not None
     assert run(reviewed, cmd(ReviewSuggestion, outcome="adopted", reason="상품개발부 반영"))[1] is None
+    assert run(reviewed, cmd(ReviewSuggestion, outcome="adopted", reason="상품개발부 반영", category="product"))[1] is None
+    with pytest.raises(InvalidTransition, match="already adopted as product"):
+        run(reviewed, cmd(ReviewSuggestion, outcome="adopted", reason="신규사업으로 분류", category="new_business"))
     with pytest.raises(InvalidTransition, match="already adopted"):
         run(reviewed, cmd(ReviewSuggestion, outcome="rejected", reason="결정을 번복합니다"))
     with pytest.raises(InvalidTransition, match="not a suggestion"):

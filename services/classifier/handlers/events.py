@@ -162,7 +162,7 @@ class OnReceived:
         return out
 
 
-MEMO_LIMIT = 4096  # screenings kept between a batch's hooks (a batch is at most a few hundred turns)
+MEMO_LIMIT = 4096  # messages whose screenings are kept between a batch's hooks (a fetch is at most 100)
 LiveTurn = CallSegment | CallSegmentReceived
 
 
@@ -186,24 +186,24 @@ def on_segment(publish: PublishNow, outbox: Outbox, classifier: Classifier,
 
     Screening is idempotent per call and seq: an alert is raised once per call and reason, and an
     angry turn is counted once (`classifier.live_turns`), whichever message brings it and however
-    often. So no message needs an inbox row, and a segment intake forwards again inside a batch of
-    another make-up changes nothing."""
+    often. So intake's batch messages need no inbox row, and a segment intake forwards again inside
+    a batch of another make-up changes nothing."""
 
-    # a customer turn, screened once for every hook that asks about it (no_effect, then bulk), under
-    # the lexicon it was screened with; taken out when its message is acked as quiet or its batch is
-    # written, and cleared if batches that failed before that leave entries behind
-    memo: dict[tuple[str, int, str], tuple[object, Screening]] = {}
+    # a message's customer turns, screened once for every hook that asks about them (no_effect, then bulk),
+    # under the lexicon they were screened with; taken out when the message is acked as quiet or its batch
+    # is written, and cleared if batches that failed before that leave entries behind
+    memo: dict[str, tuple[object, list[tuple[LiveTurn, Screening]]]] = {}
 
-    def screened(seg: LiveTurn, lex) -> Screening:
-        key = (seg.call_id, seg.seq, seg.text)
-        hit = memo.get(key)
+    def screened(d: Delivery, lex) -> list[tuple[LiveTurn, Screening]]:
+        hit = memo.get(d.env.id)
         if hit is not None and hit[0] is lex:
             return hit[1]
-        s = screen_segment(seg.text, lex)
+        # an agent saying 금감원 is not the customer escalating
+        turns = [(seg, screen_segment(seg.text, lex)) for seg in turns_of(d) if seg.speaker == "customer"]
         if len(memo) >= MEMO_LIMIT:
             memo.clear()
-        memo[key] = (lex, s)
-        return s
+        memo[d.env.id] = (lex, turns)
+        return turns
 
     async def send(conn: asyncpg.Connection, raised: list[AlertRaised]) -> None:
         if not raised:
@@ -225,12 +225,10 @@ def on_segment(publish: PublishNow, outbox: Outbox, classifier: Classifier,
         lex = classifier.lexicon()
         seen: dict[tuple[str, int], tuple[LiveTurn, Screening]] = {}
         for d in ds:
-            for seg in turns_of(d):  # an agent saying 금감원 is not the customer escalating
-                if seg.speaker == "customer" and (seg.call_id, seg.seq) not in seen:
-                    s = screened(seg, lex)
-                    if s.alerts or s.angry:
-                        seen[(seg.call_id, seg.seq)] = (seg, s)
-                memo.pop((seg.call_id, seg.seq, seg.text), None)
+            for seg, s in screened(d, lex):
+                if (s.alerts or s.angry) and (seg.call_id, seg.seq) not in seen:
+                    seen[(seg.call_id, seg.seq)] = (seg, s)
+            memo.pop(d.env.id, None)
         turns = [seen[k] for k in sorted(seen)]
         candidates: dict[tuple[str, str], AlertRaised] = {}
         for seg, s in turns:
@@ -277,17 +275,17 @@ def on_segment(publish: PublishNow, outbox: Outbox, classifier: Classifier,
     def no_effect(d: Delivery) -> bool:
         """Only the agent's turns, or customer turns that screening finds nothing in (most of a call):
         no alert to raise and no angry turn to count, so nothing to record either."""
-        lex = classifier.lexicon()
-        turns = [seg for seg in turns_of(d) if seg.speaker == "customer"]
-        if any([(s := screened(seg, lex)).alerts or s.angry for seg in turns]):  # each screened, kept for bulk
+        if any(s.alerts or s.angry for _, s in screened(d, classifier.lexicon())):  # kept for bulk
             return False
-        for seg in turns:  # acked without bulk: nothing will take them out
-            memo.pop((seg.call_id, seg.seq, seg.text), None)
+        memo.pop(d.env.id, None)  # acked without bulk: nothing else will take it out
         return True
 
     def idempotent(d: Delivery) -> bool:
-        """Every message: alerts are keyed by call and reason, angry turns by call and seq."""
-        return True
+        """Intake's batch messages: alerts are keyed by call and reason, angry turns by call and seq.
+        An older intake's per-segment message is still claimed in the inbox: a classifier before
+        session 21 counted its angry turn without a `live_turns` row, so if it committed but did not
+        ack, only the inbox row it wrote keeps the redelivery from counting the turn again."""
+        return isinstance(d.msg, CallSegmentsReceived)
 
     process.bulk = bulk  # type: ignore[attr-defined]
     process.no_effect = no_effect  # type: ignore[attr-defined]

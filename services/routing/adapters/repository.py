@@ -44,7 +44,8 @@ ORDER BY e.n"""
 
 LOCK_CASE = """
 SELECT case_id, tracking_code, affiliate, team, channel, status, kind, topic, received_at, resolve_due, paused_at,
-       extended, handler_name, acknowledged_at, resolution, review_outcome, reopened_count, warn_fraction
+       extended, handler_name, acknowledged_at, resolution, review_outcome, review_category, reopened_count,
+       warn_fraction
 FROM routing.cases WHERE case_id = $1 FOR UPDATE"""
 
 # Columns a lifecycle decision may change; anything else is a programming error.

@@ -50,6 +50,7 @@ class CaseState:
     acknowledged_at: datetime | None = None
     resolution: str | None = None
     review_outcome: str | None = None
+    review_category: str | None = None
     reopened_count: int = 0
     warn_fraction: float = 0.8  # share of the resolution time after which the team is warned (directory)
 
@@ -192,6 +193,11 @@ def decide(case: CaseState, cmd: Command, now: datetime, calendar: BusinessCalen
             if case.kind != "suggestion":
                 raise InvalidTransition(f"case {case.tracking_code} is a {case.kind}, not a suggestion")
             if case.review_outcome == cmd.outcome:
+                if cmd.category is not None and cmd.category != case.review_category:
+                    # the report has counted it under the first review's category: a different one is an error the
+                    # reviewer must hear of, not a repeat to answer "unchanged"
+                    raise InvalidTransition(f"suggestion {case.tracking_code} was already {case.review_outcome} "
+                                            f"as {case.review_category or 'unsorted'}; its category is not changed")
                 return None
             if case.review_outcome is not None:
                 raise InvalidTransition(f"suggestion {case.tracking_code} was already {case.review_outcome}")
