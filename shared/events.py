@@ -44,6 +44,9 @@ Origin = Literal["direct", "fss_transfer"]  # 자체민원 / 대외민원
 SuggestionCategory = Literal["product", "process", "new_business"]
 SUGGESTION_CATEGORY_KO: dict[str, str] = {"product": "상품·서비스 개선", "process": "제도·프로세스 개선",
                                           "new_business": "신규사업"}
+SUGGESTION_CATEGORIES: tuple[str, ...] = SuggestionCategory.__args__  # type: ignore[attr-defined]
+SUGGESTION_CATEGORY_DOC = ("what the suggestion is about: product (상품·서비스 개선), process (제도·프로세스 개선) or "
+                           "new_business (신규사업); the consumer-protection office's report counts adoptions by it")
 Team = Literal["general", "consumer_protection", "fraud_response", "special_handling", "suggestions_review"]
 
 CHANNELS: tuple[str, ...] = Channel.__args__  # type: ignore[attr-defined]
@@ -699,9 +702,7 @@ class ReviewSuggestion(Command):
 
     outcome: Literal["adopted", "rejected"]
     reason: Text = Field(min_length=2, max_length=1000)
-    category: SuggestionCategory | None = Field(
-        None, description="what the suggestion is about: product (상품·서비스 개선), process (제도·프로세스 개선) or "
-                          "new_business (신규사업); the consumer-protection office's report counts adoptions by it")
+    category: SuggestionCategory | None = Field(None, description=SUGGESTION_CATEGORY_DOC)
 
 
 class SubmitFeedback(Command):

@@ -15,6 +15,7 @@ from services.feedback.adapters import report_sql as q
 from services.feedback.domain.report import Period, build, with_overdue, with_times
 from shared.bizcal import KST
 from shared.directory import Denominator
+from shared.events import SUGGESTION_CATEGORIES, SUGGESTION_CATEGORY_KO
 
 AFFILIATE_KO = {"bank": "은행", "card": "카드", "securities": "증권", "insurance": "보험", "group": "지주"}
 
@@ -116,17 +117,11 @@ def print_table(report: dict, console: Console) -> None:
                        _fmt(r["resolve_hours_p50"]), _fmt(r["csat_avg"]))
         console.print(tt)
     if report.get("suggestions", {}).get("affiliates"):
-        st = Table(title="고객 제안 현황 (접수일 기준)")
-        for title in ("계열사", "접수", "심사 대기", "채택", "불채택", "채택률 %", "상품·서비스", "제도·프로세스", "신규사업",
-                      "지급 포인트", "평균 심사일"):
+        st = Table(title=SUGGESTIONS_TITLE)
+        for title in SUGGESTION_COLUMNS:
             st.add_column(title, justify="left" if title == "계열사" else "right")
-        sug = report["suggestions"]
-        for r in [*sug["affiliates"], sug["all"]]:
-            st.add_row("전체" if r["affiliate"] == "all" else AFFILIATE_KO.get(r["affiliate"], r["affiliate"]),
-                       _fmt(r["received"]), _fmt(r["awaiting_review"]), _fmt(r["adopted"]), _fmt(r["rejected"]),
-                       _fmt(r["adoption_pct"]),
-                       *(_fmt(r["by_category"][c]["adopted"]) for c in ("product", "process", "new_business")),
-                       _fmt(r["points_granted"]), _fmt(r["review_days_avg"]))
+        for cells in _suggestion_rows(report["suggestions"]):
+            st.add_row(*cells)
         console.print(st)
     if report["rising_topics"]:
         console.print("급증 유형: " + ", ".join(f"{r['topic']} {r['before']}→{r['cases']}"
@@ -175,19 +170,26 @@ padding:4px 8px;text-align:right}}.bar{{display:flex;align-items:center;gap:8px;
 """
 
 
+SUGGESTIONS_TITLE = "고객 제안 현황 (접수일 기준)"
+SUGGESTION_COLUMNS = ("계열사", "접수", "심사 대기", "채택", "불채택", "채택률 %",
+                      *(f"{SUGGESTION_CATEGORY_KO[c]} 채택" for c in SUGGESTION_CATEGORIES), "지급 포인트", "평균 심사일")
+
+
+def _suggestion_rows(sug: dict) -> list[list[str]]:
+    """The suggestion section's rows, in SUGGESTION_COLUMNS order: each affiliate, then all of them."""
+    return [["전체" if r["affiliate"] == "all" else AFFILIATE_KO.get(r["affiliate"], r["affiliate"]),
+             *(_fmt(r[k]) for k in ("received", "awaiting_review", "adopted", "rejected", "adoption_pct")),
+             *(_fmt(r["by_category"][c]["adopted"]) for c in SUGGESTION_CATEGORIES),
+             _fmt(r["points_granted"]), _fmt(r["review_days_avg"])] for r in [*sug["affiliates"], sug["all"]]]
+
+
 def _suggestions_html(sug: dict) -> str:
     if not sug.get("affiliates"):
         return ""
-    rows = "".join(
-        f"<tr><td>{'전체' if r['affiliate'] == 'all' else AFFILIATE_KO.get(r['affiliate'], r['affiliate'])}</td>"
-        f"<td>{r['received']:,}</td><td>{r['awaiting_review']:,}</td><td>{r['adopted']:,}</td>"
-        f"<td>{r['rejected']:,}</td><td>{_fmt(r['adoption_pct'])}</td>"
-        + "".join(f"<td>{r['by_category'][c]['adopted']:,}</td>" for c in ("product", "process", "new_business"))
-        + f"<td>{r['points_granted']:,}</td><td>{_fmt(r['review_days_avg'])}</td></tr>"
-        for r in [*sug["affiliates"], sug["all"]])
-    return ("<h2>고객 제안 현황 (접수일 기준)</h2><table><tr><th>계열사</th><th>접수</th><th>심사 대기</th><th>채택</th>"
-            "<th>불채택</th><th>채택률 %</th><th>상품·서비스 채택</th><th>제도·프로세스 채택</th><th>신규사업 채택</th>"
-            f"<th>지급 포인트</th><th>평균 심사일</th></tr>{rows}</table>")
+    head = "".join(f"<th>{title}</th>" for title in SUGGESTION_COLUMNS)
+    rows = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>"
+                   for cells in _suggestion_rows(sug))
+    return f"<h2>{SUGGESTIONS_TITLE}</h2><table><tr>{head}</tr>{rows}</table>"
 
 
 def render(report: dict, fmt: str) -> str:

@@ -17,9 +17,8 @@ from services.classifier.domain.classify import Classifier, Item, raise_urgency
 from services.classifier.domain.rules import MODEL_RULE
 from shared.directory import choose_affiliate
 from shared.consumer import Delivery
-from shared.events import (AccountFreezeRequested, AlertRaised, CallSegment, CallSegmentReceived, CallSegmentsReceived,
-                           CardBlockRequested, CaseReclassified, Classification, VocClassified, VocReceived,
-                           live_alert_id)
+from shared.events import (AccountFreezeRequested, AlertRaised, CallSegment, CallSegmentsReceived, CardBlockRequested,
+                           CaseReclassified, Classification, VocClassified, VocReceived, live_alert_id)
 from shared.outbox import Outbox, PublishFailed, PublishNow
 from shared.pii import shares_customer
 
@@ -163,12 +162,9 @@ class OnReceived:
 
 
 MEMO_LIMIT = 4096  # messages whose screenings are kept between a batch's hooks (a fetch is at most 100)
-LiveTurn = CallSegment | CallSegmentReceived
-
-
-def turns_of(d: Delivery) -> tuple[LiveTurn, ...]:
+def turns_of(d: Delivery) -> tuple[CallSegment, ...]:
     """The segments a message carries: intake sends a fetched batch's in one CallSegmentsReceived;
-    intakes before session 21 sent one CallSegmentReceived per segment."""
+    intakes before session 21 sent one CallSegmentReceived (a CallSegment itself) per segment."""
     msg = d.msg
     return msg.segments if isinstance(msg, CallSegmentsReceived) else (msg,)  # type: ignore[return-value]
 
@@ -192,9 +188,9 @@ def on_segment(publish: PublishNow, outbox: Outbox, classifier: Classifier,
     # a message's customer turns, screened once for every hook that asks about them (no_effect, then bulk),
     # under the lexicon they were screened with; taken out when the message is acked as quiet or its batch
     # is written, and cleared if batches that failed before that leave entries behind
-    memo: dict[str, tuple[object, list[tuple[LiveTurn, Screening]]]] = {}
+    memo: dict[str, tuple[object, list[tuple[CallSegment, Screening]]]] = {}
 
-    def screened(d: Delivery, lex) -> list[tuple[LiveTurn, Screening]]:
+    def screened(d: Delivery, lex) -> list[tuple[CallSegment, Screening]]:
         hit = memo.get(d.env.id)
         if hit is not None and hit[0] is lex:
             return hit[1]
@@ -223,7 +219,7 @@ def on_segment(publish: PublishNow, outbox: Outbox, classifier: Classifier,
         and the batch's alert candidates (the first per call and reason) are inserted together; those
         not raised before are raised."""
         lex = classifier.lexicon()
-        seen: dict[tuple[str, int], tuple[LiveTurn, Screening]] = {}
+        seen: dict[tuple[str, int], tuple[CallSegment, Screening]] = {}
         for d in ds:
             for seg, s in screened(d, lex):
                 if (s.alerts or s.angry) and (seg.call_id, seg.seq) not in seen:
@@ -244,7 +240,7 @@ def on_segment(publish: PublishNow, outbox: Outbox, classifier: Classifier,
                                       [seg.seq for seg, _ in angry], [s.abusive for _, s in angry]):
                 counted[r["call_id"]] = (r["angry_turns"], r["abusive_turns"])
                 fresh.add((r["call_id"], r["seq"]))
-            by_call: dict[str, list[tuple[LiveTurn, Screening]]] = {}
+            by_call: dict[str, list[tuple[CallSegment, Screening]]] = {}
             for seg, s in angry:  # in call and seq order; a turn counted before is not counted again
                 if (seg.call_id, seg.seq) in fresh:
                     by_call.setdefault(seg.call_id, []).append((seg, s))

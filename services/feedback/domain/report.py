@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from shared.directory import Denominator
+from shared.events import SUGGESTION_CATEGORIES
 
 
 @dataclass(frozen=True)
@@ -239,7 +240,6 @@ def team_figures(row: dict) -> dict:
             "resolve_hours_p50": _round(row["resolve_p50_h"]), "csat_avg": _round(row["csat_avg"])}
 
 
-SUGGESTION_CATEGORIES = ("product", "process", "new_business")
 UNSORTED = "unsorted"  # reviewed without a category (a console that does not send one)
 
 

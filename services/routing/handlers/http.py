@@ -20,8 +20,8 @@ from services.routing.handlers.commands import UnknownCase, apply_command
 from shared.bus import team_durable, team_subject
 from shared.events import (
     AcknowledgeCase, Affiliate, Channel, Command, ExtendCase, Flag, Kind, Origin, ProvideInfo, ReclassifyCase,
-    ReopenCase, RequestInfo, ResolveCase, ReviewSuggestion, SuggestionCategory, Team, Text, Topic, TransferCase,
-    Urgency,
+    ReopenCase, RequestInfo, ResolveCase, ReviewSuggestion, SUGGESTION_CATEGORY_DOC, SuggestionCategory, Team, Text,
+    Topic, TransferCase, Urgency,
 )
 from shared.runtime import runtime_of
 
@@ -97,9 +97,7 @@ class ReclassifyBody(_Body):
 class ReviewBody(_Body):
     outcome: Literal["adopted", "rejected"]
     reason: Text = Field(min_length=2, max_length=1000)
-    category: SuggestionCategory | None = Field(
-        None, description="what the suggestion is about: product (상품·서비스 개선), process (제도·프로세스 개선) or "
-                          "new_business (신규사업); the office's report counts adoptions by it")
+    category: SuggestionCategory | None = Field(None, description=SUGGESTION_CATEGORY_DOC)
 
 
 async def _owned(request: Request, case_id: UUID, caller: str) -> None:
