@@ -27,6 +27,9 @@ def _storable(v: str) -> str:
 
 
 Text = Annotated[str, AfterValidator(_storable)]
+# an employee number (사번): branch staff who enter a VOC, team staff who act on or read a case
+STAFF_ID_PATTERN = r"^[A-Za-z0-9._-]{1,50}$"
+StaffId = Annotated[str, Field(max_length=50, pattern=STAFF_ID_PATTERN)]
 
 Channel = Literal["app", "web", "chat", "email", "phone", "branch", "partner"]
 Kind = Literal["complaint", "suggestion", "inquiry", "praise"]
@@ -82,6 +85,15 @@ class Command(Message):
     """A request to change a case; its outcome is an event."""
 
     case_id: UUID
+
+
+class CaseCommand(Command):
+    """A step of a case's lifecycle, taken by an affiliate team (or by a service, such as feedback
+    reopening a case after a poor rating). A team's command names the employee who takes it."""
+
+    staff_id: StaffId | None = Field(None, description=(
+        "the employee (사번) who takes the step: required from affiliate teams (over HTTP it is the "
+        "X-Staff-Id header) and kept with the step in the case's audit log, not sent on with its event"))
 
 
 class Consent(BaseModel):
@@ -142,8 +154,7 @@ class VocSubmission(BaseModel):
     occurred_at: datetime | None = None
     title: Text | None = Field(None, max_length=500, description="e-mail subject or web form title")
     transcript: tuple[Turn, ...] = Field((), max_length=2000, description="chat or call turns in order")
-    staff_id: str | None = Field(None, max_length=50, pattern=r"^[A-Za-z0-9._-]+$",
-                                 description="branch staff id; required for the branch channel")
+    staff_id: StaffId | None = Field(None, description="branch staff id; required for the branch channel")
     attachments: tuple[Attachment, ...] = Field((), max_length=50)
     origin: Origin = Field("direct", description="fss_transfer for 대외민원 transferred from the FSS")
     product: Text | None = Field(None, max_length=100, pattern=r"^[a-z0-9_.-]+$",
@@ -632,7 +643,7 @@ class AccountFreezeRequested(Event):
     evidence: tuple[Evidence, ...] = ()
 
 
-class AcknowledgeCase(Command):
+class AcknowledgeCase(CaseCommand):
     TYPE: ClassVar[str] = "kr.moksori.cmd.acknowledge_case.v1"
     SUBJECT: ClassVar[str] = "voc.cmd.case.acknowledge"
 
@@ -640,7 +651,7 @@ class AcknowledgeCase(Command):
     handler_contact: Text = Field(min_length=1, max_length=100)
 
 
-class ResolveCase(Command):
+class ResolveCase(CaseCommand):
     TYPE: ClassVar[str] = "kr.moksori.cmd.resolve_case.v1"
     SUBJECT: ClassVar[str] = "voc.cmd.case.resolve"
 
@@ -648,21 +659,21 @@ class ResolveCase(Command):
     outcome: Outcome = "answered"
 
 
-class RequestInfo(Command):
+class RequestInfo(CaseCommand):
     TYPE: ClassVar[str] = "kr.moksori.cmd.request_info.v1"
     SUBJECT: ClassVar[str] = "voc.cmd.case.request_info"
 
     what: Text = Field(min_length=1, max_length=1000, description="the documents asked for")
 
 
-class ProvideInfo(Command):
+class ProvideInfo(CaseCommand):
     TYPE: ClassVar[str] = "kr.moksori.cmd.provide_info.v1"
     SUBJECT: ClassVar[str] = "voc.cmd.case.provide_info"
 
     note: Text | None = Field(None, max_length=1000)
 
 
-class ExtendCase(Command):
+class ExtendCase(CaseCommand):
     TYPE: ClassVar[str] = "kr.moksori.cmd.extend_case.v1"
     SUBJECT: ClassVar[str] = "voc.cmd.case.extend"
 
@@ -670,7 +681,7 @@ class ExtendCase(Command):
     business_days: int = Field(14, ge=1, le=14)
 
 
-class TransferCase(Command):
+class TransferCase(CaseCommand):
     TYPE: ClassVar[str] = "kr.moksori.cmd.transfer_case.v1"
     SUBJECT: ClassVar[str] = "voc.cmd.case.transfer"
 
@@ -680,14 +691,14 @@ class TransferCase(Command):
     by: Text = Field(min_length=1, max_length=100)
 
 
-class ReopenCase(Command):
+class ReopenCase(CaseCommand):
     TYPE: ClassVar[str] = "kr.moksori.cmd.reopen_case.v1"
     SUBJECT: ClassVar[str] = "voc.cmd.case.reopen"
 
     reason: Text = Field(min_length=2, max_length=1000)
 
 
-class ReclassifyCase(Command):
+class ReclassifyCase(CaseCommand):
     TYPE: ClassVar[str] = "kr.moksori.cmd.reclassify_case.v1"
     SUBJECT: ClassVar[str] = "voc.cmd.case.reclassify"
 
@@ -696,7 +707,7 @@ class ReclassifyCase(Command):
     by: Text = Field(min_length=1, max_length=100)
 
 
-class ReviewSuggestion(Command):
+class ReviewSuggestion(CaseCommand):
     TYPE: ClassVar[str] = "kr.moksori.cmd.review_suggestion.v1"
     SUBJECT: ClassVar[str] = "voc.cmd.case.review"
 

@@ -173,6 +173,16 @@ async def test_lifecycle_commands_are_validated(http):
     assert {d["field"] for d in r.json()["details"]} == {"handler_name", "handler_contact"}
     r = await http["routing"].post("/v1/cases/not-a-uuid/resolve", json={"resolution": "완료"})
     assert r.status_code == 422 and r.json()["details"][0]["field"] == "path.case_id"
+    # a key says which team, not who: reading or acting names the employee, for the case's audit log
+    anonymous = {"X-Api-Key": http["routing"].headers["X-Api-Key"]}
+    async with httpx.AsyncClient(base_url=str(http["routing"].base_url), timeout=10) as bare:
+        for method, path in (("POST", f"/v1/cases/{unknown}/resolve"), ("GET", f"/v1/cases/{unknown}"),
+                             ("GET", f"/v1/cases/{unknown}/reads")):
+            r = await bare.request(method, path, headers=anonymous, json={"resolution": "완료"})
+            assert r.status_code == 400 and "X-Staff-Id is required" in r.json()["error"], (path, r.text)
+        r = await bare.post(f"/v1/cases/{unknown}/resolve", headers={**anonymous, "X-Staff-Id": "kim/daeri"},
+                            json={"resolution": "완료"})
+        assert r.status_code == 400 and "X-Staff-Id must be" in r.json()["error"]
 
 
 async def test_rating_range_tokens_and_repeats(system, http, db):

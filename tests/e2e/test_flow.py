@@ -123,11 +123,16 @@ async def test_lifecycle_and_rating_commands_over_nats(system, http):
         await js.publish(team_command_subject(team, subject) if team else subject, body, headers=headers)
 
     dead = await js.subscribe("voc.dlq.routing-team-commands", ordered_consumer=True)
-    await send(ResolveCase(case_id=case_id, resolution="카드팀이 처리 완료로 바꿔 봅니다"), team="card")
+    await send(ResolveCase(case_id=case_id, resolution="카드팀이 처리 완료로 바꿔 봅니다", staff_id="C2019114"),
+               team="card")
     refused = await dead.next_msg(timeout=15)  # the card team cannot act on the bank's case
     assert f"no case {case_id} for card" in refused.headers["moksori-dlq-reason"]
     await send(AcknowledgeCase(case_id=case_id, handler_name="박상담", handler_contact="1588-9999"), team="bank")
-    await send(ResolveCase(case_id=case_id, resolution="자동이체일 25일로 변경 완료"), team="bank")
+    refused = await dead.next_msg(timeout=15)  # a team's step names the employee who takes it
+    assert "AcknowledgeCase from bank names no staff_id" in refused.headers["moksori-dlq-reason"]
+    await send(AcknowledgeCase(case_id=case_id, handler_name="박상담", handler_contact="1588-9999",
+                               staff_id="B2015032"), team="bank")
+    await send(ResolveCase(case_id=case_id, resolution="자동이체일 25일로 변경 완료", staff_id="B2015032"), team="bank")
     survey = await asyncio.wait_for(surveys.get(), 15)
     await send(SubmitFeedback(case_id=case_id, token=survey["token"], csat=5, nps=10, ces=1))
     await wait_status(http["intake"], accepted["tracking_code"], accepted["access_secret"], "closed")

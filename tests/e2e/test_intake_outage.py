@@ -80,7 +80,7 @@ async def test_routing_and_feedback_serve_their_http_while_nats_is_away(database
         devrun.start_service(stack, svc)
     try:
         await devrun.wait_ready(stack, ("routing", "feedback"))
-        group = {"X-Api-Key": devrun.team_keys(stack.var)["group"]}
+        group = {"X-Api-Key": devrun.team_keys(stack.var)["group"], "X-Staff-Id": "O2026001"}
         async with httpx.AsyncClient(timeout=10) as http:
             r = await http.post(f"{stack.url('routing')}/v1/cases/{uuid.uuid4()}/acknowledge", headers=group,
                                 json={"handler_name": "김민지", "handler_contact": "02-1588-0000"})

@@ -50,8 +50,8 @@ async def test_card_team_works_a_complaint_through_its_lifecycle(system, http):
     case_id = accepted["case_id"]
     case = await routed(http, case_id)
     keys = devrun.team_keys(system.var)
-    card = {"X-Api-Key": keys["card"]}
-    bank = {"X-Api-Key": keys["bank"]}
+    card = {"X-Api-Key": keys["card"], "X-Staff-Id": "C2019114"}  # a card team employee
+    bank = {"X-Api-Key": keys["bank"], "X-Staff-Id": "B2015032"}
     r = http["routing"]
     assert (await r.get(f"/v1/cases/{case_id}", headers=bank)).status_code == 404  # not the bank's case
     assert (await r.post(f"/v1/cases/{case_id}/acknowledge", headers=bank,
@@ -87,6 +87,7 @@ async def test_card_team_works_a_complaint_through_its_lifecycle(system, http):
     carried = datetime.fromisoformat(ok.json()["data"]["resolve_due"].replace("Z", "+00:00"))
     assert carried == datetime.fromisoformat((await r.get(f"/v1/cases/{case_id}")).json()["resolve_due"])
     assert (await r.get(f"/v1/cases/{case_id}", headers=card)).status_code == 404  # now the bank's
+    assert (await r.get(f"/v1/cases/{case_id}", headers=bank)).status_code == 200
     ok = await r.post(f"/v1/cases/{case_id}/resolve", headers=bank,
                       json={"resolution": "연회비 차액 환급 완료", "outcome": "accepted"})
     assert ok.json()["data"]["within_sla"] is True
@@ -96,9 +97,16 @@ async def test_card_team_works_a_complaint_through_its_lifecycle(system, http):
     messages = " ".join(t["message"] for t in body["timeline"])
     assert "분류를 정정" in messages and "서류 보완을 요청" in messages and "연장되었습니다. 사유: 가맹점 확인에" in messages and "이관되었습니다" in messages
     assert body["status"] == "reopened"
-    history = [h["event"] for h in (await r.get(f"/v1/cases/{case_id}")).json()["history"]]
-    assert history == ["CaseAcknowledged", "CaseInfoRequested", "CaseInfoProvided", "CaseExtended",
-                       "CaseReclassified", "CaseTransferred", "CaseResolved", "CaseReopened"]
+    history = [(h["event"], h["staff_id"]) for h in (await r.get(f"/v1/cases/{case_id}")).json()["history"]]
+    assert history == [("CaseAcknowledged", "C2019114"), ("CaseInfoRequested", "C2019114"),
+                       ("CaseInfoProvided", "C2019114"), ("CaseExtended", "C2019114"),
+                       ("CaseReclassified", "C2019114"), ("CaseTransferred", "C2019114"),
+                       ("CaseResolved", "B2015032"), ("CaseReopened", "B2015032")]
+    # every opening of the case is kept, with whose key and which employee: the office's own reads too
+    reads = (await r.get(f"/v1/cases/{case_id}/reads", headers=bank)).json()
+    assert [(x["affiliate"], x["staff_id"]) for x in reads][-2:] == [("bank", "B2015032"), ("group", "O2026001")]
+    assert {x["affiliate"] for x in reads} == {"group", "bank"}  # refused reads (404) are not openings
+    assert (await r.get(f"/v1/cases/{case_id}/reads", headers=card)).status_code == 404  # no longer the card's
     assert "처리 결과: 수용" in messages
     # the customer was told each step that asks something of them or changes what they were promised
     for _ in range(50):

@@ -54,7 +54,7 @@ MUTABLE = ("status", "acknowledged_at", "handler_name", "handler_contact", "paus
            "outcome", "reopened_count", "kind", "topic", "review_outcome", "review_reason", "review_category",
            "warn_at", "warned_at", "breached_at")
 
-INSERT_LOG = "INSERT INTO routing.case_log (case_id, event, data) VALUES ($1, $2, $3)"
+INSERT_LOG = "INSERT INTO routing.case_log (case_id, event, data, staff_id) VALUES ($1, $2, $3, $4)"
 
 GET_CASE = """
 SELECT case_id, tracking_code, channel, affiliate, team, kind, topic, urgency, flags, copied_to_cpo, origin,
@@ -63,7 +63,10 @@ SELECT case_id, tracking_code, channel, affiliate, team, kind, topic, urgency, f
        resolution, outcome, reopened_count, review_outcome, review_reason, review_category
 FROM routing.cases WHERE case_id = $1"""
 
-GET_LOG = "SELECT event, data, at FROM routing.case_log WHERE case_id = $1 ORDER BY id"
+GET_LOG = "SELECT event, data, at, staff_id FROM routing.case_log WHERE case_id = $1 ORDER BY id"
+# who looked at a case, for the consumer-protection office's access audit (seed 003)
+RECORD_READ = "INSERT INTO routing.case_reads (case_id, affiliate, staff_id) VALUES ($1, $2, $3)"
+GET_READS = "SELECT affiliate, staff_id, at FROM routing.case_reads WHERE case_id = $1 ORDER BY id"
 
 # The sweeper: each due mark is claimed once (SKIP LOCKED across replicas, the mark set
 # in the same transaction as the outbox rows).
@@ -89,7 +92,9 @@ async def lock_case(conn: asyncpg.Connection, case_id: UUID) -> CaseState | None
     return CaseState(**dict(row)) if row else None
 
 
-async def save(conn: asyncpg.Connection, case_id: UUID, changes: dict, event: Event) -> None:
+async def save(conn: asyncpg.Connection, case_id: UUID, changes: dict, event: Event,
+               staff_id: str | None = None) -> None:
+    """The case's changed columns, and the step in its log with the employee who took it (None: a service)."""
     bad = set(changes) - set(MUTABLE)
     if bad:
         raise ValueError(f"not a mutable case column: {sorted(bad)}")
@@ -100,6 +105,6 @@ async def save(conn: asyncpg.Connection, case_id: UUID, changes: dict, event: Ev
         sets.append(f"warn_at = received_at + ({due} - received_at) * warn_fraction")
     await conn.execute(f"UPDATE routing.cases SET {', '.join(sets)} WHERE case_id = $1",
                        case_id, *(changes[c] for c in cols))
-    await conn.execute(INSERT_LOG, case_id, type(event).__name__, event.model_dump(mode="json"))
+    await conn.execute(INSERT_LOG, case_id, type(event).__name__, event.model_dump(mode="json"), staff_id)
 
 CASES_BY_STATUS = "SELECT status, count(*) AS n FROM routing.cases GROUP BY status"  # for /metrics

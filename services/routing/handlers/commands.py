@@ -9,7 +9,7 @@ import asyncpg
 from services.routing.adapters import repository as repo
 from services.routing.domain import lifecycle
 from shared.bizcal import BusinessCalendar
-from shared.events import Command, Event
+from shared.events import CaseCommand, Event
 from shared.outbox import Outbox
 
 
@@ -21,11 +21,19 @@ class NotOwner(UnknownCase):
     """The case belongs to another affiliate (told as "unknown": another affiliate's cases are not shown)."""
 
 
-async def apply_command(conn: asyncpg.Connection, outbox: Outbox, cmd: Command,
+class NoStaff(ValueError):
+    """A team's command that does not name the employee taking it."""
+
+
+async def apply_command(conn: asyncpg.Connection, outbox: Outbox, cmd: CaseCommand,
                         calendar: BusinessCalendar, owner: str | None = None) -> Event | None:
     """`owner`: the affiliate the command comes from (a team key, a team's NATS subject); checked
     against the case under its row lock, so a transfer cannot slip between check and change. None
-    (the services' own commands) and the group consumer-protection office may act on any case."""
+    (the services' own commands) and the group consumer-protection office may act on any case.
+    A team's command must name its employee (`staff_id`), who is kept with the step in the case log."""
+    if owner is not None and cmd.staff_id is None:
+        raise NoStaff(f"{type(cmd).__name__} from {owner} names no staff_id: the employee (사번) who takes the "
+                      "step is required for the case's audit log")
     case = await repo.lock_case(conn, cmd.case_id)
     if case is None:
         raise UnknownCase(f"case {cmd.case_id} has not been routed")
@@ -34,7 +42,7 @@ async def apply_command(conn: asyncpg.Connection, outbox: Outbox, cmd: Command,
     decision = lifecycle.decide(case, cmd, datetime.now(UTC), calendar)
     if decision is None:
         return None
-    await repo.save(conn, case.case_id, decision.changes, decision.event)
+    await repo.save(conn, case.case_id, decision.changes, decision.event, cmd.staff_id)
     await outbox.add(conn, decision.event)
     if decision.notice:
         await outbox.add(conn, decision.notice)

@@ -9,7 +9,7 @@ from shared.directory import Directory
 from services.routing.domain.lifecycle import InvalidTransition
 from services.routing.domain.rules import assign, shares_customer
 from services.routing.domain.sla import deadlines
-from services.routing.handlers.commands import NotOwner, apply_command
+from services.routing.handlers.commands import NoStaff, NotOwner, apply_command
 from shared.bizcal import BusinessCalendar
 from shared.consumer import Delivery, Process, Unprocessable
 from shared.events import CaseRouted, VocClassified
@@ -84,7 +84,7 @@ def on_command(outbox: Outbox, calendar: BusinessCalendar, *, from_teams: bool =
         owner = d.raw.subject.split(".")[3] if from_teams else None
         try:
             await apply_command(conn, outbox, d.msg, calendar, owner=owner)  # type: ignore[arg-type]
-        except (InvalidTransition, NotOwner) as exc:
+        except (InvalidTransition, NotOwner, NoStaff) as exc:
             raise Unprocessable(str(exc)) from exc
         # UnknownCase is retried: the routing of the case may still be on its way
 

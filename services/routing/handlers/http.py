@@ -1,10 +1,13 @@
 """Routing's HTTP API for affiliate teams: look at a case and work it through its lifecycle.
 
 Each request names the affiliate team's key (X-Api-Key); a team sees and changes only
-its own affiliate's cases (another affiliate's case is a 404)."""
+its own affiliate's cases (another affiliate's case is a 404). Reading or changing a case also names
+the employee (X-Staff-Id, the 사번): every step is logged with who took it, and every read is kept
+for the access audit."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
@@ -19,15 +22,17 @@ from services.routing.domain.team_keys import key_digest
 from services.routing.handlers.commands import UnknownCase, apply_command
 from shared.bus import team_durable, team_subject
 from shared.events import (
-    AcknowledgeCase, Affiliate, Channel, Command, ExtendCase, Flag, Kind, Origin, ProvideInfo, ReclassifyCase,
-    ReopenCase, RequestInfo, ResolveCase, ReviewSuggestion, SUGGESTION_CATEGORY_DOC, SuggestionCategory, Team, Text,
-    Topic, TransferCase, Urgency,
+    STAFF_ID_PATTERN, AcknowledgeCase, Affiliate, CaseCommand, Channel, ExtendCase, Flag, Kind, Origin, ProvideInfo,
+    ReclassifyCase, ReopenCase, RequestInfo, ResolveCase, ReviewSuggestion, SUGGESTION_CATEGORY_DOC,
+    SuggestionCategory, Team, Text, Topic, TransferCase, Urgency,
 )
 from shared.runtime import runtime_of
 
 router = APIRouter(prefix="/v1", tags=["cases"])
-ERRORS = {401: {"description": "no or unknown affiliate key"}, 404: {"description": "no such case for this affiliate"},
+ERRORS = {400: {"description": "no or malformed X-Staff-Id"}, 401: {"description": "no or unknown affiliate key"},
+          404: {"description": "no such case for this affiliate"},
           409: {"description": "not allowed in the case's current state"}}
+_STAFF_ID = re.compile(STAFF_ID_PATTERN)
 
 
 class CommandAnswer(BaseModel):
@@ -48,6 +53,21 @@ def affiliate_of(request: Request, x_api_key: Annotated[str | None, Header()] = 
 
 
 Caller = Annotated[str, Depends(affiliate_of)]
+
+
+def staff_of(x_staff_id: Annotated[str | None, Header(
+        description="the employee (사번) who reads or acts, kept in the case's audit log", examples=["C20231107"])
+        ] = None) -> str:
+    """The employee behind the request: an affiliate key says which team, not who."""
+    if not x_staff_id:
+        raise HTTPException(400, "X-Staff-Id is required: the employee number (사번) of who reads or acts on the "
+                                 "case, kept in its audit log")
+    if not _STAFF_ID.match(x_staff_id):
+        raise HTTPException(400, "X-Staff-Id must be 1-50 letters, digits, '.', '_' or '-'")
+    return x_staff_id
+
+
+Staff = Annotated[str, Depends(staff_of)]
 
 
 class _Body(BaseModel):
@@ -106,7 +126,7 @@ async def _owned(request: Request, case_id: UUID, caller: str) -> None:
         raise HTTPException(404, f"no case {case_id} for {caller}")
 
 
-async def _run(request: Request, cmd: Command, caller: str) -> JSONResponse:
+async def _run(request: Request, cmd: CaseCommand, caller: str) -> JSONResponse:
     rt = runtime_of(request)
     try:  # the caller's ownership is checked under the case's lock (apply_command)
         async with rt.pool.acquire() as conn, conn.transaction():
@@ -122,9 +142,10 @@ async def _run(request: Request, cmd: Command, caller: str) -> JSONResponse:
                          "data": event.model_dump(mode="json")}, status_code=200)
 
 
-def _command(path: str, body_type: type[_Body], cmd_type: type[Command], summary: str) -> None:
-    async def endpoint(case_id: UUID, body: body_type, request: Request, caller: Caller) -> JSONResponse:  # type: ignore[valid-type]
-        return await _run(request, cmd_type(case_id=case_id, **body.model_dump()), caller)
+def _command(path: str, body_type: type[_Body], cmd_type: type[CaseCommand], summary: str) -> None:
+    async def endpoint(case_id: UUID, body: body_type, request: Request, caller: Caller,  # type: ignore[valid-type]
+                       staff: Staff) -> JSONResponse:
+        return await _run(request, cmd_type(case_id=case_id, staff_id=staff, **body.model_dump()), caller)
 
     endpoint.__name__ = path.replace("-", "_")
     endpoint.__annotations__["body"] = body_type  # a local, which string annotations cannot name
@@ -147,6 +168,14 @@ class HistoryEntry(BaseModel):
     event: str = Field(examples=["CaseAcknowledged"], description="the event recorded (and published)")
     at: datetime
     data: dict = Field(description="the event's payload")
+    staff_id: str | None = Field(description="the employee who took the step; null for the services' own steps")
+
+
+class CaseRead(BaseModel):
+    """One opening of the case through this API."""
+    affiliate: Affiliate = Field(description="whose key read it (group: the consumer-protection office)")
+    staff_id: str = Field(examples=["C20231107"])
+    at: datetime
 
 
 class CaseView(BaseModel):
@@ -201,12 +230,21 @@ class QueueInfo(BaseModel):
 
 
 @router.get("/cases/{case_id}", summary="A routed case with its SLA clock and history", responses=ERRORS)
-async def get_case(case_id: UUID, request: Request, caller: Caller) -> CaseView:
+async def get_case(case_id: UUID, request: Request, caller: Caller, staff: Staff) -> CaseView:
     await _owned(request, case_id, caller)
     pool = runtime_of(request).pool
+    await pool.execute(repo.RECORD_READ, case_id, caller, staff)  # before the case is shown
     row = await pool.fetchrow(repo.GET_CASE, case_id)
     log = await pool.fetch(repo.GET_LOG, case_id)
-    return CaseView(**dict(row), history=[HistoryEntry(event=r["event"], at=r["at"], data=r["data"]) for r in log])
+    return CaseView(**dict(row), history=[HistoryEntry(**dict(r)) for r in log])
+
+
+@router.get("/cases/{case_id}/reads", summary="Who opened the case, and when (the access audit)", responses=ERRORS)
+async def case_reads(case_id: UUID, request: Request, caller: Caller, staff: Staff) -> list[CaseRead]:
+    """For the case's own affiliate and the consumer-protection office. Reading the audit is not itself a
+    read of the case, so it is not added to it."""
+    await _owned(request, case_id, caller)
+    return [CaseRead(**dict(r)) for r in await runtime_of(request).pool.fetch(repo.GET_READS, case_id)]
 
 
 @router.get("/queues", summary="Every affiliate team queue: NATS subject and durable consumer")
