@@ -397,6 +397,8 @@ class CaseResolved(Event):
     resolved_at: datetime
     outcome: Outcome = "answered"
     within_sla: bool | None = None
+    flags: tuple[Flag, ...] = Field((), description=(
+        "the case's flags as routed; `vulnerable`: feedback asks for the rating by an agent's call"))
 
 
 class CaseInfoRequested(Event):
@@ -508,7 +510,9 @@ class SurveyRequested(Event):
     SUBJECT: ClassVar[str] = "voc.feedback.survey_requested"
 
     channel: Channel
-    delivery: Literal["app_push", "sms", "email"]
+    delivery: Literal["app_push", "sms", "email", "phone_call"] = Field(description=(
+        "how the customer is asked. phone_call: the customer is digitally vulnerable (elderly, disabled, ...), "
+        "so an agent calls (해피콜), asks the questions and enters the answers with the token"))
     token: str = Field(description="signed, expiring link token")
     link: str | None = Field(default=None, description="the survey page for the customer: SURVEY_BASE_URL/<token>")
     expires_at: datetime

@@ -115,3 +115,38 @@ async def test_poor_rating_alerts_the_team_and_reopens_the_case(system, http, db
                             "WHERE case_id::text = $1", case["case_id"])
     assert row["recovery"] and row["comment_sentiment"] == "negative" and "3333" not in row["comment"]
     await nc.drain()
+
+
+async def test_a_digitally_vulnerable_customer_is_surveyed_by_an_agents_call(system, http):
+    """Seed 002: elderly and other digitally vulnerable customers get an agent's call (해피콜) instead of a
+    link; the agent enters their answers with the token, and the customer's timeline says a call is coming."""
+    nc = await nats.connect(system.nats_url)
+    surveys: asyncio.Queue = asyncio.Queue()
+
+    async def on_survey(msg):
+        await surveys.put(json.loads(msg.data))
+
+    await nc.subscribe("voc.feedback.survey_requested", cb=on_survey)
+    case = await submit_and_route(http, {"channel": "app", "affiliate": "bank", "text": (
+        "저희 어머니가 올해 82세 고령이신데 앱 사용을 전혀 못 하십니다. 통장 비밀번호 변경하러 지점 가셨다가 "
+        "한 시간 넘게 기다리시고 그냥 돌아오셨어요. 고령자 전용 창구라도 있어야 하는 거 아닌가요?")})
+    assert "vulnerable" in case["flags"], case
+    key = {"X-Api-Key": devrun.team_keys(system.var)["bank"]}
+    r = await http["routing"].post(f"/v1/cases/{case['case_id']}/resolve", headers=key, json={
+        "resolution": "지점 방문 예약 후 우선 창구에서 비밀번호 변경을 도와드렸습니다", "outcome": "accepted"})
+    assert r.json()["data"]["flags"] == case["flags"]
+    survey = await asyncio.wait_for(surveys.get(), 15)
+    while survey["case_id"] != case["case_id"]:
+        survey = await asyncio.wait_for(surveys.get(), 15)
+    assert survey["delivery"] == "phone_call"
+    r = await http["feedback"].post("/v1/feedback", json={"token": survey["token"], "csat": 5, "nps": 9, "ces": 2})
+    assert r.status_code == 201  # the agent enters what the customer answered on the phone
+    for _ in range(100):
+        status = (await http["intake"].get(f"/v1/voc/{case['tracking_code']}",
+                                           headers={"X-Case-Secret": case["access_secret"]})).json()
+        messages = [t["message"] for t in status["timeline"]]
+        if "소중한 평가 감사합니다." in messages:
+            break
+        await asyncio.sleep(0.1)
+    assert "담당 직원이 전화로 만족도를 여쭙겠습니다." in messages and "소중한 평가 감사합니다." in messages
+    await nc.drain()

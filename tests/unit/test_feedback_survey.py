@@ -39,6 +39,12 @@ def test_delivery_follows_channel():
     assert delivery_for("email") == "email"
 
 
+def test_a_digitally_vulnerable_customer_is_asked_by_an_agents_call():
+    assert delivery_for("app", ("vulnerable",)) == "phone_call"
+    assert delivery_for("email", ("regulator", "vulnerable")) == "phone_call"
+    assert delivery_for("app", ("regulator",)) == "app_push"
+
+
 def test_repeat_answers():
     a = Answer(5, 9, 2, None)
     assert is_repeat(a, Answer(5, 9, 2, None))

@@ -132,6 +132,12 @@ def test_resolve_reopen_and_illegal_transitions():
         run(CASE, cmd(ReopenCase, reason="열려 있는 건"))
 
 
+def test_the_resolution_carries_the_cases_flags_for_the_survey():
+    assert run(CASE, RES)[1].event.flags == ()
+    vulnerable = CaseState(**{**CASE.__dict__, "flags": ("regulator", "vulnerable")})
+    assert run(vulnerable, RES)[1].event.flags == ("regulator", "vulnerable")  # feedback calls the customer
+
+
 def test_late_resolution_is_marked_outside_the_sla():
     _, d = run(CASE, RES, CASE.resolve_due + timedelta(hours=1))
     assert d.event.within_sla is False

@@ -22,7 +22,7 @@ def on_resolved(outbox: Outbox, secret: str, ttl_days: int, base_url: str = "") 
         e: CaseResolved = d.msg  # type: ignore[assignment]
         now = datetime.now(UTC)
         expires = expiry(now, ttl_days)
-        delivery = delivery_for(e.channel)
+        delivery = delivery_for(e.channel, e.flags)
         if await conn.fetchval(repo.INSERT_SURVEY, e.case_id, e.affiliate, e.team, e.channel, delivery, now,
                                expires) is None:
             return  # one survey per case

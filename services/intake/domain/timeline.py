@@ -59,8 +59,9 @@ def entry_for(event: Event) -> TimelineEntry | None:
             return TimelineEntry("resolved", f"처리가 완료되었습니다. 처리 결과: {OUTCOME_KO[e.outcome]}.",
                                  {"resolution": e.resolution, "outcome": e.outcome})
         case SurveyRequested() as e:
-            return TimelineEntry("resolved", "만족도 조사를 보내드렸습니다.", {"delivery": e.delivery},
-                                 advances_status=False)
+            told = ("담당 직원이 전화로 만족도를 여쭙겠습니다." if e.delivery == "phone_call"
+                    else "만족도 조사를 보내드렸습니다.")
+            return TimelineEntry("resolved", told, {"delivery": e.delivery}, advances_status=False)
         case FeedbackSubmitted():
             return TimelineEntry("rated", "소중한 평가 감사합니다.")
         case CaseInfoRequested() as e:

@@ -45,7 +45,7 @@ ORDER BY e.n"""
 LOCK_CASE = """
 SELECT case_id, tracking_code, affiliate, team, channel, status, kind, topic, received_at, resolve_due, paused_at,
        extended, handler_name, acknowledged_at, resolution, review_outcome, review_category, reopened_count,
-       warn_fraction
+       warn_fraction, flags
 FROM routing.cases WHERE case_id = $1 FOR UPDATE"""
 
 # Columns a lifecycle decision may change; anything else is a programming error.
@@ -89,7 +89,7 @@ MARK_ACK_BREACHED = "UPDATE routing.cases SET ack_breached_at = $2 WHERE case_id
 
 async def lock_case(conn: asyncpg.Connection, case_id: UUID) -> CaseState | None:
     row = await conn.fetchrow(LOCK_CASE, case_id)
-    return CaseState(**dict(row)) if row else None
+    return CaseState(**{**dict(row), "flags": tuple(row["flags"])}) if row else None
 
 
 async def save(conn: asyncpg.Connection, case_id: UUID, changes: dict, event: Event,

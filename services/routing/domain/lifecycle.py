@@ -52,6 +52,7 @@ class CaseState:
     review_outcome: str | None = None
     review_category: str | None = None
     reopened_count: int = 0
+    flags: tuple[str, ...] = ()
     warn_fraction: float = 0.8  # share of the resolution time after which the team is warned (directory)
 
 
@@ -168,7 +169,7 @@ def decide(case: CaseState, cmd: Command, now: datetime, calendar: BusinessCalen
             within = now <= due if due else None
             return Decision(
                 CaseResolved(**common, channel=case.channel, resolution=cmd.resolution, resolved_at=now,
-                             outcome=cmd.outcome, within_sla=within),
+                             outcome=cmd.outcome, within_sla=within, flags=case.flags),
                 {"status": "resolved", "resolved_at": now, "resolution": cmd.resolution, "outcome": cmd.outcome,
                  "paused_at": None},
                 _notice(case, "resolved", resolved_message(case.tracking_code, cmd.outcome, cmd.resolution)))
