@@ -7,6 +7,8 @@
   redelivered only while its stream still holds it, and no stream keeps messages longer than
   `MAX_STREAM_AGE_DAYS` (shared/bus.py). So rows older than `inbox_keep_days` are deleted; the
   setting may not be lower than the longest stream's age (shared/config.py checks).
+- **a service's own guard tables** (`Retention`): rows that, like inbox rows, only keep a redelivered
+  message from acting twice (the classifier's live-call counts and alerts) are deleted at the same age.
 
 Rows go in chunks, each deleted in its own short transaction, so a backlog neither holds locks
 for long nor makes one huge transaction. Replicas may run it at the same time: a row deleted by
@@ -18,18 +20,42 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import asyncpg
 
 log = logging.getLogger(__name__)
 
 
+_NAME = re.compile(r"^[a-z_]+\.[a-z_]+$|^[a-z_]+$")
+
+
+@dataclass(frozen=True)
+class Retention:
+    """A table of the service's own whose rows older than the inbox's age are deleted: `table`
+    (schema-qualified) by its time `column`, which should have an index (BRIN: written in time order)."""
+
+    table: str
+    column: str
+
+    def __post_init__(self) -> None:
+        if not (_NAME.match(self.table) and "." in self.table and _NAME.match(self.column)):
+            raise ValueError(f"not a schema.table and column name: {self.table!r}, {self.column!r}")
+
+
 class Housekeeper:
-    def __init__(self, pool: asyncpg.Pool, schema: str, *, inbox_keep_days: float, chunk: int = 5000) -> None:
+    def __init__(self, pool: asyncpg.Pool, schema: str, *, inbox_keep_days: float, chunk: int = 5000,
+                 retention: Sequence[Retention] = ()) -> None:
         if inbox_keep_days <= 0 or chunk < 1:
             raise ValueError(f"inbox_keep_days must be > 0 and chunk >= 1, not {inbox_keep_days} and {chunk}")
         self.pool, self.chunk = pool, chunk
         self.inbox_keep_days = float(inbox_keep_days)
+        self.PURGE_RETAINED = {r.table: (
+            f"DELETE FROM {r.table} WHERE ctid = ANY(ARRAY("
+            f"SELECT ctid FROM {r.table} WHERE {r.column} < now() - make_interval(secs => $1) LIMIT $2))")
+            for r in retention}
         # rows an older version marked published (the table holds little else: pending rows)
         self.PURGE_MARKED = (
             f"DELETE FROM {schema}.outbox WHERE id = ANY(ARRAY("
@@ -53,6 +79,11 @@ class Housekeeper:
         inbox = await self._purge(self.PURGE_INBOX, self.inbox_keep_days * 86400)
         return sent, inbox
 
+    async def retained(self) -> dict[str, int]:
+        """The rows deleted from each of the service's own guard tables."""
+        return {table: await self._purge(statement, self.inbox_keep_days * 86400)
+                for table, statement in self.PURGE_RETAINED.items()}
+
     async def run(self, stop: asyncio.Event, interval_s: float) -> None:
         """Every `interval_s` until `stop`; a database that is away is tried again next time."""
         while not stop.is_set():
@@ -63,6 +94,7 @@ class Housekeeper:
                 pass
             try:
                 sent, inbox = await self.once()
+                own = {table: n for table, n in (await self.retained()).items() if n}
             except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError,
                     asyncpg.exceptions.InternalClientError) as exc:
                 log.warning("housekeeping skipped, tried again in %.0f s: %r", interval_s, exc)
@@ -72,3 +104,5 @@ class Housekeeper:
                 continue
             if sent or inbox:
                 log.info("housekeeping: deleted %d marked outbox rows and %d inbox rows", sent, inbox)
+            if own:
+                log.info("housekeeping: deleted rows past %.0f days: %s", self.inbox_keep_days, own)

@@ -36,7 +36,7 @@ from shared.bus import ConsumerSpec, ensure_topology, missing_topology
 from shared.config import ServiceSettings
 from shared.consumer import IdempotentConsumer, Process, normalise_fetch_timeouts, subscribe
 from shared.events import Message
-from shared.housekeeping import Housekeeper
+from shared.housekeeping import Housekeeper, Retention
 from shared.metrics import Metrics
 from shared.outbox import Outbox, PublishFailed, Relay, publish_each
 from shared.telemetry import TraceRequests, setup_logging, setup_tracing
@@ -89,6 +89,7 @@ class Runtime:
         self._bus_failed: BaseException | None = None
         self._on_start: list = []
         self._background: list = []
+        self._retention: list[Retention] = []
 
     # ---------------------------------------------------------------- wiring
     def consume(self, spec: ConsumerSpec, expect: tuple[type[Message], ...], process: Process,
@@ -96,6 +97,11 @@ class Runtime:
         key = f"{spec.stream}:{spec.durable}"
         self._pending.append((spec, expect, process, batch_size, redact))
         subscribe(self.broker, spec, lambda: self._consumers[key], batch_size)
+
+    def retain(self, table: str, column: str) -> None:
+        """Housekeeping deletes `table`'s rows older than the inbox's age, by their time `column`:
+        a service's own tables that only guard against a redelivered message acting twice."""
+        self._retention.append(Retention(table, column))
 
     def background(self, make) -> None:
         """`make(stop_event)` returns a coroutine run once the bus is up, until shutdown."""
@@ -240,7 +246,7 @@ class Runtime:
         await self._topology()
         self.relay = Relay(self.pool, self.js, self.outbox)
         self._tasks.append(asyncio.create_task(self.relay.run(self._stop), name=f"{self.name}-relay"))
-        keeper = Housekeeper(self.pool, self.name, inbox_keep_days=s.inbox_keep_days)
+        keeper = Housekeeper(self.pool, self.name, inbox_keep_days=s.inbox_keep_days, retention=self._retention)
         self._tasks.append(asyncio.create_task(keeper.run(self._stop, s.housekeeping_interval_s),
                                                name=f"{self.name}-housekeeping"))
         for make in self._background:

@@ -17,6 +17,10 @@ from shared.runtime import Runtime
 from shared.telemetry import setup_logging, setup_tracing
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# live screening's rows that keep a redelivered segment from counting or alerting twice: kept as long as
+# the inbox (no stream redelivers a message older), then deleted by housekeeping
+LIVE_GUARDS = (("classifier.live_turns", "at"), ("classifier.live_calls", "updated_at"),
+               ("classifier.live_alerts", "raised_at"))
 
 
 def build(settings: ClassifierSettings) -> Runtime:
@@ -39,6 +43,8 @@ def build(settings: ClassifierSettings) -> Runtime:
     rt.consume(specs["classifier-live"], (CallSegmentsReceived, CallSegmentReceived),
                events.on_segment(rt.publish_now, rt.outbox, classifier, m))
     rt.consume(specs["classifier-corrections"], (CaseReclassified,), events.on_reclassified)
+    for table, column in LIVE_GUARDS:
+        rt.retain(table, column)
     return rt
 
 
