@@ -130,10 +130,26 @@ def print_table(report: dict, console: Console) -> None:
         console.print("CSAT 분포: " + "  ".join(f"{k}점 {v}" for k, v in sorted(report["csat_distribution"].items())))
 
 
+SUGGESTION_CSV = ("received", "awaiting_review", "adopted", "rejected", "adoption_pct", "points_granted",
+                  "review_days_avg")
+
+
+def _suggestion_csv(r: dict | None) -> dict:
+    """An affiliate's suggestion figures as `suggestions_*` columns (empty without suggestions)."""
+    cells = {f"suggestions_{k}": r[k] if r else None for k in SUGGESTION_CSV}
+    for c in (*SUGGESTION_CATEGORIES, "unsorted"):
+        for outcome in ("adopted", "rejected"):
+            cells[f"suggestions_{c}_{outcome}"] = r["by_category"][c][outcome] if r else None
+    return cells
+
+
 def to_csv(report: dict) -> str:
+    """One row per affiliate: its figures, its complaints by kind, and its suggestion programme's figures."""
     out = io.StringIO()
     rows = report["affiliates"]
-    flat = [{**{k: v for k, v in a.items() if k != "by_kind"}, **a["by_kind"]} for a in rows]
+    sug = {r["affiliate"]: r for r in report.get("suggestions", {}).get("affiliates", [])}
+    flat = [{**{k: v for k, v in a.items() if k != "by_kind"}, **a["by_kind"],
+             **_suggestion_csv(sug.get(a["affiliate"]))} for a in rows]
     w = csv.DictWriter(out, fieldnames=list(flat[0]) if flat else ["affiliate"])
     w.writeheader()
     w.writerows(flat)

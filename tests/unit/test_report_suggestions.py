@@ -4,7 +4,11 @@ the average time to review."""
 
 from __future__ import annotations
 
+import csv
+import io
+
 from services.feedback.domain.report import suggestion_figures
+from services.feedback.report_cli import to_csv
 
 DAY = 86_400
 
@@ -42,3 +46,16 @@ def test_no_suggestions_and_none_reviewed():
         "reviewed": 0, "awaiting_review": 0, "adoption_pct": None, "review_days_avg": None}}
     [waiting] = suggestion_figures([row("insurance", None, 2, 0, 0)])["affiliates"]
     assert waiting["adoption_pct"] is None and waiting["awaiting_review"] == 2 and waiting["review_days_avg"] is None
+
+
+def test_the_csv_carries_each_affiliates_suggestion_figures():
+    report = {"affiliates": [{"affiliate": "bank", "cases": 12, "by_kind": {"complaints": 4, "suggestions": 8}},
+                             {"affiliate": "insurance", "cases": 2, "by_kind": {"complaints": 2, "suggestions": 0}}],
+              "suggestions": suggestion_figures([row("bank", None, 5, 0, 1, 0, 2 * DAY, 1),
+                                                 row("bank", "process", 3, 2, 1, 100_000, 12 * DAY, 3)])}
+    bank, insurance = csv.DictReader(io.StringIO(to_csv(report)))
+    assert (bank["suggestions_received"], bank["suggestions_awaiting_review"], bank["suggestions_adopted"],
+            bank["suggestions_adoption_pct"], bank["suggestions_points_granted"]) == ("8", "4", "2", "50.0", "100000")
+    assert (bank["suggestions_process_adopted"], bank["suggestions_unsorted_rejected"],
+            bank["suggestions_new_business_adopted"], bank["suggestions_review_days_avg"]) == ("2", "1", "0", "3.5")
+    assert insurance["cases"] == "2" and insurance["suggestions_received"] == ""  # none: empty, not zero
