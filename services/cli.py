@@ -496,6 +496,74 @@ def report_daily(
 
 
 @app.command()
+def audit(
+    database_url: DbUrl,
+    staff: Annotated[Optional[str], typer.Option(help="an employee number (사번): every case they read or acted on")]
+    = None,
+    case: Annotated[Optional[str], typer.Option(help="a case id: everyone who read it or acted on it")] = None,
+    since: Annotated[str, typer.Option(help="from this day, YYYY-MM-DD (Korean time)")] = "",
+    until: Annotated[str, typer.Option(help="up to and including this day; default today")] = "",
+    limit: Annotated[int, typer.Option(min=1, max=100_000, help="the most rows shown")] = 1000,
+    format_: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+) -> None:
+    """The access audit (seed 003): who read a case or took a step on it through the team API, and when."""
+    import json
+    import re
+    import uuid
+    from datetime import date, datetime, time, timedelta
+
+    from services.routing.adapters.repository import AUDIT_TRAIL
+    from shared.bizcal import KST
+    from shared.db import connect
+    from shared.events import STAFF_ID_PATTERN
+
+    if not staff and not case:
+        raise typer.BadParameter("name an employee (--staff) or a case (--case)", param_hint="--staff/--case")
+    if staff and not re.match(STAFF_ID_PATTERN, staff):
+        raise typer.BadParameter(f"{staff!r} is not an employee number (1-50 letters, digits, '.', '_', '-')",
+                                 param_hint="--staff")
+    try:
+        case_id = uuid.UUID(case) if case else None
+    except ValueError:
+        raise typer.BadParameter(f"{case!r} is not a case id (a UUID)", param_hint="--case") from None
+    days = {}
+    for name, text, default in (("since", since, date(2000, 1, 1)), ("until", until, datetime.now(KST).date())):
+        try:
+            days[name] = date.fromisoformat(text) if text else default
+        except ValueError:
+            raise typer.BadParameter(f"{text!r} is not a date like 2026-11-20", param_hint=f"--{name}") from None
+    if days["since"] > days["until"]:
+        raise typer.BadParameter("--since is after --until", param_hint="--since")
+    if format_ not in ("table", "json"):
+        raise typer.BadParameter("use table or json", param_hint="--format")
+    start = datetime.combine(days["since"], time(), KST)
+    end = datetime.combine(days["until"] + timedelta(days=1), time(), KST)
+
+    async def go() -> list[dict]:
+        conn = await connect(_check_db(database_url))
+        try:
+            return [dict(r) for r in await conn.fetch(AUDIT_TRAIL, staff, case_id, start, end, limit)]
+        finally:
+            await conn.close()
+
+    rows = _db_run(go())
+    if format_ == "json":
+        print(json.dumps(rows, ensure_ascii=False, default=str, indent=1))
+        return
+    from rich.table import Table
+
+    t = Table(title=f"열람·처리 이력 {staff or case} ({days['since']} ~ {days['until']})")
+    for title in ("시각 (KST)", "직원", "행위", "키", "접수번호", "case_id"):
+        t.add_column(title)
+    for r in rows:
+        t.add_row(f"{r['at'].astimezone(KST):%Y-%m-%d %H:%M:%S}", r["staff_id"] or "(service)", r["action"],
+                  r["via"] or "", r["tracking_code"], str(r["case_id"]))
+    (console if console.is_terminal else Console(width=200)).print(t)
+    if len(rows) == limit:
+        console.print(f"[yellow]showing the first {limit} rows: narrow the dates or raise --limit[/]")
+
+
+@app.command()
 def specs(out: Annotated[Path, typer.Option(help="output folder")] = REPO / "docs" / "specs") -> None:
     """Write the AsyncAPI (bus) and OpenAPI (HTTP) specs generated from the code."""
     from services.specs import write_all

@@ -1,14 +1,20 @@
 """Accountability against real PostgreSQL (seed 003): a team's step on a case names the employee who
 takes it, kept with the step in the case log; a team's command without one changes nothing, and over
 NATS it is dead-lettered with the reason. The services' own steps (feedback reopening a case after a
-poor rating) name no one."""
+poor rating) name no one. `moksori audit` shows an employee's reads and steps, or a case's."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import sys
 import uuid
+from pathlib import Path
 
 import pytest
 
+from services.routing.adapters import repository as repo
 from services.routing.handlers.commands import NoStaff, apply_command
 from services.routing.handlers.events import on_classified, on_command
 from shared.bizcal import DEFAULT_CALENDAR, load_calendar
@@ -77,3 +83,44 @@ async def test_a_teams_nats_command_without_an_employee_is_unprocessable(conn):
     async with conn.transaction():
         await process(conn, Delivery(env=envelope_for(signed, source="team/card"), msg=signed, raw=Raw()))
     assert await _log(conn, case_id) == [("CaseAcknowledged", "C2019114")]
+
+
+async def _moksori(database_url: str, *args: str) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "services.cli", "audit", *args, cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, "DATABASE_URL": database_url, "COLUMNS": "250"},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_the_audit_command_shows_an_employees_reads_and_steps_and_everything_done_to_a_case(
+        conn, database_url):
+    case_id, other = await _routed_card_case(conn), await _routed_card_case(conn)
+    outbox, calendar = Outbox("routing", "moksori/test"), load_calendar(DEFAULT_CALENDAR)
+    await conn.execute(repo.RECORD_READ, case_id, "card", "C2019114")  # each read and step its own transaction
+    await apply_command(conn, outbox, AcknowledgeCase(case_id=case_id, handler_name="김민지",
+                                                      handler_contact="02-1588-0000", staff_id="C2019114"),
+                        calendar, owner="card")
+    await conn.execute(repo.RECORD_READ, other, "group", "O2026001")  # someone else, another case
+    await apply_command(conn, outbox, ResolveCase(case_id=other, resolution="분실 카드 사용정지 완료",
+                                                  staff_id="O2026001"), calendar, owner="group")
+    await apply_command(conn, outbox, ReopenCase(case_id=other, reason="고객 만족도 조사 결과 불만족: 서비스 회복"),
+                        calendar)  # feedback's own step: no employee
+    code, out, err = await _moksori(database_url, "--staff", "C2019114", "--format", "json")
+    assert code == 0, err
+    assert [(r["action"], r["case_id"], r["via"]) for r in json.loads(out)] == [
+        ("read", str(case_id), "card"), ("CaseAcknowledged", str(case_id), None)]
+    code, out, err = await _moksori(database_url, "--case", str(other), "--format", "json")
+    assert code == 0, err
+    assert [(r["action"], r["staff_id"]) for r in json.loads(out)] == [
+        ("read", "O2026001"), ("CaseResolved", "O2026001"), ("CaseReopened", None)]
+    code, out, _ = await _moksori(database_url, "--staff", "C2019114", "--since", "2001-01-01", "--until",
+                                  "2001-12-31", "--format", "json")
+    assert code == 0 and json.loads(out) == []
+    code, out, _ = await _moksori(database_url, "--staff", "C2019114")  # the table an auditor reads
+    assert code == 0 and "CaseAcknowledged" in out and "VOC-2026-000001" in out
+    code, _, err = await _moksori(database_url)
+    assert code == 2 and "name an employee (--staff) or a case (--case)" in err
+    code, _, err = await _moksori(database_url, "--case", "VOC-2026-000001")
+    assert code == 2 and "is not a case id" in err

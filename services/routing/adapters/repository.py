@@ -67,6 +67,21 @@ GET_LOG = "SELECT event, data, at, staff_id FROM routing.case_log WHERE case_id 
 # who looked at a case, for the consumer-protection office's access audit (seed 003)
 RECORD_READ = "INSERT INTO routing.case_reads (case_id, affiliate, staff_id) VALUES ($1, $2, $3)"
 GET_READS = "SELECT affiliate, staff_id, at FROM routing.case_reads WHERE case_id = $1 ORDER BY id"
+# `moksori audit`: an employee's reads and steps, or everything done to one case, in a time window.
+# $1 staff (or NULL), $2 case (or NULL), [$3, $4) the window, $5 the most rows. A case's audit also shows
+# the services' own steps (no employee); an employee's shows only theirs.
+AUDIT_TRAIL = """
+SELECT * FROM (
+    SELECT r.at, r.staff_id, 'read' AS action, r.affiliate AS via, r.case_id, c.tracking_code
+    FROM routing.case_reads r JOIN routing.cases c USING (case_id)
+    WHERE ($1::text IS NULL OR r.staff_id = $1) AND ($2::uuid IS NULL OR r.case_id = $2)
+      AND r.at >= $3 AND r.at < $4
+    UNION ALL
+    SELECT l.at, l.staff_id, l.event, NULL, l.case_id, c.tracking_code
+    FROM routing.case_log l JOIN routing.cases c USING (case_id)
+    WHERE (l.staff_id = $1 OR ($1::text IS NULL AND l.case_id = $2))
+      AND ($2::uuid IS NULL OR l.case_id = $2) AND l.at >= $3 AND l.at < $4
+) trail ORDER BY at LIMIT $5"""
 
 # The sweeper: each due mark is claimed once (SKIP LOCKED across replicas, the mark set
 # in the same transaction as the outbox rows).
