@@ -11,6 +11,7 @@ import nats
 from nats.js import JetStreamContext
 from rich.console import Console
 
+from services.devrun import DEV_STAFF
 from shared.bus import team_consumers
 
 DEMO_VOCS: tuple[dict, ...] = (
@@ -38,8 +39,6 @@ STEP = {
     "kr.moksori.feedback.submitted.v1": "rated",
     "kr.moksori.alert.raised.v1": "ALERT",
 }
-STAFF = {"bank": "B2015032", "card": "C2019114", "securities": "S2021007", "insurance": "I2018055",
-         "group": "O2026001"}  # the employee (사번) who works a demo team's cases, kept in each step's audit log
 RESOLUTION = {
     "fraud_response": "분실 카드 즉시 사용정지 및 재발급 신청 완료. 새 카드는 3영업일 내 배송됩니다.",
     "suggestions_review": "소중한 제안 감사합니다. 상품개발부에서 자동 재예치 옵션을 검토하겠습니다.",
@@ -102,7 +101,7 @@ async def work_queues(js: JetStreamContext, routing_url: str, keys: dict[str, st
                 for m in msgs:
                     case = json.loads(m.data)
                     if not case.get("copy_reason"):  # the office's copy is for oversight only
-                        key = {"X-Api-Key": keys[case["affiliate"]], "X-Staff-Id": STAFF[case["affiliate"]]}
+                        key = {"X-Api-Key": keys[case["affiliate"]], "X-Staff-Id": DEV_STAFF[case["affiliate"]]}
                         await http.post(f"/v1/cases/{case['case_id']}/acknowledge", headers=key,
                                         json={"handler_name": "김민지", "handler_contact": "02-1588-0000"})
                         await asyncio.sleep(0.3)

@@ -79,6 +79,16 @@ def team_keys(var: Path) -> dict[str, str]:
     return {item.split(":", 1)[0]: item.split(":", 1)[1] for item in spec.split(",")}
 
 
+# one employee (사번) of each affiliate's team in the demo and the tests: every team read and step names one
+DEV_STAFF = {"bank": "B2015032", "card": "C2019114", "securities": "S2021007", "insurance": "I2018055",
+             "group": "O2026001"}
+
+
+def team_headers(var: Path, affiliate: str) -> dict[str, str]:
+    """The headers a team's system sends routing: its affiliate's key and the employee acting."""
+    return {"X-Api-Key": team_keys(var)[affiliate], "X-Staff-Id": DEV_STAFF[affiliate]}
+
+
 def start_infra(stack: Stack, *, durable: bool = True) -> None:
     stack.var.mkdir(parents=True, exist_ok=True)
     if os.environ.get("NATS_URL"):

@@ -12,7 +12,7 @@ import re
 from typing import Annotated, ClassVar, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
 
 _UNSTORABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
 
@@ -94,6 +94,15 @@ class CaseCommand(Command):
     staff_id: StaffId | None = Field(None, description=(
         "the employee (사번) who takes the step: required from affiliate teams (over HTTP it is the "
         "X-Staff-Id header) and kept with the step in the case's audit log, not sent on with its event"))
+
+    @model_serializer(mode="wrap")
+    def _no_empty_staff(self, handler):
+        """A service's own command (no employee) is written without `staff_id`, so a routing from before
+        the field, which reads commands strictly, still takes it during a rolling upgrade."""
+        data = handler(self)
+        if self.staff_id is None:
+            data.pop("staff_id", None)
+        return data
 
 
 class Consent(BaseModel):

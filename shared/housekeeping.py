@@ -29,7 +29,7 @@ import asyncpg
 log = logging.getLogger(__name__)
 
 
-_NAME = re.compile(r"^[a-z_]+\.[a-z_]+$|^[a-z_]+$")
+_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,8 @@ class Retention:
     column: str
 
     def __post_init__(self) -> None:
-        if not (_NAME.match(self.table) and "." in self.table and _NAME.match(self.column)):
+        parts = self.table.split(".")
+        if len(parts) != 2 or not all(_IDENTIFIER.fullmatch(p) for p in (*parts, self.column)):
             raise ValueError(f"not a schema.table and column name: {self.table!r}, {self.column!r}")
 
 
@@ -52,6 +53,8 @@ class Housekeeper:
             raise ValueError(f"inbox_keep_days must be > 0 and chunk >= 1, not {inbox_keep_days} and {chunk}")
         self.pool, self.chunk = pool, chunk
         self.inbox_keep_days = float(inbox_keep_days)
+        if len({r.table for r in retention}) < len(retention):
+            raise ValueError(f"a table is named twice for retention: {[r.table for r in retention]}")
         self.PURGE_RETAINED = {r.table: (
             f"DELETE FROM {r.table} WHERE ctid = ANY(ARRAY("
             f"SELECT ctid FROM {r.table} WHERE {r.column} < now() - make_interval(secs => $1) LIMIT $2))")
@@ -94,15 +97,13 @@ class Housekeeper:
                 pass
             try:
                 sent, inbox = await self.once()
+                if sent or inbox:
+                    log.info("housekeeping: deleted %d marked outbox rows and %d inbox rows", sent, inbox)
                 own = {table: n for table, n in (await self.retained()).items() if n}
+                if own:
+                    log.info("housekeeping: deleted rows past %.0f days: %s", self.inbox_keep_days, own)
             except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError,
                     asyncpg.exceptions.InternalClientError) as exc:
                 log.warning("housekeeping skipped, tried again in %.0f s: %r", interval_s, exc)
-                continue
             except Exception:  # never let the task end: nothing would purge the inbox until a restart
                 log.exception("housekeeping failed, tried again in %.0f s", interval_s)
-                continue
-            if sent or inbox:
-                log.info("housekeeping: deleted %d marked outbox rows and %d inbox rows", sent, inbox)
-            if own:
-                log.info("housekeeping: deleted rows past %.0f days: %s", self.inbox_keep_days, own)

@@ -100,7 +100,8 @@ class Runtime:
 
     def retain(self, table: str, column: str) -> None:
         """Housekeeping deletes `table`'s rows older than the inbox's age, by their time `column`:
-        a service's own tables that only guard against a redelivered message acting twice."""
+        a service's own tables that only guard against a redelivered message acting twice. Wiring, like
+        `consume`: called before the service starts."""
         self._retention.append(Retention(table, column))
 
     def background(self, make) -> None:

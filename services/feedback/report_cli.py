@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from services.feedback.adapters import report_sql as q
-from services.feedback.domain.report import Period, build, with_overdue, with_times
+from services.feedback.domain.report import UNSORTED, Period, build, with_overdue, with_times
 from shared.bizcal import KST
 from shared.directory import Denominator
 from shared.events import SUGGESTION_CATEGORIES, SUGGESTION_CATEGORY_KO
@@ -137,7 +137,7 @@ SUGGESTION_CSV = ("received", "awaiting_review", "adopted", "rejected", "adoptio
 def _suggestion_csv(r: dict | None) -> dict:
     """An affiliate's suggestion figures as `suggestions_*` columns (empty without suggestions)."""
     cells = {f"suggestions_{k}": r[k] if r else None for k in SUGGESTION_CSV}
-    for c in (*SUGGESTION_CATEGORIES, "unsorted"):
+    for c in (*SUGGESTION_CATEGORIES, UNSORTED):
         for outcome in ("adopted", "rejected"):
             cells[f"suggestions_{c}_{outcome}"] = r["by_category"][c][outcome] if r else None
     return cells

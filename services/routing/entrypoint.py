@@ -30,11 +30,13 @@ def build(settings: RoutingSettings) -> Runtime:
     rt.http.state.directory = directory
     rt.http.state.calendar = calendar
     rt.http.state.team_keys = parse_team_keys(settings.team_keys)
+    rt.http.state.require_staff_id = settings.require_staff_id
     rt.http.include_router(http.router)
     specs = {c.durable: c for c in SERVICE_CONSUMERS if c.durable.startswith("routing")}
     rt.consume(specs["routing"], (VocClassified,), events.on_classified(rt.outbox, directory, calendar))
     rt.consume(specs["routing-commands"], CASE_COMMANDS, events.on_command(rt.outbox, calendar))
-    rt.consume(specs["routing-team-commands"], CASE_COMMANDS, events.on_command(rt.outbox, calendar, from_teams=True))
+    rt.consume(specs["routing-team-commands"], CASE_COMMANDS,
+               events.on_command(rt.outbox, calendar, from_teams=True, require_staff=settings.require_staff_id))
     sla = rt.metrics.counter("moksori_sla_events_total", "SLA warnings and breaches raised", ("kind",))
     rt.background(lambda stop: run_sweeper(rt.pool, rt.outbox, rt.wake_relay, stop, settings.sweep_every_s, sla))
     lag = rt.metrics.snapshot("moksori_team_queue_pending_cases", "routed cases not yet taken by the team",

@@ -49,7 +49,7 @@ async def http(system):
     clients = {svc: httpx.AsyncClient(base_url=system.url(svc), timeout=10) for svc in devrun.SERVICES}
     clients["intake"].headers["X-Api-Key"] = system.api_key
     clients["routing"].headers["X-Api-Key"] = devrun.team_keys(system.var)["group"]  # the office sees all
-    clients["routing"].headers["X-Staff-Id"] = "O2026001"  # an employee of the office; tests may name another
+    clients["routing"].headers["X-Staff-Id"] = devrun.DEV_STAFF["group"]  # an employee of the office
     yield clients
     for c in clients.values():
         await c.aclose()

@@ -37,7 +37,7 @@ async def test_adopted_suggestion_is_rewarded_exactly_once(system, http, db):
     await nc.subscribe("voc.feedback.reward_granted", cb=on_reward)
     case = await submit_and_route(http, {"channel": "web", "affiliate": "card", "kind": "suggestion",
                                          "text": "카드 실적 조회 화면에 남은 실적을 막대그래프로 보여주면 좋겠습니다."})
-    key = {"X-Api-Key": devrun.team_keys(system.var)["card"]}
+    key = devrun.team_headers(system.var, "card")
     r = await http["routing"].post(f"/v1/cases/{case['case_id']}/review", headers=key,
                                    json={"outcome": "adopted", "reason": "앱 개선 과제로 채택"})
     assert r.status_code == 200
@@ -61,7 +61,7 @@ async def test_rejected_suggestion_gets_a_thank_you_notice(system, http):
     await nc.subscribe("voc.notice.thanks", cb=on_notice)
     case = await submit_and_route(http, {"channel": "app", "affiliate": "bank", "kind": "suggestion",
                                          "text": "지점 영업시간을 저녁 8시까지 늘려주시면 좋겠어요"})
-    key = {"X-Api-Key": devrun.team_keys(system.var)["bank"]}
+    key = devrun.team_headers(system.var, "bank")
     await http["routing"].post(f"/v1/cases/{case['case_id']}/review", headers=key,
                                json={"outcome": "rejected", "reason": "인력 운영상 어려움"})
     for _ in range(50):
@@ -88,7 +88,7 @@ async def test_poor_rating_alerts_the_team_and_reopens_the_case(system, http, db
     await nc.subscribe("voc.alert.*.service_recovery", cb=on_alert)
     case = await submit_and_route(http, {"channel": "app", "affiliate": "bank",
                                          "text": "대출 상환 일정 변경을 요청했는데 반영이 안 됐어요"})
-    key = {"X-Api-Key": devrun.team_keys(system.var)["bank"]}
+    key = devrun.team_headers(system.var, "bank")
     await http["routing"].post(f"/v1/cases/{case['case_id']}/resolve", headers=key,
                                json={"resolution": "상환 일정 변경 완료", "outcome": "accepted"})
     survey = await asyncio.wait_for(surveys.get(), 15)
@@ -131,7 +131,7 @@ async def test_a_digitally_vulnerable_customer_is_surveyed_by_an_agents_call(sys
         "저희 어머니가 올해 82세 고령이신데 앱 사용을 전혀 못 하십니다. 통장 비밀번호 변경하러 지점 가셨다가 "
         "한 시간 넘게 기다리시고 그냥 돌아오셨어요. 고령자 전용 창구라도 있어야 하는 거 아닌가요?")})
     assert "vulnerable" in case["flags"], case
-    key = {"X-Api-Key": devrun.team_keys(system.var)["bank"]}
+    key = devrun.team_headers(system.var, "bank")
     r = await http["routing"].post(f"/v1/cases/{case['case_id']}/resolve", headers=key, json={
         "resolution": "지점 방문 예약 후 우선 창구에서 비밀번호 변경을 도와드렸습니다", "outcome": "accepted"})
     assert r.json()["data"]["flags"] == case["flags"]

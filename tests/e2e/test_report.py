@@ -42,7 +42,7 @@ async def test_daily_report_counts_what_happened(system, http, db, tmp_path):
                              "AND affiliate IS NOT NULL", ids) == len(ids):
             break
         await asyncio.sleep(0.1)
-    card = {"X-Api-Key": devrun.team_keys(system.var)["card"]}
+    card = devrun.team_headers(system.var, "card")
     for case_id, csat in ((ids[0], 5), (ids[1], 2)):
         await http["routing"].post(f"/v1/cases/{case_id}/acknowledge", headers=card,
                                    json={"handler_name": "김민지", "handler_contact": "1588-0000"})
@@ -60,7 +60,7 @@ async def test_daily_report_counts_what_happened(system, http, db, tmp_path):
             break
         await asyncio.sleep(0.1)
     # the bank's suggestion is adopted, sorted as a process improvement (제도개선), and rewarded
-    bank = {"X-Api-Key": devrun.team_keys(system.var)["bank"]}
+    bank = devrun.team_headers(system.var, "bank")
     r = await http["routing"].post(f"/v1/cases/{ids[-1]}/review", headers=bank,
                                    json={"outcome": "adopted", "reason": "만기 자동 재예치 도입 검토 과제로 채택",
                                          "category": "process"})

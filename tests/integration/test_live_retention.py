@@ -46,7 +46,14 @@ async def test_a_turn_counted_now_is_stamped_now(conn):
 
 
 @pytest.mark.parametrize("table, column", [("live_turns", "at"), ("classifier.live_turns; DROP", "at"),
-                                           ("classifier.live_turns", "at OR true")])
+                                           ("classifier.live_turns", "at OR true"), ("classifier.live_turns", "at\n"),
+                                           ("a.b.c", "at")])
 def test_a_retention_names_a_schema_table_and_a_column(table, column):
     with pytest.raises(ValueError, match="not a schema.table and column name"):
         Retention(table, column)
+
+
+def test_a_table_is_retained_once():
+    twice = [Retention("classifier.live_turns", "at"), Retention("classifier.live_turns", "at")]
+    with pytest.raises(ValueError, match="named twice"):
+        Housekeeper(None, SERVICE, inbox_keep_days=31, retention=twice)  # type: ignore[arg-type]

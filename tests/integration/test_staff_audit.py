@@ -53,6 +53,12 @@ async def test_a_teams_step_names_its_employee_and_a_services_step_names_no_one(
             await apply_command(conn, outbox, ack, calendar, owner="card")
     assert await _log(conn, case_id) == []
     assert await conn.fetchval("SELECT status FROM routing.cases WHERE case_id = $1", case_id) == "routed"
+    # REQUIRE_STAFF_ID=false, while the affiliates' systems are changed: taken, with no employee
+    unnamed = await _routed_card_case(conn)
+    async with conn.transaction():
+        await apply_command(conn, outbox, ack.model_copy(update={"case_id": unnamed}), calendar, owner="card",
+                            require_staff=False)
+    assert await _log(conn, unnamed) == [("CaseAcknowledged", None)]
 
     async with conn.transaction():
         await apply_command(conn, outbox, ack.model_copy(update={"staff_id": "C2019114"}), calendar, owner="card")

@@ -134,3 +134,18 @@ def test_commands_stay_strict_about_fields_they_do_not_know():
     typo = {**json.loads(body), "outcom": "rejected"}
     with pytest.raises(MalformedMessage, match="outcom: Extra inputs are not permitted"):
         decode(headers, json.dumps(typo).encode())
+
+
+def test_a_command_without_an_employee_is_written_without_the_field():
+    """Feedback's own ReopenCase must stay readable by a routing from before `staff_id` (commands are strict);
+    a team's command carries its employee, and both read back as they were."""
+    import json
+
+    from shared.events import ReopenCase
+
+    service = ReopenCase(case_id=CASE, reason="고객 만족도 조사 결과 불만족: 서비스 회복")
+    team = ResolveCase(case_id=CASE, resolution="환불 완료", staff_id="C2019114")
+    for cmd, has_staff in ((service, False), (team, True)):
+        _, body, headers = encode(cmd, envelope_for(cmd, source="moksori/test"))
+        assert ("staff_id" in json.loads(body)) is has_staff
+        assert decode(headers, body)[1] == cmd

@@ -26,12 +26,14 @@ class NoStaff(ValueError):
 
 
 async def apply_command(conn: asyncpg.Connection, outbox: Outbox, cmd: CaseCommand,
-                        calendar: BusinessCalendar, owner: str | None = None) -> Event | None:
+                        calendar: BusinessCalendar, owner: str | None = None, require_staff: bool = True
+                        ) -> Event | None:
     """`owner`: the affiliate the command comes from (a team key, a team's NATS subject); checked
     against the case under its row lock, so a transfer cannot slip between check and change. None
     (the services' own commands) and the group consumer-protection office may act on any case.
-    A team's command must name its employee (`staff_id`), who is kept with the step in the case log."""
-    if owner is not None and cmd.staff_id is None:
+    A team's command must name its employee (`staff_id`), who is kept with the step in the case log
+    (`require_staff` False: REQUIRE_STAFF_ID=false during the affiliates' change-over)."""
+    if owner is not None and cmd.staff_id is None and require_staff:
         raise NoStaff(f"{type(cmd).__name__} from {owner} names no staff_id: the employee (사번) who takes the "
                       "step is required for the case's audit log")
     case = await repo.lock_case(conn, cmd.case_id)

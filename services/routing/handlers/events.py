@@ -77,13 +77,15 @@ def on_classified(outbox: Outbox, directory: Directory, calendar: BusinessCalend
     return process
 
 
-def on_command(outbox: Outbox, calendar: BusinessCalendar, *, from_teams: bool = False) -> Process:
+def on_command(outbox: Outbox, calendar: BusinessCalendar, *, from_teams: bool = False,
+               require_staff: bool = True) -> Process:
     """`from_teams`: commands on the affiliates' own subjects (voc.cmd.team.<affiliate>.case.*),
     applied only to that affiliate's cases."""
     async def process(conn: asyncpg.Connection, d: Delivery) -> None:
         owner = d.raw.subject.split(".")[3] if from_teams else None
         try:
-            await apply_command(conn, outbox, d.msg, calendar, owner=owner)  # type: ignore[arg-type]
+            await apply_command(conn, outbox, d.msg, calendar, owner=owner,  # type: ignore[arg-type]
+                                require_staff=require_staff)
         except (InvalidTransition, NotOwner, NoStaff) as exc:
             raise Unprocessable(str(exc)) from exc
         # UnknownCase is retried: the routing of the case may still be on its way

@@ -7,6 +7,7 @@ for the access audit."""
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import datetime
 from typing import Annotated, Literal
@@ -29,6 +30,7 @@ from shared.events import (
 from shared.runtime import runtime_of
 
 router = APIRouter(prefix="/v1", tags=["cases"])
+log = logging.getLogger(__name__)
 ERRORS = {400: {"description": "no or malformed X-Staff-Id"}, 401: {"description": "no or unknown affiliate key"},
           404: {"description": "no such case for this affiliate"},
           409: {"description": "not allowed in the case's current state"}}
@@ -55,11 +57,15 @@ def affiliate_of(request: Request, x_api_key: Annotated[str | None, Header()] = 
 Caller = Annotated[str, Depends(affiliate_of)]
 
 
-def staff_of(x_staff_id: Annotated[str | None, Header(
+def staff_of(request: Request, x_staff_id: Annotated[str | None, Header(
         description="the employee (사번) who reads or acts, kept in the case's audit log", examples=["C20231107"])
-        ] = None) -> str:
-    """The employee behind the request: an affiliate key says which team, not who."""
+        ] = None) -> str | None:
+    """The employee behind the request: an affiliate key says which team, not who. The affiliate's system
+    vouches for it (its key is the credential), as it does for its own staff's logins. None only while
+    REQUIRE_STAFF_ID is false."""
     if not x_staff_id:
+        if not request.app.state.require_staff_id:
+            return None
         raise HTTPException(400, "X-Staff-Id is required: the employee number (사번) of who reads or acts on the "
                                  "case, kept in its audit log")
     if not _STAFF_ID.match(x_staff_id):
@@ -67,7 +73,7 @@ def staff_of(x_staff_id: Annotated[str | None, Header(
     return x_staff_id
 
 
-Staff = Annotated[str, Depends(staff_of)]
+Staff = Annotated[str | None, Depends(staff_of)]
 
 
 class _Body(BaseModel):
@@ -130,7 +136,8 @@ async def _run(request: Request, cmd: CaseCommand, caller: str) -> JSONResponse:
     rt = runtime_of(request)
     try:  # the caller's ownership is checked under the case's lock (apply_command)
         async with rt.pool.acquire() as conn, conn.transaction():
-            event = await apply_command(conn, rt.outbox, cmd, request.app.state.calendar, owner=caller)
+            event = await apply_command(conn, rt.outbox, cmd, request.app.state.calendar, owner=caller,
+                                        require_staff=request.app.state.require_staff_id)
     except UnknownCase:  # not routed, or another affiliate's: the same answer, so neither is told apart
         return JSONResponse({"error": f"no case {cmd.case_id} for {caller}"}, status_code=404)
     except InvalidTransition as exc:
@@ -174,7 +181,7 @@ class HistoryEntry(BaseModel):
 class CaseRead(BaseModel):
     """One opening of the case through this API."""
     affiliate: Affiliate = Field(description="whose key read it (group: the consumer-protection office)")
-    staff_id: str = Field(examples=["C20231107"])
+    staff_id: str | None = Field(examples=["C20231107"], description="null: read while REQUIRE_STAFF_ID was false")
     at: datetime
 
 
@@ -235,15 +242,20 @@ async def get_case(case_id: UUID, request: Request, caller: Caller, staff: Staff
     pool = runtime_of(request).pool
     await pool.execute(repo.RECORD_READ, case_id, caller, staff)  # before the case is shown
     row = await pool.fetchrow(repo.GET_CASE, case_id)
-    log = await pool.fetch(repo.GET_LOG, case_id)
-    return CaseView(**dict(row), history=[HistoryEntry(**dict(r)) for r in log])
+    steps = await pool.fetch(repo.GET_LOG, case_id)
+    return CaseView(**dict(row), history=[HistoryEntry(**dict(r)) for r in steps])
 
 
-@router.get("/cases/{case_id}/reads", summary="Who opened the case, and when (the access audit)", responses=ERRORS)
+@router.get("/cases/{case_id}/reads", summary="Who opened the case, and when (the access audit)",
+            responses={**ERRORS, 403: {"description": "not the consumer-protection office's key"}})
 async def case_reads(case_id: UUID, request: Request, caller: Caller, staff: Staff) -> list[CaseRead]:
-    """For the case's own affiliate and the consumer-protection office. Reading the audit is not itself a
-    read of the case, so it is not added to it."""
+    """For the consumer-protection office (the group key) only: an affiliate does not see who looked into its
+    cases, so an employee under review is not tipped off, and a case transferred between affiliates does
+    not show one affiliate's staff to the other. Reading the audit is logged, not added to it."""
+    if caller != "group":
+        raise HTTPException(403, "the access audit is for the consumer-protection office's key")
     await _owned(request, case_id, caller)
+    log.info("access audit of case %s read by %s", case_id, staff or "an unnamed employee of the office")
     return [CaseRead(**dict(r)) for r in await runtime_of(request).pool.fetch(repo.GET_READS, case_id)]
 
 
