@@ -20,12 +20,14 @@ from __future__ import annotations
 import re
 import re._constants as C  # the parse tree's opcodes (stable since 3.11)
 import re._parser as P
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import ahocorasick
 
 # a character class of at most this many plain letters ("[렸림려린]") counts as alternatives
 _CLASS_ALTERNATIVES = 4
+# how many pattern groups a prefilter keeps the masks of (the lexicon has ~100)
+_KEPT_GROUPS = 4096
 
 Needs = frozenset[str] | None  # one of these strings occurs in every match; None: nothing known
 
@@ -142,6 +144,26 @@ class Prefilter:
             for s in c:
                 met_by.setdefault(s, set()).add(n)
         self._met_by = {s: frozenset(ns) for s, ns in met_by.items()}
+        # the same sets as bit masks (a bit per pattern, a bit per further requirement), which is
+        # what `Text` uses: a text's possible patterns are a few ORs, a group's check one AND
+        self._bit = {id(p): 1 << k for k, p in enumerate(objects)}
+        first = {s: 0 for s in self.literals}
+        for s, ids in self._by_literal.items():
+            for i in ids:
+                first[s] |= self._bit[i]
+        met = {s: 0 for s in self.literals}
+        for s, ns in self._met_by.items():
+            for n in ns:
+                met[s] |= 1 << n
+        self._literal_bits = {s: (first[s], met[s]) for s in self.literals}
+        self._always_mask = sum(self._bit[i] for i in self._always)
+        self._more_mask = sum(self._bit[i] for i in self._more)
+        needs_more = [0] * len(objects)  # by pattern number (a list: hashing a long int costs more)
+        for k, p in enumerate(objects):
+            if id(p) in self._more:
+                needs_more[k] = sum(1 << n for n in self._more[id(p)])
+        self._needs_more = needs_more
+        self._groups: dict[int, tuple[tuple[re.Pattern, ...], int, tuple[tuple[int, re.Pattern], ...]]] = {}
 
     def present(self, compact: str) -> frozenset[str]:
         """The literals that occur in a text (given without whitespace)."""
@@ -166,3 +188,37 @@ class Prefilter:
             return found
         met = frozenset().union(*(met_by[s] for s in present if s in met_by))
         return found.difference([i for i in check if not more[i] <= met])
+
+    def possible_mask(self, present: frozenset[str]) -> int:
+        """`possible_ids` as a bit mask: bit k set when the k-th pattern is possible (see `group`)."""
+        bits = self._literal_bits
+        found, met = self._always_mask, 0
+        for s in present:
+            f, m = bits[s]
+            found |= f
+            met |= m
+        check = found & self._more_mask
+        needs, unmet = self._needs_more, ~met
+        while check:
+            k = check.bit_length() - 1  # the highest pattern still to check
+            check ^= 1 << k
+            if needs[k] & unmet:  # a further requirement without any of its literals in the text
+                found ^= 1 << k
+        return found
+
+    def group(self, patterns: Sequence[re.Pattern]) -> tuple[int, tuple[tuple[int, re.Pattern], ...]]:
+        """A group's mask (the OR of its patterns' bits; a pattern this prefilter was not built
+        from has none, and is never possible) and each pattern with its bit, in order. Kept
+        per group object: the lexicon's groups live as long as it does."""
+        entry = self._groups.get(id(patterns))
+        if entry is not None and entry[0] is patterns:
+            return entry[1], entry[2]
+        bit = self._bit
+        members = tuple((bit.get(id(p), 0), p) for p in patterns)
+        mask = 0
+        for b, _ in members:
+            mask |= b
+        # a caller's short-lived groups are not kept without bound; a list could change
+        if type(patterns) is tuple and len(self._groups) < _KEPT_GROUPS:
+            self._groups[id(patterns)] = (patterns, mask, members)  # holding it keeps its id from reuse
+        return mask, members

@@ -68,15 +68,16 @@ class Text:
         self._composed_ends = [b for _, b in spans]
         self.prefilter = prefilter
         self.present = prefilter.present(forms.literal_text) if prefilter else frozenset()
-        self._possible = prefilter.possible_ids(self.present) if prefilter else frozenset()
+        self._possible = prefilter.possible_mask(self.present) if prefilter else 0  # a bit per pattern
 
     def find(self, patterns: Patterns, start: int = 0, end: int | None = None) -> Iterator[Span]:
         end = len(self.raw) if end is None else end
         if self.prefilter is not None:
-            if not self.could_match(patterns):
-                return
+            mask, members = self.prefilter.group(patterns)
             possible = self._possible
-            patterns = [p for p in patterns if id(p) in possible]
+            if not possible & mask:
+                return
+            patterns = [p for bit, p in members if possible & bit]
         elif len(patterns) > 1:  # one search over the whole group first: most groups do not match at all
             group = _one_of(patterns)
             if not group.search(self.raw, start, end) and \
@@ -109,7 +110,7 @@ class Text:
 
     def could_match(self, patterns: Patterns) -> bool:
         """False when the prefilter rules out every pattern of the group (cheaper than `find`)."""
-        return self.prefilter is None or not self._possible.isdisjoint(map(id, patterns))
+        return self.prefilter is None or self._possible & self.prefilter.group(patterns)[0] != 0
 
     @property
     def index(self) -> list[int]:
@@ -186,9 +187,12 @@ def find_urgency_rules(t: Text, rules: dict[str, Patterns]) -> dict[str, Span]:
     for name, patterns in rules.items():
         if name.startswith(GUARD_PREFIX) or not t.could_match(patterns):
             continue
-        guards = (*common, *rules.get(GUARD_PREFIX + name, ()))
+        # the common guards, then the rule's own: a guard of either cancels the hit (searched group by
+        # group, not joined into a new tuple per call, so each group's prefilter mask is found once)
+        guards = [g for g in (common, rules.get(GUARD_PREFIX + name, ())) if g]
         for span in t.find(patterns):
-            if guards and t.any(guards, max(0, span.start - GUARD_REACH), min(len(t.raw), span.end + GUARD_REACH)):
+            a, b = max(0, span.start - GUARD_REACH), min(len(t.raw), span.end + GUARD_REACH)
+            if any(t.any(g, a, b) for g in guards):
                 continue
             hits[name] = span
             break
@@ -203,9 +207,10 @@ def model_critical(t: Text, lex: Lexicon) -> dict[str, Span]:
     evidence for a critical call the model made where no critical rule matched."""
     # every critical guard counts here: the model names no rule, so a past, found, resolved or
     # hypothetical event ("잃어버렸다가 찾았는데") near the anchor cancels the call
-    guards = tuple(p for name, pats in lex.urgency.critical.items() if name.startswith(GUARD_PREFIX) for p in pats)
+    guards = [pats for name, pats in lex.urgency.critical.items() if name.startswith(GUARD_PREFIX) and pats]
     for span in t.find(lex.urgency.anchors):
-        if guards and t.any(guards, max(0, span.start - GUARD_REACH), min(len(t.raw), span.end + GUARD_REACH)):
+        a, b = max(0, span.start - GUARD_REACH), min(len(t.raw), span.end + GUARD_REACH)
+        if any(t.any(g, a, b) for g in guards):
             continue
         return {MODEL_RULE: span}
     return {}
