@@ -508,19 +508,18 @@ def audit(
 ) -> None:
     """The access audit (seed 003): who read a case or took a step on it through the team API, and when."""
     import json
-    import re
     import uuid
     from datetime import date, datetime, time, timedelta
 
     from services.routing.adapters.repository import AUDIT_TRAIL
     from shared.bizcal import KST
     from shared.db import connect
-    from shared.events import STAFF_ID_PATTERN
+    from shared.events import STAFF_ID_RULE, is_staff_id
 
     if not staff and not case:
         raise typer.BadParameter("name an employee (--staff) or a case (--case)", param_hint="--staff/--case")
-    if staff and not re.match(STAFF_ID_PATTERN, staff):
-        raise typer.BadParameter(f"{staff!r} is not an employee number (1-50 letters, digits, '.', '_', '-')",
+    if staff and not is_staff_id(staff):
+        raise typer.BadParameter(f"{staff!r} is not an employee number ({STAFF_ID_RULE})",
                                  param_hint="--staff")
     try:
         case_id = uuid.UUID(case) if case else None

@@ -29,7 +29,14 @@ def _storable(v: str) -> str:
 Text = Annotated[str, AfterValidator(_storable)]
 # an employee number (사번): branch staff who enter a VOC, team staff who act on or read a case
 STAFF_ID_PATTERN = r"^[A-Za-z0-9._-]{1,50}$"
+STAFF_ID_RULE = "1-50 letters, digits, '.', '_' or '-'"
 StaffId = Annotated[str, Field(max_length=50, pattern=STAFF_ID_PATTERN)]
+_STAFF_ID = re.compile(STAFF_ID_PATTERN)
+
+
+def is_staff_id(v: str) -> bool:
+    """What StaffId accepts, for an edge that is not a model (an HTTP header, a CLI option)."""
+    return _STAFF_ID.fullmatch(v) is not None
 
 Channel = Literal["app", "web", "chat", "email", "phone", "branch", "partner"]
 Kind = Literal["complaint", "suggestion", "inquiry", "praise"]

@@ -8,7 +8,6 @@ for the access audit."""
 from __future__ import annotations
 
 import logging
-import re
 from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
@@ -23,9 +22,9 @@ from services.routing.domain.team_keys import key_digest
 from services.routing.handlers.commands import UnknownCase, apply_command
 from shared.bus import team_durable, team_subject
 from shared.events import (
-    STAFF_ID_PATTERN, AcknowledgeCase, Affiliate, CaseCommand, Channel, ExtendCase, Flag, Kind, Origin, ProvideInfo,
+    STAFF_ID_RULE, AcknowledgeCase, Affiliate, CaseCommand, Channel, ExtendCase, Flag, Kind, Origin, ProvideInfo,
     ReclassifyCase, ReopenCase, RequestInfo, ResolveCase, ReviewSuggestion, SUGGESTION_CATEGORY_DOC,
-    SuggestionCategory, Team, Text, Topic, TransferCase, Urgency,
+    SuggestionCategory, Team, Text, Topic, TransferCase, Urgency, is_staff_id,
 )
 from shared.runtime import runtime_of
 
@@ -34,7 +33,6 @@ log = logging.getLogger(__name__)
 ERRORS = {400: {"description": "no or malformed X-Staff-Id"}, 401: {"description": "no or unknown affiliate key"},
           404: {"description": "no such case for this affiliate"},
           409: {"description": "not allowed in the case's current state"}}
-_STAFF_ID = re.compile(STAFF_ID_PATTERN)
 
 
 class CommandAnswer(BaseModel):
@@ -68,8 +66,8 @@ def staff_of(request: Request, x_staff_id: Annotated[str | None, Header(
             return None
         raise HTTPException(400, "X-Staff-Id is required: the employee number (사번) of who reads or acts on the "
                                  "case, kept in its audit log")
-    if not _STAFF_ID.match(x_staff_id):
-        raise HTTPException(400, "X-Staff-Id must be 1-50 letters, digits, '.', '_' or '-'")
+    if not is_staff_id(x_staff_id):
+        raise HTTPException(400, f"X-Staff-Id must be {STAFF_ID_RULE}")
     return x_staff_id
 
 
