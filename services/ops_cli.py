@@ -14,9 +14,11 @@ import asyncio
 import base64
 import hashlib
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any, NoReturn, Optional
 from urllib.parse import urlsplit, urlunsplit
 
@@ -25,6 +27,7 @@ from rich.console import Console
 from rich.table import Table
 
 from shared.bizcal import KST
+from shared.tls import TlsFileError, client_context, encrypted, wants_tls
 
 DLQ_STREAM = "VOC_DLQ"
 DLQ_PREFIX = "voc.dlq."
@@ -80,18 +83,36 @@ async def _connect(url: str):
     import nats
 
     servers = _servers(url)
+    tls = _tls_from_env()
     seen: list[BaseException] = []
 
     async def on_error(exc: Exception) -> None:  # nats-py would log each attempt with a traceback
         seen.append(exc)
 
     try:
-        return await nats.connect(servers=servers, name="moksori-ops", connect_timeout=3,
-                                  max_reconnect_attempts=1, reconnect_time_wait=0.2, error_cb=on_error)
+        nc = await nats.connect(servers=servers, name="moksori-ops", connect_timeout=3, tls=tls,
+                                max_reconnect_attempts=1, reconnect_time_wait=0.2, error_cb=on_error)
     except Exception as exc:
         cause = seen[-1] if seen else exc
         shown = ", ".join(_redact(s) for s in servers)
         raise OpsError(f"cannot connect to NATS at {shown}: {_describe(cause)}") from None
+    if wants_tls(servers, tls is not None) and not encrypted(nc):
+        await nc.close()
+        raise OpsError(f"NATS at {', '.join(_redact(s) for s in servers)} does not use TLS, but NATS_TLS_* or a "
+                       "tls:// URL asks for it")
+    return nc
+
+
+def _tls_from_env():
+    """The services' TLS files (NATS_TLS_CA, NATS_TLS_CERT, NATS_TLS_KEY; shared/tls.py), read from the
+    environment the command runs in (a service's pod), or None."""
+    files = {var: os.environ.get(var, "").strip() or None for var in ("NATS_TLS_CA", "NATS_TLS_CERT", "NATS_TLS_KEY")}
+    if not any(files.values()):
+        return None
+    try:
+        return client_context(*(Path(f) if f else None for f in files.values()))
+    except TlsFileError as exc:
+        raise OpsError(f"NATS_TLS_*: {exc}") from None
 
 
 def _refuse(message: str) -> NoReturn:

@@ -6,13 +6,16 @@ A bad value stops the process with one line naming the variable and the problem.
 from __future__ import annotations
 
 import re
+import ssl
 import sys
+from pathlib import Path
 from typing import Literal, TypeVar
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.bus import MAX_STREAM_AGE_DAYS
+from shared.tls import TlsFileError, client_context, wants_tls
 
 
 class ServiceSettings(BaseSettings):
@@ -23,6 +26,10 @@ class ServiceSettings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = Field(8000, ge=0, le=65535)
     http_workers: int = Field(1, ge=1, le=16, description="processes serving HTTP; in Kubernetes scale pods instead")
+    # TLS to NATS (shared/tls.py): PEM files mounted from Secrets; checked here, at start-up
+    nats_tls_ca: Path | None = Field(None, description="CA that signed the NATS servers' certificates (PEM)")
+    nats_tls_cert: Path | None = Field(None, description="this service's certificate, when NATS verifies clients")
+    nats_tls_key: Path | None = Field(None, validate_default=True, description="the certificate's private key")
     nats_replicas: int = Field(1, ge=1, le=5, description="JetStream stream replicas; 3 in production")
     nats_topology: Literal["ensure", "verify"] = Field(
         "ensure", description="ensure: create or update streams and consumers at start-up; verify: only check "
@@ -50,6 +57,45 @@ class ServiceSettings(BaseSettings):
             if not url.strip().startswith(("nats://", "tls://", "ws://", "wss://")):
                 raise ValueError(f"{url.strip()!r} must start with nats://, tls://, ws:// or wss://")
         return v
+
+    @field_validator("nats_tls_ca", "nats_tls_cert", "nats_tls_key", mode="before")
+    @classmethod
+    def _unset_if_empty(cls, v: object) -> object:
+        return None if isinstance(v, str) and not v.strip() else v
+
+    @field_validator("nats_tls_ca")
+    @classmethod
+    def _tls_ca(cls, v: Path | None) -> Path | None:
+        if v is not None:
+            try:
+                client_context(ca=v)
+            except TlsFileError as exc:
+                raise ValueError(str(exc)) from None
+        return v
+
+    @field_validator("nats_tls_key")
+    @classmethod
+    def _tls_pair(cls, v: Path | None, info: ValidationInfo) -> Path | None:
+        """The certificate and its key, together (validated after NATS_TLS_CERT, which comes first)."""
+        if "nats_tls_cert" not in info.data:  # NATS_TLS_CERT itself was invalid: reported there
+            return v
+        try:
+            client_context(cert=info.data["nats_tls_cert"], key=v)
+        except TlsFileError as exc:
+            raise ValueError(f"with NATS_TLS_CERT={info.data['nats_tls_cert']}: {exc}") from None
+        return v
+
+    @property
+    def nats_tls_required(self) -> bool:
+        """TLS files given or a tls:// URL: the connection must then be encrypted (the Runtime checks)."""
+        return wants_tls(self.nats_url.split(","), (self.nats_tls_ca or self.nats_tls_cert) is not None)
+
+    def nats_tls(self) -> ssl.SSLContext | None:
+        """The client's SSL context when TLS files are given; None leaves nats-py's default
+        (the system's CAs) for tls:// URLs."""
+        if self.nats_tls_ca is None and self.nats_tls_cert is None:
+            return None
+        return client_context(self.nats_tls_ca, self.nats_tls_cert, self.nats_tls_key)
 
     @field_validator("database_url")
     @classmethod

@@ -28,6 +28,7 @@ from fastapi.responses import JSONResponse
 from faststream.nats import NatsBroker
 from faststream.nats.opentelemetry import NatsTelemetryMiddleware
 from faststream.nats.prometheus import NatsPrometheusMiddleware
+from faststream.nats.security import NatsSecurity
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
@@ -39,6 +40,7 @@ from shared.events import Message
 from shared.housekeeping import Housekeeper, Retention
 from shared.metrics import Metrics
 from shared.outbox import Outbox, PublishFailed, Relay, publish_each
+from shared.tls import encrypted
 from shared.telemetry import TraceRequests, setup_logging, setup_tracing
 
 log = logging.getLogger(__name__)
@@ -56,7 +58,9 @@ class Runtime:
         self.migrations = migrations
         self.outbox = Outbox(schema=name, source=f"moksori/{name}")
         self.metrics = Metrics(name)
+        tls = settings.nats_tls()
         self.broker = NatsBroker(settings.nats_url.split(","), max_reconnect_attempts=-1,
+                                 security=NatsSecurity(ssl_context=tls) if tls else None,
                                  # FastStream's own spans (one per pulled batch, linked to each message's
                                  # trace) and Prometheus metrics; tracing is a no-op until setup_tracing
                                  middlewares=[NatsTelemetryMiddleware(),
@@ -241,8 +245,11 @@ class Runtime:
         self.nc = await self._until_up(
             f"NATS at {s.nats_url}",
             lambda: nats.connect(s.nats_url.split(","), name=f"moksori-{self.name}", max_reconnect_attempts=-1,
-                                 reconnect_time_wait=0.5, connect_timeout=2),
+                                 reconnect_time_wait=0.5, connect_timeout=2, tls=s.nats_tls()),
             nats_unavailable, first_delay=0.2)
+        if s.nats_tls_required and not encrypted(self.nc):
+            raise RuntimeError(f"NATS at {self.nc.connected_url.netloc.rpartition('@')[2]} does not use TLS, "
+                               "but NATS_TLS_* or a tls:// URL asks for it: not sending anything in clear")
         self.js = self.nc.jetstream()
         await self._topology()
         self.relay = Relay(self.pool, self.js, self.outbox)

@@ -273,15 +273,55 @@ def test_every_stream_and_consumer_is_a_nack_resource_with_the_services_settings
 
 def test_nack_connects_to_the_chart_release_as_a_user():
     account = by_kind(render("prod"), "Account")["moksori"]["spec"]
-    assert account["servers"] == [f"nats://nats.{NATS_NAMESPACE}.svc.cluster.local:4222"]
+    assert account["servers"] == [f"tls://nats.{NATS_NAMESPACE}.svc.cluster.local:4222"]
     assert account["user"]["secret"]["name"] and {account["user"]["user"], account["user"]["password"]}
+    assert account["tls"] == {"secret": {"name": "moksori-nats-ca"}, "ca": "ca.crt"}
 
 
 @needs_kustomize
 def test_prod_services_only_verify_the_topology():
     config = by_kind(render("prod"), "ConfigMap")["moksori-config"]["data"]
     assert config["NATS_TOPOLOGY"] == "verify" and config["NATS_REPLICAS"] == "3"
-    ServiceSettings(**{k.lower(): v for k, v in config.items() if k.lower() in ServiceSettings.model_fields})
+    # the CA's path exists only in the pods (test_prod_workloads_verify_nats_and_postgres_over_tls)
+    ServiceSettings(**{k.lower(): v for k, v in config.items()
+                       if k.lower() in ServiceSettings.model_fields and k != "NATS_TLS_CA"})
+
+
+@needs_kustomize
+def test_prod_workloads_verify_nats_and_postgres_over_tls():
+    """Every workload verifies NATS's and PostgreSQL's certificates against CAs mounted from Secrets,
+    and gets only the certificates of those Secrets, never CloudNativePG's CA key."""
+    docs = render("prod")
+    config = by_kind(docs, "ConfigMap")["moksori-config"]["data"]
+    assert config["PGSSLMODE"] == "verify-full"
+    mounted_from = {config["NATS_TLS_CA"]: "moksori-nats-ca", config["PGSSLROOTCERT"]: "moksori-db-ca"}
+    (cluster,) = by_kind(docs, "Cluster").values()
+    assert mounted_from[config["PGSSLROOTCERT"]] == f"{cluster['metadata']['name']}-ca"  # CloudNativePG's CA Secret
+    workloads = [d for d in docs if d["kind"] in ("Deployment", "Job")]
+    assert len(workloads) == 5
+    for w in workloads:
+        pod = w["spec"]["template"]["spec"]
+        (c,) = pod["containers"]
+        env = {e["name"]: e.get("value") for e in c.get("env", [])}
+        if not c.get("envFrom"):  # the migration Job: PostgreSQL only
+            assert env["PGSSLMODE"] == "verify-full"
+            needed = {env["PGSSLROOTCERT"]: mounted_from[env["PGSSLROOTCERT"]]}
+        else:
+            needed = mounted_from
+        files = {}
+        for mount in c["volumeMounts"]:
+            (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+            if "projected" in volume:
+                sources = [s["secret"] for s in volume["projected"]["sources"]]
+            elif "secret" in volume:
+                sources = [{"name": volume["secret"]["secretName"], "items": volume["secret"]["items"]}]
+            else:
+                continue
+            for secret in sources:
+                for item in secret["items"]:
+                    assert item["key"] == "ca.crt", (w["metadata"]["name"], secret)
+                    files[posixpath.join(mount["mountPath"], item["path"])] = secret["name"]
+        assert {path: files.get(path) for path in needed} == needed, w["metadata"]["name"]
 
 
 # --- scaling ---------------------------------------------------------------------------------------
@@ -530,7 +570,9 @@ def test_the_install_guide_creates_every_secret_key_prod_workloads_reference():
                 referenced.setdefault(ref["name"], set()).add(ref["key"])
     assert referenced.pop("moksori-db-app") == {"uri"}  # CloudNativePG creates it
     assert {name: created.get(name) for name in referenced} == referenced
-    assert set(created) - {"nack-nats-user"} == set(referenced)  # NACK's (overlays/prod/nack-account.yaml)
+    # NACK's (overlays/prod/nack-account.yaml), and the CA, mounted as a file
+    # (test_prod_workloads_verify_nats_and_postgres_over_tls)
+    assert set(created) - {"nack-nats-user", "moksori-nats-ca"} == set(referenced)
 
 
 # --- NATS Helm values ------------------------------------------------------------------------------
@@ -581,6 +623,18 @@ def test_nats_values_run_a_three_node_jetstream_cluster_with_the_generated_auth(
     assert mount["name"] == volume["name"] and volume["secret"]["secretName"] == "nats-auth"
     assert include == posixpath.join(mount["mountPath"], "nats-auth.conf")  # the key `moksori nats-auth` writes
     assert mount["mountPath"].startswith("/etc/")  # the chart's reloader mirrors /etc/ mounts and watches includes
+
+
+def test_nats_speaks_tls_to_clients_and_between_its_servers():
+    v = yaml.safe_load((DEPLOY / "nats" / "values.yaml").read_text())
+    assert v["tlsCA"] == {"enabled": True, "secretName": "nats-ca"}
+    assert v["config"]["nats"]["tls"] == {"enabled": True, "secretName": "nats-server-tls"}
+    routes = v["config"]["cluster"]["tls"]
+    assert routes["enabled"] and routes["secretName"] and routes["merge"] == {"verify": True}
+    readme = (DEPLOY / "README.md").read_text(encoding="utf-8")
+    for secret in ("nats-ca", "nats-server-tls", "nats-cluster-tls", "moksori-nats-ca"):
+        assert f"create secret generic {secret} " in readme or f"create secret tls {secret} " in readme, secret
+    assert '--from-literal=NATS_URL="tls://moksori-services:' in readme
 
 
 # --- workloads -------------------------------------------------------------------------------------
