@@ -57,6 +57,9 @@ SUGGESTION_CATEGORY_KO: dict[str, str] = {"product": "상품·서비스 개선",
 SUGGESTION_CATEGORIES: tuple[str, ...] = SuggestionCategory.__args__  # type: ignore[attr-defined]
 SUGGESTION_CATEGORY_DOC = ("what the suggestion is about: product (상품·서비스 개선), process (제도·프로세스 개선) or "
                            "new_business (신규사업); the consumer-protection office's report counts adoptions by it")
+CUSTOMER_CATEGORY_DOC = ("the category the customer chose in the 고객 제안 menu (product: 상품·서비스 개선, process: "
+                         "제도·프로세스 개선, new_business: 신규사업); the review keeps it unless it names another "
+                         "(SuggestionReviewed.category)")
 Team = Literal["general", "consumer_protection", "fraud_response", "special_handling", "suggestions_review"]
 
 CHANNELS: tuple[str, ...] = Channel.__args__  # type: ignore[attr-defined]
@@ -175,6 +178,7 @@ class VocSubmission(BaseModel):
     origin: Origin = Field("direct", description="fss_transfer for 대외민원 transferred from the FSS")
     product: Text | None = Field(None, max_length=100, pattern=r"^[a-z0-9_.-]+$",
                                  description="product code the VOC is about, e.g. card.credit or bank.savings")
+    suggestion_category: SuggestionCategory | None = Field(None, description=CUSTOMER_CATEGORY_DOC)
 
     @field_validator("occurred_at")
     @classmethod
@@ -189,6 +193,9 @@ class VocSubmission(BaseModel):
             raise ValueError("staff_id is required for the branch channel")
         if self.channel == "chat" and not self.transcript:
             raise ValueError("transcript is required for the chat channel (the conversation before escalation)")
+        if self.suggestion_category is not None and self.kind not in (None, "suggestion"):
+            raise ValueError(f"suggestion_category is for suggestions: leave it out, or send kind 'suggestion' "
+                             f"(not {self.kind!r})")
         return self
 
 
@@ -329,6 +336,7 @@ class VocReceived(Event):
     origin: Origin = "direct"
     product: str | None = None
     backfill: bool = Field(default=False, description=BACKFILL)
+    suggestion_category: SuggestionCategory | None = Field(default=None, description=CUSTOMER_CATEGORY_DOC)
 
     def classification_text(self) -> str:
         """What the classifier reads: the subject, the text, and the customer's own turns."""
@@ -353,6 +361,7 @@ class VocClassified(Event):
     backfill: bool = Field(default=False, description=BACKFILL)
     customer_ref: str | None = Field(default=None, description="masked; routing drops it across affiliates "
                                                                 "without the customer's consent")
+    suggestion_category: SuggestionCategory | None = Field(default=None, description=CUSTOMER_CATEGORY_DOC)
 
 
 class CaseRouted(Event):
@@ -380,6 +389,7 @@ class CaseRouted(Event):
                                                               "in 환산건수 (absent from older producers: unknown)")
     customer_ref: str | None = Field(default=None, description="present only within the receiving affiliate "
                                                                 "or with cross-affiliate consent")
+    suggestion_category: SuggestionCategory | None = Field(default=None, description=CUSTOMER_CATEGORY_DOC)
 
     def subject(self) -> str:
         return self.SUBJECT.format(affiliate=self.affiliate, team=self.team)

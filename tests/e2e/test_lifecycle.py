@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import uuid
 from datetime import datetime
 
 import httpx
@@ -152,3 +153,38 @@ async def test_suggestion_review_outcome(system, http):
     await timeline(http, accepted, "제안이 채택되었습니다")
     async with httpx.AsyncClient(base_url=system.url("routing")) as anon:
         assert (await anon.get(f"/v1/cases/{accepted['case_id']}")).status_code == 401
+
+
+async def test_the_customers_suggestion_category_reaches_the_review(system, http, db):
+    """Chosen in the 고객 제안 menu, carried by intake, the classifier and routing to the reviewing team's
+    queue, and kept by a review that names no category of its own: the report counts it there."""
+    nc = await nats.connect(system.nats_url)
+    js = nc.jetstream()
+    accepted = (await http["intake"].post("/v1/voc", json={
+        "channel": "app", "affiliate": "securities", "suggestion_category": "new_business",
+        "text": "해외주식 소수점 투자를 적립식으로 자동 매수하는 서비스를 만들어 주시면 좋겠습니다."})).json()
+    case = await routed(http, accepted["case_id"])
+    assert (case["kind"], case["team"], case["customer_category"]) == ("suggestion", "suggestions_review",
+                                                                        "new_business")
+    sub = await js.pull_subscribe_bind("team-securities-suggestions-review", stream="VOC_ROUTED")
+    seen = None
+    for _ in range(10):
+        for m in await sub.fetch(20, timeout=2):
+            await m.ack()
+            if json.loads(m.data)["case_id"] == accepted["case_id"]:
+                seen = json.loads(m.data)
+        if seen:
+            break
+    assert seen and seen["suggestion_category"] == "new_business"
+    r = await http["routing"].post(f"/v1/cases/{accepted['case_id']}/review",
+                                   headers=devrun.team_headers(system.var, "securities"),
+                                   json={"outcome": "adopted", "reason": "신상품 기획 과제로 채택"})
+    assert r.status_code == 200 and r.json()["data"]["category"] == "new_business"
+    for _ in range(100):  # feedback's facts, which the report reads
+        if await db.fetchval("SELECT suggestion_category FROM feedback.case_facts WHERE case_id = $1",
+                             uuid.UUID(accepted["case_id"])) == "new_business":
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("the review's category never reached feedback's facts")
+    await nc.drain()

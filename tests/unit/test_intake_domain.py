@@ -41,6 +41,21 @@ def test_acceptance_masks_before_anything_leaves_intake():
     assert acc.first_response_due == datetime(2026, 12, 10, 18, tzinfo=CAL.tz)
 
 
+def test_the_customers_suggestion_category_travels_with_the_case():
+    body = SubmitVoc(channel="app", affiliate="card", suggestion_category="new_business",
+                     text="카드 포인트로 소상공인 가맹점 응원 기부를 할 수 있게 해주세요")
+    acc = accept(body, case_id=uuid.uuid4(), seq=7, received_at=datetime(2026, 11, 20, 1, tzinfo=UTC),
+                 calendar=CAL, response_days=14)
+    assert acc.event.suggestion_category == "new_business"
+    assert SubmitVoc(channel="web", kind="suggestion", suggestion_category="process", text="제안합니다").kind == \
+        "suggestion"
+    for bad in ({"kind": "complaint", "suggestion_category": "product"}, {"suggestion_category": "marketing"}):
+        with pytest.raises(ValidationError) as exc:
+            SubmitVoc.model_validate({"channel": "app", "text": "앱 개선 의견입니다", **bad})
+        message = str(exc.value)
+        assert "suggestion_category" in message, message
+
+
 def test_tracking_code_and_request_hash_are_stable():
     assert tracking_code(datetime(2027, 1, 2, tzinfo=UTC), 7) == "VOC-2027-000007"
     a = SubmitVoc(channel="app", text="앱이 안 열려요")

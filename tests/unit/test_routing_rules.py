@@ -164,6 +164,19 @@ def test_suggestion_review():
         run(CASE, cmd(ReviewSuggestion, outcome="adopted", reason="불만 건"))
 
 
+def test_a_review_without_a_category_keeps_the_customers():
+    chosen = CaseState(**{**CASE.__dict__, "kind": "suggestion", "team": "suggestions_review",
+                          "customer_category": "new_business"})
+    reviewed, d = run(chosen, cmd(ReviewSuggestion, outcome="adopted", reason="신규 제휴사업으로 검토"))
+    assert (d.event.category, reviewed.review_category) == ("new_business", "new_business")
+    assert run(reviewed, cmd(ReviewSuggestion, outcome="adopted", reason="신규 제휴사업으로 검토"))[1] is None
+    _, d = run(chosen, cmd(ReviewSuggestion, outcome="adopted", reason="제도 개선 과제로 분류", category="process"))
+    assert d.event.category == "process"  # the reviewer's own category wins
+    _, d = run(CaseState(**{**chosen.__dict__, "customer_category": None}),
+               cmd(ReviewSuggestion, outcome="rejected", reason="이미 시행 중인 제도입니다"))
+    assert d.event.category is None  # neither: counted as unsorted
+
+
 def test_warning_time_is_eighty_percent_of_the_way():
     received = datetime(2026, 11, 20, 9, tzinfo=CAL.tz)
     due = received + timedelta(hours=10)

@@ -146,7 +146,7 @@ class OnReceived:
             case_id=e.case_id, tracking_code=e.tracking_code, channel=e.channel, text=text,
             affiliate_hint=e.affiliate_hint, consent=e.consent, received_at=e.received_at, classification=c,
             model_version=self.classifier.version, origin=e.origin, product=e.product, customer_ref=e.customer_ref,
-            backfill=e.backfill)]
+            backfill=e.backfill, suggestion_category=e.suggestion_category)]
         if e.backfill:
             return out  # history being filed: no alarms, no card blocks or 지급정지 for what is long past
         affiliate = choose_affiliate(c, e.affiliate_hint, self.product_owner(e.product))  # routing's rule

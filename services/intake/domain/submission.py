@@ -92,7 +92,8 @@ def accept(body: VocSubmission, *, case_id: uuid.UUID, seq: int, received_at: da
         received_at=received_at, first_response_due=due,
         title=mask_text(body.title) if body.title else None,
         transcript=tuple(Turn(speaker=t.speaker, text=mask_said(t.text), at=t.at) for t in body.transcript),
-        staff_id=body.staff_id, origin=body.origin, product=body.product, attachments=tuple(
+        staff_id=body.staff_id, origin=body.origin, product=body.product,
+        suggestion_category=body.suggestion_category, attachments=tuple(
             a.model_copy(update={"filename": mask_text(a.filename)}) for a in body.attachments))
     return Acceptance(case_id, code, received_at, due, masked, customer, event)
 

@@ -17,7 +17,7 @@ ROUTE_CASES = """
 WITH c AS (
     INSERT INTO routing.cases (case_id, tracking_code, channel, affiliate, team, kind, topic, urgency, flags,
         copied_to_cpo, status, received_at, ack_due, resolve_due, origin, warn_fraction, warn_at,
-        warned_at, breached_at, ack_breached_at)
+        warned_at, breached_at, ack_breached_at, customer_category)
     SELECT r.case_id, r.tracking_code, r.channel, r.affiliate, r.team, r.kind, r.topic, r.urgency,
            string_to_array(r.flags, ','), r.copied, 'routed', r.received_at, r.ack_due, r.resolve_due, r.origin,
            r.warn_fraction, w.warn_at,
@@ -25,19 +25,20 @@ WITH c AS (
            -- as passed, at their own time, so the sweeper raises no warning or breach for them
            CASE WHEN r.backfill AND w.warn_at <= now() THEN w.warn_at END,
            CASE WHEN r.backfill AND r.resolve_due <= now() THEN r.resolve_due END,
-           CASE WHEN r.backfill AND r.ack_due <= now() THEN r.ack_due END
+           CASE WHEN r.backfill AND r.ack_due <= now() THEN r.ack_due END,
+           r.customer_category
     FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
                 $9::text[], $10::boolean[], $11::timestamptz[], $12::timestamptz[], $13::timestamptz[], $14::text[],
-                $15::real[], $16::boolean[])
+                $15::real[], $16::boolean[], $17::text[])
          AS r (case_id, tracking_code, channel, affiliate, team, kind, topic, urgency, flags, copied, received_at,
-               ack_due, resolve_due, origin, warn_fraction, backfill),
+               ack_due, resolve_due, origin, warn_fraction, backfill, customer_category),
          LATERAL (SELECT r.received_at + (r.resolve_due - r.received_at) * r.warn_fraction AS warn_at) w
     ON CONFLICT (case_id) DO NOTHING
     RETURNING case_id
 )
 INSERT INTO routing.outbox (event_id, subject, headers, body)
 SELECT e.event_id, e.subject, e.headers::jsonb, e.body
-FROM unnest($17::uuid[], $18::text[], $19::text[], $20::text[], $21::bytea[]) WITH ORDINALITY
+FROM unnest($18::uuid[], $19::text[], $20::text[], $21::text[], $22::bytea[]) WITH ORDINALITY
      AS e (case_id, event_id, subject, headers, body, n)
 JOIN c USING (case_id)
 ORDER BY e.n"""
@@ -45,7 +46,7 @@ ORDER BY e.n"""
 LOCK_CASE = """
 SELECT case_id, tracking_code, affiliate, team, channel, status, kind, topic, received_at, resolve_due, paused_at,
        extended, handler_name, acknowledged_at, resolution, review_outcome, review_category, reopened_count,
-       warn_fraction, flags
+       warn_fraction, flags, customer_category
 FROM routing.cases WHERE case_id = $1 FOR UPDATE"""
 
 # Columns a lifecycle decision may change; anything else is a programming error.
@@ -60,7 +61,7 @@ GET_CASE = """
 SELECT case_id, tracking_code, channel, affiliate, team, kind, topic, urgency, flags, copied_to_cpo, origin,
        status, received_at, routed_at, ack_due, resolve_due, warn_at, warned_at, breached_at, ack_breached_at,
        paused_at, extended, extension_reason, acknowledged_at, handler_name, handler_contact, resolved_at,
-       resolution, outcome, reopened_count, review_outcome, review_reason, review_category
+       resolution, outcome, reopened_count, review_outcome, review_reason, review_category, customer_category
 FROM routing.cases WHERE case_id = $1"""
 
 GET_LOG = "SELECT event, data, at, staff_id FROM routing.case_log WHERE case_id = $1 ORDER BY id"

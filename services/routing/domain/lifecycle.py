@@ -51,6 +51,7 @@ class CaseState:
     resolution: str | None = None
     review_outcome: str | None = None
     review_category: str | None = None
+    customer_category: str | None = None  # the category the customer chose for a suggestion, if any
     reopened_count: int = 0
     flags: tuple[str, ...] = ()
     warn_fraction: float = 0.8  # share of the resolution time after which the team is warned (directory)
@@ -193,6 +194,7 @@ def decide(case: CaseState, cmd: Command, now: datetime, calendar: BusinessCalen
         case ReviewSuggestion():
             if case.kind != "suggestion":
                 raise InvalidTransition(f"case {case.tracking_code} is a {case.kind}, not a suggestion")
+            category = cmd.category or case.customer_category  # the reviewer's, or else the customer's
             if case.review_outcome == cmd.outcome:
                 if cmd.category is not None and cmd.category != case.review_category:
                     # the report has counted it under the first review's category: a different one is an error the
@@ -204,9 +206,9 @@ def decide(case: CaseState, cmd: Command, now: datetime, calendar: BusinessCalen
                 raise InvalidTransition(f"suggestion {case.tracking_code} was already {case.review_outcome}")
             return Decision(SuggestionReviewed(**common, outcome=cmd.outcome, reason=cmd.reason,
                                                tracking_code=case.tracking_code, channel=case.channel,
-                                               category=cmd.category, reviewed_at=now),
+                                               category=category, reviewed_at=now),
                             {"review_outcome": cmd.outcome, "review_reason": cmd.reason,
-                             "review_category": cmd.category})
+                             "review_category": category})
     raise TypeError(f"routing does not handle {type(cmd).__name__}")
 
 

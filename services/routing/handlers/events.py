@@ -29,14 +29,15 @@ def on_classified(outbox: Outbox, directory: Directory, calendar: BusinessCalend
                             repeat=c.repeat_count > 0 or any(ev.rule == "repeated" for ev in c.evidence),
                             duplicate=c.repeat_count > 0,
                             customer_ref=e.customer_ref if shares_customer(
-                                a.affiliate, e.affiliate_hint, e.consent.cross_affiliate) else None)
+                                a.affiliate, e.affiliate_hint, e.consent.cross_affiliate) else None,
+                            suggestion_category=e.suggestion_category)
         out = [routed]
         if a.copy_reason:
             out.append(routed.model_copy(update={
                 "affiliate": "group", "team": "consumer_protection", "copy_reason": a.copy_reason}))
         row = (e.case_id, e.tracking_code, e.channel, a.affiliate, a.team, c.kind, c.topic, c.urgency,
                ",".join(c.flags), bool(a.copy_reason), e.received_at, ack_due, resolve_due, e.origin,
-               directory.sla[c.urgency].warn_at_fraction, e.backfill)
+               directory.sla[c.urgency].warn_at_fraction, e.backfill, e.suggestion_category)
         return row, out
 
     async def write(conn: asyncpg.Connection, cases: list[VocClassified]) -> None:

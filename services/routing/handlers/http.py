@@ -121,7 +121,8 @@ class ReclassifyBody(_Body):
 class ReviewBody(_Body):
     outcome: Literal["adopted", "rejected"]
     reason: Text = Field(min_length=2, max_length=1000)
-    category: SuggestionCategory | None = Field(None, description=SUGGESTION_CATEGORY_DOC)
+    category: SuggestionCategory | None = Field(None, description=SUGGESTION_CATEGORY_DOC + (
+        "; left out, the category the customer chose, if any (customer_category)"))
 
 
 async def _owned(request: Request, case_id: UUID, caller: str) -> None:
@@ -219,6 +220,9 @@ class CaseView(BaseModel):
     review_outcome: Literal["adopted", "rejected"] | None = Field(description="suggestions: the review's decision")
     review_reason: str | None
     review_category: SuggestionCategory | None = Field(description="suggestions: what it is about, as reviewed")
+    customer_category: SuggestionCategory | None = Field(
+        description="suggestions: the category the customer chose when submitting it (the review keeps it unless "
+                    "it names another)")
     history: list[HistoryEntry]
 
 
