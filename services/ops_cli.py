@@ -27,11 +27,12 @@ from rich.console import Console
 from rich.table import Table
 
 from shared.bizcal import KST
-from shared.tls import TlsFileError, client_context, encrypted, wants_tls
+from shared.tls import TlsFileError, client_context, nats_tls_options, wants_tls
 
 DLQ_STREAM = "VOC_DLQ"
 DLQ_PREFIX = "voc.dlq."
 DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
+CONNECT_BOUND_S = 15.0  # the longest an ops command waits for NATS before it gives up with the last error
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
@@ -83,24 +84,21 @@ async def _connect(url: str):
     import nats
 
     servers = _servers(url)
-    tls = _tls_from_env()
+    tls = nats_tls_options(context := _tls_from_env(), wants_tls(servers, context is not None))
     seen: list[BaseException] = []
 
     async def on_error(exc: Exception) -> None:  # nats-py would log each attempt with a traceback
         seen.append(exc)
 
     try:
-        nc = await nats.connect(servers=servers, name="moksori-ops", connect_timeout=3, tls=tls,
-                                max_reconnect_attempts=1, reconnect_time_wait=0.2, error_cb=on_error)
+        # bounded: nats-py's first connect can hang after a failed TLS handshake (shared/runtime.py)
+        return await asyncio.wait_for(nats.connect(servers=servers, name="moksori-ops", connect_timeout=3, **tls,
+                                                   max_reconnect_attempts=1, reconnect_time_wait=0.2,
+                                                   error_cb=on_error), CONNECT_BOUND_S)
     except Exception as exc:
         cause = seen[-1] if seen else exc
         shown = ", ".join(_redact(s) for s in servers)
         raise OpsError(f"cannot connect to NATS at {shown}: {_describe(cause)}") from None
-    if wants_tls(servers, tls is not None) and not encrypted(nc):
-        await nc.close()
-        raise OpsError(f"NATS at {', '.join(_redact(s) for s in servers)} does not use TLS, but NATS_TLS_* or a "
-                       "tls:// URL asks for it")
-    return nc
 
 
 def _tls_from_env():

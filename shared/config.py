@@ -15,7 +15,7 @@ from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.bus import MAX_STREAM_AGE_DAYS
-from shared.tls import TlsFileError, client_context, wants_tls
+from shared.tls import TlsFileError, client_context, nats_tls_options, readable, wants_tls
 
 
 class ServiceSettings(BaseSettings):
@@ -73,16 +73,27 @@ class ServiceSettings(BaseSettings):
                 raise ValueError(str(exc)) from None
         return v
 
+    @field_validator("nats_tls_cert")
+    @classmethod
+    def _tls_cert(cls, v: Path | None) -> Path | None:
+        if v is not None:
+            try:
+                readable(v)
+            except TlsFileError as exc:
+                raise ValueError(str(exc)) from None
+        return v
+
     @field_validator("nats_tls_key")
     @classmethod
     def _tls_pair(cls, v: Path | None, info: ValidationInfo) -> Path | None:
         """The certificate and its key, together (validated after NATS_TLS_CERT, which comes first)."""
         if "nats_tls_cert" not in info.data:  # NATS_TLS_CERT itself was invalid: reported there
             return v
+        cert = info.data["nats_tls_cert"]
         try:
-            client_context(cert=info.data["nats_tls_cert"], key=v)
+            client_context(cert=cert, key=v)
         except TlsFileError as exc:
-            raise ValueError(f"with NATS_TLS_CERT={info.data['nats_tls_cert']}: {exc}") from None
+            raise ValueError(f"with NATS_TLS_CERT={cert}: {exc}" if cert else f"without NATS_TLS_CERT: {exc}") from None
         return v
 
     @property
@@ -96,6 +107,10 @@ class ServiceSettings(BaseSettings):
         if self.nats_tls_ca is None and self.nats_tls_cert is None:
             return None
         return client_context(self.nats_tls_ca, self.nats_tls_cert, self.nats_tls_key)
+
+    def nats_tls_options(self) -> dict:
+        """`nats.connect`'s TLS arguments (shared/tls.py): TLS first on every connection when wanted."""
+        return nats_tls_options(self.nats_tls(), self.nats_tls_required)
 
     @field_validator("database_url")
     @classmethod

@@ -40,11 +40,13 @@ from shared.events import Message
 from shared.housekeeping import Housekeeper, Retention
 from shared.metrics import Metrics
 from shared.outbox import Outbox, PublishFailed, Relay, publish_each
-from shared.tls import encrypted
 from shared.telemetry import TraceRequests, setup_logging, setup_tracing
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# nats-py's first connect can hang for good after a failed TLS handshake (its clean-up waits for a socket the
+# TLS layer took over): with TLS, each attempt is bounded and, cut off, tried again like any other failure
+NATS_TLS_CONNECT_TIMEOUT_S = 30.0
 
 
 class Runtime:
@@ -58,9 +60,12 @@ class Runtime:
         self.migrations = migrations
         self.outbox = Outbox(schema=name, source=f"moksori/{name}")
         self.metrics = Metrics(name)
-        tls = settings.nats_tls()
+        # TLS to NATS, if asked for (shared/tls.py): both connections open with the handshake, every time
+        self._nats_tls = settings.nats_tls_options()
+        self._connect_bound = NATS_TLS_CONNECT_TIMEOUT_S if self._nats_tls else None
         self.broker = NatsBroker(settings.nats_url.split(","), max_reconnect_attempts=-1,
-                                 security=NatsSecurity(ssl_context=tls) if tls else None,
+                                 security=NatsSecurity(ssl_context=self._nats_tls.get("tls"),
+                                                       tls_handshake_first=True) if self._nats_tls else None,
                                  # FastStream's own spans (one per pulled batch, linked to each message's
                                  # trace) and Prometheus metrics; tracing is a no-op until setup_tracing
                                  middlewares=[NatsTelemetryMiddleware(),
@@ -244,12 +249,10 @@ class Runtime:
         s = self.settings
         self.nc = await self._until_up(
             f"NATS at {s.nats_url}",
-            lambda: nats.connect(s.nats_url.split(","), name=f"moksori-{self.name}", max_reconnect_attempts=-1,
-                                 reconnect_time_wait=0.5, connect_timeout=2, tls=s.nats_tls()),
+            lambda: asyncio.wait_for(nats.connect(s.nats_url.split(","), name=f"moksori-{self.name}",
+                                                  max_reconnect_attempts=-1, reconnect_time_wait=0.5,
+                                                  connect_timeout=2, **self._nats_tls), self._connect_bound),
             nats_unavailable, first_delay=0.2)
-        if s.nats_tls_required and not encrypted(self.nc):
-            raise RuntimeError(f"NATS at {self.nc.connected_url.netloc.rpartition('@')[2]} does not use TLS, "
-                               "but NATS_TLS_* or a tls:// URL asks for it: not sending anything in clear")
         self.js = self.nc.jetstream()
         await self._topology()
         self.relay = Relay(self.pool, self.js, self.outbox)
@@ -275,7 +278,8 @@ class Runtime:
         can time out. It is tried again for that subscriber alone (one already started is not
         started twice), instead of ending the bus task and leaving the process unable to consume
         until the orchestrator restarts it. The streams are declared by `_topology`, not here."""
-        await self._until_up("NATS (consumers' connection)", self.broker.connect, nats_unavailable,
+        await self._until_up("NATS (consumers' connection)",
+                             lambda: asyncio.wait_for(self.broker.connect(), self._connect_bound), nats_unavailable,
                              first_delay=0.2)
         for sub in self.broker.subscribers:
             durable = getattr(getattr(sub, "config", None), "durable_name", None) or sub.subject

@@ -32,15 +32,15 @@ def client_context(ca: Path | None = None, cert: Path | None = None, key: Path |
     if (cert is None) != (key is None):
         raise TlsFileError("a client certificate needs its key and a key its certificate: set both or neither")
     if ca is not None:
-        _readable(ca)
+        readable(ca)
     try:
         ctx = ssl.create_default_context(cafile=str(ca) if ca is not None else None)
     except ssl.SSLError as exc:
         raise TlsFileError(f"{ca}: no PEM certificate could be read ({exc.reason or exc})") from None
     ctx.minimum_version = MINIMUM_VERSION
     if cert is not None and key is not None:
-        _readable(cert)
-        _readable(key)
+        readable(cert)
+        readable(key)
         try:
             ctx.load_cert_chain(str(cert), str(key))
         except ssl.SSLError as exc:
@@ -49,7 +49,8 @@ def client_context(ca: Path | None = None, cert: Path | None = None, key: Path |
     return ctx
 
 
-def _readable(path: Path) -> None:
+def readable(path: Path) -> None:
+    """TlsFileError unless `path` is a file this process can read."""
     if not path.is_file():
         raise TlsFileError(f"{path}: no such file")
     try:
@@ -59,13 +60,19 @@ def _readable(path: Path) -> None:
         raise TlsFileError(f"{path}: cannot be read ({exc.strerror})") from None
 
 
+def nats_tls_options(context: ssl.SSLContext | None, wanted: bool) -> dict:
+    """`nats.connect`'s TLS arguments. When TLS is wanted the client opens every connection, and every
+    reconnect, with the TLS handshake (`tls_handshake_first`), before the server's INFO and before its
+    own CONNECT, which carries the password: a server in clear, or one passing as ours, gets a
+    ClientHello and never a credential or a message (nats-py would otherwise upgrade only when the
+    server asks, after reading its INFO in clear). The servers allow it with `handshake_first` in their
+    `tls` block (deploy/nats/values.yaml; nats-server 2.10.4 or later)."""
+    if not wanted:
+        return {}
+    return {"tls": context, "tls_handshake_first": True} if context is not None else {"tls_handshake_first": True}
+
+
 def wants_tls(servers: list[str], files_given: bool) -> bool:
     """TLS files given or a tls:// (wss://) URL: the connection must then be encrypted."""
     return files_given or any(u.strip().startswith(("tls://", "wss://")) for u in servers)
 
-
-def encrypted(nc) -> bool:
-    """Whether a connected nats-py client talks TLS. nats-py upgrades a connection only when the
-    server's INFO says `tls_required`, even for a tls:// URL, so a server without TLS would
-    otherwise be spoken to in clear; the INFO is what the upgrade followed."""
-    return bool(getattr(nc, "_server_info", {}).get("tls_required"))

@@ -76,6 +76,9 @@ def make_pki(directory: Path, *, key_owner: int | None = None, ca_name: str = "M
 
 
 def nats_tls_block(pki: Pki, *, verify: bool) -> str:
-    """nats-server's `tls {}` block; `verify`: clients must present a certificate the CA signed."""
+    """nats-server's `tls {}` block, as deploy/nats/values.yaml sets it: clients may open with the TLS
+    handshake (what the services do), others get INFO after 300 ms; `verify`: clients must present a
+    certificate the CA signed."""
     return (f'tls {{\n  cert_file: "{pki.server_cert}"\n  key_file: "{pki.server_key}"\n'
-            f'  ca_file: "{pki.ca}"\n  verify: {"true" if verify else "false"}\n  timeout: 2\n}}\n')
+            f'  ca_file: "{pki.ca}"\n  verify: {"true" if verify else "false"}\n  timeout: 2\n'
+            f'  handshake_first: 300ms\n}}\n')
