@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.table import Table
 
 from shared.bizcal import KST
-from shared.tls import TlsFileError, client_context, nats_tls_options, wants_tls
+from shared.tls import TlsFileError, client_context, nats_tls_options
 
 DLQ_STREAM = "VOC_DLQ"
 DLQ_PREFIX = "voc.dlq."
@@ -84,7 +84,7 @@ async def _connect(url: str):
     import nats
 
     servers = _servers(url)
-    tls = nats_tls_options(context := _tls_from_env(), wants_tls(servers, context is not None))
+    tls = nats_tls_options(servers, _tls_from_env())
     seen: list[BaseException] = []
 
     async def on_error(exc: Exception) -> None:  # nats-py would log each attempt with a traceback

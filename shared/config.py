@@ -15,7 +15,7 @@ from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.bus import MAX_STREAM_AGE_DAYS
-from shared.tls import TlsFileError, client_context, nats_tls_options, readable, wants_tls
+from shared.tls import TlsFileError, client_context, nats_tls_options, readable
 
 
 class ServiceSettings(BaseSettings):
@@ -96,11 +96,6 @@ class ServiceSettings(BaseSettings):
             raise ValueError(f"with NATS_TLS_CERT={cert}: {exc}" if cert else f"without NATS_TLS_CERT: {exc}") from None
         return v
 
-    @property
-    def nats_tls_required(self) -> bool:
-        """TLS files given or a tls:// URL: the connection must then be encrypted (the Runtime checks)."""
-        return wants_tls(self.nats_url.split(","), (self.nats_tls_ca or self.nats_tls_cert) is not None)
-
     def nats_tls(self) -> ssl.SSLContext | None:
         """The client's SSL context when TLS files are given; None leaves nats-py's default
         (the system's CAs) for tls:// URLs."""
@@ -110,7 +105,7 @@ class ServiceSettings(BaseSettings):
 
     def nats_tls_options(self) -> dict:
         """`nats.connect`'s TLS arguments (shared/tls.py): TLS first on every connection when wanted."""
-        return nats_tls_options(self.nats_tls(), self.nats_tls_required)
+        return nats_tls_options(self.nats_url.split(","), self.nats_tls())
 
     @field_validator("database_url")
     @classmethod

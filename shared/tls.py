@@ -60,19 +60,20 @@ def readable(path: Path) -> None:
         raise TlsFileError(f"{path}: cannot be read ({exc.strerror})") from None
 
 
-def nats_tls_options(context: ssl.SSLContext | None, wanted: bool) -> dict:
-    """`nats.connect`'s TLS arguments. When TLS is wanted the client opens every connection, and every
-    reconnect, with the TLS handshake (`tls_handshake_first`), before the server's INFO and before its
-    own CONNECT, which carries the password: a server in clear, or one passing as ours, gets a
-    ClientHello and never a credential or a message (nats-py would otherwise upgrade only when the
-    server asks, after reading its INFO in clear). The servers allow it with `handshake_first` in their
-    `tls` block (deploy/nats/values.yaml; nats-server 2.10.4 or later)."""
-    if not wanted:
-        return {}
-    return {"tls": context, "tls_handshake_first": True} if context is not None else {"tls_handshake_first": True}
-
-
-def wants_tls(servers: list[str], files_given: bool) -> bool:
-    """TLS files given or a tls:// (wss://) URL: the connection must then be encrypted."""
-    return files_given or any(u.strip().startswith(("tls://", "wss://")) for u in servers)
+def nats_tls_options(servers: list[str], context: ssl.SSLContext | None) -> dict:
+    """`nats.connect`'s TLS arguments for `servers`. TLS is wanted when a context is given (TLS files)
+    or a URL is tls://; then the client opens every connection, and every reconnect, with the TLS
+    handshake (`tls_handshake_first`), before the server's INFO and before its own CONNECT, which
+    carries the password: a server in clear, or one passing as ours, gets a ClientHello and never a
+    credential or a message (nats-py would otherwise upgrade only when the server asks, after reading
+    its INFO in clear, even for a tls:// URL). The servers allow it with `handshake_first` in their
+    `tls` block (deploy/nats/values.yaml; nats-server 2.10.4 or later). Websocket URLs (wss://) do
+    their TLS in the websocket connection itself and only take the context."""
+    urls = [u.strip() for u in servers]
+    options: dict = {"tls": context} if context is not None else {}
+    if all(u.startswith(("ws://", "wss://")) for u in urls):
+        return options
+    if options or any(u.startswith("tls://") for u in urls):
+        options["tls_handshake_first"] = True
+    return options
 

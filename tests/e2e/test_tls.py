@@ -77,7 +77,7 @@ async def test_a_complaint_flows_over_tls_only(tls_stack):
 
 async def test_nats_refuses_a_client_without_a_certificate_or_the_ca(tls_stack):
     stack, pki = tls_stack
-    services_tls = nats_tls_options(client_context(pki.ca, pki.client_cert, pki.client_key), wanted=True)
+    services_tls = nats_tls_options([stack.nats_url], client_context(pki.ca, pki.client_cert, pki.client_key))
     await (await nats.connect(stack.nats_url, allow_reconnect=False, **services_tls)).close()
     # an affiliate's client that upgrades after the server's INFO (plain nats-py) gets in too, 300 ms later
     await (await nats.connect(stack.nats_url, allow_reconnect=False, tls=services_tls["tls"])).close()
@@ -85,7 +85,7 @@ async def test_nats_refuses_a_client_without_a_certificate_or_the_ca(tls_stack):
                              (ssl.create_default_context(), "CERTIFICATE_VERIFY_FAILED")):  # not the group's CA
         with pytest.raises(ssl.SSLError, match=refusal):
             await nats.connect(stack.nats_url, allow_reconnect=False, connect_timeout=2,
-                               **nats_tls_options(context, wanted=True))
+                               **nats_tls_options([stack.nats_url], context))
 
 
 async def test_a_service_asked_for_tls_sends_nothing_to_a_server_without_it(nats_server, nats_url, database_url,

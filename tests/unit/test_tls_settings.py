@@ -12,7 +12,7 @@ import pytest
 
 from services.ops_cli import OpsError, _connect, _tls_from_env
 from shared.config import ServiceSettings, load_settings
-from shared.tls import client_context, nats_tls_options, wants_tls
+from shared.tls import client_context, nats_tls_options
 from tests.tlscerts import make_pki
 
 
@@ -34,9 +34,10 @@ def test_no_tls_files_leave_the_default(monkeypatch):
     for var in ("NATS_TLS_CA", "NATS_TLS_CERT", "NATS_TLS_KEY"):
         monkeypatch.setenv(var, "")  # an empty variable (a Deployment's `value: ""`) is unset
     s = load_settings(ServiceSettings, "routing")
-    assert s.nats_tls() is None and not s.nats_tls_required
+    assert s.nats_tls() is None and s.nats_tls_options() == {}
     monkeypatch.setenv("NATS_URL", "tls://nats.nats.svc:4222")
-    assert load_settings(ServiceSettings, "routing").nats_tls_required  # the system's CAs, but encrypted
+    # the system's CAs, but TLS from the first byte
+    assert load_settings(ServiceSettings, "routing").nats_tls_options() == {"tls_handshake_first": True}
 
 
 def test_the_ca_and_a_client_pair_make_a_verifying_context(monkeypatch, pki):
@@ -45,7 +46,7 @@ def test_the_ca_and_a_client_pair_make_a_verifying_context(monkeypatch, pki):
     monkeypatch.setenv("NATS_TLS_KEY", str(pki.client_key))
     s = load_settings(ServiceSettings, "routing")
     ctx = s.nats_tls()
-    assert s.nats_tls_required
+    assert s.nats_tls_options()["tls_handshake_first"]
     assert ctx.verify_mode == ssl.CERT_REQUIRED and ctx.check_hostname
     assert ctx.minimum_version >= ssl.TLSVersion.TLSv1_2
     assert [c["subject"] for c in ctx.get_ca_certs()] == [((("organizationName", "Moksori test"),),
@@ -93,12 +94,12 @@ def test_the_ops_commands_read_the_same_files(monkeypatch, pki, tmp_path):
         _tls_from_env()
 
 
-def test_what_asks_for_tls():
-    assert not wants_tls(["nats://a:4222", "nats://b:4222"], files_given=False)
-    assert wants_tls(["nats://a:4222"], files_given=True)
-    assert wants_tls(["nats://a:4222", " tls://b:4222"], files_given=False)
-    assert nats_tls_options(None, wanted=False) == {}
-    assert nats_tls_options(None, wanted=True) == {"tls_handshake_first": True}  # the system's CAs
+def test_what_asks_for_tls(pki):
+    ctx = client_context(pki.ca)
+    assert nats_tls_options(["nats://a:4222", "nats://b:4222"], None) == {}
+    assert nats_tls_options(["nats://a:4222"], ctx) == {"tls": ctx, "tls_handshake_first": True}
+    assert nats_tls_options(["nats://a:4222", " tls://b:4222"], None) == {"tls_handshake_first": True}
+    assert nats_tls_options(["wss://a:443"], ctx) == {"tls": ctx}  # the websocket does its own TLS
 
 
 class ServerInClear:
