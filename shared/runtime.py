@@ -64,8 +64,10 @@ class Runtime:
         self._nats_tls = settings.nats_tls_options()
         self._connect_bound = NATS_TLS_CONNECT_TIMEOUT_S if self._nats_tls else None
         self.broker = NatsBroker(settings.nats_url.split(","), max_reconnect_attempts=-1,
-                                 security=NatsSecurity(ssl_context=self._nats_tls.get("tls"),
-                                                       tls_handshake_first=True) if self._nats_tls else None,
+                                 security=NatsSecurity(
+                                     ssl_context=self._nats_tls.get("tls"),
+                                     tls_handshake_first=self._nats_tls.get("tls_handshake_first", False),
+                                 ) if self._nats_tls else None,
                                  # FastStream's own spans (one per pulled batch, linked to each message's
                                  # trace) and Prometheus metrics; tracing is a no-op until setup_tracing
                                  middlewares=[NatsTelemetryMiddleware(),

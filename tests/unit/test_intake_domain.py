@@ -63,6 +63,17 @@ def test_tracking_code_and_request_hash_are_stable():
     assert request_hash(a) != request_hash(SubmitVoc(channel="web", text="앱이 안 열려요"))
 
 
+def test_a_body_sent_before_an_upgrade_hashes_as_it_did():
+    """The idempotency hash is stored with the key: a retry across an upgrade that added a field must be
+    a replay, not a 409 or a dead-lettered partner event. Pinned to the hashes of session 22's code."""
+    suggestion = SubmitVoc(channel="app", affiliate="card", kind="suggestion", text="카드 앱에 가계부 기능을 넣어 주세요")
+    assert request_hash(suggestion) == "a081f4e9cd527cc0ff89253524a5dd7a8f6a369a15755278bf30927c69e469e3"
+    assert request_hash(SubmitVoc(channel="app", text="앱이 안 열려요")) == \
+        "5340d2bb4dc307a63021192bf84ad12853b74384cb28b481a35ecca6a1930f20"
+    chosen = suggestion.model_copy(update={"suggestion_category": "product"})
+    assert request_hash(chosen) != request_hash(suggestion)  # a category set is part of the request
+
+
 def test_case_secret_is_per_case():
     key, case = "k" * 32, uuid.uuid4()
     assert secret_matches(key, case, access_secret(key, case))

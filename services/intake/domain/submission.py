@@ -19,8 +19,17 @@ __all__ = ["MAX_TEXT_CHARS", "SubmitVoc", "accept", "access_secret", "request_ha
 SubmitVoc = VocSubmission  # the HTTP body is the shared submission model
 
 
+# fields added to the submission after its first release: hashed only when set, so that a body sent before
+# they existed hashes as it did then (a retry across an upgrade is a replay, not a conflict)
+HASHED_ONLY_WHEN_SET = ("suggestion_category",)
+
+
 def request_hash(body: VocSubmission) -> str:
-    return hashlib.sha256(json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+    data = body.model_dump(mode="json")
+    for name in HASHED_ONLY_WHEN_SET:
+        if data.get(name) is None:
+            data.pop(name, None)
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
 def tracking_code(received_at: datetime, seq: int) -> str:

@@ -30,7 +30,9 @@ def on_classified(outbox: Outbox, directory: Directory, calendar: BusinessCalend
                             duplicate=c.repeat_count > 0,
                             customer_ref=e.customer_ref if shares_customer(
                                 a.affiliate, e.affiliate_hint, e.consent.cross_affiliate) else None,
-                            suggestion_category=e.suggestion_category)
+                            # the customer's category, for a case the classifier found a suggestion (kept
+                            # in the row for every case: a reclassification to suggestion keeps it)
+                            suggestion_category=e.suggestion_category if c.kind == "suggestion" else None)
         out = [routed]
         if a.copy_reason:
             out.append(routed.model_copy(update={
