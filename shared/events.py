@@ -55,11 +55,11 @@ SuggestionCategory = Literal["product", "process", "new_business"]
 SUGGESTION_CATEGORY_KO: dict[str, str] = {"product": "상품·서비스 개선", "process": "제도·프로세스 개선",
                                           "new_business": "신규사업"}
 SUGGESTION_CATEGORIES: tuple[str, ...] = SuggestionCategory.__args__  # type: ignore[attr-defined]
-SUGGESTION_CATEGORY_DOC = ("what the suggestion is about: product (상품·서비스 개선), process (제도·프로세스 개선) or "
-                           "new_business (신규사업); the consumer-protection office's report counts adoptions by it")
-CUSTOMER_CATEGORY_DOC = ("the category the customer chose in the 고객 제안 menu (product: 상품·서비스 개선, process: "
-                         "제도·프로세스 개선, new_business: 신규사업); the review keeps it unless it names another "
-                         "(SuggestionReviewed.category)")
+_CATEGORY_LABELS = ", ".join(f"{c} ({ko})" for c, ko in SUGGESTION_CATEGORY_KO.items())
+SUGGESTION_CATEGORY_DOC = (f"what the suggestion is about: {_CATEGORY_LABELS}; the consumer-protection office's "
+                           "report counts adoptions by it")
+CUSTOMER_CATEGORY_DOC = (f"the category the customer chose in the 고객 제안 menu: {_CATEGORY_LABELS}; the review "
+                         "keeps it unless it names another (SuggestionReviewed.category)")
 Team = Literal["general", "consumer_protection", "fraud_response", "special_handling", "suggestions_review"]
 
 CHANNELS: tuple[str, ...] = Channel.__args__  # type: ignore[attr-defined]

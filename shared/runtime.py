@@ -62,7 +62,6 @@ class Runtime:
         self.metrics = Metrics(name)
         # TLS to NATS, if asked for (shared/tls.py): both connections open with the handshake, every time
         self._nats_tls = settings.nats_tls_options()
-        self._connect_bound = NATS_TLS_CONNECT_TIMEOUT_S if self._nats_tls else None
         self.broker = NatsBroker(settings.nats_url.split(","), max_reconnect_attempts=-1,
                                  security=NatsSecurity(
                                      ssl_context=self._nats_tls.get("tls"),
@@ -188,6 +187,11 @@ class Runtime:
             return pool
 
         return await self._until_up("PostgreSQL", open_and_migrate, db.storage_is_down, first_delay=0.5)
+
+    @property
+    def _connect_bound(self) -> float | None:
+        """How long one attempt to connect to NATS may take: bounded only with TLS (see above)."""
+        return NATS_TLS_CONNECT_TIMEOUT_S if self._nats_tls else None
 
     async def _until_up(self, what: str, attempt: Callable[[], Awaitable[T]],
                         transient: Callable[[BaseException], bool], *, first_delay: float) -> T:

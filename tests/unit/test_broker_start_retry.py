@@ -35,7 +35,7 @@ class Broker:
 def runtime_with(broker: Broker) -> Runtime:
     runtime = Runtime.__new__(Runtime)  # only what _start_broker uses
     runtime.name, runtime.broker, runtime._stopping = "feedback", broker, asyncio.Event()
-    runtime._connect_bound = None  # no TLS
+    runtime._nats_tls = {}  # no TLS
     return runtime
 
 
