@@ -425,6 +425,9 @@ class CaseResolved(Event):
     within_sla: bool | None = None
     flags: tuple[Flag, ...] = Field((), description=(
         "the case's flags as routed; `vulnerable`: feedback asks for the rating by an agent's call"))
+    tracking_code: str | None = Field(None, description=(
+        "the case's 접수번호, for the survey notice (CustomerNoticeRequested `survey`); a routing from before "
+        "session 24 leaves it out, and its cases are surveyed without a notice"))
 
 
 class CaseInfoRequested(Event):
@@ -531,12 +534,15 @@ class CaseEscalated(Event):
         return self.SUBJECT.format(affiliate=self.affiliate, team=self.team)
 
 
+SurveyDelivery = Literal["app_push", "sms", "email", "phone_call"]
+
+
 class SurveyRequested(Event):
     TYPE: ClassVar[str] = "kr.moksori.feedback.survey_requested.v1"
     SUBJECT: ClassVar[str] = "voc.feedback.survey_requested"
 
     channel: Channel
-    delivery: Literal["app_push", "sms", "email", "phone_call"] = Field(description=(
+    delivery: SurveyDelivery = Field(description=(
         "how the customer is asked. phone_call: the customer is digitally vulnerable (elderly, disabled, ...), "
         "so an agent calls (해피콜), asks the questions and enters the answers with the token"))
     token: str = Field(description="signed, expiring link token")
@@ -610,11 +616,17 @@ class CustomerNoticeRequested(Event):
     SUBJECT: ClassVar[str] = "voc.notice.{notice}"
 
     notice: Literal["receipt", "acknowledged", "info_requested", "extended", "transferred", "reopened", "resolved",
-                    "thanks"]
+                    "thanks", "survey"]
     tracking_code: str
     channel: Channel
     message: str = Field(description="Korean text for the customer, no personal data")
-    due: datetime | None = None
+    due: datetime | None = Field(None, description="the deadline the notice is about; `survey`: the link's expiry")
+    link: str | None = Field(None, description=(
+        "`survey`: the survey page (SURVEY_BASE_URL/<token>), for the message's button; with `delivery` "
+        "`phone_call` the agent who calls opens it and enters the customer's answers"))
+    delivery: SurveyDelivery | None = Field(None, description=(
+        "`survey`: how the customer is asked (SurveyRequested.delivery); `phone_call`: queue a call by an agent "
+        "(해피콜) and send the customer the message saying so"))
 
     def subject(self) -> str:
         return self.SUBJECT.format(notice=self.notice)

@@ -127,6 +127,7 @@ async def test_a_digitally_vulnerable_customer_is_surveyed_by_an_agents_call(sys
         await surveys.put(json.loads(msg.data))
 
     await nc.subscribe("voc.feedback.survey_requested", cb=on_survey)
+    await nc.subscribe("voc.notice.survey", cb=on_survey)  # what the channel that tells customers reads
     case = await submit_and_route(http, {"channel": "app", "affiliate": "bank", "text": (
         "저희 어머니가 올해 82세 고령이신데 앱 사용을 전혀 못 하십니다. 통장 비밀번호 변경하러 지점 가셨다가 "
         "한 시간 넘게 기다리시고 그냥 돌아오셨어요. 고령자 전용 창구라도 있어야 하는 거 아닌가요?")})
@@ -135,10 +136,17 @@ async def test_a_digitally_vulnerable_customer_is_surveyed_by_an_agents_call(sys
     r = await http["routing"].post(f"/v1/cases/{case['case_id']}/resolve", headers=key, json={
         "resolution": "지점 방문 예약 후 우선 창구에서 비밀번호 변경을 도와드렸습니다", "outcome": "accepted"})
     assert r.json()["data"]["flags"] == case["flags"]
-    survey = await asyncio.wait_for(surveys.get(), 15)
-    while survey["case_id"] != case["case_id"]:
-        survey = await asyncio.wait_for(surveys.get(), 15)
+    mine: list[dict] = []
+    while len(mine) < 2:
+        got = await asyncio.wait_for(surveys.get(), 15)
+        mine += [got] if got["case_id"] == case["case_id"] else []
+    survey = next(m for m in mine if "token" in m)
+    notice = next(m for m in mine if "notice" in m)
     assert survey["delivery"] == "phone_call"
+    # the notices channel queues the agent's call with the survey page, and tells the customer to expect it
+    assert notice["notice"] == "survey" and notice["delivery"] == "phone_call" and notice["link"] == survey["link"]
+    assert "전화로 여쭙겠습니다" in notice["message"] and "http" not in notice["message"]
+    assert notice["tracking_code"] == case["tracking_code"] and notice["channel"] == "app"
     r = await http["feedback"].post("/v1/feedback", json={"token": survey["token"], "csat": 5, "nps": 9, "ces": 2})
     assert r.status_code == 201  # the agent enters what the customer answered on the phone
     for _ in range(100):
@@ -149,4 +157,6 @@ async def test_a_digitally_vulnerable_customer_is_surveyed_by_an_agents_call(sys
             break
         await asyncio.sleep(0.1)
     assert "담당 직원이 전화로 만족도를 여쭙겠습니다." in messages and "소중한 평가 감사합니다." in messages
+    called = next(t for t in status["timeline"] if t["message"] == "담당 직원이 전화로 만족도를 여쭙겠습니다.")
+    assert called["detail"] == {"delivery": "phone_call"}  # no link for a customer who is called instead
     await nc.drain()

@@ -114,11 +114,18 @@ async def test_card_team_works_a_complaint_through_its_lifecycle(system, http):
     # the customer was told each step that asks something of them or changes what they were promised
     for _ in range(50):
         told = {n["notice"]: n["message"] for n in notices if n["case_id"] == case_id}
-        if "reopened" in told:
+        if "reopened" in told and "survey" in told:
             break
         await asyncio.sleep(0.1)
-    assert list(told) == ["receipt", "acknowledged", "info_requested", "extended", "transferred", "resolved",
-                          "reopened"]
+    # routing's notices in the order of the steps; feedback's survey notice follows the resolution
+    assert [k for k in told if k != "survey"] == ["receipt", "acknowledged", "info_requested", "extended",
+                                                  "transferred", "resolved", "reopened"]
+    assert list(told).index("survey") > list(told).index("resolved")
+    survey = next(n for n in notices if n["case_id"] == case_id and n["notice"] == "survey")
+    assert survey["tracking_code"] == accepted["tracking_code"] and survey["channel"] == "web"
+    assert survey["delivery"] == "email" and survey["link"] in survey["message"]  # an SMS or e-mail has no button
+    assert survey["message"].startswith(f"[목소리] 접수번호 {accepted['tracking_code']} 민원 처리에 만족하셨나요?")
+    await timeline(http, accepted, "만족도 조사를 보내드렸습니다")
     assert "카드 이용대금 명세서" in told["info_requested"]
     # the receipt notice links the customer's status page, the case's secret in the fragment: the page, its
     # script, and the status its script asks for with that secret all answer
@@ -135,7 +142,14 @@ async def test_card_team_works_a_complaint_through_its_lifecycle(system, http):
         resolved = next(t for t in status.json()["timeline"] if t["status"] == "resolved" and "처리 결과" in t["message"])
         assert resolved["detail"]["resolution"] == "연회비 차액 환급 완료"  # the page shows the whole answer
         assert "detail.resolution" in script.text
+        # the customer can rate from the status page too: the survey entry carries the same link
+        asked = next(t for t in status.json()["timeline"] if t["message"] == "만족도 조사를 보내드렸습니다.")
+        assert asked["detail"] == {"delivery": "email", "link": survey["link"]}
+        assert "detail.link" in script.text and "만족도 평가하기" in script.text
         assert (await customer.get("/static/dashboard.js")).status_code == 404
+    async with httpx.AsyncClient() as customer:
+        form = await customer.get(survey["link"])
+        assert form.status_code == 200 and "만족" in form.text  # feedback's survey page, open with this link
     assert "처리 결과: 수용" in told["resolved"] and "연회비 차액 환급 완료" in told["resolved"]
     await nc.drain()
 

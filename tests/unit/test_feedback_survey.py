@@ -3,7 +3,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.feedback.domain.survey import Answer, TokenError, delivery_for, is_repeat, issue_token, verify_token
+from services.feedback.domain.survey import (Answer, TokenError, delivery_for, is_repeat, issue_token, notice_message,
+                                             verify_token)
 
 SECRET = "s" * 32
 CASE = uuid.uuid4()
@@ -43,6 +44,20 @@ def test_a_digitally_vulnerable_customer_is_asked_by_an_agents_call():
     assert delivery_for("app", ("vulnerable",)) == "phone_call"
     assert delivery_for("email", ("regulator", "vulnerable")) == "phone_call"
     assert delivery_for("app", ("regulator",)) == "app_push"
+
+
+def test_the_survey_notice_carries_the_link_and_the_last_day_in_korean_time():
+    expires = datetime(2026, 11, 30, 15, 30, tzinfo=UTC)  # 12월 1일 00:30 in Korea
+    link = "https://voc.moksori.example.kr/s/abc.def"
+    text = notice_message("VOC-2026-000123", "sms", link, expires)
+    assert text == ("[목소리] 접수번호 VOC-2026-000123 민원 처리에 만족하셨나요? 12월 1일까지 만족도 조사에 참여해 "
+                    "주세요. https://voc.moksori.example.kr/s/abc.def")
+    assert not notice_message("VOC-2026-000123", "app_push", None, expires).endswith(" ")
+
+
+def test_a_customer_called_for_the_rating_is_told_so_without_a_link():
+    text = notice_message("VOC-2026-000124", "phone_call", "https://voc.moksori.example.kr/s/abc.def", NOW)
+    assert "담당 직원이 전화로 여쭙겠습니다" in text and "http" not in text and "VOC-2026-000124" in text
 
 
 def test_repeat_answers():

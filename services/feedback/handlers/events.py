@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 
 import asyncpg
 
 from services.feedback.adapters import facts
 from services.feedback.adapters import repository as repo
-from services.feedback.domain.survey import TokenError, delivery_for, expiry, issue_token
+from services.feedback.domain.survey import TokenError, delivery_for, expiry, issue_token, notice_message
 from services.feedback.handlers.responses import Prepared, prepare_response, record_many, record_response
 from services.feedback.domain.rewards import RewardTable
 from shared.consumer import Delivery, Process, Unprocessable
 from shared.events import (AlertRaised, CaseResolved, CaseRouted, CustomerNoticeRequested, FeedbackSubmitted,
                            RewardGranted, SuggestionReviewed, SurveyRequested)
 from shared.outbox import Outbox
+
+log = logging.getLogger(__name__)
 
 
 def on_resolved(outbox: Outbox, secret: str, ttl_days: int, base_url: str = "") -> Process:
@@ -27,8 +30,17 @@ def on_resolved(outbox: Outbox, secret: str, ttl_days: int, base_url: str = "") 
                                expires) is None:
             return  # one survey per case
         token = issue_token(secret, e.case_id, expires)
+        link = f"{base_url}/{token}" if base_url else None
         await outbox.add(conn, SurveyRequested(case_id=e.case_id, channel=e.channel, delivery=delivery, token=token,
-                                               link=f"{base_url}/{token}" if base_url else None, expires_at=expires))
+                                               link=link, expires_at=expires))
+        if e.tracking_code:  # the channel that tells customers reads voc.notice.> only
+            await outbox.add(conn, CustomerNoticeRequested(
+                case_id=e.case_id, notice="survey", tracking_code=e.tracking_code, channel=e.channel,
+                message=notice_message(e.tracking_code, delivery, link, expires), due=expires, link=link,
+                delivery=delivery), id=f"survey:{e.case_id}")
+        else:
+            log.warning("case %s: resolved by a routing from before session 24 (no tracking code), so its survey "
+                        "goes out without a customer notice", e.case_id)
 
     return process
 

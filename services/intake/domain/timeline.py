@@ -61,7 +61,10 @@ def entry_for(event: Event) -> TimelineEntry | None:
         case SurveyRequested() as e:
             told = ("담당 직원이 전화로 만족도를 여쭙겠습니다." if e.delivery == "phone_call"
                     else "만족도 조사를 보내드렸습니다.")
-            return TimelineEntry("resolved", told, {"delivery": e.delivery}, advances_status=False)
+            # the link lets the customer rate from the status page too (it is shown only with the case's secret)
+            detail = {"delivery": e.delivery, "link": e.link} if e.link and e.delivery != "phone_call" \
+                else {"delivery": e.delivery}
+            return TimelineEntry("resolved", told, detail, advances_status=False)
         case FeedbackSubmitted():
             return TimelineEntry("rated", "소중한 평가 감사합니다.")
         case CaseInfoRequested() as e:

@@ -55,6 +55,13 @@ async function show() {
       answer.textContent = t.detail.resolution;
       li.append(answer);
     }
+    if (t.detail && t.detail.link && /^https?:\/\//.test(t.detail.link)) {  // the survey page
+      const rate = document.createElement("a");
+      rate.className = "rate";
+      rate.href = t.detail.link;
+      rate.textContent = "만족도 평가하기";
+      li.append(" ", rate);
+    }
     list.append(li);
   }
   message.textContent = "";

@@ -170,7 +170,8 @@ def decide(case: CaseState, cmd: Command, now: datetime, calendar: BusinessCalen
             within = now <= due if due else None
             return Decision(
                 CaseResolved(**common, channel=case.channel, resolution=cmd.resolution, resolved_at=now,
-                             outcome=cmd.outcome, within_sla=within, flags=case.flags),
+                             outcome=cmd.outcome, within_sla=within, flags=case.flags,
+                             tracking_code=case.tracking_code),
                 {"status": "resolved", "resolved_at": now, "resolution": cmd.resolution, "outcome": cmd.outcome,
                  "paused_at": None},
                 _notice(case, "resolved", resolved_message(case.tracking_code, cmd.outcome, cmd.resolution)))
