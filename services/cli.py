@@ -379,7 +379,7 @@ def pii_eval(
 def team_key(affiliate: Annotated[str, typer.Option(help="the affiliate whose team system gets the key")]) -> None:
     """A new HTTP key for an affiliate's team system: the key to give the team, once, and the entry to
     add to routing's TEAM_KEYS, which holds only the key's digest (a leaked Secret opens no queue)."""
-    from services.routing.domain.team_keys import new_team_key
+    from shared.team_keys import new_team_key
 
     try:
         key, entry = new_team_key(affiliate)

@@ -55,7 +55,8 @@ def _generate_secrets() -> dict[str, str]:
 
     return {"PII_KEYS": PiiCipher.generate_spec("dev1"), "CASE_ACCESS_KEY": os.urandom(24).hex(),
             "SURVEY_SECRET": os.urandom(24).hex(),
-            "TEAM_KEYS": ",".join(f"{a}:{a}-{os.urandom(12).hex()}" for a in AFFILIATES)}
+            "TEAM_KEYS": ",".join(f"{a}:{a}-{os.urandom(12).hex()}" for a in AFFILIATES),
+            "CONSULTATION_KEYS": ",".join(f"{a}:cs-{a}-{os.urandom(12).hex()}" for a in AFFILIATES)}
 
 
 def dev_secrets(var: Path) -> dict[str, str]:
@@ -73,9 +74,10 @@ def dev_secrets(var: Path) -> dict[str, str]:
     return {k: v for k, v in have.items() if k not in os.environ}
 
 
-def team_keys(var: Path) -> dict[str, str]:
-    """affiliate -> its routing HTTP key, from the dev secrets."""
-    spec = dev_secrets(var).get("TEAM_KEYS") or os.environ["TEAM_KEYS"]
+def team_keys(var: Path, name: str = "TEAM_KEYS") -> dict[str, str]:
+    """affiliate -> its routing HTTP key (or, with CONSULTATION_KEYS, its consulting systems' key for
+    feedback), from the dev secrets."""
+    spec = dev_secrets(var).get(name) or os.environ[name]
     return {item.split(":", 1)[0]: item.split(":", 1)[1] for item in spec.split(",")}
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.feedback.handlers import dashboard, events, http
+from services.feedback.handlers import consultations, dashboard, events, http
 from services.feedback.handlers.group_commit import GroupCommit
 from shared.directory import load_directory
 from services.feedback.settings import FeedbackSettings
@@ -14,6 +14,7 @@ from services.classifier.adapters.loader import build_classifier
 from services.feedback.domain.rewards import load_rewards
 from shared.events import ALL_EVENTS, CaseResolved, SubmitFeedback, SuggestionReviewed
 from shared.runtime import Runtime
+from shared.team_keys import parse_team_keys
 from shared.telemetry import setup_logging, setup_tracing
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -23,12 +24,17 @@ def build(settings: FeedbackSettings) -> Runtime:
     # its HTTP routes write through the outbox and read PostgreSQL: they serve while NATS is away
     rt = Runtime("feedback", settings, MIGRATIONS, needs_nats_to_serve=False)
     rt.http.state.survey_secret = settings.survey_secret
+    rt.http.state.survey_ttl = settings.survey_ttl_days
+    rt.http.state.survey_base_url = settings.survey_base_url
+    rt.http.state.consultation_keys = (parse_team_keys(settings.consultation_keys)
+                                       if settings.consultation_keys else None)
     classifier = build_classifier(settings.model_file, settings.lexicon_file)
     classify = classifier.classify  # the classifier's library, on the masked comment
     rt.http.state.classify = classify
     rt.http.state.answers = GroupCommit(lambda: rt.pool, rt.outbox)  # answers over HTTP, written together
     rt.http.include_router(http.router)
     rt.http.include_router(http.page)
+    rt.http.include_router(consultations.router)
     rt.http.include_router(dashboard.router)
     directory = load_directory(settings.directory_file)
     rt.http.state.denominators = {a: e.denominator for a, e in directory.affiliates.items()}

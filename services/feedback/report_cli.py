@@ -75,7 +75,8 @@ async def _read(conn, p: Period, prev: Period, ly: Period, denominators: dict[st
     with_times(rows, teams, await conn.fetch(q.HOURS, p.start, p.end))
     with_overdue(rows, teams, await conn.fetch(q.OPEN_OVERDUE, p.start, p.end, datetime.now(UTC)))
     suggestions = [dict(r) for r in await conn.fetch(q.SUGGESTIONS, p.start, p.end)]
-    return build(p, rows, last, denominators, csat, topics, channels, rising, teams, suggestions)
+    consultations = [dict(r) for r in await conn.fetch(q.CONSULTATIONS, p.start, p.end)]
+    return build(p, rows, last, denominators, csat, topics, channels, rising, teams, suggestions, consultations)
 
 
 def _fmt(v) -> str:
@@ -123,6 +124,13 @@ def print_table(report: dict, console: Console) -> None:
         for cells in _suggestion_rows(report["suggestions"]):
             st.add_row(*cells)
         console.print(st)
+    if report.get("consultations", {}).get("affiliates"):
+        ct = Table(title=CONSULTATIONS_TITLE)
+        for title in CONSULTATION_COLUMNS:
+            ct.add_column(title, justify="left" if title in ("계열사", "채널") else "right")
+        for cells in _consultation_rows(report["consultations"]):
+            ct.add_row(*cells)
+        console.print(ct)
     if report["rising_topics"]:
         console.print("급증 유형: " + ", ".join(f"{r['topic']} {r['before']}→{r['cases']}"
                                               for r in report["rising_topics"]))
@@ -143,13 +151,20 @@ def _suggestion_csv(r: dict | None) -> dict:
     return cells
 
 
+CONSULTATION_CSV = ("surveyed", "answered", "response_pct", "csat_avg", "nps", "ces_avg")
+
+
 def to_csv(report: dict) -> str:
-    """One row per affiliate: its figures, its complaints by kind, and its suggestion programme's figures."""
+    """One row per affiliate: its figures, its complaints by kind, its suggestion programme's figures and its
+    consultations' ratings (`consultations_*`)."""
     out = io.StringIO()
     rows = report["affiliates"]
     sug = {r["affiliate"]: r for r in report.get("suggestions", {}).get("affiliates", [])}
+    con = {r["affiliate"]: r for r in report.get("consultations", {}).get("affiliates", [])}
     flat = [{**{k: v for k, v in a.items() if k != "by_kind"}, **a["by_kind"],
-             **_suggestion_csv(sug.get(a["affiliate"]))} for a in rows]
+             **_suggestion_csv(sug.get(a["affiliate"])),
+             **{f"consultations_{k}": con[a["affiliate"]][k] if a["affiliate"] in con else None
+                for k in CONSULTATION_CSV}} for a in rows]
     w = csv.DictWriter(out, fieldnames=list(flat[0]) if flat else ["affiliate"])
     w.writeheader()
     w.writerows(flat)
@@ -180,6 +195,7 @@ padding:4px 8px;text-align:right}}.bar{{display:flex;align-items:center;gap:8px;
 <h2>자체민원 환산건수 (10만 명당)</h2>{bars([(AFFILIATE_KO.get(a['affiliate'], a['affiliate']),
                                               a['converted_own_per_100k']) for a in aff])}
 {_suggestions_html(report.get("suggestions", {}))}
+{_consultations_html(report.get("consultations", {}))}
 <h2>접수 채널</h2>{bars([(k, float(v)) for k, v in report['channels'].items()])}
 <h2>CSAT 분포</h2>{bars([(f"{k}점", float(v)) for k, v in sorted(report['csat_distribution'].items())])}
 </html>
@@ -199,13 +215,37 @@ def _suggestion_rows(sug: dict) -> list[list[str]]:
              _fmt(r["points_granted"]), _fmt(r["review_days_avg"])] for r in [*sug["affiliates"], sug["all"]]]
 
 
+def _section_html(title: str, columns: tuple[str, ...], cells: list[list[str]]) -> str:
+    head = "".join(f"<th>{c}</th>" for c in columns)
+    rows = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in cells)
+    return f"<h2>{title}</h2><table><tr>{head}</tr>{rows}</table>"
+
+
 def _suggestions_html(sug: dict) -> str:
-    if not sug.get("affiliates"):
+    return _section_html(SUGGESTIONS_TITLE, SUGGESTION_COLUMNS, _suggestion_rows(sug)) if sug.get("affiliates") else ""
+
+
+CONSULTATIONS_TITLE = "상담 만족도 (민원 외 상담, 상담 종료일 기준)"
+CONSULTATION_COLUMNS = ("계열사", "채널", "설문", "응답", "응답률 %", "CSAT", "NPS", "CES")
+
+
+def _consultation_rows(con: dict) -> list[list[str]]:
+    """The consultation section's rows, in CONSULTATION_COLUMNS order: each affiliate, its channels, then all."""
+    def cells(name: str, channel: str, f: dict) -> list[str]:
+        return [name, channel, *(_fmt(f[k]) for k in CONSULTATION_CSV)]
+
+    rows = []
+    for a in con["affiliates"]:
+        name = AFFILIATE_KO.get(a["affiliate"], a["affiliate"])
+        rows.append(cells(name, "전체", a))
+        rows += [cells("", channel, f) for channel, f in a["by_channel"].items()]
+    return rows + [cells("전체", "전체", con["all"])]
+
+
+def _consultations_html(con: dict) -> str:
+    if not con.get("affiliates"):
         return ""
-    head = "".join(f"<th>{title}</th>" for title in SUGGESTION_COLUMNS)
-    rows = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>"
-                   for cells in _suggestion_rows(sug))
-    return f"<h2>{SUGGESTIONS_TITLE}</h2><table><tr>{head}</tr>{rows}</table>"
+    return _section_html(CONSULTATIONS_TITLE, CONSULTATION_COLUMNS, _consultation_rows(con))
 
 
 def render(report: dict, fmt: str) -> str:

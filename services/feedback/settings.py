@@ -1,12 +1,13 @@
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from services.classifier.adapters.model_file import DEFAULT_MODEL
 from services.classifier.domain.lexicon import DEFAULT_LEXICON
 from services.feedback.domain.rewards import DEFAULT_REWARDS
 from shared.directory import DEFAULT_DIRECTORY
 from shared.config import ServiceSettings
+from shared.team_keys import parse_team_keys
 
 
 class FeedbackSettings(ServiceSettings):
@@ -19,3 +20,14 @@ class FeedbackSettings(ServiceSettings):
     lexicon_file: Path = DEFAULT_LEXICON
     model_file: Path = DEFAULT_MODEL  # comments are classified with the classifier's model
     directory_file: Path = DEFAULT_DIRECTORY  # the affiliates' customer and contract counts
+    consultation_keys: str | None = Field(None, description=(
+        "affiliate:sha256:<hex>[,...]: the keys of each affiliate's consulting systems (call centre, chat, "
+        "branch) for POST /v1/consultations, in TEAM_KEYS' format (`moksori team-key`); unset: no consultation "
+        "is surveyed (CONSULTATION_KEYS)"))
+
+    @field_validator("consultation_keys")
+    @classmethod
+    def _keys(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_team_keys(v)
+        return v

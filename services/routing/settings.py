@@ -2,7 +2,7 @@ from pathlib import Path
 
 from pydantic import Field, field_validator
 
-from services.routing.domain.team_keys import parse_team_keys
+from shared.team_keys import parse_team_keys
 from shared.bizcal import DEFAULT_CALENDAR
 from shared.config import ServiceSettings
 from shared.directory import DEFAULT_DIRECTORY

@@ -3,8 +3,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.feedback.domain.survey import (Answer, TokenError, delivery_for, is_repeat, issue_token, notice_message,
-                                             verify_token)
+from services.feedback.domain.survey import (Answer, Surveyed, TokenError, _b64, _unb64, consultation_id, delivery_for,
+                                             is_repeat, issue_token, notice_message, verify_any, verify_token)
 
 SECRET = "s" * 32
 CASE = uuid.uuid4()
@@ -104,3 +104,19 @@ def test_report_periods_and_converted_counts():
     assert Period.of(date(2024, 2, 29), "day").last_year().start == date(2023, 2, 28)
     assert per_100k(98, 9_800_000) == 1.0
     assert nps(5, 2, 10) == 30.0 and nps(0, 0, 0) is None
+
+
+def test_a_consultations_link_is_never_a_cases():
+    cid = consultation_id("card", "CC-CARD-20261124-004512")
+    assert cid == consultation_id("card", "CC-CARD-20261124-004512") != consultation_id("bank", "CC-CARD-20261124-004512")
+    token = issue_token(SECRET, cid, NOW + timedelta(days=7), consultation=True)
+    assert verify_any(SECRET, token, NOW) == Surveyed("consultation", cid)
+    with pytest.raises(TokenError, match="consultation's, not a case's"):
+        verify_token(SECRET, token, NOW)
+    case_token = issue_token(SECRET, cid, NOW + timedelta(days=7))
+    assert token != case_token and verify_any(SECRET, case_token, NOW).kind == "case"
+    # the mark is signed with the id: a case's link cannot be turned into a consultation's, nor back
+    payload, sig = case_token.split(".")
+    forged = _b64(_unb64(payload) + b".c") + "." + sig
+    with pytest.raises(TokenError, match="signature"):
+        verify_any(SECRET, forged, NOW)

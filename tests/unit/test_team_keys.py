@@ -6,7 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from services.cli import app
-from services.routing.domain.team_keys import key_digest, new_team_key, parse_team_keys
+from shared.team_keys import key_digest, new_team_key, parse_team_keys
 
 
 def test_a_new_key_is_given_to_the_team_and_only_its_digest_goes_in_team_keys():

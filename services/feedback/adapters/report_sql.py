@@ -129,3 +129,14 @@ FROM feedback.case_facts f LEFT JOIN feedback.rewards r USING (case_id)
 WHERE f.kind = 'suggestion' AND f.day >= $1 AND f.day < $2 AND f.affiliate IS NOT NULL
 GROUP BY f.affiliate, f.suggestion_category ORDER BY f.affiliate, f.suggestion_category"""
 
+
+# consultations that were not cases, by the day they ended (Korean time), per affiliate and channel: how
+# many were surveyed and answered, and the sums the averages and NPS are made of (report.CONSULTATION_SUMS)
+CONSULTATIONS = """
+SELECT c.affiliate, c.channel, count(*) AS surveyed, count(r.consultation_id) AS answered,
+       count(r.csat) AS csat_n, coalesce(sum(r.csat), 0) AS csat_sum, count(r.nps) AS nps_n,
+       count(*) FILTER (WHERE r.nps >= 9) AS promoters, count(*) FILTER (WHERE r.nps <= 6) AS detractors,
+       count(r.ces) AS ces_n, coalesce(sum(r.ces), 0) AS ces_sum
+FROM feedback.consultations c LEFT JOIN feedback.consultation_responses r USING (consultation_id)
+WHERE c.day >= $1 AND c.day < $2
+GROUP BY c.affiliate, c.channel"""

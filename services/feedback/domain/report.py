@@ -279,13 +279,41 @@ def suggestion_figures(rows: Iterable[Mapping]) -> dict:
     return {"affiliates": [done(per[a]) for a in sorted(per)], "all": done(every or blank("all"))}
 
 
+CONSULTATION_SUMS = ("surveyed", "answered", "csat_n", "csat_sum", "nps_n", "promoters", "detractors", "ces_n",
+                     "ces_sum")
+
+
+def consultation_figures(rows: Iterable[Mapping]) -> dict:
+    """Consultations that were not cases (seed 002: every consultation can be rated), by the day they
+    ended: per affiliate, with each channel, and for all, from rows (affiliate, channel, CONSULTATION_SUMS).
+    Response rate is of those surveyed; averages and NPS are of those who answered the question."""
+    sums: dict[tuple[str, str | None], Counter] = defaultdict(Counter)
+    for r in rows:
+        for key in ((r["affiliate"], r["channel"]), (r["affiliate"], None), ("all", None)):
+            sums[key].update({k: int(r[k]) for k in CONSULTATION_SUMS})
+
+    def figures(c: Counter) -> dict:
+        return {"surveyed": c["surveyed"], "answered": c["answered"],
+                "response_pct": _pct(c["answered"], c["surveyed"]),
+                "csat_avg": _round(c["csat_sum"] / c["csat_n"]) if c["csat_n"] else None,
+                "nps": nps(c["promoters"], c["detractors"], c["nps_n"]),
+                "ces_avg": _round(c["ces_sum"] / c["ces_n"]) if c["ces_n"] else None}
+
+    channels: dict[str, dict] = defaultdict(dict)
+    for a, ch in sorted(k for k in sums if k[1] is not None):
+        channels[a][ch] = figures(sums[(a, ch)])
+    return {"affiliates": [{"affiliate": a, **figures(sums[(a, None)]), "by_channel": channels[a]}
+                           for a in sorted(channels)],
+            "all": {"affiliate": "all", **figures(sums[("all", None)])}}
+
+
 def _span(p: Period) -> dict:
     return {"from": p.start.isoformat(), "to": p.end.isoformat()}
 
 
 def build(period: Period, rows: list[dict], last_year: list[dict], denominators: dict[str, Denominator],
           csat: list[dict], topics: list[dict], channels: list[dict], rising: list[dict],
-          teams: list[dict] = (), suggestions: list[dict] = ()) -> dict:
+          teams: list[dict] = (), suggestions: list[dict] = (), consultations: list[dict] = ()) -> dict:
     ly = {r["affiliate"]: r for r in last_year}
     year, ly_year = period.start.year, period.last_year().start.year
 
@@ -306,4 +334,5 @@ def build(period: Period, rows: list[dict], last_year: list[dict], denominators:
         "rising_topics": [{"topic": r["topic"], "cases": r["n"], "before": r["before"]} for r in rising],
         "teams": [team_figures(r) for r in teams],
         "suggestions": suggestion_figures(suggestions),
+        "consultations": consultation_figures(consultations),
     }

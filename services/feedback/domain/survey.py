@@ -8,7 +8,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from uuid import UUID
+from uuid import UUID, uuid5
 
 from shared.bizcal import KST
 
@@ -18,6 +18,22 @@ DELIVERY_BY_CHANNEL = {"app": "app_push", "chat": "app_push", "web": "email", "e
 
 class TokenError(ValueError):
     pass
+
+
+CONSULTATION_MARK = ".c"  # ends a consultation's signed payload (a case's has none, as before consultations)
+CONSULTATION_NAMESPACE = UUID("0b6f3d2e-5c1a-4e8b-9a47-3f2d1c0e9b71")
+
+
+@dataclass(frozen=True)
+class Surveyed:
+    kind: str  # case or consultation
+    id: UUID
+
+
+def consultation_id(affiliate: str, ref: str) -> UUID:
+    """A consultation's id, from the affiliate and the consulting system's own id for it: reporting it
+    again finds the same survey."""
+    return uuid5(CONSULTATION_NAMESPACE, f"{affiliate}:{ref}")
 
 
 def delivery_for(channel: str, flags: tuple[str, ...] = ()) -> str:
@@ -46,31 +62,44 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def issue_token(secret: str, case_id: UUID, expires_at: datetime) -> str:
-    payload = f"{case_id}.{int(expires_at.timestamp())}".encode()
+def issue_token(secret: str, case_id: UUID, expires_at: datetime, *, consultation: bool = False) -> str:
+    """A case's link, or (`consultation`) a consultation's: the kind is signed with the id, so one can
+    never be answered as the other."""
+    payload = f"{case_id}.{int(expires_at.timestamp())}{CONSULTATION_MARK if consultation else ''}".encode()
     sig = hmac.new(secret.encode(), payload, hashlib.sha256).digest()[:18]
     return f"{_b64(payload)}.{_b64(sig)}"
 
 
-def _parse(token: str) -> tuple[bytes, bytes, UUID, datetime]:
+def _parse(token: str) -> tuple[bytes, bytes, Surveyed, datetime]:
     try:
         payload_b64, sig_b64 = token.split(".")
         payload, sig = _unb64(payload_b64), _unb64(sig_b64)
-        case_text, expiry_text = payload.decode().split(".")
-        return payload, sig, UUID(case_text), datetime.fromtimestamp(int(expiry_text), UTC)
+        id_text, expiry_text, *mark = payload.decode().split(".")
+        if mark not in ([], [CONSULTATION_MARK[1:]]):
+            raise ValueError
+        kind = "consultation" if mark else "case"
+        return payload, sig, Surveyed(kind, UUID(id_text)), datetime.fromtimestamp(int(expiry_text), UTC)
     except (ValueError, UnicodeDecodeError):
         raise TokenError("survey token is malformed") from None
 
 
-def verify_token(secret: str, token: str, now: datetime) -> UUID:
-    """The case the token is for; raises TokenError saying whether it is forged or expired."""
-    payload, sig, case_id, expiry = _parse(token)
+def verify_any(secret: str, token: str, now: datetime) -> Surveyed:
+    """The case or consultation the token is for; raises TokenError saying whether it is forged or expired."""
+    payload, sig, surveyed, expiry = _parse(token)
     want = hmac.new(secret.encode(), payload, hashlib.sha256).digest()[:18]
     if not hmac.compare_digest(want, sig):
         raise TokenError("survey token signature is invalid")
     if now >= expiry:
         raise TokenError(f"survey link expired at {expiry.isoformat()}")
-    return case_id
+    return surveyed
+
+
+def verify_token(secret: str, token: str, now: datetime) -> UUID:
+    """The case the token is for (a consultation's token is refused)."""
+    surveyed = verify_any(secret, token, now)
+    if surveyed.kind != "case":
+        raise TokenError("survey token is a consultation's, not a case's")
+    return surveyed.id
 
 
 def token_expiry(token: str) -> datetime:

@@ -10,8 +10,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.feedback.domain.survey import TokenError, token_expiry, verify_token
-from services.feedback.handlers.responses import NoSurvey, prepare_response, record_response
+from services.feedback.domain.survey import Answer, TokenError, token_expiry, verify_any
+from services.feedback.handlers.responses import (NoSurvey, prepare_response, record_consultation_response,
+                                                  record_response)
 from shared.bizcal import KST
 from shared.events import SubmitFeedback, Text
 from shared.runtime import runtime_of
@@ -29,7 +30,9 @@ class RatingBody(BaseModel):
 
 
 _ANSWERED = {"application/json": {"schema": {"type": "object", "properties": {
-    "status": {"type": "string", "enum": ["recorded", "repeated"]}, "case_id": {"type": "string", "format": "uuid"}}}}}
+    "status": {"type": "string", "enum": ["recorded", "repeated"]},
+    "case_id": {"type": "string", "format": "uuid", "description": "a case's survey"},
+    "consultation_id": {"type": "string", "format": "uuid", "description": "a consultation's survey"}}}}}
 _ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
 
 
@@ -37,14 +40,17 @@ _ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBod
     201: {"description": "recorded", "content": _ANSWERED},
     200: {"description": "the same answer again: nothing changes", "content": _ANSWERED},
     400: {"description": "the survey token is malformed, forged or expired", "content": _ERROR},
-    404: {"description": "no survey for this token's case", "content": _ERROR},
-    409: {"description": "this case already has a different answer", "content": _ERROR}})
+    404: {"description": "no survey for this token's case or consultation", "content": _ERROR},
+    409: {"description": "this case or consultation already has a different answer", "content": _ERROR}})
 async def submit(body: RatingBody, request: Request) -> JSONResponse:
     rt = runtime_of(request)
     secret = request.app.state.survey_secret
     try:
         now = datetime.now(UTC)
-        cmd = SubmitFeedback(case_id=verify_token(secret, body.token, now), **body.model_dump())
+        surveyed = verify_any(secret, body.token, now)
+        if surveyed.kind == "consultation":
+            return await _consultation_answer(request, surveyed.id, body, now)
+        cmd = SubmitFeedback(case_id=surveyed.id, **body.model_dump())
         answer = prepare_response(rt.outbox, secret, cmd, request.app.state.classify, now)
         case_id = answer.case_id
         if await request.app.state.answers.record(answer):  # committed together with its neighbours
@@ -64,6 +70,16 @@ async def submit(body: RatingBody, request: Request) -> JSONResponse:
         return JSONResponse({"error": "this case already has a different response"}, status_code=409)
     rt.wake_relay()
     return JSONResponse({"status": outcome, "case_id": str(case_id)},
+                        status_code=201 if outcome == "recorded" else 200)
+
+
+async def _consultation_answer(request: Request, consultation_id, body: RatingBody, now: datetime) -> JSONResponse:
+    answer = Answer(body.csat, body.nps, body.ces, body.comment)
+    async with runtime_of(request).pool.acquire() as conn:
+        outcome = await record_consultation_response(conn, consultation_id, answer, request.app.state.classify, now)
+    if outcome == "conflict":
+        return JSONResponse({"error": "this consultation already has a different response"}, status_code=409)
+    return JSONResponse({"status": outcome, "consultation_id": str(consultation_id)},
                         status_code=201 if outcome == "recorded" else 200)
 
 
@@ -87,10 +103,16 @@ def _problem(title: str, detail: str, status: int) -> HTMLResponse:
                            "content": {"text/html": {"schema": {"type": "string"}}}}})
 async def survey_page(token: str, request: Request) -> HTMLResponse:
     try:
-        verify_token(request.app.state.survey_secret, token, datetime.now(UTC))
+        surveyed = verify_any(request.app.state.survey_secret, token, datetime.now(UTC))
     except TokenError as exc:
         return _problem("설문 링크를 열 수 없습니다", f"링크가 만료되었거나 올바르지 않습니다 ({exc}).", 400)
     expires = token_expiry(token).astimezone(KST)
+    lead, question = PAGE_WORDS[surveyed.kind]
     return HTMLResponse(SURVEY_PAGE.read_text(encoding="utf-8").format(
         token=html.escape(token, quote=True), csat=_scale("csat", 1, 5), nps=_scale("nps", 0, 10),
-        ces=_scale("ces", 1, 7), expires=f"{expires:%Y년 %m월 %d일 %H:%M}"))
+        ces=_scale("ces", 1, 7), expires=f"{expires:%Y년 %m월 %d일 %H:%M}", lead=lead, question=question))
+
+
+# the page's opening and its CSAT question, for a resolved case and for a consultation
+PAGE_WORDS = {"case": ("접수하신 건이 처리되었습니다.", "처리 결과에 얼마나 만족하십니까?"),
+              "consultation": ("상담을 이용해 주셔서 감사합니다.", "이번 상담에 얼마나 만족하십니까?")}

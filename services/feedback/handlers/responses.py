@@ -96,6 +96,27 @@ async def _record(conn: asyncpg.Connection, outbox: Outbox, answer: Answer, reco
     return "conflict"
 
 
+async def record_consultation_response(conn: asyncpg.Connection, consultation_id: UUID, answer: Answer,
+                                       classify: Classify | None, now: datetime) -> Outcome:
+    """A consultation's answer (the comment masked, then classified as a case's is), once; the same answer
+    again is a repeat, another a conflict. No service recovery: there is no case to reopen."""
+    answer = Answer(answer.csat, answer.nps, answer.ces, mask_text(answer.comment) if answer.comment else None)
+    answer.validate()
+    c = classify(answer.comment) if classify and answer.comment else None
+    for _ in range(2):  # a concurrent first answer can commit between our snapshot and our insert
+        row = await conn.fetchrow(repo.RECORD_CONSULTATION_RESPONSE, consultation_id, answer.csat, answer.nps,
+                                  answer.ces, answer.comment, now, c.topic if c else None,
+                                  c.sentiment if c else None)
+        if not row["has_survey"]:
+            raise NoSurvey(f"no survey was sent for consultation {consultation_id}")
+        if row["inserted"]:
+            return "recorded"
+        if row["answered"]:
+            earlier = Answer(row["csat"], row["nps"], row["ces"], row["comment"])
+            return "repeated" if is_repeat(earlier, answer) else "conflict"
+    return "conflict"
+
+
 def recovery_messages(case_id: UUID, affiliate: str) -> list[Message]:
     """Service recovery: the team is alerted and the case goes back to it."""
     return [AlertRaised(case_id=case_id, reason="service_recovery", severity="high", affiliate=affiliate,

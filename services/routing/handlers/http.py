@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.routing.adapters import repository as repo
 from services.routing.domain.lifecycle import InvalidTransition
-from services.routing.domain.team_keys import key_digest
+from shared.team_keys import key_digest
 from services.routing.handlers.commands import UnknownCase, apply_command
 from shared.bus import team_durable, team_subject
 from shared.events import (

@@ -1,4 +1,5 @@
-"""The affiliate teams' HTTP keys (TEAM_KEYS), kept and compared as digests (pure)."""
+"""An affiliate's HTTP keys, kept and compared as digests (pure): its teams' for routing (TEAM_KEYS) and its
+consultation systems' for feedback (CONSULTATION_KEYS), in the same format."""
 
 from __future__ import annotations
 

@@ -1,0 +1,90 @@
+"""A consultation that was not a case is reported as ended by the affiliate's consulting system, which
+gets the survey link to give the customer (seed 002: every consultation can be rated)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Request
+from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from services.feedback.adapters import repository as repo
+from services.feedback.domain.survey import consultation_id, delivery_for, expiry, issue_token
+from shared.events import Affiliate, Channel, SurveyDelivery, Topic
+from shared.runtime import runtime_of
+from shared.team_keys import key_digest
+
+router = APIRouter(prefix="/v1", tags=["consultations"])
+CLOCK_SKEW = timedelta(minutes=5)  # an end this far ahead of our clock is taken as the consulting system's
+
+
+def affiliate_of(request: Request, x_api_key: Annotated[str | None, Header(
+        description="the affiliate's consulting-system key (CONSULTATION_KEYS)")] = None) -> str:
+    keys: dict[str, str] | None = request.app.state.consultation_keys
+    if keys is None:
+        raise HTTPException(401, "consultations are not surveyed here: CONSULTATION_KEYS is not set")
+    affiliate = keys.get(key_digest(x_api_key)) if x_api_key else None
+    if affiliate is None:
+        raise HTTPException(401, "an affiliate's consulting-system key is required (X-Api-Key)")
+    return affiliate
+
+
+class ConsultationEnded(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    consultation_id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:-]+$", description=(
+        "the consulting system's own id (a call id, a chat session id): reporting it again returns the same "
+        "survey"), examples=["CC-CARD-20261124-004512"])
+    channel: Channel = Field(description="where the consultation took place")
+    ended_at: AwareDatetime = Field(examples=["2026-11-24T14:32:05+09:00"])
+    topic: Topic | None = Field(None, description="the agent's wrap-up, for the report's reading of the comments")
+    vulnerable: bool = Field(False, description=(
+        "the agent noted a digitally vulnerable customer (elderly, disabled, a language barrier): the rating is "
+        "asked by an agent's call (해피콜), delivery `phone_call`"))
+
+
+class ConsultationSurvey(BaseModel):
+    consultation_id: UUID = Field(description="Moksori's id for the consultation")
+    ref: str = Field(description="the consulting system's id, as reported")
+    affiliate: Affiliate
+    delivery: SurveyDelivery = Field(description="how to ask the customer: show or send the link, or call")
+    token: str = Field(description="signed, expiring; answers go to POST /v1/feedback with it")
+    link: str = Field(description="the survey page for the customer (SURVEY_BASE_URL/<token>)")
+    expires_at: datetime
+
+
+_SURVEY = {"application/json": {"schema": {"$ref": "#/components/schemas/ConsultationSurvey"}}}
+_ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+
+
+@router.post("/consultations", summary="Report a consultation that ended, for its survey link", status_code=201,
+             response_model=ConsultationSurvey, responses={
+                 200: {"description": "reported before: the same survey", "content": _SURVEY},
+                 401: {"description": "no consulting-system key, or not one of CONSULTATION_KEYS",
+                       "content": _ERROR},
+                 409: {"description": "this consultation was reported before with other details",
+                       "content": _ERROR}})
+async def consultation_ended(body: ConsultationEnded, request: Request,
+                             affiliate: Annotated[str, Depends(affiliate_of)]) -> JSONResponse:
+    now = datetime.now(UTC)
+    if body.ended_at > now + CLOCK_SKEW:
+        return JSONResponse({"error": "ended_at is in the future", "details": [
+            {"field": "ended_at", "error": f"{body.ended_at.isoformat()} is after now ({now.isoformat()})"}]},
+            status_code=422)
+    cid = consultation_id(affiliate, body.consultation_id)
+    delivery = delivery_for(body.channel, ("vulnerable",) if body.vulnerable else ())
+    async with runtime_of(request).pool.acquire() as conn:
+        new = await conn.fetchval(repo.INSERT_CONSULTATION, cid, affiliate, body.consultation_id, body.channel,
+                                  body.topic, delivery, body.ended_at, now, expiry(now, request.app.state.survey_ttl))
+        row = await conn.fetchrow(repo.CONSULTATION, cid)
+    if new is None and (row["channel"], row["topic"], row["delivery"], row["ended_at"]) != (
+            body.channel, body.topic, delivery, body.ended_at):
+        return JSONResponse({"error": f"consultation {body.consultation_id} was reported before with other details "
+                                      f"({row['channel']}, ended {row['ended_at'].isoformat()})"}, status_code=409)
+    token = issue_token(request.app.state.survey_secret, cid, row["expires_at"], consultation=True)
+    survey = ConsultationSurvey(consultation_id=cid, ref=body.consultation_id, affiliate=affiliate,  # type: ignore
+                                delivery=row["delivery"], token=token,
+                                link=f"{request.app.state.survey_base_url}/{token}", expires_at=row["expires_at"])
+    return JSONResponse(survey.model_dump(mode="json"), status_code=201 if new else 200)
