@@ -82,6 +82,7 @@ async def _demo(stack, stop: asyncio.Event):
                                                   devrun.team_keys(stack.var), stop)),
              asyncio.create_task(demo.answer_surveys(nc, stack.url("feedback"), stop))]
     accepted = await demo.submit_demo(stack.url("intake"), stack.api_key, console, codes)
+    await demo.rate_consultations(stack.url("feedback"), devrun.team_keys(stack.var, "CONSULTATION_KEYS"), console)
     await demo.show_customer_view(stack.url("intake"), accepted, console, stop)
 
     async def close() -> None:
@@ -378,7 +379,9 @@ def pii_eval(
 @app.command("team-key")
 def team_key(affiliate: Annotated[str, typer.Option(help="the affiliate whose team system gets the key")]) -> None:
     """A new HTTP key for an affiliate's team system: the key to give the team, once, and the entry to
-    add to routing's TEAM_KEYS, which holds only the key's digest (a leaked Secret opens no queue)."""
+    add to routing's TEAM_KEYS, which holds only the key's digest (a leaked Secret opens no queue). The
+    same entry format is feedback's CONSULTATION_KEYS, for the affiliate's consulting systems (make one
+    key for each use)."""
     from shared.team_keys import new_team_key
 
     try:
@@ -387,6 +390,7 @@ def team_key(affiliate: Annotated[str, typer.Option(help="the affiliate whose te
         raise typer.BadParameter(str(exc), param_hint="--affiliate") from None
     typer.echo(f"give the team (shown once): {key}")  # plain: never wrapped, so it copies whole
     typer.echo(f"add to TEAM_KEYS (comma-separated): {entry}")
+    typer.echo("(or, for a consulting system's key, to feedback's CONSULTATION_KEYS)")
 
 
 @app.command("nats-auth")

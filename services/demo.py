@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
+
 import httpx
 import nats
 from nats.js import JetStreamContext
@@ -150,6 +152,38 @@ async def submit_demo(intake_url: str, api_key: str, console: Console, codes: di
             accepted.append(body)
             await asyncio.sleep(0.6)
     return accepted
+
+
+# consultations that never became cases (seed 002: every consultation can be rated): the affiliate's consulting
+# system reports each as ended and gives the customer the link; (CSAT, NPS, CES, comment), or None for a customer
+# an agent will call
+DEMO_CONSULTATIONS: tuple[tuple[str, dict, tuple | None], ...] = (
+    ("card", {"channel": "phone", "topic": "card_payment"},
+     (5, 9, 2, "결제일 변경 방법을 상담원분이 차근차근 알려주셔서 금방 해결했어요")),
+    ("bank", {"channel": "chat", "topic": "account_transfer"},
+     (2, 4, 6, "챗봇에서 상담사 연결까지 20분 넘게 걸렸어요ㅠㅠ 이체한도 물어보는 거였는데")),
+    ("insurance", {"channel": "branch", "topic": "insurance", "vulnerable": True}, None),
+)
+
+
+async def rate_consultations(feedback_url: str, keys: dict[str, str], console: Console) -> None:
+    """The consulting systems report consultations that ended; their customers answer the link."""
+    now = datetime.now(UTC)
+    async with httpx.AsyncClient(base_url=feedback_url, timeout=10) as http:
+        for i, (affiliate, body, answer) in enumerate(DEMO_CONSULTATIONS):
+            ref = f"DEMO-{affiliate.upper()}-{now:%Y%m%d%H%M%S}-{i}"
+            r = await http.post("/v1/consultations", headers={"X-Api-Key": keys[affiliate]},
+                                json={**body, "consultation_id": ref, "ended_at": now.isoformat()})
+            r.raise_for_status()
+            survey = r.json()
+            console.print(f"\n[green]POST /v1/consultations[/] {affiliate} {body['channel']} {ref} → "
+                          f"{r.status_code} survey by {survey['delivery']}")
+            if answer:
+                csat, nps, ces, comment = answer
+                r = await http.post("/v1/feedback", json={"token": survey["token"], "csat": csat, "nps": nps,
+                                                          "ces": ces, "comment": comment})
+                console.print(f"  [cyan]consultation rated[/] CSAT {csat} NPS {nps} CES {ces}: {comment} → "
+                              f"{r.status_code} {r.json()['status']}")
 
 
 async def show_customer_view(intake_url: str, accepted: list[dict], console: Console, stop: asyncio.Event,
