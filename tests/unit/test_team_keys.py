@@ -36,3 +36,16 @@ def test_the_command_prints_the_key_once_and_the_entry():
     entry = result.output.split("add to TEAM_KEYS (comma-separated): ")[1].split()[0]
     assert parse_team_keys(entry) == {key_digest(key): "insurance"}
     assert CliRunner().invoke(app, ["team-key", "--affiliate", "kard"]).exit_code == 2
+
+
+def test_feedback_takes_consulting_keys_in_the_same_format_and_refuses_a_bad_one_at_load():
+    from pydantic import ValidationError
+
+    from services.feedback.settings import FeedbackSettings
+
+    base = {"survey_secret": "s" * 32, "database_url": "postgresql://x@127.0.0.1/x"}
+    assert FeedbackSettings(**base).consultation_keys is None  # unset: no consultation is surveyed
+    _, entry = new_team_key("card")
+    assert FeedbackSettings(**base, consultation_keys=entry).consultation_keys == entry
+    with pytest.raises(ValidationError, match="consultation_keys[\\s\\S]*expected <affiliate>:sha256"):
+        FeedbackSettings(**base, consultation_keys="card:short")

@@ -9,11 +9,12 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from services.feedback.adapters import repository as repo
 from services.feedback.domain.survey import consultation_id, delivery_for, expiry, issue_token
 from shared.events import Affiliate, Channel, SurveyDelivery, Topic
+from shared.pii import mask_text
 from shared.runtime import runtime_of
 from shared.team_keys import key_digest
 
@@ -39,10 +40,20 @@ class ConsultationEnded(BaseModel):
         "survey"), examples=["CC-CARD-20261124-004512"])
     channel: Channel = Field(description="where the consultation took place")
     ended_at: AwareDatetime = Field(examples=["2026-11-24T14:32:05+09:00"])
-    topic: Topic | None = Field(None, description="the agent's wrap-up, for the report's reading of the comments")
+    topic: Topic | None = Field(None, description="the agent's wrap-up code, kept with the consultation's survey")
     vulnerable: bool = Field(False, description=(
         "the agent noted a digitally vulnerable customer (elderly, disabled, a language barrier): the rating is "
         "asked by an agent's call (해피콜), delivery `phone_call`"))
+
+    @field_validator("consultation_id")
+    @classmethod
+    def _not_personal(cls, v: str) -> str:
+        """An id of digits and separators only that reads as a phone, card, account or resident registration
+        number is refused: Moksori keeps no customer identity for a consultation."""
+        if not any(c.isalpha() for c in v) and mask_text(v) != v:
+            raise ValueError("must be the consulting system's own id, not a phone, card, account or resident "
+                             "registration number")
+        return v
 
 
 class ConsultationSurvey(BaseModel):
