@@ -183,7 +183,7 @@ async def rate_consultations(feedback_url: str, keys: dict[str, str], console: C
                 r = await http.post("/v1/feedback", json={"token": survey["token"], "csat": csat, "nps": nps,
                                                           "ces": ces, "comment": comment})
                 console.print(f"  [cyan]consultation rated[/] CSAT {csat} NPS {nps} CES {ces}: {comment} → "
-                              f"{r.status_code} {r.json()['status']}")
+                              f"{r.status_code} {r.json().get('status') or r.json().get('error')}")
 
 
 async def show_customer_view(intake_url: str, accepted: list[dict], console: Console, stop: asyncio.Event,

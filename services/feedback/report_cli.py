@@ -161,11 +161,17 @@ def to_csv(report: dict) -> str:
     rows = report["affiliates"]
     sug = {r["affiliate"]: r for r in report.get("suggestions", {}).get("affiliates", [])}
     con = {r["affiliate"]: r for r in report.get("consultations", {}).get("affiliates", [])}
+
+    def consultations(affiliate: str) -> dict:
+        return {f"consultations_{k}": con[affiliate][k] if affiliate in con else None for k in CONSULTATION_CSV}
+
     flat = [{**{k: v for k, v in a.items() if k != "by_kind"}, **a["by_kind"],
-             **_suggestion_csv(sug.get(a["affiliate"])),
-             **{f"consultations_{k}": con[a["affiliate"]][k] if a["affiliate"] in con else None
-                for k in CONSULTATION_CSV}} for a in rows]
-    w = csv.DictWriter(out, fieldnames=list(flat[0]) if flat else ["affiliate"])
+             **_suggestion_csv(sug.get(a["affiliate"])), **consultations(a["affiliate"])} for a in rows]
+    with_cases = {a["affiliate"] for a in rows}
+    # an affiliate whose consultations were rated in a period without cases: a row of its consultations only
+    flat += [{"affiliate": a, **consultations(a)} for a in sorted(con) if a not in with_cases]
+    fields = list(dict.fromkeys(k for row in flat for k in row)) or ["affiliate"]
+    w = csv.DictWriter(out, fieldnames=fields)
     w.writeheader()
     w.writerows(flat)
     return out.getvalue()

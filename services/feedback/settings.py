@@ -28,6 +28,7 @@ class FeedbackSettings(ServiceSettings):
     @field_validator("consultation_keys")
     @classmethod
     def _keys(cls, v: str | None) -> str | None:
-        if v is not None:
+        if v is not None and v.strip():
             parse_team_keys(v)
-        return v
+            return v
+        return None  # unset or empty (an optional Secret key left blank): no consultation is surveyed

@@ -80,6 +80,7 @@ async def test_each_affiliate_reports_only_its_own_and_bad_reports_are_refused(s
     for bad, field in (({**chat, "channel": "fax"}, "channel"),
                        ({**chat, "ended_at": "2026-11-24T10:00:00"}, "ended_at"),  # no time zone
                        ({**chat, "ended_at": (datetime.now(UTC) + timedelta(hours=2)).isoformat()}, "ended_at"),
+                       ({**chat, "ended_at": (datetime.now(UTC) - timedelta(days=30)).isoformat()}, "ended_at"),
                        ({**chat, "consultation_id": "상담 1"}, "consultation_id"),
                        ({**chat, "consultation_id": "01012345678"}, "consultation_id"),  # the customer's phone
                        ({**chat, "customer_phone": "010-1234-5678"}, "customer_phone")):
@@ -89,3 +90,14 @@ async def test_each_affiliate_reports_only_its_own_and_bad_reports_are_refused(s
     r = await fb.post("/v1/consultations", headers=key, json={
         "consultation_id": "BR-0412-20261124-031", "channel": "branch", "ended_at": ended, "vulnerable": True})
     assert r.json()["delivery"] == "phone_call"
+
+
+async def test_a_survey_reported_again_after_it_expired_is_gone(system, http, db):
+    fb, key = http["feedback"], consulting_key(system, "securities")
+    call = {"consultation_id": "SEC-CALL-88412", "channel": "phone",
+            "ended_at": (datetime.now(UTC) - timedelta(minutes=5)).isoformat()}
+    first = (await fb.post("/v1/consultations", json=call, headers=key)).json()
+    await db.execute("UPDATE feedback.consultations SET expires_at = now() - interval '1 second' "
+                     "WHERE consultation_id::text = $1", first["consultation_id"])
+    r = await fb.post("/v1/consultations", json=call, headers=key)
+    assert r.status_code == 410 and "expired" in r.json()["error"]

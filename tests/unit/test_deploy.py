@@ -487,6 +487,16 @@ def test_customers_reach_intake_and_their_survey_but_not_the_dashboard():
         matches(f.get("namespaceSelector", {}), team_ns) and f.get("namespaceSelector") for r in p["spec"]["ingress"]
         for f in r.get("from", [])) for p in policies if "ingress" in p["spec"])
     assert not allows(policies, "ingress", pods["moksori-routing"], "default", {}, 8003)
+    # and the consulting systems feedback's consultation API (POST /v1/consultations), from theirs
+    consulting_ns = {"kubernetes.io/metadata.name": "card-callcenter", "moksori/consultation-api-client": "true"}
+    assert any(matches(p["spec"]["podSelector"], pods["moksori-feedback"]) and any(
+        matches(f.get("namespaceSelector", {}), consulting_ns) and f.get("namespaceSelector")
+        for r in p["spec"]["ingress"] for f in r.get("from", []) if 8004 in [q["port"] for q in r["ports"]])
+        for p in policies if "ingress" in p["spec"])
+    assert not any(matches(f.get("namespaceSelector", {}), team_ns) and f.get("namespaceSelector")
+                   for p in policies if "ingress" in p["spec"] and matches(p["spec"]["podSelector"],
+                                                                            pods["moksori-feedback"])
+                   for r in p["spec"]["ingress"] for f in r.get("from", []))  # a team system is not one
     config = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("moksori-config"))
     host = ingress["spec"]["rules"][0]["host"]
     assert config["data"]["SURVEY_BASE_URL"] == f"https://{host}/s"  # the links customers get lead here

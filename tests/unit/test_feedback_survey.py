@@ -50,8 +50,8 @@ def test_the_survey_notice_carries_the_link_and_the_last_day_in_korean_time():
     expires = datetime(2026, 11, 30, 15, 30, tzinfo=UTC)  # 12월 1일 00:30 in Korea
     link = "https://voc.moksori.example.kr/s/abc.def"
     text = notice_message("VOC-2026-000123", "sms", link, expires)
-    assert text == ("[목소리] 접수번호 VOC-2026-000123 민원 처리에 만족하셨나요? 12월 1일까지 만족도 조사에 참여해 "
-                    "주세요. https://voc.moksori.example.kr/s/abc.def")
+    assert text == ("[목소리] 접수번호 VOC-2026-000123 민원 처리에 만족하셨나요? 12월 1일 00:30까지 만족도 조사에 "
+                    "참여해 주세요. https://voc.moksori.example.kr/s/abc.def")
     assert not notice_message("VOC-2026-000123", "app_push", None, expires).endswith(" ")
 
 

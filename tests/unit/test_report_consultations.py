@@ -35,3 +35,11 @@ def test_the_section_in_the_office_formats():
     page = render(report, "html")
     assert "상담 만족도" in page and "<td>카드</td><td>전체</td><td>2</td><td>1</td><td>50.00</td>" in page
     assert "상담 만족도" not in render({**report, "consultations": consultation_figures([])}, "html")
+
+
+def test_the_csv_keeps_an_affiliate_that_had_consultations_but_no_cases():
+    cons = consultation_figures([row("insurance", "branch", 3, 2, (4, 5), (10,), (1, 2))])
+    report = {"affiliates": [], "consultations": cons}
+    lines = render(report, "csv").splitlines()
+    assert lines[0].split(",")[0] == "affiliate" and "consultations_csat_avg" in lines[0]
+    assert lines[1].startswith("insurance,3,2,66.7,4.5,100.0,1.5")

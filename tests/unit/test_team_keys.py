@@ -45,6 +45,7 @@ def test_feedback_takes_consulting_keys_in_the_same_format_and_refuses_a_bad_one
 
     base = {"survey_secret": "s" * 32, "database_url": "postgresql://x@127.0.0.1/x"}
     assert FeedbackSettings(**base).consultation_keys is None  # unset: no consultation is surveyed
+    assert FeedbackSettings(**base, consultation_keys=" ").consultation_keys is None  # a blank Secret key too
     _, entry = new_team_key("card")
     assert FeedbackSettings(**base, consultation_keys=entry).consultation_keys == entry
     with pytest.raises(ValidationError, match="consultation_keys[\\s\\S]*expected <affiliate>:sha256"):

@@ -47,13 +47,13 @@ ON CONFLICT (case_id) DO NOTHING RETURNING case_id"""
 
 # a consultation reported as ended: its survey, once (reporting it again finds the first)
 INSERT_CONSULTATION = """
-INSERT INTO feedback.consultations (consultation_id, affiliate, ref, channel, topic, delivery, ended_at, day,
+INSERT INTO feedback.consultations (consultation_id, affiliate, channel, topic, delivery, ended_at, day,
                                     requested_at, expires_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, ($7 AT TIME ZONE 'Asia/Seoul')::date, $8, $9)
+VALUES ($1, $2, $3, $4, $5, $6, ($6 AT TIME ZONE 'Asia/Seoul')::date, $7, $8)
 ON CONFLICT (consultation_id) DO NOTHING RETURNING consultation_id"""
 
 CONSULTATION = """
-SELECT affiliate, ref, channel, topic, delivery, ended_at, expires_at FROM feedback.consultations
+SELECT affiliate, channel, topic, delivery, ended_at, expires_at FROM feedback.consultations
 WHERE consultation_id = $1"""
 
 # as RECORD_RESPONSE, for a consultation (no event: a consultation is no case, and its answers are the

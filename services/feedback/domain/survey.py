@@ -45,12 +45,13 @@ def delivery_for(channel: str, flags: tuple[str, ...] = ()) -> str:
 
 def notice_message(tracking_code: str, delivery: str, link: str | None, expires_at: datetime) -> str:
     """What the customer is sent to ask for the rating (seed 002: collect the customer's feedback). A
-    link goes in the text too: an SMS has no button. A customer called by an agent is told to expect it."""
+    link goes in the text too: an SMS has no button; the link works until the minute named (Korean time). A
+    customer called by an agent is told to expect it."""
     if delivery == "phone_call":
         return (f"[목소리] 접수번호 {tracking_code} 민원의 처리 결과에 만족하셨는지 담당 직원이 전화로 여쭙겠습니다. "
                 "잠시만 시간을 내어 주세요.")
     until = expires_at.astimezone(KST)
-    return (f"[목소리] 접수번호 {tracking_code} 민원 처리에 만족하셨나요? {until.month}월 {until.day}일까지 "
+    return (f"[목소리] 접수번호 {tracking_code} 민원 처리에 만족하셨나요? {until.month}월 {until.day}일 {until:%H:%M}까지 "
             "만족도 조사에 참여해 주세요." + (f" {link}" if link else ""))
 
 

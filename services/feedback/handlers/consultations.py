@@ -70,30 +70,42 @@ _SURVEY = {"application/json": {"schema": {"$ref": "#/components/schemas/Consult
 _ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
 
 
+def _bad_end(error: str) -> JSONResponse:
+    return JSONResponse({"error": f"ended_at: {error}", "details": [{"field": "ended_at", "error": error}]},
+                        status_code=422)
+
+
 @router.post("/consultations", summary="Report a consultation that ended, for its survey link", status_code=201,
              response_model=ConsultationSurvey, responses={
                  200: {"description": "reported before: the same survey", "content": _SURVEY},
                  401: {"description": "no consulting-system key, or not one of CONSULTATION_KEYS",
                        "content": _ERROR},
                  409: {"description": "this consultation was reported before with other details",
-                       "content": _ERROR}})
+                       "content": _ERROR},
+                 410: {"description": "reported before, and its survey has expired", "content": _ERROR},
+                 422: {"description": "a field is missing or wrong (an end in the future, or longer ago than the "
+                                      "survey's SURVEY_TTL_DAYS)", "content": _ERROR}})
 async def consultation_ended(body: ConsultationEnded, request: Request,
                              affiliate: Annotated[str, Depends(affiliate_of)]) -> JSONResponse:
     now = datetime.now(UTC)
+    ttl = request.app.state.survey_ttl
     if body.ended_at > now + CLOCK_SKEW:
-        return JSONResponse({"error": "ended_at is in the future", "details": [
-            {"field": "ended_at", "error": f"{body.ended_at.isoformat()} is after now ({now.isoformat()})"}]},
-            status_code=422)
+        return _bad_end(f"{body.ended_at.isoformat()} is after now ({now.isoformat()})")
+    if body.ended_at < now - timedelta(days=ttl):  # nobody remembers it to rate it; the report's day has gone
+        return _bad_end(f"{body.ended_at.isoformat()} is more than {ttl} days ago (SURVEY_TTL_DAYS): too late to ask")
     cid = consultation_id(affiliate, body.consultation_id)
     delivery = delivery_for(body.channel, ("vulnerable",) if body.vulnerable else ())
     async with runtime_of(request).pool.acquire() as conn:
-        new = await conn.fetchval(repo.INSERT_CONSULTATION, cid, affiliate, body.consultation_id, body.channel,
-                                  body.topic, delivery, body.ended_at, now, expiry(now, request.app.state.survey_ttl))
+        new = await conn.fetchval(repo.INSERT_CONSULTATION, cid, affiliate, body.channel, body.topic, delivery,
+                                  body.ended_at, now, expiry(now, ttl))
         row = await conn.fetchrow(repo.CONSULTATION, cid)
     if new is None and (row["channel"], row["topic"], row["delivery"], row["ended_at"]) != (
             body.channel, body.topic, delivery, body.ended_at):
         return JSONResponse({"error": f"consultation {body.consultation_id} was reported before with other details "
                                       f"({row['channel']}, ended {row['ended_at'].isoformat()})"}, status_code=409)
+    if row["expires_at"] <= now:
+        return JSONResponse({"error": f"consultation {body.consultation_id}'s survey expired at "
+                                      f"{row['expires_at'].isoformat()}"}, status_code=410)
     token = issue_token(request.app.state.survey_secret, cid, row["expires_at"], consultation=True)
     survey = ConsultationSurvey(consultation_id=cid, ref=body.consultation_id, affiliate=affiliate,  # type: ignore
                                 delivery=row["delivery"], token=token,

@@ -61,7 +61,8 @@ def entry_for(event: Event) -> TimelineEntry | None:
         case SurveyRequested() as e:
             told = ("담당 직원이 전화로 만족도를 여쭙겠습니다." if e.delivery == "phone_call"
                     else "만족도 조사를 보내드렸습니다.")
-            # the link lets the customer rate from the status page too (it is shown only with the case's secret)
+            # the link lets the customer rate from the status page too: the timeline is shown with the case's
+            # secret, and to the channel system that submitted the case, which may show it in its app
             detail = {"delivery": e.delivery, "link": e.link} if e.link and e.delivery != "phone_call" \
                 else {"delivery": e.delivery}
             return TimelineEntry("resolved", told, detail, advances_status=False)
