@@ -107,8 +107,9 @@ def test_report_periods_and_converted_counts():
 
 
 def test_a_consultations_link_is_never_a_cases():
-    cid = consultation_id("card", "CC-CARD-20261124-004512")
-    assert cid == consultation_id("card", "CC-CARD-20261124-004512") != consultation_id("bank", "CC-CARD-20261124-004512")
+    ref = "CC-CARD-20261124-004512"
+    cid = consultation_id("card", ref)
+    assert cid == consultation_id("card", ref) != consultation_id("bank", ref)  # the same id from two affiliates
     token = issue_token(SECRET, cid, NOW + timedelta(days=7), consultation=True)
     assert verify_any(SECRET, token, NOW) == Surveyed("consultation", cid)
     with pytest.raises(TokenError, match="consultation's, not a case's"):
