@@ -1,10 +1,11 @@
-"""Survey links land here: the customer rates the resolved case."""
+"""Survey links land here: the customer rates the resolved case, or the consultation."""
 
 from __future__ import annotations
 
 import html
 from datetime import UTC, datetime
 from pathlib import Path
+from uuid import UUID
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -73,7 +74,9 @@ async def submit(body: RatingBody, request: Request) -> JSONResponse:
                         status_code=201 if outcome == "recorded" else 200)
 
 
-async def _consultation_answer(request: Request, consultation_id, body: RatingBody, now: datetime) -> JSONResponse:
+async def _consultation_answer(request: Request, consultation_id: UUID, body: RatingBody,
+                               now: datetime) -> JSONResponse:
+    """One answer on its own (consultations are few beside cases: no group commit, no event)."""
     answer = Answer(body.csat, body.nps, body.ces, body.comment)
     async with runtime_of(request).pool.acquire() as conn:
         outcome = await record_consultation_response(conn, consultation_id, answer, request.app.state.classify, now)
