@@ -84,16 +84,25 @@ async def _record(conn: asyncpg.Connection, outbox: Outbox, answer: Answer, reco
     case_id = args[0]
     for _ in range(2):  # a concurrent first answer can commit between our snapshot and our insert
         row = await conn.fetchrow(repo.RECORD_RESPONSE, *args)
-        if not row["has_survey"]:
-            raise NoSurvey(f"no survey was sent for case {case_id}")
-        if row["inserted"]:
-            if recovery:
-                await outbox.add_many(conn, recovery_messages(case_id, row["affiliate"]))
-            return "recorded"
-        if row["answered"]:
-            earlier = Answer(row["csat"], row["nps"], row["ces"], row["comment"])
-            return "repeated" if is_repeat(earlier, answer) else "conflict"
+        outcome = _judged(row, answer, f"case {case_id}")
+        if outcome == "recorded" and recovery:
+            await outbox.add_many(conn, recovery_messages(case_id, row["affiliate"]))
+        if outcome:
+            return outcome
     return "conflict"
+
+
+def _judged(row, answer: Answer, surveyed: str) -> Outcome | None:
+    """What a RECORD_*RESPONSE row says of the answer: recorded, the same as the earlier one, or another;
+    None when a concurrent first answer hid it (ask again)."""
+    if not row["has_survey"]:
+        raise NoSurvey(f"no survey was sent for {surveyed}")
+    if row["inserted"]:
+        return "recorded"
+    if row["answered"]:
+        earlier = Answer(row["csat"], row["nps"], row["ces"], row["comment"])
+        return "repeated" if is_repeat(earlier, answer) else "conflict"
+    return None
 
 
 async def record_consultation_response(conn: asyncpg.Connection, consultation_id: UUID, answer: Answer,
@@ -107,13 +116,9 @@ async def record_consultation_response(conn: asyncpg.Connection, consultation_id
         row = await conn.fetchrow(repo.RECORD_CONSULTATION_RESPONSE, consultation_id, answer.csat, answer.nps,
                                   answer.ces, answer.comment, now, c.topic if c else None,
                                   c.sentiment if c else None)
-        if not row["has_survey"]:
-            raise NoSurvey(f"no survey was sent for consultation {consultation_id}")
-        if row["inserted"]:
-            return "recorded"
-        if row["answered"]:
-            earlier = Answer(row["csat"], row["nps"], row["ces"], row["comment"])
-            return "repeated" if is_repeat(earlier, answer) else "conflict"
+        outcome = _judged(row, answer, f"consultation {consultation_id}")
+        if outcome:
+            return outcome
     return "conflict"
 
 
