@@ -75,6 +75,38 @@ async def test_channel_message_id_deduplicates_without_a_key(http):
     assert b.headers.get("Idempotent-Replayed") == "true"
 
 
+async def test_another_channel_systems_message_id_is_its_own(system, http, db):
+    """The same e-mail reached two affiliates' mailboxes: each system's VOC is a case of its own. Before,
+    the second system was answered with the first one's case, tracking code and status secret."""
+    message_id = f"<{uuid.uuid4()}@mail.example.kr>"
+    voc = {"channel": "email", "channel_message_id": message_id,
+           "text": "카드사와 은행에 같이 보냅니다. 자동이체 출금일이 바뀌었다는 안내를 받지 못했습니다."}
+    first = await http["intake"].post("/v1/voc", json=voc)
+    other_key = await new_key(system, "bank-mailbox", ["email"], ["submit", "read"])
+    theirs = [await http["intake"].post("/v1/voc", json=voc, headers={"X-Api-Key": other_key})]
+    # an id the first system used for another text: the second system's own VOC, not a 409
+    used = {**voc, "channel_message_id": f"<{uuid.uuid4()}@mail.example.kr>"}
+    assert (await http["intake"].post("/v1/voc", json=used)).status_code == 202
+    theirs.append(await http["intake"].post("/v1/voc", headers={"X-Api-Key": other_key}, json={
+        **used, "text": "은행 고객센터에 보낸 메일입니다. 출금 계좌 변경 문의드립니다."}))
+    assert first.status_code == 202 and [r.status_code for r in theirs] == [202, 202]
+    assert "Idempotent-Replayed" not in theirs[0].headers
+    assert theirs[0].json()["case_id"] != first.json()["case_id"]
+    assert theirs[0].json()["access_secret"] != first.json()["access_secret"]
+    again = await http["intake"].post("/v1/voc", json=voc, headers={"X-Api-Key": other_key})
+    assert again.json() == theirs[0].json() and again.headers.get("Idempotent-Replayed") == "true"
+    cases = await db.fetch("SELECT submitted_by FROM intake.cases WHERE channel_message_id = $1", message_id)
+    assert sorted(r["submitted_by"] for r in cases) == ["bank-mailbox", "e2e"]
+
+
+async def test_a_case_secret_outside_ascii_is_a_404_not_a_500(system, http):
+    r = await http["intake"].post("/v1/voc", json={"channel": "app", "text": "이체 한도 변경이 안 돼요"})
+    async with httpx.AsyncClient(base_url=system.url("intake")) as customer:
+        for ref in (r.json()["tracking_code"], "VOC-1999-999999"):  # existing or not: the same answer
+            got = await customer.get(f"/v1/voc/{ref}", headers={"X-Case-Secret": "비밀번호".encode()})
+            assert got.status_code == 404, got.text
+
+
 async def test_status_needs_the_case_secret_or_a_reading_key(system, http):
     r = await http["intake"].post("/v1/voc", json={"channel": "app", "text": "포인트 적립이 안 됐어요"})
     code, case_id, secret = r.json()["tracking_code"], r.json()["case_id"], r.json()["access_secret"]

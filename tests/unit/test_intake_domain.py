@@ -31,12 +31,13 @@ def test_bad_submissions_name_the_field(body, field):
 
 def test_acceptance_masks_before_anything_leaves_intake():
     body = SubmitVoc(channel="phone", text="제 번호 010-1234-5678, 카드 4111 1111 1111 1111 도난당했어요",
-                     customer="홍길동 850315-1234567")
+                     customer="홍길동 850315-1234567", attachments=[  # a channel's free-form content type too
+                         {"filename": "통화녹취.m4a", "content_type": "audio/mp4; caller=010-9876-5432", "size": 10}])
     received = datetime(2026, 11, 20, 1, 0, tzinfo=UTC)
     acc = accept(body, case_id=uuid.uuid4(), seq=123, received_at=received, calendar=CAL, response_days=14)
     assert acc.tracking_code == "VOC-2026-000123"
     dumped = acc.event.model_dump_json()
-    for secret in ("5678", "1111 1111 1111", "1234567"):
+    for secret in ("5678", "1111 1111 1111", "1234567", "5432"):
         assert secret not in dumped
     assert acc.first_response_due == datetime(2026, 12, 10, 18, tzinfo=CAL.tz)
 
@@ -79,6 +80,7 @@ def test_case_secret_is_per_case():
     assert secret_matches(key, case, access_secret(key, case))
     assert not secret_matches(key, uuid.uuid4(), access_secret(key, case))
     assert not secret_matches(key, case, None)
+    assert not secret_matches(key, case, "비밀")  # not ASCII: no match, and no TypeError (a 500)
 
 
 def test_timeline_entries_and_ranks():

@@ -44,7 +44,7 @@ def accept_event_ids(args: tuple) -> list[str]:
 FIND_PRIOR = """
 SELECT id, request_hash, response FROM intake.cases
 WHERE ($1::text IS NOT NULL AND idempotency_key = $1)
-   OR ($2::text IS NOT NULL AND channel = $3 AND channel_message_id = $2)
+   OR ($2::text IS NOT NULL AND channel = $3 AND channel_message_id = $2 AND submitted_by = $5)
    OR ($4::text IS NOT NULL AND idempotency_key = $4 AND submitted_by = $5)
 LIMIT 1"""
 

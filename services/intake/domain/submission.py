@@ -59,7 +59,8 @@ def customer_key(key: str, customer: str) -> str:
 
 
 def secret_matches(key: str, case_id: uuid.UUID, given: str | None) -> bool:
-    return bool(given) and hmac.compare_digest(access_secret(key, case_id), given or "")
+    # as bytes: compare_digest refuses str with letters outside ASCII (a 500 for an existing case only)
+    return bool(given) and hmac.compare_digest(access_secret(key, case_id).encode(), (given or "").encode())
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,8 @@ def accept(body: VocSubmission, *, case_id: uuid.UUID, seq: int, received_at: da
         transcript=tuple(Turn(speaker=t.speaker, text=mask_said(t.text), at=t.at) for t in body.transcript),
         staff_id=body.staff_id, origin=body.origin, product=body.product,
         suggestion_category=body.suggestion_category, attachments=tuple(
-            a.model_copy(update={"filename": mask_text(a.filename)}) for a in body.attachments))
+            a.model_copy(update={"filename": mask_text(a.filename), "content_type": mask_text(a.content_type)})
+            for a in body.attachments))
     return Acceptance(case_id, code, received_at, due, masked, customer, event)
 
 

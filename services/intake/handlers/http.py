@@ -92,7 +92,8 @@ async def submit(body: VocSubmission, request: Request, key: Annotated[ApiKey, D
                  ) -> JSONResponse:
     """Answers 202 only after the case, its VocReceived event and the receipt notice
     are committed together. A retry with the same Idempotency-Key, or the same
-    (channel, channel_message_id), returns the same case and the same response."""
+    (channel, channel_message_id), from the same channel system (API key name) returns the same
+    case and the same response."""
     return await answer_submission(request.app, body, key, idempotency_key)
 
 
