@@ -56,7 +56,8 @@ def describe(ce_type: str, data: dict) -> str:
             flags = f" flags={','.join(c['flags'])}" if c["flags"] else ""
             return f"{c['kind']}/{c['topic']} urgency={c['urgency']}{flags}"
         case "routed":
-            copy = " (copy to group consumer protection)" if data.get("copy_reason") else ""
+            copy = " (copy to group consumer protection)" if data.get("copy_reason") else \
+                f" ({data['handoff']})" if data.get("handoff") else ""
             return f"→ voc.routed.{data['affiliate']}.{data['team']}{copy}"
         case "acknowledged":
             return f"handler {data['handler_name']} {data['handler_contact']}"

@@ -199,6 +199,12 @@ def team_command_subject(affiliate: str, command_subject: str) -> str:
     return command_subject.replace("voc.cmd.", f"voc.cmd.team.{affiliate}.", 1)
 
 
+def commanding_affiliate(subject: str) -> str | None:
+    """The affiliate whose team sent a command on its own subject (voc.cmd.team.<affiliate>.…), else None."""
+    parts = subject.split(".", 4)
+    return parts[3] if len(parts) == 5 and parts[:3] == ["voc", "cmd", "team"] and parts[3] in AFFILIATES else None
+
+
 def escalation_durable(affiliate: str | None) -> str:
     return "escalations-consumer-protection" if affiliate is None else f"escalations-{affiliate}-supervisors"
 

@@ -41,7 +41,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from shared import db
-from shared.bus import ConsumerSpec, dlq_subject
+from shared.bus import ConsumerSpec, commanding_affiliate, dlq_subject
 from shared.cloudevents import Envelope, MalformedMessage, decode, encode, envelope_for
 from shared.events import AlertRaised, Message
 from shared.outbox import Relay, rows_made, watch_rows
@@ -403,7 +403,10 @@ class IdempotentConsumer:
             case_id = uuid.UUID(case)
         except ValueError:  # not about a known case: the alert is keyed by the dead letter itself
             case_id = uuid.uuid5(uuid.NAMESPACE_URL, f"moksori:dlq:{self.name}:{seq}")
+        # a team's refused command is told to that affiliate's supervisors too (its team must send it again);
+        # the office reads every alert
         alert = AlertRaised(case_id=case_id, reason=DEAD_LETTER, severity="warning",
+                            affiliate=commanding_affiliate(raw.subject),
                             message=f"{self.name}: a message on {raw.subject} was dead-lettered to "
                                     f"{dlq_subject(self.spec.durable)}: {mask_text(_header_safe(reason))[:300]}")
         subject, body, headers = encode(alert, envelope_for(alert, source=f"moksori/{self.schema}",

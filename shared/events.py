@@ -390,6 +390,11 @@ class CaseRouted(Event):
     customer_ref: str | None = Field(default=None, description="present only within the receiving affiliate "
                                                                 "or with cross-affiliate consent")
     suggestion_category: SuggestionCategory | None = Field(default=None, description=CUSTOMER_CATEGORY_DOC)
+    handoff: Literal["transferred", "reopened"] | None = Field(
+        default=None, description="set when the case comes to this queue after its first routing: transferred "
+                                  "from another team (see handoff_reason; the SLA carries over, no new "
+                                  "acknowledgement deadline) or reopened; not a new case, and not counted as one")
+    handoff_reason: str | None = Field(default=None, description="why it was transferred or reopened")
 
     def subject(self) -> str:
         return self.SUBJECT.format(affiliate=self.affiliate, team=self.team)

@@ -11,7 +11,8 @@ queues and subjects, and one user per outside system with only what that system 
   name (`events.partner_of`), so a partner can neither pass as another nor use up another's event
   ids (which would have its VOCs dropped as duplicates).
 - `card-system` and `bank-system` may fetch the action requests meant for them (card block,
-  지급정지); `notices` the customer notices; `points-platform` the rewards of adopted suggestions.
+  지급정지); `notices` the customer notices, and it may publish the customers' survey answers
+  (`SubmitFeedback` on `voc.cmd.feedback.submit`); `points-platform` the rewards of adopted suggestions.
 
 Everything else is denied: other affiliates' subjects and consumers, creating consumers, and the
 shared `_INBOX.>` (where it could read everyone's replies). Each of these users receives replies
@@ -42,7 +43,9 @@ OUTSIDE_SYSTEMS: dict[str, tuple[tuple[str, ...], tuple[tuple[str, str], ...]]] 
     "ingress-stt": (("voc.ingress.call.segment", "voc.ingress.call.ended"), ()),
     "card-system": ((), (("VOC_ACTIONS", "actions-card-system"),)),
     "bank-system": ((), (("VOC_ACTIONS", "actions-bank-system"),)),
-    "notices": ((), (("VOC_NOTICES", "notices-delivery"),)),
+    # the notices system also sends back the answers customers give in the message (알림톡 buttons): a
+    # SubmitFeedback carries the survey's signed token, which feedback checks
+    "notices": (("voc.cmd.feedback.submit",), (("VOC_NOTICES", "notices-delivery"),)),
     "points-platform": ((), (("VOC_FEEDBACK", "rewards-points-platform"),)),
 }
 

@@ -123,10 +123,14 @@ async def test_lifecycle_and_rating_commands_over_nats(system, http):
         await js.publish(team_command_subject(team, subject) if team else subject, body, headers=headers)
 
     dead = await js.subscribe("voc.dlq.routing-team-commands", ordered_consumer=True)
+    told = await js.subscribe("voc.alert.*.dead_letter", ordered_consumer=True)
     await send(ResolveCase(case_id=case_id, resolution="카드팀이 처리 완료로 바꿔 봅니다", staff_id="C2019114"),
                team="card")
     refused = await dead.next_msg(timeout=15)  # the card team cannot act on the bank's case
     assert f"no case {case_id} for card" in refused.headers["moksori-dlq-reason"]
+    alert = await told.next_msg(timeout=15)  # on the card supervisors' subject: their team must send it again
+    assert alert.subject == "voc.alert.card.dead_letter"
+    assert "routing-team-commands" in json.loads(alert.data)["message"]
     await send(AcknowledgeCase(case_id=case_id, handler_name="박상담", handler_contact="1588-9999"), team="bank")
     refused = await dead.next_msg(timeout=15)  # a team's step names the employee who takes it
     assert "AcknowledgeCase from bank names no staff_id" in refused.headers["moksori-dlq-reason"]

@@ -44,6 +44,12 @@ async def test_card_team_works_a_complaint_through_its_lifecycle(system, http):
         notices.append(json.loads(msg.data))
 
     await nc.subscribe("voc.notice.>", cb=on_notice)
+    queued: list[tuple[str, dict]] = []  # what the teams' queues (voc.routed.<affiliate>.<team>) get
+
+    async def on_routed(msg):
+        queued.append((msg.subject, json.loads(msg.data)))
+
+    await nc.subscribe("voc.routed.>", cb=on_routed)
     await nc.flush()
     accepted = (await http["intake"].post("/v1/voc", json={
         "channel": "web", "affiliate": "card",
@@ -98,6 +104,21 @@ async def test_card_team_works_a_complaint_through_its_lifecycle(system, http):
     messages = " ".join(t["message"] for t in body["timeline"])
     assert "분류를 정정" in messages and "서류 보완을 요청" in messages and "연장되었습니다. 사유: 가맹점 확인에" in messages and "이관되었습니다" in messages
     assert body["status"] == "reopened"
+    # the bank team got the case on its queue when it was transferred, and again when it was reopened (before,
+    # only CaseTransferred went out, on a subject no team reads); the customer's timeline shows no new routing
+    for _ in range(50):
+        mine = [(subject, m) for subject, m in queued if m["case_id"] == case_id]
+        if len(mine) == 3:
+            break
+        await asyncio.sleep(0.1)
+    assert [(subject, m.get("handoff")) for subject, m in mine] == [
+        ("voc.routed.card.general", None), ("voc.routed.bank.general", "transferred"),
+        ("voc.routed.bank.general", "reopened")]
+    handed = mine[1][1]
+    assert handed["text"] == mine[0][1]["text"] and handed["topic"] == corrected and handed["ack_due"] is None
+    assert handed["handoff_reason"] == "결제 계좌 관련"
+    assert datetime.fromisoformat(handed["resolve_due"].replace("Z", "+00:00")) == carried  # the SLA carried over
+    assert sum("배정되었습니다" in t["message"] for t in body["timeline"]) == 1  # the transfer's own entry tells it
     history = [(h["event"], h["staff_id"]) for h in (await r.get(f"/v1/cases/{case_id}")).json()["history"]]
     assert history == [("CaseAcknowledged", "C2019114"), ("CaseInfoRequested", "C2019114"),
                        ("CaseInfoProvided", "C2019114"), ("CaseExtended", "C2019114"),
@@ -110,6 +131,10 @@ async def test_card_team_works_a_complaint_through_its_lifecycle(system, http):
     # an affiliate does not see who looked into its cases (an employee under review is not tipped off)
     refused = await r.get(f"/v1/cases/{case_id}/reads", headers=bank)
     assert refused.status_code == 403 and "consumer-protection office" in refused.json()["error"]
+    # the bank sees what the card company did before the transfer, not who at the card company did it
+    seen = (await r.get(f"/v1/cases/{case_id}", headers=bank)).json()["history"]
+    assert [h["staff_id"] for h in seen] == [None] * 6 + ["B2015032", "B2015032"]
+    assert "handler_name" not in seen[0]["data"] and "by" not in seen[5]["data"] and seen[5]["data"]["reason"]
     assert "처리 결과: 수용" in messages
     # the customer was told each step that asks something of them or changes what they were promised
     for _ in range(50):

@@ -155,6 +155,14 @@ async def test_supervisors_office_and_outside_systems_read_only_what_is_theirs(a
         with pytest.raises(Exception):
             await fetch(user, stream, durable)
 
+    # the notices system sends back the answers customers give in the message (the README's SubmitFeedback)
+    notices = await connect_as(server, creds, "notices", [])
+    assert (await notices.jetstream(timeout=2).publish("voc.cmd.feedback.submit", b"{}")).stream == "VOC_COMMANDS"
+    for other in ("voc.cmd.case.resolve", "voc.feedback.submitted"):
+        with pytest.raises(Exception):
+            await notices.jetstream(timeout=1).publish(other, b"{}")
+    await notices.close()
+
     stt = await connect_as(server, creds, "ingress-stt", [])
     assert (await stt.jetstream(timeout=2).publish("voc.ingress.call.segment", b"{}")).stream == "VOC_INGRESS"
     with pytest.raises(Exception):

@@ -115,6 +115,33 @@ def test_transfer_keeps_the_sla_and_clears_the_handler():
     assert d.notice.notice == "transferred" and f"{CASE.resolve_due:%Y-%m-%d}" in d.notice.message  # told, same date
 
 
+def test_the_team_taking_a_case_over_gets_it_on_its_queue():
+    """A transfer used to send only CaseTransferred, which no team reads: the new team never got the case."""
+    kept = CaseState(**{**CASE.__dict__, "text": "카드 결제 후 계좌에서 두 번 빠져나갔어요", "urgency": "high",
+                        "customer_ref": "김** 010-****-5678", "came_via": "card", "cross_affiliate": False,
+                        "repeated": True, "duplicate": True})
+    acked, _ = run(kept, ACK)
+    moved, d = run(acked, cmd(TransferCase, affiliate="bank", team="fraud_response", reason="계좌 관련 건", by="박팀장"))
+    h = d.handoff
+    assert h.subject() == "voc.routed.bank.fraud_response"
+    assert (h.handoff, h.handoff_reason) == ("transferred", "계좌 관련 건")
+    assert (h.text, h.urgency, h.topic, h.repeat, h.duplicate) == (kept.text, "high", "card_payment", True, True)
+    assert h.resolve_due == CASE.resolve_due and h.ack_due is None  # the SLA carries over; acknowledged once
+    assert h.customer_ref is None  # came through the card company, no consent to share: not to the bank
+    consented = CaseState(**{**kept.__dict__, "cross_affiliate": True})
+    assert run(consented, cmd(TransferCase, affiliate="bank", team="general", reason="계좌 건", by="박팀장")
+               )[1].handoff.customer_ref == kept.customer_ref
+    within = run(kept, cmd(TransferCase, affiliate="card", team="fraud_response", reason="부정사용 의심", by="박팀장"))[1]
+    assert within.handoff.customer_ref == kept.customer_ref  # the same affiliate's other team
+    done, _ = run(kept, RES)
+    reopened = run(done, cmd(ReopenCase, reason="환불이 아직 안 됨"), NOW + timedelta(days=20))[1]
+    again = reopened.handoff
+    assert again.subject() == "voc.routed.card.general" and again.handoff == "reopened"
+    assert again.resolve_due == reopened.changes["resolve_due"] > CASE.resolve_due  # the fresh deadline
+    old = run(CASE, cmd(TransferCase, affiliate="bank", team="general", reason="계좌 건", by="박팀장"))[1].handoff
+    assert old.text == ""  # routed before routing kept the text: the handoff still goes
+
+
 def test_resolve_reopen_and_illegal_transitions():
     done, d = run(CASE, RES)
     assert done.status == "resolved" and d.event.within_sla is True and d.notice.notice == "resolved"
@@ -286,3 +313,33 @@ def test_the_resolution_notice_tells_the_result_and_the_answer():
     _, d = run(CASE, cmd(ResolveCase, resolution=long, outcome="rejected"))
     assert "처리 결과: 불수용" in d.notice.message and "가" * 500 + "… (전문은 접수 안내의 처리 현황 링크에서" in d.notice.message
     assert "가" * 501 not in d.notice.message
+
+
+def test_what_staff_write_is_masked_before_it_reaches_the_bus_and_the_customer():
+    from services.routing.handlers.commands import masked
+
+    res = masked(cmd(ResolveCase, resolution="환불 계좌 110-123-456789로 입금, 고객님 010-1234-5678로 안내드림",
+                     outcome="accepted"))
+    _, d = run(CASE, res)
+    for told in (d.event.model_dump_json(), d.notice.message):
+        assert "456789" not in told and "5678" not in told and "환불 계좌" in told
+    info = masked(cmd(RequestInfo, what="신분증 사본(850315-1234567 뒷자리 가림)"))
+    assert "1234567" not in info.what
+    assert masked(ACK) is ACK  # the handler's office line is given to the customer on purpose
+    plain = cmd(ExtendCase, reason="가맹점 확인에 시일 소요", business_days=5)
+    assert masked(plain) is plain
+
+
+def test_after_a_transfer_the_new_affiliate_sees_the_steps_not_the_other_affiliates_staff():
+    from services.routing.domain.lifecycle import history_for
+
+    steps = [{"event": "CaseAcknowledged", "staff_id": "C2019114",
+              "data": {"affiliate": "card", "handler_name": "김민지", "handler_contact": "02-1588-0000"}},
+             {"event": "CaseTransferred", "staff_id": "C2019114",
+              "data": {"affiliate": "bank", "from_affiliate": "card", "by": "박팀장", "reason": "계좌 건"}},
+             {"event": "CaseResolved", "staff_id": "B2015032", "data": {"affiliate": "bank", "resolution": "완료"}}]
+    bank = history_for("bank", steps)
+    assert [s["staff_id"] for s in bank] == [None, None, "B2015032"]
+    assert bank[0]["data"] == {"affiliate": "card"} and bank[1]["data"]["reason"] == "계좌 건"
+    assert "by" not in bank[1]["data"] and bank[2] == steps[2]
+    assert history_for("group", steps) == steps == history_for("card", steps)[:2] + [steps[2]]

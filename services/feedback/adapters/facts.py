@@ -107,8 +107,9 @@ async def record_alerts(conn: asyncpg.Connection, alerts: list[tuple[str, dateti
 
 async def record_routings(conn: asyncpg.Connection, routed: list[CaseRouted]) -> None:
     """At most one routing per case (the statement cannot touch a row twice), written in case
-    order as the other bulk writers do; the office's copies (the same case) are skipped."""
-    routed = sorted((e for e in routed if not e.copy_reason), key=lambda e: e.case_id)
+    order as the other bulk writers do; the office's copies (the same case) and the handoffs of a
+    transfer or reopen (CaseTransferred and CaseReopened are recorded) are skipped."""
+    routed = sorted((e for e in routed if not (e.copy_reason or e.handoff)), key=lambda e: e.case_id)
     if len({e.case_id for e in routed}) != len(routed):
         raise ValueError("record_routings takes at most one routing per case")
     if routed:

@@ -140,7 +140,8 @@ async def _facts_bulk(conn: asyncpg.Connection, ds: list[Delivery]) -> list[Deli
             last[d.msg.case_id] = d
         elif isinstance(d.msg, AlertRaised):
             alerts.append((d.env.id, d.env.time, d.msg))
-        elif isinstance(d.msg, CaseRouted) and not d.msg.copy_reason and d.msg.case_id not in routed:
+        elif isinstance(d.msg, CaseRouted) and not (d.msg.copy_reason or d.msg.handoff) \
+                and d.msg.case_id not in routed:
             routed[d.msg.case_id] = d.msg
         else:
             rest.append(d)

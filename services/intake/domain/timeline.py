@@ -45,6 +45,8 @@ def entry_for(event: Event) -> TimelineEntry | None:
         case VocClassified(classification=c):
             return TimelineEntry("classified", "접수 내용을 확인하고 있습니다.",
                                  {"kind": c.kind, "topic": c.topic, "urgency": c.urgency})
+        case CaseRouted(handoff=str()):
+            return None  # a transfer's or reopen's handoff to a team: CaseTransferred / CaseReopened tell it
         case CaseRouted(copy_reason=()) as e:
             return TimelineEntry("routed", f"{AFFILIATE_KO[e.affiliate]} {TEAM_KO[e.team]}에 배정되었습니다.",
                                  {"affiliate": e.affiliate, "team": e.team,

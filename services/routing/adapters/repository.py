@@ -17,7 +17,8 @@ ROUTE_CASES = """
 WITH c AS (
     INSERT INTO routing.cases (case_id, tracking_code, channel, affiliate, team, kind, topic, urgency, flags,
         copied_to_cpo, status, received_at, ack_due, resolve_due, origin, warn_fraction, warn_at,
-        warned_at, breached_at, ack_breached_at, customer_category)
+        warned_at, breached_at, ack_breached_at, customer_category, text, customer_ref, came_via, cross_affiliate,
+        repeated, duplicate)
     SELECT r.case_id, r.tracking_code, r.channel, r.affiliate, r.team, r.kind, r.topic, r.urgency,
            string_to_array(r.flags, ','), r.copied, 'routed', r.received_at, r.ack_due, r.resolve_due, r.origin,
            r.warn_fraction, w.warn_at,
@@ -26,19 +27,21 @@ WITH c AS (
            CASE WHEN r.backfill AND w.warn_at <= now() THEN w.warn_at END,
            CASE WHEN r.backfill AND r.resolve_due <= now() THEN r.resolve_due END,
            CASE WHEN r.backfill AND r.ack_due <= now() THEN r.ack_due END,
-           r.customer_category
+           r.customer_category, r.text, r.customer_ref, r.came_via, r.cross_affiliate, r.repeated, r.duplicate
     FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
                 $9::text[], $10::boolean[], $11::timestamptz[], $12::timestamptz[], $13::timestamptz[], $14::text[],
-                $15::real[], $16::boolean[], $17::text[])
+                $15::real[], $16::boolean[], $17::text[], $18::text[], $19::text[], $20::text[], $21::boolean[],
+                $22::boolean[], $23::boolean[])
          AS r (case_id, tracking_code, channel, affiliate, team, kind, topic, urgency, flags, copied, received_at,
-               ack_due, resolve_due, origin, warn_fraction, backfill, customer_category),
+               ack_due, resolve_due, origin, warn_fraction, backfill, customer_category, text, customer_ref,
+               came_via, cross_affiliate, repeated, duplicate),
          LATERAL (SELECT r.received_at + (r.resolve_due - r.received_at) * r.warn_fraction AS warn_at) w
     ON CONFLICT (case_id) DO NOTHING
     RETURNING case_id
 )
 INSERT INTO routing.outbox (event_id, subject, headers, body)
 SELECT e.event_id, e.subject, e.headers::jsonb, e.body
-FROM unnest($18::uuid[], $19::text[], $20::text[], $21::text[], $22::bytea[]) WITH ORDINALITY
+FROM unnest($24::uuid[], $25::text[], $26::text[], $27::text[], $28::bytea[]) WITH ORDINALITY
      AS e (case_id, event_id, subject, headers, body, n)
 JOIN c USING (case_id)
 ORDER BY e.n"""
@@ -46,7 +49,8 @@ ORDER BY e.n"""
 LOCK_CASE = """
 SELECT case_id, tracking_code, affiliate, team, channel, status, kind, topic, received_at, resolve_due, paused_at,
        extended, handler_name, acknowledged_at, resolution, review_outcome, review_category, reopened_count,
-       warn_fraction, flags, customer_category
+       warn_fraction, flags, customer_category, urgency, origin, text, customer_ref, came_via, cross_affiliate,
+       repeated, duplicate
 FROM routing.cases WHERE case_id = $1 FOR UPDATE"""
 
 # Columns a lifecycle decision may change; anything else is a programming error.

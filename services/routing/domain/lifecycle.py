@@ -20,9 +20,11 @@ from uuid import UUID
 from shared.bizcal import KST, BusinessCalendar
 from shared.events import (
     OUTCOME_KO, AcknowledgeCase, CaseAcknowledged, CaseExtended, CaseInfoProvided, CaseInfoRequested, CaseReclassified,
-    CaseReopened, CaseResolved, CaseTransferred, Command, CustomerNoticeRequested, Event, ExtendCase, ProvideInfo,
-    ReclassifyCase, ReopenCase, RequestInfo, ResolveCase, ReviewSuggestion, SuggestionReviewed, TransferCase,
+    CaseReopened, CaseResolved, CaseRouted, CaseTransferred, Command, CustomerNoticeRequested, Event, ExtendCase,
+    ProvideInfo, ReclassifyCase, ReopenCase, RequestInfo, ResolveCase, ReviewSuggestion, SuggestionReviewed,
+    TransferCase,
 )
+from shared.pii import shares_customer
 
 OPEN = ("routed", "acknowledged", "waiting_info")
 STATUSES = (*OPEN, "resolved")
@@ -55,6 +57,15 @@ class CaseState:
     reopened_count: int = 0
     flags: tuple[str, ...] = ()
     warn_fraction: float = 0.8  # share of the resolution time after which the team is warned (directory)
+    # as the first routing had them, for a handoff to the team that takes the case over
+    urgency: str = "normal"
+    origin: str = "direct"
+    text: str | None = None  # None: routed before routing kept it
+    customer_ref: str | None = None
+    came_via: str | None = None  # the affiliate the customer came through (None: a group-wide channel)
+    cross_affiliate: bool = False  # the customer's consent to share their reference across affiliates
+    repeated: bool = False
+    duplicate: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +73,23 @@ class Decision:
     event: Event
     changes: dict = field(default_factory=dict)
     notice: CustomerNoticeRequested | None = None
+    handoff: CaseRouted | None = None  # the case on the queue of the team that now has it
+
+
+def handoff(case: CaseState, kind: str, reason: str, affiliate: str, team: str,
+            resolve_due: datetime | None) -> CaseRouted:
+    """The case as the team taking it over reads it on its queue (voc.routed.<affiliate>.<team>): a
+    transferred case from another team, or a reopened one back to its team. No acknowledgement
+    deadline: the first acknowledgement stands (lifecycle of a transfer). The customer's reference
+    goes to another affiliate only as it would at a first routing (shares_customer)."""
+    return CaseRouted(
+        case_id=case.case_id, tracking_code=case.tracking_code, channel=case.channel, affiliate=affiliate,
+        team=team, kind=case.kind, topic=case.topic, urgency=case.urgency, flags=case.flags,
+        text=case.text or "", received_at=case.received_at, resolve_due=resolve_due, origin=case.origin,
+        repeat=case.repeated, duplicate=case.duplicate,
+        customer_ref=case.customer_ref if shares_customer(affiliate, case.came_via, case.cross_affiliate) else None,
+        suggestion_category=case.customer_category if case.kind == "suggestion" else None,
+        handoff=kind, handoff_reason=reason)
 
 
 def _notice(case: CaseState, kind: str, message: str, due: datetime | None = None) -> CustomerNoticeRequested:
@@ -159,7 +187,8 @@ def decide(case: CaseState, cmd: Command, now: datetime, calendar: BusinessCalen
                 {"affiliate": cmd.affiliate, "team": cmd.team, "status": "routed", "handler_name": None,
                  "handler_contact": None, "paused_at": None, "resolve_due": due},
                 _notice(case, "transferred", f"[목소리] 접수번호 {case.tracking_code} 민원의 담당 부서가 변경되었습니다. "
-                                             f"처리 예정일은 {due:%Y-%m-%d}입니다.", due))
+                                             f"처리 예정일은 {due:%Y-%m-%d}입니다.", due),
+                handoff(case, "transferred", cmd.reason, cmd.affiliate, cmd.team, due))
         case ResolveCase():
             if case.status == "resolved":
                 if case.resolution == cmd.resolution:
@@ -185,7 +214,8 @@ def decide(case: CaseState, cmd: Command, now: datetime, calendar: BusinessCalen
                              "warn_at": now + (due - now) * case.warn_fraction, "warned_at": None,
                              "breached_at": None},
                             _notice(case, "reopened", f"[목소리] 접수번호 {case.tracking_code} 민원을 다시 살펴보고 "
-                                                      f"있습니다. 처리 예정일은 {due:%Y-%m-%d}입니다.", due))
+                                                      f"있습니다. 처리 예정일은 {due:%Y-%m-%d}입니다.", due),
+                            handoff(case, "reopened", cmd.reason, case.affiliate, case.team, due))
         case ReclassifyCase():
             if (cmd.kind, cmd.topic) == (case.kind, case.topic):
                 return None
@@ -217,3 +247,22 @@ def apply(case: CaseState, changes: dict) -> CaseState:
     """The state after a decision (for tests and for chaining commands in memory)."""
     known = {k: v for k, v in changes.items() if k in CaseState.__dataclass_fields__}
     return replace(case, **known)
+
+
+STAFF_FIELDS = ("by", "handler_name", "handler_contact")
+
+
+def history_for(caller: str, steps: list[dict]) -> list[dict]:
+    """A case's log (`event`, `data`, `staff_id` per step) as `caller` may see it: the steps another
+    affiliate took before a transfer without its staff (사번, names, contacts). A transfer is the
+    sending affiliate's step. The consumer-protection office (group) sees everything."""
+    if caller == "group":
+        return steps
+    shown = []
+    for step in steps:
+        data = step["data"]
+        by = data.get("from_affiliate") if step["event"] == "CaseTransferred" else data.get("affiliate")
+        if by not in (None, caller):
+            step = {**step, "staff_id": None, "data": {k: v for k, v in data.items() if k not in STAFF_FIELDS}}
+        shown.append(step)
+    return shown

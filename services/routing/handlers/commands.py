@@ -11,6 +11,7 @@ from services.routing.domain import lifecycle
 from shared.bizcal import BusinessCalendar
 from shared.events import CaseCommand, Event
 from shared.outbox import Outbox
+from shared.pii import mask_text
 
 
 class UnknownCase(LookupError):
@@ -23,6 +24,17 @@ class NotOwner(UnknownCase):
 
 class NoStaff(ValueError):
     """A team's command that does not name the employee taking it."""
+
+
+# what staff write in their own words, which goes on to the bus, the customer's notices and timeline, and the
+# case log: masked like everything that leaves intake (an account number for a refund, the customer's phone).
+# The handler's name and office contact are given to the customer on purpose and stay as written.
+FREE_TEXT = ("resolution", "what", "note", "reason")
+
+
+def masked(cmd: CaseCommand) -> CaseCommand:
+    update = {f: m for f in FREE_TEXT if isinstance(v := getattr(cmd, f, None), str) and (m := mask_text(v)) != v}
+    return cmd.model_copy(update=update) if update else cmd
 
 
 async def apply_command(conn: asyncpg.Connection, outbox: Outbox, cmd: CaseCommand,
@@ -41,11 +53,13 @@ async def apply_command(conn: asyncpg.Connection, outbox: Outbox, cmd: CaseComma
         raise UnknownCase(f"case {cmd.case_id} has not been routed")
     if owner not in (None, "group") and case.affiliate != owner:
         raise NotOwner(f"no case {cmd.case_id} for {owner}")
-    decision = lifecycle.decide(case, cmd, datetime.now(UTC), calendar)
+    decision = lifecycle.decide(case, masked(cmd), datetime.now(UTC), calendar)
     if decision is None:
         return None
     await repo.save(conn, case.case_id, decision.changes, decision.event, cmd.staff_id)
     await outbox.add(conn, decision.event)
     if decision.notice:
         await outbox.add(conn, decision.notice)
+    if decision.handoff:
+        await outbox.add(conn, decision.handoff)
     return decision.event

@@ -39,7 +39,9 @@ def on_classified(outbox: Outbox, directory: Directory, calendar: BusinessCalend
                 "affiliate": "group", "team": "consumer_protection", "copy_reason": a.copy_reason}))
         row = (e.case_id, e.tracking_code, e.channel, a.affiliate, a.team, c.kind, c.topic, c.urgency,
                ",".join(c.flags), bool(a.copy_reason), e.received_at, ack_due, resolve_due, e.origin,
-               directory.sla[c.urgency].warn_at_fraction, e.backfill, e.suggestion_category)
+               directory.sla[c.urgency].warn_at_fraction, e.backfill, e.suggestion_category,
+               # kept for a handoff to another team later (lifecycle.handoff)
+               e.text, e.customer_ref, e.affiliate_hint, e.consent.cross_affiliate, routed.repeat, routed.duplicate)
         return row, out
 
     async def write(conn: asyncpg.Connection, cases: list[VocClassified]) -> None:

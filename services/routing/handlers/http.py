@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.routing.adapters import repository as repo
-from services.routing.domain.lifecycle import InvalidTransition
+from services.routing.domain.lifecycle import InvalidTransition, history_for
 from shared.team_keys import key_digest
 from services.routing.handlers.commands import UnknownCase, apply_command
 from shared.bus import team_durable, team_subject
@@ -245,7 +245,7 @@ async def get_case(case_id: UUID, request: Request, caller: Caller, staff: Staff
     await pool.execute(repo.RECORD_READ, case_id, caller, staff)  # before the case is shown
     row = await pool.fetchrow(repo.GET_CASE, case_id)
     steps = await pool.fetch(repo.GET_LOG, case_id)
-    return CaseView(**dict(row), history=[HistoryEntry(**dict(r)) for r in steps])
+    return CaseView(**dict(row), history=[HistoryEntry(**r) for r in history_for(caller, [dict(r) for r in steps])])
 
 
 @router.get("/cases/{case_id}/reads", summary="Who opened the case, and when (the access audit)",
