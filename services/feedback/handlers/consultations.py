@@ -3,6 +3,8 @@ gets the survey link to give the customer (seed 002: every consultation can be r
 
 from __future__ import annotations
 
+import re
+
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 from uuid import UUID
@@ -33,6 +35,9 @@ def affiliate_of(request: Request, x_api_key: Annotated[str | None, Header(
     return affiliate
 
 
+PERSONAL_IN_ID = re.compile(r"(?<!\d)(?:01[016789][-.]?\d{3,4}[-.]?\d{4}|\d{6}-?[1-8]\d{6})(?!\d)")
+
+
 class ConsultationEnded(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     consultation_id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:-]+$", description=(
@@ -48,9 +53,12 @@ class ConsultationEnded(BaseModel):
     @field_validator("consultation_id")
     @classmethod
     def _not_personal(cls, v: str) -> str:
-        """An id of digits and separators only that reads as a phone, card, account or resident registration
-        number is refused: Moksori keeps no customer identity for a consultation."""
-        if not any(c.isalpha() for c in v) and mask_text(v) != v:
+        """Refused: an id of digits and separators only that reads as a phone, card, account or resident
+        registration number, and an id with a mobile phone or resident registration number inside it
+        (CC-01012345678, which a call centre may build from the caller's number). Moksori keeps no customer
+        identity for a consultation, and the uuid5 it keys one by is no secret over the few numbers there are.
+        Other digits inside an id (a branch code and a date: BR-0412-20261124-031) are the system's own."""
+        if (not any(c.isalpha() for c in v) and mask_text(v) != v) or PERSONAL_IN_ID.search(v):
             raise ValueError("must be the consulting system's own id, not a phone, card, account or resident "
                              "registration number")
         return v

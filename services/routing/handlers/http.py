@@ -240,11 +240,14 @@ class QueueInfo(BaseModel):
 
 @router.get("/cases/{case_id}", summary="A routed case with its SLA clock and history", responses=ERRORS)
 async def get_case(case_id: UUID, request: Request, caller: Caller, staff: Staff) -> CaseView:
-    await _owned(request, case_id, caller)
-    pool = runtime_of(request).pool
-    await pool.execute(repo.RECORD_READ, case_id, caller, staff)  # before the case is shown
-    row = await pool.fetchrow(repo.GET_CASE, case_id)
-    steps = await pool.fetch(repo.GET_LOG, case_id)
+    # owner checked on the very row shown, in one snapshot with its log: checked apart, a transfer committed
+    # in between showed the case to the affiliate it had just left
+    async with runtime_of(request).pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+        row = await conn.fetchrow(repo.GET_CASE, case_id)
+        if row is None or (caller != "group" and row["affiliate"] != caller):
+            raise HTTPException(404, f"no case {case_id} for {caller}")
+        await conn.execute(repo.RECORD_READ, case_id, caller, staff)  # committed before the case is shown
+        steps = await conn.fetch(repo.GET_LOG, case_id)
     return CaseView(**dict(row), history=[HistoryEntry(**r) for r in history_for(caller, [dict(r) for r in steps])])
 
 
