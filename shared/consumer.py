@@ -17,7 +17,8 @@ A process may declare two things about a message, so the consumer does less for 
   once under its id): processed with no inbox row. Either must hold for every redelivery too.
 
 Every dead letter also raises an `AlertRaised` (reason `dead_letter`, on
-`voc.alert.group.dead_letter`), so operators hear about it without watching the DLQ.
+`voc.alert.group.dead_letter`; a team's refused command on `voc.alert.<affiliate>.dead_letter`, for that
+affiliate's supervisors), so operators hear about it without watching the DLQ.
 """
 
 from __future__ import annotations

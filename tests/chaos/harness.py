@@ -416,7 +416,10 @@ class Routed:
         r = cls()
         for m in await read_stream(nc.jetstream(), "VOC_ROUTED"):
             case = m.headers["ce-subject"]
-            if json.loads(m.data).get("copy_reason"):
+            data = json.loads(m.data)
+            if data.get("handoff"):  # a transfer's or reopen's handoff to a team: no routing of its own
+                continue
+            if data.get("copy_reason"):
                 r.copies[case] += 1
             else:
                 r.primary[case] += 1

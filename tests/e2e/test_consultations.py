@@ -84,6 +84,7 @@ async def test_each_affiliate_reports_only_its_own_and_bad_reports_are_refused(s
                        ({**chat, "consultation_id": "상담 1"}, "consultation_id"),
                        ({**chat, "consultation_id": "01012345678"}, "consultation_id"),  # the customer's phone
                        ({**chat, "consultation_id": "CC-01012345678"}, "consultation_id"),  # inside the id
+                       ({**chat, "consultation_id": "CC-850315-1234567"}, "consultation_id"),
                        ({**chat, "customer_phone": "010-1234-5678"}, "customer_phone")):
         r = await fb.post("/v1/consultations", json=bad, headers=key)
         assert r.status_code == 422 and r.json()["details"][0]["field"].endswith(field), r.text

@@ -121,3 +121,22 @@ def test_a_consultations_link_is_never_a_cases():
     forged = _b64(_unb64(payload) + b".c") + "." + sig
     with pytest.raises(TokenError, match="signature"):
         verify_any(SECRET, forged, NOW)
+
+
+@pytest.mark.parametrize("ref,refused", [
+    ("CC-01012345678", True), ("CALL-010-1234-5678", True), ("CC-850315-1234567", True),  # the customer's
+    ("01012345678", True),
+    ("CC-CARD-20261124-004512", False), ("BR-0412-20261124-031", False),  # a branch code and a date
+    ("CC-1732423456789", False), ("ORD-2026112412345", False),  # a millisecond timestamp, a date and a sequence
+])
+def test_a_consultation_id_with_the_customers_number_inside_is_refused(ref, refused):
+    from pydantic import ValidationError
+
+    from services.feedback.handlers.consultations import ConsultationEnded
+
+    body = {"consultation_id": ref, "channel": "phone", "ended_at": "2026-11-24T14:32:05+09:00"}
+    if refused:
+        with pytest.raises(ValidationError, match="consulting system's own id"):
+            ConsultationEnded.model_validate(body)
+    else:
+        assert ConsultationEnded.model_validate(body).consultation_id == ref

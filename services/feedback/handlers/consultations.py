@@ -35,7 +35,10 @@ def affiliate_of(request: Request, x_api_key: Annotated[str | None, Header(
     return affiliate
 
 
-PERSONAL_IN_ID = re.compile(r"(?<!\d)(?:01[016789][-.]?\d{3,4}[-.]?\d{4}|\d{6}-?[1-8]\d{6})(?!\d)")
+# a mobile number, or a resident registration number (a real date of birth: a 13-digit millisecond timestamp
+# is an id's own), inside an id
+PERSONAL_IN_ID = re.compile(r"(?<!\d)(?:01[016789][-.]?\d{3,4}[-.]?\d{4}"
+                            r"|\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])-?[1-8]\d{6})(?!\d)")
 
 
 class ConsultationEnded(BaseModel):

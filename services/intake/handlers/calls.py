@@ -159,9 +159,9 @@ async def maybe_open_case(conn: asyncpg.Connection, deps: IntakeDeps, outbox: Ou
     outcome = await submit_voc(conn, deps, outbox, body, idempotency_key=f"call:{call_id}", submitted_by="stt",
                                case_id=case_id)
     if outcome.response.get("case_id") != str(case_id):
-        # the call's id is already another case's message id on the phone channel (a call-centre system
-        # that posted the call itself): the call's case, whose id its alerts already carry, still opens,
-        # found again by its call: key
+        # the call's id is already another case's message id on the phone channel under `stt`: since intake
+        # migration 008 a channel system's message ids are its own, so a call-centre system that posted the
+        # call itself no longer collides; kept so the call's case, whose id its alerts carry, still opens
         log.warning("call %s: its id is already the channel_message_id of phone case %s; the call's own case "
                     "%s opens without it", call_id, outcome.response.get("case_id", "?"), case_id)
         outcome = await submit_voc(conn, deps, outbox, body.model_copy(update={"channel_message_id": None}),
