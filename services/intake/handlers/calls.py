@@ -5,7 +5,6 @@ segments become one phone case."""
 from __future__ import annotations
 
 import asyncio
-import logging
 
 import asyncpg
 
@@ -35,7 +34,6 @@ INSERT_ALERT = "INSERT INTO intake.call_alerts (call_id, reason) VALUES ($1, $2)
 SET_CASE = "UPDATE intake.calls SET case_id = $2 WHERE call_id = $1"
 # call end and a late alert may race; one lock per call makes exactly one of them open the case
 LOCK_CALL_ID = "SELECT pg_advisory_xact_lock(hashtext('intake.call:' || $1))"
-log = logging.getLogger(__name__)
 
 
 def _ctx(call_id: str) -> bytes:
@@ -159,15 +157,9 @@ async def maybe_open_case(conn: asyncpg.Connection, deps: IntakeDeps, outbox: Ou
     outcome = await submit_voc(conn, deps, outbox, body, idempotency_key=f"call:{call_id}", submitted_by="stt",
                                case_id=case_id)
     if outcome.response.get("case_id") != str(case_id):
-        # the call's id is already another case's message id on the phone channel under `stt`: since intake
-        # migration 008 a channel system's message ids are its own, so a call-centre system that posted the
-        # call itself no longer collides; kept so the call's case, whose id its alerts carry, still opens
-        log.warning("call %s: its id is already the channel_message_id of phone case %s; the call's own case "
-                    "%s opens without it", call_id, outcome.response.get("case_id", "?"), case_id)
-        outcome = await submit_voc(conn, deps, outbox, body.model_copy(update={"channel_message_id": None}),
-                                   idempotency_key=f"call:{call_id}", submitted_by="stt", case_id=case_id)
-        if outcome.response.get("case_id") != str(case_id):
-            raise RuntimeError(f"call {call_id}: its case {case_id} could not be opened ({outcome.status})")
+        # cannot collide with a call-centre system's case of the same id: since intake migration 008 a channel
+        # system's message ids are its own (`stt` here), and the call: key finds this call's own case again
+        raise RuntimeError(f"call {call_id}: its case {case_id} could not be opened ({outcome.status})")
     await conn.execute(SET_CASE, call_id, case_id)
 
 
