@@ -78,19 +78,26 @@ def joining_features(words: Sequence[str], ends: Sequence[tuple[str | None, str 
     the next word's first (words with no kept morpheme are skipped, as in `features`), and the
     character n-grams that start in one word and end in a later one. `ends` holds each word's
     (first, last) from `word_features`."""
-    names = []
-    before = None
-    for first, last in ends:
-        if first is not None:
-            if before is not None:
-                names.append(f"b:{before}_{first}")
-            before = last
-    if len(words) > 1:
-        compact = "".join(words)
-        size = len(compact)
-        ends_at = list(accumulate(map(len, words[:-1])))  # where each word but the last ends in `compact`
-        spans = list(zip([0, *ends_at[:-1]], ends_at))
-        for n in char_ngrams:
-            names += ["c:" + compact[i:i + n] for start, end in spans
-                      for i in range(max(start, end - n + 1), min(end, size - n + 1))]
+    kept = [fl for fl in ends if fl[0] is not None]
+    names = [f"b:{a[1]}_{b[0]}" for a, b in zip(kept, kept[1:])]
+    if len(words) < 2:
+        return names
+    if char_ngrams == (2, 3) and "" not in words:
+        # the default n-grams from the words' ends, without joining the text and slicing it
+        # (this runs for every text): at each boundary the 2-gram, the 3-gram that starts one
+        # letter earlier, and the one that starts at the last letter and runs on past a
+        # one-letter word into the word after it
+        after = words[1:]
+        names += ["c:" + a[-1] + b[0] for a, b in zip(words, after)]
+        names += ["c:" + a[-2:] + b[0] for a, b in zip(words, after) if len(a) > 1]
+        names += ["c:" + a[-1] + b[:2] for a, b in zip(words, after) if len(b) > 1]
+        names += ["c:" + a[-1] + b + c[0] for a, b, c in zip(words, after, words[2:]) if len(b) == 1]
+        return names
+    compact = "".join(words)
+    size = len(compact)
+    ends_at = list(accumulate(map(len, words[:-1])))  # where each word but the last ends in `compact`
+    spans = list(zip([0, *ends_at[:-1]], ends_at))
+    for n in char_ngrams:
+        names += ["c:" + compact[i:i + n] for start, end in spans
+                  for i in range(max(start, end - n + 1), min(end, size - n + 1))]
     return names

@@ -151,7 +151,11 @@ class LinearModel:
 
     def best(self, probs: dict[str, np.ndarray]) -> dict[str, tuple[str, float]]:
         """Per head the most likely label and its probability."""
-        return {name: (self.heads[name].labels[int(p.argmax())], float(p.max())) for name, p in probs.items()}
+        heads, out = self.heads, {}
+        for name, p in probs.items():
+            i = int(p.argmax())  # p[i], not p.max(): numpy's max is a Python-level call per array
+            out[name] = (heads[name].labels[i], float(p[i]))
+        return out
 
     def predict(self, feats: Counter[str]) -> tuple[dict[str, tuple[str, float]], float]:
         """Per head (label, probability), and the share of the text's features the model knows."""

@@ -13,7 +13,6 @@ import unicodedata
 _REPEAT = re.compile(r"(.)\1{2,}")          # ㅋㅋㅋㅋ -> ㅋㅋ, !!!! -> !!
 _DIGITS = re.compile(r"[0-9]+")
 _MASK = re.compile(r"[*＊]+")
-_SPACE = re.compile(r"\s+")
 _HANGUL = re.compile(r"[가-힣ㄱ-ㅎㅏ-ㅣ]+")
 
 
@@ -22,14 +21,15 @@ def normalise(text: str) -> str:
     t = _REPEAT.sub(r"\1\1", t)
     t = _MASK.sub("*", t)
     t = _DIGITS.sub("0", t)
-    return _SPACE.sub(" ", t).strip()
+    return " ".join(t.split())  # str.split() splits where re's \s matches (str.isspace)
 
 
 def hangul_share(text: str) -> float:
-    """Share of letters that are Hangul: how Korean a text is. (Counted in runs and with
-    `str.isalpha`, not one regex match per letter: this runs for every text.)"""
-    letters = sum(map(str.isalpha, text))
-    return sum(map(len, _HANGUL.findall(text))) / letters if letters else 0.0
+    """Share of letters that are Hangul: how Korean a text is. (Counted in runs, and the other
+    letters with `str.isalpha`, not one regex match per letter: this runs for every text.)"""
+    rest = _HANGUL.sub("", text)  # every Hangul letter is alphabetic: only the rest is counted
+    letters = len(text) - len(rest) + sum(map(str.isalpha, rest))
+    return (len(text) - len(rest)) / letters if letters else 0.0
 
 
 _INITIALS = "ㄱㄲㄴㄷㄸㄹㅁㅂㅃㅅㅆㅇㅈㅉㅊㅋㅌㅍㅎ"

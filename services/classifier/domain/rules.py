@@ -67,14 +67,20 @@ class Text:
         self._composed_starts = [a for a, _ in spans]
         self._composed_ends = [b for _, b in spans]
         self.prefilter = prefilter
-        self.present = prefilter.present(forms.literal_text) if prefilter else frozenset()
-        self._possible = prefilter.possible_mask(self.present) if prefilter else 0  # a bit per pattern
+        self._literal_text = forms.literal_text
+        # a bit per pattern the text can match (all bits set without a prefilter: -1 & mask is mask)
+        self.possible = prefilter.mask(forms.literal_text) if prefilter else -1
+
+    @property
+    def present(self) -> frozenset[str]:
+        """The prefilter's literals the text contains (what `possible` was worked out from)."""
+        return self.prefilter.present(self._literal_text) if self.prefilter else frozenset()
 
     def find(self, patterns: Patterns, start: int = 0, end: int | None = None) -> Iterator[Span]:
         end = len(self.raw) if end is None else end
         if self.prefilter is not None:
             mask, members = self.prefilter.group(patterns)
-            possible = self._possible
+            possible = self.possible
             if not possible & mask:
                 return
             patterns = [p for bit, p in members if possible & bit]
@@ -110,7 +116,7 @@ class Text:
 
     def could_match(self, patterns: Patterns) -> bool:
         """False when the prefilter rules out every pattern of the group (cheaper than `find`)."""
-        return self.prefilter is None or self._possible & self.prefilter.group(patterns)[0] != 0
+        return self.prefilter is None or self.possible & self.prefilter.group(patterns)[0] != 0
 
     @property
     def index(self) -> list[int]:
@@ -147,11 +153,20 @@ def _impersonation(t: Text, guards: Patterns, term: Span) -> bool:
     return any(s.start <= term.end + IMPERSONATION_GAP for s in t.find(guards, term.end, end))
 
 
+def _flag_plan(pf: Prefilter, flags: dict) -> tuple:
+    return tuple((flag, pf.group(rule.terms)[0], rule) for flag, rule in flags.items())
+
+
 def find_flags(t: Text, lex: Lexicon) -> dict[str, Evidence]:
     g = lex.guards
     found: dict[str, Evidence] = {}
-    for flag, rule in lex.flags.items():
-        if not t.could_match(rule.terms):
+    if t.prefilter is None:
+        plan = tuple((flag, -1, rule) for flag, rule in lex.flags.items())
+    else:  # each flag's prefilter mask worked out once per lexicon, not once per text
+        plan = t.prefilter.plan(lex.flags, lambda pf: _flag_plan(pf, lex.flags))
+    possible = t.possible
+    for flag, mask, rule in plan:
+        if not possible & mask:
             continue
         guarded = flag in GUARDED_FLAGS
         window = rule.window or g.window
@@ -178,18 +193,29 @@ def find_flags(t: Text, lex: Lexicon) -> dict[str, Evidence]:
 GUARD_REACH = 30      # characters either side of a hit in which a guard cancels it
 
 
+def _urgency_plan(pf: Prefilter | None, rules: dict[str, Patterns]) -> tuple:
+    """Each rule (not a guard group) with its prefilter mask (-1: no prefilter, always searched) and
+    its guards: the common ones, then its own. A guard of either cancels a hit (searched group by
+    group, not joined into a new tuple, so each group's prefilter mask is found once)."""
+    common = rules.get(GUARD_PREFIX + "any", ())
+    return tuple((name, -1 if pf is None else pf.group(patterns)[0], patterns,
+                  tuple(g for g in (common, rules.get(GUARD_PREFIX + name, ())) if g))
+                 for name, patterns in rules.items() if not name.startswith(GUARD_PREFIX))
+
+
 def find_urgency_rules(t: Text, rules: dict[str, Patterns]) -> dict[str, Span]:
     """First unguarded hit of each rule. Groups named `not_<rule>` hold guards for <rule>
     and `not_any` for every rule: a hit with a guard match within GUARD_REACH characters
     (a past, hypothetical or resolved event) does not count."""
-    common = rules.get(GUARD_PREFIX + "any", ())
+    if t.prefilter is None:
+        plan = _urgency_plan(None, rules)
+    else:  # each rule's prefilter mask and guards worked out once per lexicon, not once per text
+        plan = t.prefilter.plan(rules, lambda pf: _urgency_plan(pf, rules))
+    possible = t.possible
     hits = {}
-    for name, patterns in rules.items():
-        if name.startswith(GUARD_PREFIX) or not t.could_match(patterns):
+    for name, mask, patterns, guards in plan:
+        if not possible & mask:
             continue
-        # the common guards, then the rule's own: a guard of either cancels the hit (searched group by
-        # group, not joined into a new tuple per call, so each group's prefilter mask is found once)
-        guards = [g for g in (common, rules.get(GUARD_PREFIX + name, ())) if g]
         for span in t.find(patterns):
             a, b = max(0, span.start - GUARD_REACH), min(len(t.raw), span.end + GUARD_REACH)
             if any(t.any(g, a, b) for g in guards):

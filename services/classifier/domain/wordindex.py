@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import chain
+from operator import attrgetter
 from typing import NamedTuple
 
 import numpy as np
@@ -35,6 +37,9 @@ class IndexedWord:
     unknown: tuple[str, ...]  # its own features the model does not know (they count in the known share)
     first: str | None         # its first and last kept morphemes, for bigrams with its neighbours
     last: str | None
+
+
+_KNOWN, _UNKNOWN, _ENDS = attrgetter("known"), attrgetter("unknown"), attrgetter("first", "last")
 
 
 @dataclass(frozen=True)
@@ -106,19 +111,16 @@ class WordIndex:
         counts: list[int] = []
         unknown: list[set[str]] = []
         for words in split:
-            indexed = [found[w] for w in words]
+            indexed = list(map(found.__getitem__, words))
+            joins = joining_features(words, list(map(_ENDS, indexed)))
+            looked_up = list(map(get, joins))
             before = len(ix)
-            missing: set[str] = set()
-            for w in indexed:
-                ix += w.known
-                missing.update(w.unknown)
-            for f in joining_features(words, [(w.first, w.last) for w in indexed]):
-                i = get(f)
-                if i is None:
-                    missing.add(f)
-                else:
-                    ix.append(i)
+            ix += chain.from_iterable(map(_KNOWN, indexed))  # a word's own features, then the joins
+            ix += [i for i in looked_up if i is not None]
             counts.append(len(ix) - before)
+            missing = set(chain.from_iterable(map(_UNKNOWN, indexed)))
+            if None in looked_up:
+                missing.update([f for f, i in zip(joins, looked_up) if i is None])
             unknown.append(missing)
         return IndexedTexts(np.repeat(np.arange(len(counts)), counts), np.fromiter(ix, np.int64, len(ix)), unknown)
 
