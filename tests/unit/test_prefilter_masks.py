@@ -27,9 +27,11 @@ def test_the_mask_of_possible_patterns_is_the_set_of_their_ids():
     pf = lex.prefilter
     patterns = lex.patterns()
     for text in [*_texts()[::3], "", "민원 하지 않을게요", "ㅅ ㅐ ㄲ ㅣ"]:
-        present = Text(text, pf).present
+        t = Text(text, pf)
+        present = t.present
         ids, mask = pf.possible_ids(present), pf.possible_mask(present)
         assert {id(p) for p in patterns if pf.group((p,))[0] & mask} == ids, text
+        assert t.possible == mask, text  # one pass over the text (`Prefilter.mask`) finds the same
 
 
 def test_a_group_is_searched_only_with_its_possible_patterns_in_order():
