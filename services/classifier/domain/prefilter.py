@@ -121,15 +121,9 @@ class Prefilter:
             if p not in self.needs:
                 self.needs[p] = requirements(p)
         self.literals: tuple[str, ...] = tuple(sorted({s for n in self.needs.values() for c in n for s in c}))
-        # every literal of two letters or more in one Aho-Corasick automaton: one pass over the
-        # text finds all that occur (the patterns themselves took ~100 µs a text). One-letter
-        # literals (이, 다, 안: ~30 of a text's ~50 hits) are a set the text's letters meet in C
+        # one-letter literals (이, 다, 안: ~30 of a text's ~50 hits) are a set the text's letters meet
+        # in C; the longer ones go in an Aho-Corasick automaton (built below, with their masks)
         self._letters = frozenset(s for s in self.literals if len(s) == 1)
-        self._automaton = ahocorasick.Automaton()
-        for s in self.literals:
-            if len(s) > 1:
-                self._automaton.add_word(s, s)
-        self._automaton.make_automaton()
         self._patterns = {id(p): p for p in objects}
         # by identity: hashing a compiled pattern hashes its code
         self._always = frozenset(id(p) for p in objects if not self.needs[p])
@@ -168,13 +162,14 @@ class Prefilter:
             if id(p) in self._more:
                 needs_more[k] = sum(1 << n for n in self._more[id(p)])
         self._needs_more = needs_more
-        # the same automaton once more, with each literal's two masks as its value: a text's
-        # possible patterns in one pass over it, without the set of literals between (`mask`)
-        self._masks = ahocorasick.Automaton()
-        for s, bits in self._literal_bits.items():
+        # every literal of two letters or more, with its two masks: one pass over the text finds all
+        # that occur (`present`) or the patterns they make possible (`mask`), without a set between;
+        # the patterns themselves took ~100 µs a text
+        self._automaton = ahocorasick.Automaton()
+        for s, (f, m) in self._literal_bits.items():
             if len(s) > 1:
-                self._masks.add_word(s, bits)
-        self._masks.make_automaton()
+                self._automaton.add_word(s, (s, f, m))
+        self._automaton.make_automaton()
         self._groups: dict[int, tuple[tuple[re.Pattern, ...], int, tuple[tuple[int, re.Pattern], ...]]] = {}
         self._plans: dict[int, tuple[object, object]] = {}
 
@@ -184,7 +179,7 @@ class Prefilter:
         letters = self._letters.intersection(text)
         if len(self._automaton) == 0:  # an automaton without words cannot search
             return letters
-        return letters.union([s for _, s in self._automaton.iter(text)])
+        return letters.union([hit[0] for _, hit in self._automaton.iter(text)])
 
     def possible_patterns(self, present: frozenset[str]) -> list[re.Pattern]:
         """The patterns a text with these literals can match."""
@@ -224,8 +219,8 @@ class Prefilter:
             f, m = bits[s]
             found |= f
             met |= m
-        if len(self._masks):
-            for _, (f, m) in self._masks.iter(text):
+        if len(self._automaton):  # an automaton without words cannot search
+            for _, (_, f, m) in self._automaton.iter(text):
                 found |= f
                 met |= m
         return self._unmet_dropped(found, met)
