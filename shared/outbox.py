@@ -55,6 +55,7 @@ class Outbox:
     def __init__(self, schema: str, source: str, *, hold_s: float = 5.0) -> None:
         self.schema = schema
         self.source = source
+        self.hold_s = hold_s  # how long a writer holds the rows it publishes itself (TAKE_OWN)
         self.INSERT = (f"INSERT INTO {schema}.outbox (event_id, subject, headers, body) "
                        "VALUES ($1, $2, $3, $4) ON CONFLICT (event_id) DO NOTHING")
         self.INSERT_MANY = (f"INSERT INTO {schema}.outbox (event_id, subject, headers, body) "

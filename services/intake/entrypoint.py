@@ -41,7 +41,7 @@ def build(settings: IntakeSettings) -> Runtime:
     rt.http.state.intake = deps
     rt.http.state.limiter = RateLimiter()
     rt.on_start(lambda: setattr(rt.http.state, "keys", KeyStore(rt.pool, settings.api_key_cache_s)))
-    rt.on_start(lambda: setattr(rt.http.state, "batcher", AcceptBatcher(rt.pool, own_rows=rt.outbox.TAKE_OWN,
+    rt.on_start(lambda: setattr(rt.http.state, "batcher", AcceptBatcher(rt.pool, hold_s=rt.outbox.hold_s,
                                                                          dispatch=rt.dispatch, wake=rt.wake_relay)))
     rt.http.add_middleware(FastSubmit)
     rt.http.add_middleware(BodyGuard)  # outermost: FastSubmit reads a body already bounded and checked

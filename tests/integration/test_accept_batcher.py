@@ -1,12 +1,13 @@
-"""Intake's group commit of accepted VOCs takes the outbox rows its transaction wrote, by their
-event ids, and hands them to be published the moment it commits; rows it did not write (a
-VOC submitted again, whose case and events already exist) are not taken twice."""
+"""Intake's group commit of accepted VOCs writes its outbox rows held, gets them back from the same
+statement, and hands them to be published the moment it commits; rows it did not write (a VOC
+submitted again, whose case and events already exist) are not taken twice."""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from services.intake.adapters.accept_batcher import AcceptBatcher
@@ -42,7 +43,7 @@ async def test_a_group_commit_dispatches_exactly_the_rows_it_wrote(pool):
         dispatched.append(rows)
 
     wakes: list[int] = []
-    batcher = AcceptBatcher(pool, own_rows=outbox.TAKE_OWN, dispatch=dispatch, max_wait_s=0.05,
+    batcher = AcceptBatcher(pool, dispatch=dispatch, max_wait_s=0.05,
                             wake=lambda: wakes.append(1))
     deps = IntakeDeps(cipher=PiiCipher.from_spec(PiiCipher.generate_spec()), access_key="k" * 32,
                       calendar=load_calendar(), response_days=3)
@@ -121,7 +122,7 @@ async def test_a_retry_of_a_request_accepted_before_keys_were_scoped_finds_its_c
     async def dispatch(rows):
         pass
 
-    batcher = AcceptBatcher(pool, own_rows=outbox.TAKE_OWN, dispatch=dispatch, max_wait_s=0.01, wake=lambda: None)
+    batcher = AcceptBatcher(pool, dispatch=dispatch, max_wait_s=0.01, wake=lambda: None)
     deps = IntakeDeps(cipher=PiiCipher.from_spec(PiiCipher.generate_spec()), access_key="k" * 32,
                       calendar=load_calendar(), response_days=3)
     body = VocSubmission(channel="app", text="앱 로그인하면 자꾸 튕겨요. 업데이트 후부터 그래요")
@@ -140,3 +141,30 @@ async def test_a_retry_of_a_request_accepted_before_keys_were_scoped_finds_its_c
                               legacy_key="retry-77", submitted_by="web-gw", insert=batcher.insert)
     assert theirs.status == "accepted" and theirs.response["case_id"] != old.response["case_id"]
     assert await pool.fetchval("SELECT count(*) FROM intake.cases") == 2
+
+
+async def test_one_bad_case_does_not_fail_the_others_in_its_batch(pool):
+    """The batch is one statement: a row the database refuses fails all of it, so each case is then
+    inserted on its own; the good ones are accepted and only the bad one's caller gets the error."""
+    outbox = Outbox("intake", "moksori/intake")
+    dispatched: list[list] = []
+
+    async def dispatch(rows):
+        dispatched.append(rows)
+
+    batcher = AcceptBatcher(pool, dispatch=dispatch, max_wait_s=0.05, wake=lambda: None)
+    deps = IntakeDeps(cipher=PiiCipher.from_spec(PiiCipher.generate_spec()), access_key="k" * 32,
+                      calendar=load_calendar(), response_days=3)
+    args = [await _args(pool, deps, outbox, VocSubmission(channel="app", text=t, channel_message_id=f"b-{i}"))
+            for i, t in enumerate(TEXTS)]
+    bad = list(args[1])
+    bad[5] = None  # request_hash is NOT NULL
+    results = await asyncio.gather(*(batcher.insert(a) for a in (args[0], tuple(bad), args[2])),
+                                   return_exceptions=True)
+    assert results[0] is True and results[2] is True
+    assert isinstance(results[1], asyncpg.NotNullViolationError)
+    assert batcher.batches == 0  # the batch statement failed; each case went on its own
+    ids = {r["id"] for r in await pool.fetch("SELECT id FROM intake.cases")}
+    assert ids == {args[0][0], args[2][0]}
+    assert await pool.fetchval("SELECT count(*) FROM intake.outbox") == 4
+    await batcher.close()

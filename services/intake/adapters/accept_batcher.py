@@ -1,10 +1,10 @@
 """Group commit for accepted VOCs.
 
 Concurrent submissions wait a moment (at most `max_wait_s`) and are inserted together:
-one transaction and one pipelined round trip for up to `max_batch` cases instead of
-one commit each. Every caller is answered only after the shared transaction has
-committed, so "accepted" still means durable. If the batch fails, each submission is
-retried on its own so one bad row cannot fail the others."""
+one statement, its own transaction, so one round trip for up to `max_batch` cases instead
+of one commit each. Every caller is answered only after that statement has committed, so
+"accepted" still means durable. If the batch fails, each submission is retried on its own
+so one bad row cannot fail the others."""
 
 from __future__ import annotations
 
@@ -15,20 +15,20 @@ from uuid import UUID
 
 import asyncpg
 
-from services.intake.adapters.repository import ACCEPT_CASE, accept_event_ids
+from services.intake.adapters.repository import ACCEPT_CASE, ACCEPT_CASES, accept_columns
 
 log = logging.getLogger(__name__)
 
 
 class AcceptBatcher:
     def __init__(self, pool: asyncpg.Pool, *, max_batch: int = 64, max_wait_s: float = 0.001,
-                 own_rows: str | None = None, dispatch: Callable[[list], Awaitable[None]] | None = None,
+                 hold_s: float = 5.0, dispatch: Callable[[list], Awaitable[None]] | None = None,
                  wake: Callable[[], None] | None = None) -> None:
-        """With `own_rows` (Outbox.TAKE_OWN) and `dispatch` (Relay.dispatch), the events a batch's
-        transaction added are published as soon as it commits, while its callers are answered.
-        `wake` (Relay.wake) is called after a commit that left rows for the relay to publish."""
+        """With `dispatch` (Relay.dispatch), a batch's outbox rows are written held for `hold_s`
+        (Outbox.hold_s) and published as soon as the batch has committed, while its callers are
+        answered. Without it they are the relay's, and `wake` (Relay.wake) tells it so."""
         self.pool, self.max_batch, self.max_wait_s = pool, max_batch, max_wait_s
-        self.own_rows, self.dispatch, self.wake = own_rows, dispatch, wake
+        self.hold_s, self.dispatch, self.wake = hold_s, dispatch, wake
         self._publishing: set[asyncio.Task] = set()
         self._queue: list[tuple[tuple, asyncio.Future]] = []
         self._kick = asyncio.Event()
@@ -56,23 +56,23 @@ class AcceptBatcher:
                 await self._flush(batch)
 
     async def _flush(self, batch: list[tuple[tuple, asyncio.Future]]) -> None:
+        hold = self.hold_s if self.dispatch else None
         try:
-            async with self.pool.acquire() as conn, conn.transaction():
-                rows = await conn.fetchmany(ACCEPT_CASE, [args for args, _ in batch])
-                own = (await conn.fetch(self.own_rows, [e for args, _ in batch for e in accept_event_ids(args)])
-                       if self.own_rows and self.dispatch and rows else [])
+            async with self.pool.acquire() as conn:
+                rows = await conn.fetch(ACCEPT_CASES, *accept_columns([args for args, _ in batch], hold))
         except Exception:
             log.warning("batched accept failed; retrying %d submissions one by one", len(batch), exc_info=True)
             await asyncio.gather(*(self._one(args, fut) for args, fut in batch))
             return
         self.batches += 1
-        inserted: set[UUID] = {r["id"] for r in rows}
-        if self.wake and len(own) < sum(len(accept_event_ids(args)) for args, _ in batch if args[0] in inserted):
+        inserted: set[UUID] = {r["case_id"] for r in rows if r["case_id"] is not None}
+        own = sorted((r for r in rows if r["id"] is not None), key=lambda r: r["id"])
+        if own and self.wake and hold is None:
             self.wake()
         for args, fut in batch:
             if not fut.done():
                 fut.set_result(args[0] in inserted)
-        if own:
+        if own and hold is not None:
             task = asyncio.create_task(self.dispatch(own))  # type: ignore[misc]
             self._publishing.add(task)
             task.add_done_callback(self._publishing.discard)

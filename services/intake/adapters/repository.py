@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 
 import asyncpg
@@ -39,6 +40,59 @@ SELECT id FROM c"""
 def accept_event_ids(args: tuple) -> list[str]:
     """The event ids of the outbox rows an ACCEPT_CASE call writes (its $18)."""
     return args[17]
+
+
+# Many cases, as ACCEPT_CASE would accept each (the same tables, checks and conflicts), in one
+# statement: in autocommit it is its own transaction, so a group commit is one round trip. The
+# outbox rows are written held ($27 seconds; NULL: not held, the relay's) for the writer to
+# publish once the statement returns, and come back with the ids of the cases inserted: a row per
+# case (case_id set), then a row per outbox row (id set). Arguments: `accept_columns`.
+ACCEPT_CASES = """
+WITH u AS (
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                         $8::bytea[], $9::text[], $10::text[], $11::text[], $12::text[], $13::timestamptz[],
+                         $14::timestamptz[], $15::timestamptz[], $16::text[], $17::text[], $18::text[],
+                         $19::text[], $20::text[], $21::text[])
+        AS u (id, tracking_code, channel, channel_message_id, idempotency_key, request_hash, text_masked,
+              text_encrypted, customer_ref_masked, kind_hint, affiliate_hint, consent, occurred_at, received_at,
+              first_response_due, response, submitted_by, first_event_id, message, detail, legacy_key)
+), c AS (
+    INSERT INTO intake.cases (id, tracking_code, channel, channel_message_id, idempotency_key, request_hash,
+        text_masked, text_encrypted, customer_ref_masked, kind_hint, affiliate_hint, consent, status,
+        status_rank, occurred_at, received_at, first_response_due, response, submitted_by, status_at)
+    SELECT id, tracking_code, channel, channel_message_id, idempotency_key, request_hash, text_masked,
+           text_encrypted, customer_ref_masked, kind_hint, affiliate_hint, consent::jsonb, 'received', 0,
+           occurred_at, received_at, first_response_due, response::jsonb, submitted_by, received_at
+    FROM u
+    WHERE u.legacy_key IS NULL OR NOT EXISTS (
+        SELECT 1 FROM intake.cases l WHERE l.idempotency_key = u.legacy_key AND l.submitted_by = u.submitted_by)
+    ON CONFLICT DO NOTHING
+    RETURNING id, received_at
+), o AS (
+    INSERT INTO intake.outbox (event_id, subject, headers, body, held_until)
+    SELECT e.event_id, e.subject, e.headers::jsonb, e.body, clock_timestamp() + make_interval(secs => $27)
+    FROM unnest($22::uuid[], $23::text[], $24::text[], $25::text[], $26::bytea[]) WITH ORDINALITY
+         AS e (case_id, event_id, subject, headers, body, n)
+    JOIN c ON c.id = e.case_id
+    ORDER BY e.n
+    RETURNING id, subject, headers, body
+), t AS (
+    INSERT INTO intake.timeline (case_id, event_id, status, at, message, detail)
+    SELECT c.id, u.first_event_id, 'received', c.received_at, u.message, u.detail::jsonb FROM c JOIN u ON u.id = c.id
+)
+SELECT c.id AS case_id, NULL::bigint AS id, NULL::text AS subject, NULL::jsonb AS headers, NULL::bytea AS body FROM c
+UNION ALL
+SELECT NULL, o.id, o.subject, o.headers, o.body FROM o"""
+
+
+def accept_columns(batch: list[tuple], hold_s: float | None) -> list:
+    """ACCEPT_CASES's arguments for cases given as ACCEPT_CASE's (one tuple each)."""
+    cases = [[a[i] for a in batch] for i in range(17)]
+    for i in (11, 15):  # consent, response: JSON text, cast to jsonb in the statement
+        cases[i] = [json.dumps(v) for v in cases[i]]
+    events = [(a[0], *e) for a in batch for e in zip(a[17], a[18], a[19], a[20])]
+    return [*cases, [a[17][0] for a in batch], [a[21] for a in batch], [json.dumps(a[22]) for a in batch],
+            [a[23] for a in batch], *([list(column) for column in zip(*events)] if events else [[]] * 5), hold_s]
 
 
 FIND_PRIOR = """
