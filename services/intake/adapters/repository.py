@@ -37,11 +37,6 @@ WITH c AS (
 SELECT id FROM c"""
 
 
-def accept_event_ids(args: tuple) -> list[str]:
-    """The event ids of the outbox rows an ACCEPT_CASE call writes (its $18)."""
-    return args[17]
-
-
 # Many cases, as ACCEPT_CASE would accept each (the same tables, checks and conflicts), in one
 # statement: in autocommit it is its own transaction, so a group commit is one round trip. The
 # outbox rows are written held ($27 seconds; NULL: not held, the relay's) for the writer to
