@@ -186,9 +186,10 @@ class Relay:
         """Publishes the rows a transaction has just committed, held by it (Outbox.TAKE_OWN, or written
         held, as intake's group commit does), at once instead of leaving them for the relay's next
         claim: one hop's latency is the publish, not a second transaction as well. The rows stay
-        pending, and held, until the relay's next flush deletes them; a row whose publish fails is given back to the relay, which retries.
-        A crash before the deleting leaves them to any relay once the hold expires: published again
-        with the same Nats-Msg-Id, so JetStream drops the copies (and consumers would, by their inbox)."""
+        pending, and held, until the relay's next flush deletes them; a row whose publish fails is
+        given back to the relay, which retries. A crash before the deleting leaves them to any relay
+        once the hold expires: published again with the same Nats-Msg-Id, so JetStream drops the
+        copies (and consumers would, by their inbox)."""
         self._dispatching += 1
         self._no_dispatch.clear()
         try:
