@@ -11,11 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from uuid import UUID
 
 import asyncpg
 
-from services.intake.adapters.repository import ACCEPT_CASE, ACCEPT_CASES, accept_columns
+from services.intake.adapters.repository import accept_cases
 
 log = logging.getLogger(__name__)
 
@@ -59,14 +58,12 @@ class AcceptBatcher:
         hold = self.hold_s if self.dispatch else None
         try:
             async with self.pool.acquire() as conn:
-                rows = await conn.fetch(ACCEPT_CASES, *accept_columns([args for args, _ in batch], hold))
+                inserted, own = await accept_cases(conn, [args for args, _ in batch], hold)
         except Exception:
             log.warning("batched accept failed; retrying %d submissions one by one", len(batch), exc_info=True)
             await asyncio.gather(*(self._one(args, fut) for args, fut in batch))
             return
         self.batches += 1
-        inserted: set[UUID] = {r["case_id"] for r in rows if r["case_id"] is not None}
-        own = sorted((r for r in rows if r["id"] is not None), key=lambda r: r["id"])
         if own and self.wake and hold is None:
             self.wake()
         for args, fut in batch:
@@ -80,7 +77,7 @@ class AcceptBatcher:
     async def _one(self, args: tuple, fut: asyncio.Future) -> None:
         try:
             async with self.pool.acquire() as conn:
-                inserted = await conn.fetchval(ACCEPT_CASE, *args) is not None
+                inserted = bool((await accept_cases(conn, [args]))[0])
             if inserted and self.wake:
                 self.wake()
             fut.set_result(inserted)

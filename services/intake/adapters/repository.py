@@ -12,36 +12,14 @@ from services.intake.domain.timeline import TimelineWrites
 
 NEXT_TRACKING_SEQS = "SELECT nextval('intake.tracking_seq') FROM generate_series(1, $1)"
 
-# One statement, so one round trip and atomic on its own: the case, its outbox rows and
-# its first timeline entry go in together, or (on a duplicate key) none of them does.
-# $24 is an HTTP Idempotency-Key as versions before its scoping stored it (raw, with submitted_by
-# the key's name): a retry of a request they accepted finds that case instead of making a second.
-ACCEPT_CASE = """
-WITH c AS (
-    INSERT INTO intake.cases (id, tracking_code, channel, channel_message_id, idempotency_key, request_hash,
-        text_masked, text_encrypted, customer_ref_masked, kind_hint, affiliate_hint, consent, status,
-        status_rank, occurred_at, received_at, first_response_due, response, submitted_by, status_at)
-    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'received', 0, $13, $14, $15, $16, $17, $14
-    WHERE $24::text IS NULL OR NOT EXISTS (
-        SELECT 1 FROM intake.cases l WHERE l.idempotency_key = $24 AND l.submitted_by = $17)
-    ON CONFLICT DO NOTHING
-    RETURNING id, received_at
-), o AS (
-    INSERT INTO intake.outbox (event_id, subject, headers, body)
-    SELECT e.event_id, e.subject, e.headers::jsonb, e.body
-    FROM c, unnest($18::text[], $19::text[], $20::text[], $21::bytea[]) AS e(event_id, subject, headers, body)
-), t AS (
-    INSERT INTO intake.timeline (case_id, event_id, status, at, message, detail)
-    SELECT c.id, $18[1], 'received', c.received_at, $22, $23 FROM c
-)
-SELECT id FROM c"""
-
-
-# Many cases, as ACCEPT_CASE would accept each (the same tables, checks and conflicts), in one
-# statement: in autocommit it is its own transaction, so a group commit is one round trip. The
-# outbox rows are written held ($27 seconds; NULL: not held, the relay's) for the writer to
-# publish once the statement returns, and come back with the ids of the cases inserted: a row per
-# case (case_id set), then a row per outbox row (id set). Arguments: `accept_columns`.
+# Cases accepted in one statement, so one round trip and atomic on its own (in autocommit, its own
+# transaction): each case, its outbox rows and its first timeline entry go in together, or (on a
+# duplicate key) none of them does. A case's legacy key (u.legacy_key) is an HTTP Idempotency-Key as
+# versions before its scoping stored it (raw, with submitted_by the key's name): a retry of a request
+# they accepted finds that case instead of making a second. The outbox rows are written held ($27
+# seconds; NULL: not held, the relay's or a consumer's TAKE_OWN's) for the writer to publish once
+# the statement has committed. Back come a row per case inserted (case_id set), then a row per outbox
+# row (id set). Arguments: `accept_columns`; called through `accept_cases`.
 ACCEPT_CASES = """
 WITH u AS (
     SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
@@ -81,13 +59,22 @@ SELECT NULL, o.id, o.subject, o.headers, o.body FROM o"""
 
 
 def accept_columns(batch: list[tuple], hold_s: float | None) -> list:
-    """ACCEPT_CASES's arguments for cases given as ACCEPT_CASE's (one tuple each)."""
+    """ACCEPT_CASES's arguments for cases each given as one tuple, as submit.submit_voc builds it."""
     cases = [[a[i] for a in batch] for i in range(17)]
     for i in (11, 15):  # consent, response: JSON text, cast to jsonb in the statement
         cases[i] = [json.dumps(v) for v in cases[i]]
     events = [(a[0], *e) for a in batch for e in zip(a[17], a[18], a[19], a[20])]
     return [*cases, [a[17][0] for a in batch], [a[21] for a in batch], [json.dumps(a[22]) for a in batch],
             [a[23] for a in batch], *([list(column) for column in zip(*events)] if events else [[]] * 5), hold_s]
+
+
+async def accept_cases(conn: asyncpg.Connection | asyncpg.Pool, batch: list[tuple],
+                       hold_s: float | None = None) -> tuple[set[uuid.UUID], list[asyncpg.Record]]:
+    """The ids of the cases inserted (a case whose key already existed is not), and their outbox rows
+    in the order written."""
+    rows = await conn.fetch(ACCEPT_CASES, *accept_columns(batch, hold_s))
+    inserted = {r["case_id"] for r in rows if r["case_id"] is not None}
+    return inserted, sorted((r for r in rows if r["id"] is not None), key=lambda r: r["id"])
 
 
 FIND_PRIOR = """

@@ -79,7 +79,7 @@ async def submit_voc(conn: asyncpg.Connection | asyncpg.Pool, deps: IntakeDeps, 
         *outbox.columns(events),
         "접수되었습니다.", {"channel": body.channel, "first_response_due": acc.first_response_due.isoformat()},
         legacy_key)
-    inserted = await insert(args) if insert else await conn.fetchval(repo.ACCEPT_CASE, *args) is not None
+    inserted = await insert(args) if insert else bool((await repo.accept_cases(conn, [args]))[0])
     if inserted:
         return Outcome("accepted", response)
     prior = await repo.find_prior(conn, idempotency_key, body.channel, body.channel_message_id, legacy_key,
