@@ -46,7 +46,7 @@ class Harness:
 
     def __init__(self, pool, js, nats_url, *, drop_first_acks=False, failures=0, unprocessable=False,
                  bulk_failures=None, spec: ConsumerSpec = SPEC, relay: bool = False, no_effect=None,
-                 idempotent=None, after_commit=None):
+                 idempotent=None, after_commit=None, one_statement: bool = False):
         self.outbox = Outbox("probe", "moksori/test")
         self.failures, self.unprocessable, self.drop_first_acks = failures, unprocessable, drop_first_acks
         self.events = True  # whether process adds an outbox row with its effect
@@ -62,7 +62,14 @@ class Harness:
             await self.process(conn, d)
         judged.no_effect = no_effect
         judged.idempotent = idempotent
-        process = with_bulk if bulk_failures is not None else judged if no_effect or idempotent else self.process
+        self.one_statement_calls = 0
+
+        async def direct(conn, d):  # a process that writes what needs no inbox row in one statement of its own
+            await self.process(conn, d)
+        direct.idempotent = lambda d: d.msg.team != "special_handling"
+        direct.one_statement = self.one_statement
+        process = with_bulk if bulk_failures is not None else judged if no_effect or idempotent else \
+            direct if one_statement else self.process
         self.consumer = IdempotentConsumer(spec, schema="probe", pool=pool, js=js, expect=(CaseResolved,),
                                            process=process, after_commit=after_commit,
                                            relay=Relay(pool, js, self.outbox) if relay else None)
@@ -106,6 +113,17 @@ class Harness:
             await self.outbox.add(conn, FeedbackSubmitted(case_id=d.msg.case_id, csat=5, submitted_at=d.env.time))
         return rest
 
+    async def one_statement(self, conn, ds: list[Delivery], hold_s: float) -> tuple[list[Delivery], list]:
+        """Writes every message but the suggestions team's in one statement (a case once), its
+        events held; leaves the others to `process`."""
+        self.one_statement_calls += 1
+        mine = [d for d in ds if d.msg.team != "suggestions_review"]
+        ids, subjects, headers, bodies = self.outbox.columns([
+            FeedbackSubmitted(case_id=d.msg.case_id, csat=5, submitted_at=d.env.time) for d in mine])
+        rows = await conn.fetch(ONE_STATEMENT, [d.msg.case_id for d in mine], [d.env.id for d in mine],
+                                ids, subjects, headers, bodies, hold_s)
+        return [d for d in ds if d.msg.team == "suggestions_review"], rows
+
     async def __aenter__(self):
         normalise_fetch_timeouts()
         await self.broker.start()
@@ -113,6 +131,22 @@ class Harness:
 
     async def __aexit__(self, *exc):
         await self.broker.stop()
+
+
+ONE_STATEMENT = """
+WITH c AS (
+    INSERT INTO probe.effects SELECT x.case_id, x.event_id FROM unnest($1::uuid[], $2::text[]) AS x (case_id, event_id)
+    WHERE NOT EXISTS (SELECT 1 FROM probe.effects e WHERE e.case_id = x.case_id)
+    RETURNING case_id
+), o AS (
+    INSERT INTO probe.outbox (event_id, subject, headers, body, held_until)
+    SELECT e.event_id, e.subject, e.headers::jsonb, e.body, clock_timestamp() + make_interval(secs => $7::float8)
+    FROM unnest($1::uuid[], $3::text[], $4::text[], $5::text[], $6::bytea[]) AS e (case_id, event_id, subject,
+                                                                                 headers, body)
+    JOIN c USING (case_id)
+    RETURNING id, subject, headers, body
+)
+SELECT * FROM o ORDER BY id"""
 
 
 async def publish(js, msg, **kw):
@@ -344,6 +378,43 @@ async def test_the_relay_is_woken_only_for_rows_no_dispatch_took(probe, nats_url
     assert wakes == [1] and h.consumer.relay.dispatched == 3
     assert await pool.fetchval(h.outbox.COUNT_PENDING) == 4  # 3 published (to delete), 1 for the relay
     assert await h.consumer.relay.flush_once() == 1
+
+
+async def test_what_needs_no_inbox_row_is_written_in_one_statement_of_its_own_and_published_at_once(
+        probe, nats_url):
+    """A process's `one_statement` writes a batch's messages that need no inbox row in autocommit,
+    their events held; the consumer publishes those events itself, as for a transaction's own rows,
+    and the messages it left (and those that need an inbox row) go through a transaction. Every
+    event is published once, no relay is woken, and only the claimed message has an inbox row."""
+    pool, js = probe
+    wakes: list[int] = []
+    before = (await js.stream_info("VOC_FEEDBACK")).state.messages
+    async with Harness(pool, js, nats_url, relay=True, after_commit=lambda: wakes.append(1),
+                       one_statement=True) as h:
+        for team in ("general", "general", "suggestions_review", "special_handling", "general"):
+            await publish(js, CaseResolved(**{**resolved().model_dump(), "team": team}))
+        assert await wait_for(lambda: _processed(pool, 5), timeout=5)
+        assert await wait_for(lambda: _pending_zero(js), timeout=5)
+    assert h.one_statement_calls >= 1 and wakes == []
+    assert h.consumer.relay.dispatched == 5
+    assert (await js.stream_info("VOC_FEEDBACK")).state.messages - before == 5
+    assert await pool.fetchval("SELECT count(*) FROM probe.inbox") == 1  # the special handling team's
+    assert await h.consumer.relay.flush_once() == 0  # nothing left for a relay: all published already
+    assert await pool.fetchval(h.outbox.COUNT_PENDING) == 0
+
+
+async def test_a_redelivered_batch_written_in_one_statement_sends_nothing_again(probe, nats_url):
+    """Acks lost after the statement committed: the redelivered messages write nothing and send
+    nothing a second time (the statement finds their cases written), and are acked."""
+    pool, js = probe
+    before = (await js.stream_info("VOC_FEEDBACK")).state.messages
+    async with Harness(pool, js, nats_url, relay=True, drop_first_acks=True, one_statement=True) as h:
+        for _ in range(3):
+            await publish(js, resolved())
+        assert await wait_for(lambda: _pending_zero(js), timeout=10)
+    assert all(n >= 2 for n in h.seen.values()) and len(h.seen) == 3  # each delivered again
+    assert await counts(pool) == (3, 3)
+    assert (await js.stream_info("VOC_FEEDBACK")).state.messages - before == 3
 
 
 async def test_messages_a_process_has_nothing_to_do_for_are_acked_without_an_inbox_row(probe, nats_url):

@@ -90,7 +90,7 @@ class OnReceived:
             repeats = await conn.fetchval(sql.COUNT_REPEATS, e.customer_key, c.topic, e.received_at - self.window,
                                           e.received_at, e.case_id)
             c = raise_urgency(c, repeats)
-        if not await self._write(conn, [(e, c)]):
+        if not (await self._write(conn, [(e, c)]))[0]:
             return  # classified before under another event id; do not emit twice
         if e.customer_key and c.kind == "complaint":
             await conn.execute(sql.RECORD_CUSTOMER_TOPIC, e.customer_key, c.topic, e.received_at, e.case_id)
@@ -101,12 +101,12 @@ class OnReceived:
         VocReceived needs no inbox row to stay harmless."""
         return True
 
-    async def bulk(self, conn: asyncpg.Connection, ds: list[Delivery]) -> list[Delivery]:
-        """The batch's cases that need no repeat count (not a complaint, or no customer key) in two
-        statements: their classifications, then all their outgoing events. A complaint with a
-        customer key reads and records the customer's earlier complaints, so it is left for
-        `__call__`, in order, as is a case's second event in the batch and any case `prepare`
-        did not classify."""
+    async def one_statement(self, conn: asyncpg.Connection, ds: list[Delivery], hold_s: float) -> tuple[list, list]:
+        """The batch's cases that need no repeat count (not a complaint, or no customer key), their
+        classifications and outgoing events in one statement of its own (autocommit), the events
+        written held for the consumer to publish. A complaint with a customer key reads and records
+        the customer's earlier complaints, so it is left for `__call__`, in order, as is a case's
+        second event in the batch and any case `prepare` did not classify."""
         taken: dict = {}
         rest = []
         for d in ds:
@@ -117,31 +117,40 @@ class OnReceived:
                 rest.append(d)
             else:
                 taken[e.case_id] = (d, e, c)
-        if len(taken) < 2:
-            return ds
         for d, _, _ in taken.values():
             self._batch.pop(d.env.id, None)
-        await self._write(conn, [(e, c) for _, e, c in taken.values()])
-        return rest
+        _, rows = await self._write(conn, [(e, c) for _, e, c in taken.values()], hold_s) if taken else (set(), [])
+        return rest, rows
 
-    async def _write(self, conn: asyncpg.Connection, cases: list[tuple[VocReceived, Classification]]) -> set:
-        """The classifications, then the outgoing events of those not stored before; their case ids."""
+    async def _write(self, conn: asyncpg.Connection, cases: list[tuple[VocReceived, Classification]],
+                     hold_s: float | None = None) -> tuple[set, list]:
+        """The classifications and the outgoing events of those not stored before, in one statement:
+        (their case ids, the events' outbox rows); the events are written held if `hold_s` is given."""
         texts = [e.classification_text() for e, _ in cases]  # what was classified, and travels on
         columns = [list(col) for col in zip(*(
             (e.case_id, c.kind, c.topic, c.urgency, ",".join(c.flags), c.affiliate, c.sentiment, c.model_dump_json())
             for e, c in cases))]
-        inserted = {r[0] for r in await conn.fetch(sql.INSERT_CLASSIFICATIONS, *columns, self.classifier.version,
-                                                   texts, [c.repeat_count for _, c in cases])}
-        outgoing = []
-        for (e, c), text in zip(cases, texts):
-            if e.case_id in inserted:  # not classified before under another event id: emitted once
-                outgoing += self._outgoing(e, c, text)
-        if outgoing:
-            await self.outbox.add_many(conn, outgoing)
-        return inserted
+        outgoing = [(e.case_id, m) for (e, c), text in zip(cases, texts) for m in self._outgoing(e, c, text)]
+        ids, subjects, headers, bodies = self.outbox.columns([m for _, m in outgoing])
+        rows = await conn.fetch(sql.CLASSIFY_CASES, *columns, self.classifier.version, texts,
+                                [c.repeat_count for _, c in cases], [case for case, _ in outgoing], ids, subjects,
+                                headers, bodies, hold_s)
+        sent = {r["event_id"] for r in rows}
+        inserted = set()
+        for (case, msg), event_id in zip(outgoing, ids):
+            if event_id in sent:  # a case not classified before: its events go out, once, and count
+                inserted.add(case)
+                self._count(msg)
+        return inserted, rows
+
+    def _count(self, msg) -> None:
+        if isinstance(msg, AlertRaised) and self.metrics.alerts:
+            self.metrics.alerts.labels(msg.reason, "false").inc()
+        elif isinstance(msg, (CardBlockRequested, AccountFreezeRequested)) and self.metrics.actions:
+            self.metrics.actions.labels(type(msg).__name__).inc()
 
     def _outgoing(self, e: VocReceived, c: Classification, text: str) -> list:
-        """VocClassified, then the case's alerts and action requests (counted as they are made)."""
+        """VocClassified, then the case's alerts and action requests (counted once written, `_count`)."""
         out: list = [VocClassified(
             case_id=e.case_id, tracking_code=e.tracking_code, channel=e.channel, text=text,
             affiliate_hint=e.affiliate_hint, consent=e.consent, received_at=e.received_at, classification=c,
@@ -150,15 +159,7 @@ class OnReceived:
         if e.backfill:
             return out  # history being filed: no alarms, no card blocks or 지급정지 for what is long past
         affiliate = choose_affiliate(c, e.affiliate_hint, self.product_owner(e.product))  # routing's rule
-        for alert in alerts_for(e.case_id, c, affiliate):
-            out.append(alert)
-            if self.metrics.alerts:
-                self.metrics.alerts.labels(alert.reason, "false").inc()
-        for action in action_requests(e, c):
-            out.append(action)
-            if self.metrics.actions:
-                self.metrics.actions.labels(type(action).__name__).inc()
-        return out
+        return [*out, *alerts_for(e.case_id, c, affiliate), *action_requests(e, c)]
 
 
 MEMO_LIMIT = 4096  # messages whose screenings are kept between a batch's hooks (a fetch is at most 100)

@@ -44,22 +44,24 @@ def on_classified(outbox: Outbox, directory: Directory, calendar: BusinessCalend
                e.text, e.customer_ref, e.affiliate_hint, e.consent.cross_affiliate, routed.repeat, routed.duplicate)
         return row, out
 
-    async def write(conn: asyncpg.Connection, cases: list[VocClassified]) -> None:
+    async def write(conn: asyncpg.Connection, cases: list[VocClassified], hold_s: float | None = None) -> list:
+        """The cases and their events; the events' outbox rows if written held (`hold_s`)."""
         rows, events = [], []
         for e in cases:
             row, out = route(e)
             rows.append(row)
             events += [(e.case_id, m) for m in out]
         ids, subjects, headers, bodies = outbox.columns([m for _, m in events])
-        await conn.execute(repo.ROUTE_CASES, *(list(col) for col in zip(*rows)),
-                           [case for case, _ in events], ids, subjects, headers, bodies)
+        return await conn.fetch(repo.ROUTE_CASES, *(list(col) for col in zip(*rows)),
+                                [case for case, _ in events], ids, subjects, headers, bodies, hold_s)
 
     async def process(conn: asyncpg.Connection, d: Delivery) -> None:
         await write(conn, [d.msg])  # type: ignore[list-item]
 
-    async def bulk(conn: asyncpg.Connection, ds: list[Delivery]) -> list[Delivery]:
-        """The batch's cases and all their events in one statement; a case's second event in the
-        batch is left for `process`, which finds the case routed and sends nothing again."""
+    async def one_statement(conn: asyncpg.Connection, ds: list[Delivery], hold_s: float) -> tuple[list, list]:
+        """The batch's cases and all their events in one statement of its own (autocommit), the events
+        written held for the consumer to publish; a case's second event in the batch is left for
+        `process`, which finds the case routed and sends nothing again."""
         first: dict = {}
         rest = []
         for d in ds:
@@ -67,17 +69,14 @@ def on_classified(outbox: Outbox, directory: Directory, calendar: BusinessCalend
                 first[d.msg.case_id] = d.msg
             else:
                 rest.append(d)
-        if len(first) < 2:
-            return ds
-        await write(conn, list(first.values()))
-        return rest
+        return rest, (await write(conn, list(first.values()), hold_s) if first else [])
 
     def idempotent(d: Delivery) -> bool:
         """A case is routed once: ROUTE_CASES writes nothing, and sends nothing, for a case it
         finds routed, so a redelivered VocClassified needs no inbox row to stay harmless."""
         return True
 
-    process.bulk = bulk  # type: ignore[attr-defined]
+    process.one_statement = one_statement  # type: ignore[attr-defined]
     process.idempotent = idempotent  # type: ignore[attr-defined]
     return process
 
