@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import Iterable
 
 import asyncpg
 
@@ -84,31 +85,38 @@ WHERE ($1::text IS NOT NULL AND idempotency_key = $1)
    OR ($4::text IS NOT NULL AND idempotency_key = $4 AND submitted_by = $5)
 LIMIT 1"""
 
-KNOWN_CASES = "SELECT id FROM intake.cases WHERE id = ANY($1::uuid[])"
-
-# a batch of timeline events in two statements (domain/timeline.py: timeline_writes)
-INSERT_TIMELINE_MANY = """
-INSERT INTO intake.timeline (case_id, event_id, status, at, message, detail)
-SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::jsonb[])
-ON CONFLICT DO NOTHING"""
-# events from several streams arrive in any order: the latest one (by event time) sets the status,
-# and the latest one that names a deadline sets the date the customer sees. Both in one statement,
-# so a case that gets both in a batch (a CaseRouted) gets one new row version, not two. A case
-# with no status ($4 NULL) or no deadline ($6 NULL) in the batch keeps that part as it is.
-ADVANCE_CASES_MANY = """
-UPDATE intake.cases c SET
-    status = CASE WHEN u.status_at > c.status_at THEN u.status ELSE c.status END,
-    status_rank = CASE WHEN u.status_at > c.status_at THEN u.rank ELSE c.status_rank END,
-    updated_at = CASE WHEN u.status_at > c.status_at THEN now() ELSE c.updated_at END,
-    status_at = GREATEST(c.status_at, u.status_at),
-    expected_resolution = CASE WHEN u.due_at > coalesce(c.expected_resolution_at, '-infinity')
-                               THEN u.due ELSE c.expected_resolution END,
-    expected_resolution_at = CASE WHEN u.due_at > coalesce(c.expected_resolution_at, '-infinity')
-                                  THEN u.due_at ELSE c.expected_resolution_at END
-FROM unnest($1::uuid[], $2::text[], $3::int[], $4::timestamptz[], $5::timestamptz[], $6::timestamptz[])
-     AS u (id, status, rank, status_at, due, due_at)
-WHERE c.id = u.id
-  AND (u.status_at > c.status_at OR u.due_at > coalesce(c.expected_resolution_at, '-infinity'))"""
+# A batch of timeline events (domain/timeline.py: timeline_writes) in one statement, so one round trip
+# (and, run on its own, its own transaction): the entries, and each case's status and the date the
+# customer sees, only for the cases intake knows of those named ($1), whose ids it returns. Events
+# from several streams arrive in any order: the latest one (by event time) sets the status, and the
+# latest one that names a deadline sets the date. Both in one UPDATE, so a case that gets both in a
+# batch (a CaseRouted) gets one new row version, not two; a case with no status ($10 NULL) or no
+# deadline ($12 NULL) in the batch keeps that part as it is.
+WRITE_TIMELINE = """
+WITH known AS (
+    SELECT id FROM intake.cases WHERE id = ANY($1::uuid[])
+), entries AS (
+    INSERT INTO intake.timeline (case_id, event_id, status, at, message, detail)
+    SELECT r.* FROM unnest($2::uuid[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::jsonb[])
+                    AS r (case_id, event_id, status, at, message, detail)
+    WHERE r.case_id IN (SELECT id FROM known)
+    ON CONFLICT DO NOTHING
+), advanced AS (
+    UPDATE intake.cases c SET
+        status = CASE WHEN u.status_at > c.status_at THEN u.status ELSE c.status END,
+        status_rank = CASE WHEN u.status_at > c.status_at THEN u.rank ELSE c.status_rank END,
+        updated_at = CASE WHEN u.status_at > c.status_at THEN now() ELSE c.updated_at END,
+        status_at = GREATEST(c.status_at, u.status_at),
+        expected_resolution = CASE WHEN u.due_at > coalesce(c.expected_resolution_at, '-infinity')
+                                   THEN u.due ELSE c.expected_resolution END,
+        expected_resolution_at = CASE WHEN u.due_at > coalesce(c.expected_resolution_at, '-infinity')
+                                      THEN u.due_at ELSE c.expected_resolution_at END
+    FROM unnest($8::uuid[], $9::text[], $10::int[], $11::timestamptz[], $12::timestamptz[], $13::timestamptz[])
+         AS u (id, status, rank, status_at, due, due_at)
+    WHERE c.id = u.id
+      AND (u.status_at > c.status_at OR u.due_at > coalesce(c.expected_resolution_at, '-infinity'))
+)
+SELECT id FROM known"""
 
 GET_CASE = """
 SELECT id, tracking_code, channel, status, kind_hint, affiliate_hint, text_masked, received_at,
@@ -176,15 +184,17 @@ async def find_prior(conn: asyncpg.Connection, idempotency_key: str | None, chan
     return await conn.fetchrow(FIND_PRIOR, idempotency_key, channel_message_id, channel, legacy_key, submitted_by)
 
 
-async def write_timeline(conn: asyncpg.Connection, w: TimelineWrites) -> None:
-    if w.rows:
-        await conn.execute(INSERT_TIMELINE_MANY, *(list(col) for col in zip(*w.rows)))
-    # in id order, so two replicas' batches that share cases lock their rows in the same order
-    ids = sorted(w.statuses.keys() | w.deadlines.keys())
-    if ids:
-        none3, none2 = (None, None, None), (None, None)
-        cols = [(*w.statuses.get(i, none3), *w.deadlines.get(i, none2)) for i in ids]
-        await conn.execute(ADVANCE_CASES_MANY, ids, *(list(col) for col in zip(*cols)))
+async def write_timeline(conn: asyncpg.Connection, w: TimelineWrites,
+                         cases: Iterable[uuid.UUID] | None = None) -> set[uuid.UUID]:
+    """The entries and the cases' status and date (WRITE_TIMELINE), for those of `cases` (by default
+    the cases the writes name) that intake knows: their ids."""
+    ids = sorted(w.statuses.keys() | w.deadlines.keys())  # in id order, so replicas lock rows in one order
+    none3, none2 = (None, None, None), (None, None)
+    advances = [list(col) for col in zip(*((*w.statuses.get(i, none3), *w.deadlines.get(i, none2)) for i in ids))]
+    entries = [list(col) for col in zip(*w.rows)]
+    named = {r[0] for r in w.rows} | set(ids) if cases is None else set(cases)
+    rows = await conn.fetch(WRITE_TIMELINE, list(named), *(entries or [[]] * 6), ids, *(advances or [[]] * 5))
+    return {r[0] for r in rows}
 
 
 def ref_args(ref: str) -> tuple[uuid.UUID | None, str | None]:
