@@ -90,8 +90,8 @@ LIMIT 1"""
 # customer sees, only for the cases intake knows of those named ($1), whose ids it returns. Events
 # from several streams arrive in any order: the latest one (by event time) sets the status, and the
 # latest one that names a deadline sets the date. Both in one UPDATE, so a case that gets both in a
-# batch (a CaseRouted) gets one new row version, not two; a case with no status ($10 NULL) or no
-# deadline ($12 NULL) in the batch keeps that part as it is.
+# batch (a CaseRouted) gets one new row version, not two; a case with no status ($11 NULL) or no
+# deadline ($13 NULL) in the batch keeps that part as it is.
 WRITE_TIMELINE = """
 WITH known AS (
     SELECT id FROM intake.cases WHERE id = ANY($1::uuid[])

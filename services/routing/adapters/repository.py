@@ -39,8 +39,7 @@ WITH c AS (
          LATERAL (SELECT r.received_at + (r.resolve_due - r.received_at) * r.warn_fraction AS warn_at) w
     ON CONFLICT (case_id) DO NOTHING
     RETURNING case_id
-)
-, o AS (
+), o AS (
     INSERT INTO routing.outbox (event_id, subject, headers, body, held_until)
     SELECT e.event_id, e.subject, e.headers::jsonb, e.body, clock_timestamp() + make_interval(secs => $29::float8)
     FROM unnest($24::uuid[], $25::text[], $26::text[], $27::text[], $28::bytea[]) WITH ORDINALITY
