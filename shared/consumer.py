@@ -219,7 +219,8 @@ class IdempotentConsumer:
         applied = 0
         if self.one_statement and any(free):
             alone = [d for d, f in zip(good, free) if f]
-            with self._batch_trace(alone):
+            # one message keeps its own trace (its case's); a batch is one span linked to each
+            with self._span(alone[0]) if len(alone) == 1 else self._batch_trace(alone):
                 async with self.pool.acquire() as conn:
                     left, own = await self.one_statement(conn, alone, self.relay.outbox.hold_s)  # type: ignore
             if not left and len(alone) == len(good):
