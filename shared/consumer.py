@@ -223,6 +223,7 @@ class IdempotentConsumer:
             with self._span(alone[0]) if len(alone) == 1 else self._batch_trace(alone):
                 async with self.pool.acquire() as conn:
                     left, own = await self.one_statement(conn, alone, self.relay.outbox.hold_s)  # type: ignore
+                log.debug("%s: processed %d in one statement", self.name, len(alone) - len(left))
             if not left and len(alone) == len(good):
                 return len(alone), rows_made(), own
             applied = len(alone) - len(left)
