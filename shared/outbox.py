@@ -51,6 +51,25 @@ def rows_made() -> list[str]:
     return _ROWS_MADE.get() or []
 
 
+def case_events_held(schema: str, first: int) -> str:
+    """The end of a statement that writes cases and their events at once: its CTE `c` returns the
+    case ids it wrote; the events of those cases (five arrays from `$first`: case id, event id,
+    subject, JSON headers, body; each case's in their order) go into the outbox, held for
+    `$first+5` seconds (NULL: not held, for TAKE_OWN inside a transaction), and the statement
+    returns their rows (id order) for Relay.dispatch. A case written before writes no events."""
+    a = [f"${first + i}" for i in range(6)]
+    return f"""), o AS (
+    INSERT INTO {schema}.outbox (event_id, subject, headers, body, held_until)
+    SELECT e.event_id, e.subject, e.headers::jsonb, e.body, clock_timestamp() + make_interval(secs => {a[5]}::float8)
+    FROM unnest({a[0]}::uuid[], {a[1]}::text[], {a[2]}::text[], {a[3]}::text[], {a[4]}::bytea[]) WITH ORDINALITY
+         AS e (case_id, event_id, subject, headers, body, n)
+    JOIN c USING (case_id)
+    ORDER BY e.n
+    RETURNING id, event_id, subject, headers, body
+)
+SELECT * FROM o ORDER BY id"""
+
+
 class Outbox:
     def __init__(self, schema: str, source: str, *, hold_s: float = 5.0) -> None:
         self.schema = schema

@@ -16,7 +16,7 @@ from shared.bus import ConsumerSpec, dlq_subject, ensure_topology
 from shared.cloudevents import decode, encode, envelope_for
 from shared.consumer import Delivery, IdempotentConsumer, Unprocessable, normalise_fetch_timeouts, subscribe
 from shared.events import AlertRaised, CaseResolved, FeedbackSubmitted
-from shared.outbox import Outbox, Relay
+from shared.outbox import Outbox, Relay, case_events_held
 
 pytestmark = pytest.mark.integration
 
@@ -120,8 +120,9 @@ class Harness:
         mine = [d for d in ds if d.msg.team != "suggestions_review"]
         ids, subjects, headers, bodies = self.outbox.columns([
             FeedbackSubmitted(case_id=d.msg.case_id, csat=5, submitted_at=d.env.time) for d in mine])
-        rows = await conn.fetch(ONE_STATEMENT, [d.msg.case_id for d in mine], [d.env.id for d in mine],
-                                ids, subjects, headers, bodies, hold_s)
+        cases = [d.msg.case_id for d in mine]
+        rows = await conn.fetch(ONE_STATEMENT, cases, [d.env.id for d in mine], cases, ids, subjects, headers, bodies,
+                                hold_s)
         return [d for d in ds if d.msg.team == "suggestions_review"], rows
 
     async def __aenter__(self):
@@ -138,15 +139,7 @@ WITH c AS (
     INSERT INTO probe.effects SELECT x.case_id, x.event_id FROM unnest($1::uuid[], $2::text[]) AS x (case_id, event_id)
     WHERE NOT EXISTS (SELECT 1 FROM probe.effects e WHERE e.case_id = x.case_id)
     RETURNING case_id
-), o AS (
-    INSERT INTO probe.outbox (event_id, subject, headers, body, held_until)
-    SELECT e.event_id, e.subject, e.headers::jsonb, e.body, clock_timestamp() + make_interval(secs => $7::float8)
-    FROM unnest($1::uuid[], $3::text[], $4::text[], $5::text[], $6::bytea[]) AS e (case_id, event_id, subject,
-                                                                                 headers, body)
-    JOIN c USING (case_id)
-    RETURNING id, subject, headers, body
-)
-SELECT * FROM o ORDER BY id"""
+""" + case_events_held("probe", 3)
 
 
 async def publish(js, msg, **kw):

@@ -69,7 +69,7 @@ async def test_a_batch_routed_in_one_statement_leaves_what_one_at_a_time_leaves(
         if way == "bulk":
             rest, own = await process.one_statement(conn, batch, 5.0)
             assert rest == []
-            held = await conn.fetch("SELECT id, subject, headers, body FROM routing.outbox "
+            held = await conn.fetch("SELECT id, event_id, subject, headers, body FROM routing.outbox "
                                     "WHERE held_until > now() + interval '4 seconds' ORDER BY id")
             assert [tuple(r) for r in own] == [tuple(r) for r in held] and len(own) == len(CASES) + 1
         else:

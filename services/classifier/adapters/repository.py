@@ -1,11 +1,13 @@
 """The classifier's SQL."""
 
+from shared.outbox import case_events_held
+
 # classifications (a fetched batch's, or one) and their outgoing events in one statement (one round trip);
 # a case classified before (under another event id) is not written again, nor are its events, so they are
 # not published twice. Flags travel comma-joined: unnest cannot take an array of arrays of different
 # lengths. The events' rows come back (event ids included: a case is new if its events are). Run on its
 # own (autocommit), the events are written held for $17 seconds, for Relay.dispatch; inside a transaction
-# $17 is NULL (not held: TAKE_OWN takes them).
+# $17 is NULL (not held: TAKE_OWN takes them). See shared/outbox.py: case_events_held.
 CLASSIFY_CASES = """
 WITH c AS (
     INSERT INTO classifier.classifications
@@ -17,16 +19,7 @@ WITH c AS (
            AS c (case_id, kind, topic, urgency, flags, affiliate, sentiment, result, text, repeat_count)
     ON CONFLICT (case_id) DO NOTHING
     RETURNING case_id
-), o AS (
-    INSERT INTO classifier.outbox (event_id, subject, headers, body, held_until)
-    SELECT e.event_id, e.subject, e.headers::jsonb, e.body, clock_timestamp() + make_interval(secs => $17::float8)
-    FROM unnest($12::uuid[], $13::text[], $14::text[], $15::text[], $16::bytea[]) WITH ORDINALITY
-         AS e (case_id, event_id, subject, headers, body, n)
-    JOIN c USING (case_id)
-    ORDER BY e.n
-    RETURNING id, event_id, subject, headers, body
-)
-SELECT * FROM o ORDER BY id"""
+""" + case_events_held("classifier", 12)
 
 # earlier complaints of the same customer on the same topic inside the window
 COUNT_REPEATS = """

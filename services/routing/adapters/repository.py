@@ -8,12 +8,14 @@ import asyncpg
 
 from services.routing.domain.lifecycle import CaseState
 from shared.events import Event
+from shared.outbox import case_events_held
 
 # Cases and their outbox rows in one statement (one round trip), a fetched batch or a single case;
 # a case routed before (a redelivered event) is not written again, nor are its events. Each case's
 # events follow it, in their order. Flags travel comma-joined: unnest cannot take an array of arrays
 # of different lengths. Run on its own (autocommit), the events are written held for $29 seconds and
 # returned, for Relay.dispatch; inside a transaction $29 is NULL (not held: TAKE_OWN takes them).
+# See shared/outbox.py: case_events_held.
 ROUTE_CASES = """
 WITH c AS (
     INSERT INTO routing.cases (case_id, tracking_code, channel, affiliate, team, kind, topic, urgency, flags,
@@ -39,16 +41,7 @@ WITH c AS (
          LATERAL (SELECT r.received_at + (r.resolve_due - r.received_at) * r.warn_fraction AS warn_at) w
     ON CONFLICT (case_id) DO NOTHING
     RETURNING case_id
-), o AS (
-    INSERT INTO routing.outbox (event_id, subject, headers, body, held_until)
-    SELECT e.event_id, e.subject, e.headers::jsonb, e.body, clock_timestamp() + make_interval(secs => $29::float8)
-    FROM unnest($24::uuid[], $25::text[], $26::text[], $27::text[], $28::bytea[]) WITH ORDINALITY
-         AS e (case_id, event_id, subject, headers, body, n)
-    JOIN c USING (case_id)
-    ORDER BY e.n
-    RETURNING id, subject, headers, body
-)
-SELECT * FROM o ORDER BY id"""
+""" + case_events_held("routing", 24)
 
 LOCK_CASE = """
 SELECT case_id, tracking_code, affiliate, team, channel, status, kind, topic, received_at, resolve_due, paused_at,
