@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from faststream.nats import NatsBroker
+from nats.aio.subscription import Subscription
 
 from shared import db
 from shared.bus import ConsumerSpec, dlq_subject, ensure_topology
@@ -334,6 +335,47 @@ async def test_a_consumer_that_does_not_fill_batches_takes_what_is_there_at_once
     assert (await counts(pool))[0] == 61
     assert max(h.batches) > 1, f"batches {h.batches}"
     assert sum(h.batches) == 61, f"batches {h.batches}"
+
+
+# a throughput-bound stage: it waits batch_wait_s to fill a batch
+FILLING = ConsumerSpec("VOC_CASE", "probe-filling", "voc.case.resolved", "test consumer", ack_wait_s=5.0,
+                       batch_wait_s=0.5)
+
+
+async def test_a_consumer_that_fills_batches_takes_a_wait_s_messages_at_once_and_a_backlog_without_waiting(
+        probe, nats_url, monkeypatch):
+    """Messages that trickle in during a filling consumer's wait come in one burst at its end (not one
+    delivery, and one task of nats-py's next_msg, each), in one batch; a backlog is taken in full
+    batches without waiting; none is lost or repeated."""
+    pool, js = probe
+    await ensure_topology(js, consumers=(FILLING,))
+    waits = 0
+    next_msg = Subscription.next_msg
+
+    async def counted(self, timeout=1.0):
+        nonlocal waits
+        waits += 1
+        return await next_msg(self, timeout)
+
+    monkeypatch.setattr(Subscription, "next_msg", counted)
+    async with Harness(pool, js, nats_url, spec=FILLING) as h:
+        await asyncio.sleep(0.3)
+        waits = 0
+        for _ in range(10):  # one message every 20 ms: all within the first one's wait
+            await publish(js, resolved())
+            await asyncio.sleep(0.02)
+        assert await wait_for(lambda: _processed(pool, 10), timeout=5)
+        assert h.batches == [10], f"batches {h.batches}"
+        # the long poll's, the answer to the look at once (nothing), the burst's first message
+        assert waits <= 4, f"{waits} waits for 10 messages"
+    await asyncio.gather(*(publish(js, resolved()) for _ in range(250)))
+    started = asyncio.get_running_loop().time()
+    async with Harness(pool, js, nats_url, spec=FILLING) as h:
+        assert await wait_for(lambda: _processed(pool, 260), timeout=10)
+        took = asyncio.get_running_loop().time() - started
+    assert h.batches == [100, 100, 50], f"batches {h.batches}"
+    assert took < 1.5, f"a backlog of 250 took {took:.2f} s with batch_wait_s 0.5"
+    assert (await counts(pool))[0] == 260
 
 
 async def test_a_batch_publishes_its_outbox_rows_as_it_commits_without_waiting_for_the_relay(probe, nats_url):
