@@ -3,6 +3,7 @@ import dataclasses
 from pathlib import Path
 
 import asyncpg
+import nats.js.errors
 import pytest
 from nats.js import api
 
@@ -45,6 +46,29 @@ async def test_the_live_segments_stream_gets_its_byte_budget_and_drops_its_oldes
         await clean_js.publish("voc.call.segment", b"x" * 500, headers={"Nats-Msg-Id": f"call-1:{seq}"})
     state = (await clean_js.stream_info("VOC_CALLS")).state
     assert state.bytes <= 20_000 and state.last_seq == 100 and state.first_seq > 1
+
+
+@pytest.mark.parametrize(("stream", "subject", "budget"), [("VOC_INGRESS", "voc.ingress.app", 512 * 2**20),
+                                                          ("VOC_COMMANDS", "voc.cmd.case.resolve", 256 * 2**20),
+                                                          ("VOC_DLQ", "voc.dlq.classifier", 2**30)])
+async def test_a_queue_nobody_else_holds_refuses_publishes_beyond_its_budget_and_drops_nothing(
+        clean_js, stream, subject, budget):
+    """The work queues and the DLQ, created before their budgets (unbounded, oldest dropped), are
+    brought to them; beyond the budget a publish fails loudly and every stored message stays."""
+    retention = "limits" if stream == "VOC_DLQ" else "workqueue"
+    await clean_js.add_stream(name=stream, subjects=[subject.rsplit(".", 1)[0] + ".>"], retention=retention,
+                              max_age=7 * 86400.0)
+    await ensure_topology(clean_js, consumers=())
+    info = await clean_js.stream_info(stream)
+    assert info.config.max_bytes == budget and info.config.discard == api.DiscardPolicy.NEW
+    await clean_js.update_stream(dataclasses.replace(info.config, max_bytes=20_000))  # a small budget, same rule
+    stored = 0
+    with pytest.raises(nats.js.errors.APIError, match="maximum bytes exceeded"):
+        for seq in range(100):
+            await clean_js.publish(subject, b"x" * 500, headers={"Nats-Msg-Id": f"{stream}:{seq}"})
+            stored += 1
+    state = (await clean_js.stream_info(stream)).state
+    assert 0 < stored < 100 and state.messages == stored and state.first_seq == 1 and state.bytes <= 20_000
 
 
 async def test_team_queues_are_pre_created_pull_consumers(clean_js):

@@ -257,7 +257,7 @@ def test_every_stream_and_consumer_is_a_nack_resource_with_the_services_settings
     for s in STREAMS:
         got = streams[s.name]
         assert got["subjects"] == list(s.subjects) and got["retention"] == s.retention.value
-        assert got["replicas"] == 3 and got["storage"] == "file" and got["discard"] == "old"
+        assert got["replicas"] == 3 and got["storage"] == "file" and got["discard"] == s.discard.value
         assert got["maxAge"] == f"{s.max_age_days * 24}h"
         assert got.get("maxBytes") == s.max_bytes
         assert got["account"] in accounts
@@ -647,6 +647,27 @@ def test_nats_speaks_tls_to_clients_and_between_its_servers():
     for secret in ("nats-ca", "nats-server-tls", "nats-cluster-tls", "moksori-nats-ca"):
         assert f"create secret generic {secret} " in readme or f"create secret tls {secret} " in readme, secret
     assert '--from-literal=NATS_URL="tls://moksori-services:' in readme
+
+
+def test_nats_monitoring_port_and_routes_are_open_only_to_who_needs_them():
+    """The NetworkPolicy created with the NATS release: clients on 4222 from anywhere, the routes from the
+    servers only, the monitoring port (which lists every stream and consumer) from KEDA and monitoring."""
+    v = yaml.safe_load((DEPLOY / "nats" / "values.yaml").read_text())
+    (policy,) = [r for r in v["extraResources"] if r["kind"] == "NetworkPolicy"]
+    spec = policy["spec"]
+    servers = {"app.kubernetes.io/name": "nats", "app.kubernetes.io/component": "nats"}
+    assert spec["podSelector"]["matchLabels"] == servers and spec["policyTypes"] == ["Ingress"]
+    rules = {r["ports"][0]["port"]: r.get("from") for r in spec["ingress"]}
+    assert all(len(r["ports"]) == 1 for r in spec["ingress"])
+    assert set(rules) == {4222, 6222, v["config"]["monitor"]["port"]}
+    assert rules[4222] is None
+    assert rules[6222] == [{"podSelector": {"matchLabels": servers}}]
+    keda = next(so for so in by_kind(render("prod"), "ScaledObject").values())
+    monitor = keda["spec"]["triggers"][0]["metadata"]["natsServerMonitoringEndpoint"]
+    assert monitor.endswith(f":{v['config']['monitor']['port']}")
+    assert rules[8222] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}
+                           for ns in ("keda", "monitoring")]
+    assert "-n keda" in (DEPLOY / "README.md").read_text(encoding="utf-8")  # where the README installs KEDA
 
 
 # --- workloads -------------------------------------------------------------------------------------
