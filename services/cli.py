@@ -42,7 +42,8 @@ def run(var: Annotated[Path, typer.Option(help="where embedded servers keep thei
         await devrun.wait_ready(stack)
         for svc in devrun.SERVICES:
             console.print(f"  {svc:<11}     {stack.url(svc)}   (docs {stack.url(svc)}/docs, log {stack.log(svc)})")
-        console.print(f"  dashboard       {stack.url('feedback')}/dashboard")
+        console.print(f"  dashboard       {stack.url('feedback')}/dashboard#key="
+                      f"{devrun.team_keys(stack.var, 'DASHBOARD_KEYS')['group']}   (the office's dev key)")
         key = await devrun.issue_dev_key(stack)
         console.print(f"  API key         {key}   (dev key for every channel; `moksori keys create` for real ones)")
         close_demo = await _demo(stack, stop) if demo else None
@@ -380,8 +381,8 @@ def pii_eval(
 def team_key(affiliate: Annotated[str, typer.Option(help="the affiliate whose team system gets the key")]) -> None:
     """A new HTTP key for an affiliate's team system: the key to give the team, once, and the entry to
     add to routing's TEAM_KEYS, which holds only the key's digest (a leaked Secret opens no queue). The
-    same entry format is feedback's CONSULTATION_KEYS, for the affiliate's consulting systems (make one
-    key for each use)."""
+    same entry format is feedback's CONSULTATION_KEYS, for the affiliate's consulting systems, and, for a
+    `group` key, feedback's DASHBOARD_KEYS (make one key for each use)."""
     from shared.team_keys import new_team_key
 
     try:
@@ -390,7 +391,8 @@ def team_key(affiliate: Annotated[str, typer.Option(help="the affiliate whose te
         raise typer.BadParameter(str(exc), param_hint="--affiliate") from None
     typer.echo(f"give the team (shown once): {key}")  # plain: never wrapped, so it copies whole
     typer.echo(f"add to TEAM_KEYS (comma-separated): {entry}")
-    typer.echo("(or, for a consulting system's key, to feedback's CONSULTATION_KEYS)")
+    typer.echo("(or, for a consulting system's key, to feedback's CONSULTATION_KEYS; for the dashboard, a group "
+               "key, to feedback's DASHBOARD_KEYS)")
 
 
 @app.command("nats-auth")

@@ -56,7 +56,8 @@ def _generate_secrets() -> dict[str, str]:
     return {"PII_KEYS": PiiCipher.generate_spec("dev1"), "CASE_ACCESS_KEY": os.urandom(24).hex(),
             "SURVEY_SECRET": os.urandom(24).hex(),
             "TEAM_KEYS": ",".join(f"{a}:{a}-{os.urandom(12).hex()}" for a in AFFILIATES),
-            "CONSULTATION_KEYS": ",".join(f"{a}:cs-{a}-{os.urandom(12).hex()}" for a in AFFILIATES)}
+            "CONSULTATION_KEYS": ",".join(f"{a}:cs-{a}-{os.urandom(12).hex()}" for a in AFFILIATES),
+            "DASHBOARD_KEYS": f"group:dash-{os.urandom(16).hex()}"}
 
 
 def dev_secrets(var: Path) -> dict[str, str]:
@@ -76,7 +77,7 @@ def dev_secrets(var: Path) -> dict[str, str]:
 
 def team_keys(var: Path, name: str = "TEAM_KEYS") -> dict[str, str]:
     """affiliate -> its routing HTTP key (or, with CONSULTATION_KEYS, its consulting systems' key for
-    feedback), from the dev secrets."""
+    feedback; with DASHBOARD_KEYS, the office's dashboard key under `group`), from the dev secrets."""
     spec = dev_secrets(var).get(name) or os.environ[name]
     return {item.split(":", 1)[0]: item.split(":", 1)[1] for item in spec.split(",")}
 
@@ -89,6 +90,11 @@ DEV_STAFF = {"bank": "B2015032", "card": "C2019114", "securities": "S2021007", "
 def team_headers(var: Path, affiliate: str) -> dict[str, str]:
     """The headers a team's system sends routing: its affiliate's key and the employee acting."""
     return {"X-Api-Key": team_keys(var)[affiliate], "X-Staff-Id": DEV_STAFF[affiliate]}
+
+
+def dashboard_headers(var: Path) -> dict[str, str]:
+    """The headers the office's dashboard sends feedback (GET /v1/dashboard): its key from DASHBOARD_KEYS."""
+    return {"X-Api-Key": team_keys(var, "DASHBOARD_KEYS")["group"]}
 
 
 def start_infra(stack: Stack, *, durable: bool = True) -> None:

@@ -28,6 +28,7 @@ def build(settings: FeedbackSettings) -> Runtime:
     rt.http.state.survey_base_url = settings.survey_base_url
     rt.http.state.consultation_keys = (parse_team_keys(settings.consultation_keys)
                                        if settings.consultation_keys else None)
+    rt.http.state.dashboard_keys = parse_team_keys(settings.dashboard_keys) if settings.dashboard_keys else None
     classifier = build_classifier(settings.model_file, settings.lexicon_file)
     classify = classifier.classify  # the classifier's library, on the masked comment
     rt.http.state.classify = classify

@@ -25,6 +25,11 @@ class FeedbackSettings(ServiceSettings):
         "branch) for POST /v1/consultations, in TEAM_KEYS' format (`moksori team-key`); unset: no consultation "
         "is surveyed (CONSULTATION_KEYS)"))
 
+    dashboard_keys: str | None = Field(None, description=(
+        "group:sha256:<hex>[,...]: the keys of the consumer-protection office and the operators for the "
+        "dashboard's numbers (GET /v1/dashboard), in TEAM_KEYS' format (`moksori team-key --affiliate group`). The "
+        "dashboard shows every affiliate, so only group keys; unset: the numbers are not served (DASHBOARD_KEYS)"))
+
     @field_validator("consultation_keys")
     @classmethod
     def _keys(cls, v: str | None) -> str | None:
@@ -32,3 +37,14 @@ class FeedbackSettings(ServiceSettings):
             parse_team_keys(v)
             return v
         return None  # unset or empty (an optional Secret key left blank): no consultation is surveyed
+
+    @field_validator("dashboard_keys")
+    @classmethod
+    def _group_keys(cls, v: str | None) -> str | None:
+        if v is None or not v.strip():
+            return None  # unset or empty: the dashboard's numbers are not served
+        others = sorted(set(parse_team_keys(v).values()) - {"group"})
+        if others:
+            raise ValueError(f"keys for {', '.join(others)}: the dashboard shows every affiliate's numbers, so "
+                             "only group keys (the consumer-protection office, the operators) may read it")
+        return v

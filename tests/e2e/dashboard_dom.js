@@ -1,6 +1,7 @@
 // The little of a browser that the dashboard's script (services/feedback/static/dashboard.js) uses,
 // for running it in V8 without one: elements that keep their text, class, data attributes and
-// children; `fetch` answering with the JSON the test put in DASHBOARD_JSON; a uPlot that keeps the
+// children; the address (PAGE_HASH), the tab's sessionStorage and history.replaceState; `fetch` answering
+// with the JSON the test put in DASHBOARD_JSON (each request kept with its X-Api-Key); a uPlot that keeps the
 // data it is given; timers that are recorded, not run. `shown()` returns what the page shows
 // under each data-testid, as the test reads it.
 "use strict";
@@ -32,9 +33,20 @@ globalThis.document = {
   },
 };
 
+// the page opened at /dashboard<PAGE_HASH>; the tab's storage; the address bar after history.replaceState
+globalThis.location = { pathname: "/dashboard", hash: PAGE_HASH };
+globalThis.address = location.pathname + location.hash;
+const stored = {};
+globalThis.sessionStorage = {
+  getItem: (k) => (k in stored ? stored[k] : null),
+  setItem: (k, v) => { stored[k] = String(v); },
+  removeItem: (k) => { delete stored[k]; },
+};
+globalThis.history = { replaceState: (state, title, url) => { address = url; location.hash = ""; } };
+
 globalThis.requests = [];
 globalThis.fetch = (url, options) => {
-  requests.push(url);
+  requests.push([url, ((options || {}).headers || {})["X-Api-Key"] || null]);
   return Promise.resolve({ ok: true, status: 200, json: () => Promise.resolve(JSON.parse(DASHBOARD_JSON)) });
 };
 globalThis.timers = [];
@@ -51,5 +63,6 @@ globalThis.shown = () => {
   const out = {};
   created.forEach((e) => { if (e.dataset.testid) out[e.dataset.testid] = e.textContent; });
   return JSON.stringify({ shown: out, loaded: document.body.dataset.loaded === "true", requests, timers,
-                          status: (byId.status || {}).textContent, plots: plots.map((p) => p.data) });
+                          status: (byId.status || {}).textContent, plots: plots.map((p) => p.data),
+                          address, kept_key: sessionStorage.getItem("moksori-dashboard-key") });
 };

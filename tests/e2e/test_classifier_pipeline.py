@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 import nats
 import pytest
 
+from services import devrun
 from shared.cloudevents import encode, envelope_for
 from shared.events import SttSegment, case_id_for_call
 
@@ -116,8 +117,10 @@ async def test_rising_anger_in_a_live_call_alerts_the_supervisor_once(system, ht
         _, extra = alerts.get_nowait()
         assert not (extra.get("call_id") == call_id and extra["reason"] == "emotion"), "one emotion alert per call"
     await nc.drain()
+    office = devrun.dashboard_headers(system.var)
     for _ in range(100):  # the operator dashboard shows it too, though only a warning: the call is going on
-        shown = [a for a in (await http["feedback"].get("/v1/dashboard")).json()["alerts"] if a["call_id"] == call_id]
+        board = (await http["feedback"].get("/v1/dashboard", headers=office)).json()
+        shown = [a for a in board["alerts"] if a["call_id"] == call_id]
         if shown:
             break
         await asyncio.sleep(0.1)

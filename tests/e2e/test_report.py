@@ -118,8 +118,9 @@ async def test_dashboard_api_shows_today_alerts_and_queues(system, http):
     await http["intake"].post("/v1/voc", json={"channel": "app", "affiliate": "card",
                                                "text": "방금 카드를 잃어버렸어요 정지해 주세요. 해결 안 되면 금감원에 "
                                                        "민원 넣겠습니다. 연락은 010-4321-8765로 주세요"})
+    office = devrun.dashboard_headers(system.var)
     for _ in range(100):
-        data = (await http["feedback"].get("/v1/dashboard")).json()
+        data = (await http["feedback"].get("/v1/dashboard", headers=office)).json()
         if {"regulator", "critical"} <= {a["reason"] for a in data["alerts"]}:
             break
         await asyncio.sleep(0.1)
@@ -128,6 +129,12 @@ async def test_dashboard_api_shows_today_alerts_and_queues(system, http):
     assert any(w["affiliate"] == "card" for w in data["oldest_unacknowledged"])
     assert "card" in {a["affiliate"] for a in data["converted"]["affiliates"]}
     assert "010-4321-8765" not in json.dumps(data, ensure_ascii=False)  # the alerts carry no raw number
+    # every affiliate's alerts: not for a request without the office's key, nor for an affiliate's keys (a
+    # consulting system reaches this port for POST /v1/consultations)
+    for headers in ({}, {"X-Api-Key": devrun.team_keys(system.var, "CONSULTATION_KEYS")["card"]},
+                    {"X-Api-Key": devrun.team_keys(system.var)["group"]}, {"X-Api-Key": "dash-guess"}):
+        refused = await http["feedback"].get("/v1/dashboard", headers=headers)
+        assert refused.status_code == 401 and "DASHBOARD_KEYS" in refused.json()["error"], refused.text
     page = await http["feedback"].get("/dashboard")
     assert "목소리 운영 대시보드" in page.text and "/static/uPlot.iife.min.js" in page.text  # served here, no CDN
     assert "https://" not in page.text and "http://" not in page.text
@@ -144,23 +151,18 @@ async def test_dashboard_script_shows_the_api_numbers(system, http):
     """The page's own script, as the service serves it, run in V8 (mini-racer) against the live
     API's JSON, with the little of a DOM it uses (dashboard_dom.js): the totals, the bars and the
     chart's data it shows are the API's. (`make browser` also renders the page in headless Chromium.)"""
-    from py_mini_racer import MiniRacer
-
     for text in DASHBOARD_VOCS:
         await http["intake"].post("/v1/voc", json={"channel": "app", "text": text})
-    api = await _settled_dashboard(http)
+    api = await _settled_dashboard(http, system)
     script = await http["feedback"].get("/static/dashboard.js")
     assert script.status_code == 200
-    ctx = MiniRacer()
-    try:
-        ctx.eval(f"var DASHBOARD_JSON = {json.dumps(json.dumps(api, ensure_ascii=False), ensure_ascii=False)};")
-        ctx.eval(DASHBOARD_DOM.read_text(encoding="utf-8"))
-        ctx.eval(script.text)  # runs poll(): fetch, then render once the promises settle (before the next eval)
-        page = json.loads(ctx.eval("shown()"))
-    finally:
-        ctx.close()
-    assert page["loaded"] and page["requests"] == ["/v1/dashboard"] and page["timers"] == [5000], page
+    key = devrun.dashboard_headers(system.var)["X-Api-Key"]
+    page = _run_dashboard_script(script.text, api, f"#key={key}")
+    assert page["loaded"] and page["requests"] == [["/v1/dashboard", key]] and page["timers"] == [5000], page
     assert page["status"].startswith("갱신 ")
+    assert page["address"] == "/dashboard" and page["kept_key"] == key  # the key left the address bar, kept in the tab
+    keyless = _run_dashboard_script(script.text, api, "")  # opened without its key: asks for it, fetches nothing
+    assert not keyless["loaded"] and keyless["requests"] == [] and "#key=" in keyless["status"], keyless
     shown = page["shown"]
     _shows_the_api_numbers(shown, api)
     assert int(shown["critical-alerts"]) == sum(a["severity"] == "critical" for a in api["alerts"])
@@ -168,6 +170,21 @@ async def test_dashboard_script_shows_the_api_numbers(system, http):
     (days, csat, ces, nps), = page["plots"]  # the trend chart got the ratings, one point a day
     assert len(days) == len(api["ratings_trend"])
     assert csat == [p["csat"] for p in api["ratings_trend"]] and nps == [p["nps"] for p in api["ratings_trend"]]
+
+
+def _run_dashboard_script(script: str, api: dict, fragment: str) -> dict:
+    """What the page shows after its script's first poll, opened at /dashboard<fragment>."""
+    from py_mini_racer import MiniRacer
+
+    ctx = MiniRacer()
+    try:
+        ctx.eval(f"var DASHBOARD_JSON = {json.dumps(json.dumps(api, ensure_ascii=False), ensure_ascii=False)};"
+                 f"var PAGE_HASH = {json.dumps(fragment)};")
+        ctx.eval(DASHBOARD_DOM.read_text(encoding="utf-8"))
+        ctx.eval(script)  # runs poll(): fetch, then render once the promises settle (before the next eval)
+        return json.loads(ctx.eval("shown()"))
+    finally:
+        ctx.close()
 
 
 def _shows_the_api_numbers(shown: dict[str, str], api: dict) -> None:
@@ -183,11 +200,11 @@ def _shows_the_api_numbers(shown: dict[str, str], api: dict) -> None:
         assert float(shown[f"converted-{a['affiliate']}"].replace(",", "")) == a["own_per_100k"]
 
 
-async def _settled_dashboard(http) -> dict:
+async def _settled_dashboard(http, system) -> dict:
     """The dashboard's JSON once two polls half a second apart agree (the cases just sent are counted)."""
     previous = None
     for _ in range(50):
-        current = (await http["feedback"].get("/v1/dashboard")).json()
+        current = (await http["feedback"].get("/v1/dashboard", headers=devrun.dashboard_headers(system.var))).json()
         if previous and current["volume_today"] == previous["volume_today"]:
             return current
         previous = current
@@ -213,11 +230,12 @@ async def test_dashboard_in_headless_chromium_matches_the_api(system, http, tmp_
     """The page as a browser renders it (scripts run, charts drawn) shows the API's numbers."""
     for text in DASHBOARD_VOCS:
         await http["intake"].post("/v1/voc", json={"channel": "app", "text": text})
-    await _settled_dashboard(http)  # so the page and the API see the same state
-    url = f"{system.url('feedback')}/dashboard"
+    await _settled_dashboard(http, system)  # so the page and the API see the same state
+    office = devrun.dashboard_headers(system.var)
+    url = f"{system.url('feedback')}/dashboard#key={office['X-Api-Key']}"
     dom = await asyncio.to_thread(chromium, "--dump-dom", url, user_dir=tmp_path / "profile-dom")
     assert dom.returncode == 0, dom.stderr[-2000:]
-    api = (await http["feedback"].get("/v1/dashboard")).json()
+    api = (await http["feedback"].get("/v1/dashboard", headers=office)).json()
     html = dom.stdout
     assert 'data-loaded="true"' in html, "the page's script did not load its data:\n" + html[:3000]
     _shows_the_api_numbers(dict(re.findall(r'data-testid="([a-z0-9_-]+)"[^>]*>([^<]*)<', html)), api)

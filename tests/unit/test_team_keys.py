@@ -50,3 +50,23 @@ def test_feedback_takes_consulting_keys_in_the_same_format_and_refuses_a_bad_one
     assert FeedbackSettings(**base, consultation_keys=entry).consultation_keys == entry
     with pytest.raises(ValidationError, match="consultation_keys[\\s\\S]*expected <affiliate>:sha256"):
         FeedbackSettings(**base, consultation_keys="card:short")
+
+
+def test_feedback_takes_only_group_keys_for_the_dashboard_and_refuses_others_at_load():
+    """The dashboard shows every affiliate's numbers and alerts: an affiliate's key there would let it read
+    the others'."""
+    from pydantic import ValidationError
+
+    from services.feedback.settings import FeedbackSettings
+
+    base = {"survey_secret": "s" * 32, "database_url": "postgresql://x@127.0.0.1/x"}
+    assert FeedbackSettings(**base).dashboard_keys is None  # unset: the numbers are not served
+    assert FeedbackSettings(**base, dashboard_keys="").dashboard_keys is None
+    _, office = new_team_key("group")
+    _, second = new_team_key("group")
+    assert FeedbackSettings(**base, dashboard_keys=f"{office},{second}").dashboard_keys == f"{office},{second}"
+    _, card = new_team_key("card")
+    with pytest.raises(ValidationError, match="dashboard_keys[\\s\\S]*keys for card: the dashboard shows every"):
+        FeedbackSettings(**base, dashboard_keys=f"{office},{card}")
+    with pytest.raises(ValidationError, match="dashboard_keys[\\s\\S]*expected <affiliate>:sha256"):
+        FeedbackSettings(**base, dashboard_keys="group:short")

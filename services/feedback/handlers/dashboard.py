@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from fastapi.responses import HTMLResponse
 
 from services.feedback import report_cli
@@ -20,6 +21,7 @@ from services.feedback.domain.report import nps
 from shared.bizcal import KST
 from shared.runtime import runtime_of
 from shared.static_files import serve_static
+from shared.team_keys import key_digest
 
 router = APIRouter(tags=["dashboard"])
 KO = report_cli.AFFILIATE_KO
@@ -28,7 +30,20 @@ KO = report_cli.AFFILIATE_KO
 STATIC = Path(__file__).resolve().parent.parent / "static"
 
 
-@router.get("/v1/dashboard", summary="The operator dashboard's numbers (the page polls this every 5 s)")
+def office_key(request: Request, x_api_key: Annotated[str | None, Header(
+        description="a key of the consumer-protection office or the operators (DASHBOARD_KEYS)")] = None) -> None:
+    """Every affiliate's numbers and alerts: for group keys only. The port also takes the affiliates'
+    consulting systems (POST /v1/consultations), which must not read other affiliates' alerts."""
+    keys: dict[str, str] | None = request.app.state.dashboard_keys
+    if keys is None:
+        raise HTTPException(401, "the dashboard's numbers are not served here: DASHBOARD_KEYS is not set")
+    if not x_api_key or key_digest(x_api_key) not in keys:
+        raise HTTPException(401, "a dashboard key (DASHBOARD_KEYS) is required in X-Api-Key")
+
+
+@router.get("/v1/dashboard", summary="The operator dashboard's numbers (the page polls this every 5 s)",
+            dependencies=[Depends(office_key)],
+            responses={401: {"description": "no dashboard key, or not one of DASHBOARD_KEYS, or none is set"}})
 async def dashboard_data(request: Request) -> dict:
     now = datetime.now(KST)
     today = now.date()

@@ -88,10 +88,27 @@ function render(d) {
     label: ko(a.affiliate), value: a.own_per_100k, last: a.own_last_year, testid: `converted-${a.affiliate}` })));
 }
 
+// The numbers need a dashboard key (DASHBOARD_KEYS). It comes in the address's fragment, which the browser
+// never sends (…/dashboard#key=…), is kept for this tab only, and the fragment is cleared from the address bar.
+function dashboardKey() {
+  const m = /(?:^#|&)key=([^&]+)/.exec(location.hash || "");
+  if (m) {
+    sessionStorage.setItem("moksori-dashboard-key", decodeURIComponent(m[1]));
+    history.replaceState(null, "", location.pathname);
+  }
+  return sessionStorage.getItem("moksori-dashboard-key");
+}
+
 async function poll() {
   const status = document.getElementById("status");
   try {
-    const r = await fetch("/v1/dashboard", { cache: "no-store" });
+    const key = dashboardKey();
+    if (!key) throw new Error("대시보드 키가 없습니다. 주소 끝에 #key=<DASHBOARD_KEYS의 키>를 붙여 여세요");
+    const r = await fetch("/v1/dashboard", { cache: "no-store", headers: { "X-Api-Key": key } });
+    if (r.status === 401) {
+      sessionStorage.removeItem("moksori-dashboard-key");
+      throw new Error("대시보드 키가 맞지 않습니다. 주소 끝에 #key=<DASHBOARD_KEYS의 키>를 붙여 다시 여세요");
+    }
     if (!r.ok) throw new Error(`HTTP ${r.status}`);
     const d = await r.json();
     render(d);
