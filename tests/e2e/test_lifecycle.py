@@ -13,6 +13,7 @@ import nats
 import pytest
 
 from services import devrun
+from tests.e2e.pages import run_page_script
 
 pytestmark = pytest.mark.e2e
 
@@ -170,11 +171,18 @@ async def test_card_team_works_a_complaint_through_its_lifecycle(system, http):
         # the customer can rate from the status page too: the survey entry carries the same link
         asked = next(t for t in status.json()["timeline"] if t["message"] == "만족도 조사를 보내드렸습니다.")
         assert asked["detail"] == {"delivery": "email", "link": survey["link"]}
-        assert "detail.link" in script.text and "만족도 평가하기" in script.text
+        page = run_page_script(script.text, status.json(), f"/c/{link[2]}", f"#{link[3]}")
+        assert page["requests"] == [[f"/v1/voc/{link[2]}", link[3]]]
+        assert page["links"] == [["만족도 평가하기", survey["link"]]] and "연회비 차액 환급 완료" in page["ids"]["timeline"]
         assert (await customer.get("/static/dashboard.js")).status_code == 404
     async with httpx.AsyncClient() as customer:
         form = await customer.get(survey["link"])
         assert form.status_code == 200 and "만족" in form.text  # feedback's survey page, open with this link
+    rated = await http["feedback"].post("/v1/feedback", json={"token": survey["link"].rsplit("/", 1)[1], "csat": 4})
+    assert rated.status_code == 201
+    status = await timeline(http, accepted, "rated")
+    page = run_page_script(script.text, status, f"/c/{link[2]}", f"#{link[3]}")
+    assert page["links"] == [] and "소중한 평가 감사합니다" in page["ids"]["timeline"]  # rated once: no button left
     assert "처리 결과: 수용" in told["resolved"] and "연회비 차액 환급 완료" in told["resolved"]
     await nc.drain()
 

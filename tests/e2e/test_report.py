@@ -16,6 +16,7 @@ import nats
 import pytest
 
 from services import devrun
+from tests.e2e.pages import run_page_script
 
 pytestmark = pytest.mark.e2e
 
@@ -143,13 +144,12 @@ async def test_dashboard_api_shows_today_alerts_and_queues(system, http):
     assert (await http["feedback"].get("/static/survey.html")).status_code == 404  # a real file, not served
 
 
-DASHBOARD_DOM = Path(__file__).resolve().parent / "dashboard_dom.js"
 DASHBOARD_VOCS = ("앱에서 이체가 계속 실패해요 ㅠㅠ 빨리 고쳐주세요", "보험금 청구했는데 2주째 연락이 없습니다")
 
 
 async def test_dashboard_script_shows_the_api_numbers(system, http):
     """The page's own script, as the service serves it, run in V8 (mini-racer) against the live
-    API's JSON, with the little of a DOM it uses (dashboard_dom.js): the totals, the bars and the
+    API's JSON, with the little of a DOM it uses (page_dom.js): the totals, the bars and the
     chart's data it shows are the API's. (`make browser` also renders the page in headless Chromium.)"""
     for text in DASHBOARD_VOCS:
         await http["intake"].post("/v1/voc", json={"channel": "app", "text": text})
@@ -174,17 +174,7 @@ async def test_dashboard_script_shows_the_api_numbers(system, http):
 
 def _run_dashboard_script(script: str, api: dict, fragment: str) -> dict:
     """What the page shows after its script's first poll, opened at /dashboard<fragment>."""
-    from py_mini_racer import MiniRacer
-
-    ctx = MiniRacer()
-    try:
-        ctx.eval(f"var DASHBOARD_JSON = {json.dumps(json.dumps(api, ensure_ascii=False), ensure_ascii=False)};"
-                 f"var PAGE_HASH = {json.dumps(fragment)};")
-        ctx.eval(DASHBOARD_DOM.read_text(encoding="utf-8"))
-        ctx.eval(script)  # runs poll(): fetch, then render once the promises settle (before the next eval)
-        return json.loads(ctx.eval("shown()"))
-    finally:
-        ctx.close()
+    return run_page_script(script, api, "/dashboard", fragment)
 
 
 def _shows_the_api_numbers(shown: dict[str, str], api: dict) -> None:

@@ -43,6 +43,7 @@ async function show() {
   set("expected_resolution", fmt(c.expected_resolution, false));
   set("text", c.text);
   const list = document.getElementById("timeline");
+  const rated = c.timeline.some((t) => t.status === "rated");  // a case is rated once: no button after that
   for (const t of c.timeline) {
     const li = document.createElement("li");
     const at = document.createElement("time");
@@ -55,7 +56,7 @@ async function show() {
       answer.textContent = t.detail.resolution;
       li.append(answer);
     }
-    if (t.detail && t.detail.link && /^https?:\/\//.test(t.detail.link)) {  // the survey page
+    if (!rated && t.detail && t.detail.link && /^https?:\/\//.test(t.detail.link)) {  // the survey page
       const rate = document.createElement("a");
       rate.className = "rate";
       rate.href = t.detail.link;

@@ -1,9 +1,9 @@
-// The little of a browser that the dashboard's script (services/feedback/static/dashboard.js) uses,
-// for running it in V8 without one: elements that keep their text, class, data attributes and
-// children; the address (PAGE_HASH), the tab's sessionStorage and history.replaceState; `fetch` answering
-// with the JSON the test put in DASHBOARD_JSON (each request kept with its X-Api-Key); a uPlot that keeps the
-// data it is given; timers that are recorded, not run. `shown()` returns what the page shows
-// under each data-testid, as the test reads it.
+// The little of a browser that the pages' scripts (feedback's dashboard.js, intake's status.js) use, for
+// running them in V8 without one: elements that keep their text, class, data attributes and children; the
+// address (PAGE_PATH, PAGE_HASH), the tab's sessionStorage and history.replaceState; `fetch` answering with
+// the JSON the test put in PAGE_JSON (each request kept with its X-Api-Key or X-Case-Secret); a uPlot that
+// keeps the data it is given; timers that are recorded, not run. `shown()` returns what the page shows
+// under each data-testid and each element id, as the test reads it.
 "use strict";
 const created = [];
 
@@ -15,7 +15,9 @@ class Element {
   }
   replaceChildren(...kids) { this.children = kids; if (!kids.length) this.textContent = ""; }
   appendChild(kid) { this.children.push(kid); return kid; }
-  append(...kids) { kids.forEach((k) => this.appendChild(k)); }
+  append(...kids) { kids.forEach((k) => this.appendChild(typeof k === "string" ? { textContent: k } : k)); }
+  // everything shown inside: its own text, then its children's
+  get text() { return [this.textContent, ...this.children.map((k) => (k.text !== undefined ? k.text : k.textContent))].join(""); }
   insertRow() { return this.appendChild(new Element("tr")); }
   insertCell() { return this.appendChild(new Element("td")); }
 }
@@ -26,6 +28,7 @@ globalThis.document = {
   body: new Element("body"),
   getElementById: (id) => (byId[id] = byId[id] || new Element("div")),
   createElement: (tag) => new Element(tag),
+  createTextNode: (text) => ({ textContent: text }),
   querySelector: (selector) => {
     const m = /^\[data-testid="([^"]+)"\]$/.exec(selector);
     if (!m) throw new Error(`selector not supported here: ${selector}`);
@@ -33,8 +36,8 @@ globalThis.document = {
   },
 };
 
-// the page opened at /dashboard<PAGE_HASH>; the tab's storage; the address bar after history.replaceState
-globalThis.location = { pathname: "/dashboard", hash: PAGE_HASH };
+// the page opened at PAGE_PATH + PAGE_HASH; the tab's storage; the address bar after history.replaceState
+globalThis.location = { pathname: PAGE_PATH, hash: PAGE_HASH };
 globalThis.address = location.pathname + location.hash;
 const stored = {};
 globalThis.sessionStorage = {
@@ -46,8 +49,9 @@ globalThis.history = { replaceState: (state, title, url) => { address = url; loc
 
 globalThis.requests = [];
 globalThis.fetch = (url, options) => {
-  requests.push([url, ((options || {}).headers || {})["X-Api-Key"] || null]);
-  return Promise.resolve({ ok: true, status: 200, json: () => Promise.resolve(JSON.parse(DASHBOARD_JSON)) });
+  const headers = (options || {}).headers || {};
+  requests.push([url, headers["X-Api-Key"] || headers["X-Case-Secret"] || null]);
+  return Promise.resolve({ ok: true, status: 200, json: () => Promise.resolve(JSON.parse(PAGE_JSON)) });
 };
 globalThis.timers = [];
 globalThis.setTimeout = (fn, ms) => { timers.push(ms); return timers.length; };
@@ -62,7 +66,10 @@ globalThis.uPlot = function (options, data, el) {
 globalThis.shown = () => {
   const out = {};
   created.forEach((e) => { if (e.dataset.testid) out[e.dataset.testid] = e.textContent; });
+  const ids = {};
+  Object.entries(byId).forEach(([id, e]) => { ids[id] = e.text; });
   return JSON.stringify({ shown: out, loaded: document.body.dataset.loaded === "true", requests, timers,
                           status: (byId.status || {}).textContent, plots: plots.map((p) => p.data),
-                          address, kept_key: sessionStorage.getItem("moksori-dashboard-key") });
+                          address, kept_key: sessionStorage.getItem("moksori-dashboard-key"), ids,
+                          links: created.filter((e) => e.tagName === "a").map((e) => [e.textContent, e.href]) });
 };
