@@ -28,7 +28,7 @@ from shared.cloudevents import describe_validation_error
 from shared.events import VocSubmission
 
 CSV_COLUMNS = ("channel", "text", "kind", "affiliate", "customer", "channel_message_id", "occurred_at",
-               "title", "staff_id", "consent_cross_affiliate", "consent_marketing")
+               "title", "staff_id", "suggestion_category", "consent_cross_affiliate", "consent_marketing")
 
 
 @dataclass

@@ -45,3 +45,19 @@ def test_a_row_from_a_year_the_calendar_has_no_holidays_for_is_refused():
     with_2023 = CALENDAR.model_copy(update={"holidays": {**CALENDAR.holidays, 2023: (
         Holiday(date=datetime(2023, 9, 28).date(), name="추석 연휴"),)}})
     assert bulk.received_at(row(occurred_at="2023-09-28T10:00:00+09:00"), NOW, with_2023) is not None
+
+
+def test_a_csv_row_carries_the_customers_suggestion_category_and_a_wrong_one_names_the_column(tmp_path):
+    """A suggestion backfilled from a 고객 제안 menu keeps the category the customer chose (the report counts
+    adoptions per category), as an HTTP submission does."""
+    path = tmp_path / "suggestions.csv"
+    path.write_text("channel,text,kind,affiliate,channel_message_id,suggestion_category\n"
+                    "app,적금 만기 때 같은 조건으로 자동 재예치되면 좋겠어요,suggestion,bank,APP-S-1,process\n"
+                    "web,지점 방문 예약을 앱에서 할 수 있게 해주세요,suggestion,bank,WEB-S-2,branch\n"
+                    "app,앱 이체 오류 고쳐주세요,complaint,bank,APP-C-3,product\n", encoding="utf-8")
+    (line, data, error), (_, wrong, _), (_, misplaced, _) = bulk.read_rows(path)
+    assert error is None and bulk.parse_row(data).suggestion_category == "process"
+    with pytest.raises(ValueError, match="suggestion_category"):
+        bulk.parse_row(wrong)
+    with pytest.raises(ValueError, match="suggestion_category is for suggestions"):
+        bulk.parse_row(misplaced)
