@@ -659,7 +659,7 @@ def test_nats_monitoring_port_and_routes_are_open_only_to_who_needs_them():
     assert spec["podSelector"]["matchLabels"] == servers and spec["policyTypes"] == ["Ingress"]
     rules = {r["ports"][0]["port"]: r.get("from") for r in spec["ingress"]}
     assert all(len(r["ports"]) == 1 for r in spec["ingress"])
-    assert set(rules) == {4222, 6222, v["config"]["monitor"]["port"]}
+    assert set(rules) == {4222, 6222, v["config"]["monitor"]["port"], 7777}
     assert rules[4222] is None
     assert rules[6222] == [{"podSelector": {"matchLabels": servers}}]
     keda = next(so for so in by_kind(render("prod"), "ScaledObject").values())
@@ -667,6 +667,7 @@ def test_nats_monitoring_port_and_routes_are_open_only_to_who_needs_them():
     assert monitor.endswith(f":{v['config']['monitor']['port']}")
     assert rules[8222] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}
                            for ns in ("keda", "monitoring")]
+    assert rules[7777] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]
     assert "-n keda" in (DEPLOY / "README.md").read_text(encoding="utf-8")  # where the README installs KEDA
 
 
