@@ -12,10 +12,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from nats.js import api
-
 import shared.events as events
-from shared.bus import STREAMS, StreamSpec, all_consumers, subject_matches, team_command_subject
+from shared.bus import STREAMS, all_consumers, subject_matches, team_command_subject
 from shared.events import AFFILIATES, CASE_COMMANDS, TEAMS, Message
 
 SPEC_DIR = Path(__file__).resolve().parent.parent / "docs" / "specs"
@@ -138,7 +136,7 @@ def asyncapi() -> dict:
             "address": address,
             "description": f"JetStream stream {stream.name} ({stream.retention.value} retention, "
                            f"{stream.max_age_days} day{'s' if stream.max_age_days != 1 else ''}"
-                           + (_budget(stream) if stream.max_bytes else "")
+                           + (f", {stream.budget()}" if stream.max_bytes else "")
                            + f"). Durable pull consumers: {', '.join(durables) or 'teams'}.",
             "messages": {model.__name__: {"$ref": f"#/components/messages/{model.__name__}"}},
             **({"parameters": {k: {"description": PARAMETERS[k]} for k in params}} if params else {}),
@@ -175,13 +173,6 @@ def openapi(service: str) -> dict:
     fields = settings_cls.model_fields
     settings = settings_cls(**{k: v for k, v in dummy.items() if k in fields})
     return entry.build(settings).http.openapi()
-
-
-def _budget(stream: StreamSpec) -> str:
-    size = f"{stream.max_bytes / 2**30:g} GiB" if stream.max_bytes >= 2**30 else f"{stream.max_bytes // 2**20} MiB"
-    if stream.discard == api.DiscardPolicy.OLD:
-        return f", at most {size}, oldest dropped first"
-    return f", at most {size}: beyond it a publish is refused with an error, nothing stored is dropped"
 
 
 def write_all(directory: Path = SPEC_DIR) -> list[Path]:

@@ -41,9 +41,20 @@ class StreamSpec:
     max_bytes: int | None = None
     discard: api.DiscardPolicy = api.DiscardPolicy.OLD
 
+    def budget(self) -> str | None:
+        """The byte budget and what happens at it, in words (the stream's description and the AsyncAPI)."""
+        if self.max_bytes is None:
+            return None
+        size = f"{self.max_bytes / 2**30:g} GiB" if self.max_bytes >= 2**30 else f"{self.max_bytes // 2**20} MiB"
+        if self.discard == api.DiscardPolicy.OLD:
+            return f"at most {size}, oldest dropped first"
+        return f"at most {size}: beyond it a publish is refused with an error, nothing stored is dropped"
+
     def config(self, replicas: int) -> api.StreamConfig:
+        budget = self.budget()
         return api.StreamConfig(
-            name=self.name, subjects=list(self.subjects), description=self.description,
+            name=self.name, subjects=list(self.subjects),
+            description=f"{self.description} ({budget})" if budget else self.description,
             retention=self.retention, storage=api.StorageType.FILE, num_replicas=replicas,
             max_age=self.max_age_days * DAY, duplicate_window=self.duplicate_window_s,
             discard=self.discard, max_bytes=self.max_bytes,
@@ -94,23 +105,20 @@ STREAMS: tuple[StreamSpec, ...] = (
     # raw personal data: a work queue, so a VOC is gone from NATS once intake has taken it. The work queues
     # and the DLQ grow only while their readers are away or failing; at their budget a publish is refused
     # (the channel system or team sees the error and retries), so they cannot fill the file store
-    StreamSpec("VOC_INGRESS", ("voc.ingress.>",), 7, "channel systems publishing VOCs as CloudEvents (new ones "
-               "refused beyond 512 MiB)", retention=api.RetentionPolicy.WORK_QUEUE, max_bytes=512 * 2**20,
-               discard=api.DiscardPolicy.NEW),
-    StreamSpec("VOC_COMMANDS", ("voc.cmd.>",), 7, "commands; each taken by one service (new ones refused beyond "
-               "256 MiB)", retention=api.RetentionPolicy.WORK_QUEUE, max_bytes=256 * 2**20,
-               discard=api.DiscardPolicy.NEW),
+    StreamSpec("VOC_INGRESS", ("voc.ingress.>",), 7, "channel systems publishing VOCs as CloudEvents",
+               retention=api.RetentionPolicy.WORK_QUEUE, max_bytes=512 * 2**20, discard=api.DiscardPolicy.NEW),
+    StreamSpec("VOC_COMMANDS", ("voc.cmd.>",), 7, "commands; each taken by one service",
+               retention=api.RetentionPolicy.WORK_QUEUE, max_bytes=256 * 2**20, discard=api.DiscardPolicy.NEW),
     StreamSpec("VOC_ESCALATIONS", ("voc.escalation.>",), 30, "SLA breaches, one subject per team supervisor"),
     # ~2,000 segments/s at peak (5,000 calls) is ~70 GB a day: without a budget this stream alone would fill
     # the servers' file store (deploy/nats/values.yaml, 18Gi). A segment is screened within milliseconds and
     # intake keeps every segment in PostgreSQL, so the oldest copies are worth nothing here.
-    StreamSpec("VOC_CALLS", ("voc.call.>",), 1, "live call segments, masked, for screening (oldest dropped "
-               "beyond 4 GiB)", max_bytes=4 * 2**30),
+    StreamSpec("VOC_CALLS", ("voc.call.>",), 1, "live call segments, masked, for screening", max_bytes=4 * 2**30),
     # full, a dead-lettering fails with an error in the consumer's log and the message stays unacknowledged in
     # its own stream (delivered again up to max_deliver), rather than pushing out older dead letters that
     # nobody has looked at yet
-    StreamSpec("VOC_DLQ", ("voc.dlq.>",), 30, "messages a consumer could not process (new ones refused beyond "
-               "1 GiB)", max_bytes=2**30, discard=api.DiscardPolicy.NEW),
+    StreamSpec("VOC_DLQ", ("voc.dlq.>",), 30, "messages a consumer could not process", max_bytes=2**30,
+               discard=api.DiscardPolicy.NEW),
 )
 # no stream keeps a message longer: inbox rows older than this guard nothing (shared/housekeeping.py)
 MAX_STREAM_AGE_DAYS = max(s.max_age_days for s in STREAMS)
