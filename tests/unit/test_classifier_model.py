@@ -57,3 +57,30 @@ def test_a_batch_scores_each_text_as_it_would_alone():
             np.testing.assert_allclose(probs[name], want / want.sum(), rtol=1e-5)
             np.testing.assert_allclose(probs[name], alone[name], rtol=1e-12)
         assert known == known_alone
+
+
+def _indexed(model: LinearModel, batch: list[Counter]) -> tuple[np.ndarray, np.ndarray, list[set[str]]]:
+    """The batch as WordIndex gives it: known features as indices, once per occurrence, unknown by name."""
+    row, ix = [], []
+    for r, feats in enumerate(batch):
+        for f, n in feats.items():
+            if f in model.vocabulary:
+                row += [r] * n
+                ix += [model.vocabulary[f]] * n
+    unknown = [{f for f in feats if f not in model.vocabulary} for feats in batch]
+    return np.array(row, np.int64), np.array(ix, np.int64), unknown
+
+
+def test_indexed_scoring_equals_scoring_by_name_whichever_view_is_widest():
+    batch = [Counter({"l:카드": 2, "m:요": 1, "c:없음": 2, "l:모름": 1}), Counter({"l:없는말": 1}),
+             Counter({"c:앱": 3, "b:지연": 1, "l:결제": 1, "b:처음_보는": 1})]
+    for urgency_view, known_shares in (("lmbc", [1 / 2, 0.0, 3 / 4]), ("mbc", [1 / 2, 0.0, 2 / 3])):
+        model = _model(np.random.default_rng(6))
+        model = LinearModel("t", model.vocabulary, model.idf, {**model.heads, "urgency": Head(
+            model.heads["urgency"].labels, model.heads["urgency"].bias, model.heads["urgency"].weights, urgency_view)})
+        by_name = model.probabilities_batch(batch)
+        indexed = model.probabilities_indexed(*_indexed(model, batch))
+        assert [known for _, known in indexed] == [known for _, known in by_name] == known_shares
+        for (probs, _), (want, _) in zip(indexed, by_name):
+            for name in model.heads:
+                np.testing.assert_allclose(probs[name], want[name], rtol=1e-12)

@@ -30,6 +30,7 @@ CONTENT = {"NNG", "NNP", "NNB", "NR", "NP", "VV", "VA", "VX", "VCN", "XR", "MAG"
 BIGRAM_TAGS = CONTENT | {"ETM", "ETN", "JX", "JKB"}
 LEMMA_TAGS = {"NNG", "NNP", "VV", "VA", "XR", "SL", "MAG"}
 CHAR_NGRAMS = (2, 3)
+GROUPS = "lmbc"  # every feature's name starts with one of these letters and a colon
 
 
 def _tag(tag: str) -> str:

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Sequence
 from itertools import repeat
 from operator import itemgetter
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from services.classifier.domain.features import GROUPS
 
 HEADS = ("topic", "kind", "sentiment", "affiliate", "urgency")
 
@@ -45,7 +47,7 @@ class Head:
     labels: tuple[str, ...]
     bias: np.ndarray      # (n_labels,)
     weights: np.ndarray   # (n_features, n_labels)
-    groups: str = "lmbc"  # the feature groups (prefix letters, see features.py) this head reads
+    groups: str = GROUPS  # the feature groups (prefix letters, see features.py) this head reads
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,7 @@ class LinearModel:
         """P(critical) from which the urgency head calls a text critical on its own (above 1: never)."""
         return float(self.meta.get("critical_threshold", 1.01))
 
-    def vectorise(self, feats: Counter[str], groups: str = "lmbc") -> tuple[np.ndarray, np.ndarray]:
+    def vectorise(self, feats: Counter[str], groups: str = GROUPS) -> tuple[np.ndarray, np.ndarray]:
         return tfidf(feats, self.vocabulary, self.idf, groups)
 
     def __post_init__(self) -> None:
@@ -110,7 +112,7 @@ class LinearModel:
         return self._score(n, row[known_mask], found[known_mask], counts[known_mask], in_widest)
 
     def probabilities_indexed(self, row: np.ndarray, ix: np.ndarray,
-                              unknown: Sequence[Iterable[str]]) -> list[tuple[dict[str, np.ndarray], float]]:
+                              unknown: Sequence[Collection[str]]) -> list[tuple[dict[str, np.ndarray], float]]:
         """`probabilities_batch` of texts whose known features come as model indices, one entry
         per occurrence (`row[k]` is the text of `ix[k]`), and whose unknown features come as
         names (each text's distinct ones, one collection per text): what `WordIndex` produces.
@@ -120,8 +122,11 @@ class LinearModel:
         row, ix = np.divmod(keys, len(self.idf))
         widest = self._widest
         known_in_widest = np.bincount(row[self._views[widest][self._group[ix]]], minlength=n)
-        in_widest = known_in_widest + np.fromiter(
-            (sum(1 for f in names if f[0] in widest) for names in unknown), np.int64, n)
+        if set(GROUPS) <= set(widest):  # every feature is in the widest view (the trained models' case)
+            unknown_in_widest = np.fromiter(map(len, unknown), np.int64, n)
+        else:
+            unknown_in_widest = np.fromiter((sum(1 for f in names if f[0] in widest) for names in unknown), np.int64, n)
+        in_widest = known_in_widest + unknown_in_widest
         return self._score(n, row, ix, counts.astype(np.float32), in_widest)
 
     def _score(self, n: int, row: np.ndarray, ix: np.ndarray, counts: np.ndarray,
