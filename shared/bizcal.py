@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
+from functools import cached_property
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -44,12 +45,17 @@ class BusinessCalendar(BaseModel):
                     raise located(("holidays", year, i), f"holiday {h.date} ({h.name}) is listed under {year}")
         return self
 
-    @property
+    # worked out once per calendar (frozen): every accepted case and every routed one asks for a deadline
+    @cached_property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
-    def holiday_dates(self) -> frozenset[date]:
+    @cached_property
+    def _holiday_dates(self) -> frozenset[date]:
         return frozenset(h.date for days in self.holidays.values() for h in days)
+
+    def holiday_dates(self) -> frozenset[date]:
+        return self._holiday_dates
 
     def missing_years(self, today: date) -> list[int]:
         """This year and next, if the file has no holidays for them: their deadlines would count every
