@@ -257,6 +257,13 @@ did not move. Transcribed speech (call segments, phone cases) is also masked wit
 six or more digits, written or said (팔오공삼일오), and a number cut at a segment's start or end, since its
 other part is in the neighbouring segment.
 
+A second review (session 31) found more: no-break, full-width and tab spaces between digit groups, loosely
+spaced separators (4111 - 1111, 010  1234), two numbers joined by / or ~ (a second phone, a card's expiry
+date), a card followed by its CVC, an account that passes the card check by chance (masked as a card,
+keeping 10 of its 14 digits), and tracking codes of seven digits taken for accounts. All are handled now
+(`tests/unit/test_pii.py`). Recall and precision below did not move; kind accuracy on the generated set rose
+from 0.978 to 0.986 (accounts no longer taken for cards).
+
 """
 
 

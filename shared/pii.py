@@ -23,10 +23,17 @@ from dataclasses import dataclass
 KINDS = ("email", "rrn", "phone", "card", "driver_license", "passport", "account")
 
 # Numbers are looked for in a view of the text with every character mapped to one character
-# (so offsets are the original's): full-width forms as ASCII (０１０－１２３４), and the dashes,
+# (so offsets are the original's): full-width forms as ASCII (０１０－１２３４), every kind of space
+# (an e-mail editor's no-break space, the full-width space, a tab) as " ", and the dashes,
 # tildes and slashes people type between digit groups (‐ – — ― － ㅡ ~ /) as "-".
-_VIEW = str.maketrans({**{chr(c): chr(c - 0xFEE0) for c in range(0xFF01, 0xFF5F)},
-                       **dict.fromkeys("‐‑‒–—―－ㅡ~～/／⁄_", "-")})
+_SPACES = "\t\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000"
+_JOINERS = "~～/／⁄"  # between two numbers as often as inside one: 010-1234-5678/02-123-4567
+_VIEW_TABLE = {**{chr(c): chr(c - 0xFEE0) for c in range(0xFF01, 0xFF5F)}, **dict.fromkeys(_SPACES, " "),
+               **dict.fromkeys("‐‑‒–—―－ㅡ_" + _JOINERS, "-")}
+_VIEW = str.maketrans(_VIEW_TABLE)
+_SPLIT_VIEW = str.maketrans({**_VIEW_TABLE, **dict.fromkeys(_JOINERS, ",")})  # the joiners as a boundary
+# digit groups written loosely apart ("4111 - 1111", "010  1234") are read as "4111-1111" and "010 1234"
+_LOOSE_SEPARATOR = re.compile(r"[0-9](?: *[-.] *| {2,})(?=[0-9])")
 
 # A number starts where no digit (or a digit and a separator) comes before it: letters may
 # ("신분증_850315-1234567.jpg", "id-850315-1234567", "card4111111111111111"; Korean particles
@@ -36,7 +43,7 @@ _NB = r"(?<![0-9])(?<![0-9][-.])"
 _NA = r"(?![0-9A-Za-z])(?![-.][0-9])"
 # identifiers that are not personal data, though made of digit groups: intake's case codes and UUIDs
 # (case and event ids in reasons and logs)
-_IDENTIFIER = re.compile(r"VOC-\d{4}-\d{6}(?![0-9])|(?<![0-9A-Fa-f])[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-"
+_IDENTIFIER = re.compile(r"VOC-\d{4}-\d{6,}(?![0-9])|(?<![0-9A-Fa-f])[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-"
                          r"[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}(?![0-9A-Fa-f])")
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+[@＠][A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
@@ -87,8 +94,54 @@ def _context_before(text: str, start: int, pattern: re.Pattern, width: int = 15)
 
 
 def find_pii(text: str) -> list[PiiSpan]:
-    """The personal data in `text`; each span's `text` is as the view reads it (ASCII digits)."""
-    text = text.translate(_VIEW)
+    """The personal data in `text`; each span's `text` is as the view reads it (ASCII digits).
+    Where a slash or tilde stands between digits, each side is also looked at alone: a number the
+    two sides did not make together is found there (a phone and a second phone, a card and its
+    expiry date)."""
+    found = _found_in(text, _VIEW)
+    if not any(c in text for c in _JOINERS):
+        return found
+    for s in _found_in(text, _SPLIT_VIEW):
+        if not any(f.start < s.end and s.start < f.end for f in found):
+            found.append(s)
+    return sorted(found, key=lambda s: s.start)
+
+
+def _tightened(view: str) -> tuple[str, list[int] | None]:
+    """The view with loose separators between digits tightened, and where each of its characters
+    stands in the view (None when nothing was tightened)."""
+    parts: list[str] = []
+    where: list[int] = []
+    pos = 0
+    for m in _LOOSE_SEPARATOR.finditer(view):
+        a, b = m.start() + 1, m.end()
+        if b - a == 1:
+            continue  # one separator already
+        parts.append(view[pos:a])
+        where.extend(range(pos, a))
+        loose = view[a:b]
+        sep = loose.strip() or " "
+        parts.append(sep)
+        where.append(a + loose.index(sep))
+        pos = b
+    if not parts:
+        return view, None
+    parts.append(view[pos:])
+    where.extend(range(pos, len(view)))
+    return "".join(parts), where
+
+
+def _found_in(original: str, table: dict) -> list[PiiSpan]:
+    view = original.translate(table)
+    tight, where = _tightened(view)
+    found = _find(tight)
+    if where is None:
+        return found
+    spans = [(where[s.start], where[s.end - 1] + 1, s.kind) for s in found]
+    return [PiiSpan(kind, a, b, view[a:b]) for a, b, kind in spans]
+
+
+def _find(text: str) -> list[PiiSpan]:
     found: list[PiiSpan] = []
     kept = [(m.start(), m.end()) for m in _IDENTIFIER.finditer(text)] if "-" in text else []
 
@@ -112,10 +165,10 @@ def find_pii(text: str) -> list[PiiSpan]:
         add("phone", m.start(), m.end())
     for m in _DIGIT_RUN.finditer(text):
         digits = _digits(m.group(0))
-        if 13 <= len(digits) <= 19 and luhn_ok(digits):
+        if 13 <= len(digits) <= 19 and luhn_ok(digits) and not _account_not_card(text, m):
             add("card", m.start(), m.end())
-        elif 10 <= len(digits) <= 16 and not _looks_like_biz_number(text, m) and not _is_reference_number(text, m):
-            add("account", m.start(), m.end())
+        elif not _looks_like_biz_number(text, m) and not _is_reference_number(text, m):
+            add("account", m.start(), m.end())  # 10-19 digits: an account, or a card with its CVC after it
     for m in _GROUPED.finditer(text):
         digits = _digits(m.group(0))
         account_context = _context_before(text, m.start(), _ACCOUNT_CONTEXT)
@@ -128,6 +181,15 @@ def find_pii(text: str) -> list[PiiSpan]:
     for m in _PASSPORT.finditer(text):
         add("passport", m.start(), m.end())
     return sorted(found, key=lambda s: s.start)
+
+
+_CARD_GROUPS = re.compile(r"\d+|\d{4}([ .-])\d{4}\1\d{4}\1\d{1,7}|\d{4}([ .-])\d{6}\2\d{4,5}")
+
+
+def _account_not_card(text: str, m: re.Match) -> bool:
+    """A number that passes the card check by chance (one in ten does) but follows an account word
+    and is not grouped as cards are (4-4-4-4, 4-6-5): an account, masked as one."""
+    return _context_before(text, m.start(), _ACCOUNT_CONTEXT, 8) and not _CARD_GROUPS.fullmatch(m.group(0))
 
 
 def _is_reference_number(text: str, m: re.Match) -> bool:
@@ -219,7 +281,7 @@ _UNIT = r"(?![0-9A-Za-z])(?! ?[원만천억%년월일시분초개건회차])"
 _WRITTEN_RUN = re.compile(r"(?<![0-9*A-Za-z])(?!1[5-8]\d\d[ -]?\d{4}(?![0-9]))\d(?:[ .-]?\d){5,}" + _UNIT)
 _EDGE_START = re.compile(rf"^\W*(?:\d(?:[ .-]?\d){{2,}}{_UNIT}|{_SPOKEN_DIGIT}(?: ?{_SPOKEN_DIGIT}){{3,}})")
 _EDGE_END = re.compile(rf"(?:(?<![0-9])\d(?:[ .-]?\d){{2,}}|{_SPOKEN_DIGIT}(?: ?{_SPOKEN_DIGIT}){{3,}})\W*$")
-_SPOKEN_OR_DIGIT = re.compile(f"[0-9]|{_SPOKEN_DIGIT}")
+_SPOKEN_OR_DIGIT = re.compile(rf"\d|{_SPOKEN_DIGIT}")  # full-width digits too
 
 
 def mask_speech(text: str) -> str:

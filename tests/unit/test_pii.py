@@ -89,10 +89,42 @@ def test_numbers_written_with_other_separators_are_masked(text, leaked):
     assert leaked not in mask_text(text)
 
 
+@pytest.mark.parametrize("text,leaked", [
+    ("연락처\u00a0010\u00a01234\u00a05678", "5678"),               # an e-mail editor's no-break spaces
+    ("주민번호\u00a0900101\u00a01234567", "1234567"),
+    ("카드번호\u00a04111\u00a01111\u00a01111\u00a01111", "1111 1111 1111"),
+    ("０１０\u3000１２３４\u3000５６７８", "５６７８"),                # typed in full-width mode
+    ("전화번호\t010\t1234\t5678", "5678"),
+    ("카드번호 4111 - 1111 - 1111 - 1111", "1111 - 1111 - 1111"),  # spaced separators
+    ("카드번호 4111  1111  1111  1111", "1111  1111  1111"),
+    ("계좌 110 - 123 - 456789", "456789"),
+    ("전화번호 010  1234  5678", "5678"),
+    ("연락처 010-1234-5678/02-123-4567", "5678"),                  # two numbers joined by a slash
+    ("연락처 010-1234-5678/02-123-4567", "4567"),
+    ("휴대폰 01012345678/01098765432", "5432"),
+    ("휴대폰 01012345678~01098765432", "5678"),
+    ("분실 카드 4111-1111-1111-1111/12-28", "1111-1111-1111"),     # a card and its expiry date
+    ("계좌 110-123-456789/110-987-654321", "654321"),
+    ("카드번호 4111-1111-1111-1111-123", "1111-1111-1111"),        # a card and its CVC
+])
+def test_numbers_with_loose_spaces_or_next_to_another_number_are_masked(text, leaked):
+    assert leaked not in mask_text(text)
+    assert leaked not in mask_speech(text)
+
+
+@pytest.mark.parametrize("text,visible", [
+    ("기업은행 계좌 360-759838-67-565", "360-759838"),  # passes the card check by chance: an account still
+    ("카카오뱅크 계좌번호 3333-51-4939257", "4939"),
+])
+def test_an_account_that_passes_the_card_check_is_masked_as_an_account(text, visible):
+    assert visible not in mask_text(text)
+    assert mask_text(text).endswith(text[-3:])  # an account keeps its last 3 digits, as every account does
+
+
 def test_identifiers_made_of_digit_groups_survive_masking():
     """A case id in a dead letter's reason once came out as ********-***1-45ba-…"""
     for text in ("unprocessable: no case 18362756-9421-45ba-b901-c77ce07bfa2c for card",
-                 "VOC-2026-000123 처리 완료", "event 01234567-8901-2345-6789-012345678901 retried",
+                 "VOC-2026-000123 처리 완료", "VOC-2027-1234567 건 다시 문의합니다", "event 01234567-8901-2345-6789-012345678901 retried",
                  "sha 3fa81234567890abc"):
         assert mask_text(text) == text, text
         assert mask_speech(text) == text, text
