@@ -185,6 +185,8 @@ class VocSubmission(BaseModel):
     def _aware(cls, v: datetime | None) -> datetime | None:
         if v is not None and v.tzinfo is None:
             raise ValueError("must include a time zone, for example 2026-11-20T10:15:00+09:00")
+        if v is not None and not 2000 <= v.year <= 2100:  # year 1 cannot even be written as a UTC time
+            raise ValueError(f"must be a date between the years 2000 and 2100, not {v.year}")
         return v
 
     @model_validator(mode="after")
@@ -559,9 +561,9 @@ class FeedbackSubmitted(Event):
     TYPE: ClassVar[str] = "kr.moksori.feedback.submitted.v1"
     SUBJECT: ClassVar[str] = "voc.feedback.submitted"
 
-    csat: int | None = Field(default=None, ge=1, le=5)
-    nps: int | None = Field(default=None, ge=0, le=10)
-    ces: int | None = Field(default=None, ge=1, le=7)
+    csat: int | None = Field(default=None, strict=True, ge=1, le=5)
+    nps: int | None = Field(default=None, strict=True, ge=0, le=10)
+    ces: int | None = Field(default=None, strict=True, ge=1, le=7)
     comment: str | None = None
     submitted_at: datetime
 
@@ -768,9 +770,9 @@ class SubmitFeedback(Command):
     SUBJECT: ClassVar[str] = "voc.cmd.feedback.submit"
 
     token: str = Field(min_length=1, max_length=500)
-    csat: int | None = Field(default=None, ge=1, le=5)
-    nps: int | None = Field(default=None, ge=0, le=10)
-    ces: int | None = Field(default=None, ge=1, le=7)
+    csat: int | None = Field(default=None, strict=True, ge=1, le=5)
+    nps: int | None = Field(default=None, strict=True, ge=0, le=10)
+    ces: int | None = Field(default=None, strict=True, ge=1, le=7)
     comment: Text | None = Field(default=None, max_length=2000)
 
 

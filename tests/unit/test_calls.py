@@ -22,6 +22,14 @@ def test_segments_are_assembled_in_order_without_duplicates():
     assert [t.speaker for t in turns] == ["agent", "customer", "customer", "agent"]
 
 
+def test_a_blank_segment_or_summary_does_not_stop_the_call_becoming_a_case():
+    """A segment of silence (" ") is accepted from the STT system; assembling the case once made a Turn
+    of it, which refused it, and the call's case was never opened."""
+    turns = assemble([seg(0, "customer", "금감원에 민원 넣을 거예요"), seg(1, "customer", " \u3000"), seg(2, "agent", "네")])
+    assert [t.text for t in turns] == ["금감원에 민원 넣을 거예요", "네"]
+    assert case_text("  ", turns) == "금감원에 민원 넣을 거예요"
+
+
 def test_a_call_becomes_a_case_on_a_voc_outcome_or_an_alert():
     assert opens_case("complaint", set())
     assert opens_case("none", {"regulator"})

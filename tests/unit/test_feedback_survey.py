@@ -1,3 +1,4 @@
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -27,6 +28,9 @@ def test_expired_token_is_refused():
     lambda t: "x" + t,
     lambda t: "garbage",
     lambda t: issue_token("another-secret-key-123", CASE, NOW + timedelta(days=7)),
+    # an expiry no date can hold (was an OverflowError, a 500 over HTTP)
+    lambda t: _b64(f"{CASE}.99999999999999999999".encode()) + "." + _b64(b"x" * 18),
+    lambda t: _b64(f"{CASE}.-99999999999999".encode()) + "." + _b64(b"x" * 18),
 ])
 def test_forged_tokens_are_refused(mangle):
     token = issue_token(SECRET, CASE, NOW + timedelta(days=7))
@@ -90,6 +94,25 @@ def test_reward_table_defaults_and_overrides(tmp_path):
     p.write_text("default_points: -1\n")
     with pytest.raises(DataFileError, match="r.yaml:1: default_points"):
         load_rewards(p)
+    for wrong in ("0", "500000000"):  # a reward of 0 cannot be granted; a digit too many is a typo
+        p.write_text(f"per_affiliate:\n  card: 70000\n  bank: {wrong}\n")
+        with pytest.raises(DataFileError, match="r.yaml:3: per_affiliate.bank"):
+            load_rewards(p)
+
+
+@pytest.mark.parametrize("field,value", [("csat", True), ("nps", False), ("ces", 2.0), ("csat", "5")])
+def test_a_rating_must_be_a_number_not_a_yes_or_no(field, value):
+    """A channel's "satisfied: true" was taken as CSAT 1, the worst rating, and raised service recovery."""
+    from pydantic import ValidationError
+
+    from services.feedback.handlers.http import RatingBody
+    from shared.events import SubmitFeedback
+
+    with pytest.raises(ValidationError, match=field):
+        RatingBody.model_validate_json(f'{{"token": "t.s", "{field}": {json.dumps(value)}}}')
+    with pytest.raises(ValidationError, match=field):
+        SubmitFeedback.model_validate_json(f'{{"case_id": "{CASE}", "token": "t.s", "{field}": {json.dumps(value)}}}')
+    assert RatingBody.model_validate_json(f'{{"token": "t.s", "{field}": 5}}').model_dump()[field] == 5
 
 
 def test_report_periods_and_converted_counts():

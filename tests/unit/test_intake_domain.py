@@ -21,6 +21,7 @@ CAL = load_calendar()
     ({"channel": "app"}, "text"),
     ({"channel": "app", "text": "문의", "kind": "rant"}, "kind"),
     ({"channel": "app", "text": "문의", "occurred_at": "2026-11-20T10:00:00"}, "occurred_at"),
+    ({"channel": "app", "text": "문의", "occurred_at": "0001-01-01T00:00:00+09:00"}, "occurred_at"),  # was a 500
     ({"channel": "app", "text": "문의", "colour": "blue"}, "colour"),
 ])
 def test_bad_submissions_name_the_field(body, field):

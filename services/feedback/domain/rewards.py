@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.datafiles import load_yaml
 from shared.events import Affiliate
 
+Points = Annotated[int, Field(gt=0, le=10_000_000)]  # a reward of 0 could not be granted; more is a typo
 DEFAULT_REWARDS = Path(__file__).resolve().parent.parent / "data" / "rewards.yaml"
 
 
 class RewardTable(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    default_points: int = Field(50_000, gt=0, le=10_000_000)
-    per_affiliate: dict[Affiliate, int] = Field(default_factory=dict)
+    default_points: Points = 50_000
+    per_affiliate: dict[Affiliate, Points] = Field(default_factory=dict)
 
     def points_for(self, affiliate: str) -> int:
         return self.per_affiliate.get(affiliate, self.default_points)

@@ -80,7 +80,7 @@ def _parse(token: str) -> tuple[bytes, bytes, Surveyed, datetime]:
             raise ValueError
         kind = "consultation" if mark else "case"
         return payload, sig, Surveyed(kind, UUID(id_text)), datetime.fromtimestamp(int(expiry_text), UTC)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, OverflowError, OSError):  # an expiry no date can hold: overflow
         raise TokenError("survey token is malformed") from None
 
 

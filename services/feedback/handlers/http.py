@@ -24,9 +24,9 @@ router = APIRouter(prefix="/v1", tags=["feedback"])
 class RatingBody(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     token: Text = Field(min_length=1, max_length=500, description="from the SurveyRequested link")
-    csat: int | None = Field(None, ge=1, le=5, description="satisfaction 1-5")
-    nps: int | None = Field(None, ge=0, le=10, description="likelihood to recommend 0-10")
-    ces: int | None = Field(None, ge=1, le=7, description="effort 1-7")
+    csat: int | None = Field(None, strict=True, ge=1, le=5, description="satisfaction 1-5")
+    nps: int | None = Field(None, strict=True, ge=0, le=10, description="likelihood to recommend 0-10")
+    ces: int | None = Field(None, strict=True, ge=1, le=7, description="effort 1-7")
     comment: Text | None = Field(None, max_length=2000)
 
 

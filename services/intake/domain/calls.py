@@ -23,8 +23,8 @@ def assemble(segments: list[Segment]) -> tuple[Turn, ...]:
     seen: set[int] = set()
     turns = []
     for s in sorted(segments, key=lambda s: s.seq):
-        if s.seq in seen:
-            continue
+        if s.seq in seen or not s.text.strip():
+            continue  # a blank segment (silence) is no turn: a turn has words
         seen.add(s.seq)
         turns.append(Turn(speaker=SPEAKER[s.speaker], text=s.text, at=s.ts))
     return tuple(turns)
@@ -37,7 +37,7 @@ def opens_case(outcome: str, alerts: set[str]) -> bool:
 
 
 def case_text(summary: str | None, turns: tuple[Turn, ...]) -> str:
-    if summary:
+    if summary and summary.strip():
         return summary
     said = " ".join(t.text for t in turns if t.speaker == "customer")
     return said or " ".join(t.text for t in turns) or "(통화 내용 없음)"
