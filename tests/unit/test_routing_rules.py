@@ -343,3 +343,42 @@ def test_after_a_transfer_the_new_affiliate_sees_the_steps_not_the_other_affilia
     assert bank[0]["data"] == {"affiliate": "card"} and bank[1]["data"]["reason"] == "계좌 건"
     assert "by" not in bank[1]["data"] and bank[2] == steps[2]
     assert history_for("group", steps) == steps == history_for("card", steps)[:2] + [steps[2]]
+
+
+def test_documents_received_after_a_transfer_return_the_case_to_the_new_team_untaken():
+    """The status was rebuilt from acknowledged_at, which a transfer keeps: the new team's case came back
+    'acknowledged' with no handler, and left its list of cases to take."""
+    acked, _ = run(CASE, ACK)
+    moved, _ = run(acked, cmd(TransferCase, affiliate="bank", team="general", reason="계좌 건", by="박팀장"))
+    waiting, d = run(moved, cmd(RequestInfo, what="신분증 사본"))
+    assert d.changes["status_before_pause"] == "routed"
+    back, d = run(waiting, cmd(ProvideInfo), NOW + timedelta(hours=2))
+    assert back.status == "routed" and back.handler_name is None and d.changes["status_before_pause"] is None
+    taken, _ = run(run(acked, cmd(RequestInfo, what="거래내역서"))[0], cmd(ProvideInfo), NOW + timedelta(hours=2))
+    assert taken.status == "acknowledged"
+    older = CaseState(**{**waiting.__dict__, "status_before_pause": None})  # paused before the column was read
+    assert run(older, cmd(ProvideInfo), NOW + timedelta(hours=2))[0].status == "acknowledged"
+
+
+def test_a_corrected_contact_is_a_new_acknowledgement():
+    acked, _ = run(CASE, ACK)
+    fixed, d = run(acked, cmd(AcknowledgeCase, handler_name="김민지", handler_contact="02-1588-1234"))
+    assert d is not None and fixed.handler_contact == "02-1588-1234" and "02-1588-1234" in d.notice.message
+    assert fixed.acknowledged_at == acked.acknowledged_at  # the first acknowledgement still counts for the SLA
+
+
+def test_a_case_transferred_before_anyone_took_it_keeps_its_acknowledgement_deadline():
+    due = NOW + timedelta(hours=1)
+    critical = CaseState(**{**CASE.__dict__, "ack_due": due})
+    h = run(critical, cmd(TransferCase, affiliate="bank", team="fraud_response", reason="계좌 건", by="박팀장"))[1].handoff
+    assert h.ack_due == due  # the new team sees the deadline it is escalated at
+    acked, _ = run(critical, ACK)
+    h = run(acked, cmd(TransferCase, affiliate="bank", team="fraud_response", reason="계좌 건", by="박팀장"))[1].handoff
+    assert h.ack_due is None
+
+
+def test_a_reopened_case_starts_its_clock_again():
+    resolved, _ = run(run(CASE, ACK)[0], RES)
+    later = NOW + timedelta(days=60)
+    d = run(resolved, cmd(ReopenCase, reason="고객 재문의"), later)[1]
+    assert d.changes["clock_start"] == later  # a later deadline move measures the warning from here

@@ -47,14 +47,14 @@ LOCK_CASE = """
 SELECT case_id, tracking_code, affiliate, team, channel, status, kind, topic, received_at, resolve_due, paused_at,
        extended, handler_name, acknowledged_at, resolution, review_outcome, review_category, reopened_count,
        warn_fraction, flags, customer_category, urgency, origin, text, customer_ref, came_via, cross_affiliate,
-       repeated, duplicate
+       repeated, duplicate, handler_contact, status_before_pause, ack_due
 FROM routing.cases WHERE case_id = $1 FOR UPDATE"""
 
 # Columns a lifecycle decision may change; anything else is a programming error.
 MUTABLE = ("status", "acknowledged_at", "handler_name", "handler_contact", "paused_at", "status_before_pause",
            "resolve_due", "extended", "extension_reason", "affiliate", "team", "resolved_at", "resolution",
            "outcome", "reopened_count", "kind", "topic", "review_outcome", "review_reason", "review_category",
-           "warn_at", "warned_at", "breached_at")
+           "warn_at", "warned_at", "breached_at", "clock_start")
 
 INSERT_LOG = "INSERT INTO routing.case_log (case_id, event, data, staff_id) VALUES ($1, $2, $3, $4)"
 
@@ -117,9 +117,11 @@ async def save(conn: asyncpg.Connection, case_id: UUID, changes: dict, event: Ev
         raise ValueError(f"not a mutable case column: {sorted(bad)}")
     cols = list(changes)
     sets = [f"{c} = ${i + 2}" for i, c in enumerate(cols)]
-    if "warn_at" not in changes:  # the warning stays at its share of the time to the (new) deadline
-        due = f"${cols.index('resolve_due') + 2}::timestamptz" if "resolve_due" in changes else "resolve_due"
-        sets.append(f"warn_at = received_at + ({due} - received_at) * warn_fraction")
+    if "resolve_due" in changes and "warn_at" not in changes:
+        # the warning stays at its share of the time to the new deadline, from where the clock started
+        # (the receipt, or the reopening: migration 009)
+        due, start = f"${cols.index('resolve_due') + 2}::timestamptz", "coalesce(clock_start, received_at)"
+        sets.append(f"warn_at = {start} + ({due} - {start}) * warn_fraction")
     await conn.execute(f"UPDATE routing.cases SET {', '.join(sets)} WHERE case_id = $1",
                        case_id, *(changes[c] for c in cols))
     await conn.execute(INSERT_LOG, case_id, type(event).__name__, event.model_dump(mode="json"), staff_id)

@@ -66,6 +66,9 @@ class CaseState:
     cross_affiliate: bool = False  # the customer's consent to share their reference across affiliates
     repeated: bool = False
     duplicate: bool | None = None
+    handler_contact: str | None = None
+    status_before_pause: str | None = None  # what a case waiting for documents goes back to
+    ack_due: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -79,13 +82,15 @@ class Decision:
 def handoff(case: CaseState, kind: str, reason: str, affiliate: str, team: str,
             resolve_due: datetime | None) -> CaseRouted:
     """The case as the team taking it over reads it on its queue (voc.routed.<affiliate>.<team>): a
-    transferred case from another team, or a reopened one back to its team. No acknowledgement
-    deadline: the first acknowledgement stands (lifecycle of a transfer). The customer's reference
+    transferred case from another team, or a reopened one back to its team. The acknowledgement
+    deadline is the first routing's while nobody has acknowledged the case (it is escalated at that time
+    whoever has it), none once someone has: the first acknowledgement stands. The customer's reference
     goes to another affiliate only as it would at a first routing (shares_customer)."""
     return CaseRouted(
         case_id=case.case_id, tracking_code=case.tracking_code, channel=case.channel, affiliate=affiliate,
         team=team, kind=case.kind, topic=case.topic, urgency=case.urgency, flags=case.flags,
         text=case.text or "", received_at=case.received_at, resolve_due=resolve_due, origin=case.origin,
+        ack_due=case.ack_due if case.acknowledged_at is None else None,
         repeat=case.repeated, duplicate=case.duplicate,
         customer_ref=case.customer_ref if shares_customer(affiliate, case.came_via, case.cross_affiliate) else None,
         suggestion_category=case.customer_category if case.kind == "suggestion" else None,
@@ -132,8 +137,9 @@ def decide(case: CaseState, cmd: Command, now: datetime, calendar: BusinessCalen
     common = {"case_id": case.case_id, "affiliate": case.affiliate, "team": case.team}
     match cmd:
         case AcknowledgeCase():
-            if case.status == "acknowledged" and case.handler_name == cmd.handler_name:
-                return None
+            if case.status == "acknowledged" and (case.handler_name, case.handler_contact) == \
+                    (cmd.handler_name, cmd.handler_contact):
+                return None  # the same handler again; a corrected contact is a new acknowledgement
             _require(case, ("routed", "acknowledged"), "acknowledge")
             return Decision(
                 CaseAcknowledged(**common, handler_name=cmd.handler_name, handler_contact=cmd.handler_contact,
@@ -156,9 +162,12 @@ def decide(case: CaseState, cmd: Command, now: datetime, calendar: BusinessCalen
             if case.status != "waiting_info" or case.paused_at is None:
                 raise InvalidTransition(f"case {case.tracking_code} is not waiting for documents")
             due = _resumed_due(case, now, calendar)
-            back = "acknowledged" if case.acknowledged_at else "routed"
+            # back to where it was: a case transferred after its first acknowledgement is routed to the new
+            # team, which has not taken it (a pause from before status_before_pause was read: as before)
+            back = case.status_before_pause if case.status_before_pause in ("routed", "acknowledged") else \
+                "acknowledged" if case.acknowledged_at else "routed"
             return Decision(CaseInfoProvided(**common, resumed_at=now, resolve_due=due),
-                            {"status": back, "paused_at": None, "resolve_due": due})
+                            {"status": back, "paused_at": None, "status_before_pause": None, "resolve_due": due})
         case ExtendCase():
             _require(case, OPEN, "extend")
             if case.extended:
@@ -212,7 +221,7 @@ def decide(case: CaseState, cmd: Command, now: datetime, calendar: BusinessCalen
                             {"status": "routed", "resolved_at": None, "resolution": None, "outcome": None,
                              "reopened_count": case.reopened_count + 1, "resolve_due": due,
                              "warn_at": now + (due - now) * case.warn_fraction, "warned_at": None,
-                             "breached_at": None},
+                             "breached_at": None, "clock_start": now},
                             _notice(case, "reopened", f"[목소리] 접수번호 {case.tracking_code} 민원을 다시 살펴보고 "
                                                       f"있습니다. 처리 예정일은 {due:%Y-%m-%d}입니다.", due),
                             handoff(case, "reopened", cmd.reason, case.affiliate, case.team, due))
