@@ -57,6 +57,18 @@ def test_a_running_week_and_quarter():
     assert span(quarter.last_year()) == (date(2025, 10, 1), date(2025, 11, 24))
 
 
+@pytest.mark.parametrize("day,kind,today,want", [
+    (date(2024, 2, 28), "day", None, (date(2023, 2, 28), date(2023, 3, 1))),   # was no day at all
+    (date(2025, 2, 28), "day", None, (date(2024, 2, 28), date(2024, 2, 29))),  # was two days
+    (date(2024, 2, 29), "day", None, (date(2023, 2, 28), date(2023, 3, 1))),
+    (date(2024, 2, 1), "month", date(2024, 2, 28), (date(2023, 2, 1), date(2023, 3, 1))),  # 28 days, was 27
+    (date(2024, 2, 1), "month", None, (date(2023, 2, 1), date(2023, 3, 1))),  # all of February each year
+    (date(2024, 1, 1), "year", date(2024, 2, 28), (date(2023, 1, 1), date(2023, 3, 1))),  # 59 days, was 58
+])
+def test_last_year_around_29_february_has_as_many_days(day, kind, today, want):
+    assert span(Period.of(day, kind, today=today).last_year()) == want
+
+
 def test_29_february_and_unknown_kinds():
     assert Period.of(date(2024, 2, 29), "day").last_year().start == date(2023, 2, 28)
     with pytest.raises(ValueError, match="period must be"):

@@ -83,12 +83,16 @@ class Period:
             start = self.start - timedelta(weeks=52)
             return self._cut(start, start + timedelta(days=7), "last year")
 
-        def back(d: date) -> date:
-            try:
-                return d.replace(year=d.year - 1)
-            except ValueError:  # 29 February
-                return d.replace(year=d.year - 1, day=28)
-        return self._cut(back(self.start), back(self.end), "last year")
+        try:
+            start = self.start.replace(year=self.start.year - 1)
+        except ValueError:  # 29 February: the 28th, a year before
+            start = self.start.replace(year=self.start.year - 1, day=28)
+        if self.kind == "day":
+            return Period(start, start + timedelta(days=1), "last year", self.kind)
+        # the whole calendar period a year before, cut to as many days as this one has so far (its end is
+        # not moved back a year itself: an end on 29 February would lose or gain a day)
+        before = Period.of(start, self.kind)
+        return self._cut(before.start, before.end, "last year")
 
 
 BUCKETS_PER_DOUBLING = 8
