@@ -295,7 +295,10 @@ def import_file(
     deps = IntakeDeps(cipher=PiiCipher.from_spec(settings.pii_keys), access_key=settings.case_access_key,
                       calendar=load_calendar(settings.calendar_file),
                       response_days=settings.first_response_business_days, status_base_url=settings.status_base_url)
-    rows = list(bulk.read_rows(file))
+    try:
+        rows = list(bulk.read_rows(file))
+    except ValueError as exc:  # an encoding it cannot read
+        raise typer.BadParameter(str(exc), param_hint="FILE") from None
     result = bulk.ImportResult()
 
     async def go() -> None:

@@ -51,8 +51,19 @@ def _csv_row(row: dict[str, str]) -> dict:
 
 
 def read_rows(path: Path) -> Iterator[tuple[int, dict | None, str | None]]:
-    """(line number, row data or None, error or None) for every non-blank row."""
-    text = path.read_text(encoding="utf-8-sig")
+    """(line number, row data or None, error or None) for every non-blank row. A CSV that is not UTF-8
+    is read as CP949, what Excel writes for "CSV (쉼표로 분리)" on a Korean Windows."""
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        if path.suffix.lower() != ".csv":
+            raise ValueError(f"{path}: not UTF-8 (byte {exc.start}); JSON lines are UTF-8") from None
+        try:
+            text = data.decode("cp949")
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{path}: neither UTF-8 nor CP949 (byte {exc.start}); save it as "
+                             "\"CSV UTF-8\"") from None
     if path.suffix.lower() == ".csv":
         reader = csv.DictReader(io.StringIO(text))
         for row in reader:

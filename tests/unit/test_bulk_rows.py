@@ -61,3 +61,15 @@ def test_a_csv_row_carries_the_customers_suggestion_category_and_a_wrong_one_nam
         bulk.parse_row(wrong)
     with pytest.raises(ValueError, match="suggestion_category is for suggestions"):
         bulk.parse_row(misplaced)
+
+
+def test_a_csv_saved_by_excel_on_korean_windows_is_read(tmp_path):
+    """Excel's "CSV (쉼표로 분리)" is CP949: the import stopped on it with a UnicodeDecodeError traceback."""
+    path = tmp_path / "branch.csv"
+    path.write_bytes("channel,text,staff_id\nbranch,고객이 통장 재발급 수수료에 대해 항의하심,B12345\n".encode("cp949"))
+    [(line, data, error)] = bulk.read_rows(path)
+    assert error is None and data["text"] == "고객이 통장 재발급 수수료에 대해 항의하심"
+    jsonl = tmp_path / "rows.jsonl"
+    jsonl.write_bytes('{"channel": "app", "text": "카드 분실"}\n'.encode("utf-16"))
+    with pytest.raises(ValueError, match="rows.jsonl: not UTF-8"):
+        list(bulk.read_rows(jsonl))
