@@ -183,12 +183,12 @@ def _find(text: str) -> list[PiiSpan]:
     return sorted(found, key=lambda s: s.start)
 
 
-_CARD_GROUPS = re.compile(r"\d+|\d{4}([ .-])\d{4}\1\d{4}\1\d{1,7}|\d{4}([ .-])\d{6}\2\d{4,5}")
+_CARD_GROUPS = re.compile(r"\d{15,16}|\d{4}([ .-])\d{4}\1\d{4}\1\d{1,7}|\d{4}([ .-])\d{6}\2\d{4,5}")
 
 
 def _account_not_card(text: str, m: re.Match) -> bool:
     """A number that passes the card check by chance (one in ten does) but follows an account word
-    and is not grouped as cards are (4-4-4-4, 4-6-5): an account, masked as one."""
+    and is not grouped or sized as cards are (4-4-4-4, 4-6-5, 15 or 16 digits): an account, masked as one."""
     return _context_before(text, m.start(), _ACCOUNT_CONTEXT, 8) and not _CARD_GROUPS.fullmatch(m.group(0))
 
 

@@ -115,6 +115,7 @@ def test_numbers_with_loose_spaces_or_next_to_another_number_are_masked(text, le
 @pytest.mark.parametrize("text,visible", [
     ("기업은행 계좌 360-759838-67-565", "360-759838"),  # passes the card check by chance: an account still
     ("카카오뱅크 계좌번호 3333-51-4939257", "4939"),
+    ("환불 받을 계좌 37964596586168", "379645"),  # 14 digits unspaced: no card has that size
 ])
 def test_an_account_that_passes_the_card_check_is_masked_as_an_account(text, visible):
     assert visible not in mask_text(text)
