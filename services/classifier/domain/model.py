@@ -80,6 +80,8 @@ class LinearModel:
         object.__setattr__(self, "_group", group)
         object.__setattr__(self, "_views", tables)
         object.__setattr__(self, "_widest", max(tables, key=len))  # the view the known share is taken in
+        # every feature is in it (the trained models' case): a text's unknown features all count there
+        object.__setattr__(self, "_widest_takes_all", set(GROUPS) <= set(self._widest))
         # heads that read the same view are scored together: their weights side by side, one gather
         stacks = {}
         for groups in tables:
@@ -122,7 +124,7 @@ class LinearModel:
         row, ix = np.divmod(keys, len(self.idf))
         widest = self._widest
         known_in_widest = np.bincount(row[self._views[widest][self._group[ix]]], minlength=n)
-        if set(GROUPS) <= set(widest):  # every feature is in the widest view (the trained models' case)
+        if self._widest_takes_all:
             unknown_in_widest = np.fromiter(map(len, unknown), np.int64, n)
         else:
             unknown_in_widest = np.fromiter((sum(1 for f in names if f[0] in widest) for names in unknown), np.int64, n)
