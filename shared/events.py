@@ -459,6 +459,8 @@ class CaseInfoProvided(Event):
     team: Team
     resumed_at: datetime
     resolve_due: datetime
+    note: Text | None = Field(None, max_length=1000, description=(
+        "the team's note on what arrived (ProvideInfo.note), masked; shown on the customer's timeline"))
 
 
 class CaseExtended(Event):

@@ -312,14 +312,33 @@ def mask_name(name: str) -> str:
     return n[0] + "*" * (len(n) - 2) + n[-1]
 
 
-_HANGUL_NAME = re.compile(r"(?<![가-힣])[가-힣]{2,4}(?![가-힣])")
-_TITLES = {"고객", "고객님", "님", "씨", "대리", "과장", "차장", "부장", "팀장", "사원", "주임"}
+_TITLES = {"고객", "고객님", "님", "씨", "귀하", "선생님", "대리", "과장", "차장", "부장", "팀장", "사원", "주임"}
+_TITLE_ENDINGS = sorted(_TITLES, key=len, reverse=True)  # 홍길동고객님: the longest title it ends with
+_HANGUL_RUN = re.compile(r"[가-힣]+")
+# a Latin-letter word standing alone (Hong, Gil-dong, KIM): not part of an e-mail address or a domain,
+# which mask_text has masked already, nor of an identifier with digits (CUST12345)
+_LATIN_NAME = re.compile(r"(?<![\w@.'-])[A-Za-z](?:[A-Za-z'-]*[A-Za-z])?(?![\w@.'-])")
+
+
+def _masked_hangul(m: re.Match) -> str:
+    word = m.group(0)
+    if word in _TITLES:
+        return word
+    name, title = word, ""
+    for t in _TITLE_ENDINGS:
+        if word.endswith(t) and len(word) > len(t):
+            name, title = word[:-len(t)], t
+            break
+    return (mask_name(name) if len(name) >= 2 else name) + title
 
 
 def mask_customer_ref(ref: str) -> str:
     """A customer reference field is a name and numbers more often than not: mask both
-    (홍길동 010-1234-5678 -> 홍*동 010-1234-****); honorifics stay."""
-    return _HANGUL_NAME.sub(lambda m: m.group(0) if m.group(0) in _TITLES else mask_name(m.group(0)), mask_text(ref))
+    (홍길동 010-1234-5678 -> 홍*동 010-1234-****). A title stays, written apart or not
+    (홍길동고객님 -> 홍*동고객님), and so does a surname alone; a name in Latin letters is masked
+    too (Hong Gildong -> H**g G*****g)."""
+    masked = _HANGUL_RUN.sub(_masked_hangul, mask_text(ref))
+    return _LATIN_NAME.sub(lambda m: m.group(0) if len(m.group(0)) < 2 else mask_name(m.group(0)), masked)
 
 
 _JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")

@@ -32,6 +32,7 @@ def build(settings: RoutingSettings) -> Runtime:
     rt.http.state.team_keys = parse_team_keys(settings.team_keys)
     rt.http.state.require_staff_id = settings.require_staff_id
     rt.http.include_router(http.router)
+    rt.retain("routing.command_keys", "created_at")  # the teams' HTTP Idempotency-Keys (migration 010)
     specs = {c.durable: c for c in SERVICE_CONSUMERS if c.durable.startswith("routing")}
     rt.consume(specs["routing"], (VocClassified,), events.on_classified(rt.outbox, directory, calendar))
     rt.consume(specs["routing-commands"], CASE_COMMANDS, events.on_command(rt.outbox, calendar))
@@ -43,6 +44,9 @@ def build(settings: RoutingSettings) -> Runtime:
                               ("affiliate", "team"))
     open_cases = rt.metrics.snapshot("moksori_cases_by_status", "routing's cases by status", ("status",))
     dlq = rt.metrics.snapshot("moksori_dlq_messages", "messages in the dead-letter stream")
+    dlq_full = rt.metrics.snapshot("moksori_dlq_fill_ratio", "bytes in the dead-letter stream over its max_bytes: "
+                                   "at 1 it refuses new dead letters (discard new), which then stay unacked in "
+                                   "their own stream, redelivered until MaxDeliver")
 
     async def count_cases() -> None:
         rows = await rt.pool.fetch(CASES_BY_STATUS)
@@ -55,12 +59,14 @@ def build(settings: RoutingSettings) -> Runtime:
         for c in team_consumers():
             info = await rt.js.consumer_info(c.stream, c.durable)
             pending[tuple(c.filter_subject.split(".")[2:4])] = info.num_pending + info.num_ack_pending
-        dead = (await rt.js.stream_info("VOC_DLQ")).state.messages
+        info = await rt.js.stream_info("VOC_DLQ")
         lag.replace(pending)
-        dlq.set(dead)
+        dlq.set(info.state.messages)
+        dlq_full.set(info.state.bytes / info.config.max_bytes if info.config.max_bytes and
+                     info.config.max_bytes > 0 else 0.0)
 
     rt.metrics.on_scrape("routing_cases", count_cases, open_cases)
-    rt.metrics.on_scrape("team_queues", read_queues, lag, dlq)
+    rt.metrics.on_scrape("team_queues", read_queues, lag, dlq, dlq_full)
     return rt
 
 

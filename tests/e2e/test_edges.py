@@ -66,6 +66,14 @@ async def test_same_idempotency_key_returns_the_same_case_and_never_duplicates(s
     assert other.status_code == 409 and other.json()["details"][0]["field"] == "Idempotency-Key"
 
 
+async def test_a_blank_idempotency_key_is_refused_rather_than_shared_by_every_submission(http):
+    # (httpx will not send a key of spaces; the fast path's unit test covers one: tests/unit/test_fast_submit.py)
+    voc = {"channel": "app", "text": "앱에서 이체하려는데 계속 오류 떠요ㅠㅠ 빨리 확인 부탁드려요"}
+    r = await http["intake"].post("/v1/voc", json=voc, headers={"Idempotency-Key": ""})
+    assert r.status_code == 422, r.text
+    assert any("idempotency" in d["field"].lower() for d in r.json()["details"]), r.json()
+
+
 async def test_channel_message_id_deduplicates_without_a_key(http):
     voc = {"channel": "email", "channel_message_id": f"<{uuid.uuid4()}@mail.example.kr>",
            "text": "안녕하십니까. 지난 11월 20일 신청한 대출 서류 진행 상황을 문의드립니다."}

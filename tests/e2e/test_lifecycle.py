@@ -75,8 +75,11 @@ async def test_card_team_works_a_complaint_through_its_lifecycle(system, http):
     bad = await r.post(f"/v1/cases/{case_id}/resolve", headers=card, json={"resolution": "x", "outcome": "maybe"})
     assert bad.status_code == 422 and bad.json()["details"][0]["field"] == "outcome"
     await asyncio.sleep(1.0)
-    ok = await r.post(f"/v1/cases/{case_id}/provide-info", headers=card, json={})
+    ok = await r.post(f"/v1/cases/{case_id}/provide-info", headers=card,
+                      json={"note": "명세서 사본 수령, 회신 연락처 010-2345-6789"})
     moved_due = ok.json()["data"]["resolve_due"]
+    note = ok.json()["data"]["note"]  # kept with the step, masked like all staff free text
+    assert note.startswith("명세서 사본 수령") and "2345-6789" not in note, note
     # a pause within one business day does not move the deadline (a longer one moves it by the business
     # days it covered: tests/unit/test_routing_rules.py)
     assert datetime.fromisoformat(moved_due) == datetime.fromisoformat(case["resolve_due"])
@@ -235,3 +238,38 @@ async def test_the_customers_suggestion_category_reaches_the_review(system, http
     else:
         raise AssertionError("the review's category never reached feedback's facts")
     await nc.drain()
+
+
+async def test_a_teams_command_retried_with_its_idempotency_key_answers_as_the_first_did(system, http, db):
+    """A retry after a timeout, when the first request did land: without a key a second provide-info is a
+    409 and a transfer to another affiliate a 404 (no longer the caller's); with the key, the first answer."""
+    accepted = (await http["intake"].post("/v1/voc", json={
+        "channel": "app", "affiliate": "card",
+        "text": "카드 결제 취소했는데 환불이 아직 안 들어왔어요. 벌써 2주째입니다. 확인 좀 해주세요."})).json()
+    case_id = accepted["case_id"]
+    await routed(http, case_id)
+    card = devrun.team_headers(system.var, "card")
+    r = http["routing"]
+    assert (await r.post(f"/v1/cases/{case_id}/request-info", headers=card,
+                         json={"what": "카드 매출전표 사본"})).status_code == 200
+    key = {**card, "Idempotency-Key": f"card-cs-{uuid.uuid4()}"}
+    note = {"note": "매출전표 사본 수령"}
+    first = await r.post(f"/v1/cases/{case_id}/provide-info", headers=key, json=note)
+    again = await r.post(f"/v1/cases/{case_id}/provide-info", headers=key, json=note)
+    assert first.status_code == again.status_code == 200 and first.json()["status"] == "recorded"
+    assert again.json() == first.json() and again.headers.get("Idempotent-Replayed") == "true"
+    assert (await r.post(f"/v1/cases/{case_id}/provide-info", headers=card, json=note)).status_code == 409  # no key
+    other = await r.post(f"/v1/cases/{case_id}/provide-info", headers=key, json={"note": "다른 서류"})
+    assert other.status_code == 409 and other.json()["details"][0]["field"] == "Idempotency-Key"
+    logged = await db.fetchval("SELECT count(*) FROM routing.case_log WHERE case_id = $1 AND event = $2",
+                               uuid.UUID(case_id), "CaseInfoProvided")
+    assert logged == 1  # acted on once
+    move = {**card, "Idempotency-Key": f"card-cs-{uuid.uuid4()}"}
+    body = {"affiliate": "bank", "team": "general", "reason": "계좌 환불 건으로 은행 확인 필요", "by": "김민지"}
+    moved = await r.post(f"/v1/cases/{case_id}/transfer", headers=move, json=body)
+    retried = await r.post(f"/v1/cases/{case_id}/transfer", headers=move, json=body)
+    assert moved.status_code == retried.status_code == 200 and retried.json() == moved.json()
+    assert (await r.post(f"/v1/cases/{case_id}/transfer", headers=card, json=body)).status_code == 404
+    blank = await r.post(f"/v1/cases/{case_id}/reopen", headers={**card, "Idempotency-Key": ""},
+                         json={"reason": "고객 재문의"})
+    assert blank.status_code == 422

@@ -17,7 +17,7 @@ async def test_metrics_endpoints(system, http):
         "classifier": ["moksori_classification_seconds_bucket", 'moksori_alerts_raised_total{live="false",reason="critical"}',
                        "faststream_received_messages_total"],
         "routing": ['moksori_team_queue_pending_cases{affiliate="card",team="fraud_response"}', "moksori_dlq_messages",
-                    'moksori_cases_by_status{status="routed"}'],
+                    "moksori_dlq_fill_ratio", 'moksori_cases_by_status{status="routed"}'],
         "feedback": ["moksori_outbox_pending_events"],
     }
     for svc, names in want.items():

@@ -94,6 +94,8 @@ async def test_an_ordinary_submission_is_answered_without_the_route(harness):
     (BODY, {"content-type": "application/json", "x-api-key": "not-a-key"}),  # malformed: 401
     (BODY, {"content-type": "application/json", "x-api-key": PRESENTED[:-2] + "xx"}),  # wrong secret: 401
     (BODY, {"content-type": "application/json", "x-api-key": PRESENTED, "idempotency-key": "k" * 201}),  # 422
+    (BODY, {"content-type": "application/json", "x-api-key": PRESENTED, "idempotency-key": ""}),  # blank: 422
+    (BODY, {"content-type": "application/json", "x-api-key": PRESENTED, "idempotency-key": "  "}),  # 422
 ])
 async def test_anything_else_reaches_the_route_with_the_same_bytes(harness, body, headers):
     await harness.post(body, headers)

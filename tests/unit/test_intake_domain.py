@@ -9,7 +9,7 @@ from services.intake.domain.submission import (
 )
 from services.intake.domain.timeline import STATUS_RANK, entry_for
 from shared.bizcal import load_calendar
-from shared.events import CaseRouted, FeedbackSubmitted, SurveyRequested
+from shared.events import CaseInfoProvided, CaseRouted, FeedbackSubmitted, SurveyRequested
 
 CAL = load_calendar()
 
@@ -97,6 +97,11 @@ def test_timeline_entries_and_ranks():
     assert not entry_for(SurveyRequested(case_id=case, channel="app", delivery="app_push", token="t",
                                          expires_at=now)).advances_status
     assert entry_for(FeedbackSubmitted(case_id=case, csat=5, submitted_at=now)).rank == STATUS_RANK["rated"]
+    provided = CaseInfoProvided(case_id=case, affiliate="card", team="general", resumed_at=now, resolve_due=now,
+                                note="카드 이용대금 명세서 사본 수령")
+    entry = entry_for(provided)  # the team's note on what arrived reaches the customer
+    assert "접수 내용: 카드 이용대금 명세서 사본 수령." in entry.message and entry.detail["note"].endswith("수령")
+    assert "접수 내용" not in entry_for(provided.model_copy(update={"note": None})).message
 
 
 @pytest.mark.parametrize("text,why", [("카드\x00분실", "unusable character U\\+0000"),

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from shared.pii import luhn_ok, mask_name, mask_payload, mask_speech, mask_text
+from shared.pii import luhn_ok, mask_customer_ref, mask_name, mask_payload, mask_speech, mask_text
 from shared.pii_crypto import PiiCipher, PiiKeyError
 
 
@@ -165,3 +165,18 @@ def test_dead_letter_payloads_are_masked_and_unchanged_without_personal_data():
     assert "1234567" not in mask_payload(broken).decode()
     clean = b'{"case_id": "nope"}'
     assert mask_payload(clean) is clean
+
+
+@pytest.mark.parametrize("ref,masked", [
+    ("홍길동 010-1234-5678", "홍*동 010-1234-****"),
+    ("홍길동고객님", "홍*동고객님"),  # a title written onto the name: the name was left whole before
+    ("이순신님 VIP", "이*신님 V*P"),  # any Latin word: a reference is masked rather than guessed at
+    ("남궁민수 고객", "남**수 고객"),
+    ("김 고객님", "김 고객님"),  # a surname alone identifies no one
+    ("Hong Gildong", "H**g G*****g"),  # Latin letters were left whole before
+    ("KIM MINJI (카드회원)", "K*M M***I (카**원)"),
+    ("gildong@example.co.kr", "g***@example.co.kr"),  # the address is mask_text's; its domain stays
+    ("CUST-20261124", "CUST-2026****"),
+])
+def test_a_customer_reference_masks_names_however_they_are_written(ref, masked):
+    assert mask_customer_ref(ref) == masked

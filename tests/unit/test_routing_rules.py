@@ -91,7 +91,8 @@ def test_request_info_pauses_and_the_deadline_moves_by_the_pause():
     # the customer is told what is needed, and that the clock stops until it comes
     assert d.notice.notice == "info_requested" and "거래내역서" in d.notice.message and "멈춥니다" in d.notice.message
     assert run(waiting, cmd(RequestInfo, what="거래내역서"))[1] is None  # asked once, told once
-    resumed, d = run(waiting, cmd(ProvideInfo), NOW + timedelta(days=3))  # Friday to Monday: one business day
+    resumed, d = run(waiting, cmd(ProvideInfo, note="거래내역서 사본 수령"), NOW + timedelta(days=3))  # Fri to Mon
+    assert d.event.note == "거래내역서 사본 수령"  # what arrived is kept with the step, not dropped
     assert resumed.status == "routed" and resumed.resolve_due == CAL.add_business_days(CASE.resolve_due, 1)
     assert resumed.resolve_due.astimezone(CAL.tz).weekday() < 5  # never a weekend or holiday deadline
     with pytest.raises(InvalidTransition):

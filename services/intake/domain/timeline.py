@@ -74,9 +74,11 @@ def entry_for(event: Event) -> TimelineEntry | None:
             return TimelineEntry("waiting_for_documents", f"서류 보완을 요청드렸습니다: {e.what}. "
                                  "서류가 접수될 때까지 처리 기한이 멈춥니다.", {"what": e.what})
         case CaseInfoProvided() as e:
-            return TimelineEntry("in_progress", f"보완 서류가 접수되어 처리를 다시 시작했습니다. "
-                                 f"처리 예정일은 {e.resolve_due:%Y-%m-%d}입니다.",
-                                 {"resolve_due": e.resolve_due.isoformat()}, expected_resolution=e.resolve_due)
+            return TimelineEntry("in_progress", "보완 서류가 접수되어 처리를 다시 시작했습니다. "
+                                 + (f"접수 내용: {e.note}. " if e.note else "")
+                                 + f"처리 예정일은 {e.resolve_due:%Y-%m-%d}입니다.",
+                                 {"resolve_due": e.resolve_due.isoformat(), **({"note": e.note} if e.note else {})},
+                                 expected_resolution=e.resolve_due)
         case CaseExtended() as e:
             return TimelineEntry("in_progress", f"처리 기한이 {e.resolve_due:%Y-%m-%d}로 연장되었습니다. 사유: {e.reason}",
                                  {"reason": e.reason, "resolve_due": e.resolve_due.isoformat()},

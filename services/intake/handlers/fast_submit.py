@@ -72,8 +72,8 @@ async def _ordinary(scope, raw: bytes) -> tuple[VocSubmission, ApiKey, str | Non
     if headers.get(b"content-type", "").split(";")[0].strip().lower() != "application/json":
         return None
     idempotency_key = headers.get(b"idempotency-key")
-    if idempotency_key is not None and len(idempotency_key) > MAX_IDEMPOTENCY_KEY:
-        return None
+    if idempotency_key is not None and (len(idempotency_key) > MAX_IDEMPOTENCY_KEY or not idempotency_key.strip()):
+        return None  # the route refuses it (422): too long, or blank
     try:
         body = VocSubmission.model_validate_json(raw)
     except ValidationError:

@@ -87,8 +87,10 @@ def _error(status: int, message: str, field: str | None = None) -> JSONResponse:
              responses={202: {"model": Accepted}, **ERRORS, **_documented(409)})
 async def submit(body: VocSubmission, request: Request, key: Annotated[ApiKey, Depends(submitter)],
                  idempotency_key: Annotated[str | None, Header(
-                     max_length=200, description="the channel system's own: kept per API key name, so another "
-                                                 "system's key of the same spelling is a different key")] = None
+                     min_length=1, max_length=200, pattern=r"\S",
+                     description="the channel system's own: kept per API key name, so another system's key of the "
+                                 "same spelling is a different key; not blank (a blank key would be one key "
+                                 "for every submission)")] = None
                  ) -> JSONResponse:
     """Answers 202 only after the case, its VocReceived event and the receipt notice
     are committed together. A retry with the same Idempotency-Key, or the same

@@ -126,4 +126,12 @@ async def save(conn: asyncpg.Connection, case_id: UUID, changes: dict, event: Ev
                        case_id, *(changes[c] for c in cols))
     await conn.execute(INSERT_LOG, case_id, type(event).__name__, event.model_dump(mode="json"), staff_id)
 
+# a team's HTTP command with an Idempotency-Key (migration 010): claimed in the command's transaction,
+# before the case is locked; a concurrent retry with the same key waits on the claim's unique index
+# until the first commits (then finds its answer) or rolls back (then claims it itself)
+CLAIM_COMMAND_KEY = ("INSERT INTO routing.command_keys (caller, key, command) VALUES ($1, $2, $3) "
+                     "ON CONFLICT DO NOTHING RETURNING 1")
+COMMAND_KEY = "SELECT command, answer FROM routing.command_keys WHERE caller = $1 AND key = $2"
+ANSWER_COMMAND_KEY = "UPDATE routing.command_keys SET answer = $3::jsonb WHERE caller = $1 AND key = $2"
+
 CASES_BY_STATUS = "SELECT status, count(*) AS n FROM routing.cases GROUP BY status"  # for /metrics

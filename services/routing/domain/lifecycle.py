@@ -166,7 +166,7 @@ def decide(case: CaseState, cmd: Command, now: datetime, calendar: BusinessCalen
             # team, which has not taken it (a pause from before status_before_pause was read: as before)
             back = case.status_before_pause if case.status_before_pause in ("routed", "acknowledged") else \
                 "acknowledged" if case.acknowledged_at else "routed"
-            return Decision(CaseInfoProvided(**common, resumed_at=now, resolve_due=due),
+            return Decision(CaseInfoProvided(**common, resumed_at=now, resolve_due=due, note=cmd.note),
                             {"status": back, "paused_at": None, "status_before_pause": None, "resolve_due": due})
         case ExtendCase():
             _require(case, OPEN, "extend")

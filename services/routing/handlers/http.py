@@ -7,6 +7,7 @@ for the access audit."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from datetime import datetime
 from typing import Annotated, Literal
@@ -32,7 +33,8 @@ router = APIRouter(prefix="/v1", tags=["cases"])
 log = logging.getLogger(__name__)
 ERRORS = {400: {"description": "no or malformed X-Staff-Id"}, 401: {"description": "no or unknown affiliate key"},
           404: {"description": "no such case for this affiliate"},
-          409: {"description": "not allowed in the case's current state"}}
+          409: {"description": "not allowed in the case's current state, or an Idempotency-Key used for another "
+                               "command"}}
 
 
 class CommandAnswer(BaseModel):
@@ -93,7 +95,8 @@ class RequestInfoBody(_Body):
 
 
 class ProvideInfoBody(_Body):
-    note: Text | None = Field(None, max_length=1000)
+    note: Text | None = Field(None, max_length=1000, examples=["카드 이용대금 명세서 사본 수령"],
+                              description="what arrived; kept in the case log and shown on the customer's timeline")
 
 
 class ExtendBody(_Body):
@@ -131,27 +134,49 @@ async def _owned(request: Request, case_id: UUID, caller: str) -> None:
         raise HTTPException(404, f"no case {case_id} for {caller}")
 
 
-async def _run(request: Request, cmd: CaseCommand, caller: str) -> JSONResponse:
+IdempotencyKey = Annotated[str | None, Header(
+    min_length=1, max_length=200, pattern=r"\S",
+    description="the team system's own, per affiliate: a retry with the same key (after a timeout, a dropped "
+                "connection) answers what the first request did, with `Idempotent-Replayed: true`, instead of "
+                "acting again or refusing a step already taken; the same key for another command is a 409")]
+
+
+def _command_digest(cmd: CaseCommand) -> str:
+    return hashlib.sha256(cmd.model_dump_json().encode()).hexdigest()
+
+
+async def _run(request: Request, cmd: CaseCommand, caller: str, idempotency_key: str | None = None) -> JSONResponse:
     rt = runtime_of(request)
     try:  # the caller's ownership is checked under the case's lock (apply_command)
         async with rt.pool.acquire() as conn, conn.transaction():
+            if idempotency_key is not None:
+                digest = _command_digest(cmd)
+                if not await conn.fetchval(repo.CLAIM_COMMAND_KEY, caller, idempotency_key, digest):
+                    earlier = await conn.fetchrow(repo.COMMAND_KEY, caller, idempotency_key)
+                    if earlier["command"] != digest:
+                        return JSONResponse({"error": "this Idempotency-Key was already used for another command",
+                                             "details": [{"field": "Idempotency-Key", "error": "used for another "
+                                                          "command"}]}, status_code=409)
+                    return JSONResponse(earlier["answer"], status_code=200, headers={"Idempotent-Replayed": "true"})
             event = await apply_command(conn, rt.outbox, cmd, request.app.state.calendar, owner=caller,
                                         require_staff=request.app.state.require_staff_id)
+            answer = {"status": "unchanged", "case_id": str(cmd.case_id)} if event is None else \
+                {"status": "recorded", "event": type(event).__name__, "data": event.model_dump(mode="json")}
+            if idempotency_key is not None:
+                await conn.execute(repo.ANSWER_COMMAND_KEY, caller, idempotency_key, answer)
     except UnknownCase:  # not routed, or another affiliate's: the same answer, so neither is told apart
         return JSONResponse({"error": f"no case {cmd.case_id} for {caller}"}, status_code=404)
-    except InvalidTransition as exc:
+    except InvalidTransition as exc:  # rolled back, the key with it: a retry is judged again
         return JSONResponse({"error": str(exc)}, status_code=409)
     rt.wake_relay()
-    if event is None:
-        return JSONResponse({"status": "unchanged", "case_id": str(cmd.case_id)}, status_code=200)
-    return JSONResponse({"status": "recorded", "event": type(event).__name__,
-                         "data": event.model_dump(mode="json")}, status_code=200)
+    return JSONResponse(answer, status_code=200)
 
 
 def _command(path: str, body_type: type[_Body], cmd_type: type[CaseCommand], summary: str) -> None:
     async def endpoint(case_id: UUID, body: body_type, request: Request, caller: Caller,  # type: ignore[valid-type]
-                       staff: Staff) -> JSONResponse:
-        return await _run(request, cmd_type(case_id=case_id, staff_id=staff, **body.model_dump()), caller)
+                       staff: Staff, idempotency_key: IdempotencyKey = None) -> JSONResponse:
+        return await _run(request, cmd_type(case_id=case_id, staff_id=staff, **body.model_dump()), caller,
+                          idempotency_key)
 
     endpoint.__name__ = path.replace("-", "_")
     endpoint.__annotations__["body"] = body_type  # a local, which string annotations cannot name
