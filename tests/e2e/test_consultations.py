@@ -4,6 +4,7 @@ consumer-protection office's report, by the day the consultation ended."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -52,6 +53,17 @@ async def test_a_card_call_is_rated_and_counted_in_the_report(system, http, db):
     stored = await db.fetchrow("SELECT * FROM feedback.consultation_responses WHERE consultation_id::text = $1",
                                survey["consultation_id"])
     assert "1234-5678-9012-3456" not in stored["comment"] and stored["comment_sentiment"] == "negative"
+    # the poor rating alerted the card company's supervisors (voc.alert.card.consultation_recovery), once,
+    # naming the call centre's own id; feedback keeps the alert, as it keeps every alert it reads
+    alerts = []
+    for _ in range(100):
+        alerts = await db.fetch("SELECT reason, severity, affiliate, message FROM feedback.alerts "
+                                "WHERE case_id::text = $1", survey["consultation_id"])
+        if alerts:
+            break
+        await asyncio.sleep(0.1)
+    assert [(a["reason"], a["severity"], a["affiliate"]) for a in alerts] == [("consultation_recovery", "high", "card")]
+    assert "CC-CARD-20261124-004512" in alerts[0]["message"] and "CSAT 2" in alerts[0]["message"]
     # a consultation is no case: nothing of it reaches the cases' facts (their counts stay the cases')
     assert await db.fetchval("SELECT count(*) FROM feedback.case_facts WHERE case_id::text = $1",
                              survey["consultation_id"]) == 0
@@ -103,3 +115,37 @@ async def test_a_survey_reported_again_after_it_expired_is_gone(system, http, db
                      "WHERE consultation_id::text = $1", first["consultation_id"])
     r = await fb.post("/v1/consultations", json=call, headers=key)
     assert r.status_code == 410 and "expired" in r.json()["error"]
+
+
+async def test_only_a_poor_consultation_rating_alerts_the_supervisors(system, http):
+    import json
+
+    import nats
+
+    fb, key = http["feedback"], consulting_key(system, "bank")
+    nc = await nats.connect(system.nats_url)
+    alerted: list[dict] = []
+    arrived = asyncio.Event()
+
+    async def on_alert(msg):
+        alerted.append(json.loads(msg.data))
+        arrived.set()
+
+    await nc.subscribe("voc.alert.bank.consultation_recovery", cb=on_alert)
+    await nc.flush()
+    ended = (datetime.now(UTC) - timedelta(minutes=2)).isoformat()
+    surveys = {}
+    for ref in ("CHAT-BANK-88120001", "CHAT-BANK-88120002"):
+        r = await fb.post("/v1/consultations", json={"consultation_id": ref, "channel": "chat", "ended_at": ended},
+                          headers=key)
+        surveys[ref] = r.json()
+    good = await fb.post("/v1/feedback", json={"token": surveys["CHAT-BANK-88120001"]["token"], "csat": 5, "nps": 9,
+                                               "comment": "상담원분이 친절하게 설명해주셔서 금방 해결됐어요 감사합니다"})
+    poor = await fb.post("/v1/feedback", json={"token": surveys["CHAT-BANK-88120002"]["token"], "csat": 1,
+                                               "comment": "채팅 상담 연결까지 40분 걸렸고 답변도 성의가 없네요"})
+    assert good.status_code == poor.status_code == 201
+    await asyncio.wait_for(arrived.wait(), 10)  # published in commit order: the good answer's would be first
+    await asyncio.sleep(0.3)
+    assert [a["case_id"] for a in alerted] == [surveys["CHAT-BANK-88120002"]["consultation_id"]]
+    assert "CHAT-BANK-88120002" in alerted[0]["message"]
+    await nc.close()

@@ -6,6 +6,7 @@ from datetime import datetime
 
 import asyncpg
 
+from services.feedback.domain.rewards import CONSULTATION_RECOVERY
 from shared.consumer import DEAD_LETTER
 from shared.events import (
     AlertRaised, CaseAcknowledged, CaseExtended, CaseInfoProvided, CaseReclassified, CaseReopened, CaseResolved,
@@ -84,15 +85,19 @@ async def record_ratings(conn: asyncpg.Connection, ratings: list[FeedbackSubmitt
                        [e.nps for e in ratings], [e.ces for e in ratings])
 
 
+# alerts about no case, which count in no case's facts (feedback.alerts keeps them): a dead letter is
+# about a message, a consultation's poor rating about a consultation
+NOT_ABOUT_A_CASE = [DEAD_LETTER, CONSULTATION_RECOVERY]
 # a fetched batch's alerts in one statement: the alert rows, stored once per event id, and each
-# case's count of the alerts newly stored for it; a dead letter ($9) is about a message, not a case
+# case's count of the alerts newly stored for it, but for the reasons in $9 (NOT_ABOUT_A_CASE)
 ALERTS = """
 WITH a AS (
   INSERT INTO feedback.alerts (event_id, case_id, reason, severity, affiliate, message, call_id, at)
   SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
                        $8::timestamptz[])
   ON CONFLICT DO NOTHING RETURNING case_id, reason)
-INSERT INTO feedback.case_facts (case_id, alerts) SELECT case_id, count(*) FROM a WHERE reason <> $9 GROUP BY case_id
+INSERT INTO feedback.case_facts (case_id, alerts) SELECT case_id, count(*) FROM a WHERE reason <> ALL($9::text[])
+GROUP BY case_id
 ON CONFLICT (case_id) DO UPDATE SET alerts = feedback.case_facts.alerts + EXCLUDED.alerts"""
 
 
@@ -102,7 +107,7 @@ async def record_alerts(conn: asyncpg.Connection, alerts: list[tuple[str, dateti
     await conn.execute(ALERTS, [a[0] for a in alerts], [a[2].case_id for a in alerts], [a[2].reason for a in alerts],
                        [a[2].severity for a in alerts], [a[2].affiliate for a in alerts],
                        [a[2].message for a in alerts], [a[2].call_id for a in alerts], [a[1] for a in alerts],
-                       DEAD_LETTER)
+                       NOT_ABOUT_A_CASE)
 
 
 async def record_routings(conn: asyncpg.Connection, routed: list[CaseRouted]) -> None:

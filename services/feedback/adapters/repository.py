@@ -48,8 +48,8 @@ ON CONFLICT (case_id) DO NOTHING RETURNING case_id"""
 # a consultation reported as ended: its survey, once (reporting it again finds the first)
 INSERT_CONSULTATION = """
 INSERT INTO feedback.consultations (consultation_id, affiliate, channel, topic, delivery, ended_at, day,
-                                    requested_at, expires_at)
-VALUES ($1, $2, $3, $4, $5, $6, ($6 AT TIME ZONE 'Asia/Seoul')::date, $7, $8)
+                                    requested_at, expires_at, ref)
+VALUES ($1, $2, $3, $4, $5, $6, ($6 AT TIME ZONE 'Asia/Seoul')::date, $7, $8, $9)
 ON CONFLICT (consultation_id) DO NOTHING RETURNING consultation_id"""
 
 CONSULTATION = """
@@ -59,12 +59,13 @@ WHERE consultation_id = $1"""
 # as RECORD_RESPONSE, for a consultation (no event: a consultation is no case, and its answers are the
 # report's only): a first answer goes in, or the caller learns there is no survey or an earlier answer
 RECORD_CONSULTATION_RESPONSE = """
-WITH survey AS (SELECT consultation_id FROM feedback.consultations WHERE consultation_id = $1),
+WITH survey AS (SELECT consultation_id, affiliate, ref FROM feedback.consultations WHERE consultation_id = $1),
 ins AS (
   INSERT INTO feedback.consultation_responses (consultation_id, csat, nps, ces, comment, submitted_at, comment_topic,
                                                comment_sentiment)
   SELECT consultation_id, $2, $3, $4, $5, $6, $7, $8 FROM survey
   ON CONFLICT (consultation_id) DO NOTHING RETURNING consultation_id)
 SELECT EXISTS (SELECT 1 FROM survey) AS has_survey, EXISTS (SELECT 1 FROM ins) AS inserted,
-       r.consultation_id IS NOT NULL AS answered, r.csat, r.nps, r.ces, r.comment
+       r.consultation_id IS NOT NULL AS answered, r.csat, r.nps, r.ces, r.comment,
+       (SELECT affiliate FROM survey) AS affiliate, (SELECT ref FROM survey) AS ref
 FROM (SELECT 1) AS one LEFT JOIN feedback.consultation_responses r ON r.consultation_id = $1"""

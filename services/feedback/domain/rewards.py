@@ -28,6 +28,10 @@ def load_rewards(path: Path = DEFAULT_REWARDS) -> RewardTable:
     return load_yaml(path, RewardTable)
 
 
+# the alert a consultation's poor rating raises (a consultation is no case: its id is no case's)
+CONSULTATION_RECOVERY = "consultation_recovery"
+
+
 def needs_recovery(csat: int | None, nps: int | None, comment_sentiment: str | None) -> bool:
     """CSAT 2 or lower, or an NPS detractor (0-6) whose comment is negative."""
     if csat is not None and csat <= 2:

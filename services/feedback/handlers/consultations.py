@@ -108,7 +108,7 @@ async def consultation_ended(body: ConsultationEnded, request: Request,
     delivery = delivery_for(body.channel, ("vulnerable",) if body.vulnerable else ())
     async with runtime_of(request).pool.acquire() as conn:
         new = await conn.fetchval(repo.INSERT_CONSULTATION, cid, affiliate, body.channel, body.topic, delivery,
-                                  body.ended_at, now, expiry(now, ttl))
+                                  body.ended_at, now, expiry(now, ttl), body.consultation_id)
         row = await conn.fetchrow(repo.CONSULTATION, cid)
     if new is None and (row["channel"], row["topic"], row["delivery"], row["ended_at"]) != (
             body.channel, body.topic, delivery, body.ended_at):

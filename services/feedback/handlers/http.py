@@ -76,10 +76,15 @@ async def submit(body: RatingBody, request: Request) -> JSONResponse:
 
 async def _consultation_answer(request: Request, consultation_id: UUID, body: RatingBody,
                                now: datetime) -> JSONResponse:
-    """One answer on its own (consultations are few beside cases: no group commit, no event)."""
+    """One answer on its own (consultations are few beside cases: no group commit, and no event but a poor
+    rating's alert)."""
     answer = Answer(body.csat, body.nps, body.ces, body.comment)
-    async with runtime_of(request).pool.acquire() as conn:
-        outcome = await record_consultation_response(conn, consultation_id, answer, request.app.state.classify, now)
+    rt = runtime_of(request)
+    async with rt.pool.acquire() as conn:
+        outcome = await record_consultation_response(conn, rt.outbox, consultation_id, answer,
+                                                     request.app.state.classify, now)
+    if outcome == "recorded":
+        rt.wake_relay()  # a poor rating's alert
     if outcome == "conflict":
         return JSONResponse({"error": "this consultation already has a different response"}, status_code=409)
     return JSONResponse({"status": outcome, "consultation_id": str(consultation_id)},

@@ -13,7 +13,7 @@ import asyncpg
 
 from services.feedback.adapters import repository as repo
 from services.feedback.domain.survey import Answer, TokenError, is_repeat, verify_token
-from services.feedback.domain.rewards import needs_recovery
+from services.feedback.domain.rewards import CONSULTATION_RECOVERY, needs_recovery
 from shared.events import AlertRaised, Classification, FeedbackSubmitted, Message, ReopenCase, SubmitFeedback
 from shared.outbox import Outbox
 from shared.pii import mask_text
@@ -105,21 +105,35 @@ def _judged(row, answer: Answer, surveyed: str) -> Outcome | None:
     return None
 
 
-async def record_consultation_response(conn: asyncpg.Connection, consultation_id: UUID, answer: Answer,
-                                       classify: Classify | None, now: datetime) -> Outcome:
+async def record_consultation_response(conn: asyncpg.Connection, outbox: Outbox, consultation_id: UUID,
+                                       answer: Answer, classify: Classify | None, now: datetime) -> Outcome:
     """A consultation's answer (the comment masked, then classified as a case's is), once; the same answer
-    again is a repeat, another a conflict. No service recovery: there is no case to reopen."""
+    again is a repeat, another a conflict. A poor first answer (as for a case: `needs_recovery`) alerts the
+    affiliate's supervisors in the same transaction (`consultation_recovery`); there is no case to reopen."""
     answer = Answer(answer.csat, answer.nps, answer.ces, mask_text(answer.comment) if answer.comment else None)
     answer.validate()
     c = classify(answer.comment) if classify and answer.comment else None
-    for _ in range(2):  # a concurrent first answer can commit between our snapshot and our insert
-        row = await conn.fetchrow(repo.RECORD_CONSULTATION_RESPONSE, consultation_id, answer.csat, answer.nps,
-                                  answer.ces, answer.comment, now, c.topic if c else None,
-                                  c.sentiment if c else None)
-        outcome = _judged(row, answer, f"consultation {consultation_id}")
-        if outcome:
-            return outcome
+    recovery = needs_recovery(answer.csat, answer.nps, c.sentiment if c else None)
+    async with conn.transaction():  # the answer and its alert together
+        for _ in range(2):  # a concurrent first answer can commit between our snapshot and our insert
+            row = await conn.fetchrow(repo.RECORD_CONSULTATION_RESPONSE, consultation_id, answer.csat, answer.nps,
+                                      answer.ces, answer.comment, now, c.topic if c else None,
+                                      c.sentiment if c else None)
+            outcome = _judged(row, answer, f"consultation {consultation_id}")
+            if outcome == "recorded" and recovery:
+                await outbox.add(conn, consultation_recovery(consultation_id, row["affiliate"], row["ref"], answer))
+            if outcome:
+                return outcome
     return "conflict"
+
+
+def consultation_recovery(consultation_id: UUID, affiliate: str, ref: str | None, answer: Answer) -> AlertRaised:
+    """A consultation's poor rating: its affiliate's supervisors call the customer back (service recovery).
+    `case_id` is the consultation's id (no case exists); `ref` the consulting system's own id, to find it."""
+    scores = ", ".join(f"{name} {value}" for name, value in (("CSAT", answer.csat), ("NPS", answer.nps),
+                                                             ("CES", answer.ces)) if value is not None)
+    return AlertRaised(case_id=consultation_id, reason=CONSULTATION_RECOVERY, severity="high", affiliate=affiliate,
+                       message=f"상담 만족도 낮음({scores}): 상담 {ref or consultation_id} 고객 회복 조치 필요")
 
 
 def recovery_messages(case_id: UUID, affiliate: str) -> list[Message]:
