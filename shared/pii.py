@@ -315,9 +315,10 @@ def mask_name(name: str) -> str:
 _TITLES = {"고객", "고객님", "님", "씨", "귀하", "선생님", "대리", "과장", "차장", "부장", "팀장", "사원", "주임"}
 _TITLE_ENDINGS = sorted(_TITLES, key=len, reverse=True)  # 홍길동고객님: the longest title it ends with
 _HANGUL_RUN = re.compile(r"[가-힣]+")
-# a Latin-letter word standing alone (Hong, Gil-dong, KIM): not part of an e-mail address or a domain,
-# which mask_text has masked already, nor of an identifier with digits (CUST12345)
-_LATIN_NAME = re.compile(r"(?<![\w@.'-])[A-Za-z](?:[A-Za-z'-]*[A-Za-z])?(?![\w@.'-])")
+# a Latin-letter word (Hong, Gil-dong, KIM, also before a Hangul title or after a quote): not a part of an
+# e-mail address or a domain, which mask_text has masked already, nor of an identifier with digits (CUST12345)
+_LATIN_NAME = re.compile(r"(?<![A-Za-z0-9_@])(?<![A-Za-z0-9]\.)[A-Za-z](?:[A-Za-z'-]*[A-Za-z])?"
+                         r"(?![A-Za-z0-9_@])(?!\.[A-Za-z0-9])")
 
 
 def _masked_hangul(m: re.Match) -> str:
@@ -325,8 +326,8 @@ def _masked_hangul(m: re.Match) -> str:
     if word in _TITLES:
         return word
     name, title = word, ""
-    for t in _TITLE_ENDINGS:
-        if word.endswith(t) and len(word) > len(t):
+    for t in _TITLE_ENDINGS:  # a name of two syllables or more before it (박귀하 is a name, not 박 + 귀하)
+        if word.endswith(t) and len(word) - len(t) >= 2:
             name, title = word[:-len(t)], t
             break
     return (mask_name(name) if len(name) >= 2 else name) + title

@@ -176,7 +176,13 @@ def test_dead_letter_payloads_are_masked_and_unchanged_without_personal_data():
     ("Hong Gildong", "H**g G*****g"),  # Latin letters were left whole before
     ("KIM MINJI (카드회원)", "K*M M***I (카**원)"),
     ("gildong@example.co.kr", "g***@example.co.kr"),  # the address is mask_text's; its domain stays
-    ("CUST-20261124", "CUST-2026****"),
+    ("CUST-20261124", "C**T-2026****"),  # a Latin word before a hyphen may be a name: masked too
+    ("Hong Gildong.", "H**g G*****g."),  # punctuation after a Latin name does not keep it whole
+    ("'Hong Gildong'", "'H**g G*****g'"),
+    ("Gildong고객님", "G*****g고객님"),
+    ("Hong Gildong-010-1234-5678", "H**g G*****g-010-1234-****"),
+    ("박귀하", "박*하"),  # a name ending in a title's syllables is a name (not 박 + 귀하)
+    ("g.hong@bank.co.kr 홍길동", "g***@bank.co.kr 홍*동"),
 ])
 def test_a_customer_reference_masks_names_however_they_are_written(ref, masked):
     assert mask_customer_ref(ref) == masked

@@ -141,23 +141,38 @@ IdempotencyKey = Annotated[str | None, Header(
                 "acting again or refusing a step already taken; the same key for another command is a 409")]
 
 
+REPLAYED = {"Idempotent-Replayed": {"description": "`true` when the answer is the first request's with the same "
+                                                  "Idempotency-Key, given again", "schema": {"type": "string"}}}
+
+
 def _command_digest(cmd: CaseCommand) -> str:
-    return hashlib.sha256(cmd.model_dump_json().encode()).hexdigest()
+    """The command a key was used for: its type and every field (the employee's too: another employee's
+    request with the same key is another command)."""
+    return hashlib.sha256(f"{type(cmd).__name__}:{cmd.model_dump_json()}".encode()).hexdigest()
+
+
+async def _claim_key(conn, caller: str, key: str, digest: str) -> JSONResponse | None:
+    """None once the key is this request's (in its transaction); else the answer to give: the first
+    request's again, or a 409 when the key was used for another command."""
+    for _ in range(3):  # a key that housekeeping deletes between the claim and the look is claimed again
+        if await conn.fetchval(repo.CLAIM_COMMAND_KEY, caller, key, digest):
+            return None
+        if earlier := await conn.fetchrow(repo.COMMAND_KEY, caller, key):
+            if earlier["command"] != digest:
+                return JSONResponse({"error": "this Idempotency-Key was already used for another command",
+                                     "details": [{"field": "Idempotency-Key", "error": "used for another command"}]},
+                                    status_code=409)
+            return JSONResponse(earlier["answer"], status_code=200, headers={"Idempotent-Replayed": "true"})
+    raise RuntimeError(f"Idempotency-Key {key!r} neither claimed nor found three times")
 
 
 async def _run(request: Request, cmd: CaseCommand, caller: str, idempotency_key: str | None = None) -> JSONResponse:
     rt = runtime_of(request)
     try:  # the caller's ownership is checked under the case's lock (apply_command)
         async with rt.pool.acquire() as conn, conn.transaction():
-            if idempotency_key is not None:
-                digest = _command_digest(cmd)
-                if not await conn.fetchval(repo.CLAIM_COMMAND_KEY, caller, idempotency_key, digest):
-                    earlier = await conn.fetchrow(repo.COMMAND_KEY, caller, idempotency_key)
-                    if earlier["command"] != digest:
-                        return JSONResponse({"error": "this Idempotency-Key was already used for another command",
-                                             "details": [{"field": "Idempotency-Key", "error": "used for another "
-                                                          "command"}]}, status_code=409)
-                    return JSONResponse(earlier["answer"], status_code=200, headers={"Idempotent-Replayed": "true"})
+            if idempotency_key is not None and (
+                    earlier := await _claim_key(conn, caller, idempotency_key, _command_digest(cmd))):
+                return earlier
             event = await apply_command(conn, rt.outbox, cmd, request.app.state.calendar, owner=caller,
                                         require_staff=request.app.state.require_staff_id)
             answer = {"status": "unchanged", "case_id": str(cmd.case_id)} if event is None else \
@@ -181,7 +196,7 @@ def _command(path: str, body_type: type[_Body], cmd_type: type[CaseCommand], sum
     endpoint.__name__ = path.replace("-", "_")
     endpoint.__annotations__["body"] = body_type  # a local, which string annotations cannot name
     router.add_api_route(f"/cases/{{case_id}}/{path}", endpoint, methods=["POST"], summary=summary,
-                         responses={200: {"model": CommandAnswer}, **ERRORS})
+                         responses={200: {"model": CommandAnswer, "headers": REPLAYED}, **ERRORS})
 
 
 _command("acknowledge", AcknowledgeBody, AcknowledgeCase, "Take the case; the customer is told who handles it")
