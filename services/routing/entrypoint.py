@@ -62,8 +62,8 @@ def build(settings: RoutingSettings) -> Runtime:
         info = await rt.js.stream_info("VOC_DLQ")
         lag.replace(pending)
         dlq.set(info.state.messages)
-        dlq_full.set(info.state.bytes / info.config.max_bytes if info.config.max_bytes and
-                     info.config.max_bytes > 0 else 0.0)
+        limit = info.config.max_bytes or 0  # -1 or unset: no limit, never full
+        dlq_full.set(info.state.bytes / limit if limit > 0 else 0.0)
 
     rt.metrics.on_scrape("routing_cases", count_cases, open_cases)
     rt.metrics.on_scrape("team_queues", read_queues, lag, dlq, dlq_full)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -114,7 +115,8 @@ async def record_consultation_response(conn: asyncpg.Connection, outbox: Outbox,
     answer.validate()
     c = classify(answer.comment) if classify and answer.comment else None
     recovery = needs_recovery(answer.csat, answer.nps, c.sentiment if c else None)
-    async with conn.transaction():  # the answer and its alert together
+    # the answer and its alert together; an answer alone is one statement, in no transaction of its own
+    async with conn.transaction() if recovery else nullcontext():
         for _ in range(2):  # a concurrent first answer can commit between our snapshot and our insert
             row = await conn.fetchrow(repo.RECORD_CONSULTATION_RESPONSE, consultation_id, answer.csat, answer.nps,
                                       answer.ces, answer.comment, now, c.topic if c else None,
