@@ -22,7 +22,7 @@ import asyncpg
 import nats
 import nats.js.errors
 import uvicorn
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Header, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from faststream.nats import NatsBroker
@@ -369,6 +369,15 @@ def nats_unavailable(exc: BaseException) -> bool:
 
 def runtime_of(request: Request) -> Runtime:
     return request.app.state.runtime
+
+
+MAX_IDEMPOTENCY_KEY = 200
+
+
+def idempotency_key_header(description: str):
+    """The optional `Idempotency-Key` request header, the same rule wherever it is taken: 1-200
+    characters and not blank (a blank key would be one key for every request)."""
+    return Header(min_length=1, max_length=MAX_IDEMPOTENCY_KEY, pattern=r"\S", description=description)
 
 
 ERROR_BODY = {"type": "object", "required": ["error"], "properties": {

@@ -273,3 +273,25 @@ async def test_a_teams_command_retried_with_its_idempotency_key_answers_as_the_f
     blank = await r.post(f"/v1/cases/{case_id}/reopen", headers={**card, "Idempotency-Key": ""},
                          json={"reason": "고객 재문의"})
     assert blank.status_code == 422
+
+
+async def test_concurrent_retries_with_one_idempotency_key_act_once_and_answer_alike(system, http, db):
+    """A team system that fires its retries without waiting for the first answer: the requests race for the
+    key; one acts, the others wait on it and give the same answer again."""
+    accepted = (await http["intake"].post("/v1/voc", json={
+        "channel": "app", "affiliate": "card",
+        "text": "상담원 연결이 계속 끊겨서요ㅠㅠ 해외결제 수수료가 두번 빠져나간거 같은데 확인좀 해주세여"})).json()
+    case_id = accepted["case_id"]
+    await routed(http, case_id)
+    card = devrun.team_headers(system.var, "card")
+    r = http["routing"]
+    key = {**card, "Idempotency-Key": f"card-chat-{uuid.uuid4()}"}
+    body = {"reason": "해외 가맹점 이중 청구 여부를 카드 브랜드사에 확인 중이라 시일이 소요됨", "business_days": 10}
+    answers = await asyncio.gather(*[r.post(f"/v1/cases/{case_id}/extend", headers=key, json=body)
+                                     for _ in range(6)])
+    assert [a.status_code for a in answers] == [200] * 6, [a.text for a in answers]
+    assert all(a.json() == answers[0].json() for a in answers) and answers[0].json()["status"] == "recorded"
+    assert sum(a.headers.get("Idempotent-Replayed") != "true" for a in answers) == 1  # one acted
+    logged = await db.fetchval("SELECT count(*) FROM routing.case_log WHERE case_id = $1 AND event = $2",
+                               uuid.UUID(case_id), "CaseExtended")
+    assert logged == 1  # extended once; a second extension without the key would be refused (once per case)

@@ -19,11 +19,10 @@ from services.intake.handlers.guard import replaying
 from services.intake.handlers.http import answer_submission
 from shared.events import VocSubmission
 from shared.db import MAYBE_STORAGE_DOWN
-from shared.runtime import storage_down
+from shared.runtime import MAX_IDEMPOTENCY_KEY, storage_down
 from shared.telemetry import TraceRequests
 
 PATH = "/v1/voc"
-MAX_IDEMPOTENCY_KEY = 200  # the route's Header(max_length=200)
 
 
 class FastSubmit:

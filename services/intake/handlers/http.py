@@ -18,7 +18,7 @@ from services.intake.handlers.guard import optional_key, submitter
 from services.intake.handlers.submit import submit_voc
 from shared.events import Affiliate, Text, VocSubmission
 from shared.pii import mask_text
-from shared.runtime import runtime_of
+from shared.runtime import idempotency_key_header, runtime_of
 
 router = APIRouter(prefix="/v1/voc", tags=["voc"])
 
@@ -86,11 +86,9 @@ def _error(status: int, message: str, field: str | None = None) -> JSONResponse:
 @router.post("", status_code=202, summary="Submit a VOC from any channel",
              responses={202: {"model": Accepted}, **ERRORS, **_documented(409)})
 async def submit(body: VocSubmission, request: Request, key: Annotated[ApiKey, Depends(submitter)],
-                 idempotency_key: Annotated[str | None, Header(
-                     min_length=1, max_length=200, pattern=r"\S",
-                     description="the channel system's own: kept per API key name, so another system's key of the "
-                                 "same spelling is a different key; not blank (a blank key would be one key "
-                                 "for every submission)")] = None
+                 idempotency_key: Annotated[str | None, idempotency_key_header(
+                     "the channel system's own: kept per API key name, so another system's key of the same "
+                     "spelling is a different key")] = None
                  ) -> JSONResponse:
     """Answers 202 only after the case, its VocReceived event and the receipt notice
     are committed together. A retry with the same Idempotency-Key, or the same

@@ -27,7 +27,7 @@ from shared.events import (
     ReclassifyCase, ReopenCase, RequestInfo, ResolveCase, ReviewSuggestion, SUGGESTION_CATEGORY_DOC,
     SuggestionCategory, Team, Text, Topic, TransferCase, Urgency, is_staff_id,
 )
-from shared.runtime import runtime_of
+from shared.runtime import idempotency_key_header, runtime_of
 
 router = APIRouter(prefix="/v1", tags=["cases"])
 log = logging.getLogger(__name__)
@@ -134,11 +134,10 @@ async def _owned(request: Request, case_id: UUID, caller: str) -> None:
         raise HTTPException(404, f"no case {case_id} for {caller}")
 
 
-IdempotencyKey = Annotated[str | None, Header(
-    min_length=1, max_length=200, pattern=r"\S",
-    description="the team system's own, per affiliate: a retry with the same key (after a timeout, a dropped "
-                "connection) answers what the first request did, with `Idempotent-Replayed: true`, instead of "
-                "acting again or refusing a step already taken; the same key for another command is a 409")]
+IdempotencyKey = Annotated[str | None, idempotency_key_header(
+    "the team system's own, per affiliate: a retry with the same key (after a timeout, a dropped "
+    "connection) answers what the first request did, with `Idempotent-Replayed: true`, instead of "
+    "acting again or refusing a step already taken; the same key for another command is a 409")]
 
 
 REPLAYED = {"Idempotent-Replayed": {"description": "`true` when the answer is the first request's with the same "
