@@ -26,6 +26,13 @@ def test_chuseok_and_substitute_holidays_are_not_business_days():
     assert not CAL.is_business_day(kst(2026, 10, 5).date())  # 개천절 대체공휴일
 
 
+def test_constitution_day_is_a_holiday_again_from_2026():
+    assert not CAL.is_business_day(kst(2026, 7, 17).date())  # 제헌절, a public holiday again (2026-02 amendment)
+    assert CAL.is_business_day(kst(2025, 7, 17).date())  # a working day from 2008 to 2025
+    # Thu 2026-07-16 → 1 business day later skips Fri 17 and the weekend
+    assert CAL.add_business_days(kst(2026, 7, 16, 9), 1) == kst(2026, 7, 20, 18)
+
+
 def test_receipt_time_is_read_in_korean_time():
     # 2026-11-20 16:00 UTC is already Saturday in Seoul
     assert CAL.add_business_days(datetime(2026, 11, 20, 16, tzinfo=UTC), 1) == kst(2026, 11, 23, 18)
