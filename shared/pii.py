@@ -25,11 +25,12 @@ KINDS = ("email", "rrn", "phone", "card", "driver_license", "passport", "account
 # Numbers are looked for in a view of the text with every character mapped to one character
 # (so offsets are the original's): full-width forms as ASCII (０１０－１２３４), every kind of space
 # (an e-mail editor's no-break space, the full-width space, a tab) as " ", and the dashes,
-# tildes and slashes people type between digit groups (‐ – — ― － ㅡ ~ /) as "-".
+# middle dots, tildes and slashes people type between digit groups (‐ – — ― − － ㅡ · ㆍ ~ ∼ /) as "-":
+# ㆍ is the Korean keyboard's middle dot, − and ∼ come from word processors and the IME's symbols.
 _SPACES = "\t\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000"
-_JOINERS = "~～/／⁄"  # between two numbers as often as inside one: 010-1234-5678/02-123-4567
+_JOINERS = "~～∼/／⁄"  # between two numbers as often as inside one: 010-1234-5678/02-123-4567
 _VIEW_TABLE = {**{chr(c): chr(c - 0xFEE0) for c in range(0xFF01, 0xFF5F)}, **dict.fromkeys(_SPACES, " "),
-               **dict.fromkeys("‐‑‒–—―－ㅡ_" + _JOINERS, "-")}
+               **dict.fromkeys("‐‑‒–—―−⁃－ㅡ·ㆍ・‧_" + _JOINERS, "-")}
 _VIEW = str.maketrans(_VIEW_TABLE)
 _SPLIT_VIEW = str.maketrans({**_VIEW_TABLE, **dict.fromkeys(_JOINERS, ",")})  # the joiners as a boundary
 # digit groups written loosely apart ("4111 - 1111", "010  1234") are read as "4111-1111" and "010 1234"
@@ -157,6 +158,9 @@ def _find(text: str) -> list[PiiSpan]:
     for m in _DRIVER.finditer(text):
         if _digits(m.group(0)) and ("-" in m.group(0) or not m.group(1).isdigit()):
             add("driver_license", m.start(), m.end())
+    for m in _DIGIT_RUN.finditer(text):  # cards grouped as cards are, before phones claim a middle "2323 3390"
+        if _CARD_GROUPS.fullmatch(m.group(0)) and luhn_ok(_digits(m.group(0))):
+            add("card", m.start(), m.end())
     for m in _MOBILE.finditer(text):
         add("phone", m.start(), m.end())
     for m in _LANDLINE.finditer(text):
@@ -186,10 +190,19 @@ def _find(text: str) -> list[PiiSpan]:
 _CARD_GROUPS = re.compile(r"\d{15,16}|\d{4}([ .-])\d{4}\1\d{4}\1\d{1,7}|\d{4}([ .-])\d{6}\2\d{4,5}")
 
 
+_BANK_CONTEXT = re.compile(r"은행|뱅크|농협|신협|수협|새마을금고|우체국|증권|bank", re.I)
+
+
 def _account_not_card(text: str, m: re.Match) -> bool:
-    """A number that passes the card check by chance (one in ten does) but follows an account word
-    and is not grouped or sized as cards are (4-4-4-4, 4-6-5, 15 or 16 digits): an account, masked as one."""
-    return _context_before(text, m.start(), _ACCOUNT_CONTEXT, 8) and not _CARD_GROUPS.fullmatch(m.group(0))
+    """A number that passes the card check by chance (one in ten does) but is not grouped or sized as
+    cards are (4-4-4-4, 4-6-5, 15 or 16 digits): an account, masked as one (its last 3 digits kept, not
+    a card's first 6 and last 4), when it is grouped some other way (a bank's 6-2-6) or follows an
+    account word or a bank's name ("계좌번호: 국민은행 81230201123457")."""
+    number = m.group(0)
+    if _CARD_GROUPS.fullmatch(number):
+        return False
+    return not number.isdigit() or _context_before(text, m.start(), _ACCOUNT_CONTEXT) or \
+        _context_before(text, m.start(), _BANK_CONTEXT)
 
 
 def _is_reference_number(text: str, m: re.Match) -> bool:
@@ -282,15 +295,23 @@ _WRITTEN_RUN = re.compile(r"(?<![0-9*A-Za-z])(?!1[5-8]\d\d[ -]?\d{4}(?![0-9]))\d
 _EDGE_START = re.compile(rf"^\W*(?:\d(?:[ .-]?\d){{2,}}{_UNIT}|{_SPOKEN_DIGIT}(?: ?{_SPOKEN_DIGIT}){{3,}})")
 _EDGE_END = re.compile(rf"(?:(?<![0-9])\d(?:[ .-]?\d){{2,}}|{_SPOKEN_DIGIT}(?: ?{_SPOKEN_DIGIT}){{3,}})\W*$")
 _SPOKEN_OR_DIGIT = re.compile(rf"\d|{_SPOKEN_DIGIT}")  # full-width digits too
+# a hyphen read aloud: 공일공에 일이삼사에 오육칠팔, 010에 1234에 5678, 공일공 다시 일이삼사; groups of
+# two or more digits joined so, six or more digits in all
+_SAID_HYPHEN = r"(?: ?(?:에|다시) ?| )"
+_SPOKEN_GROUP = rf"{_SPOKEN_DIGIT}(?: ?{_SPOKEN_DIGIT})+"
+_SPOKEN_JOINED = re.compile(rf"{_SPOKEN_GROUP}(?:{_SAID_HYPHEN}{_SPOKEN_GROUP})+")
+_WRITTEN_JOINED = re.compile(rf"(?<![0-9A-Za-z])\d{{2,}}(?:{_SAID_HYPHEN}\d{{2,}})+" + _UNIT)
 
 
 def mask_speech(text: str) -> str:
     """`mask_text`, then for transcribed speech also: every run of six or more digits, written
-    or said (a number read out in parts), and a run of three or more digits, or four said, at
+    or said (a number read out in parts, its hyphens said as 에), and a run of three or more digits, or four said, at
     the very start or end (the rest of it is in the neighbouring segment). Amounts (…원, …만)
     are kept; an ordinary word made of digit syllables (이사, 일이) is too short to count."""
     masked = mask_text(text)
     spans = [m.span() for rx in (_SPOKEN_RUN, _WRITTEN_RUN, _EDGE_START, _EDGE_END) for m in rx.finditer(masked)]
+    spans += [m.span() for rx in (_SPOKEN_JOINED, _WRITTEN_JOINED) for m in rx.finditer(masked)
+              if len(_SPOKEN_OR_DIGIT.findall(m.group(0))) >= 6]
     if not spans:
         return masked
     kept = [m.span() for m in _IDENTIFIER.finditer(masked)]

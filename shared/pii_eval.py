@@ -23,6 +23,7 @@ class PiiReport:
     false_positives: list[tuple[str, str]] = field(default_factory=list)
     misses: list[tuple[str, str]] = field(default_factory=list)
     leaks: int = 0  # labelled values whose digits survive masking
+    overexposed: int = 0  # labelled numbers masked with fewer digits hidden than their kind's mask hides
 
     @property
     def recall(self) -> float:
@@ -35,7 +36,8 @@ class PiiReport:
     def lines(self) -> list[str]:
         out = [f"texts {self.texts}, labelled spans {sum(self.gold.values())}, detections {self.predicted}",
                f"recall {self.recall:.4f}  precision {self.precision:.4f}  "
-               f"kind accuracy {self.kind_right / max(1, sum(self.found.values())):.4f}  leaks after masking {self.leaks}",
+               f"kind accuracy {self.kind_right / max(1, sum(self.found.values())):.4f}  leaks after masking {self.leaks}  "
+               f"shown beyond their mask {self.overexposed}",
                "", "| kind | labelled | found | recall |", "|---|---|---|---|"]
         for kind in sorted(self.gold):
             out.append(f"| {kind} | {self.gold[kind]} | {self.found[kind]} | {self.found[kind] / self.gold[kind]:.3f} |")
@@ -67,4 +69,14 @@ def evaluate(path: Path) -> PiiReport:
                 report.false_positives.append((f.kind, f.text))
         masked = mask_text(text)
         report.leaks += sum(1 for g in gold if g["text"] in masked)
+        if len(masked) == len(text):  # masks keep the text's length but for some e-mails
+            report.overexposed += sum(1 for g in gold if masked[g["start"]:g["end"]].count("*") < _hidden(g))
     return report
+
+
+def _hidden(gold: dict) -> int:
+    """How many characters of a labelled value its kind's mask hides (pii._mask): a card shows its first 6
+    and last 4 digits, a phone all but its last 4, an account its last 3, an RRN its first 7."""
+    digits = sum(c.isdigit() for c in gold["text"])
+    return {"card": digits - 10, "rrn": digits - 7, "phone": 4, "account": digits - 3, "driver_license": 8,
+            "passport": len(gold["text"]) - 4}.get(gold["kind"], 0)

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from shared.pii import luhn_ok, mask_customer_ref, mask_name, mask_payload, mask_speech, mask_text
+from shared.pii import find_pii, luhn_ok, mask_customer_ref, mask_name, mask_payload, mask_speech, mask_text
 from shared.pii_crypto import PiiCipher, PiiKeyError
 
 
@@ -84,6 +84,12 @@ def test_ordinary_numbers_are_kept():
     ("계좌 110_123_456789", "456789"),
     ("환불 받을 계좌번호 12345678 입니다", "12345678"),        # 8 digits after an account word
     ("ｈｏｎｇ＠ｎａｖｅｒ．ｃｏｍ", "ｏｎｇ"),
+    ("카드 4111·1111·1111·1111 분실했어요", "1111·1111·1111"),   # middle dots, as in lists
+    ("주민번호 850315ㆍ1234567", "1234567"),                   # ㆍ, the Korean keyboard's middle dot
+    ("계좌 110·123·456789로 환불", "456789"),
+    ("연락처 010−1234−5678", "5678"),                          # a word processor's minus sign
+    ("연락처 010∼1234∼5678", "5678"),                          # the IME's tilde
+    ("연락처 010 ㆍ 1234 ㆍ 5678", "5678"),
 ])
 def test_numbers_written_with_other_separators_are_masked(text, leaked):
     assert leaked not in mask_text(text)
@@ -116,10 +122,20 @@ def test_numbers_with_loose_spaces_or_next_to_another_number_are_masked(text, le
     ("기업은행 계좌 360-759838-67-565", "360-759838"),  # passes the card check by chance: an account still
     ("카카오뱅크 계좌번호 3333-51-4939257", "4939"),
     ("환불 받을 계좌 37964596586168", "379645"),  # 14 digits unspaced: no card has that size
+    ("계좌번호: 국민은행 812302-01-123457", "812302"),  # a bank's 6-2-6 is no card's grouping
+    ("국민은행 812302-01-123457로 환불해 주세요", "812302"),
+    ("국민은행 81230201123457로 환불", "812302"),  # unspaced, after the bank's name
 ])
 def test_an_account_that_passes_the_card_check_is_masked_as_an_account(text, visible):
     assert visible not in mask_text(text)
     assert mask_text(text).endswith(text[-3:])  # an account keeps its last 3 digits, as every account does
+
+
+@pytest.mark.parametrize("text", ["체크카드 9422 2323 3390 2849 도난당했어요", "카드번호 9369 0060 2677 3542 정지해 주세요"])
+def test_a_card_is_masked_as_a_card_though_its_middle_looks_like_a_phone(text):
+    """The middle groups (2323 3390) read as a Seoul number once; the card kept 12 of its 16 digits."""
+    assert [s.kind for s in find_pii(text)] == ["card"]
+    assert mask_text(text).count("*") == 6  # only a card's first 6 and last 4 digits stay
 
 
 def test_identifiers_made_of_digit_groups_survive_masking():
@@ -144,6 +160,10 @@ def test_masking_never_makes_text_longer():
     ("주민번호 팔오공삼일오 일이삼사오육칠", "일이삼사오육칠"),  # digits said, not written
     ("공일공 이삼사오", "이삼사오"),
     ("육칠팔구", "육칠팔구"),
+    ("제 번호는 공일공에 일이삼사에 오육칠팔이에요", "일이삼사"),  # the hyphen read aloud as 에
+    ("카드번호는 사일일일에 일일일일에 일일일일에 일일일일이요", "일일일일에 일일일일"),
+    ("연락처 010에 1234에 5678이요", "1234"),
+    ("공일공 다시 일이삼사 다시 오육칠팔", "오육칠팔"),
 ])
 def test_speech_masks_numbers_said_or_cut_across_segments(segment, leaked):
     assert leaked not in mask_speech(segment)
@@ -151,7 +171,8 @@ def test_speech_masks_numbers_said_or_cut_across_segments(segment, leaked):
 
 def test_speech_keeps_amounts_dates_words_and_codes():
     for text in ("1500000원 결제됐어요", "150만 원이요", "2024년 3월 15일에요", "네 이사 때문에 일이 많아서요",
-                 "콜센터 1588-1234 로 했는데", "VOC-2026-000123 건이요", "삼 일 전에"):
+                 "콜센터 1588-1234 로 했는데", "VOC-2026-000123 건이요", "삼 일 전에", "네 이사에 오일 걸렸어요",
+                 "3만원에 5만원에 총 8만원이요", "오후 2시에 10분에 전화했는데요", "이천이십사년에 이월에 가입"):
         assert mask_speech(text) == text, text
 
 

@@ -16,4 +16,5 @@ def test_recall_and_precision_meet_targets(name, min_spans):
     assert report.recall >= 0.99, report.lines()
     assert report.precision >= 0.95, report.lines()
     assert report.leaks == 0, report.lines()
+    assert report.overexposed == 0, report.lines()  # no number shows more than its mask lets it
     assert set(report.gold) == {"rrn", "card", "account", "phone", "email", "passport", "driver_license"}
