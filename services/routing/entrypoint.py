@@ -35,9 +35,10 @@ def build(settings: RoutingSettings) -> Runtime:
     rt.retain("routing.command_keys", "created_at")  # the teams' HTTP Idempotency-Keys (migration 010)
     specs = {c.durable: c for c in SERVICE_CONSUMERS if c.durable.startswith("routing")}
     rt.consume(specs["routing"], (VocClassified,), events.on_classified(rt.outbox, directory, calendar))
-    rt.consume(specs["routing-commands"], CASE_COMMANDS, events.on_command(rt.outbox, calendar))
+    rt.consume(specs["routing-commands"], CASE_COMMANDS, events.on_command(rt.outbox, calendar, directory=directory))
     rt.consume(specs["routing-team-commands"], CASE_COMMANDS,
-               events.on_command(rt.outbox, calendar, from_teams=True, require_staff=settings.require_staff_id))
+               events.on_command(rt.outbox, calendar, from_teams=True, require_staff=settings.require_staff_id,
+                                 directory=directory))
     sla = rt.metrics.counter("moksori_sla_events_total", "SLA warnings and breaches raised", ("kind",))
     rt.background(lambda stop: run_sweeper(rt.pool, rt.outbox, rt.wake_relay, stop, settings.sweep_every_s, sla))
     lag = rt.metrics.snapshot("moksori_team_queue_pending_cases", "routed cases not yet taken by the team",

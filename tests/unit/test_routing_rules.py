@@ -160,6 +160,31 @@ def test_resolve_reopen_and_illegal_transitions():
         run(CASE, cmd(ReopenCase, reason="열려 있는 건"))
 
 
+def test_a_case_resolved_before_anyone_acknowledged_it_is_acknowledged_afresh_when_reopened():
+    """Its first acknowledgement deadline is long past: kept, the sweeper escalated the reopened case at once."""
+    unacked = CaseState(**{**CASE.__dict__, "urgency": "normal", "ack_due": CAL.add_business_days(NOW, 2)})
+    done, _ = run(unacked, RES)  # a quick answer, straight from routed
+    later = NOW + timedelta(days=20)
+    reopened = decide(done, cmd(ReopenCase, reason="고객 만족도 불만족: 재검토"), later, CAL, DIRECTORY)
+    assert reopened.changes["ack_due"] == deadlines("normal", later, DIRECTORY, CAL)[0] > later
+    assert reopened.changes["ack_breached_at"] is None
+    assert reopened.handoff.ack_due == reopened.changes["ack_due"]  # the team's queue reads the new one
+    assert decide(done, cmd(ReopenCase, reason="재검토"), later, CAL).changes["ack_due"] is None  # no rules: none
+    acked_then_done, _ = run(run(unacked, ACK)[0], RES)
+    kept = decide(acked_then_done, cmd(ReopenCase, reason="재검토"), later, CAL, DIRECTORY)
+    assert "ack_due" not in kept.changes and kept.handoff.ack_due is None  # the first acknowledgement stands
+
+
+def test_a_reopened_case_may_be_extended_once_more():
+    extended, _ = run(CASE, cmd(ExtendCase, reason="가맹점 확인 지연", business_days=5))
+    with pytest.raises(InvalidTransition, match="already extended"):
+        run(extended, cmd(ExtendCase, reason="추가 확인", business_days=3))
+    reopened, _ = run(run(extended, RES)[0], cmd(ReopenCase, reason="환불 금액이 다름"))
+    assert not reopened.extended  # a fresh deadline, as a new complaint's: extendable once
+    again, d = run(reopened, cmd(ExtendCase, reason="카드사 재확인 필요", business_days=5))
+    assert again.extended and d.event.resolve_due > reopened.resolve_due
+
+
 def test_the_resolution_carries_the_cases_flags_for_the_survey():
     assert run(CASE, RES)[1].event.flags == ()
     vulnerable = CaseState(**{**CASE.__dict__, "flags": ("regulator", "vulnerable")})

@@ -54,7 +54,7 @@ FROM routing.cases WHERE case_id = $1 FOR UPDATE"""
 MUTABLE = ("status", "acknowledged_at", "handler_name", "handler_contact", "paused_at", "status_before_pause",
            "resolve_due", "extended", "extension_reason", "affiliate", "team", "resolved_at", "resolution",
            "outcome", "reopened_count", "kind", "topic", "review_outcome", "review_reason", "review_category",
-           "warn_at", "warned_at", "breached_at", "clock_start")
+           "warn_at", "warned_at", "breached_at", "clock_start", "ack_due", "ack_breached_at")
 
 INSERT_LOG = "INSERT INTO routing.case_log (case_id, event, data, staff_id) VALUES ($1, $2, $3, $4)"
 

@@ -17,7 +17,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from uuid import UUID
 
+from services.routing.domain.sla import deadlines
 from shared.bizcal import KST, BusinessCalendar
+from shared.directory import Directory
 from shared.events import (
     OUTCOME_KO, AcknowledgeCase, CaseAcknowledged, CaseExtended, CaseInfoProvided, CaseInfoRequested, CaseReclassified,
     CaseReopened, CaseResolved, CaseRouted, CaseTransferred, Command, CustomerNoticeRequested, Event, ExtendCase,
@@ -133,7 +135,10 @@ def _resumed_due(case: CaseState, now: datetime, calendar: BusinessCalendar) -> 
     return calendar.add_business_days(case.resolve_due, paused) if paused else case.resolve_due
 
 
-def decide(case: CaseState, cmd: Command, now: datetime, calendar: BusinessCalendar) -> Decision | None:
+def decide(case: CaseState, cmd: Command, now: datetime, calendar: BusinessCalendar,
+           directory: Directory | None = None) -> Decision | None:
+    """`directory`: the SLA rules, for the acknowledgement deadline a reopened case gets when nobody had
+    acknowledged it (resolved straight away); without it such a case gets none."""
     common = {"case_id": case.case_id, "affiliate": case.affiliate, "team": case.team}
     match cmd:
         case AcknowledgeCase():
@@ -216,12 +221,19 @@ def decide(case: CaseState, cmd: Command, now: datetime, calendar: BusinessCalen
         case ReopenCase():
             _require(case, ("resolved",), "reopen")
             due = calendar.add_business_days(now, REOPEN_BUSINESS_DAYS)
-            # a fresh deadline, and its warning and breach marks cleared: the old ones are not missed again
-            return Decision(CaseReopened(**common, reason=cmd.reason, resolve_due=due),
-                            {"status": "routed", "resolved_at": None, "resolution": None, "outcome": None,
-                             "reopened_count": case.reopened_count + 1, "resolve_due": due,
-                             "warn_at": now + (due - now) * case.warn_fraction, "warned_at": None,
-                             "breached_at": None, "clock_start": now},
+            # fresh deadlines, and their warning and breach marks cleared: the old ones are not missed again.
+            # A case resolved before anyone acknowledged it is acknowledged afresh, by its urgency's rule from
+            # now (its first acknowledgement deadline, long past, would escalate it at once); and the new
+            # deadline may be extended once, as a new complaint's may.
+            changes = {"status": "routed", "resolved_at": None, "resolution": None, "outcome": None,
+                       "reopened_count": case.reopened_count + 1, "resolve_due": due,
+                       "warn_at": now + (due - now) * case.warn_fraction, "warned_at": None,
+                       "breached_at": None, "clock_start": now, "extended": False, "extension_reason": None}
+            if case.acknowledged_at is None:
+                changes |= {"ack_due": deadlines(case.urgency, now, directory, calendar)[0] if directory else None,
+                            "ack_breached_at": None}
+                case = replace(case, ack_due=changes["ack_due"])
+            return Decision(CaseReopened(**common, reason=cmd.reason, resolve_due=due), changes,
                             _notice(case, "reopened", f"[목소리] 접수번호 {case.tracking_code} 민원을 다시 살펴보고 "
                                                       f"있습니다. 처리 예정일은 {due:%Y-%m-%d}입니다.", due),
                             handoff(case, "reopened", cmd.reason, case.affiliate, case.team, due))

@@ -9,6 +9,7 @@ import asyncpg
 from services.routing.adapters import repository as repo
 from services.routing.domain import lifecycle
 from shared.bizcal import BusinessCalendar
+from shared.directory import Directory
 from shared.events import CaseCommand, Event
 from shared.outbox import Outbox
 from shared.pii import mask_text
@@ -38,8 +39,8 @@ def masked(cmd: CaseCommand) -> CaseCommand:
 
 
 async def apply_command(conn: asyncpg.Connection, outbox: Outbox, cmd: CaseCommand,
-                        calendar: BusinessCalendar, owner: str | None = None, require_staff: bool = True
-                        ) -> Event | None:
+                        calendar: BusinessCalendar, owner: str | None = None, require_staff: bool = True,
+                        directory: Directory | None = None) -> Event | None:
     """`owner`: the affiliate the command comes from (a team key, a team's NATS subject); checked
     against the case under its row lock, so a transfer cannot slip between check and change. None
     (the services' own commands) and the group consumer-protection office may act on any case.
@@ -53,7 +54,7 @@ async def apply_command(conn: asyncpg.Connection, outbox: Outbox, cmd: CaseComma
         raise UnknownCase(f"case {cmd.case_id} has not been routed")
     if owner not in (None, "group") and case.affiliate != owner:
         raise NotOwner(f"no case {cmd.case_id} for {owner}")
-    decision = lifecycle.decide(case, masked(cmd), datetime.now(UTC), calendar)
+    decision = lifecycle.decide(case, masked(cmd), datetime.now(UTC), calendar, directory)
     if decision is None:
         return None
     await repo.save(conn, case.case_id, decision.changes, decision.event, cmd.staff_id)

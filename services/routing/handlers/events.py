@@ -35,8 +35,11 @@ def on_classified(outbox: Outbox, directory: Directory, calendar: BusinessCalend
                             suggestion_category=e.suggestion_category if c.kind == "suggestion" else None)
         out = [routed]
         if a.copy_reason:
+            # the office's copy takes the customer's reference as a transfer to the office would
             out.append(routed.model_copy(update={
-                "affiliate": "group", "team": "consumer_protection", "copy_reason": a.copy_reason}))
+                "affiliate": "group", "team": "consumer_protection", "copy_reason": a.copy_reason,
+                "customer_ref": e.customer_ref if shares_customer("group", e.affiliate_hint,
+                                                                  e.consent.cross_affiliate) else None}))
         row = (e.case_id, e.tracking_code, e.channel, a.affiliate, a.team, c.kind, c.topic, c.urgency,
                ",".join(c.flags), bool(a.copy_reason), e.received_at, ack_due, resolve_due, e.origin,
                directory.sla[c.urgency].warn_at_fraction, e.backfill, e.suggestion_category,
@@ -82,14 +85,14 @@ def on_classified(outbox: Outbox, directory: Directory, calendar: BusinessCalend
 
 
 def on_command(outbox: Outbox, calendar: BusinessCalendar, *, from_teams: bool = False,
-               require_staff: bool = True) -> Process:
+               require_staff: bool = True, directory: Directory | None = None) -> Process:
     """`from_teams`: commands on the affiliates' own subjects (voc.cmd.team.<affiliate>.case.*),
     applied only to that affiliate's cases."""
     async def process(conn: asyncpg.Connection, d: Delivery) -> None:
         owner = d.raw.subject.split(".")[3] if from_teams else None
         try:
             await apply_command(conn, outbox, d.msg, calendar, owner=owner,  # type: ignore[arg-type]
-                                require_staff=require_staff)
+                                require_staff=require_staff, directory=directory)
         except (InvalidTransition, NotOwner, NoStaff) as exc:
             raise Unprocessable(str(exc)) from exc
         # UnknownCase is retried: the routing of the case may still be on its way

@@ -173,7 +173,8 @@ async def _run(request: Request, cmd: CaseCommand, caller: str, idempotency_key:
                     earlier := await _claim_key(conn, caller, idempotency_key, _command_digest(cmd))):
                 return earlier
             event = await apply_command(conn, rt.outbox, cmd, request.app.state.calendar, owner=caller,
-                                        require_staff=request.app.state.require_staff_id)
+                                        require_staff=request.app.state.require_staff_id,
+                                        directory=request.app.state.directory)
             answer = {"status": "unchanged", "case_id": str(cmd.case_id)} if event is None else \
                 {"status": "recorded", "event": type(event).__name__, "data": event.model_dump(mode="json")}
             if idempotency_key is not None:
@@ -240,8 +241,11 @@ class CaseView(BaseModel):
     status: Literal["routed", "acknowledged", "waiting_info", "resolved"]
     received_at: datetime
     routed_at: datetime
-    ack_due: datetime | None = Field(description="acknowledge by (urgent cases)")
-    resolve_due: datetime = Field(description="resolve by: 14 business days from receipt, sooner when urgent")
+    ack_due: datetime | None = Field(description="acknowledge by: hours for a critical case, business days for the "
+                                                 "rest (the directory's SLA table); afresh when a case resolved "
+                                                 "unacknowledged is reopened")
+    resolve_due: datetime = Field(description="resolve by: the directory's business days from receipt (14), moved "
+                                              "by pauses for documents and an extension; 14 from a reopening")
     warn_at: datetime | None = Field(description="when the team's supervisor is warned, if still open")
     warned_at: datetime | None
     breached_at: datetime | None = Field(description="when the resolve deadline passed with the case open")
