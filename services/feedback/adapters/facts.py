@@ -9,8 +9,8 @@ import asyncpg
 from services.feedback.domain.rewards import CONSULTATION_RECOVERY
 from shared.consumer import DEAD_LETTER
 from shared.events import (
-    AlertRaised, CaseAcknowledged, CaseExtended, CaseInfoProvided, CaseReclassified, CaseReopened, CaseResolved,
-    CaseRouted, CaseTransferred, Event, FeedbackSubmitted, SuggestionReviewed,
+    AlertRaised, CaseAcknowledged, CaseExtended, CaseInfoProvided, CaseInfoRequested, CaseReclassified, CaseReopened,
+    CaseResolved, CaseRouted, CaseTransferred, Event, FeedbackSubmitted, SuggestionReviewed,
 )
 
 # routings (a fetched batch's, or one) in one statement: the rollup's statement trigger fires once per
@@ -35,12 +35,31 @@ ON CONFLICT (case_id) DO UPDATE SET day = EXCLUDED.day, received_at = EXCLUDED.r
 UPSERT = """
 INSERT INTO feedback.case_facts (case_id) VALUES ($1) ON CONFLICT (case_id) DO NOTHING"""
 
+# A case waiting for the customer's documents has its SLA clock stopped (routing's lifecycle): CaseInfoRequested
+# pauses it; CaseInfoProvided, a transfer and the resolution run it again (migration 011). Those events may
+# come late and in any order, so each keeps its time: a pause counts only if it began after the latest end
+# (`pause_ended_at`), and an end clears only a pause that began before it. Whatever the order, the case is
+# paused exactly when its latest CaseInfoRequested is later than its latest end. `{t}`: the end's time.
+ENDS_PAUSE = ("pause_ended_at = greatest(pause_ended_at, {t}), "
+              "paused_at = CASE WHEN paused_at > {t} THEN paused_at END")
+# the deadline set by the end of a pause (the pause's days credited), unless a later end already set its own:
+# a late CaseInfoProvided does not take back the deadline of a later pause's end or of a transfer after it
+LATEST_END = "{t} >= coalesce(pause_ended_at, '-infinity')"
+
 SETS = {
     CaseAcknowledged: "acknowledged_at = COALESCE(acknowledged_at, $2)",
-    CaseResolved: "resolved_at = $2, within_sla = $3",
+    CaseResolved: "resolved_at = $2, within_sla = $3, " + ENDS_PAUSE.format(t="$2"),
     CaseExtended: "extended = true, resolve_due = $2",
-    CaseInfoProvided: "resolve_due = $2",  # the deadline moved by the pause
-    CaseTransferred: "affiliate = $2, team = $3, resolve_due = COALESCE($4, resolve_due)",
+    CaseInfoRequested: "paused_at = CASE WHEN $2 > coalesce(pause_ended_at, '-infinity') "
+                       "THEN greatest(paused_at, $2) ELSE paused_at END",
+    # the deadline moved by the pause
+    CaseInfoProvided: f"resolve_due = CASE WHEN {LATEST_END.format(t='$3')} THEN $2 ELSE resolve_due END, "
+                      + ENDS_PAUSE.format(t="$3"),
+    # $5: the transfer's time (its event's); without it (a caller that does not know it), a pause known now ends
+    CaseTransferred: "affiliate = $2, team = $3, "
+                     f"resolve_due = CASE WHEN $5::timestamptz IS NULL OR {LATEST_END.format(t='$5')} "
+                     "THEN COALESCE($4, resolve_due) ELSE resolve_due END, "
+                     + ENDS_PAUSE.format(t="coalesce($5, paused_at)"),
     CaseReclassified: "kind = $2, topic = $3",
     CaseReopened: "reopened = reopened + 1, resolved_at = NULL, within_sla = NULL, "
                   "resolve_due = COALESCE($2, resolve_due)",
@@ -48,7 +67,7 @@ SETS = {
 }
 
 
-def _args(e: Event) -> tuple:
+def _args(e: Event, at: datetime | None) -> tuple:
     match e:
         case CaseAcknowledged():
             return (e.acknowledged_at,)
@@ -56,10 +75,12 @@ def _args(e: Event) -> tuple:
             return (e.resolved_at, e.within_sla)
         case CaseExtended():
             return (e.resolve_due,)
+        case CaseInfoRequested():
+            return (e.paused_at,)
         case CaseInfoProvided():
-            return (e.resolve_due,)
+            return (e.resolve_due, e.resumed_at)
         case CaseTransferred():
-            return (e.affiliate, e.team, e.resolve_due)
+            return (e.affiliate, e.team, e.resolve_due, at)
         case CaseReclassified():
             return (e.kind, e.topic)
         case CaseReopened():
@@ -123,7 +144,8 @@ async def record_routings(conn: asyncpg.Connection, routed: list[CaseRouted]) ->
              e.repeat, e.resolve_due, e.duplicate) for e in routed))))
 
 
-async def record(conn: asyncpg.Connection, e: Event) -> None:
+async def record(conn: asyncpg.Connection, e: Event, at: datetime | None = None) -> None:
+    """`at`: the event's time (its envelope's), for the events that carry none of their own (a transfer)."""
     if isinstance(e, CaseRouted):
         await record_routings(conn, [e])  # the office's copy (the same case) writes nothing
         return
@@ -131,6 +153,7 @@ async def record(conn: asyncpg.Connection, e: Event) -> None:
     if sql is None:
         return
     update = f"UPDATE feedback.case_facts SET {sql} WHERE case_id = $1"
-    if await conn.execute(update, e.case_id, *_args(e)) == "UPDATE 0":  # the event came before CaseRouted
+    args = _args(e, at)
+    if await conn.execute(update, e.case_id, *args) == "UPDATE 0":  # the event came before CaseRouted
         await conn.execute(UPSERT, e.case_id)
-        await conn.execute(update, e.case_id, *_args(e))
+        await conn.execute(update, e.case_id, *args)

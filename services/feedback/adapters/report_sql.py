@@ -107,10 +107,13 @@ HOURS = """
 SELECT affiliate, team, bucket, sum(ack) AS ack, sum(resolve) AS resolve FROM feedback.rollup_hours
 WHERE day >= $1 AND day < $2 GROUP BY affiliate, team, bucket"""
 
-# open cases of the period already past their deadline (a small partial index: open cases only, migration 006)
+# open cases of the period already past their deadline (a small partial index: open cases only, migration 006);
+# a case waiting for the customer's documents is not: its clock is stopped, and its deadline moves when they
+# come (migration 011)
 OPEN_OVERDUE = """
 SELECT affiliate, team, count(*) AS n FROM feedback.case_facts
-WHERE day >= $1 AND day < $2 AND resolved_at IS NULL AND resolve_due < $3 AND affiliate IS NOT NULL
+WHERE day >= $1 AND day < $2 AND resolved_at IS NULL AND resolve_due < $3 AND paused_at IS NULL
+  AND affiliate IS NOT NULL
 GROUP BY affiliate, team"""
 
 # the suggestion programme: suggestions received in the period, per affiliate and the category their review

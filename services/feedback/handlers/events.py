@@ -120,7 +120,7 @@ async def on_fact(conn: asyncpg.Connection, d: Delivery) -> None:
     elif isinstance(d.msg, SuggestionReviewed) and d.msg.reviewed_at is None:  # from a routing before session 21
         await facts.record(conn, d.msg.model_copy(update={"reviewed_at": d.env.time}))
     else:
-        await facts.record(conn, d.msg)  # type: ignore[arg-type]
+        await facts.record(conn, d.msg, d.env.time)  # type: ignore[arg-type]
 
 
 async def _facts_bulk(conn: asyncpg.Connection, ds: list[Delivery]) -> list[Delivery]:
