@@ -38,8 +38,14 @@ class ImportResult:
     errors: list[tuple[int, str]] = field(default_factory=list)
 
 
-def _csv_row(row: dict[str, str]) -> dict:
-    unknown = set(row) - set(CSV_COLUMNS) - {None}
+def _csv_row(row: dict, columns: int) -> dict:
+    # DictReader puts a row's extra fields in a list under None, and gives the fields it lacks as None
+    fields = columns - list(row.values()).count(None) + len(row.get(None, ()))
+    if fields != columns:
+        hint = ("put a text containing a comma in double quotes" if fields > columns
+                else "give every column, an empty one as nothing between two commas")
+        raise ValueError(f"the row has {fields} field{'' if fields == 1 else 's'} but the header has {columns}: {hint}")
+    unknown = set(row) - set(CSV_COLUMNS)
     if unknown:
         raise ValueError(f"unknown column(s) {sorted(unknown)}")
     data = {k: v for k, v in row.items() if k and v not in (None, "") and not k.startswith("consent_")}
@@ -66,13 +72,26 @@ def read_rows(path: Path) -> Iterator[tuple[int, dict | None, str | None]]:
                              "\"CSV UTF-8\"") from None
     if path.suffix.lower() == ".csv":
         reader = csv.DictReader(io.StringIO(text))
-        for row in reader:
+        try:
+            columns = len(reader.fieldnames or ())
+        except csv.Error as exc:
+            raise ValueError(f"{path}: line {reader.reader.line_num} (the header): {exc}") from None
+        while True:
             try:
-                yield reader.line_num, _csv_row(row), None
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:  # a field over csv.field_size_limit(), say: that row's error, not the file's
+                # DictReader's line_num moves only after a row is read; its csv reader has counted the bad line
+                yield reader.reader.line_num, None, f"unreadable CSV: {exc}"
+                continue
+            try:
+                yield reader.line_num, _csv_row(row, columns), None
             except ValueError as exc:
                 yield reader.line_num, None, str(exc)
-        return
-    for line_no, line in enumerate(text.splitlines(), 1):
+    # not splitlines(): it also splits at U+2028, U+2029 and U+0085, which JSON allows unescaped in a string
+    for line_no, line in enumerate(text.split("\n"), 1):
+        line = line.removesuffix("\r")
         if not line.strip():
             continue
         try:

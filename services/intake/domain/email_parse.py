@@ -15,6 +15,8 @@ from email.header import decode_header
 from email.message import Message
 from email.utils import parseaddr, parsedate_to_datetime
 
+from pydantic import ValidationError
+
 from shared.events import MAX_TEXT_CHARS, Attachment, VocSubmission
 
 # EUC-KR and its aliases decode as CP949, which also covers the extended Hangul Outlook sends
@@ -38,6 +40,22 @@ def _decode(data: bytes, charset: str | None) -> str:
         except (LookupError, UnicodeDecodeError):
             continue
     return data.decode("utf-8", errors="replace")
+
+
+class _TextHeaders(email.policy.Compat32):
+    """compat32, but a header with raw 8-bit bytes (a legacy mailer's EUC-KR filename, an 8-bit
+    Message-ID or Date) is decoded to text: compat32 gives it as an email.header.Header, which has no
+    str methods, and its parameters (a filename) as str with each byte replaced by U+FFFD."""
+
+    def header_fetch_parse(self, name: str, value: str) -> str:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # the parser keeps raw bytes as surrogate escapes
+            return _decode(value.encode("utf-8", "surrogateescape"), None)
+        return super().header_fetch_parse(name, value)
+
+
+_POLICY = _TextHeaders()
 
 
 def decode_header_value(raw: str | None) -> str:
@@ -79,7 +97,7 @@ def _body_and_attachments(msg: Message) -> tuple[str, list[Attachment]]:
 def parse_email(raw: bytes, *, affiliate: str | None = None) -> VocSubmission:
     if not raw.strip():
         raise EmailParseError("empty message")
-    msg = email.message_from_bytes(raw, policy=email.policy.compat32)
+    msg = email.message_from_bytes(raw, policy=_POLICY)
     if not msg.keys():
         raise EmailParseError("no RFC 5322 headers found")
     subject = decode_header_value(msg.get("Subject"))
@@ -94,6 +112,14 @@ def parse_email(raw: bytes, *, affiliate: str | None = None) -> VocSubmission:
     except (TypeError, ValueError):
         occurred = None
     message_id = (msg.get("Message-ID") or "").strip() or None
-    return VocSubmission(channel="email", text=(body or subject)[:MAX_TEXT_CHARS], title=subject[:500] or None,
-                         customer=sender or None, channel_message_id=message_id[:200] if message_id else None,
-                         occurred_at=occurred, affiliate=affiliate, attachments=tuple(attachments[:50]))
+    fields = dict(channel="email", text=(body or subject)[:MAX_TEXT_CHARS], title=subject[:500] or None,
+                  customer=sender or None, channel_message_id=message_id[:200] if message_id else None,
+                  affiliate=affiliate, attachments=tuple(attachments[:50]))
+    try:
+        return VocSubmission(**fields, occurred_at=occurred)
+    except ValidationError as exc:
+        # a date VocSubmission refuses (1990, from a device whose clock was reset) is unknown, as a date
+        # without a zone is, not a reason to lose the complaint; the retry raises any other error
+        if occurred is None or not any(e["loc"][:1] == ("occurred_at",) for e in exc.errors()):
+            raise
+        return VocSubmission(**fields, occurred_at=None)

@@ -141,6 +141,16 @@ async def submit_email(request: Request, key: Annotated[ApiKey, Depends(submitte
 # a case's status is the customer's own (browsers ask for it from the status page): never kept by a cache
 PRIVATE = {"Cache-Control": "no-store", "Vary": "X-Case-Secret, X-Api-Key, Authorization"}
 
+# longer than a ref can be: a case id is 47 characters at most (as urn:uuid:{…}), a tracking code 28
+# (VOC-2026- and a bigint sequence)
+MAX_REF = 64
+
+
+def _no_case_can_have(ref: str) -> bool:
+    """A control character or too long: answered as an unknown case without asking the database,
+    which refuses a NUL in a text parameter (asyncpg raised, and the route answered 500)."""
+    return len(ref) > MAX_REF or not ref.isprintable()
+
 
 @router.get("/{ref}", summary="Status and timeline of a case",
             responses={200: {"model": CaseStatus}, **_documented(401, 404, 429)})
@@ -150,6 +160,8 @@ async def status(ref: str, request: Request, key: Annotated[ApiKey | None, Depen
     per-case secret they got at submission in X-Case-Secret; a channel system uses its API key
     (role `read`) for the cases it submitted itself (under the same key name: a rotated key keeps
     its name). Channels are shared by the group's affiliates, so a channel alone is no scope."""
+    if _no_case_can_have(ref):
+        return _error(404, f"no case {ref!r} for these credentials")
     rt = runtime_of(request)
     # the case and its timeline from one snapshot: read apart, a batch of events committed between
     # the two reads showed its entries in the timeline but the status from before them
@@ -188,6 +200,8 @@ async def reveal(ref: str, body: RevealRequest, request: Request,
                  key: Annotated[ApiKey | None, Depends(optional_key)]) -> JSONResponse:
     if key is None or not key.has_role("reveal"):
         return _error(403, "revealing personal data needs an API key with the reveal role")
+    if _no_case_can_have(ref):
+        return _error(404, f"no case {ref!r} for this key")
     rt = runtime_of(request)
     async with rt.pool.acquire() as conn, conn.transaction():
         row = await conn.fetchrow(repo.GET_ORIGINAL, *repo.ref_args(ref))
