@@ -158,7 +158,8 @@ def _find(text: str) -> list[PiiSpan]:
     for m in _DRIVER.finditer(text):
         if _digits(m.group(0)) and ("-" in m.group(0) or not m.group(1).isdigit()):
             add("driver_license", m.start(), m.end())
-    for m in _DIGIT_RUN.finditer(text):  # cards grouped as cards are, before phones claim a middle "2323 3390"
+    runs = list(_DIGIT_RUN.finditer(text))
+    for m in runs:  # cards grouped as cards are, before phones claim a middle "2323 3390"
         if _CARD_GROUPS.fullmatch(m.group(0)) and luhn_ok(_digits(m.group(0))):
             add("card", m.start(), m.end())
     for m in _MOBILE.finditer(text):
@@ -167,7 +168,7 @@ def _find(text: str) -> list[PiiSpan]:
         add("phone", m.start(), m.end())
     for m in _SPOKEN_MOBILE.finditer(text):
         add("phone", m.start(), m.end())
-    for m in _DIGIT_RUN.finditer(text):
+    for m in runs:
         digits = _digits(m.group(0))
         if 13 <= len(digits) <= 19 and luhn_ok(digits) and not _account_not_card(text, m):
             add("card", m.start(), m.end())

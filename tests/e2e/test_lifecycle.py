@@ -240,15 +240,18 @@ async def test_the_customers_suggestion_category_reaches_the_review(system, http
     await nc.drain()
 
 
+async def card_case(system, http, text: str) -> tuple[str, dict]:
+    """A card company's app VOC, routed: its case id and the card team's headers."""
+    accepted = (await http["intake"].post("/v1/voc", json={"channel": "app", "affiliate": "card", "text": text})).json()
+    await routed(http, accepted["case_id"])
+    return accepted["case_id"], devrun.team_headers(system.var, "card")
+
+
 async def test_a_teams_command_retried_with_its_idempotency_key_answers_as_the_first_did(system, http, db):
     """A retry after a timeout, when the first request did land: without a key a second provide-info is a
     409 and a transfer to another affiliate a 404 (no longer the caller's); with the key, the first answer."""
-    accepted = (await http["intake"].post("/v1/voc", json={
-        "channel": "app", "affiliate": "card",
-        "text": "카드 결제 취소했는데 환불이 아직 안 들어왔어요. 벌써 2주째입니다. 확인 좀 해주세요."})).json()
-    case_id = accepted["case_id"]
-    await routed(http, case_id)
-    card = devrun.team_headers(system.var, "card")
+    case_id, card = await card_case(system, http, "카드 결제 취소했는데 환불이 아직 안 들어왔어요. 벌써 2주째입니다. "
+                                                  "확인 좀 해주세요.")
     r = http["routing"]
     assert (await r.post(f"/v1/cases/{case_id}/request-info", headers=card,
                          json={"what": "카드 매출전표 사본"})).status_code == 200
@@ -278,12 +281,8 @@ async def test_a_teams_command_retried_with_its_idempotency_key_answers_as_the_f
 async def test_concurrent_retries_with_one_idempotency_key_act_once_and_answer_alike(system, http, db):
     """A team system that fires its retries without waiting for the first answer: the requests race for the
     key; one acts, the others wait on it and give the same answer again."""
-    accepted = (await http["intake"].post("/v1/voc", json={
-        "channel": "app", "affiliate": "card",
-        "text": "상담원 연결이 계속 끊겨서요ㅠㅠ 해외결제 수수료가 두번 빠져나간거 같은데 확인좀 해주세여"})).json()
-    case_id = accepted["case_id"]
-    await routed(http, case_id)
-    card = devrun.team_headers(system.var, "card")
+    case_id, card = await card_case(system, http, "상담원 연결이 계속 끊겨서요ㅠㅠ 해외결제 수수료가 두번 빠져나간거 "
+                                                  "같은데 확인좀 해주세여")
     r = http["routing"]
     key = {**card, "Idempotency-Key": f"card-chat-{uuid.uuid4()}"}
     body = {"reason": "해외 가맹점 이중 청구 여부를 카드 브랜드사에 확인 중이라 시일이 소요됨", "business_days": 10}
