@@ -72,6 +72,13 @@ async def test_card_team_works_a_complaint_through_its_lifecycle(system, http):
     ok = await r.post(f"/v1/cases/{case_id}/request-info", headers=card, json={"what": "카드 이용대금 명세서"})
     assert ok.json()["event"] == "CaseInfoRequested"
     await timeline(http, accepted, "waiting_for_documents")
+    # asked again for the same: a retry, unchanged; asked for more: the customer is told, the clock stays paused
+    same = await r.post(f"/v1/cases/{case_id}/request-info", headers=card, json={"what": "카드 이용대금 명세서"})
+    assert same.json()["status"] == "unchanged"
+    more = await r.post(f"/v1/cases/{case_id}/request-info", headers=card, json={"what": "가맹점 영수증 사본"})
+    assert more.json()["status"] == "recorded" and more.json()["data"]["paused_at"] == ok.json()["data"]["paused_at"]
+    waiting = (await r.get(f"/v1/cases/{case_id}")).json()  # the office's key (the card's reads are checked below)
+    assert waiting["status"] == "waiting_info" and waiting["info_requested"] == "가맹점 영수증 사본"
     bad = await r.post(f"/v1/cases/{case_id}/resolve", headers=card, json={"resolution": "x", "outcome": "maybe"})
     assert bad.status_code == 422 and bad.json()["details"][0]["field"] == "outcome"
     await asyncio.sleep(1.0)
@@ -125,7 +132,7 @@ async def test_card_team_works_a_complaint_through_its_lifecycle(system, http):
     assert sum("배정되었습니다" in t["message"] for t in body["timeline"]) == 1  # the transfer's own entry tells it
     history = [(h["event"], h["staff_id"]) for h in (await r.get(f"/v1/cases/{case_id}")).json()["history"]]
     assert history == [("CaseAcknowledged", "C2019114"), ("CaseInfoRequested", "C2019114"),
-                       ("CaseInfoProvided", "C2019114"), ("CaseExtended", "C2019114"),
+                       ("CaseInfoRequested", "C2019114"), ("CaseInfoProvided", "C2019114"), ("CaseExtended", "C2019114"),
                        ("CaseReclassified", "C2019114"), ("CaseTransferred", "C2019114"),
                        ("CaseResolved", "B2015032"), ("CaseReopened", "B2015032")]
     # every opening of the case is kept, with whose key and which employee: the office's own reads too
@@ -137,8 +144,8 @@ async def test_card_team_works_a_complaint_through_its_lifecycle(system, http):
     assert refused.status_code == 403 and "consumer-protection office" in refused.json()["error"]
     # the bank sees what the card company did before the transfer, not who at the card company did it
     seen = (await r.get(f"/v1/cases/{case_id}", headers=bank)).json()["history"]
-    assert [h["staff_id"] for h in seen] == [None] * 6 + ["B2015032", "B2015032"]
-    assert "handler_name" not in seen[0]["data"] and "by" not in seen[5]["data"] and seen[5]["data"]["reason"]
+    assert [h["staff_id"] for h in seen] == [None] * 7 + ["B2015032", "B2015032"]
+    assert "handler_name" not in seen[0]["data"] and "by" not in seen[6]["data"] and seen[6]["data"]["reason"]
     assert "처리 결과: 수용" in messages
     # the customer was told each step that asks something of them or changes what they were promised
     for _ in range(50):
@@ -155,7 +162,8 @@ async def test_card_team_works_a_complaint_through_its_lifecycle(system, http):
     assert survey["delivery"] == "email" and survey["link"] in survey["message"]  # an SMS or e-mail has no button
     assert survey["message"].startswith(f"[목소리] 접수번호 {accepted['tracking_code']} 민원 처리에 만족하셨나요?")
     await timeline(http, accepted, "만족도 조사를 보내드렸습니다")
-    assert "카드 이용대금 명세서" in told["info_requested"]
+    asked = [n["message"] for n in notices if n["case_id"] == case_id and n["notice"] == "info_requested"]
+    assert len(asked) == 2 and "카드 이용대금 명세서" in asked[0] and "추가로" in asked[1]  # the retry told nobody
     # the receipt notice links the customer's status page, the case's secret in the fragment: the page, its
     # script, and the status its script asks for with that secret all answer
     link = re.search(r"처리 현황: (http://\S+)/c/(VOC-\d{4}-\d{6})#(\w+)$", told["receipt"])

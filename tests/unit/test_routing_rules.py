@@ -99,6 +99,18 @@ def test_request_info_pauses_and_the_deadline_moves_by_the_pause():
         run(resumed, cmd(ProvideInfo))
 
 
+def test_a_request_for_more_documents_while_waiting_is_told_to_the_customer_and_keeps_the_pause():
+    waiting, _ = run(CASE, cmd(RequestInfo, what="거래내역서"))
+    later = NOW + timedelta(days=1)
+    more, d = run(waiting, cmd(RequestInfo, what="가맹점 영수증"), later)
+    assert d.notice.notice == "info_requested" and "추가로" in d.notice.message and "가맹점 영수증" in d.notice.message
+    assert d.event.what == "가맹점 영수증" and d.event.paused_at == NOW  # the clock stopped at the first request
+    assert more.status == "waiting_info" and more.paused_at == NOW and more.info_requested == "가맹점 영수증"
+    assert run(more, cmd(RequestInfo, what="가맹점 영수증"), later)[1] is None  # its retry
+    resumed, d = run(more, cmd(ProvideInfo), NOW + timedelta(days=3))
+    assert resumed.info_requested is None and resumed.resolve_due == CAL.add_business_days(CASE.resolve_due, 1)
+
+
 def test_one_extension_with_a_reason_and_a_customer_notice():
     extended, d = run(CASE, cmd(ExtendCase, reason="가맹점 확인에 시일 소요", business_days=14))
     assert extended.resolve_due == CAL.add_business_days(CASE.resolve_due, 14)

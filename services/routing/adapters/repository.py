@@ -47,22 +47,23 @@ LOCK_CASE = """
 SELECT case_id, tracking_code, affiliate, team, channel, status, kind, topic, received_at, resolve_due, paused_at,
        extended, handler_name, acknowledged_at, resolution, review_outcome, review_category, reopened_count,
        warn_fraction, flags, customer_category, urgency, origin, text, customer_ref, came_via, cross_affiliate,
-       repeated, duplicate, handler_contact, status_before_pause, ack_due
+       repeated, duplicate, handler_contact, status_before_pause, ack_due, info_requested
 FROM routing.cases WHERE case_id = $1 FOR UPDATE"""
 
 # Columns a lifecycle decision may change; anything else is a programming error.
 MUTABLE = ("status", "acknowledged_at", "handler_name", "handler_contact", "paused_at", "status_before_pause",
            "resolve_due", "extended", "extension_reason", "affiliate", "team", "resolved_at", "resolution",
            "outcome", "reopened_count", "kind", "topic", "review_outcome", "review_reason", "review_category",
-           "warn_at", "warned_at", "breached_at", "clock_start", "ack_due", "ack_breached_at")
+           "warn_at", "warned_at", "breached_at", "clock_start", "ack_due", "ack_breached_at", "info_requested")
 
 INSERT_LOG = "INSERT INTO routing.case_log (case_id, event, data, staff_id) VALUES ($1, $2, $3, $4)"
 
 GET_CASE = """
 SELECT case_id, tracking_code, channel, affiliate, team, kind, topic, urgency, flags, copied_to_cpo, origin,
        status, received_at, routed_at, ack_due, resolve_due, warn_at, warned_at, breached_at, ack_breached_at,
-       paused_at, extended, extension_reason, acknowledged_at, handler_name, handler_contact, resolved_at,
-       resolution, outcome, reopened_count, review_outcome, review_reason, review_category, customer_category
+       paused_at, info_requested, extended, extension_reason, acknowledged_at, handler_name, handler_contact,
+       resolved_at, resolution, outcome, reopened_count, review_outcome, review_reason, review_category,
+       customer_category
 FROM routing.cases WHERE case_id = $1"""
 
 GET_LOG = "SELECT event, data, at, staff_id FROM routing.case_log WHERE case_id = $1 ORDER BY id"

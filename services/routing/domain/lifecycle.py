@@ -71,6 +71,7 @@ class CaseState:
     handler_contact: str | None = None
     status_before_pause: str | None = None  # what a case waiting for documents goes back to
     ack_due: datetime | None = None
+    info_requested: str | None = None  # the documents last asked for while the case waits for them
 
 
 @dataclass(frozen=True)
@@ -155,11 +156,20 @@ def decide(case: CaseState, cmd: Command, now: datetime, calendar: BusinessCalen
                                               f"{cmd.handler_name}({cmd.handler_contact})입니다.", case.resolve_due))
         case RequestInfo():
             if case.status == "waiting_info":
-                return None
+                if cmd.what == case.info_requested:
+                    return None  # the same request again: a retry, the customer was told once
+                # something more is needed: the customer is told of it; the clock stays paused from the first
+                # request (a request from before info_requested was kept, migration 011, counts as more)
+                return Decision(CaseInfoRequested(**common, what=cmd.what, paused_at=case.paused_at or now),
+                                {"info_requested": cmd.what},
+                                _notice(case, "info_requested", f"[목소리] 접수번호 {case.tracking_code} 민원 처리를 위해 "
+                                                                f"다음 서류가 추가로 필요합니다: {cmd.what}. 서류가 접수될 "
+                                                                "때까지 처리 기한은 계속 멈춰 있습니다."))
             _require(case, ("routed", "acknowledged"), "request documents")
             # the customer is told what is needed: the clock stops until it comes
             return Decision(CaseInfoRequested(**common, what=cmd.what, paused_at=now),
-                            {"status": "waiting_info", "paused_at": now, "status_before_pause": case.status},
+                            {"status": "waiting_info", "paused_at": now, "status_before_pause": case.status,
+                             "info_requested": cmd.what},
                             _notice(case, "info_requested", f"[목소리] 접수번호 {case.tracking_code} 민원 처리를 위해 "
                                                             f"다음 서류가 필요합니다: {cmd.what}. 서류가 접수될 때까지 "
                                                             "처리 기한이 멈춥니다."))
@@ -172,7 +182,8 @@ def decide(case: CaseState, cmd: Command, now: datetime, calendar: BusinessCalen
             back = case.status_before_pause if case.status_before_pause in ("routed", "acknowledged") else \
                 "acknowledged" if case.acknowledged_at else "routed"
             return Decision(CaseInfoProvided(**common, resumed_at=now, resolve_due=due, note=cmd.note),
-                            {"status": back, "paused_at": None, "status_before_pause": None, "resolve_due": due})
+                            {"status": back, "paused_at": None, "status_before_pause": None, "resolve_due": due,
+                             "info_requested": None})
         case ExtendCase():
             _require(case, OPEN, "extend")
             if case.extended:
@@ -199,7 +210,7 @@ def decide(case: CaseState, cmd: Command, now: datetime, calendar: BusinessCalen
                                 from_affiliate=case.affiliate, from_team=case.team, reason=cmd.reason, by=cmd.by,
                                 resolve_due=due),
                 {"affiliate": cmd.affiliate, "team": cmd.team, "status": "routed", "handler_name": None,
-                 "handler_contact": None, "paused_at": None, "resolve_due": due},
+                 "handler_contact": None, "paused_at": None, "info_requested": None, "resolve_due": due},
                 _notice(case, "transferred", f"[목소리] 접수번호 {case.tracking_code} 민원의 담당 부서가 변경되었습니다. "
                                              f"처리 예정일은 {due:%Y-%m-%d}입니다.", due),
                 handoff(case, "transferred", cmd.reason, cmd.affiliate, cmd.team, due))
@@ -216,7 +227,7 @@ def decide(case: CaseState, cmd: Command, now: datetime, calendar: BusinessCalen
                              outcome=cmd.outcome, within_sla=within, flags=case.flags,
                              tracking_code=case.tracking_code),
                 {"status": "resolved", "resolved_at": now, "resolution": cmd.resolution, "outcome": cmd.outcome,
-                 "paused_at": None},
+                 "paused_at": None, "info_requested": None},
                 _notice(case, "resolved", resolved_message(case.tracking_code, cmd.outcome, cmd.resolution)))
         case ReopenCase():
             _require(case, ("resolved",), "reopen")

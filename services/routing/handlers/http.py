@@ -200,7 +200,9 @@ def _command(path: str, body_type: type[_Body], cmd_type: type[CaseCommand], sum
 
 
 _command("acknowledge", AcknowledgeBody, AcknowledgeCase, "Take the case; the customer is told who handles it")
-_command("request-info", RequestInfoBody, RequestInfo, "Ask the customer for documents; the SLA clock pauses")
+_command("request-info", RequestInfoBody, RequestInfo,
+         "Ask the customer for documents; the SLA clock pauses (asked again while waiting: more is needed, and the "
+         "customer is told)")
 _command("provide-info", ProvideInfoBody, ProvideInfo, "The documents arrived; the clock resumes")
 _command("extend", ExtendBody, ExtendCase, "Extend once, by up to 14 business days, with a reason told to the customer")
 _command("transfer", TransferBody, TransferCase, "Move to another affiliate or team; the SLA carries over")
@@ -251,6 +253,8 @@ class CaseView(BaseModel):
     breached_at: datetime | None = Field(description="when the resolve deadline passed with the case open")
     ack_breached_at: datetime | None
     paused_at: datetime | None = Field(description="waiting for the customer's documents since (clock paused)")
+    info_requested: str | None = Field(default=None, description="while waiting: the documents last asked for (a "
+                                                                 "request for more is told to the customer)")
     extended: bool
     extension_reason: str | None
     acknowledged_at: datetime | None
