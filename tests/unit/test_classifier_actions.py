@@ -69,3 +69,37 @@ def test_a_cases_alerts_go_to_the_affiliate_routing_assigns_it_to():
     hinted = e.model_copy(update={"affiliate_hint": "insurance"})  # the channel's affiliate wins, as in routing
     [alert] = [m for m in handler._outgoing(hinted, flagged, e.text) if m.__class__.__name__ == "AlertRaised"]
     assert alert.affiliate == "insurance"
+
+
+def _classified(text: str):
+    from services.classifier.adapters.loader import build_classifier
+
+    global _CLF
+    if _CLF is None:
+        _CLF = build_classifier()
+    return _CLF.classify(text)
+
+
+_CLF = None
+
+
+def test_money_leaving_an_account_someone_else_got_into_is_a_payment_stop_not_a_card_block():
+    """card_loss_theft covers a card's charges; an account's transfers or a securities account's trades made by
+    someone else are an account taken over (fraud_phishing), and the bank is asked for 지급정지."""
+    for text in ("통장에서 제가 안 한 이체가 계속 빠져나가고 있어요 빨리 막아주세요",
+                 "증권 계좌에서 제가 안 한 매도 주문이 계속 체결되고 있어요"):
+        c = _classified(text)
+        assert c.topic == "fraud_phishing" and "critical:unauthorized_withdrawal" in c.rules, (text, c)
+        assert [type(r) for r in action_requests(_voc(text), c)] == [AccountFreezeRequested], text
+    card = "해외에서 제가 안 한 결제가 계속 승인되고 있어요"
+    c = _classified(card)
+    assert c.topic == "card_loss_theft" and [type(r) for r in action_requests(_voc(card), c)] == [CardBlockRequested]
+
+
+def test_a_scam_loss_and_a_lost_card_in_one_text_ask_both_systems_each_with_its_own_evidence():
+    text = "보이스피싱 당해서 방금 300만원 이체했어요 그리고 카드도 잃어버렸어요"
+    c = _classified(text)
+    block, freeze = action_requests(_voc(text), c)
+    assert isinstance(block, CardBlockRequested) and isinstance(freeze, AccountFreezeRequested)
+    assert {e.rule for e in block.evidence} == {"card_lost_or_stolen"} and {e.rule for e in freeze.evidence} == {
+        "scam_loss"}

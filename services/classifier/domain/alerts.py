@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from services.classifier.domain.lexicon import Lexicon
-from services.classifier.domain.rules import Forms, Text, evidence_of, find_flags, find_urgency_rules
+from services.classifier.domain.rules import Forms, Text, evidence_of, find_critical, find_flags
 from shared.events import AlertRaised, Classification, Evidence
 
 ALERT_FLAGS = {
@@ -78,7 +78,7 @@ def screen_closely(text: str, lex: Lexicon, forms: Forms | None = None) -> Scree
         if flag in ALERT_FLAGS:
             severity, message = ALERT_FLAGS[flag]
             alerts.append((flag, severity, LIVE + message, (ev,)))
-    critical = find_urgency_rules(t, lex.urgency.critical)
+    critical = find_critical(t, lex.urgency)
     if critical:
         ev = tuple(evidence_of(t, "urgency", "critical", name, span) for name, span in critical.items())
         alerts.append(("critical", "critical", LIVE + CRITICAL_MESSAGE, ev))

@@ -16,7 +16,8 @@ from services.classifier.domain.lexicon import Lexicon
 from services.classifier.domain.model import LinearModel
 from services.classifier.domain.normalise import hangul_share, normalise
 from services.classifier.domain.rules import (CRITICAL_TOPIC, INCIDENT_RULES, NOT_ESCALATING, Text,
-                                              decide_urgency, find_flags, find_urgency_rules, model_critical)
+                                              decide_urgency, find_critical, find_flags, find_urgency_rules,
+                                              model_critical)
 from services.classifier.domain.wordindex import WordIndex
 from shared.events import Classification
 
@@ -70,7 +71,7 @@ class Classifier:
     def _prepare(self, item: Item, lex: Lexicon) -> Classification | tuple:
         t = Text(item.text, lex.prefilter)  # a text without a rule's literal text is not searched with it
         flags = find_flags(t, lex)
-        critical = find_urgency_rules(t, lex.urgency.critical)
+        critical = find_critical(t, lex.urgency)
         high = find_urgency_rules(t, lex.urgency.high)
         norm = normalise(item.text)
         if not norm or (hangul_share(norm) < MIN_HANGUL_SHARE and not (flags or critical or high)):
@@ -101,7 +102,9 @@ class Classifier:
             critical = {}  # matched but not applied (praise): not recorded as applied
         forced = [CRITICAL_TOPIC[r] for r in critical if r in CRITICAL_TOPIC]
         if forced and topic not in forced:
-            topic, p_topic = forced[0], 0.9  # money or access at risk names the problem (contract)
+            # money or access at risk names the problem (contract); of two, the one the model leans to
+            topic = max(forced, key=lambda f: self.model.p_label(probs, "topic", f))
+            p_topic = 0.9
         rules = tuple(sorted({*(f"flag:{f}" for f in flags), *(f"critical:{r}" for r in critical),
                               *((f"cue:{r}" if r in CUES else f"high:{r}") for r in high)}))
         if kind == "praise" and sentiment == "negative":

@@ -69,8 +69,12 @@ class Urgency(_Strict):
     # words that name money or access at risk (분실, 결제, 이체, 해킹 ...): when the model, not a
     # rule, finds a text critical, the first unguarded anchor is the evidence; no anchor, no call
     anchors: Patterns = ()
+    # unauthorized_charge on an account or a trade (account_words near its hit, no card_words): an account
+    # taken over, fraud_phishing and a 지급정지 request, not a card's charges (rules.find_critical)
+    card_words: Patterns = ()
+    account_words: Patterns = ()
 
-    _a = field_validator("anchors", mode="before")(lambda v: _compile(v))
+    _a = field_validator("anchors", "card_words", "account_words", mode="before")(lambda v: _compile(v))
 
     @field_validator("critical", "high", mode="before")
     @classmethod
@@ -126,7 +130,8 @@ class Lexicon(_Strict):
 
     def patterns(self) -> Patterns:
         """Every pattern object in the lexicon (equal patterns in two groups may be two objects)."""
-        groups = [self.guards.impersonation, self.guards.negation, self.urgency.anchors, self.emotion.anger,
+        groups = [self.guards.impersonation, self.guards.negation, self.urgency.anchors, self.urgency.card_words,
+                  self.urgency.account_words, self.emotion.anger,
                   *(g for rule in self.flags.values() for g in (rule.terms, rule.action, rule.action_before)),
                   *self.urgency.critical.values(), *self.urgency.high.values()]
         return tuple({id(p): p for g in groups for p in g}.values())

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
-from services.classifier.domain.lexicon import GUARD_PREFIX, Lexicon, Patterns, one_of
+from services.classifier.domain.lexicon import GUARD_PREFIX, Lexicon, Patterns, Urgency, one_of
 from services.classifier.domain.normalise import compose_jamo, has_split_syllables
 from services.classifier.domain.prefilter import Prefilter
 from shared.events import Evidence
@@ -17,8 +17,11 @@ from shared.events import Evidence
 CRITICAL_TOPIC = {
     "card_lost_or_stolen": "card_loss_theft", "unauthorized_charge": "card_loss_theft",
     "scam_loss": "fraud_phishing", "account_takeover": "fraud_phishing", "loan_in_my_name": "fraud_phishing",
-    "scam_at_branch": "fraud_phishing",
+    "scam_at_branch": "fraud_phishing", "unauthorized_withdrawal": "fraud_phishing",
 }
+# unauthorized_charge's hit on an account or a trade, not a card (find_critical): an account taken over
+ACCOUNT_CHARGE = "unauthorized_withdrawal"
+CARD_REACH, ACCOUNT_REACH = 12, 20  # characters either side of the hit in which its words are looked for
 
 
 @dataclass(frozen=True)
@@ -222,6 +225,20 @@ def find_urgency_rules(t: Text, rules: dict[str, Patterns]) -> dict[str, Span]:
                 continue
             hits[name] = span
             break
+    return hits
+
+
+def find_critical(t: Text, urgency: Urgency) -> dict[str, Span]:
+    """The critical rules' first unguarded hits, where an unauthorized_charge hit that names an account
+    or a trade (`account_words`) and no card (`card_words`) near it counts as ACCOUNT_CHARGE: money
+    leaving an account or shares sold by someone else is an account taken over (fraud_phishing, a
+    지급정지 request), not a card's charges (card_loss_theft, a card block)."""
+    hits = find_urgency_rules(t, urgency.critical)
+    span = hits.get("unauthorized_charge")
+    if span is not None and urgency.account_words and not t.any(
+            urgency.card_words, max(0, span.start - CARD_REACH), min(len(t.raw), span.end + CARD_REACH)) and \
+            t.any(urgency.account_words, max(0, span.start - ACCOUNT_REACH), min(len(t.raw), span.end + ACCOUNT_REACH)):
+        hits = {(ACCOUNT_CHARGE if name == "unauthorized_charge" else name): s for name, s in hits.items()}
     return hits
 
 

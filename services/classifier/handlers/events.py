@@ -14,11 +14,11 @@ import asyncpg
 from services.classifier.adapters import repository as sql
 from services.classifier.domain.alerts import Screening, alerts_for, emotion_alert, screen_segment, turn_reaching
 from services.classifier.domain.classify import Classifier, Item, raise_urgency
-from services.classifier.domain.rules import MODEL_RULE
+from services.classifier.domain.rules import CRITICAL_TOPIC
 from shared.directory import choose_affiliate
 from shared.consumer import Delivery
 from shared.events import (AccountFreezeRequested, AlertRaised, CallSegment, CallSegmentsReceived, CardBlockRequested,
-                           CaseReclassified, Classification, VocClassified, VocReceived, live_alert_id)
+                           CaseReclassified, Classification, Evidence, VocClassified, VocReceived, live_alert_id)
 from shared.outbox import Outbox, PublishFailed, PublishNow
 from shared.pii import shares_customer
 
@@ -33,22 +33,29 @@ class ClassifierMetrics:
 
 
 def action_requests(e: VocReceived, c: Classification) -> list[CardBlockRequested | AccountFreezeRequested]:
-    """Critical card loss asks the card system for a block; a critical scam loss asks the
-    bank for 지급정지. Only when a money-at-risk rule matched (its evidence goes along): a case
-    the model alone found critical is handled first, but no other system is asked to act on it."""
-    evidence = tuple(ev for ev in c.evidence
-                     if ev.field == "urgency" and ev.label == "critical" and ev.rule != MODEL_RULE)
-    if c.urgency != "critical" or not evidence:
+    """A card lost, stolen or charged by someone else asks the card system for a block; a scam loss or an
+    account taken over asks the bank for 지급정지; a text with both asks both. Decided by the critical rules
+    that matched (CRITICAL_TOPIC), each request carrying its own rules' evidence, not by the case's one
+    topic. Only when a money-at-risk rule matched: a case the model alone found critical is handled
+    first, but no other system is asked to act on it."""
+    if c.urgency != "critical":
         return []
-    def common(receiver: str) -> dict:  # the customer reference crosses to another affiliate only with consent
+    evidence: dict[str, tuple[Evidence, ...]] = {}
+    for ev in c.evidence:
+        if ev.field == "urgency" and ev.label == "critical" and ev.rule in CRITICAL_TOPIC:
+            evidence[CRITICAL_TOPIC[ev.rule]] = (*evidence.get(CRITICAL_TOPIC[ev.rule], ()), ev)
+    def common(receiver: str, topic: str) -> dict:  # the customer reference crosses affiliates only with consent
         shared = shares_customer(receiver, e.affiliate_hint, e.consent.cross_affiliate)
-        return dict(case_id=e.case_id, tracking_code=e.tracking_code, evidence=evidence,
+        return dict(case_id=e.case_id, tracking_code=e.tracking_code, evidence=evidence[topic],
                     customer_ref=e.customer_ref if shared else None)
-    if c.topic == "card_loss_theft":
-        return [CardBlockRequested(reason="카드 분실·도난·부정사용: 카드 사용 정지 요청", **common("card"))]
-    if c.topic == "fraud_phishing":
-        return [AccountFreezeRequested(reason="보이스피싱·사기 피해: 지급정지 요청", **common("bank"))]
-    return []
+    requests: list[CardBlockRequested | AccountFreezeRequested] = []
+    if "card_loss_theft" in evidence:
+        requests.append(CardBlockRequested(reason="카드 분실·도난·부정사용: 카드 사용 정지 요청",
+                                           **common("card", "card_loss_theft")))
+    if "fraud_phishing" in evidence:
+        requests.append(AccountFreezeRequested(reason="보이스피싱·사기·계좌 도용 피해: 지급정지 요청",
+                                               **common("bank", "fraud_phishing")))
+    return requests
 
 
 class OnReceived:
