@@ -9,21 +9,41 @@ from __future__ import annotations
 
 from datetime import datetime
 import re
+import unicodedata
 from typing import Annotated, ClassVar, Literal
 from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
 
 _UNSTORABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
+# Invisible format characters a number or a watch word can hide behind (010\u200b1234\u200b5678 escaped
+# masking, 금\u200b감원 the rules): soft hyphen, zero-width space and non-joiner, word joiner and invisible
+# operators, bidirectional marks, embeddings, overrides and isolates, BOM. A zero-width joiner is kept
+# between symbols, where it joins emoji (👩, U+200D, 💻), and dropped next to a letter or a digit.
+_INVISIBLE = re.compile("[\u00ad\u061c\u180e\u200b\u200c\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]"
+                        "|(?<=\\w)\u200d|\u200d(?=\\w)")
+# letters and digits typed in full width (the IME's 전각 mode: ＦＳＳ, ０１０) or in mathematical styles (𝐅𝐒𝐒, 𝟎𝟏𝟎)
+_WIDE = re.compile("[\uff01-\uff5e\U0001d400-\U0001d7ff]+")
 
 
 def _storable(v: str) -> str:
     """Text must survive UTF-8 and PostgreSQL: no NUL, no other C0 controls but tab and
-    newlines, no unpaired surrogates."""
+    newlines, no unpaired surrogates. It is kept as it reads, in one form: invisible format
+    characters dropped, full-width and styled letters and digits as plain ones, Hangul composed
+    (NFC: a Mac's decomposed 금감원 is the same three syllables), so masking and the classifier's
+    rules see what a reader sees."""
     m = _UNSTORABLE.search(v)
     if m:
         raise ValueError(f"contains the unusable character U+{ord(m.group()):04X} at position {m.start()}")
-    return v
+    if v.isascii():
+        return v
+    readable = _INVISIBLE.sub("", v)
+    readable = _WIDE.sub(lambda w: unicodedata.normalize("NFKC", w.group()), readable)
+    if not unicodedata.is_normalized("NFC", readable):
+        readable = unicodedata.normalize("NFC", readable)
+    if readable != v and not readable.strip():
+        raise ValueError("has no visible characters")
+    return readable
 
 
 Text = Annotated[str, AfterValidator(_storable)]
