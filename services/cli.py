@@ -171,13 +171,17 @@ def keys_create(
     channels: Annotated[str, typer.Option(help="comma-separated channels it may submit for")],
     database_url: DbUrl,
     roles: Annotated[str, typer.Option(help="comma-separated: submit, read, reveal")] = "submit,read",
+    affiliates: Annotated[str, typer.Option(help=(
+        "comma-separated affiliates whose cases the key may reveal (bank, card, securities, insurance), or group "
+        "for the group's consumer-protection office, which sees every affiliate's; required with the reveal "
+        "role"))] = "",
     rate: Annotated[float, typer.Option(help="requests per second per replica", min=0.1)] = 50.0,
     burst: Annotated[int, typer.Option(help="burst size", min=1)] = 100,
     replace: Annotated[bool, typer.Option(help="revoke an existing key of that name first")] = False,
 ) -> None:
     """Create a key and print it once."""
     from services.intake.adapters.apikeys import create_key
-    from services.intake.domain.apikeys import ROLES, check_name
+    from services.intake.domain.apikeys import ROLES, check_affiliates, check_name
     from shared.events import CHANNELS
 
     try:
@@ -191,13 +195,17 @@ def keys_create(
     role_list = [r.strip() for r in roles.split(",") if r.strip()]
     if not role_list or set(role_list) - set(ROLES):
         raise typer.BadParameter(f"roles must be among {', '.join(ROLES)}", param_hint="--roles")
+    try:
+        scope = check_affiliates([a.strip() for a in affiliates.split(",") if a.strip()], role_list)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--affiliates") from None
 
     async def go() -> str:
         import asyncpg
 
         conn = await asyncpg.connect(_check_db(database_url))
         try:
-            return await create_key(conn, name, chans, role_list, rate, burst, replace=replace)
+            return await create_key(conn, name, chans, role_list, rate, burst, replace=replace, affiliates=scope)
         finally:
             await conn.close()
 

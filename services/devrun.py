@@ -197,7 +197,7 @@ async def issue_dev_key(stack: Stack, name: str = "make-run", rate_per_s: float 
     try:
         stack.api_key = await create_key(conn, name, list(CHANNELS), ["submit", "read", "reveal"], rate_per_s,
                                          int(2 * rate_per_s),
-                                         replace=True)
+                                         replace=True, affiliates=["group"])
     finally:
         await conn.close()
     return stack.api_key

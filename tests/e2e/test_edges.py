@@ -133,12 +133,12 @@ async def test_status_needs_the_case_secret_or_a_reading_key(system, http):
     assert (await http["intake"].get(f"/v1/voc/{code}", headers={"X-Api-Key": same_channel})).status_code == 404
 
 
-async def new_key(system, name, channels, roles, rate=100.0, burst=100) -> str:
+async def new_key(system, name, channels, roles, rate=100.0, burst=100, affiliates=()) -> str:
     from services.intake.adapters.apikeys import create_key
 
     conn = await asyncpg.connect(system.database_url)
     try:
-        return await create_key(conn, name, channels, roles, rate, burst, replace=True)
+        return await create_key(conn, name, channels, roles, rate, burst, replace=True, affiliates=affiliates)
     finally:
         await conn.close()
 
@@ -192,16 +192,19 @@ async def test_reveal_needs_the_role_and_is_audited(system, http, db):
     assert denied.status_code == 403
     short = await http["intake"].post(f"/v1/voc/{case_id}/reveal", json={"reason": "그냥"})
     assert short.status_code == 422 and short.json()["details"][0]["field"] == "reason"
-    email_officer = await new_key(system, "email-gw-privacy", ["email"], ["reveal"])
+    # the office's keys see every affiliate's cases (tests/e2e/test_reveal_scope.py: an affiliate's only its own)
+    email_officer = await new_key(system, "email-gw-privacy", ["email"], ["reveal"], affiliates=["group"])
     other_channel = await http["intake"].post(f"/v1/voc/{case_id}/reveal", json={"reason": "금감원 이첩 민원 회신 자료 작성"},
                                               headers={"X-Api-Key": email_officer})
     assert other_channel.status_code == 404 and "010-9876" not in other_channel.text
-    ok = await http["intake"].post(f"/v1/voc/{case_id}/reveal", json={"reason": "금감원 이첩 민원 회신 자료 작성"})
+    officer = await new_key(system, "phone-gw-privacy", ["phone"], ["reveal"], affiliates=["group"])
+    ok = await http["intake"].post(f"/v1/voc/{case_id}/reveal", json={"reason": "금감원 이첩 민원 회신 자료 작성"},
+                                   headers={"X-Api-Key": officer})
     assert ok.status_code == 200
     assert "010-9876-5432" in ok.json()["original"]["text"]
     assert "850315-1234567" in ok.json()["original"]["customer"]
     audit = await db.fetch("SELECT key_name, reason FROM intake.reveal_audit WHERE case_id = $1", uuid.UUID(case_id))
-    assert [(a["key_name"], a["reason"]) for a in audit] == [("e2e", "금감원 이첩 민원 회신 자료 작성")]
+    assert [(a["key_name"], a["reason"]) for a in audit] == [("phone-gw-privacy", "금감원 이첩 민원 회신 자료 작성")]
 
 
 async def test_lifecycle_commands_are_validated(http):
@@ -293,5 +296,7 @@ async def test_purge_removes_originals_past_retention(system, http, db):
     kept = {r["call_id"] for r in await db.fetch(
         "SELECT call_id FROM intake.calls WHERE call_id LIKE 'c-%' AND customer_encrypted IS NOT NULL")}
     assert kept == {"c-recent"}
-    gone = await http["intake"].post(f"/v1/voc/{case_id}/reveal", json={"reason": "보존기간 경과 후 열람 시도"})
+    office = await new_key(system, "web-privacy", ["web"], ["reveal"], affiliates=["group"])
+    gone = await http["intake"].post(f"/v1/voc/{case_id}/reveal", json={"reason": "보존기간 경과 후 열람 시도"},
+                                     headers={"X-Api-Key": office})
     assert gone.status_code == 410

@@ -149,7 +149,8 @@ def _client() -> tuple[TestClient, _Pool]:
     app = FastAPI()
     app.include_router(http.router)
     app.state.runtime = SimpleNamespace(pool=_Pool())
-    app.dependency_overrides[optional_key] = lambda: ApiKey("k", "privacy", "h", ("app",), ("read", "reveal"), 10, 10)
+    officer = ApiKey("k", "privacy", "h", ("app",), ("read", "reveal"), 10, 10, affiliates=("card",))
+    app.dependency_overrides[optional_key] = lambda: officer
     return TestClient(app), app.state.runtime.pool
 
 

@@ -86,12 +86,13 @@ WHERE ($1::text IS NOT NULL AND idempotency_key = $1)
 LIMIT 1"""
 
 # A batch of timeline events (domain/timeline.py: timeline_writes) in one statement, so one round trip
-# (and, run on its own, its own transaction): the entries, and each case's status and the date the
-# customer sees, only for the cases intake knows of those named ($1), whose ids it returns. Events
-# from several streams arrive in any order: the latest one (by event time) sets the status, and the
-# latest one that names a deadline sets the date. Both in one UPDATE, so a case that gets both in a
-# batch (a CaseRouted) gets one new row version, not two; a case with no status ($11 NULL) or no
-# deadline ($13 NULL) in the batch keeps that part as it is.
+# (and, run on its own, its own transaction): the entries, and each case's status, the date the
+# customer sees and the affiliate that has it, only for the cases intake knows of those named ($1),
+# whose ids it returns. Events from several streams arrive in any order: the latest one (by event
+# time) sets the status, the latest one that names a deadline sets the date, and the latest routing
+# or transfer sets the affiliate (which scopes reveal keys). All in one UPDATE, so a case that gets
+# several in a batch (a CaseRouted) gets one new row version, not two; a case with no status ($11
+# NULL), no deadline ($13 NULL) or no affiliate ($15 NULL) in the batch keeps that part as it is.
 WRITE_TIMELINE = """
 WITH known AS (
     SELECT id FROM intake.cases WHERE id = ANY($1::uuid[])
@@ -110,11 +111,16 @@ WITH known AS (
         expected_resolution = CASE WHEN u.due_at > coalesce(c.expected_resolution_at, '-infinity')
                                    THEN u.due ELSE c.expected_resolution END,
         expected_resolution_at = CASE WHEN u.due_at > coalesce(c.expected_resolution_at, '-infinity')
-                                      THEN u.due_at ELSE c.expected_resolution_at END
-    FROM unnest($8::uuid[], $9::text[], $10::int[], $11::timestamptz[], $12::timestamptz[], $13::timestamptz[])
-         AS u (id, status, rank, status_at, due, due_at)
+                                      THEN u.due_at ELSE c.expected_resolution_at END,
+        affiliate = CASE WHEN u.owner_at > coalesce(c.affiliate_at, '-infinity') THEN u.owner ELSE c.affiliate END,
+        affiliate_at = CASE WHEN u.owner_at > coalesce(c.affiliate_at, '-infinity')
+                            THEN u.owner_at ELSE c.affiliate_at END
+    FROM unnest($8::uuid[], $9::text[], $10::int[], $11::timestamptz[], $12::timestamptz[], $13::timestamptz[],
+                $14::text[], $15::timestamptz[])
+         AS u (id, status, rank, status_at, due, due_at, owner, owner_at)
     WHERE c.id = u.id
-      AND (u.status_at > c.status_at OR u.due_at > coalesce(c.expected_resolution_at, '-infinity'))
+      AND (u.status_at > c.status_at OR u.due_at > coalesce(c.expected_resolution_at, '-infinity')
+           OR u.owner_at > coalesce(c.affiliate_at, '-infinity'))
 )
 SELECT id FROM known"""
 
@@ -123,7 +129,9 @@ SELECT id, tracking_code, channel, status, kind_hint, affiliate_hint, text_maske
        first_response_due, expected_resolution, updated_at, purged_at, submitted_by
 FROM intake.cases WHERE id = $1 OR tracking_code = $2"""
 
-GET_ORIGINAL = "SELECT id, channel, text_encrypted, purged_at FROM intake.cases WHERE id = $1 OR tracking_code = $2"
+# affiliate: who has the case (WRITE_TIMELINE), NULL while intake does not know; a reveal key sees a case in its scope
+GET_ORIGINAL = """
+SELECT id, channel, affiliate, text_encrypted, purged_at FROM intake.cases WHERE id = $1 OR tracking_code = $2"""
 
 INSERT_REVEAL_AUDIT = """
 INSERT INTO intake.reveal_audit (case_id, key_name, reason, client_ip) VALUES ($1, $2, $3, $4)"""
@@ -186,14 +194,16 @@ async def find_prior(conn: asyncpg.Connection, idempotency_key: str | None, chan
 
 async def write_timeline(conn: asyncpg.Connection, w: TimelineWrites,
                          cases: Iterable[uuid.UUID] | None = None) -> set[uuid.UUID]:
-    """The entries and the cases' status and date (WRITE_TIMELINE), for those of `cases` (by default
-    the cases the writes name) that intake knows: their ids."""
-    ids = sorted(w.statuses.keys() | w.deadlines.keys())  # in id order, so replicas lock rows in one order
+    """The entries and the cases' status, date and affiliate (WRITE_TIMELINE), for those of `cases` (by
+    default the cases the writes name) that intake knows: their ids."""
+    # in id order, so replicas lock rows in one order
+    ids = sorted(w.statuses.keys() | w.deadlines.keys() | w.owners.keys())
     none3, none2 = (None, None, None), (None, None)
-    advances = [list(col) for col in zip(*((*w.statuses.get(i, none3), *w.deadlines.get(i, none2)) for i in ids))]
+    advances = [list(col) for col in zip(*((*w.statuses.get(i, none3), *w.deadlines.get(i, none2),
+                                            *w.owners.get(i, none2)) for i in ids))]
     entries = [list(col) for col in zip(*w.rows)]
     named = {r[0] for r in w.rows} | set(ids) if cases is None else set(cases)
-    rows = await conn.fetch(WRITE_TIMELINE, list(named), *(entries or [[]] * 6), ids, *(advances or [[]] * 5))
+    rows = await conn.fetch(WRITE_TIMELINE, list(named), *(entries or [[]] * 6), ids, *(advances or [[]] * 7))
     return {r[0] for r in rows}
 
 

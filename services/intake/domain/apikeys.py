@@ -2,7 +2,8 @@
 
 A key looks like `mk_<key id>_<secret>`. Only sha256(secret) is stored: the secret
 has 192 bits of entropy, so a slow hash buys nothing. Each key names the channels
-it may submit for and its roles (`submit`, `read`, `reveal`)."""
+it may submit for, its roles (`submit`, `read`, `reveal`) and the affiliates whose cases it may
+reveal (`group`: the group's consumer-protection office, which sees every affiliate's)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,13 @@ import hmac
 import re
 import secrets
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from shared.events import AFFILIATES
+
 ROLES = ("submit", "read", "reveal")
+GROUP = "group"  # the group's consumer-protection office: it sees every affiliate's cases
 
 
 class InvalidApiKey(ValueError):
@@ -29,12 +34,22 @@ class ApiKey:
     roles: tuple[str, ...]
     rate_per_s: float
     burst: int
+    # the affiliates whose cases it may reveal; none for a key from before the scope (migration 009),
+    # which then reveals nothing
+    affiliates: tuple[str, ...] = ()
 
     def allows_channel(self, channel: str) -> bool:
         return channel in self.channels
 
     def has_role(self, role: str) -> bool:
         return role in self.roles
+
+    def sees_affiliate(self, affiliate: str | None) -> bool:
+        """Whether a case that `affiliate` has is in the key's scope. Affiliates see only their own
+        cases; the office (`group`) sees every case, also one whose affiliate intake does not know
+        (None: not routed yet, or routed before intake kept it), which no affiliate's key sees: the
+        channel's affiliate is only a hint, and routing may give the case to another."""
+        return GROUP in self.affiliates or (affiliate is not None and affiliate in self.affiliates)
 
 
 KEY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
@@ -54,6 +69,24 @@ def check_name(name: str) -> str:
     if name in RESERVED_KEY_NAMES:
         raise ValueError(f"key name {name!r} is reserved (intake's own submitters: {sorted(RESERVED_KEY_NAMES)})")
     return name
+
+
+def check_affiliates(affiliates: Iterable[str], roles: Iterable[str] = ()) -> tuple[str, ...]:
+    """A key's affiliate scope, in order without repeats; ValueError naming the problem. With the
+    `reveal` role among `roles` the scope is required (a key without one reveals nothing)."""
+    scope = tuple(dict.fromkeys(affiliates))
+    unknown = [a for a in scope if a not in AFFILIATES]
+    if unknown:
+        raise ValueError(f"unknown affiliate(s) {unknown}; choose from {', '.join(AFFILIATES)} "
+                         f"({GROUP}: the group's consumer-protection office, which sees every affiliate's cases)")
+    if GROUP in scope and len(scope) > 1:
+        raise ValueError(f"{GROUP} already sees every affiliate's cases: give it alone, not with "
+                         f"{', '.join(a for a in scope if a != GROUP)}")
+    if "reveal" in roles and not scope:
+        raise ValueError("a key with the reveal role needs the affiliates whose cases it may reveal, e.g. card "
+                         f"(a privacy officer of the card company), or {GROUP} for the group's consumer-protection "
+                         "office")
+    return scope
 
 
 def scoped_key(name: str, idempotency_key: str | None) -> str | None:

@@ -105,6 +105,21 @@ def entry_for(event: Event) -> TimelineEntry | None:
     return None
 
 
+def owner_of(event: Event) -> str | None:
+    """The affiliate that has the case from this event on (reveal keys are scoped by it), for the events
+    that decide it: the case's routing and a transfer (the new affiliate). Not the group consumer-protection
+    office's copy of a flagged case (copy_reason set, affiliate `group`: the case stays with its affiliate),
+    nor a handoff (a transfer's or reopen's CaseRouted to the team that has the case: its CaseTransferred names
+    the same affiliate, and a reopen leaves the case where it is). `origin` (fss_transfer: 대외민원 from the
+    FSS) says how the case came in, not who has it."""
+    match event:
+        case CaseRouted(copy_reason=(), handoff=None) as e:
+            return e.affiliate
+        case CaseTransferred() as e:
+            return e.affiliate
+    return None
+
+
 def closing_entry(event: Event) -> TimelineEntry | None:
     """The customer's rating closes the case (a reopen opens it again)."""
     if isinstance(event, FeedbackSubmitted):
@@ -118,11 +133,13 @@ class TimelineWrites:
     then `statuses` and `deadlines` under the "latest event time wins" condition, leaves the
     case exactly as applying the events one by one in order would: per case the entry with the
     latest time, the first of equal times (one by one, a later entry of the same time does not
-    pass `status_at < at`). Applying them again changes nothing, so the timeline consumer needs
-    no inbox rows (rows are keyed by case and event id)."""
+    pass `status_at < at`); the same for the affiliate that has the case (`owner_of`). Applying
+    them again changes nothing, so the timeline consumer needs no inbox rows (rows are keyed by
+    case and event id)."""
     rows: list[tuple[UUID, str, str, datetime, str, dict]]   # case, event id, status, at, message, detail
     statuses: dict[UUID, tuple[str, int, datetime]]          # case -> status, rank, at
     deadlines: dict[UUID, tuple[datetime, datetime]]         # case -> expected resolution, at
+    owners: dict[UUID, tuple[str, datetime]] = field(default_factory=dict)  # case -> affiliate, at
 
 
 def timeline_writes(batch: Iterable[tuple[UUID, str, datetime, Event, TimelineEntry]]) -> TimelineWrites:
@@ -130,6 +147,7 @@ def timeline_writes(batch: Iterable[tuple[UUID, str, datetime, Event, TimelineEn
     rows: list[tuple[UUID, str, str, datetime, str, dict]] = []
     statuses: dict[UUID, tuple[str, int, datetime]] = {}
     deadlines: dict[UUID, tuple[datetime, datetime]] = {}
+    owners: dict[UUID, tuple[str, datetime]] = {}
 
     def advance(case_id: UUID, entry: TimelineEntry, at: datetime) -> None:
         if case_id not in statuses or at > statuses[case_id][2]:
@@ -148,4 +166,7 @@ def timeline_writes(batch: Iterable[tuple[UUID, str, datetime, Event, TimelineEn
             event.resolve_due if isinstance(event, CaseRouted) and not event.copy_reason else None)
         if due and (case_id not in deadlines or at > deadlines[case_id][1]):
             deadlines[case_id] = (due, at)
-    return TimelineWrites(rows, statuses, deadlines)
+        owner = owner_of(event)
+        if owner and (case_id not in owners or at > owners[case_id][1]):
+            owners[case_id] = (owner, at)
+    return TimelineWrites(rows, statuses, deadlines, owners)
