@@ -187,12 +187,19 @@ def test_matched_rules_are_recorded_for_audit():
     assert "flag:regulator" in c.rules and "high:repeated" in c.rules
 
 
-def test_a_repeat_complaint_is_one_level_more_urgent():
+def test_a_repeat_complaint_is_one_level_more_urgent_up_to_high():
     c = classify("앱 로그인이 또 안 돼요 짜증나네요")
+    assert c.urgency == "normal"
     raised = raise_urgency(c, 2)
-    order = ["low", "normal", "high", "critical"]
-    assert raised.repeat_count == 2 and order.index(raised.urgency) == min(3, order.index(c.urgency) + 1)
+    assert raised.repeat_count == 2 and raised.urgency == "high" and "repeat:normal->high" in raised.rules
     assert raise_urgency(c, 0) == c
+    # critical needs a span of the text showing money or access at risk now (contract): a repeat is not one
+    harm = classify("카드 대금이 두 번 결제됐어요. 환불해 주세요")
+    assert harm.urgency == "high"
+    again = raise_urgency(harm, 1)
+    assert again.urgency == "high" and again.repeat_count == 1 and not any("->" in r for r in again.rules)
+    lost = classify("카드를 잃어버렸는데 지금 모르는 결제가 계속 되고 있어요")
+    assert raise_urgency(lost, 1).urgency == "critical"
 
 
 def test_a_suggestion_that_mentions_a_lost_card_is_not_critical():

@@ -59,8 +59,13 @@ INSERT INTO classifier.corrections (event_id, case_id, kind, topic, previous_kin
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING"""
 
 # the latest correction of each case, with what the classifier saw and decided
+# the text's own urgency, before a repeat complaint's raise (classify.raise_urgency's `repeat:<from>-><to>` rule):
+# the raise comes from the customer's history, which the text does not show, so it is not a label to learn
 CORRECTED_EXAMPLES = """
-SELECT DISTINCT ON (k.case_id) k.case_id, k.kind, k.topic, c.text, c.urgency, c.flags, c.affiliate, c.sentiment
+SELECT DISTINCT ON (k.case_id) k.case_id, k.kind, k.topic, c.text,
+       coalesce((SELECT split_part(substr(r, 8), '->', 1) FROM jsonb_array_elements_text(c.result->'rules') r
+                 WHERE r LIKE 'repeat:%->%' LIMIT 1), c.urgency) AS urgency,
+       c.flags, c.affiliate, c.sentiment
 FROM classifier.corrections k JOIN classifier.classifications c USING (case_id)
 WHERE c.text IS NOT NULL AND k.at >= $1
 ORDER BY k.case_id, k.at DESC"""

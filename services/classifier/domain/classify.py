@@ -129,10 +129,19 @@ def _unreadable(item: Item, reason: str) -> Classification:
                           | {"flags": 0.5})
 
 
+REPEAT_RULE = "repeat:same_customer_topic"
+REPEAT_CAP = "high"  # critical is money or access at risk now, shown by a span of the text (contract), not a repeat
+
+
 def raise_urgency(c: Classification, repeat_count: int) -> Classification:
-    """A repeat complaint (same customer, same topic, inside the window) is one level more urgent."""
+    """A repeat complaint (same customer, same topic, inside the window) is one level more urgent, up to
+    high: a repeated unresolved complaint is a high reason in the contract, and critical needs its evidence
+    in the text. A raise is recorded as `repeat:<from>-><to>` beside REPEAT_RULE, so the text's own urgency
+    stays known (`classify corrections` exports that one for training, not the raised one)."""
     if repeat_count <= 0:
         return c
-    level = URGENCY_ORDER[min(len(URGENCY_ORDER) - 1, URGENCY_ORDER.index(c.urgency) + 1)]
+    was = URGENCY_ORDER.index(c.urgency)
+    level = URGENCY_ORDER[max(was, min(URGENCY_ORDER.index(REPEAT_CAP), was + 1))]
+    raised = (f"repeat:{c.urgency}->{level}",) if level != c.urgency else ()
     return c.model_copy(update={"urgency": level, "repeat_count": repeat_count,
-                                "rules": tuple(sorted({*c.rules, "repeat:same_customer_topic"}))})
+                                "rules": tuple(sorted({*c.rules, REPEAT_RULE, *raised}))})
