@@ -42,7 +42,8 @@ def classify(
     model: ModelOpt = DEFAULT_MODEL,
     lexicon: LexiconOpt = DEFAULT_LEXICON,
 ) -> None:
-    """Classify JSONL {id, text, channel?, affiliate_hint?}: one JSON line out per line in."""
+    """Classify JSONL {id, text, channel?, affiliate_hint?} (UTF-8): one JSON line out per line in; a bad line
+    (not UTF-8, not JSON, blank, a wrong field) gets an {id, error} line naming its line, and exit status 1."""
     if ctx.invoked_subcommand is not None:
         return
     from services.classifier.offline import classify_stream
@@ -50,7 +51,8 @@ def classify(
     if input and not input.is_file():
         raise typer.BadParameter(f"{input}: no such file", param_hint="--input")
     classifier = _classifier(model, lexicon)
-    src = input.open(encoding="utf-8") if input else sys.stdin
+    # bytes: each line is decoded (and reported) on its own
+    src = input.open("rb") if input else getattr(sys.stdin, "buffer", sys.stdin)
     dst = output.open("w", encoding="utf-8") if output else sys.stdout
     try:
         errors = classify_stream(src, dst, classifier)
@@ -89,11 +91,13 @@ def corpus(corpus_dir: Annotated[Path, typer.Option(help="holds parts/*.jsonl")]
 
 @app.command()
 def train(
-    corpus_dir: Annotated[Path, typer.Option(help="holds parts/*.jsonl; the train split is rebuilt first")] = CORPUS_DIR,
+    corpus_dir: Annotated[Path, typer.Option(
+        help="holds parts/*.jsonl; the train split is rebuilt first")] = CORPUS_DIR,
     output: Annotated[Path, typer.Option("--output", "-o", help="model file to write")] = DEFAULT_MODEL,
     corrections: Annotated[Optional[Path], typer.Option(
         help="JSONL of corrected cases (as written by `classify corrections`) to train on as well")] = None,
-    c: Annotated[Optional[float], typer.Option("--c", min=0.001, help="regularisation; cross-validated if omitted")] = None,
+    c: Annotated[Optional[float], typer.Option(
+        "--c", min=0.001, help="regularisation; cross-validated if omitted")] = None,
     lexicon: LexiconOpt = DEFAULT_LEXICON,
 ) -> None:
     """Train topic, kind, sentiment, affiliate and urgency on the train split (never the test split); the
@@ -113,10 +117,11 @@ def train(
 
     try:
         examples = build(corpus_dir).train + (read_jsonl(corrections) if corrections else [])
+        lex = load_lexicon(lexicon)
     except (DataFileError, OSError) as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from None
-    model = fit(examples, tokenizer(), load_lexicon(lexicon), c=c, log=console.print)
+    model = fit(examples, tokenizer(), lex, c=c, log=console.print)
     output.parent.mkdir(parents=True, exist_ok=True)
     save_model(model, output)
     console.print(f"model {model.version} written to {output} ({output.stat().st_size / 1e6:.1f} MB, "
@@ -191,13 +196,12 @@ def corrections(
 ) -> None:
     """Export the cases affiliate teams corrected as training examples (masked text, corrected topic and kind);
     then `moksori classify train --corrections FILE`."""
-    import json
     from datetime import date, datetime, timezone
 
     import asyncpg
 
     from services.classifier.adapters.repository import CORRECTED_EXAMPLES
-    from services.classifier.training.corpus import Example
+    from services.classifier.training.corpus import Example, example_line
 
     try:
         start = datetime.combine(date.fromisoformat(since), datetime.min.time(), timezone.utc) if since else \
@@ -218,5 +222,5 @@ def corrections(
             ex = Example(id=f"correction-{r['case_id']}", text=r["text"], style="correction", kind=r["kind"],
                          topic=r["topic"], urgency=r["urgency"], flags=tuple(sorted(r["flags"])),
                          affiliate=r["affiliate"], sentiment=r["sentiment"])
-            f.write(json.dumps(ex.model_dump(mode="json", by_alias=True), ensure_ascii=False) + "\n")
+            f.write(example_line(ex))
     console.print(f"{len(rows)} corrected cases written to {output}")

@@ -12,14 +12,22 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import get_args
 
 import numpy as np
 
 from services.classifier.domain.model import HEADS, Head, LinearModel
 from shared.datafiles import DataFileError
+from shared.events import Affiliate, Kind, Sentiment, Topic, Urgency
 
 MAGIC = "#moksori-classifier-model 1"
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "data" / "model.tsv"
+# the labels each head may predict: the event contract's (a label it does not know fails every Classification)
+CONTRACT_LABELS: dict[str, frozenset[str]] = {
+    head: frozenset(get_args(labels)) for head, labels in
+    (("topic", Topic), ("kind", Kind), ("sentiment", Sentiment), ("affiliate", Affiliate), ("urgency", Urgency))}
+# labels the classifier asks a head for by name (classify.py: P(critical) backs up the critical rules)
+REQUIRED_LABELS: dict[str, frozenset[str]] = {"urgency": frozenset({"critical"})}
 
 
 def _fail(path: Path, line: int, message: str) -> DataFileError:
@@ -39,13 +47,31 @@ def _numbers(path: Path, line: int, what: str, text: str, n: int) -> np.ndarray:
     return values
 
 
+def _check_labels(path: Path, head: str, labels: tuple) -> None:
+    """A head's labels (the #meta line, line 2) against the event contract, so a renamed or unknown label fails
+    the load rather than every classification that predicts it."""
+    allowed = CONTRACT_LABELS[head]
+    unknown = [label for label in labels if not isinstance(label, str) or label not in allowed]
+    if unknown:
+        raise _fail(path, 2, f"head {head!r}: labels {unknown} are not in the event contract "
+                             f"(shared/events.py); allowed: {sorted(allowed)}")
+    if len(set(labels)) != len(labels):
+        raise _fail(path, 2, f"head {head!r}: labels repeat: {list(labels)}")
+    if not labels:
+        raise _fail(path, 2, f"head {head!r} has no labels")
+    missing = sorted(REQUIRED_LABELS.get(head, frozenset()) - set(labels))
+    if missing:
+        raise _fail(path, 2, f"head {head!r}: missing labels {missing}, which the classifier needs")
+
+
 def load_model(path: Path = DEFAULT_MODEL) -> LinearModel:
     try:
         lines = path.read_text(encoding="utf-8").split("\n")
     except OSError as exc:
         raise DataFileError(f"{path}: cannot read the model file: {exc.strerror}") from None
     except UnicodeDecodeError as exc:
-        raise DataFileError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        line = exc.object.count(b"\n", 0, exc.start) + 1
+        raise DataFileError(f"{path}:{line}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     if lines[0] != MAGIC:
         raise _fail(path, 1, f"not a Moksori classifier model (expected first line {MAGIC!r})")
     if len(lines) < 2 or not lines[1].startswith("#meta "):
@@ -60,6 +86,8 @@ def load_model(path: Path = DEFAULT_MODEL) -> LinearModel:
             raise ValueError(f"critical_threshold must be in (0, 1.01], got {threshold}")
     except (ValueError, KeyError, TypeError) as exc:
         raise _fail(path, 2, f"meta must be JSON with 'version' and 'heads' for {list(HEADS)}: {exc}") from None
+    for h in HEADS:
+        _check_labels(path, h, heads_labels[h])
     bias = {}
     n = 2
     for h in HEADS:

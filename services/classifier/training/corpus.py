@@ -15,7 +15,6 @@ test set is text nobody tuned the rules or chose the features on."""
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
@@ -26,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from services.classifier.domain.normalise import normalise
 from shared.cloudevents import describe_validation_error
-from shared.datafiles import DataFileError
+from shared.datafiles import DataFileError, json_line, jsonl_lines
 from shared.events import Affiliate, Flag, Kind, Sentiment, Topic, Urgency
 
 CORPUS_DIR = Path(__file__).resolve().parent.parent / "corpus"
@@ -68,9 +67,16 @@ def dedupe_key(text: str) -> str:
     return _NON_WORD.sub("", normalise(text))
 
 
+def example_line(ex: Example) -> str:
+    """The JSONL line of an example (the corpus files, `classify corrections`' export)."""
+    return json_line(ex.model_dump(mode="json", by_alias=True))
+
+
 def read_jsonl(path: Path) -> list[Example]:
+    """Examples, one per line (blank lines skipped); DataFileError naming the file and line of a bad one.
+    Lines end at "\\n" only: U+2028 or U+0085 in a customer's text is part of the line."""
     out = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for n, line in jsonl_lines(path):
         if not line.strip():
             continue
         try:
@@ -134,8 +140,7 @@ def build(corpus_dir: Path = CORPUS_DIR) -> Split:
     """Reads every part, writes train.jsonl and test.jsonl next to them."""
     s = split_parts(corpus_dir)
     for name, rows in (("train", s.train), ("test", s.test)):
-        (corpus_dir / f"{name}.jsonl").write_text(
-            "".join(json.dumps(e.model_dump(mode="json", by_alias=True), ensure_ascii=False) + "\n" for e in rows), encoding="utf-8")
+        (corpus_dir / f"{name}.jsonl").write_text("".join(example_line(e) for e in rows), encoding="utf-8")
     return s
 
 
