@@ -9,12 +9,14 @@ import re
 import ssl
 import sys
 from pathlib import Path
+from collections.abc import Callable
 from typing import Literal, TypeVar
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.bus import MAX_STREAM_AGE_DAYS
+from shared.datafiles import DataFileError
 from shared.tls import TlsFileError, client_context, nats_tls_options, readable
 
 
@@ -160,3 +162,17 @@ def _shown(var: str, value: object) -> str:
 
 def _scrubbed(text: str) -> str:
     return _URL_PASSWORD.sub(r"\1***@", text)
+
+
+B = TypeVar("B")
+
+
+def build_or_exit(service: str, build: Callable[[S], B], settings: S) -> B:
+    """The service wired from its settings; a broken operator data file (lexicon, model, directory,
+    calendar) stops it with that file's own message, its path and line, as invalid configuration does,
+    not with a traceback."""
+    try:
+        return build(settings)
+    except DataFileError as exc:
+        print(f"moksori-{service}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -11,7 +11,7 @@ from services.classifier.handlers import events, http
 from services.classifier.settings import ClassifierSettings
 from shared.directory import load_directory
 from shared.bus import SERVICE_CONSUMERS
-from shared.config import load_settings
+from shared.config import build_or_exit, load_settings
 from shared.events import CallSegmentReceived, CallSegmentsReceived, CaseReclassified, VocReceived
 from shared.runtime import Runtime
 from shared.telemetry import setup_logging, setup_tracing
@@ -57,4 +57,4 @@ def create_app():
 
 
 def main() -> None:
-    build(load_settings(ClassifierSettings, "classifier")).serve()
+    build_or_exit("classifier", build, load_settings(ClassifierSettings, "classifier")).serve()

@@ -9,7 +9,7 @@ from services.feedback.handlers.group_commit import GroupCommit
 from shared.directory import load_directory
 from services.feedback.settings import FeedbackSettings
 from shared.bus import SERVICE_CONSUMERS
-from shared.config import load_settings
+from shared.config import build_or_exit, load_settings
 from services.classifier.adapters.loader import build_classifier
 from services.feedback.domain.rewards import load_rewards
 from shared.events import ALL_EVENTS, CaseResolved, SubmitFeedback, SuggestionReviewed
@@ -62,4 +62,4 @@ def create_app():
 
 
 def main() -> None:
-    build(load_settings(FeedbackSettings, "feedback")).serve()
+    build_or_exit("feedback", build, load_settings(FeedbackSettings, "feedback")).serve()

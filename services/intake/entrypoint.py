@@ -15,7 +15,7 @@ from services.intake.handlers.submit import IntakeDeps
 from services.intake.settings import IntakeSettings
 from shared.bizcal import load_calendar, warn_if_incomplete
 from shared.bus import SERVICE_CONSUMERS
-from shared.config import load_settings
+from shared.config import build_or_exit, load_settings
 from shared.events import (
     AlertRaised, CallEnded, CaseAcknowledged, CaseExtended, CaseInfoProvided, CaseInfoRequested, CaseReclassified,
     CaseReopened, CaseResolved, CaseRouted, CaseTransferred, FeedbackSubmitted, RewardGranted, SttSegment,
@@ -70,4 +70,4 @@ def create_app():
 
 
 def main() -> None:
-    build(load_settings(IntakeSettings, "intake")).serve()
+    build_or_exit("intake", build, load_settings(IntakeSettings, "intake")).serve()

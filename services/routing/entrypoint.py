@@ -12,7 +12,7 @@ from services.routing.handlers.sweeper import run_sweeper
 from services.routing.settings import RoutingSettings, parse_team_keys
 from shared.bizcal import load_calendar, warn_if_incomplete
 from shared.bus import SERVICE_CONSUMERS, team_consumers
-from shared.config import load_settings
+from shared.config import build_or_exit, load_settings
 from shared.directory import load_directory
 from shared.events import CASE_COMMANDS, VocClassified
 from shared.runtime import Runtime
@@ -80,4 +80,4 @@ def create_app():
 
 
 def main() -> None:
-    build(load_settings(RoutingSettings, "routing")).serve()
+    build_or_exit("routing", build, load_settings(RoutingSettings, "routing")).serve()
