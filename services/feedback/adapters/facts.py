@@ -35,34 +35,62 @@ ON CONFLICT (case_id) DO UPDATE SET day = EXCLUDED.day, received_at = EXCLUDED.r
 UPSERT = """
 INSERT INTO feedback.case_facts (case_id) VALUES ($1) ON CONFLICT (case_id) DO NOTHING"""
 
+# Events come late and in any order (a nak'd message is redelivered after later ones): each fact below is set
+# by the event's time, so it comes out as the events' order in time leaves it, and an event applied again
+# changes nothing. Routing decides a case's steps one at a time under its row lock, so their times (an event's
+# own, or its envelope's) are in that order. `{t}`: the event's time; NULL (a caller that does not know it)
+# applies the event as the latest one, its time not kept.
+
 # A case waiting for the customer's documents has its SLA clock stopped (routing's lifecycle): CaseInfoRequested
-# pauses it; CaseInfoProvided, a transfer and the resolution run it again (migration 011). Those events may
-# come late and in any order, so each keeps its time: a pause counts only if it began after the latest end
-# (`pause_ended_at`), and an end clears only a pause that began before it. Whatever the order, the case is
-# paused exactly when its latest CaseInfoRequested is later than its latest end. `{t}`: the end's time.
+# pauses it; CaseInfoProvided, a transfer and the resolution run it again (migration 011). A pause counts only
+# if it began after the latest end (`pause_ended_at`), and an end clears only a pause that began before it:
+# the case is paused exactly when its latest CaseInfoRequested is later than its latest end.
 ENDS_PAUSE = ("pause_ended_at = greatest(pause_ended_at, {t}), "
               "paused_at = CASE WHEN paused_at > {t} THEN paused_at END")
-# the deadline set by the end of a pause (the pause's days credited), unless a later end already set its own:
-# a late CaseInfoProvided does not take back the deadline of a later pause's end or of a transfer after it
-LATEST_END = "{t} >= coalesce(pause_ended_at, '-infinity')"
+# The deadline is the one set by the latest of the events that set one (CaseInfoProvided, CaseTransferred,
+# CaseExtended, CaseReopened; migration 012): `resolve_due_at` keeps that event's time, and an earlier one (a
+# late CaseExtended from before a reopening) leaves the deadline. The routing's deadline is earlier than all
+# of them (ROUTED fills only an empty one). `{due}` NULL: the event sets none (a CaseReopened from an older
+# routing).
+SETS_DUE = ("resolve_due = CASE WHEN {due} IS NOT NULL AND ({t} IS NULL OR {t} >= coalesce(resolve_due_at, "
+            "'-infinity')) THEN {due} ELSE resolve_due END, "
+            "resolve_due_at = CASE WHEN {due} IS NOT NULL THEN greatest(resolve_due_at, {t}) ELSE resolve_due_at END")
+# A resolution counts when no CaseReopened came after it, as a reopening clears only an earlier resolution;
+# of two (a case resolved, reopened and resolved again), the later one's time and SLA verdict stand.
+RESOLVES = "{t} > coalesce(reopened_at, '-infinity') AND {t} >= coalesce(resolved_at, '-infinity')"
+# As routing's ReopenCase does, a reopening takes back the extension, and the fresh deadline may be extended
+# once more: the case is extended when its latest CaseExtended is later than its latest CaseReopened. The
+# report's 연장 so counts the cases whose current deadline (since the latest reopening) was extended, as its
+# resolved and within-SLA counts are of their latest resolution. Extensions and reopenings recorded before
+# migration 012 have no time (NULL): earlier than any recorded after it.
+EXTENDS = ("extended_at = greatest(extended_at, {t}), "
+           "extended = {t} IS NULL OR greatest(extended_at, {t}) > coalesce(reopened_at, '-infinity')")
+REOPENS = ("reopened_at = greatest(reopened_at, {t}), "
+           "extended = {t} IS NOT NULL AND coalesce(extended_at > greatest(reopened_at, {t}), false), "
+           "resolved_at = CASE WHEN resolved_at > {t} THEN resolved_at END, "
+           "within_sla = CASE WHEN resolved_at > {t} THEN within_sla END")
+# typed: a parameter only ever compared with NULL has no type PostgreSQL can infer
+DUE_2, DUE_4, AT_3, AT_5 = "$2::timestamptz", "$4::timestamptz", "$3::timestamptz", "$5::timestamptz"
 
 SETS = {
-    CaseAcknowledged: "acknowledged_at = COALESCE(acknowledged_at, $2)",
-    CaseResolved: "resolved_at = $2, within_sla = $3, " + ENDS_PAUSE.format(t="$2"),
-    CaseExtended: "extended = true, resolve_due = $2",
+    # the first acknowledgement, as routing keeps it
+    CaseAcknowledged: "acknowledged_at = least(acknowledged_at, $2)",
+    CaseResolved: f"resolved_at = CASE WHEN {RESOLVES.format(t='$2')} THEN $2 ELSE resolved_at END, "
+                  f"within_sla = CASE WHEN {RESOLVES.format(t='$2')} THEN $3 ELSE within_sla END, "
+                  + ENDS_PAUSE.format(t="$2"),
+    # $3: the extension's time (its event's)
+    CaseExtended: EXTENDS.format(t=AT_3) + ", " + SETS_DUE.format(due=DUE_2, t=AT_3),
     CaseInfoRequested: "paused_at = CASE WHEN $2 > coalesce(pause_ended_at, '-infinity') "
                        "THEN greatest(paused_at, $2) ELSE paused_at END",
     # the deadline moved by the pause
-    CaseInfoProvided: f"resolve_due = CASE WHEN {LATEST_END.format(t='$3')} THEN $2 ELSE resolve_due END, "
-                      + ENDS_PAUSE.format(t="$3"),
-    # $5: the transfer's time (its event's); without it (a caller that does not know it), a pause known now ends
-    CaseTransferred: "affiliate = $2, team = $3, "
-                     f"resolve_due = CASE WHEN $5::timestamptz IS NULL OR {LATEST_END.format(t='$5')} "
-                     "THEN COALESCE($4, resolve_due) ELSE resolve_due END, "
+    CaseInfoProvided: SETS_DUE.format(due=DUE_2, t=AT_3) + ", " + ENDS_PAUSE.format(t="$3"),
+    # $5: the transfer's time (its event's); without it, a pause known now ends
+    CaseTransferred: "affiliate = $2, team = $3, " + SETS_DUE.format(due=DUE_4, t=AT_5) + ", "
                      + ENDS_PAUSE.format(t="coalesce($5, paused_at)"),
     CaseReclassified: "kind = $2, topic = $3",
-    CaseReopened: "reopened = reopened + 1, resolved_at = NULL, within_sla = NULL, "
-                  "resolve_due = COALESCE($2, resolve_due)",
+    # $3: the reopening's time (its event's); redelivered, it is not counted twice: the inbox keeps every
+    # event id the consumer took for longer than a stream keeps a message (shared/consumer.py)
+    CaseReopened: "reopened = reopened + 1, " + REOPENS.format(t=AT_3) + ", " + SETS_DUE.format(due=DUE_2, t=AT_3),
     SuggestionReviewed: "suggestion_outcome = $2, suggestion_category = $3, reviewed_at = $4",
 }
 
@@ -74,7 +102,7 @@ def _args(e: Event, at: datetime | None) -> tuple:
         case CaseResolved():
             return (e.resolved_at, e.within_sla)
         case CaseExtended():
-            return (e.resolve_due,)
+            return (e.resolve_due, at)
         case CaseInfoRequested():
             return (e.paused_at,)
         case CaseInfoProvided():
@@ -84,7 +112,7 @@ def _args(e: Event, at: datetime | None) -> tuple:
         case CaseReclassified():
             return (e.kind, e.topic)
         case CaseReopened():
-            return (e.resolve_due,)
+            return (e.resolve_due, at)
         case SuggestionReviewed():
             return (e.outcome, e.category, e.reviewed_at)
     return ()
@@ -145,7 +173,8 @@ async def record_routings(conn: asyncpg.Connection, routed: list[CaseRouted]) ->
 
 
 async def record(conn: asyncpg.Connection, e: Event, at: datetime | None = None) -> None:
-    """`at`: the event's time (its envelope's), for the events that carry none of their own (a transfer)."""
+    """`at`: the event's time (its envelope's), for the events that carry none of their own (a transfer, an
+    extension, a reopening)."""
     if isinstance(e, CaseRouted):
         await record_routings(conn, [e])  # the office's copy (the same case) writes nothing
         return

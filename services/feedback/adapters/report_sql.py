@@ -42,7 +42,7 @@ daily AS (
     count(*) FILTER (WHERE kind = 'complaint' AND repeat),
     count(*) FILTER (WHERE resolved_at IS NOT NULL),
     count(*) FILTER (WHERE within_sla),
-    count(*) FILTER (WHERE extended),
+    count(*) FILTER (WHERE extended),  -- its deadline since the latest reopening extended (facts.EXTENDS)
     coalesce(sum(alerts), 0),
     count(csat), coalesce(sum(csat), 0),
     count(*) FILTER (WHERE csat = 1), count(*) FILTER (WHERE csat = 2), count(*) FILTER (WHERE csat = 3),
