@@ -127,6 +127,28 @@ async def test_rising_anger_in_a_live_call_alerts_the_supervisor_once(system, ht
     assert [(a["reason"], a["severity"]) for a in shown] == [("emotion", "warning")]
 
 
+async def test_a_watch_word_cut_in_two_by_the_stt_alerts_while_the_call_goes_on(system, http):
+    """STT cuts speech at pauses: "금감원에" ends one segment and "민원 넣을 거예요" starts the next. Before, each
+    segment was screened alone and neither showed the customer escalating."""
+    call_id = f"CALL-{uuid.uuid4().hex[:10]}"
+    nc = await nats.connect(system.nats_url)
+    js = nc.jetstream()
+    alerts = await collect(nc, "voc.alert.card.>")
+    t0 = datetime.now(UTC)
+    turns = [("customer", "아 네 그게요 카드 연회비가 두 번 나가서요 이거 계속 안 해주시면 저 금감원에"),
+             ("customer", "민원 넣을 거예요 진짜로")]
+    for seq, (speaker, text) in enumerate(turns):
+        msg = SttSegment(call_id=call_id, seq=seq, speaker=speaker, text=text, ts=t0 + timedelta(seconds=seq),
+                         affiliate="card")
+        subject, body, headers = encode(msg, envelope_for(msg, source="stt/callcenter-1"))
+        await js.publish(subject, body, headers=headers)
+    subject, alert = await wait_for(alerts, lambda d: d.get("call_id") == call_id and d["reason"] == "regulator")
+    assert subject == "voc.alert.card.regulator" and alert["message"].startswith("[통화 중]")
+    [evidence] = alert["evidence"]
+    assert "금감원" in evidence["text"] and "민원" in evidence["text"] and evidence["start"] < 0  # begun before
+    await nc.drain()
+
+
 async def test_a_team_correction_is_stored_and_exported_for_training(system, http, db, tmp_path):
     case_id = await submit(http, "카드 결제했는데 포인트 적립이 하나도 안 됐어요", affiliate="card")
     decided = (await classification(db, case_id))["topic"]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from uuid import UUID
 
 from services.classifier.domain.lexicon import Lexicon
+from services.classifier.domain.prefilter import fold, required
 from services.classifier.domain.rules import Forms, Text, evidence_of, find_critical, find_flags
 from shared.events import AlertRaised, Classification, Evidence
 
@@ -63,11 +65,56 @@ def _could_alert(text: str, forms: Forms, lex: Lexicon) -> bool:
                for p in screen.possible_patterns(screen.present(forms.literal_text)))
 
 
-def screen_segment(text: str, lex: Lexicon) -> Screening:
+CARRIED_FLAGS = ("regulator", "media", "legal")  # the customer escalating: a body named, the step said after it
+_carried: dict[int, tuple[Lexicon, re.Pattern | None]] = {}
+
+
+def carries(tail: str, lex: Lexicon) -> bool:
+    """Whether the end of a customer turn names what an escalation flag's terms name (금감원, 언론, 변호사 ...: the
+    literal text one of them needs, of two letters or more), so the call's next turn is read with it. Most turns
+    name none, and a watch word is rarely cut inside itself, so the second look stays rare."""
+    kept = _carried.get(id(lex))
+    if kept is None or kept[0] is not lex:
+        literals = {s for flag in CARRIED_FLAGS for p in lex.flags[flag].terms
+                    if (need := required(p)) and min(map(len, need)) >= 2 for s in need}
+        kept = (lex, re.compile("|".join(map(re.escape, sorted(literals, key=len, reverse=True)))) if literals
+                else None)
+        if len(_carried) > 8:
+            _carried.clear()
+        _carried[id(lex)] = kept
+    return kept[1] is not None and kept[1].search(fold("".join(tail.split()))) is not None
+
+
+# The end of the call's previous customer turn, read with a turn: STT cuts speech at pauses, so a watch word and
+# what the customer does with it may fall in two segments ("아 네 그게요 금감원에" / "민원 넣을 거예요").
+CONTEXT_CHARS = 30
+
+
+def screen_segment(text: str, lex: Lexicon, before: str = "") -> Screening:
     """A cheap test decides whether the turn needs a closer look; most turns of a call do not,
-    which keeps screening at tens of thousands of segments a second."""
+    which keeps screening at tens of thousands of segments a second. `before`: the end of the call's
+    previous customer turn (CONTEXT_CHARS): an alert that only the two together show is the turn's too
+    (its evidence offsets are the turn's, a span begun in the previous turn starting before 0). Anger
+    and abuse are the turn's own, so each turn is counted once. A caller passes `before` only when it
+    `carries` an escalation's watch word, which keeps the second look to few turns."""
     forms = Forms.of(text)
-    return screen_closely(text, lex, forms) if _could_alert(text, forms, lex) else QUIET
+    own = screen_closely(text, lex, forms) if _could_alert(text, forms, lex) else QUIET
+    if not before:
+        return own
+    joined = f"{before} {text}"
+    joined_forms = Forms.of(joined)
+    if not _could_alert(joined, joined_forms, lex):
+        return own
+    starts = len(joined) - len(text)
+    have = {reason for reason, *_ in own.alerts}
+    across = tuple((reason, severity, message, tuple(_shifted(e, starts) for e in evidence))
+                   for reason, severity, message, evidence in screen_closely(joined, lex, joined_forms).alerts
+                   if reason not in have and any(e.end > starts for e in evidence))
+    return replace(own, alerts=own.alerts + across) if across else own
+
+
+def _shifted(ev: Evidence, by: int) -> Evidence:
+    return ev.model_copy(update={"start": ev.start - by, "end": ev.end - by})
 
 
 def screen_closely(text: str, lex: Lexicon, forms: Forms | None = None) -> Screening:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -12,7 +13,8 @@ from datetime import timedelta
 import asyncpg
 
 from services.classifier.adapters import repository as sql
-from services.classifier.domain.alerts import Screening, alerts_for, emotion_alert, screen_segment, turn_reaching
+from services.classifier.domain.alerts import (CONTEXT_CHARS, Screening, alerts_for, carries, emotion_alert,
+                                              screen_segment, turn_reaching)
 from services.classifier.domain.classify import Classifier, Item, raise_urgency
 from services.classifier.domain.rules import CRITICAL_TOPIC
 from shared.directory import choose_affiliate
@@ -169,6 +171,7 @@ class OnReceived:
         return [*out, *alerts_for(e.case_id, c, affiliate), *action_requests(e, c)]
 
 
+CONTEXT_CALLS = 50_000  # calls whose latest customer turn's end is kept for their next turn (~8 MB)
 MEMO_LIMIT = 4096  # messages whose screenings are kept between a batch's hooks (a fetch is at most 100)
 def turns_of(d: Delivery) -> tuple[CallSegment, ...]:
     """The segments a message carries: intake sends a fetched batch's in one CallSegmentsReceived;
@@ -197,13 +200,30 @@ def on_segment(publish: PublishNow, outbox: Outbox, classifier: Classifier,
     # under the lexicon they were screened with; taken out when the message is acked as quiet or its batch
     # is written, and cleared if batches that failed before that leave entries behind
     memo: dict[str, tuple[object, list[tuple[CallSegment, Screening]]]] = {}
+    # the end of each call's latest customer turn screened here, with its seq, read with the call's next turn
+    # (a watch word cut in two by the STT's segmenting). Kept in this process only, the calls least recently
+    # heard from forgotten first: with several replicas on the consumer, a cut is caught when both halves come
+    # to the same one; a turn older than the one kept is read alone
+    context: OrderedDict[str, tuple[int, str]] = OrderedDict()
+
+    def screen(seg: CallSegment, lex) -> Screening:
+        kept = context.get(seg.call_id)
+        later = kept is None or kept[0] < seg.seq
+        s = screen_segment(seg.text, lex, kept[1] if kept is not None and later else "")
+        if later:  # a turn that names no escalation's watch word leaves nothing to read with the next
+            tail = seg.text[-CONTEXT_CHARS:]
+            context[seg.call_id] = (seg.seq, tail if carries(tail, lex) else "")
+            context.move_to_end(seg.call_id)
+            if len(context) > CONTEXT_CALLS:
+                context.popitem(last=False)
+        return s
 
     def screened(d: Delivery, lex) -> list[tuple[CallSegment, Screening]]:
         hit = memo.get(d.env.id)
         if hit is not None and hit[0] is lex:
             return hit[1]
         # an agent saying 금감원 is not the customer escalating
-        turns = [(seg, screen_segment(seg.text, lex)) for seg in turns_of(d) if seg.speaker == "customer"]
+        turns = [(seg, screen(seg, lex)) for seg in turns_of(d) if seg.speaker == "customer"]
         if len(memo) >= MEMO_LIMIT:
             memo.clear()
         memo[d.env.id] = (lex, turns)
