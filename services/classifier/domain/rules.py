@@ -5,6 +5,7 @@ urgency carries its evidence span and the name of the rule that matched."""
 from __future__ import annotations
 
 import bisect
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -148,12 +149,76 @@ def evidence_of(t: Text, field: str, label: str, rule: str, span: Span) -> Evide
 
 
 GUARDED_FLAGS = ("regulator", "media", "legal")  # the customer escalating: scammers, staff and negation excluded
-IMPERSONATION_GAP = 6  # an impersonation guard must start this close after the term ("금감원 직원이라는")
+IMPERSONATION_GAP = 6  # a guard this close after the term counts whatever stands between ("금감원 직원이라는")
+# further off, a guard counts only within the term's own clause: the words between are a name or a title
+# ("금융감독원 팀장 김철수라는 사람이") or the quoted message itself ("금감원에서 민원이 접수됐다는 문자")
+IMPERSONATION_REACH = 20
+# what ends a clause: punctuation, or a connective or final ending ("금감원에 민원 넣었는데 직원이라는 사람이"
+# is two clauses, and the guard is not about the term)
+CLAUSE_BREAK = re.compile(r"[.!?,;/…\n]|[는은던]데|지만|니까|으니|[어아여해]서|(?<!에)서(?=\s)|고서|더니|면서|다가|길래|[하되았었였했]자(?=\s)"
+                          r"|(?:[었았였했겠]|하|되|넣)고(?=\s)|[요죠](?=\s)|니다|[었았였했겠]다(?=\s)")
+# Someone else as the subject right before the term: staff or the bank ("은행 직원이 금감원에 민원 넣어도
+# 소용없다고"), the other party of an accident, or a caller posing as someone ("경찰이라는 사람이 고소 …"),
+# with at most the customer as the one spoken to ("상담원이 저보고", "상대방이 저를") and an adverb between
+# (after a caller posing as someone, any two words). The customer is reporting what someone else did or said,
+# not escalating. A bank or branch with 에서 may be where the customer was ("지점에서 바로 경찰에 신고했어요"),
+# so it counts only right before the term.
+OTHER_AGENT = re.compile(
+    r"(?:(?:(?:직원|상담원|상담사|행원|텔러|담당자|지점장|매니저|설계사|상대방)(?:분|님)?\s*(?:이|가|께서)"
+    r"|(?:은행|지점|창구|카드사|증권사|보험사)\s*(?:이|가))"
+    r"\s*(?:(?:저|나|저희)(?:한테|에게|보고|더러|를|을)\s*|(?:제|내)게\s*)?['\"‘“]?\s*"
+    r"(?:(?:바로|즉시|곧바로|직접|먼저|대신|이미|결국|또)\s*)?"
+    r"|(?:이)?라(?:는|고\s*하는)\s*(?:사람|분|남자|여자|놈)\s*(?:이|가)\s*(?:\S+\s*){0,2}"
+    r"|(?:은행|지점|창구|카드사|증권사|보험사)\s*(?:에서|측에서)\s*)$")
+AGENT_REACH = 30  # characters before the term searched for OTHER_AGENT
+
+
+def _clause_start(t: Text, pos: int, reach: int) -> int:
+    """Where the clause that `pos` stands in starts, looking back at most `reach` characters."""
+    start = max(0, pos - reach)
+    breaks = [m.end() for m in CLAUSE_BREAK.finditer(t.raw, start, pos)]
+    return breaks[-1] if breaks else start
+
+
+QUOTATIVE = re.compile(r"\s*(?:이|라|다)")  # the guards a phrase can stand before: "…라는 사람", "…다는 문자"
 
 
 def _impersonation(t: Text, guards: Patterns, term: Span) -> bool:
-    end = min(len(t.raw), term.end + 10)
-    return any(s.start <= term.end + IMPERSONATION_GAP for s in t.find(guards, term.end, end))
+    end = min(len(t.raw), term.end + IMPERSONATION_REACH + 12)
+    return any(s.start <= term.end + IMPERSONATION_GAP or
+               (s.start <= term.end + IMPERSONATION_REACH and QUOTATIVE.match(t.raw, s.start) is not None
+                and not CLAUSE_BREAK.search(t.raw, term.end, s.start))
+               for s in t.find(guards, term.end, end))
+
+
+def _other_agent(t: Text, term: Span) -> bool:
+    return OTHER_AGENT.search(t.raw, _clause_start(t, term.start, AGENT_REACH), term.start) is not None
+
+
+# Abuse the customer reports hearing is not abuse aimed at staff: the word is quoted (a quotative or a verb
+# of speech right after it) and, in its clause, the customer is the one it was aimed at or staff the one who
+# said it ("상담원이 저한테 씨발이라고 욕을 했어요"), or the customer heard it ("…라는 소리를 들었어요"). With the
+# customer as the speaker ("제가 …라고 했어요") or a staff note quoting the customer ("고객이 직원에게 '…'라고
+# 욕설함"), the flag stays.
+QUOTED_AFTER = re.compile(r"\S{0,3}?\s*['\"’”]?\s*(?:(?:이)?라(?:고|며|면서|는)|란\s|다는\s*(?:욕|말|소리))"
+                          r"|\S{0,3}?\s*['\"’”]\s*(?:하고|하면서|하며)|\s*(?:소리|욕)(?:을|를|까지|도)?\s"
+                          r"|(?:(?<=냐)|(?<=야)|(?<=라))고\s*(?:했|하더|하네|하시|그러|물어|묻)")
+HEARD = re.compile(r"(?:욕|욕설|막말|폭언|말|소리)(?:을|를|까지|도)?\s*(?:들었|들어|듣고|들음|먹었|당했|당함)")
+AIMED_AT_CUSTOMER = re.compile(r"(?<![가-힣])(?:(?:저|제|나|내|저희)(?:한테|에게|보고|더러)|(?:제|내)게)(?![가-힣])"
+                               r"|(?:직원|상담원|상담사|행원|텔러|담당자|지점장|매니저|설계사)(?:분|님)?\s*(?:이|가|께서)")
+CUSTOMER_SPEAKER = re.compile(r"(?<![가-힣])(?:제가|내가)(?![가-힣])")
+QUOTE_REACH = 24  # characters after the word in which the quote's verb is looked for
+
+
+def _reported_abuse(t: Text, term: Span) -> bool:
+    quote = QUOTED_AFTER.match(t.raw, term.end, min(len(t.raw), term.end + 10))
+    if quote is None:
+        return False
+    if HEARD.search(t.raw, quote.start(), min(len(t.raw), quote.end() + QUOTE_REACH)):
+        return True
+    clause = _clause_start(t, term.start, AGENT_REACH)
+    return AIMED_AT_CUSTOMER.search(t.raw, clause, term.start) is not None and \
+        CUSTOMER_SPEAKER.search(t.raw, clause, term.start) is None
 
 
 def _flag_plan(pf: Prefilter, flags: dict) -> tuple:
@@ -175,8 +240,10 @@ def find_flags(t: Text, lex: Lexicon) -> dict[str, Evidence]:
         window = rule.window or g.window
         for term in t.find(rule.terms):
             after_end = min(len(t.raw), term.end + window)
-            if guarded and _impersonation(t, g.impersonation, term):
-                continue  # a scammer posing as the authority, not the customer escalating
+            if guarded and (_impersonation(t, g.impersonation, term) or _other_agent(t, term)):
+                continue  # a scammer posing as the authority, or staff acting: not the customer escalating
+            if flag == "abusive" and _reported_abuse(t, term):
+                continue  # abuse the customer heard, not abuse aimed at staff
             if guarded and t.any(g.negation, term.end, min(len(t.raw), term.end + g.window + 6)):
                 continue
             span = term
