@@ -132,8 +132,8 @@ async def test_card_team_works_a_complaint_through_its_lifecycle(system, http):
     assert sum("배정되었습니다" in t["message"] for t in body["timeline"]) == 1  # the transfer's own entry tells it
     history = [(h["event"], h["staff_id"]) for h in (await r.get(f"/v1/cases/{case_id}")).json()["history"]]
     assert history == [("CaseAcknowledged", "C2019114"), ("CaseInfoRequested", "C2019114"),
-                       ("CaseInfoRequested", "C2019114"), ("CaseInfoProvided", "C2019114"), ("CaseExtended", "C2019114"),
-                       ("CaseReclassified", "C2019114"), ("CaseTransferred", "C2019114"),
+                       ("CaseInfoRequested", "C2019114"), ("CaseInfoProvided", "C2019114"),
+                       ("CaseExtended", "C2019114"), ("CaseReclassified", "C2019114"), ("CaseTransferred", "C2019114"),
                        ("CaseResolved", "B2015032"), ("CaseReopened", "B2015032")]
     # every opening of the case is kept, with whose key and which employee: the office's own reads too
     reads = (await r.get(f"/v1/cases/{case_id}/reads")).json()  # the office's key
