@@ -204,9 +204,9 @@ async def test_each_turn_is_screened_once_for_all_the_hooks(conn, monkeypatch):
     screened: list[str] = []
     original = handlers.screen_segment
 
-    def counting(text, lex):
+    def counting(text, lex, before=""):
         screened.append(text)
-        return original(text, lex)
+        return original(text, lex, before)
 
     monkeypatch.setattr(handlers, "screen_segment", counting)
     lexicons = [load_lexicon()]
