@@ -24,6 +24,9 @@ _INVISIBLE = re.compile("[\u00ad\u061c\u180e\u200b\u200c\u200e\u200f\u202a-\u202
                         "|(?<=\\w)\u200d|\u200d(?=\\w)")
 # letters and digits typed in full width (the IME's 전각 mode: ＦＳＳ, ０１０) or in mathematical styles (𝐅𝐒𝐒, 𝟎𝟏𝟎)
 _WIDE = re.compile("[\uff01-\uff5e\U0001d400-\U0001d7ff]+")
+# any character either of them may change, as one class: a cheap test that most texts pass untouched
+_ODD = re.compile("[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff"
+                  "\uff01-\uff5e\U0001d400-\U0001d7ff]")
 
 
 def _storable(v: str) -> str:
@@ -37,8 +40,10 @@ def _storable(v: str) -> str:
         raise ValueError(f"contains the unusable character U+{ord(m.group()):04X} at position {m.start()}")
     if v.isascii():
         return v
-    readable = _INVISIBLE.sub("", v)
-    readable = _WIDE.sub(lambda w: unicodedata.normalize("NFKC", w.group()), readable)
+    readable = v
+    if _ODD.search(v):  # one pass for most texts, which have neither
+        readable = _INVISIBLE.sub("", readable)
+        readable = _WIDE.sub(lambda w: unicodedata.normalize("NFKC", w.group()), readable)
     if not unicodedata.is_normalized("NFC", readable):
         readable = unicodedata.normalize("NFC", readable)
     if readable != v and not readable.strip():

@@ -72,15 +72,9 @@ def test_a_cases_alerts_go_to_the_affiliate_routing_assigns_it_to():
 
 
 def _classified(text: str):
-    from services.classifier.adapters.loader import build_classifier
+    from tests.unit.classifier_once import classifier
 
-    global _CLF
-    if _CLF is None:
-        _CLF = build_classifier()
-    return _CLF.classify(text)
-
-
-_CLF = None
+    return classifier().classify(text)
 
 
 def test_money_leaving_an_account_someone_else_got_into_is_a_payment_stop_not_a_card_block():

@@ -6,19 +6,15 @@ twice is material harm (high), "경찰 불렀어요" is a police report, and tha
 
 import pytest
 
-from services.classifier.adapters.loader import build_classifier
 from services.classifier.domain.alerts import screen_segment
 from services.classifier.domain.lexicon import load_lexicon
+from tests.unit.classifier_once import classifier
 
-CLF = None
 LEX = load_lexicon()
 
 
 def classify(text):
-    global CLF
-    if CLF is None:
-        CLF = build_classifier()
-    return CLF.classify(text)
+    return classifier().classify(text)
 
 
 @pytest.mark.parametrize("text", [

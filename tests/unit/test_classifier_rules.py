@@ -4,18 +4,12 @@ these are the contract's own examples and the cases the rules must never get wro
 
 import pytest
 
-from services.classifier.adapters.loader import build_classifier
 from services.classifier.domain.classify import raise_urgency
 from services.classifier.domain.normalise import compose_jamo
-
-CLF = None
-
+from tests.unit.classifier_once import classifier
 
 def classify(text, **kw):
-    global CLF
-    if CLF is None:
-        CLF = build_classifier()
-    return CLF.classify(text, **kw)
+    return classifier().classify(text, **kw)
 
 
 @pytest.mark.parametrize("text,flags", [

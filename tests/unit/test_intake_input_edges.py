@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import socket
-from contextlib import asynccontextmanager
 from types import SimpleNamespace
 
 import pytest
@@ -21,6 +20,7 @@ from services.intake.domain.email_parse import parse_email
 from services.intake.handlers import http
 from services.intake.handlers.guard import optional_key
 from shared.pii_crypto import PiiCipher
+from tests.unit.fakes import OneRowPool
 
 
 def _mail(extra_headers: str = "", filename: str = "견적서.pdf", encoding: str = "utf-8") -> bytes:
@@ -126,29 +126,10 @@ def test_the_import_command_reads_a_file_with_an_oversized_field_without_a_trace
     assert "cannot use the database" in result.output
 
 
-class _Pool:
-    """Answers every lookup with no case, and records the lookups."""
-
-    def __init__(self):
-        self.queries: list[tuple] = []
-
-    @asynccontextmanager
-    async def acquire(self):
-        yield self
-
-    @asynccontextmanager
-    async def transaction(self, **_):
-        yield
-
-    async def fetchrow(self, *args):
-        self.queries.append(args)
-        return None
-
-
-def _client() -> tuple[TestClient, _Pool]:
+def _client() -> tuple[TestClient, OneRowPool]:
     app = FastAPI()
     app.include_router(http.router)
-    app.state.runtime = SimpleNamespace(pool=_Pool())
+    app.state.runtime = SimpleNamespace(pool=OneRowPool())
     officer = ApiKey("k", "privacy", "h", ("app",), ("read", "reveal"), 10, 10, affiliates=("card",))
     app.dependency_overrides[optional_key] = lambda: officer
     return TestClient(app), app.state.runtime.pool
@@ -160,7 +141,7 @@ def test_a_ref_no_case_can_have_is_an_unknown_case_without_a_query(ref):
     client, pool = _client()
     status = client.get(f"/v1/voc/{ref}", headers={"X-Case-Secret": "s"})
     reveal = client.post(f"/v1/voc/{ref}/reveal", json={"reason": "금감원 이첩 민원 회신 자료 작성"})
-    assert (status.status_code, reveal.status_code) == (404, 404) and pool.queries == []
+    assert (status.status_code, reveal.status_code) == (404, 404) and pool.statements == []
     assert status.json()["error"].startswith("no case ") and status.json()["error"].endswith(" for these credentials")
     assert reveal.json()["error"].startswith("no case ") and reveal.json()["error"].endswith(" for this key")
 
@@ -170,4 +151,4 @@ def test_the_longest_refs_are_still_looked_up():
     longest = ["urn:uuid:{0b9d2c1e-5f3a-4c2b-9a7e-1d2f3a4b5c6d}", "VOC-2026-" + "9" * 19]
     for ref in longest:
         assert client.get(f"/v1/voc/{ref}", headers={"X-Case-Secret": "s"}).status_code == 404
-    assert len(pool.queries) == 2
+    assert len(pool.statements) == 2

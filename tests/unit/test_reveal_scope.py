@@ -7,7 +7,6 @@ from __future__ import annotations
 import itertools
 import json
 import uuid
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
@@ -23,6 +22,7 @@ from services.intake.handlers import http
 from services.intake.handlers.guard import optional_key
 from shared.events import CaseAcknowledged, CaseReopened, CaseRouted, CaseTransferred
 from shared.pii_crypto import PiiCipher
+from tests.unit.fakes import OneRowPool
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 CASE = uuid.UUID("0b9d2c1e-5f3a-4c2b-9a7e-1d2f3a4b5c6d")
@@ -125,35 +125,13 @@ def test_the_latest_routing_or_transfer_by_event_time_wins_in_any_order():
 
 # --- the route ---------------------------------------------------------------------------------------------------
 
-class _Conn:
-    """One stored case; records the statements."""
-
-    def __init__(self, row: dict | None):
-        self.row, self.statements = row, []
-
-    @asynccontextmanager
-    async def acquire(self):
-        yield self
-
-    @asynccontextmanager
-    async def transaction(self, **_):
-        yield
-
-    async def fetchrow(self, *args):
-        self.statements.append(args)
-        return self.row
-
-    async def execute(self, *args):
-        self.statements.append(args)
-
-
 def _reveal(k: ApiKey, owner: str | None, *, channel: str = "app", purged: bool = False):
     cipher = PiiCipher.from_spec(PiiCipher.generate_spec())
     row = {"id": CASE, "channel": channel, "affiliate": owner, "purged_at": T0 if purged else None,
            "text_encrypted": cipher.encrypt(json.dumps({"text": "제 번호 010-9876-5432"}), CASE.bytes)}
     app = FastAPI()
     app.include_router(http.router)
-    app.state.runtime = SimpleNamespace(pool=_Conn(row))
+    app.state.runtime = SimpleNamespace(pool=OneRowPool(row))
     app.state.intake = SimpleNamespace(cipher=cipher)
     app.dependency_overrides[optional_key] = lambda: k
     r = TestClient(app).post(f"/v1/voc/{CASE}/reveal", json=REASON)

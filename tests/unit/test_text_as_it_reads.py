@@ -11,11 +11,11 @@ from datetime import UTC, datetime
 import pydantic
 import pytest
 
-from services.classifier.adapters.loader import build_classifier
 from services.classifier.domain.alerts import screen_segment
 from services.classifier.domain.lexicon import load_lexicon
 from shared.events import SttSegment, VocSubmission
 from shared.pii import mask_text
+from tests.unit.classifier_once import classifier
 
 NOW = datetime(2026, 11, 25, 10, tzinfo=UTC)
 
@@ -49,7 +49,7 @@ def test_text_reads_the_same_after_and_emoji_keep_their_joiners():
 
 def test_the_classifier_sees_a_watch_word_however_it_was_typed():
     """VocReceived carries intake's text, validated and masked: what the classifier reads."""
-    clf = build_classifier()
+    clf = classifier()
     for typed in (unicodedata.normalize("NFD", "금감원에 민원 넣을 거예요"), "금\u200b감원에 민원 넣을 거예요",
                   "ＦＳＳ에 민원 넣겠습니다"):
         assert "regulator" in clf.classify(mask_text(submitted(typed))).flags, typed
