@@ -3,7 +3,9 @@ the facts consumer may take them late, twice and in any order (a nak'd message i
 ones; replicas commit side by side). The deadline (`resolve_due`) is the one the latest event in time set, and
 the case is `extended` when its latest CaseExtended is later than its latest CaseReopened (routing's reopen
 gives a fresh deadline, which may be extended again): the facts must come out as delivery in time order leaves
-them. Migration 012 keeps each such event's time; its backfill keeps the guard migration 011 gave a deadline."""
+them. Migration 012 keeps each such event's time; its backfill keeps the guard migration 011 gave a deadline.
+The affiliate and team are the latest transfer's, the kind and topic the latest reclassification's, the routing's
+earlier than any (migration 013)."""
 
 from __future__ import annotations
 
@@ -23,8 +25,8 @@ from shared import db
 from shared.cloudevents import envelope_for
 from shared.consumer import Delivery, inbox_key
 from shared.events import (
-    CaseAcknowledged, CaseExtended, CaseInfoProvided, CaseInfoRequested, CaseReopened, CaseResolved, CaseRouted,
-    CaseTransferred, Event,
+    CaseAcknowledged, CaseExtended, CaseInfoProvided, CaseInfoRequested, CaseReclassified, CaseReopened, CaseResolved,
+    CaseRouted, CaseTransferred, Event,
 )
 
 pytestmark = pytest.mark.integration
@@ -81,9 +83,16 @@ def reopened(case: uuid.UUID, day: int, new_due: datetime | None) -> Delivery:
     return delivered(CaseReopened(case_id=case, reason="재민원", resolve_due=new_due, **COMMON), at(day))
 
 
-def transferred(case: uuid.UUID, day: int, new_due: datetime) -> Delivery:
-    return delivered(CaseTransferred(case_id=case, from_affiliate="card", from_team="general", affiliate="bank",
-                                     team="general", reason="은행 계좌 관련", by="김하늘", resolve_due=new_due), at(day))
+def transferred(case: uuid.UUID, day: int, new_due: datetime, affiliate: str = "bank",
+                team: str = "general") -> Delivery:
+    return delivered(CaseTransferred(case_id=case, from_affiliate="card", from_team="general", affiliate=affiliate,
+                                     team=team, reason="은행 계좌 관련", by="김하늘", resolve_due=new_due), at(day))
+
+
+def reclassified(case: uuid.UUID, day: int, kind: str, topic: str) -> Delivery:
+    """The team's correction; its time is its envelope's (the event carries none)."""
+    return delivered(CaseReclassified(case_id=case, kind=kind, topic=topic, previous_kind="complaint",
+                                      previous_topic="card_payment", by="김하늘", **COMMON), at(day))
 
 
 def requested(case: uuid.UUID, day: int) -> Delivery:
@@ -119,6 +128,30 @@ def _stories(case: uuid.UUID) -> dict[str, tuple[list[Delivery], dict]]:
              reopened(case, 9, due(28)), requested(case, 10), transferred(case, 12, due(30))],
             {"resolve_due": due(30), "extended": False, "reopened": 2, "resolved_at": None, "within_sla": None,
              "paused_at": None, "affiliate": "bank", "acknowledged_at": None}),
+        # card -> bank -> insurance's fraud team: the latest transfer's affiliate, team and deadline
+        "transferred_twice": (
+            [routed(case), acknowledged(case, 3), transferred(case, 4, due(20)), requested(case, 5),
+             transferred(case, 7, due(24), "insurance", "fraud_response"), resolved(case, 9, True)],
+            {"affiliate": "insurance", "team": "fraud_response", "resolve_due": due(24), "kind": "complaint",
+             "topic": "card_payment", "transferred_at": at(7), "reclassified_at": None, "paused_at": None,
+             "resolved_at": at(9)}),
+        # corrected twice: the latest correction's kind and topic
+        "reclassified_twice": (
+            [routed(case), reclassified(case, 3, "inquiry", "loan"), acknowledged(case, 4),
+             reclassified(case, 5, "suggestion", "privacy")],
+            {"kind": "suggestion", "topic": "privacy", "reclassified_at": at(5), "affiliate": "card",
+             "team": "general", "transferred_at": None, "acknowledged_at": at(4)}),
+        # corrected, transferred, extended, resolved, reopened, transferred and corrected again, paused, resolved
+        "transferred_and_reclassified": (
+            [routed(case), acknowledged(case, 3), reclassified(case, 4, "inquiry", "account_transfer"),
+             transferred(case, 5, due(20)), extended(case, 6, due(30)), resolved(case, 8, True),
+             reopened(case, 9, due(33)), transferred(case, 10, due(33), "securities", "consumer_protection"),
+             reclassified(case, 11, "complaint", "investment"), requested(case, 12), provided(case, 14, due(37)),
+             resolved(case, 16, False)],
+            {"affiliate": "securities", "team": "consumer_protection", "kind": "complaint", "topic": "investment",
+             "transferred_at": at(10), "reclassified_at": at(11), "resolve_due": due(37), "extended": False,
+             "reopened": 1, "resolved_at": at(16), "within_sla": False, "paused_at": None,
+             "acknowledged_at": at(3)}),
     }
 
 
@@ -137,10 +170,12 @@ async def replay(conn, case: uuid.UUID, order: list[Delivery]) -> dict:
     return dict(await conn.fetchrow(FACTS, case))
 
 
-@pytest.mark.parametrize("story", ["extended_then_reopened", "extended_again_after_reopening", "reopened_twice"])
+@pytest.mark.parametrize("story", ["extended_then_reopened", "extended_again_after_reopening", "reopened_twice",
+                                   "transferred_twice", "reclassified_twice", "transferred_and_reclassified"])
 async def test_any_order_and_redelivery_leave_what_time_order_leaves(conn, story):
     """150 shuffled orders of the story's events, some delivered two or three times, leave the row that delivery
-    in time order leaves: the deadline of the latest event that set one, and `extended` as routing has it."""
+    in time order leaves: the deadline of the latest event that set one, `extended` as routing has it, the
+    latest transfer's affiliate and team and the latest reclassification's kind and topic."""
     rng = random.Random(story)
     case = uuid.uuid4()
     events, expected = _stories(case)[story]
@@ -183,6 +218,24 @@ async def test_a_late_resolution_from_before_the_reopening_leaves_the_case_open(
     assert (row["resolved_at"], row["within_sla"]) == (at(12), False)
 
 
+async def test_a_late_transfer_from_before_a_later_one_leaves_the_later_team(conn):
+    """The case in the issue: transferred card -> bank, then bank -> insurance; the first CaseTransferred is
+    nak'd and comes after the second, and again (a redelivery past the inbox); CaseRouted comes last of all.
+    The same for two reclassifications."""
+    case = uuid.uuid4()
+    first, second = transferred(case, 4, due(20)), transferred(case, 7, due(24), "insurance", "fraud_response")
+    corrected, recorrected = reclassified(case, 3, "inquiry", "loan"), reclassified(case, 5, "praise", "other")
+    await apply(conn, second, recorrected, first, corrected)
+    await facts.record(conn, first.msg, first.env.time)
+    await facts.record(conn, corrected.msg, corrected.env.time)
+    await apply(conn, routed(case))
+    row = await conn.fetchrow(FACTS, case)
+    assert (row["affiliate"], row["team"], row["resolve_due"], row["transferred_at"]) == (
+        "insurance", "fraud_response", due(24), at(7))
+    assert (row["kind"], row["topic"], row["reclassified_at"]) == ("praise", "other", at(5))
+    assert (row["received_at"], row["channel"]) == (RECEIVED, "app")  # the routing's own facts
+
+
 async def test_events_recorded_without_their_time_apply_as_the_latest(conn):
     """A caller that does not know an event's time (no envelope): applied as it comes, as before; a reopening
     from a routing that sent no deadline keeps the one the case has."""
@@ -194,6 +247,13 @@ async def test_events_recorded_without_their_time_apply_as_the_latest(conn):
     await facts.record(conn, extended(case, 3, due(20)).msg)
     row = await conn.fetchrow(FACTS, case)
     assert (row["resolve_due"], row["extended"]) == (due(20), True)
+    # a transfer and a reclassification without their time: applied, their time not kept
+    await apply(conn, transferred(case, 6, due(26)), reclassified(case, 6, "inquiry", "loan"))
+    await facts.record(conn, transferred(case, 4, due(22), "insurance", "fraud_response").msg)
+    await facts.record(conn, reclassified(case, 4, "praise", "other").msg)
+    row = await conn.fetchrow(FACTS, case)
+    assert tuple(row[k] for k in ("affiliate", "team", "transferred_at", "kind", "topic", "reclassified_at")) == (
+        "insurance", "fraud_response", at(6), "praise", "other", at(6))
 
 
 async def test_facts_from_before_the_migration(database_url, tmp_path: Path):
@@ -213,7 +273,7 @@ async def test_facts_from_before_the_migration(database_url, tmp_path: Path):
         await c.execute(insert, paused, RECEIVED, due(20), False, at(9), None)
         await c.execute(insert, kept, RECEIVED, due(24), True, None, None)
         await c.execute(insert, resolved_case, RECEIVED, due(20), False, at(9), at(11))
-        assert await db.migrate(c, "feedback", MIGRATIONS) == ["012_event_times.sql"]
+        assert await db.migrate(c, "feedback", MIGRATIONS) == ["012_event_times.sql", "013_transfer_times.sql"]
         rows = {r["case_id"]: r for r in await c.fetch(
             "SELECT case_id, resolve_due_at, extended_at, reopened_at FROM feedback.case_facts")}
         assert [tuple(rows[x])[1:] for x in (paused, kept, resolved_case)] == [
@@ -229,5 +289,35 @@ async def test_facts_from_before_the_migration(database_url, tmp_path: Path):
         row = await c.fetchrow("SELECT extended, resolve_due, resolved_at FROM feedback.case_facts "
                                "WHERE case_id = $1", kept)
         assert tuple(row) == (False, due(34), None)
+    finally:
+        await c.close()
+
+
+async def test_transfers_and_reclassifications_from_before_migration_013(database_url, tmp_path: Path):
+    """Migration 013 on a database with facts: a case transferred and reclassified before it keeps its affiliate,
+    team, kind and topic (no time: earlier than any event recorded after it) against its CaseRouted redelivered;
+    a transfer or reclassification recorded after it replaces them, and an earlier one, late, leaves them."""
+    for p in sorted(MIGRATIONS.glob("*.sql")):
+        if p.name[:3] <= "012":  # a deployment of the version before
+            shutil.copy(p, tmp_path / p.name)
+    c = await db.connect(database_url)
+    try:
+        await db.migrate(c, "feedback", tmp_path)
+        case = uuid.uuid4()
+        await c.execute("INSERT INTO feedback.case_facts (case_id, day, received_at, affiliate, team, kind, topic, "
+                        "resolve_due) VALUES ($1, '2026-03-02', $2, 'bank', 'general', 'inquiry', 'loan', $3)",
+                        case, RECEIVED, due(20))
+        assert await db.migrate(c, "feedback", MIGRATIONS) == ["013_transfer_times.sql"]
+        cols = "SELECT affiliate, team, transferred_at, kind, topic, reclassified_at FROM feedback.case_facts " \
+               "WHERE case_id = $1"
+        assert tuple(await c.fetchrow(cols, case)) == ("bank", "general", None, "inquiry", "loan", None)
+        await facts.record(c, routed(case).msg)  # redelivered: the transfer and the correction stand
+        assert tuple(await c.fetchrow(cols, case)) == ("bank", "general", None, "inquiry", "loan", None)
+        for d in (transferred(case, 9, due(29), "insurance", "fraud_response"), reclassified(case, 9, "praise",
+                                                                                             "other")):
+            await facts.record(c, d.msg, d.env.time)
+        for d in (transferred(case, 5, due(25)), reclassified(case, 5, "complaint", "privacy")):  # late, earlier
+            await facts.record(c, d.msg, d.env.time)
+        assert tuple(await c.fetchrow(cols, case)) == ("insurance", "fraud_response", at(9), "praise", "other", at(9))
     finally:
         await c.close()

@@ -355,7 +355,8 @@ async def test_bulk_copy_truncate_and_facts_from_before_the_migration(database_u
         assert await db.migrate(c, "feedback", MIGRATIONS) == ["005_rollup.sql", "006_open_cases.sql",
                                                            "007_duplicate_complaints.sql", "008_suggestions.sql",
                                                            "009_consultations.sql", "010_consultation_ref.sql",
-                                                           "011_paused_cases.sql", "012_event_times.sql"]
+                                                           "011_paused_cases.sql", "012_event_times.sql",
+                                                           "013_transfer_times.sql"]
         assert tuple(await c.fetchrow("SELECT suggestion_outcome, reviewed_at FROM feedback.case_facts "
                                       "WHERE case_id = $1", suggestion)) == ("adopted", granted)
         card = (await report_cli.gather(c, d(9), "month", DENOMINATORS))["affiliates"][0]

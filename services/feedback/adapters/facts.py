@@ -27,7 +27,8 @@ SELECT r.case_id, (r.received_at AT TIME ZONE 'Asia/Seoul')::date, r.received_at
 ON CONFLICT (case_id) DO UPDATE SET day = EXCLUDED.day, received_at = EXCLUDED.received_at,
     affiliate = COALESCE(feedback.case_facts.affiliate, EXCLUDED.affiliate),
     team = COALESCE(feedback.case_facts.team, EXCLUDED.team),
-    topic = COALESCE(feedback.case_facts.topic, EXCLUDED.topic), kind = COALESCE(feedback.case_facts.kind, EXCLUDED.kind),
+    topic = COALESCE(feedback.case_facts.topic, EXCLUDED.topic),
+    kind = COALESCE(feedback.case_facts.kind, EXCLUDED.kind),
     channel = EXCLUDED.channel, origin = EXCLUDED.origin, urgency = EXCLUDED.urgency, repeat = EXCLUDED.repeat,
     duplicate = EXCLUDED.duplicate,
     resolve_due = COALESCE(feedback.case_facts.resolve_due, EXCLUDED.resolve_due)"""
@@ -70,7 +71,19 @@ REOPENS = ("reopened_at = greatest(reopened_at, {t}), "
            "resolved_at = CASE WHEN resolved_at > {t} THEN resolved_at END, "
            "within_sla = CASE WHEN resolved_at > {t} THEN within_sla END")
 # typed: a parameter only ever compared with NULL has no type PostgreSQL can infer
-DUE_2, DUE_4, AT_3, AT_5 = "$2::timestamptz", "$4::timestamptz", "$3::timestamptz", "$5::timestamptz"
+DUE_2, DUE_4, AT_3, AT_4, AT_5 = ("$2::timestamptz", "$4::timestamptz", "$3::timestamptz", "$4::timestamptz",
+                                  "$5::timestamptz")
+
+
+def latest(when: str, t: str, **values: str) -> str:
+    """The columns set to `values` by the latest in time of one kind of event, `when` keeping its time: the
+    affiliate and team are the latest transfer's, the kind and topic the latest reclassification's (migration
+    013), and an earlier one, late, leaves them. The routing's are earlier than all of them (ROUTED fills only
+    empty ones: a transfer or reclassification that came before its CaseRouted keeps what it set)."""
+    later = f"({t} IS NULL OR {t} >= coalesce({when}, '-infinity'))"
+    return ", ".join([f"{col} = CASE WHEN {later} THEN {v} ELSE {col} END" for col, v in values.items()]
+                     + [f"{when} = greatest({when}, {t})"])
+
 
 SETS = {
     # the first acknowledgement, as routing keeps it
@@ -85,9 +98,10 @@ SETS = {
     # the deadline moved by the pause
     CaseInfoProvided: SETS_DUE.format(due=DUE_2, t=AT_3) + ", " + ENDS_PAUSE.format(t="$3"),
     # $5: the transfer's time (its event's); without it, a pause known now ends
-    CaseTransferred: "affiliate = $2, team = $3, " + SETS_DUE.format(due=DUE_4, t=AT_5) + ", "
-                     + ENDS_PAUSE.format(t="coalesce($5, paused_at)"),
-    CaseReclassified: "kind = $2, topic = $3",
+    CaseTransferred: latest("transferred_at", AT_5, affiliate="$2", team="$3") + ", "
+                     + SETS_DUE.format(due=DUE_4, t=AT_5) + ", " + ENDS_PAUSE.format(t="coalesce($5, paused_at)"),
+    # $4: the reclassification's time (its event's)
+    CaseReclassified: latest("reclassified_at", AT_4, kind="$2", topic="$3"),
     # $3: the reopening's time (its event's); redelivered, it is not counted twice: the inbox keeps every
     # event id the consumer took for longer than a stream keeps a message (shared/consumer.py)
     CaseReopened: "reopened = reopened + 1, " + REOPENS.format(t=AT_3) + ", " + SETS_DUE.format(due=DUE_2, t=AT_3),
@@ -110,7 +124,7 @@ def _args(e: Event, at: datetime | None) -> tuple:
         case CaseTransferred():
             return (e.affiliate, e.team, e.resolve_due, at)
         case CaseReclassified():
-            return (e.kind, e.topic)
+            return (e.kind, e.topic, at)
         case CaseReopened():
             return (e.resolve_due, at)
         case SuggestionReviewed():
@@ -174,7 +188,7 @@ async def record_routings(conn: asyncpg.Connection, routed: list[CaseRouted]) ->
 
 async def record(conn: asyncpg.Connection, e: Event, at: datetime | None = None) -> None:
     """`at`: the event's time (its envelope's), for the events that carry none of their own (a transfer, an
-    extension, a reopening)."""
+    extension, a reopening, a reclassification)."""
     if isinstance(e, CaseRouted):
         await record_routings(conn, [e])  # the office's copy (the same case) writes nothing
         return
