@@ -172,9 +172,9 @@ def keys_create(
     database_url: DbUrl,
     roles: Annotated[str, typer.Option(help="comma-separated: submit, read, reveal")] = "submit,read",
     affiliates: Annotated[str, typer.Option(help=(
-        "comma-separated affiliates whose cases the key may reveal (bank, card, securities, insurance), or group "
-        "for the group's consumer-protection office, which sees every affiliate's; required with the reveal "
-        "role"))] = "",
+        "comma-separated affiliates whose cases the key may reveal (bank, card, securities, insurance, group: the "
+        "holding company's own cases, e.g. group points), or all, alone, for the group's consumer-protection "
+        "office, which sees every case; required with the reveal role"))] = "",
     rate: Annotated[float, typer.Option(help="requests per second per replica", min=0.1)] = 50.0,
     burst: Annotated[int, typer.Option(help="burst size", min=1)] = 100,
     replace: Annotated[bool, typer.Option(help="revoke an existing key of that name first")] = False,

@@ -187,7 +187,8 @@ async def wait_ready(stack: Stack, services: tuple[str, ...] = SERVICES, timeout
 
 async def issue_dev_key(stack: Stack, name: str = "make-run", rate_per_s: float = 1000.0) -> str:
     """A key for every channel with all roles, replaced on each start (dev, tests and benchmarks;
-    a benchmark raises the rate so that it measures intake, not the key's limit)."""
+    a benchmark raises the rate so that it measures intake, not the key's limit). It reveals every
+    case (`all`, the consumer-protection office's scope), as the dev stack plays every affiliate."""
     import asyncpg
 
     from services.intake.adapters.apikeys import create_key
@@ -197,7 +198,7 @@ async def issue_dev_key(stack: Stack, name: str = "make-run", rate_per_s: float 
     try:
         stack.api_key = await create_key(conn, name, list(CHANNELS), ["submit", "read", "reveal"], rate_per_s,
                                          int(2 * rate_per_s),
-                                         replace=True, affiliates=["group"])
+                                         replace=True, affiliates=["all"])
     finally:
         await conn.close()
     return stack.api_key

@@ -192,12 +192,12 @@ async def test_reveal_needs_the_role_and_is_audited(system, http, db):
     assert denied.status_code == 403
     short = await http["intake"].post(f"/v1/voc/{case_id}/reveal", json={"reason": "그냥"})
     assert short.status_code == 422 and short.json()["details"][0]["field"] == "reason"
-    # the office's keys see every affiliate's cases (tests/e2e/test_reveal_scope.py: an affiliate's only its own)
-    email_officer = await new_key(system, "email-gw-privacy", ["email"], ["reveal"], affiliates=["group"])
+    # the office's keys (`all`) see every case (tests/e2e/test_reveal_scope.py: an affiliate's only its own)
+    email_officer = await new_key(system, "email-gw-privacy", ["email"], ["reveal"], affiliates=["all"])
     other_channel = await http["intake"].post(f"/v1/voc/{case_id}/reveal", json={"reason": "금감원 이첩 민원 회신 자료 작성"},
                                               headers={"X-Api-Key": email_officer})
     assert other_channel.status_code == 404 and "010-9876" not in other_channel.text
-    officer = await new_key(system, "phone-gw-privacy", ["phone"], ["reveal"], affiliates=["group"])
+    officer = await new_key(system, "phone-gw-privacy", ["phone"], ["reveal"], affiliates=["all"])
     ok = await http["intake"].post(f"/v1/voc/{case_id}/reveal", json={"reason": "금감원 이첩 민원 회신 자료 작성"},
                                    headers={"X-Api-Key": officer})
     assert ok.status_code == 200
@@ -296,7 +296,7 @@ async def test_purge_removes_originals_past_retention(system, http, db):
     kept = {r["call_id"] for r in await db.fetch(
         "SELECT call_id FROM intake.calls WHERE call_id LIKE 'c-%' AND customer_encrypted IS NOT NULL")}
     assert kept == {"c-recent"}
-    office = await new_key(system, "web-privacy", ["web"], ["reveal"], affiliates=["group"])
+    office = await new_key(system, "web-privacy", ["web"], ["reveal"], affiliates=["all"])
     gone = await http["intake"].post(f"/v1/voc/{case_id}/reveal", json={"reason": "보존기간 경과 후 열람 시도"},
                                      headers={"X-Api-Key": office})
     assert gone.status_code == 410

@@ -19,9 +19,9 @@ async def test_a_ref_with_a_nul_is_an_unknown_case(system, http):
     assert (await http["intake"].get(f"/v1/voc/{case['tracking_code']}", headers=secret)).status_code == 200
     unknown = await http["intake"].get("/v1/voc/VOC-2026-999999", headers=secret)
     conn = await asyncpg.connect(system.database_url)
-    try:  # the office's reveal key: every affiliate's cases
+    try:  # the office's reveal key (`all`): every case
         office = {"X-Api-Key": await create_key(conn, "app-privacy", ["app"], ["reveal"], 10, 10, replace=True,
-                                                affiliates=["group"])}
+                                                affiliates=["all"])}
     finally:
         await conn.close()
     for ref in (f"{case['tracking_code']}%00", f"{case['case_id']}%00", "%00"):

@@ -2,7 +2,8 @@
 whatever order they come: the latest routing or transfer by event time wins, and the consumer-protection
 office's copy of a flagged case changes nothing. Migration 009 leaves the keys from before it without a
 scope (they reveal nothing) and the cases routed before it without an affiliate (only the office's key
-reveals them) until the upgrade note's one-off backfill from routing.cases."""
+reveals them) until the upgrade note's one-off backfill from routing.cases. Migration 010 gives the office's
+keys, scoped `group` until then, the scope `all`: `group` is now the holding company's own cases."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from services.intake.adapters.apikeys import KeyStore
+from services.intake.adapters.apikeys import KeyStore, create_key
 from services.intake.entrypoint import MIGRATIONS
 from services.intake.handlers.events import on_case_event
 from services.routing.entrypoint import MIGRATIONS as ROUTING_MIGRATIONS
@@ -116,7 +117,8 @@ async def test_keys_and_cases_from_before_the_migration_and_the_upgrade_notes_ba
             await conn.execute("INSERT INTO intake.timeline (case_id, event_id, status, at, message) "
                                "VALUES ($1, 'e', 'routed', $2, '…')", case_id, T0 + timedelta(seconds=at))
 
-        assert await db.migrate(conn, "intake", MIGRATIONS) == ["009_reveal_by_affiliate.sql"]
+        assert await db.migrate(conn, "intake", MIGRATIONS) == ["009_reveal_by_affiliate.sql",
+                                                                "010_reveal_scope_all.sql"]
         pool = await db.create_pool(database_url, min_size=1, max_size=1)
         try:
             old_key = await KeyStore(pool).get("k0")
@@ -144,5 +146,57 @@ async def test_keys_and_cases_from_before_the_migration_and_the_upgrade_notes_ba
         await on_case_event(conn, Delivery(env=envelope_for(late, source="moksori/test", id="r1",
                                                             time=T0 + timedelta(seconds=2)), msg=late, raw=None))
         assert (await conn.fetchrow(OWNER, transferred))["affiliate"] == "bank"
+    finally:
+        await conn.close()
+
+
+ADD_KEY = """
+INSERT INTO intake.api_keys (key_id, name, secret_hash, channels, roles, rate_per_s, burst, affiliates, revoked_at)
+VALUES ($1, $2, 'h', '{app}', $3, 10, 10, $4, $5)"""
+
+
+async def test_the_offices_group_keys_become_all_and_group_is_then_the_holding_companys_own(database_url, tmp_path):
+    """Migration 010 on a database in use: a key scoped `group` (the office's, until then every case) gets `all`
+    and keeps seeing every case, also one not routed yet; other keys keep their scope; a key created with `group`
+    afterwards sees only the holding company's own cases (group points)."""
+    before = tmp_path / "intake-009"
+    before.mkdir()
+    for f in sorted(Path(MIGRATIONS).glob("*.sql")):
+        if int(f.name[:3]) <= 9:
+            shutil.copy(f, before / f.name)
+    conn = await db.connect(database_url)
+    try:
+        await db.migrate(conn, "intake", before)
+        for key_id, name, roles, scope, revoked in (
+                ("k1", "cpo-privacy", ["reveal"], ["group"], None),
+                ("k2", "points-platform", ["read", "reveal"], ["group"], None),
+                ("k3", "card-privacy", ["reveal"], ["card"], None),
+                ("k4", "bank-insurance-privacy", ["reveal"], ["bank", "insurance"], None),
+                ("k5", "app-backend", ["submit", "read"], [], None),
+                ("k6", "old-cpo-privacy", ["reveal"], ["group"], T0)):
+            await conn.execute(ADD_KEY, key_id, name, roles, scope, revoked)
+
+        assert await db.migrate(conn, "intake", MIGRATIONS) == ["010_reveal_scope_all.sql"]
+        scopes = dict(await conn.fetch("SELECT key_id, affiliates FROM intake.api_keys"))
+        assert scopes == {"k1": ["all"], "k2": ["all"], "k3": ["card"], "k4": ["bank", "insurance"], "k5": [],
+                          "k6": ["all"]}
+        await create_key(conn, "group-points-privacy", ["app"], ["reveal"], 10, 10, affiliates=["group"])
+        assert await conn.fetchval("SELECT affiliates FROM intake.api_keys WHERE name = 'group-points-privacy'") \
+            == ["group"]
+        assert await db.migrate(conn, "intake", MIGRATIONS) == []  # applied once: a new `group` key stays `group`
+
+        pool = await db.create_pool(database_url, min_size=1, max_size=1)
+        try:
+            store = KeyStore(pool)
+            office, card = await store.get("k1"), await store.get("k3")
+            holding_id = await conn.fetchval("SELECT key_id FROM intake.api_keys WHERE name = 'group-points-privacy'")
+            holding = await store.get(holding_id)
+        finally:
+            await pool.close()
+        assert office is not None and card is not None and holding is not None
+        assert all(office.sees_affiliate(a) for a in ("bank", "card", "securities", "insurance", "group", None))
+        assert card.sees_affiliate("card") and not card.sees_affiliate("group")
+        assert holding.sees_affiliate("group")
+        assert not any(holding.sees_affiliate(a) for a in ("bank", "card", "securities", "insurance", None))
     finally:
         await conn.close()

@@ -1,6 +1,8 @@
 """Affiliates see only their own cases: a reveal key is scoped by the affiliate that has the case now (its
-routing, or its latest transfer; not the consumer-protection office's copy), and the office's `group` key
-sees every case. Channels are shared by the affiliates, so a channel alone was no scope."""
+routing, or its latest transfer; not the consumer-protection office's copy), and the office's `all` key
+sees every case. `group`, the holding company, is an affiliate like the others: its key sees only the cases
+the holding company has (group points), no longer every case. Channels are shared by the affiliates, so a
+channel alone was no scope."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from services.cli import app as cli
-from services.intake.domain.apikeys import ApiKey, check_affiliates
+from services.intake.domain.apikeys import ALL, GROUP, ApiKey, check_affiliates
 from services.intake.domain.timeline import entry_for, owner_of, timeline_writes
 from services.intake.handlers import http
 from services.intake.handlers.guard import optional_key
@@ -51,12 +53,17 @@ def transferred(to: str = "bank", from_: str = "card") -> CaseTransferred:
 @pytest.mark.parametrize("scope,owner,sees", [
     (("card",), "card", True),
     (("card",), "bank", False),
-    (("card",), "group", False),      # a case the office has itself (transferred to it)
+    (("card",), "group", False),      # a case the holding company has (group points, or transferred to it)
     (("card",), None, False),         # not routed yet: the channel's affiliate is only a hint
     (("card", "bank"), "bank", True),
-    (("group",), "bank", True),       # the office sees every affiliate's cases
-    (("group",), "group", True),
-    (("group",), None, True),         # and those not routed yet
+    (("all",), "bank", True),         # the office sees every affiliate's cases
+    (("all",), "group", True),
+    (("all",), None, True),           # and those not routed yet
+    (("group",), "group", True),      # the holding company sees its own cases
+    (("group",), "bank", False),      # and no other affiliate's
+    (("group",), "card", False),
+    (("group",), None, False),        # nor one not routed yet
+    (("group", "card"), "card", True),
     ((), "card", False),              # a key from before the scope reveals nothing
     ((), None, False),
 ])
@@ -64,23 +71,39 @@ def test_a_key_sees_the_cases_of_its_affiliates_and_the_office_sees_all(scope, o
     assert key(*scope).sees_affiliate(owner) is sees
 
 
+def test_the_offices_scope_is_all_and_group_is_the_holding_company():
+    assert (ALL, GROUP) == ("all", "group")
+    assert not key("group").sees_affiliate("all")  # `all` is a scope, never an affiliate a case has
+
+
 def test_an_affiliate_scope_is_checked():
     assert check_affiliates(["card", "bank", "card"]) == ("card", "bank")
     assert check_affiliates(["group"], ["reveal"]) == ("group",)
+    assert check_affiliates(["all"], ["reveal"]) == ("all",)
+    assert check_affiliates(["all", "all"], ["reveal"]) == ("all",)
+    assert check_affiliates(["group", "card"], ["reveal"]) == ("group", "card")  # an affiliate like the others
     assert check_affiliates([], ["submit", "read"]) == ()
-    with pytest.raises(ValueError, match=r"unknown affiliate\(s\) \['bakery'\]; choose from bank, card"):
+    with pytest.raises(ValueError, match=r"unknown affiliate\(s\) \['bakery'\]; choose from bank, card") as bad:
         check_affiliates(["card", "bakery"])
-    with pytest.raises(ValueError, match="group already sees every affiliate's cases: give it alone"):
-        check_affiliates(["group", "card"])
-    with pytest.raises(ValueError, match="a key with the reveal role needs the affiliates"):
+    assert "give all alone for the group's consumer-protection office" in str(bad.value)
+    for scope in (["all", "card"], ["group", "all"], ["bank", "all", "insurance"]):
+        with pytest.raises(ValueError, match="all already sees every case: give it alone") as both:
+            check_affiliates(scope, ["reveal"])
+        others = ", ".join(a for a in scope if a != "all")
+        assert f"or only {others} for a key that may reveal just those affiliates' cases" in str(both.value)
+    with pytest.raises(ValueError, match="a key with the reveal role needs the affiliates") as none:
         check_affiliates([], ["read", "reveal"])
+    assert "group (the holding company's own cases" in str(none.value)
+    assert "all for the group's consumer-protection office" in str(none.value)
 
 
 @pytest.mark.parametrize("args,message", [
     (["--roles", "reveal"], "needs the affiliates"),
     (["--roles", "read,reveal", "--affiliates", " , "], "needs the affiliates"),
     (["--roles", "reveal", "--affiliates", "card,bakery"], "unknown affiliate"),
-    (["--roles", "reveal", "--affiliates", "group,bank"], "give it alone"),
+    (["--roles", "reveal", "--affiliates", "all,bank"], "give it alone"),
+    (["--roles", "reveal", "--affiliates", "group,all"], "or only group for a key"),
+    (["--roles", "reveal", "--affiliates", "everyone"], "give all alone"),
 ])
 def test_keys_create_refuses_a_reveal_key_without_a_good_affiliate_scope_before_touching_the_database(
         monkeypatch, args, message):
@@ -144,8 +167,12 @@ def _reveal(k: ApiKey, owner: str | None, *, channel: str = "app", purged: bool 
     (("card",), "bank", 404),
     (("bank",), "bank", 200),
     (("card",), None, 404),
-    (("group",), "bank", 200),
-    (("group",), None, 200),
+    (("all",), "bank", 200),
+    (("all",), "group", 200),
+    (("all",), None, 200),
+    (("group",), "group", 200),       # a group points case, for the holding company's team
+    (("group",), "bank", 404),        # the holding company's key no longer sees the bank's cases
+    (("group",), None, 404),
 ])
 def test_reveal_answers_a_case_outside_the_keys_affiliates_as_an_unknown_one(scope, owner, status):
     r, audited = _reveal(key(*scope), owner)
@@ -170,4 +197,4 @@ def test_a_reveal_key_without_an_affiliate_scope_is_refused_whatever_the_case():
     for owner in ("card", None):
         r, audited = _reveal(key(), owner)
         assert r.status_code == 403 and "no affiliate scope" in r.json()["error"] and not audited
-        assert "--affiliates" in r.json()["error"]
+        assert "--affiliates" in r.json()["error"] and "--affiliates all" in r.json()["error"]

@@ -3,7 +3,8 @@
 A key looks like `mk_<key id>_<secret>`. Only sha256(secret) is stored: the secret
 has 192 bits of entropy, so a slow hash buys nothing. Each key names the channels
 it may submit for, its roles (`submit`, `read`, `reveal`) and the affiliates whose cases it may
-reveal (`group`: the group's consumer-protection office, which sees every affiliate's)."""
+reveal (`group` is the holding company, an affiliate like the others, for its own cases such as group points;
+`all`, given alone, is the group's consumer-protection office, which sees every case)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,11 @@ from dataclasses import dataclass, field
 from shared.events import AFFILIATES
 
 ROLES = ("submit", "read", "reveal")
-GROUP = "group"  # the group's consumer-protection office: it sees every affiliate's cases
+# the scope of the group's consumer-protection office: every case, also one not routed yet. Not `group`: that
+# is the holding company, an affiliate that has cases of its own (group points), which its teams reveal
+ALL = "all"
+GROUP = "group"  # the holding company: an affiliate, its own cases only
+SCOPES = (*AFFILIATES, ALL)  # what a key's affiliates may hold
 
 
 class InvalidApiKey(ValueError):
@@ -34,8 +39,8 @@ class ApiKey:
     roles: tuple[str, ...]
     rate_per_s: float
     burst: int
-    # the affiliates whose cases it may reveal; none for a key from before the scope (migration 009),
-    # which then reveals nothing
+    # the affiliates whose cases it may reveal, or `all` (the office: every case); none for a key from before
+    # the scope (migration 009), which then reveals nothing
     affiliates: tuple[str, ...] = ()
 
     def allows_channel(self, channel: str) -> bool:
@@ -46,10 +51,10 @@ class ApiKey:
 
     def sees_affiliate(self, affiliate: str | None) -> bool:
         """Whether a case that `affiliate` has is in the key's scope. Affiliates see only their own
-        cases; the office (`group`) sees every case, also one whose affiliate intake does not know
-        (None: not routed yet, or routed before intake kept it), which no affiliate's key sees: the
-        channel's affiliate is only a hint, and routing may give the case to another."""
-        return GROUP in self.affiliates or (affiliate is not None and affiliate in self.affiliates)
+        cases, the holding company (`group`) too; the office (`all`) sees every case, also one whose
+        affiliate intake does not know (None: not routed yet, or routed before intake kept it), which no
+        affiliate's key sees: the channel's affiliate is only a hint, and routing may give the case to another."""
+        return ALL in self.affiliates or (affiliate is not None and affiliate in self.affiliates)
 
 
 KEY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
@@ -72,20 +77,23 @@ def check_name(name: str) -> str:
 
 
 def check_affiliates(affiliates: Iterable[str], roles: Iterable[str] = ()) -> tuple[str, ...]:
-    """A key's affiliate scope, in order without repeats; ValueError naming the problem. With the
-    `reveal` role among `roles` the scope is required (a key without one reveals nothing)."""
+    """A key's affiliate scope, in order without repeats; ValueError naming the problem and what to
+    give instead. With the `reveal` role among `roles` the scope is required (a key without one reveals
+    nothing). `all` (the office: every case) is given alone; `group` is the holding company's own cases."""
     scope = tuple(dict.fromkeys(affiliates))
-    unknown = [a for a in scope if a not in AFFILIATES]
+    unknown = [a for a in scope if a not in SCOPES]
     if unknown:
         raise ValueError(f"unknown affiliate(s) {unknown}; choose from {', '.join(AFFILIATES)} "
-                         f"({GROUP}: the group's consumer-protection office, which sees every affiliate's cases)")
-    if GROUP in scope and len(scope) > 1:
-        raise ValueError(f"{GROUP} already sees every affiliate's cases: give it alone, not with "
-                         f"{', '.join(a for a in scope if a != GROUP)}")
+                         f"({GROUP}: the holding company's own cases, e.g. group points), or give {ALL} alone "
+                         "for the group's consumer-protection office, which sees every case")
+    if ALL in scope and len(scope) > 1:
+        others = ", ".join(a for a in scope if a != ALL)
+        raise ValueError(f"{ALL} already sees every case: give it alone (the group's consumer-protection office), "
+                         f"or only {others} for a key that may reveal just those affiliates' cases")
     if "reveal" in roles and not scope:
         raise ValueError("a key with the reveal role needs the affiliates whose cases it may reveal, e.g. card "
-                         f"(a privacy officer of the card company), or {GROUP} for the group's consumer-protection "
-                         "office")
+                         f"(a privacy officer of the card company), {GROUP} (the holding company's own cases, e.g. "
+                         f"group points), or {ALL} for the group's consumer-protection office (every case)")
     return scope
 
 

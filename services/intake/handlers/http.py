@@ -200,15 +200,17 @@ async def reveal(ref: str, body: RevealRequest, request: Request,
                  key: Annotated[ApiKey | None, Depends(optional_key)]) -> JSONResponse:
     """For a privacy officer's key with the role `reveal`, within its scope: the case's channel among the
     key's channels, and the affiliate that has the case now (its routing, or the latest transfer) among
-    the key's affiliates. A key of `group`, the group's consumer-protection office, sees every case,
-    also one not routed yet (whose affiliate is not known), which no affiliate's key sees. A case
-    outside the scope is a 404, as an unknown one is. A key without an affiliate scope (issued before
-    it) is refused (403) until it is created again with one. Every reveal is recorded with its reason."""
+    the key's affiliates (`group`, the holding company, is one: its own cases, e.g. group points). A key
+    of `all`, the group's consumer-protection office, sees every case, also one not routed yet (whose
+    affiliate is not known), which no affiliate's key sees. A case outside the scope is a 404, as an
+    unknown one is. A key without an affiliate scope (issued before it) is refused (403) until it is
+    created again with one. Every reveal is recorded with its reason."""
     if key is None or not key.has_role("reveal"):
         return _error(403, "revealing personal data needs an API key with the reveal role")
     if not key.affiliates:
         return _error(403, f"key {key.name} has no affiliate scope, so it may reveal no case: create it again with "
-                           "the affiliates whose cases it may reveal (moksori keys create --replace --affiliates …)")
+                           "the affiliates whose cases it may reveal (moksori keys create --replace --affiliates …, "
+                           "or --affiliates all for the group's consumer-protection office)")
     if _no_case_can_have(ref):
         return _error(404, f"no case {ref!r} for this key")
     rt = runtime_of(request)

@@ -1,0 +1,15 @@
+-- The group's consumer-protection office reveals with the scope `all`, no longer `group`. `group` is also an
+-- affiliate that has cases of its own (the holding company's, e.g. group points products), so a team of the
+-- holding company that handles only those could not get a key for just them: `group` meant every affiliate's
+-- cases. From now on `group` is the holding company's own cases (affiliate = 'group'), like any other
+-- affiliate, and `all` (given alone) is every case, also one not routed yet.
+--
+-- Every key scoped with `group` until now was the office's (009 let `group` only stand alone), so it becomes
+-- `{all}` and keeps seeing what it saw. A key for the holding company's own cases is created after this, with
+-- `moksori keys create … --affiliates group`. Revoked keys are rewritten too, so the list stays truthful.
+--
+-- Safe on a live database: it updates only the rows of api_keys holding 'group' (a handful; row locks, no
+-- table lock beyond ROW EXCLUSIVE, no rewrite), which intake reads by key id and caches for API_KEY_CACHE_S;
+-- submits and reads do not wait on it. An older intake replica still running reads `all` as no affiliate it
+-- knows and answers the office's reveals 404 until it is replaced (deploy/README: roll intake out at once).
+UPDATE intake.api_keys SET affiliates = '{all}' WHERE 'group' = ANY(affiliates);
