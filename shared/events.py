@@ -29,12 +29,12 @@ _ODD = re.compile("[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2
                   "\uff01-\uff5e\U0001d400-\U0001d7ff]")
 
 
-def _storable(v: str) -> str:
-    """Text must survive UTF-8 and PostgreSQL: no NUL, no other C0 controls but tab and
-    newlines, no unpaired surrogates. It is kept as it reads, in one form: invisible format
-    characters dropped, full-width and styled letters and digits as plain ones, Hangul composed
-    (NFC: a Mac's decomposed 금감원 is the same three syllables), so masking and the classifier's
-    rules see what a reader sees."""
+def as_read(v: str) -> str:
+    """Text as it reads, in one form: invisible format characters dropped, full-width and styled
+    letters and digits as plain ones, Hangul composed (NFC: a Mac's decomposed 금감원 is the same
+    three syllables), so masking and the classifier's rules see what a reader sees. ValueError for
+    what UTF-8 and PostgreSQL cannot keep: NUL, other C0 controls but tab and newlines, unpaired
+    surrogates."""
     m = _UNSTORABLE.search(v)
     if m:
         raise ValueError(f"contains the unusable character U+{ord(m.group()):04X} at position {m.start()}")
@@ -46,6 +46,12 @@ def _storable(v: str) -> str:
         readable = _WIDE.sub(lambda w: unicodedata.normalize("NFKC", w.group()), readable)
     if not unicodedata.is_normalized("NFC", readable):
         readable = unicodedata.normalize("NFC", readable)
+    return readable
+
+
+def _storable(v: str) -> str:
+    """Text as it reads (`as_read`); one that had characters and has no visible one left is refused."""
+    readable = as_read(v)
     if readable != v and not readable.strip():
         raise ValueError("has no visible characters")
     return readable

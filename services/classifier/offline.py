@@ -5,20 +5,21 @@ produces an `error` object in its place, so output lines stay aligned with input
 a line that is not UTF-8, not JSON, not a valid object, or blank gets an error row naming
 its line, and the lines around it are classified as usual. Input is read as bytes and split
 at "\\n" only (a "\\r" before it and a UTF-8 byte-order mark on line 1 are dropped), so U+2028
-or U+0085 inside a JSON string does not split a line."""
+or U+0085 inside a JSON string does not split a line. A text is read as the service reads it
+(shared/events.py `as_read`: invisible characters dropped, full-width letters plain, Hangul composed)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import IO
+from typing import IO, Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 
 from services.classifier.domain.classify import Classifier, Item
 from shared.cloudevents import describe_validation_error
 from shared.datafiles import json_line
-from shared.events import Affiliate, Channel
+from shared.events import MAX_TEXT_CHARS, Affiliate, Channel, as_read
 
 BATCH = 256
 BOM = b"\xef\xbb\xbf"
@@ -27,7 +28,10 @@ BOM = b"\xef\xbb\xbf"
 class ClassifyLine(BaseModel):
     model_config = ConfigDict(extra="ignore")
     id: StrictInt | StrictStr  # strict: `true` is not the id 1, nor 1.0
-    text: str = Field(max_length=20_000)
+    # as the service reads it (shared/events.py `as_read`, as at intake): invisible characters dropped, full-width
+    # letters plain, Hangul composed, so offline and the service classify a text alike; a control character gets
+    # an error row, and a text with nothing visible is classified as an empty one (`other`, with its reason)
+    text: Annotated[str, AfterValidator(as_read)] = Field(max_length=MAX_TEXT_CHARS)
     channel: Channel | None = None
     affiliate_hint: Affiliate | None = None
 

@@ -17,7 +17,7 @@ from services.classifier.domain.model import LinearModel
 from services.classifier.domain.normalise import hangul_share, normalise
 from services.classifier.domain.rules import (CRITICAL_TOPIC, INCIDENT_RULES, NOT_ESCALATING, Text,
                                               decide_urgency, find_critical, find_flags, find_urgency_rules,
-                                              model_critical)
+                                              is_staff_note, model_critical)
 from services.classifier.domain.wordindex import WordIndex
 from shared.events import Classification
 
@@ -70,7 +70,7 @@ class Classifier:
 
     def _prepare(self, item: Item, lex: Lexicon) -> Classification | tuple:
         t = Text(item.text, lex.prefilter)  # a text without a rule's literal text is not searched with it
-        flags = find_flags(t, lex)
+        flags = find_flags(t, lex, staff_note=item.channel == "branch" or is_staff_note(item.text))
         critical = find_critical(t, lex.urgency)
         high = find_urgency_rules(t, lex.urgency.high)
         norm = normalise(item.text)

@@ -49,9 +49,12 @@ class _Strict(BaseModel):
 class Guards(_Strict):
     impersonation: Patterns
     negation: Patterns
+    # after a watch word: someone else told or advised the customer to escalate ("신고하라고", "신고하셔야
+    # 한다고"); it cancels the hit unless the customer then commits to it (FlagRule.commitment, rules.py)
+    prompted: Patterns = ()
     window: int = Field(14, ge=4, le=60)
 
-    _c = field_validator("impersonation", "negation", mode="before")(lambda v: _compile(v))
+    _c = field_validator("impersonation", "negation", "prompted", mode="before")(lambda v: _compile(v))
 
 
 class FlagRule(_Strict):
@@ -59,8 +62,11 @@ class FlagRule(_Strict):
     action: Patterns = ()
     action_before: Patterns = ()
     window: int | None = Field(None, ge=4, le=80)  # how far after a term its action may be (default guards.window)
+    # the customer's own escalation verb ("넣겠습니다", "신고했어요"): in a later clause, it restores a hit that
+    # staff or someone else's suggestion cancelled ("직원이 금감원에 민원 넣으라고 하던데 넣겠습니다", rules.py)
+    commitment: Patterns = ()
 
-    _c = field_validator("terms", "action", "action_before", mode="before")(lambda v: _compile(v))
+    _c = field_validator("terms", "action", "action_before", "commitment", mode="before")(lambda v: _compile(v))
 
 
 class Urgency(_Strict):
@@ -130,9 +136,10 @@ class Lexicon(_Strict):
 
     def patterns(self) -> Patterns:
         """Every pattern object in the lexicon (equal patterns in two groups may be two objects)."""
-        groups = [self.guards.impersonation, self.guards.negation, self.urgency.anchors, self.urgency.card_words,
-                  self.urgency.account_words, self.emotion.anger,
-                  *(g for rule in self.flags.values() for g in (rule.terms, rule.action, rule.action_before)),
+        groups = [self.guards.impersonation, self.guards.negation, self.guards.prompted, self.urgency.anchors,
+                  self.urgency.card_words, self.urgency.account_words, self.emotion.anger,
+                  *(g for rule in self.flags.values()
+                    for g in (rule.terms, rule.action, rule.action_before, rule.commitment)),
                   *self.urgency.critical.values(), *self.urgency.high.values()]
         return tuple({id(p): p for g in groups for p in g}.values())
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
-from services.classifier.domain.lexicon import GUARD_PREFIX, Lexicon, Patterns, Urgency, one_of
+from services.classifier.domain.lexicon import GUARD_PREFIX, FlagRule, Guards, Lexicon, Patterns, Urgency, one_of
 from services.classifier.domain.normalise import compose_jamo, has_split_syllables
 from services.classifier.domain.prefilter import Prefilter
 from shared.events import Evidence
@@ -171,6 +171,7 @@ OTHER_AGENT = re.compile(
     r"|(?:이)?라(?:는|고\s*하는)\s*(?:사람|분|남자|여자|놈)\s*(?:이|가)\s*(?:\S+\s*){0,2}"
     r"|(?:은행|지점|창구|카드사|증권사|보험사)\s*(?:에서|측에서)\s*)$")
 AGENT_REACH = 30  # characters before the term searched for OTHER_AGENT
+POSING = re.compile(r"라(?:는|고\s*하는)\s*(?:사람|분|남자|여자|놈)")  # OTHER_AGENT's caller posing as someone
 
 
 def _clause_start(t: Text, pos: int, reach: int) -> int:
@@ -183,27 +184,90 @@ def _clause_start(t: Text, pos: int, reach: int) -> int:
 QUOTATIVE = re.compile(r"\s*(?:이|라|다)")  # the guards a phrase can stand before: "…라는 사람", "…다는 문자"
 
 
-def _impersonation(t: Text, guards: Patterns, term: Span) -> bool:
+def _impersonation(t: Text, guards: Patterns, term: Span, prompt: Span | None = None) -> bool:
+    """`prompt`: a `prompted` guard's match after the term; a guard starting inside it is part of the
+    suggestion ("신고하라고 해서": "라고 해서"), not a scammer's title."""
     end = min(len(t.raw), term.end + IMPERSONATION_REACH + 12)
-    return any(s.start <= term.end + IMPERSONATION_GAP or
-               (s.start <= term.end + IMPERSONATION_REACH and QUOTATIVE.match(t.raw, s.start) is not None
-                and not CLAUSE_BREAK.search(t.raw, term.end, s.start))
+    return any((prompt is None or not prompt.start <= s.start < prompt.end) and
+               (s.start <= term.end + IMPERSONATION_GAP or
+                (s.start <= term.end + IMPERSONATION_REACH and QUOTATIVE.match(t.raw, s.start) is not None
+                 and not CLAUSE_BREAK.search(t.raw, term.end, s.start)))
                for s in t.find(guards, term.end, end))
 
 
-def _other_agent(t: Text, term: Span) -> bool:
-    return OTHER_AGENT.search(t.raw, _clause_start(t, term.start, AGENT_REACH), term.start) is not None
+def _other_agent(t: Text, term: Span) -> re.Match | None:
+    return OTHER_AGENT.search(t.raw, _clause_start(t, term.start, AGENT_REACH), term.start)
+
+
+# Someone else's suggestion the customer then takes up ("직원이 금감원에 민원 넣으라고 하던데 넣겠습니다"): the flag's
+# commitment verb (lexicon: flags.<flag>.commitment) in a later clause of the same sentence, with no one else as
+# that clause's subject, not quoted or asked ("넣었대요", "넣을 거냐고") and not negated, restores the hit that
+# OTHER_AGENT or a `prompted` guard cancelled. Its evidence runs from the term to the commitment.
+COMMIT_REACH = 40  # characters after the term in which the commitment is looked for
+SENTENCE_END = re.compile(r"[.!?\n]")
+AGENT_SUBJECT = re.compile(r"(?:직원|상담원|상담사|행원|텔러|담당자|지점장|매니저|설계사|상대방)(?:분|님)?\s*(?:이|가|께서)"
+                           r"(?![가-힣])|(?:은행|지점|창구|카드사|증권사|보험사)\s*(?:이|가|측에서)(?![가-힣])")
+NOT_OWN = re.compile(r"\S*?(?:다고|냐고|라고|냐|는지|나요|까요|대요|댔|답니다|다며|다는|래요)")
+OWN_COMMITMENT = "own_commitment"  # the evidence's rule, after the flag's name
+WORD_REST = re.compile(r"\S*")  # the evidence runs to the end of the commitment's word ("넣겠" -> "넣겠습니다")
+
+
+def _own_commitment(t: Text, rule: FlagRule, g: Guards, term: Span) -> Span | None:
+    if not rule.commitment:
+        return None
+    end = min(len(t.raw), term.end + COMMIT_REACH)
+    stop = SENTENCE_END.search(t.raw, term.end, end)
+    end = stop.start() if stop else end
+    for c in t.find(rule.commitment, term.end, end):
+        breaks = [m.end() for m in CLAUSE_BREAK.finditer(t.raw, term.end, c.start)]
+        if not breaks:
+            continue  # the suggestion's own clause ("직원이 금감원에 민원 넣었어요"): staff acting
+        clause = breaks[-1]
+        if AGENT_SUBJECT.search(t.raw, clause, c.start) or NOT_OWN.match(t.raw, c.end) or \
+                t.any(g.negation, clause, min(len(t.raw), c.end + 10)):
+            continue
+        return Span(c.start, WORD_REST.match(t.raw, c.end).end())
+    return None
+
+
+# In a branch staff note (the branch channel, or a text opening like one: "70대 고객 내점"), a police report with
+# no subject of the customer's side in its clause is the branch's own ("인출 보류, 지점장 보고 후 112 신고함."):
+# staff acting, not the customer's legal action. The customer's report stays: with the customer as the subject
+# ("고객이 경찰에 직접 신고함", "고객 본인 경찰 신고 예정"), in the customer's words ("경찰에 신고하겠다며 항의"), or
+# made before the customer came in ("112 신고 후 바로 방문").
+STAFF_NOTE_OPENING = re.compile(r"\s*(?:\[[^\]]{1,12}\]\s*)?(?:\d{1,2}:\d{2}\s*)?(?:\S+\s+){0,3}?고객\s*"
+                                r"(?:\([^)]{0,30}\)\s*)?(?:\S+\s+)?내점")
+POLICE = re.compile(r"경찰|112|지구대|수사대")
+CUSTOMER_SIDE = re.compile(r"(?:고객|본인|손님|아들|딸|자녀|가족|남편|아내|부인|보호자|부친|모친)(?:님|분)?\s*"
+                           r"(?:(?:이|가|은|는|께서|측)(?![가-힣])|직접)|고객\s*본인")
+CUSTOMERS_WORDS = re.compile(r"[^.,\n]{0,12}?(?:다며|라며|다고|라고|겠)"
+                             r"|\s*(?:하고|한\s*뒤|후)\s*(?:바로\s*|곧바로\s*)?(?:방문|내점|오심|옴|왔|찾아)")
+
+
+def is_staff_note(text: str) -> bool:
+    """A text that opens like a branch staff note ("고객 내점.", "70대 고객 내점,", "[긴급] 고객(80대) 내점")."""
+    return STAFF_NOTE_OPENING.match(text) is not None
+
+
+def _branch_report(t: Text, term: Span) -> bool:
+    if not POLICE.search(t.raw, term.start, term.end):
+        return False
+    return CUSTOMER_SIDE.search(t.raw, _clause_start(t, term.start, AGENT_REACH), term.end) is None and \
+        CUSTOMERS_WORDS.match(t.raw, term.end) is None
 
 
 # Abuse the customer reports hearing is not abuse aimed at staff: the word is quoted (a quotative or a verb
 # of speech right after it) and, in its clause, the customer is the one it was aimed at or staff the one who
 # said it ("상담원이 저한테 씨발이라고 욕을 했어요"), or the customer heard it ("…라는 소리를 들었어요"). With the
 # customer as the speaker ("제가 …라고 했어요") or a staff note quoting the customer ("고객이 직원에게 '…'라고
-# 욕설함"), the flag stays.
-QUOTED_AFTER = re.compile(r"\S{0,3}?\s*['\"’”]?\s*(?:(?:이)?라(?:고|며|면서|는)|란\s|다는\s*(?:욕|말|소리))"
+# 욕설함"), the flag stays. A threat is quoted the same way ("상담원이 저한테 죽여버린다고 했어요", "…겠다는 협박을
+# 받았어요"); said outright ("죽여버린다고", "죽여버릴거야"), it is the customer's.
+QUOTED_AFTER = re.compile(r"\S{0,3}?\s*['\"’”]?\s*(?:(?:이)?라(?:고|며|면서|는)|란\s|다는\s*(?:욕|말|소리|협박))"
                           r"|\S{0,3}?\s*['\"’”]\s*(?:하고|하면서|하며)|\s*(?:소리|욕)(?:을|를|까지|도)?\s"
-                          r"|(?:(?<=냐)|(?<=야)|(?<=라))고\s*(?:했|하더|하네|하시|그러|물어|묻)")
-HEARD = re.compile(r"(?:욕|욕설|막말|폭언|말|소리)(?:을|를|까지|도)?\s*(?:들었|들어|듣고|들음|먹었|당했|당함)")
+                          r"|(?:(?<=냐)|(?<=야)|(?<=라))고\s*(?:했|하더|하네|하시|그러|물어|묻)"
+                          r"|\S{0,3}?다고\s*(?:했|하더|하네|하시|그러|협박)")
+HEARD = re.compile(r"(?:욕|욕설|막말|폭언|말|소리)(?:을|를|까지|도)?\s*(?:들었|들어|듣고|들음|먹었|당했|당함)"
+                   r"|협박(?:을|까지|도)?\s*(?:들었|당했|당함|받았|받음)")
 AIMED_AT_CUSTOMER = re.compile(r"(?<![가-힣])(?:(?:저|제|나|내|저희)(?:한테|에게|보고|더러)|(?:제|내)게)(?![가-힣])"
                                r"|(?:직원|상담원|상담사|행원|텔러|담당자|지점장|매니저|설계사)(?:분|님)?\s*(?:이|가|께서)")
 CUSTOMER_SPEAKER = re.compile(r"(?<![가-힣])(?:제가|내가)(?![가-힣])")
@@ -225,7 +289,9 @@ def _flag_plan(pf: Prefilter, flags: dict) -> tuple:
     return tuple((flag, pf.group(rule.terms)[0], rule) for flag, rule in flags.items())
 
 
-def find_flags(t: Text, lex: Lexicon) -> dict[str, Evidence]:
+def find_flags(t: Text, lex: Lexicon, staff_note: bool = False) -> dict[str, Evidence]:
+    """`staff_note`: the text is a branch staff note (its police reports with no customer as the subject are
+    the branch's own)."""
     g = lex.guards
     found: dict[str, Evidence] = {}
     if t.prefilter is None:
@@ -240,11 +306,27 @@ def find_flags(t: Text, lex: Lexicon) -> dict[str, Evidence]:
         window = rule.window or g.window
         for term in t.find(rule.terms):
             after_end = min(len(t.raw), term.end + window)
-            if guarded and (_impersonation(t, g.impersonation, term) or _other_agent(t, term)):
-                continue  # a scammer posing as the authority, or staff acting: not the customer escalating
+            guard_end = min(len(t.raw), term.end + g.window + 6)
+            prompt = t.any(g.prompted, term.end, guard_end) if guarded and g.prompted else None
+            if guarded and _impersonation(t, g.impersonation, term, prompt):
+                continue  # a scammer posing as the authority: not the customer escalating
+            if flag == "legal" and staff_note and _branch_report(t, term):
+                continue  # the branch reported it to the police: staff acting
+            if guarded:
+                agent = _other_agent(t, term)
+                if agent is not None and POSING.search(agent.group()):
+                    continue  # a caller posing as someone
+                if agent is not None or prompt is not None:
+                    # staff acting, or someone else's suggestion: not the customer escalating, unless they take it up
+                    own = _own_commitment(t, rule, g, term)
+                    if own is not None:
+                        found[flag] = evidence_of(t, "flags", flag, f"{flag}:{OWN_COMMITMENT}",
+                                                  Span(term.start, own.end))
+                        break
+                    continue
             if flag == "abusive" and _reported_abuse(t, term):
                 continue  # abuse the customer heard, not abuse aimed at staff
-            if guarded and t.any(g.negation, term.end, min(len(t.raw), term.end + g.window + 6)):
+            if guarded and t.any(g.negation, term.end, guard_end):
                 continue
             span = term
             if rule.action or rule.action_before:
