@@ -1,14 +1,15 @@
 """JetStream topology, declared in code and created idempotently at start-up.
 
-Every stream and durable pull consumer the system uses is listed here; the
-README and deploy/ (NACK resources) mirror this table. Streams are limits-based
-so several services can read the same facts; commands use a work queue so each
-command is taken by exactly one service.
+Every stream, key-value bucket and durable pull consumer the system uses is listed
+here; the README and deploy/ (NACK resources) mirror this table. Streams are
+limits-based so several services can read the same facts; commands use a work queue
+so each command is taken by exactly one service.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from dataclasses import dataclass
 
@@ -122,6 +123,51 @@ STREAMS: tuple[StreamSpec, ...] = (
 )
 # no stream keeps a message longer: inbox rows older than this guard nothing (shared/housekeeping.py)
 MAX_STREAM_AGE_DAYS = max(s.max_age_days for s in STREAMS)
+
+
+@dataclass(frozen=True)
+class BucketSpec:
+    """A JetStream key-value bucket (nats-py's `create_key_value`: the stream KV_<bucket> on `$KV.<bucket>.>`,
+    `history` values a key, file storage). A key not written for `ttl_s` is gone, and the server leaves a
+    marker saying so for `marker_ttl_s`, so a watcher drops it too. At `max_bytes` a put is refused (a bucket
+    discards new): nothing stored is dropped, the writer sees the error."""
+    bucket: str
+    description: str
+    ttl_s: float
+    max_bytes: int
+    max_value_size: int
+    marker_ttl_s: float
+    history: int = 1
+
+    @property
+    def stream(self) -> str:
+        return f"KV_{self.bucket}"
+
+    def config(self, replicas: int) -> api.KeyValueConfig:
+        return api.KeyValueConfig(bucket=self.bucket, description=self.description, history=self.history,
+                                  ttl=self.ttl_s, max_bytes=self.max_bytes, max_value_size=self.max_value_size,
+                                  storage=api.StorageType.FILE, replicas=replicas, limit_marker_ttl=self.marker_ttl_s)
+
+    def converged(self, have: api.StreamConfig, replicas: int) -> api.StreamConfig:
+        """The bucket's stream as it is on the server, with what this declaration says changed (what
+        `create_key_value` sends, of the fields JetStream can change in place)."""
+        return dataclasses.replace(
+            have, description=self.description, max_msgs_per_subject=self.history, max_age=self.ttl_s,
+            max_bytes=self.max_bytes, max_msg_size=self.max_value_size, num_replicas=replicas,
+            subject_delete_marker_ttl=self.marker_ttl_s, allow_msg_ttl=True, allow_rollup_hdrs=True,
+            deny_delete=True, discard=api.DiscardPolicy.NEW, duplicate_window=min(120.0, self.ttl_s))
+
+
+BUCKETS: tuple[BucketSpec, ...] = (
+    # live call screening (services/classifier): the end of a call's latest customer turn when it names an
+    # escalation's watch word, "<seq>\t<tail>" under the call, read with the call's next customer turn by
+    # whichever classifier replica screens it. A call is a few minutes; one not heard from for 15 is over.
+    # ~300 bytes a call: 64 MiB is 200,000 calls with such a turn in 15 minutes (5,000 calls at once at peak)
+    BucketSpec("LIVE_CONTEXT", "live screening: the end of each call's latest customer turn that names a watch "
+               "word, for the call's next turn", ttl_s=15 * 60.0, max_bytes=64 * 2**20, max_value_size=1024,
+               marker_ttl_s=60.0),
+)
+LIVE_CONTEXT = BUCKETS[0]
 
 SERVICE_CONSUMERS: tuple[ConsumerSpec, ...] = (
     # the case's critical path: a quiet stage must not hold a message 50 ms to fill a batch
@@ -261,34 +307,46 @@ def dlq_subject(consumer: str) -> str:
 
 async def ensure_topology(js: JetStreamContext, replicas: int = 1,
                           consumers: tuple[ConsumerSpec, ...] | None = None) -> None:
-    """Create or update every stream and consumer; safe to run from every replica at once."""
+    """Create or update every stream, key-value bucket and consumer; safe to run from every replica at once."""
     for spec in STREAMS:
         cfg = spec.config(replicas)
         try:
             await _add_stream(js, cfg)
         except BadRequestError:  # exists with another config: converge it
-            try:
-                await js.update_stream(cfg)
-            except BadRequestError as exc:
-                raise RuntimeError(
-                    f"stream {spec.name} exists with a configuration JetStream cannot change in place "
-                    f"({exc.description}); migrate it by hand (see deploy/README.md)") from exc
+            await _converge(js, f"stream {spec.name}", cfg)
+    for b in BUCKETS:
+        try:
+            await _store_ready(lambda kv=b.config(replicas): js.create_key_value(kv), b.stream)
+        except BadRequestError:  # exists with another config: converge it
+            await _converge(js, f"bucket {b.bucket}", b.converged((await js.stream_info(b.stream)).config, replicas))
     for c in consumers if consumers is not None else all_consumers():
         await js.add_consumer(c.stream, c.config())
-    log.info("jetstream topology ready", extra={"streams": len(STREAMS)})
+    log.info("jetstream topology ready", extra={"streams": len(STREAMS), "buckets": len(BUCKETS)})
+
+
+async def _converge(js: JetStreamContext, what: str, cfg: api.StreamConfig) -> None:
+    try:
+        await js.update_stream(cfg)
+    except BadRequestError as exc:
+        raise RuntimeError(f"{what} exists with a configuration JetStream cannot change in place "
+                           f"({exc.description}); migrate it by hand (see deploy/README.md)") from exc
 
 
 async def _add_stream(js: JetStreamContext, cfg: api.StreamConfig) -> None:
+    await _store_ready(lambda: js.add_stream(cfg), cfg.name)
+
+
+async def _store_ready(create, name: str) -> None:
     for delay in STORE_RETRIES:
         try:
-            await js.add_stream(cfg)
+            await create()
             return
         except ServerError as exc:
             if exc.err_code != STORE_NOT_READY:
                 raise
-            log.warning("stream store not ready, retrying", extra={"stream": cfg.name, "delay_s": delay})
+            log.warning("stream store not ready, retrying", extra={"stream": name, "delay_s": delay})
             await asyncio.sleep(delay)
-    await js.add_stream(cfg)
+    await create()
 
 
 def consumer_drift(spec: ConsumerSpec, cfg: api.ConsumerConfig) -> list[str]:
@@ -305,8 +363,8 @@ def consumer_drift(spec: ConsumerSpec, cfg: api.ConsumerConfig) -> list[str]:
 
 async def missing_topology(js: JetStreamContext, consumers: tuple[ConsumerSpec, ...] | None = None,
                            drift: list[str] | None = None) -> list[str]:
-    """The streams and consumers that do not exist (for `NATS_TOPOLOGY=verify`, where NACK
-    `Stream`/`Consumer` resources own the topology and services must not rewrite it). Consumers
+    """The streams, key-value buckets and consumers that do not exist (for `NATS_TOPOLOGY=verify`, where NACK
+    `Stream`/`KeyValue`/`Consumer` resources own the topology and services must not rewrite it). Consumers
     that exist but differ from their declaration are added to `drift` when it is given."""
     missing: list[str] = []
     for spec in STREAMS:
@@ -314,6 +372,11 @@ async def missing_topology(js: JetStreamContext, consumers: tuple[ConsumerSpec, 
             await js.stream_info(spec.name)
         except NotFoundError:
             missing.append(f"stream {spec.name}")
+    for b in BUCKETS:
+        try:
+            await js.stream_info(b.stream)
+        except NotFoundError:
+            missing.append(f"bucket {b.bucket}")
     for c in consumers if consumers is not None else all_consumers():
         if f"stream {c.stream}" in missing:
             continue

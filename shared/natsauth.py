@@ -14,10 +14,11 @@ queues and subjects, and one user per outside system with only what that system 
   지급정지); `notices` the customer notices, and it may publish the customers' survey answers
   (`SubmitFeedback` on `voc.cmd.feedback.submit`); `points-platform` the rewards of adopted suggestions.
 
-Everything else is denied: other affiliates' subjects and consumers, creating consumers, and the
-shared `_INBOX.>` (where it could read everyone's replies). Each of these users receives replies
-only on its own inbox prefix, which its client must set (nats-py:
-`nats.connect(..., inbox_prefix=inbox_prefix(name))`).
+Everything else is denied: other affiliates' subjects and consumers, creating consumers, the key-value
+buckets (live screening's LIVE_CONTEXT: `$KV.LIVE_CONTEXT.>` and the KV_LIVE_CONTEXT stream's API, which only
+the services' user, allowed every subject, uses), and the shared `_INBOX.>` (where it could read everyone's
+replies). Each of these users receives replies only on its own inbox prefix, which its client must set
+(nats-py: `nats.connect(..., inbox_prefix=inbox_prefix(name))`).
 
 `moksori nats-auth` writes this as a nats-server config include, with bcrypt hashes for passwords,
 and the passwords themselves in a credentials file for the clients; deploy/README.md describes the

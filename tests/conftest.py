@@ -99,9 +99,11 @@ async def nc(nats_url: str) -> AsyncIterator[nats.NATS]:
 
 @pytest.fixture
 async def clean_js(nc: nats.NATS):
-    """A JetStream with none of the project's streams left over from earlier tests."""
+    """A JetStream with none of the project's streams (nor its key-value buckets') left over from earlier tests."""
+    from shared.bus import BUCKETS
+
     js = nc.jetstream()
     for info in await js.streams_info():
-        if info.config.name.startswith("VOC_"):
+        if info.config.name.startswith("VOC_") or info.config.name in {b.stream for b in BUCKETS}:
             await js.delete_stream(info.config.name)
     return js

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.classifier.adapters.lexicon_source import LexiconSource, watch
+from services.classifier.adapters.live_context import LiveContextBucket
 from services.classifier.adapters.loader import build_classifier
 from services.classifier.handlers import events, http
 from services.classifier.settings import ClassifierSettings
@@ -40,8 +41,13 @@ def build(settings: ClassifierSettings) -> Runtime:
     rt.consume(specs["classifier"], (VocReceived,),
                events.OnReceived(rt.outbox, classifier, settings.repeat_window_days, m,
                                  product_owner=load_directory(settings.directory_file).affiliate_for_product))
+    # the calls' latest turns' ends, shared by the replicas on classifier-live through the LIVE_CONTEXT bucket
+    context = events.CallContext()
+    shared = LiveContextBucket(context)
+    context.write = shared.submit
+    rt.background(lambda stop: shared.run(rt.nc, stop))
     rt.consume(specs["classifier-live"], (CallSegmentsReceived, CallSegmentReceived),
-               events.on_segment(rt.publish_now, rt.outbox, classifier, m))
+               events.on_segment(rt.publish_now, rt.outbox, classifier, m, context))
     rt.consume(specs["classifier-corrections"], (CaseReclassified,), events.on_reclassified)
     for table, column in LIVE_GUARDS:
         rt.retain(table, column)

@@ -223,3 +223,36 @@ async def test_rotating_one_users_password_leaves_the_other_systems_connected(tm
         await asyncio.gather(card.close(), bank.close(), shopmall.close())
     finally:
         server.stop()
+
+
+async def test_only_the_services_user_reaches_the_live_context_bucket(authed):
+    """LIVE_CONTEXT holds the end of callers' turns (masked text): the classifier, as the services' user (every
+    subject), puts, reads and watches it; no affiliate, outside system or partner can read, write or watch it
+    (their allow lists name no `$KV.LIVE_CONTEXT.>` and no KV_LIVE_CONTEXT API)."""
+    server, creds = authed
+    svc = await nats.connect(url_with(server.url, creds["services"]))
+    kv = await svc.jetstream(timeout=2).key_value("LIVE_CONTEXT")
+    rev = await kv.put("Q0FMTC0x", "3\t그게요 금감원".encode())
+    assert (await kv.get("Q0FMTC0x")).revision == rev
+    watcher = await kv.watchall()
+    assert (await watcher.updates(timeout=2)).key == "Q0FMTC0x"
+    await watcher.stop()
+    for user in ("card", "group", "ingress-stt", "notices", partner_key("easypay")):
+        errors: list[str] = []
+        nc = await connect_as(server, creds, user, errors)
+        js = nc.jetstream(timeout=1)
+        with pytest.raises(Exception):  # binding needs the stream's info
+            await js.key_value("LIVE_CONTEXT")
+        with pytest.raises(Exception):  # a direct read of the key
+            await js.get_msg("KV_LIVE_CONTEXT", subject="$KV.LIVE_CONTEXT.Q0FMTC0x")
+        with pytest.raises(Exception):  # a write
+            await js.publish("$KV.LIVE_CONTEXT.Q0FMTC0x", b"9\tx")
+        with pytest.raises(Exception):  # a watch: an ordered consumer of its own
+            await js.add_consumer("KV_LIVE_CONTEXT", api.ConsumerConfig(filter_subject="$KV.LIVE_CONTEXT.>"))
+        await nc.subscribe("$KV.LIVE_CONTEXT.>")  # a plain subscription: refused asynchronously
+        await nc.flush()
+        await asyncio.sleep(0.2)
+        assert "$kv.live_context.>" in " ".join(errors).lower(), (user, errors)
+        await nc.close()
+    assert (await kv.get("Q0FMTC0x")).value.decode() == "3\t그게요 금감원"  # nobody else wrote it
+    await svc.drain()

@@ -8,7 +8,7 @@ import pytest
 from nats.js import api
 
 from shared import db
-from shared.bus import STREAMS, all_consumers, ensure_topology, missing_topology
+from shared.bus import LIVE_CONTEXT, STREAMS, all_consumers, ensure_topology, missing_topology
 
 pytestmark = pytest.mark.integration
 
@@ -71,6 +71,26 @@ async def test_a_queue_nobody_else_holds_refuses_publishes_beyond_its_budget_and
     assert 0 < stored < 100 and state.messages == stored and state.first_seq == 1 and state.bytes <= 20_000
 
 
+async def test_the_live_context_bucket_is_created_as_declared_and_a_drifted_one_converges_keeping_its_keys(clean_js):
+    """LIVE_CONTEXT (live screening's call context, shared by the classifier's replicas) is a key-value bucket
+    made by nats-py's create_key_value: one value a key, gone 15 minutes after its last write with a marker the
+    watchers see, a byte budget beyond which a put is refused. A bucket made otherwise is brought to the
+    declaration in place."""
+    await ensure_topology(clean_js, consumers=())
+    kv = await clean_js.key_value(LIVE_CONTEXT.bucket)
+    status = await kv.status()
+    assert (status.history, status.ttl, status.marker_ttl) == (1, 15 * 60.0, 60.0)
+    cfg = status.stream_info.config
+    assert cfg.max_bytes == 64 * 2**20 and cfg.max_msg_size == 1024 and cfg.discard == api.DiscardPolicy.NEW
+    assert cfg.storage == api.StorageType.FILE and cfg.subjects == ["$KV.LIVE_CONTEXT.>"]
+    await kv.put("Q0FMTC0x", b"1\tx")
+    await clean_js.update_stream(dataclasses.replace(cfg, max_age=600.0, max_bytes=2**20, max_msgs_per_subject=5))
+    await ensure_topology(clean_js, consumers=())
+    status = await kv.status()
+    assert (status.history, status.ttl, status.stream_info.config.max_bytes) == (1, 15 * 60.0, 64 * 2**20)
+    assert (await kv.get("Q0FMTC0x")).value == b"1\tx"
+
+
 async def test_team_queues_are_pre_created_pull_consumers(clean_js):
     await ensure_topology(clean_js)
     info = await clean_js.consumer_info("VOC_ROUTED", "team-card-fraud-response")
@@ -82,9 +102,13 @@ async def test_verify_mode_names_what_is_missing_and_changes_nothing(clean_js):
     """NATS_TOPOLOGY=verify (production, NACK owns the topology): services only look."""
     missing = await missing_topology(clean_js)
     assert "stream VOC_INTAKE" in missing and not any(m.startswith("consumer VOC_INTAKE/") for m in missing)
-    assert not [s for s in await clean_js.streams_info() if s.config.name.startswith("VOC_")]
+    assert "bucket LIVE_CONTEXT" in missing
+    assert not [s for s in await clean_js.streams_info() if s.config.name.startswith(("VOC_", "KV_"))]
     await ensure_topology(clean_js)
     assert await missing_topology(clean_js) == []
+    await clean_js.delete_key_value(LIVE_CONTEXT.bucket)
+    assert await missing_topology(clean_js) == ["bucket LIVE_CONTEXT"]
+    await ensure_topology(clean_js, consumers=())
     await clean_js.delete_consumer("VOC_ROUTED", "team-card-fraud-response")
     assert await missing_topology(clean_js) == ["consumer VOC_ROUTED/team-card-fraud-response"]
     # a consumer NACK declared differently is reported, not rewritten

@@ -33,7 +33,7 @@ from services.classifier.domain.lexicon import load_lexicon
 from services.feedback.domain.rewards import load_rewards
 from shared.directory import load_directory
 from shared.bizcal import load_calendar
-from shared.bus import STREAMS, all_consumers
+from shared.bus import BUCKETS, STREAMS, all_consumers
 from shared.config import ServiceSettings
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -48,6 +48,7 @@ CRD_SCHEMAS = {
     ("jetstream.nats.io/v1beta2", "Stream"): SCHEMAS / "jetstream.nats.io" / "stream_v1beta2.json",
     ("jetstream.nats.io/v1beta2", "Consumer"): SCHEMAS / "jetstream.nats.io" / "consumer_v1beta2.json",
     ("jetstream.nats.io/v1beta2", "Account"): SCHEMAS / "jetstream.nats.io" / "account_v1beta2.json",
+    ("jetstream.nats.io/v1beta2", "KeyValue"): SCHEMAS / "jetstream.nats.io" / "keyvalue_v1beta2.json",
     ("keda.sh/v1alpha1", "ScaledObject"): SCHEMAS / "keda.sh" / "scaledobject_v1alpha1.json",
     ("postgresql.cnpg.io/v1", "Cluster"): SCHEMAS / "postgresql.cnpg.io" / "cluster_v1.json",
 }
@@ -269,6 +270,25 @@ def test_every_stream_and_consumer_is_a_nack_resource_with_the_services_settings
     generator = load_generator()
     assert generator.go_duration(30.0) == "30s" and generator.go_duration(300.0) == "5m"
     assert generator.go_duration(120.0) == "2m" and generator.go_duration(0.05) == "50ms"
+
+
+def test_every_key_value_bucket_is_a_nack_resource_with_the_services_settings(tmp_path):
+    """What `ensure_topology` creates with nats-py's create_key_value, NACK creates from the KeyValue resource."""
+    docs = render("prod")
+    buckets = {d["spec"]["bucket"]: d["spec"] for d in docs if d["kind"] == "KeyValue"}
+    assert set(buckets) == {b.bucket for b in BUCKETS}
+    for b in BUCKETS:
+        got = buckets[b.bucket]
+        assert got["history"] == b.history and got["maxBytes"] == b.max_bytes and got["maxValueSize"] == b.max_value_size
+        assert got["replicas"] == 3 and got["storage"] == "file" and got["account"] in by_kind(docs, "Account")
+        assert load_generator().go_duration(b.ttl_s) == got["ttl"]
+        assert got["limitMarkerTtl"] == int(b.marker_ttl_s * 1e9)  # a Go time.Duration, in nanoseconds
+    live = buckets["LIVE_CONTEXT"]
+    assert (live["ttl"], live["history"], live["limitMarkerTtl"]) == ("15m", 1, 60_000_000_000)
+    misspelt = copy.deepcopy(by_kind(docs, "KeyValue")["kv-live-context"])
+    misspelt["spec"]["max_bytes"] = misspelt["spec"].pop("maxBytes")  # nats-py's spelling, not NACK's
+    assert "max_bytes" in check_jsonschema(CRD_SCHEMAS[("jetstream.nats.io/v1beta2", "KeyValue")],
+                                           write_instances([misspelt], tmp_path)).stdout
 
 
 def test_nack_connects_to_the_chart_release_as_a_user():

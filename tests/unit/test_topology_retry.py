@@ -1,5 +1,5 @@
-"""ensure_topology rides out nats-server's "error creating store" answer for a stream that was
-just deleted, and still fails on every other server error."""
+"""ensure_topology rides out nats-server's "error creating store" answer for a stream (or a key-value bucket's)
+that was just deleted, and still fails on every other server error."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from nats.js.errors import ServerError
 
 from shared import bus
-from shared.bus import STREAMS, ensure_topology
+from shared.bus import BUCKETS, STREAMS, ensure_topology
 
 
 class FlakyStore:
@@ -24,6 +24,9 @@ class FlakyStore:
             raise ServerError(code=500, err_code=self.err_code, description="error creating store for stream")
         self.created.append(cfg.name)
 
+    async def create_key_value(self, cfg):  # nats-py adds the bucket's stream, KV_<bucket>
+        await self.add_stream(type("Stream", (), {"name": f"KV_{cfg.bucket}"})())
+
     async def add_consumer(self, stream, cfg):
         pass
 
@@ -36,7 +39,7 @@ def no_waiting(monkeypatch):
 async def test_a_store_still_going_away_is_retried_until_the_stream_is_created():
     js = FlakyStore(failures=2)
     await ensure_topology(js, consumers=())
-    assert js.created == [s.name for s in STREAMS]
+    assert js.created == [s.name for s in STREAMS] + [b.stream for b in BUCKETS]
     assert all(n == 3 for n in js.calls.values())
 
 

@@ -171,8 +171,120 @@ class OnReceived:
         return [*out, *alerts_for(e.case_id, c, affiliate), *action_requests(e, c)]
 
 
-CONTEXT_CALLS = 50_000  # calls whose latest customer turn's end is kept for their next turn (~8 MB)
+CONTEXT_CALLS = 50_000  # calls whose latest customer turn's end is kept for their next turn (~16 MB at most)
 MEMO_LIMIT = 4096  # messages whose screenings are kept between a batch's hooks (a fetch is at most 100)
+
+
+@dataclass(slots=True)
+class Kept:
+    seq: int
+    tail: str  # "": the turn named no watch word, and the tail kept before it is being deleted
+    rev: int | None  # the bucket's latest revision of the call's key known here; None: none known
+    written: bool  # (seq, tail) is what the bucket holds (seen back or acked), not only decided here
+
+
+class CallContext:
+    """The end of each call's latest customer turn that names an escalation's watch word, with its seq, read with
+    the call's next customer turn (a watch word cut in two by the STT's segmenting). The replicas on
+    `classifier-live` share it through a JetStream key-value bucket (shared/bus.py LIVE_CONTEXT;
+    services/classifier/adapters/live_context.py keeps this mirror of it from a watch and writes to it in the
+    background): the two halves of a cut reach different replicas about half the time. Pure and synchronous:
+    screening reads what the watch has brought so far, and this process's own turns at once (`write` is told
+    to put or delete; it must not block). Without a bucket (NATS away, tests, the bench's per-process screening)
+    it is the process's own context, as before.
+
+    Only calls whose latest turn carries a watch word are kept (and, briefly, one whose tail a later turn
+    deletes, until the deletion is seen back); the calls least recently heard from are forgotten first. A turn
+    no later than the one kept is read alone, and changes nothing."""
+
+    def __init__(self, write: Callable[[str, int, str], None] | None = None, limit: int = CONTEXT_CALLS) -> None:
+        self.calls: OrderedDict[str, Kept] = OrderedDict()
+        self.write = write or (lambda call_id, seq, tail: None)
+        self.limit = limit
+
+    def before(self, call_id: str, seq: int) -> tuple[bool, str]:
+        """Whether turn `seq` is later than the call's turn kept, and the tail to read it with."""
+        kept = self.calls.get(call_id)
+        if kept is None:
+            return True, ""
+        return (True, kept.tail) if kept.seq < seq else (False, "")
+
+    def turn(self, call_id: str, seq: int, tail: str) -> None:
+        """A later customer turn screened here: `tail` its end if that names a watch word, else "". A tail
+        replaces the one kept (put); a turn naming none deletes a tail kept before it, so an older tail is never
+        read with a later turn."""
+        kept = self.calls.get(call_id)
+        if kept is not None and kept.seq >= seq:
+            return
+        if kept is None:
+            if not tail:
+                return  # most turns: nothing kept, nothing written
+            kept = self.calls[call_id] = Kept(seq, tail, None, False)
+            self._bound()
+        else:
+            had = kept.tail
+            kept.seq, kept.tail, kept.written = seq, tail, False
+            self.calls.move_to_end(call_id)
+            if not (tail or had):
+                return  # already deleted
+        self.write(call_id, seq, tail)
+
+    def pending(self, call_id: str, seq: int) -> Kept | None:
+        """The call's turn to write, if `seq` is still the latest decided here and not in the bucket yet."""
+        kept = self.calls.get(call_id)
+        return kept if kept is not None and kept.seq == seq and not kept.written else None
+
+    def written(self, call_id: str, seq: int, rev: int) -> None:
+        """This process's put of turn `seq` is in the bucket at revision `rev`."""
+        kept = self.calls.get(call_id)
+        if kept is not None:
+            kept.rev = max(rev, kept.rev or 0)
+            kept.written = kept.written or kept.seq == seq
+
+    def deleted(self, call_id: str, seq: int) -> None:
+        """This process's deletion for turn `seq` is in the bucket (at a revision the client does not say: the
+        next put starts from the deletion, nats-py's `create`); the entry goes when the deletion is seen back."""
+        kept = self.calls.get(call_id)
+        if kept is not None and kept.seq == seq and not kept.tail:
+            kept.rev = None
+
+    def seen(self, call_id: str, seq: int, tail: str, rev: int) -> None:
+        """The watch brought a value of the call's key: the latest turn, unless a later one was decided here."""
+        kept = self.calls.get(call_id)
+        if kept is None:
+            if tail:
+                self.calls[call_id] = Kept(seq, tail, rev, True)
+                self._bound()
+            return
+        if kept.rev is not None and rev <= kept.rev:
+            return  # older than what is known here
+        kept.rev = rev
+        if seq >= kept.seq and tail:
+            kept.seq, kept.tail, kept.written = seq, tail, True
+            self.calls.move_to_end(call_id)
+
+    def gone(self, call_id: str, rev: int) -> None:
+        """The watch brought a deletion of the call's key (a later turn naming no watch word, or its 15 minutes
+        over): the tail kept goes, unless it is a later turn decided here and not yet written."""
+        kept = self.calls.get(call_id)
+        if kept is None or (kept.rev is not None and rev <= kept.rev):
+            return
+        if kept.written or not kept.tail:
+            del self.calls[call_id]
+        else:
+            kept.rev = rev  # its put goes on from the deletion
+
+    def resync(self) -> None:
+        """A watch starting again (from the bucket's latest values) brings what is there: forget what came from
+        the bucket before, keep what was decided here and not yet written."""
+        for call_id in [c for c, kept in self.calls.items() if kept.written]:
+            del self.calls[call_id]
+
+    def _bound(self) -> None:
+        if len(self.calls) > self.limit:
+            self.calls.popitem(last=False)
+
+
 def turns_of(d: Delivery) -> tuple[CallSegment, ...]:
     """The segments a message carries: intake sends a fetched batch's in one CallSegmentsReceived;
     intakes before session 21 sent one CallSegmentReceived (a CallSegment itself) per segment."""
@@ -181,7 +293,7 @@ def turns_of(d: Delivery) -> tuple[CallSegment, ...]:
 
 
 def on_segment(publish: PublishNow, outbox: Outbox, classifier: Classifier,
-               metrics: ClassifierMetrics = ClassifierMetrics()):
+               metrics: ClassifierMetrics = ClassifierMetrics(), context: CallContext | None = None):
     """Live call alerts are published straight away (`publish`: Runtime.publish_now), not through
     the outbox: once the alert rows say which are new (at most one per call and reason), before
     the transaction commits, and the segments are acked only after that. An alert's id is derived
@@ -194,28 +306,27 @@ def on_segment(publish: PublishNow, outbox: Outbox, classifier: Classifier,
     Screening is idempotent per call and seq: an alert is raised once per call and reason, and an
     angry turn is counted once (`classifier.live_turns`), whichever message brings it and however
     often. So intake's batch messages need no inbox row, and a segment intake forwards again inside
-    a batch of another make-up changes nothing."""
+    a batch of another make-up changes nothing.
+
+    `context`: the calls' latest turns' ends, shared between the replicas (CallContext); by default this
+    process's own."""
 
     # a message's customer turns, screened once for every hook that asks about them (no_effect, then bulk),
     # under the lexicon they were screened with; taken out when the message is acked as quiet or its batch
     # is written, and cleared if batches that failed before that leave entries behind
     memo: dict[str, tuple[object, list[tuple[CallSegment, Screening]]]] = {}
-    # the end of each call's latest customer turn screened here, with its seq, read with the call's next turn
-    # (a watch word cut in two by the STT's segmenting). Kept in this process only, the calls least recently
-    # heard from forgotten first: with several replicas on the consumer, a cut is caught when both halves come
-    # to the same one; a turn older than the one kept is read alone
-    context: OrderedDict[str, tuple[int, str]] = OrderedDict()
+    # the end of each call's latest customer turn that names a watch word, with its seq, read with the call's
+    # next turn (a watch word cut in two by the STT's segmenting). Shared with the other replicas on the
+    # consumer through the LIVE_CONTEXT bucket when the entrypoint gives one (the halves of a cut reach
+    # different replicas about half the time); a turn older than the one kept is read alone
+    context = context if context is not None else CallContext()
 
     def screen(seg: CallSegment, lex) -> Screening:
-        kept = context.get(seg.call_id)
-        later = kept is None or kept[0] < seg.seq
-        s = screen_segment(seg.text, lex, kept[1] if kept is not None and later else "")
+        later, before = context.before(seg.call_id, seg.seq)
+        s = screen_segment(seg.text, lex, before)
         if later:  # a turn that names no escalation's watch word leaves nothing to read with the next
             tail = seg.text[-CONTEXT_CHARS:]
-            context[seg.call_id] = (seg.seq, tail if carries(tail, lex) else "")
-            context.move_to_end(seg.call_id)
-            if len(context) > CONTEXT_CALLS:
-                context.popitem(last=False)
+            context.turn(seg.call_id, seg.seq, tail if carries(tail, lex) else "")
         return s
 
     def screened(d: Delivery, lex) -> list[tuple[CallSegment, Screening]]:
