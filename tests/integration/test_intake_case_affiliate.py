@@ -97,17 +97,22 @@ async def test_the_latest_routing_or_transfer_wins_in_any_order_at_once_or_one_b
         assert tuple(await conn.fetchrow(OWNER, case_id)) == ("bank", T0 + timedelta(seconds=6)), order
 
 
+async def migrate_to(conn, tmp_path: Path, last: int) -> None:
+    """Intake's schema as it was after migration `last`: the database an upgrade test starts from."""
+    before = tmp_path / f"intake-{last:03d}"
+    before.mkdir()
+    for f in sorted(Path(MIGRATIONS).glob("*.sql")):
+        if int(f.name[:3]) <= last:
+            shutil.copy(f, before / f.name)
+    await db.migrate(conn, "intake", before)
+
+
 async def test_keys_and_cases_from_before_the_migration_and_the_upgrade_notes_backfill(database_url, tmp_path):
     """Migration 009 on a database in use: a reveal key from before it gets no scope, a routed case no
     affiliate; the backfill gives the case routing's affiliate, which an older event then cannot undo."""
-    before = tmp_path / "intake-008"
-    before.mkdir()
-    for f in sorted(Path(MIGRATIONS).glob("*.sql")):
-        if int(f.name[:3]) <= 8:
-            shutil.copy(f, before / f.name)
     conn = await db.connect(database_url)
     try:
-        await db.migrate(conn, "intake", before)
+        await migrate_to(conn, tmp_path, 8)
         await conn.execute("INSERT INTO intake.api_keys (key_id, name, secret_hash, channels, roles, rate_per_s, "
                            "burst) VALUES ('k0', 'card-privacy', 'h', '{app}', '{read,reveal}', 10, 10)")
         routed, transferred, unrouted = uuid4(), uuid4(), uuid4()
@@ -159,14 +164,9 @@ async def test_the_offices_group_keys_become_all_and_group_is_then_the_holding_c
     """Migration 010 on a database in use: a key scoped `group` (the office's, until then every case) gets `all`
     and keeps seeing every case, also one not routed yet; other keys keep their scope; a key created with `group`
     afterwards sees only the holding company's own cases (group points)."""
-    before = tmp_path / "intake-009"
-    before.mkdir()
-    for f in sorted(Path(MIGRATIONS).glob("*.sql")):
-        if int(f.name[:3]) <= 9:
-            shutil.copy(f, before / f.name)
     conn = await db.connect(database_url)
     try:
-        await db.migrate(conn, "intake", before)
+        await migrate_to(conn, tmp_path, 9)
         for key_id, name, roles, scope, revoked in (
                 ("k1", "cpo-privacy", ["reveal"], ["group"], None),
                 ("k2", "points-platform", ["read", "reveal"], ["group"], None),

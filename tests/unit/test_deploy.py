@@ -279,7 +279,8 @@ def test_every_key_value_bucket_is_a_nack_resource_with_the_services_settings(tm
     assert set(buckets) == {b.bucket for b in BUCKETS}
     for b in BUCKETS:
         got = buckets[b.bucket]
-        assert got["history"] == b.history and got["maxBytes"] == b.max_bytes and got["maxValueSize"] == b.max_value_size
+        assert got["history"] == b.history and got["maxBytes"] == b.max_bytes
+        assert got["maxValueSize"] == b.max_value_size
         assert got["replicas"] == 3 and got["storage"] == "file" and got["account"] in by_kind(docs, "Account")
         assert load_generator().go_duration(b.ttl_s) == got["ttl"]
         assert got["limitMarkerTtl"] == int(b.marker_ttl_s * 1e9)  # a Go time.Duration, in nanoseconds
