@@ -129,8 +129,9 @@ MAX_STREAM_AGE_DAYS = max(s.max_age_days for s in STREAMS)
 class BucketSpec:
     """A JetStream key-value bucket (nats-py's `create_key_value`: the stream KV_<bucket> on `$KV.<bucket>.>`,
     `history` values a key, file storage). A key not written for `ttl_s` is gone, and the server leaves a
-    marker saying so for `marker_ttl_s`, so a watcher drops it too. At `max_bytes` a put is refused (a bucket
-    discards new): nothing stored is dropped, the writer sees the error."""
+    marker saying so for `marker_ttl_s` (the classifier's mirror ignores it and expires its entries itself).
+    At `max_bytes` a put is refused (a bucket discards new): nothing stored is dropped, the writer sees the
+    error."""
     bucket: str
     description: str
     ttl_s: float

@@ -1,24 +1,38 @@
 """Live screening's call context (handlers/events.py CallContext): the end of a call's latest customer turn that
 names a watch word, read with the call's next turn, and shared between the classifier's replicas through the
-LIVE_CONTEXT bucket (adapters/live_context.py). The pure rules: seq order, a later turn naming nothing deletes the
-tail, an older or repeated turn changes nothing, what the bucket's watch brings against what was decided here."""
+LIVE_CONTEXT bucket (adapters/live_context.py). The rules: per call the higher seq wins, whether decided here or
+brought by the bucket's watch; a later turn naming nothing leaves a tombstone (written like a tail); an entry
+expires by the local clock after the bucket's TTL; the writer puts a call's latest entry, unconditionally."""
 
 from __future__ import annotations
 
-import nats.js.errors
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import nats.errors
+import nats.js.kv
 import pytest
 from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
 
 from services.classifier.adapters.live_context import LiveContextBucket, call_of, key_of, parse, value_of
 from services.classifier.handlers.events import CallContext
+from shared.bus import LIVE_CONTEXT
 
 
 class Writes:
     def __init__(self) -> None:
-        self.ops: list[tuple[str, int, str]] = []
+        self.calls: list[str] = []
 
-    def __call__(self, call_id: str, seq: int, tail: str) -> None:
-        self.ops.append((call_id, seq, tail))
+    def __call__(self, call_id: str) -> None:
+        self.calls.append(call_id)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 def ctx(limit: int = 100) -> tuple[CallContext, Writes]:
@@ -32,18 +46,18 @@ def test_a_turn_is_read_with_the_tail_of_the_calls_latest_earlier_turn_and_then_
     c.turn("A", 1, "그게요 금감원")
     assert c.before("A", 2) == (True, "그게요 금감원")
     c.turn("A", 2, "언론사에")  # a later turn naming a watch word replaces the tail
-    assert c.before("A", 3) == (True, "언론사에")
-    assert w.ops == [("A", 1, "그게요 금감원"), ("A", 2, "언론사에")]
+    assert c.before("A", 3) == (True, "언론사에") and c.latest("A") == (2, "언론사에")
+    assert w.calls == ["A", "A"]
 
 
-def test_a_later_turn_naming_nothing_deletes_the_tail_so_it_is_never_read_with_a_later_turn():
+def test_a_later_turn_naming_nothing_leaves_a_tombstone_written_once_and_moved_on_locally():
     c, w = ctx()
     c.turn("A", 1, "금감원")
     c.turn("A", 2, "")
-    assert c.before("A", 3) == (True, "")
-    assert w.ops == [("A", 1, "금감원"), ("A", 2, "")]  # put, then delete
-    c.turn("A", 3, "")  # already deleted: nothing more to write
-    assert w.ops[-1] == ("A", 2, "")
+    assert c.before("A", 3) == (True, "") and c.latest("A") == (2, "")
+    assert w.calls == ["A", "A"]  # the tail, then the tombstone
+    c.turn("A", 3, "")  # a tombstone already: the seq moves on here, nothing more to write
+    assert c.latest("A") == (3, "") and w.calls == ["A", "A"]
 
 
 def test_an_older_or_repeated_turn_is_read_alone_and_changes_nothing():
@@ -52,67 +66,62 @@ def test_an_older_or_repeated_turn_is_read_alone_and_changes_nothing():
     assert c.before("A", 5) == (False, "") and c.before("A", 4) == (False, "")
     c.turn("A", 4, "")
     c.turn("A", 5, "소비자원")
-    assert c.before("A", 6) == (True, "금감원") and w.ops == [("A", 5, "금감원")]
+    assert c.before("A", 6) == (True, "금감원") and w.calls == ["A"]
 
 
 def test_most_turns_keep_and_write_nothing():
     c, w = ctx()
     for seq in range(1, 20):
         c.turn("quiet", seq, "")
-    assert not c.calls and not w.ops
+    assert not c.calls and not w.calls
 
 
-def test_the_calls_least_recently_heard_from_are_forgotten_first():
+def test_the_calls_least_recently_changed_are_forgotten_first_tombstones_counting():
     c, _ = ctx(limit=2)
     c.turn("A", 1, "금감원")
     c.turn("B", 1, "금감원")
-    c.turn("A", 2, "언론")  # A heard from again
+    c.turn("A", 2, "")  # A changed again (a tombstone)
     c.turn("C", 1, "변호사")
     assert list(c.calls) == ["A", "C"]
 
 
-def test_what_another_replica_wrote_is_read_here_a_later_turn_there_replaces_ours_an_older_one_does_not():
+def test_values_from_the_bucket_merge_by_the_higher_seq():
     c, w = ctx()
-    c.seen("A", 3, "금감원", rev=10)  # replica B screened turn 3
-    assert c.before("A", 4) == (True, "금감원") and not w.ops
-    c.turn("A", 5, "언론")  # turn 5 here, not yet written
-    c.seen("A", 4, "변호사", rev=11)  # B's turn 4, written before ours: our later turn stands
-    assert c.before("A", 6) == (True, "언론") and c.pending("A", 5).rev == 11  # our put goes on from rev 11
-    c.seen("A", 7, "소비자원", rev=12)  # B's later turn replaces it
-    assert c.before("A", 8) == (True, "소비자원") and c.pending("A", 5) is None
+    c.seen("A", 3, "금감원")  # replica B screened turn 3
+    assert c.before("A", 4) == (True, "금감원") and not w.calls
+    c.turn("A", 5, "언론")
+    c.seen("A", 4, "변호사")  # B's turn 4, arriving after our turn 5: ours stands
+    c.seen("A", 5, "소비자원")  # an equal seq changes nothing
+    assert c.before("A", 6) == (True, "언론")
+    c.seen("A", 7, "")  # B's later turn named nothing: its tombstone wins
+    assert c.before("A", 8) == (True, "") and c.latest("A") == (7, "")
+    c.seen("Z", 2, "")  # a tombstone for a call unknown here is kept too
+    assert c.latest("Z") == (2, "") and w.calls == ["A"]  # only our own turn 5 is written
 
 
-def test_a_deletion_seen_removes_what_the_bucket_held_but_not_a_later_turn_decided_here():
-    c, _ = ctx()
-    c.seen("A", 3, "금감원", rev=10)
-    c.gone("A", rev=11)  # turn 4 elsewhere named nothing
-    assert c.before("A", 5) == (True, "") and "A" not in c.calls
-    c.turn("B", 5, "언론")  # decided here, its put not yet in the bucket
-    c.gone("B", rev=20)  # an older tail of B's deleted: ours stands, its put goes on from the deletion
-    assert c.before("B", 6) == (True, "언론") and c.pending("B", 5).rev == 20
-
-
-def test_our_own_writes_seen_back_and_stale_echoes():
+def test_an_older_put_echoed_after_a_tombstone_does_not_bring_its_tail_back():
     c, _ = ctx()
     c.turn("A", 1, "금감원")
-    c.written("A", 1, rev=7)
-    assert c.pending("A", 1) is None and c.calls["A"].rev == 7
-    c.seen("A", 1, "금감원", rev=7)  # the echo of our own put: nothing changes
-    c.turn("A", 2, "")  # a later turn naming nothing: a tombstone until the deletion is seen back
-    assert c.before("A", 3) == (True, "") and c.pending("A", 2) is not None
-    c.seen("A", 1, "금감원", rev=7)  # a late echo of the older put cannot bring it back
-    assert c.before("A", 3) == (True, "")
-    c.deleted("A", 2)
-    c.gone("A", rev=8)
-    assert "A" not in c.calls
+    c.turn("A", 2, "")
+    c.seen("A", 1, "금감원")  # the late echo of our own put of turn 1 (or another replica's slow write)
+    assert c.before("A", 3) == (True, "") and c.latest("A") == (2, "")
 
 
-def test_a_watch_starting_again_forgets_what_came_from_the_bucket_and_keeps_what_is_not_written_yet():
-    c, _ = ctx()
-    c.seen("A", 1, "금감원", rev=1)
-    c.turn("B", 1, "언론")
-    c.resync()
-    assert list(c.calls) == ["B"]
+def test_an_entry_older_than_the_buckets_ttl_is_absent():
+    clock = Clock()
+    c = CallContext(clock=clock)
+    assert c.ttl_s == LIVE_CONTEXT.ttl_s
+    c.turn("A", 1, "금감원")
+    clock.now += LIVE_CONTEXT.ttl_s - 1
+    assert c.before("A", 2) == (True, "금감원")
+    clock.now += 1
+    assert c.before("A", 2) == (True, "") and c.latest("A") is None and "A" not in c.calls
+    c.seen("B", 1, "언론", age=LIVE_CONTEXT.ttl_s - 10)  # written elsewhere long ago: 10 s left
+    assert c.before("B", 2) == (True, "언론")
+    clock.now += 10
+    assert c.before("B", 2) == (True, "")
+    c.seen("C", 1, "언론", age=LIVE_CONTEXT.ttl_s)  # already expired
+    assert "C" not in c.calls
 
 
 @pytest.mark.parametrize("call_id", ["CALL-1", "call:2026.11.20/한글", "a" * 100, "..", "x y"])
@@ -121,113 +130,201 @@ def test_any_call_id_makes_a_valid_key_and_comes_back_from_it(call_id):
     assert nats.js.kv._is_key_valid(key) and call_of(key) == call_id
 
 
-def test_values_carry_the_seq_and_the_tail():
+def test_values_carry_the_seq_and_the_tail_or_a_tombstone():
     assert parse(value_of(12, "아 그게 금감원\t에")) == (12, "아 그게 금감원\t에")
+    assert parse(value_of(13, "")) == (13, "") and value_of(13, "") == b"13\t"
     assert parse(b"") is None and parse(b"x\ty") is None and parse(None) is None
+    assert parse("²\t금감원".encode()) is None and parse("١\t금감원".encode()) is None  # digits int() refuses
 
 
 # ------------------------------------------------------------------ the adapter, against a bucket in memory
 class Bucket:
-    """Enough of nats-py's KeyValue: conditional puts and deletes by the key's last revision."""
+    """Enough of nats-py's KeyValue: unconditional puts, each also sent to the watch's feed."""
 
     def __init__(self) -> None:
         self.rev = 0
-        self.last: dict[str, tuple[int, bytes | None]] = {}  # key -> (revision, value or None when deleted)
-        self.calls: list[str] = []
+        self.last: dict[str, bytes] = {}
+        self.puts: list[tuple[str, bytes]] = []
+        self.feed: list[KeyValue.Entry] = []
+        self.fail: Exception | None = None
 
-    def _check(self, key: str, last: int | None) -> None:
-        if last is not None and self.last.get(key, (0, None))[0] != last:
-            raise nats.js.errors.KeyWrongLastSequenceError(description="wrong last sequence")
-
-    async def create(self, key, value):
-        self.calls.append("create")
-        rev, v = self.last.get(key, (0, None))
-        if v is not None:
-            raise nats.js.errors.KeyWrongLastSequenceError(description="wrong last sequence")
-        return await self._put(key, value)
-
-    async def update(self, key, value, last=None):
-        self.calls.append("update")
-        self._check(key, last)
-        return await self._put(key, value)
-
-    async def _put(self, key, value):
+    async def put(self, key: str, value: bytes) -> int:
+        if self.fail is not None:
+            raise self.fail
         self.rev += 1
-        self.last[key] = (self.rev, value)
+        self.last[key] = value
+        self.puts.append((key, value))
+        self.feed.append(entry(key, value, self.rev))
         return self.rev
 
-    async def delete(self, key, last=None):
-        self.calls.append("delete")
-        if last:
-            if self.last.get(key, (0, None))[0] != last:
-                raise nats.js.errors.APIError(code=400, err_code=10071, description="wrong last sequence")
-        self.rev += 1
-        self.last[key] = (self.rev, None)
-        return True
 
-    async def get(self, key):
-        self.calls.append("get")
-        rev, v = self.last.get(key, (0, None))
-        if v is None:
-            raise nats.js.errors.KeyNotFoundError
-        return KeyValue.Entry("LIVE_CONTEXT", key, v, rev, None, None, None)
+def entry(key: str, value: bytes, rev: int, op: str | None = None, created: datetime | None = None):
+    return KeyValue.Entry("LIVE_CONTEXT", key, value, rev, 0, created or datetime.now(UTC), op)
 
 
-async def test_the_writer_puts_and_deletes_only_the_latest_turn_decided_here():
+class Watcher:
+    """A watch's entries, then the end of the initial values (None), then more."""
+
+    def __init__(self, entries) -> None:
+        self.entries = list(entries)
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        if not self.entries:
+            raise StopAsyncIteration
+        return self.entries.pop(0)
+
+
+def replica(queue: int = 100) -> tuple[CallContext, LiveContextBucket]:
     c = CallContext()
+    shared = LiveContextBucket(c, queue=queue)
+    c.write = shared.submit
+    return c, shared
+
+
+async def drain(shared: LiveContextBucket, kv: Bucket) -> None:
+    """What the writer does with every call queued."""
+    while not shared.queue.empty():
+        call_id = shared.queue.get_nowait()
+        shared.queued.discard(call_id)
+        await shared.write(kv, call_id)
+
+
+async def test_two_quiet_turns_in_one_batch_leave_the_tombstone_of_the_later_in_the_bucket():
+    c, shared = replica()
+    kv = Bucket()
+    c.turn("A", 1, "금감원")
+    await drain(shared, kv)
+    c.turn("A", 2, "")  # two quiet turns of one call, screened before the writer runs
+    c.turn("A", 3, "")
+    await drain(shared, kv)
+    assert parse(kv.last[key_of("A")]) == (3, "")
+    other, _ = replica()  # another replica's mirror, fed by the watch
+    await _follow(other, kv.feed)
+    assert other.before("A", 4) == (True, "") and other.latest("A") == (3, "")
+
+
+async def test_the_writer_puts_the_latest_decision_once_whatever_turns_queued_it():
+    c, shared = replica()
+    kv = Bucket()
+    c.turn("A", 1, "금감원")
+    c.turn("A", 2, "언론")
+    c.turn("A", 3, "")
+    c.turn("B", 1, "변호사")
+    assert shared.queued == {"A", "B"} and shared.queue.qsize() == 2  # a call is queued once
+    await drain(shared, kv)
+    assert kv.puts == [(key_of("A"), b"3\t"), (key_of("B"), value_of(1, "변호사"))]
+    c.turn("A", 4, "금감원")  # once taken by the writer, a later turn queues the call again
+    assert shared.queue.qsize() == 1
+
+
+async def test_a_call_forgotten_before_the_writer_gets_to_it_is_not_written():
+    c = CallContext(limit=1)
     shared = LiveContextBucket(c)
     c.write = shared.submit
     kv = Bucket()
     c.turn("A", 1, "금감원")
-    c.turn("A", 2, "언론")  # supersedes turn 1 before the writer gets to it
-    for _ in range(shared.queue.qsize()):
-        await shared.write(kv, *shared.queue.get_nowait())
-    assert kv.calls == ["create"] and parse(kv.last[key_of("A")][1]) == (2, "언론")
-    assert c.pending("A", 2) is None and c.calls["A"].rev == 1
-    c.turn("A", 3, "")
-    await shared.write(kv, *shared.queue.get_nowait())
-    assert kv.calls[-1] == "delete" and kv.last[key_of("A")][1] is None
+    c.turn("B", 1, "금감원")  # A evicted
+    await drain(shared, kv)
+    assert kv.puts == [(key_of("B"), value_of(1, "금감원"))]
 
 
-async def test_of_two_replicas_writing_a_call_at_once_the_later_turn_stays():
+async def test_a_failed_write_is_counted_and_dropped():
+    c, shared = replica()
     kv = Bucket()
-    await kv.create(key_of("A"), value_of(7, "변호사"))  # another replica's turn 7, not yet seen here
-    c = CallContext()
-    shared = LiveContextBucket(c)
-    c.turn("A", 6, "금감원")  # our turn 6: refused (the key exists), settled by the bucket's turn 7
-    await shared.write(kv, "A", 6)
-    assert parse(kv.last[key_of("A")][1]) == (7, "변호사") and c.before("A", 8) == (True, "변호사")
-    c.turn("A", 9, "언론")  # our later turn replaces it
-    await shared.write(kv, "A", 9)
-    assert parse(kv.last[key_of("A")][1]) == (9, "언론")
-    await kv.update(key_of("A"), value_of(8, "소비자원"))  # an older turn written elsewhere meanwhile
-    c.turn("A", 10, "금감원에")
-    await shared.write(kv, "A", 10)  # refused (revision moved), then replaces turn 8 once
-    assert parse(kv.last[key_of("A")][1]) == (10, "금감원에")
-    assert kv.calls[-3:] == ["update", "get", "update"]
-
-
-def test_the_watch_applies_puts_deletions_and_the_servers_age_markers():
-    c = CallContext()
-    shared = LiveContextBucket(c)
-
-    def entry(key, value, rev, op=None):
-        return KeyValue.Entry("LIVE_CONTEXT", key, value, rev, 0, None, op)
-
-    shared.apply(entry(key_of("A"), value_of(3, "금감원"), 1))
-    shared.apply(entry(key_of("B"), value_of(1, "언론"), 2))
-    shared.apply(entry("not*base64", b"1\tx", 3))  # not a key of ours: ignored
-    assert c.before("A", 4) == (True, "금감원") and c.before("B", 2) == (True, "언론")
-    shared.apply(entry(key_of("A"), b"", 4, KV_DEL))
-    shared.apply(entry(key_of("B"), b"", 5, KV_PURGE))  # its 15 minutes over (Nats-Marker-Reason: MaxAge)
-    assert not c.calls
+    kv.fail = nats.errors.ConnectionClosedError()
+    c.turn("A", 1, "금감원")
+    stop = asyncio.Event()
+    task = asyncio.create_task(shared._write(kv, stop))
+    for _ in range(100):
+        if shared.failed:
+            break
+        await asyncio.sleep(0.001)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert shared.failed == 1 and shared.queue.empty() and not shared.queued
+    assert c.before("A", 2) == (True, "금감원")  # still read here
 
 
 def test_a_full_write_queue_drops_the_write_and_never_blocks_screening():
-    c = CallContext()
-    shared = LiveContextBucket(c, queue=2)
-    c.write = shared.submit
+    c, shared = replica(queue=2)
     for seq in range(1, 6):
         c.turn(f"C{seq}", seq, "금감원")
-    assert shared.queue.qsize() == 2 and shared.dropped == 3
+    assert shared.queue.qsize() == 2 and shared.dropped == 3 and shared.queued == {"C1", "C2"}
     assert c.before("C5", 6) == (True, "금감원")  # still read here
+    c.turn("C5", 7, "언론")  # dropped again: a call not queued may be tried again later
+    assert shared.dropped == 4
+
+
+async def _follow(c: CallContext, entries) -> LiveContextBucket:
+    shared = LiveContextBucket(c)
+    await shared.follow(Watcher(entries))
+    return shared
+
+
+async def test_the_watch_skips_a_bad_value_and_goes_on():
+    c = CallContext()
+    shared = await _follow(c, [
+        entry(key_of("A"), "²\t금감원".encode(), 1),  # isdigit() but not int(): skipped, logged
+        entry("not*base64", b"1\tx", 2),  # not a key of ours
+        entry(key_of("B"), value_of(1, "언론"), 3),
+        None,  # the bucket's values as they were: all in
+        entry(key_of("C"), value_of(2, "변호사"), 4),
+    ])
+    assert shared.ready.is_set() and shared.skipped == 2 and shared.processed == 4
+    assert list(c.calls) == ["B", "C"] and c.before("C", 3) == (True, "변호사")
+
+
+async def test_a_value_that_cannot_be_applied_is_skipped_without_ending_the_watch():
+    c = CallContext()
+
+    def broken(*_args, **_kwargs):
+        raise ValueError("boom")
+
+    seen, c.seen = c.seen, broken
+    shared = LiveContextBucket(c)
+    feed = [entry(key_of("A"), value_of(1, "금감원"), 1), entry(key_of("B"), value_of(1, "언론"), 2)]
+    await shared.follow(Watcher(feed[:1]))
+    c.seen = seen
+    await shared.follow(Watcher(feed[1:]))
+    assert shared.skipped == 1 and list(c.calls) == ["B"]
+
+
+async def test_the_watch_ignores_deletions_and_the_servers_ttl_markers_and_counts_a_values_age():
+    c = CallContext()
+    old = datetime.now(UTC) - timedelta(seconds=LIVE_CONTEXT.ttl_s - 60)
+    await _follow(c, [
+        entry(key_of("A"), value_of(3, "금감원"), 1),
+        entry(key_of("B"), value_of(1, "언론"), 2, created=old),
+        entry(key_of("A"), b"", 3, KV_DEL),
+        entry(key_of("A"), b"", 4, KV_PURGE),  # a TTL marker (Nats-Marker-Reason: MaxAge)
+    ])
+    assert c.before("A", 4) == (True, "금감원")  # kept: it expires by the local clock
+    assert 50 < c.calls["B"].at - (c.clock() - LIVE_CONTEXT.ttl_s) <= 61  # B has a minute left
+
+
+async def test_a_watch_started_again_reapplies_the_latest_values_without_losing_newer_ones():
+    c, shared = replica()
+    await shared.follow(Watcher([entry(key_of("A"), value_of(1, "금감원"), 1)]))
+    c.turn("A", 2, "")  # decided here since
+    await shared.follow(Watcher([entry(key_of("A"), value_of(1, "금감원"), 1), None]))  # the watch again
+    assert c.before("A", 3) == (True, "") and c.latest("A") == (2, "")
+
+
+async def test_the_watch_starts_again_after_an_error_backing_off_until_it_processes_an_entry():
+    c = CallContext()
+    shared = LiveContextBucket(c)
+    stop = asyncio.Event()
+    starts: list[float] = []
+
+    class Failing:
+        async def watchall(self):
+            starts.append(asyncio.get_running_loop().time())
+            if len(starts) >= 3:
+                stop.set()
+            raise nats.errors.TimeoutError
+
+    await asyncio.wait_for(shared._watch(Failing(), stop), 5)  # type: ignore[arg-type]
+    assert len(starts) == 3 and starts[2] - starts[1] >= 0.9  # 0.5 s, then 1 s

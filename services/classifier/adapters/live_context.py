@@ -1,16 +1,24 @@
 """Live screening's call context, shared between the classifier's replicas through the JetStream key-value
 bucket LIVE_CONTEXT (shared/bus.py). The handler's CallContext (services/classifier/handlers/events.py) is the
-pure side: screening reads it, synchronously, and decides what to put or delete. Here:
+pure side: screening reads it, synchronously, and merges every value by one rule, the higher seq per call wins.
+Here:
 
 - a watch of the whole bucket (nats-py's `KeyValue.watchall`: an ordered consumer, its latest value per key
-  first, then every change) keeps this process's CallContext a mirror of what every replica wrote;
-- one background writer puts a call's "<seq>\\t<tail>" (or deletes it) under the call, from a small bounded
-  queue, after screening: nothing on the alert path waits for the bucket. A write that fails (NATS away, the
-  bucket full or missing) is logged and dropped: the call's next turn is then read alone on the other
-  replicas, and this replica still reads it with what it screened itself. Writes are conditional on the
-  revision known here (Nats-Expected-Last-Subject-Sequence), so of two replicas writing a call at once the
-  later turn stays: a write refused for another's is settled by reading the bucket's value, the higher seq
-  winning.
+  first, then every change) feeds every value to the CallContext (`seen`), so each process mirrors what every
+  replica wrote. The merge being monotonic, a watch started again only brings the latest values once more: the
+  mirror is never cleared. A value that does not parse is logged and skipped, never stopping the watch.
+  Deletions and purges (the server's markers of a key's TTL over, as nats-py's watch maps them) are ignored:
+  no replica deletes, and the CallContext forgets an entry itself once it is older than the bucket's TTL;
+- one background writer puts "<seq>\t<tail>" under a call ("<seq>\t": a tombstone, the turn named no watch
+  word), unconditionally, from a small bounded queue of call ids (each queued once at most), after screening:
+  nothing on the alert path waits for the bucket. It writes the call's entry as it is when the writer gets to
+  it, the latest turn decided whichever turn queued it. A write that fails (NATS away, the bucket full or
+  missing) or finds the queue full is logged, counted and dropped: the call's next turn is then read alone on
+  the other replicas, and this replica still reads it with what it screened itself.
+
+The limit of unconditional puts: two replicas writing the same call within milliseconds can leave the bucket's
+value at the lower seq. Mirrors that saw both keep the higher; a mirror started afterwards reads the lower until
+the call's next turn: at worst one cut's alert missed, or one turn read with a stale tail.
 
 Keys: the call id's UTF-8 in unpadded URL-safe base64 ([A-Za-z0-9_-], valid in any key whatever the call id
 holds), so the watch gives the call id back.
@@ -23,6 +31,7 @@ import base64
 import binascii
 import logging
 import time
+from datetime import UTC, datetime
 
 import nats.errors
 import nats.js.errors
@@ -33,10 +42,9 @@ from shared.bus import LIVE_CONTEXT, BucketSpec
 
 log = logging.getLogger(__name__)
 
-QUEUE = 4096  # writes waiting for the writer; beyond it a write is dropped (and counted in the warning)
+QUEUE = 4096  # calls waiting for the writer; beyond it a write is dropped (and counted in the warning)
 TIMEOUT_S = 1.0  # one bucket request; a write is worth nothing seconds later
 WARN_EVERY_S = 30.0
-WRONG_LAST = (10071, 10164)  # JetStream: wrong last sequence (a conditional write refused)
 FAILURES = (nats.errors.Error, asyncio.TimeoutError, OSError)
 
 
@@ -56,8 +64,17 @@ def value_of(seq: int, tail: str) -> bytes:
 
 
 def parse(value: bytes | None) -> tuple[int, str] | None:
+    """(seq, tail) of a value, tail "" for a tombstone; None if it is not one of ours."""
     seq, tab, tail = (value or b"").decode(errors="replace").partition("\t")
-    return (int(seq), tail) if tab and seq.isdigit() else None
+    return (int(seq), tail) if tab and seq.isascii() and seq.isdigit() else None
+
+
+def age_of(entry: KeyValue.Entry) -> float:
+    """How long ago the entry was written (the server's timestamp; 0 if unknown or in the future)."""
+    created = entry.created
+    if not isinstance(created, datetime):
+        return 0.0
+    return max((datetime.now(UTC) - created).total_seconds(), 0.0)
 
 
 class LiveContextBucket:
@@ -67,20 +84,27 @@ class LiveContextBucket:
     def __init__(self, context, spec: BucketSpec = LIVE_CONTEXT, queue: int = QUEUE) -> None:
         self.context = context
         self.spec = spec
-        self.queue: asyncio.Queue[tuple[str, int]] = asyncio.Queue(maxsize=queue)
+        self.queue: asyncio.Queue[str] = asyncio.Queue(maxsize=queue)
+        self.queued: set[str] = set()  # the calls in the queue: a call is queued once at most
         self.ready = asyncio.Event()  # the watch has brought the bucket's values as they were when it began
         self.dropped = 0
         self.failed = 0
+        self.skipped = 0  # values from the bucket that did not parse or could not be applied
+        self.processed = 0  # the watch's entries processed (applied or skipped)
         self._warned = 0.0
 
-    def submit(self, call_id: str, seq: int, tail: str) -> None:
-        """A put (a tail) or a deletion (""), written by the writer from what the context holds then: a call's
-        later turn decided meanwhile supersedes it."""
+    def submit(self, call_id: str) -> None:
+        """Ask for the call's entry to be put; the writer puts it as it is then (a later turn decided meanwhile
+        with it)."""
+        if call_id in self.queued:
+            return
         try:
-            self.queue.put_nowait((call_id, seq))
+            self.queue.put_nowait(call_id)
         except asyncio.QueueFull:
             self.dropped += 1
             self._warn("the live context's write queue is full")
+            return
+        self.queued.add(call_id)
 
     async def run(self, nc: NatsClient, stop: asyncio.Event) -> None:
         """The watch and the writer, until `stop`; waits for the bucket (and NATS) while they are away."""
@@ -108,18 +132,15 @@ class LiveContextBucket:
 
     # ----------------------------------------------------------------- the mirror
     async def _watch(self, kv: KeyValue, stop: asyncio.Event) -> None:
+        """Follow the bucket; started again with a back-off after an error, the back-off starting over only
+        once the watch had processed an entry (a watch failing at once does not spin)."""
         delay = 0.5
         while not stop.is_set():
             watcher = None
+            processed = self.processed
             try:
                 watcher = await kv.watchall()
-                self.context.resync()
-                delay = 0.5
-                async for entry in watcher:
-                    if entry is None:  # the bucket's values as they were: all in
-                        self.ready.set()
-                        continue
-                    self.apply(entry)
+                await self.follow(watcher)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - the watch must come back, whatever went wrong
@@ -130,26 +151,42 @@ class LiveContextBucket:
                         await watcher.stop()
                     except Exception:  # noqa: BLE001 - unsubscribing a dead subscription
                         pass
+            if self.processed > processed:
+                delay = 0.5
             await _sleep(stop, delay)
             delay = min(delay * 2, 5.0)
 
+    async def follow(self, watcher) -> None:
+        """Apply the watch's entries until it ends; one that cannot be applied is logged and skipped."""
+        async for entry in watcher:
+            if entry is None:  # the bucket's values as they were: all in
+                self.ready.set()
+                continue
+            try:
+                self.apply(entry)
+            except Exception as exc:  # noqa: BLE001 - one bad value is skipped, the watch goes on
+                self.skipped += 1
+                self._warn(f"a value of bucket {self.spec.bucket} could not be applied ({exc!r}); skipped")
+            self.processed += 1
+
     def apply(self, entry: KeyValue.Entry) -> None:
-        call_id = call_of(entry.key)
-        if call_id is None or entry.revision is None:
-            return
         if entry.operation in (KV_DEL, KV_PURGE):
-            self.context.gone(call_id, entry.revision)
-            return
+            return  # a key's TTL over (no replica deletes): the CallContext forgets it by its own clock
+        call_id = call_of(entry.key)
         kept = parse(entry.value)
-        if kept is not None:
-            self.context.seen(call_id, kept[0], kept[1], entry.revision)
+        if call_id is None or kept is None:
+            self.skipped += 1
+            self._warn(f"a value of bucket {self.spec.bucket} is not a call's seq and tail; skipped")
+            return
+        self.context.seen(call_id, kept[0], kept[1], age_of(entry))
 
     # ----------------------------------------------------------------- the writer
     async def _write(self, kv: KeyValue, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            call_id, seq = await self.queue.get()
+            call_id = await self.queue.get()
+            self.queued.discard(call_id)  # a turn decided from now on queues the call again
             try:
-                await self.write(kv, call_id, seq)
+                await self.write(kv, call_id)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - a write lost costs one cut's context, never screening
@@ -157,41 +194,18 @@ class LiveContextBucket:
                 self._warn(f"writing the live context of a call failed ({exc!r}); its next turn may be read "
                            "alone on another replica")
 
-    async def write(self, kv: KeyValue, call_id: str, seq: int) -> None:
-        """Put or delete the call's turn `seq`, if it is still the latest decided here and not in the bucket. A
-        conditional write refused (another replica wrote the call since the revision known here) is settled by
-        the bucket's value: a later turn there stays; an earlier one is replaced, once."""
-        key = key_of(call_id)
-        for _ in range(2):
-            kept = self.context.pending(call_id, seq)
-            if kept is None:
-                return
-            try:
-                if kept.tail:
-                    value = value_of(seq, kept.tail)
-                    rev = await (kv.update(key, value, last=kept.rev) if kept.rev else kv.create(key, value))
-                    self.context.written(call_id, seq, rev)
-                else:
-                    await kv.delete(key, last=kept.rev)
-                    self.context.deleted(call_id, seq)
-                return
-            except (nats.js.errors.KeyWrongLastSequenceError, nats.js.errors.APIError) as exc:
-                if not isinstance(exc, nats.js.errors.KeyWrongLastSequenceError) and exc.err_code not in WRONG_LAST:
-                    raise
-            try:
-                there = await kv.get(key)
-            except nats.js.errors.KeyNotFoundError:  # deleted meanwhile (by a turn of unknown seq): leave it
-                return
-            stored = parse(there.value)
-            if stored is None or there.revision is None:
-                return
-            self.context.seen(call_id, stored[0], stored[1], there.revision)  # a later turn there is taken
+    async def write(self, kv: KeyValue, call_id: str) -> None:
+        """Put the call's latest (seq, tail) as the CallContext holds it now; nothing if it was forgotten."""
+        latest = self.context.latest(call_id)
+        if latest is not None:
+            await kv.put(key_of(call_id), value_of(*latest))
 
     def _warn(self, what: str) -> None:
         now = time.monotonic()
         if now - self._warned >= WARN_EVERY_S:
             self._warned = now
-            log.warning("%s (writes dropped so far: %d queue full, %d failed)", what, self.dropped, self.failed)
+            log.warning("%s (writes dropped so far: %d queue full, %d failed; %d values skipped)", what,
+                        self.dropped, self.failed, self.skipped)
 
 
 async def _sleep(stop: asyncio.Event, seconds: float) -> None:

@@ -17,6 +17,7 @@ from services.classifier.domain.alerts import (CONTEXT_CHARS, Screening, alerts_
                                               screen_segment, turn_reaching)
 from services.classifier.domain.classify import Classifier, Item, raise_urgency
 from services.classifier.domain.rules import CRITICAL_TOPIC
+from shared.bus import LIVE_CONTEXT
 from shared.directory import choose_affiliate
 from shared.consumer import Delivery
 from shared.events import (AccountFreezeRequested, AlertRaised, CallSegment, CallSegmentsReceived, CardBlockRequested,
@@ -178,110 +179,83 @@ MEMO_LIMIT = 4096  # messages whose screenings are kept between a batch's hooks 
 @dataclass(slots=True)
 class Kept:
     seq: int
-    tail: str  # "": the turn named no watch word, and the tail kept before it is being deleted
-    rev: int | None  # the bucket's latest revision of the call's key known here; None: none known
-    written: bool  # (seq, tail) is what the bucket holds (seen back or acked), not only decided here
+    tail: str  # "": a tombstone (the turn named no watch word), kept so that an older tail seen later is not taken
+    at: float  # the clock's time of the entry's last change here (less its age in the bucket when it came from there)
 
 
 class CallContext:
     """The end of each call's latest customer turn that names an escalation's watch word, with its seq, read with
     the call's next customer turn (a watch word cut in two by the STT's segmenting). The replicas on
     `classifier-live` share it through a JetStream key-value bucket (shared/bus.py LIVE_CONTEXT;
-    services/classifier/adapters/live_context.py keeps this mirror of it from a watch and writes to it in the
-    background): the two halves of a cut reach different replicas about half the time. Pure and synchronous:
-    screening reads what the watch has brought so far, and this process's own turns at once (`write` is told
-    to put or delete; it must not block). Without a bucket (NATS away, tests, the bench's per-process screening)
-    it is the process's own context, as before.
+    services/classifier/adapters/live_context.py keeps this mirror of it from a watch of the bucket, `seen`, and
+    puts what `write` is asked for in the background): the two halves of a cut reach different replicas about
+    half the time. Pure and synchronous: screening reads what the watch has brought so far, and this process's
+    own turns at once (`write(call_id)` asks for the call's latest entry to be put; it must not block). Without a
+    bucket (NATS away, tests, the bench's per-process screening) it is the process's own context.
 
-    Only calls whose latest turn carries a watch word are kept (and, briefly, one whose tail a later turn
-    deletes, until the deletion is seen back); the calls least recently heard from are forgotten first. A turn
-    no later than the one kept is read alone, and changes nothing."""
+    One rule merges everything, turns decided here and values from the bucket alike: per call, the higher seq
+    wins; an equal or lower seq changes nothing. A turn naming no watch word after one that did leaves a
+    tombstone (tail ""), written to the bucket like a tail, so an older tail put or echoed later is never read
+    with a later turn. Nothing is ever deleted from the bucket: its keys expire `ttl_s` after their last write,
+    and an entry here is treated as absent `ttl_s` after its last change (its age in the bucket counted), so no
+    marker from the server is needed. The calls least recently changed are forgotten first (`limit`,
+    tombstones included)."""
 
-    def __init__(self, write: Callable[[str, int, str], None] | None = None, limit: int = CONTEXT_CALLS) -> None:
+    def __init__(self, write: Callable[[str], None] | None = None, limit: int = CONTEXT_CALLS,
+                 ttl_s: float = LIVE_CONTEXT.ttl_s, clock: Callable[[], float] = time.monotonic) -> None:
         self.calls: OrderedDict[str, Kept] = OrderedDict()
-        self.write = write or (lambda call_id, seq, tail: None)
+        self.write = write or (lambda call_id: None)
         self.limit = limit
+        self.ttl_s = ttl_s
+        self.clock = clock
+
+    def get(self, call_id: str) -> Kept | None:
+        """The call's entry, unless it is older than the bucket's TTL (then it is forgotten)."""
+        kept = self.calls.get(call_id)
+        if kept is not None and self.clock() - kept.at >= self.ttl_s:
+            del self.calls[call_id]
+            return None
+        return kept
 
     def before(self, call_id: str, seq: int) -> tuple[bool, str]:
         """Whether turn `seq` is later than the call's turn kept, and the tail to read it with."""
-        kept = self.calls.get(call_id)
+        kept = self.get(call_id)
         if kept is None:
             return True, ""
         return (True, kept.tail) if kept.seq < seq else (False, "")
 
     def turn(self, call_id: str, seq: int, tail: str) -> None:
-        """A later customer turn screened here: `tail` its end if that names a watch word, else "". A tail
-        replaces the one kept (put); a turn naming none deletes a tail kept before it, so an older tail is never
-        read with a later turn."""
-        kept = self.calls.get(call_id)
+        """A customer turn screened here: `tail` its end if that names a watch word, else "". A later turn's tail
+        replaces the entry, a later turn naming none leaves a tombstone; either is written to the bucket."""
+        kept = self.get(call_id)
         if kept is not None and kept.seq >= seq:
-            return
-        if kept is None:
-            if not tail:
-                return  # most turns: nothing kept, nothing written
-            kept = self.calls[call_id] = Kept(seq, tail, None, False)
-            self._bound()
-        else:
-            had = kept.tail
-            kept.seq, kept.tail, kept.written = seq, tail, False
+            return  # an older or repeated turn: read alone, changes nothing
+        if kept is None and not tail:
+            return  # most turns: nothing kept, nothing written
+        if kept is not None and not kept.tail and not tail:
+            kept.seq, kept.at = seq, self.clock()  # a tombstone already: nothing new for the other replicas
             self.calls.move_to_end(call_id)
-            if not (tail or had):
-                return  # already deleted
-        self.write(call_id, seq, tail)
-
-    def pending(self, call_id: str, seq: int) -> Kept | None:
-        """The call's turn to write, if `seq` is still the latest decided here and not in the bucket yet."""
-        kept = self.calls.get(call_id)
-        return kept if kept is not None and kept.seq == seq and not kept.written else None
-
-    def written(self, call_id: str, seq: int, rev: int) -> None:
-        """This process's put of turn `seq` is in the bucket at revision `rev`."""
-        kept = self.calls.get(call_id)
-        if kept is not None:
-            kept.rev = max(rev, kept.rev or 0)
-            kept.written = kept.written or kept.seq == seq
-
-    def deleted(self, call_id: str, seq: int) -> None:
-        """This process's deletion for turn `seq` is in the bucket (at a revision the client does not say: the
-        next put starts from the deletion, nats-py's `create`); the entry goes when the deletion is seen back."""
-        kept = self.calls.get(call_id)
-        if kept is not None and kept.seq == seq and not kept.tail:
-            kept.rev = None
-
-    def seen(self, call_id: str, seq: int, tail: str, rev: int) -> None:
-        """The watch brought a value of the call's key: the latest turn, unless a later one was decided here."""
-        kept = self.calls.get(call_id)
-        if kept is None:
-            if tail:
-                self.calls[call_id] = Kept(seq, tail, rev, True)
-                self._bound()
             return
-        if kept.rev is not None and rev <= kept.rev:
-            return  # older than what is known here
-        kept.rev = rev
-        if seq >= kept.seq and tail:
-            kept.seq, kept.tail, kept.written = seq, tail, True
-            self.calls.move_to_end(call_id)
+        self._set(call_id, seq, tail, self.clock())
+        self.write(call_id)
 
-    def gone(self, call_id: str, rev: int) -> None:
-        """The watch brought a deletion of the call's key (a later turn naming no watch word, or its 15 minutes
-        over): the tail kept goes, unless it is a later turn decided here and not yet written."""
-        kept = self.calls.get(call_id)
-        if kept is None or (kept.rev is not None and rev <= kept.rev):
-            return
-        if kept.written or not kept.tail:
-            del self.calls[call_id]
-        else:
-            kept.rev = rev  # its put goes on from the deletion
+    def seen(self, call_id: str, seq: int, tail: str, age: float = 0.0) -> None:
+        """The watch brought a value of the call's key (`age` seconds old): taken if its seq is higher."""
+        if age >= self.ttl_s:
+            return  # already expired
+        kept = self.get(call_id)
+        if kept is None or kept.seq < seq:
+            self._set(call_id, seq, tail, self.clock() - max(age, 0.0))
 
-    def resync(self) -> None:
-        """A watch starting again (from the bucket's latest values) brings what is there: forget what came from
-        the bucket before, keep what was decided here and not yet written."""
-        for call_id in [c for c, kept in self.calls.items() if kept.written]:
-            del self.calls[call_id]
+    def latest(self, call_id: str) -> tuple[int, str] | None:
+        """What to write for the call now: its latest (seq, tail), whichever turn asked for the write."""
+        kept = self.get(call_id)
+        return None if kept is None else (kept.seq, kept.tail)
 
-    def _bound(self) -> None:
-        if len(self.calls) > self.limit:
+    def _set(self, call_id: str, seq: int, tail: str, at: float) -> None:
+        self.calls[call_id] = Kept(seq, tail, at)
+        self.calls.move_to_end(call_id)
+        while len(self.calls) > self.limit:
             self.calls.popitem(last=False)
 
 
@@ -318,13 +292,14 @@ def on_segment(publish: PublishNow, outbox: Outbox, classifier: Classifier,
     # the end of each call's latest customer turn that names a watch word, with its seq, read with the call's
     # next turn (a watch word cut in two by the STT's segmenting). Shared with the other replicas on the
     # consumer through the LIVE_CONTEXT bucket when the entrypoint gives one (the halves of a cut reach
-    # different replicas about half the time); a turn older than the one kept is read alone
+    # different replicas about half the time), by default this process's own (its `write` does nothing); a turn
+    # no later than the one kept is read alone and changes nothing
     context = context if context is not None else CallContext()
 
     def screen(seg: CallSegment, lex) -> Screening:
         later, before = context.before(seg.call_id, seg.seq)
         s = screen_segment(seg.text, lex, before)
-        if later:  # a turn that names no escalation's watch word leaves nothing to read with the next
+        if later:  # a turn that names no escalation's watch word leaves nothing (a tombstone) for the next
             tail = seg.text[-CONTEXT_CHARS:]
             context.turn(seg.call_id, seg.seq, tail if carries(tail, lex) else "")
         return s
